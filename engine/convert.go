@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/modelc/modelc/engine/format"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Progress receives the stage of a long operation and the fraction done (0 to 1).
+// Returning false asks the operation to stop; it then fails with KindCancelled.
+type Progress func(stage string, fraction float64) bool
+
+// ConvertResult says what Convert wrote.
+type ConvertResult struct {
+	From, To     string // format names
+	Output       string
+	ExternalFile string // ONNX external data file written, if any
+}
+
+// Convert reads the model at src and writes it to dst in the format dst's extension
+// (or opts.To) names. The output appears atomically; src is never modified.
+func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress Progress) (*ConvertResult, error) {
+	step := stepper(ctx, progress)
+	if err := checkPaths(src, dst); err != nil {
+		return nil, err
+	}
+	in, err := format.ForRead(src)
+	if err != nil {
+		return nil, err
+	}
+	out, err := writerFor(dst, opts.To)
+	if err != nil {
+		return nil, err
+	}
+	if err := step("read", 0); err != nil {
+		return nil, err
+	}
+	m, err := in.Read(src)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if err := step("write", 0.5); err != nil {
+		return nil, err
+	}
+	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold}
+	if err := out.Write(m, dst, wopts); err != nil {
+		return nil, err
+	}
+	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
+	if opts.ExternalData {
+		res.ExternalFile = externalName(dst, opts.ExternalDataFile)
+	}
+	return res, step("done", 1)
+}
+
+func externalName(dst, name string) string {
+	if name == "" {
+		return dst + ".data"
+	}
+	return filepath.Join(filepath.Dir(dst), name)
+}
+
+func writerFor(dst, to string) (*format.Format, error) {
+	if to != "" {
+		return format.ByName(to)
+	}
+	return format.ForWrite(dst)
+}
+
+// checkPaths refuses an output that is the input itself (by path or by identity).
+func checkPaths(src, dst string) error {
+	if src == "" || dst == "" {
+		return Errorf(KindInvalidArgument, "both an input and an output path are needed")
+	}
+	absSrc, err1 := filepath.Abs(src)
+	absDst, err2 := filepath.Abs(dst)
+	same := err1 == nil && err2 == nil && absSrc == absDst
+	if si, err := os.Stat(src); err == nil {
+		if di, err := os.Stat(dst); err == nil && os.SameFile(si, di) {
+			same = true
+		}
+	}
+	if same {
+		return &Error{Kind: KindInvalidArgument, File: dst, Err: errorString("the output is the input file; modelc never overwrites its input")}
+	}
+	return nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// stepper reports progress and turns a cancelled context or a false from the callback
+// into a KindCancelled error.
+func stepper(ctx context.Context, progress Progress) func(stage string, fraction float64) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return func(stage string, fraction float64) error {
+		if err := ctx.Err(); err != nil {
+			return &Error{Kind: KindCancelled, Err: err}
+		}
+		if progress != nil && !progress(stage, fraction) {
+			return Errorf(KindCancelled, "cancelled by the caller during %s", stage)
+		}
+		return nil
+	}
+}
+
+// Read loads a model of any known format (the caller closes it).
+func Read(path string) (*ir.Model, string, error) {
+	f, err := format.ForRead(path)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := f.Read(path)
+	return m, f.Name, err
+}

@@ -1,0 +1,56 @@
+// Package atomicfile writes output files so that a failure or a kill leaves either the
+// old file or the complete new one, never a partial file.
+package atomicfile
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// File is an output being written to a temporary file beside its final path.
+type File struct {
+	path string
+	tmp  *os.File
+	*bufio.Writer
+}
+
+// Create starts writing path: the data goes to a temporary file in the same folder,
+// which Commit renames over path and Abort removes.
+func Create(path string) (*File, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, tmp: tmp, Writer: bufio.NewWriterSize(tmp, 1<<20)}, nil
+}
+
+// Commit flushes, syncs and renames the file into place.
+func (f *File) Commit() error {
+	err := f.Flush()
+	if err == nil {
+		err = f.tmp.Sync()
+	}
+	if cerr := f.tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// Match what os.Create would have given (CreateTemp makes the file 0600).
+		err = os.Chmod(f.tmp.Name(), 0o666&^umask())
+	}
+	if err == nil {
+		err = os.Rename(f.tmp.Name(), f.path)
+	}
+	if err != nil {
+		os.Remove(f.tmp.Name())
+		return fmt.Errorf("writing %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// Abort discards the temporary file. It is safe to call after Commit.
+func (f *File) Abort() {
+	f.tmp.Close()
+	os.Remove(f.tmp.Name())
+}

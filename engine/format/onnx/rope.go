@@ -1,0 +1,87 @@
+package onnx
+
+import (
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// rope is an encoded protobuf message kept as a list of byte slices: small fields are
+// appended to owned buffers, while tensor data is referenced where it lies (often a
+// memory map). A nested message is encoded into its own rope, whose length is then known,
+// and spliced in without copying its tensor data, so writing a model never needs a second
+// copy of its weights in memory.
+type rope struct {
+	segs [][]byte
+	buf  []byte // the owned tail, not yet in segs
+	n    int64  // total length
+}
+
+func (r *rope) flush() {
+	if len(r.buf) > 0 {
+		r.segs = append(r.segs, r.buf)
+		r.buf = nil
+	}
+}
+
+func (r *rope) small(b []byte) { r.buf = append(r.buf, b...); r.n += int64(len(b)) }
+
+// big references b without copying it.
+func (r *rope) big(b []byte) {
+	if len(b) < 4096 {
+		r.small(b)
+		return
+	}
+	r.flush()
+	r.segs = append(r.segs, b)
+	r.n += int64(len(b))
+}
+
+func (r *rope) tag(num protowire.Number, typ protowire.Type) {
+	r.small(protowire.AppendTag(nil, num, typ))
+}
+
+func (r *rope) varint(num protowire.Number, v uint64) {
+	b := protowire.AppendTag(nil, num, protowire.VarintType)
+	r.small(protowire.AppendVarint(b, v))
+}
+
+func (r *rope) fixed32(num protowire.Number, v uint32) {
+	b := protowire.AppendTag(nil, num, protowire.Fixed32Type)
+	r.small(protowire.AppendFixed32(b, v))
+}
+
+// bytes writes a length-delimited field holding b.
+func (r *rope) bytes(num protowire.Number, b []byte) {
+	h := protowire.AppendTag(nil, num, protowire.BytesType)
+	r.small(protowire.AppendVarint(h, uint64(len(b))))
+	r.big(b)
+}
+
+// str writes a string field, omitted when empty (proto2 optional, default "").
+func (r *rope) str(num protowire.Number, s string) {
+	if s != "" {
+		r.bytes(num, []byte(s))
+	}
+}
+
+// message writes a nested message field.
+func (r *rope) message(num protowire.Number, sub *rope) {
+	h := protowire.AppendTag(nil, num, protowire.BytesType)
+	r.small(protowire.AppendVarint(h, uint64(sub.n)))
+	sub.flush()
+	r.flush()
+	r.segs = append(r.segs, sub.segs...)
+	r.n += sub.n
+}
+
+// writeTo writes the encoded message.
+func (r *rope) writeTo(w io.Writer) error {
+	r.flush()
+	for _, s := range r.segs {
+		if _, err := w.Write(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}

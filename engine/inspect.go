@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"sort"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Info summarises a model: what `modelc info` prints.
+type Info struct {
+	Path           string            `json:"path"`
+	Format         string            `json:"format"`
+	IRVersion      int64             `json:"ir_version"`
+	Opsets         map[string]int64  `json:"opsets"`
+	Producer       Producer          `json:"producer"`
+	Inputs         []ValueSummary    `json:"inputs"`
+	Outputs        []ValueSummary    `json:"outputs"`
+	OpHistogram    map[string]int    `json:"op_histogram"`
+	NodeCount      int               `json:"node_count"`
+	ParameterCount int64             `json:"parameter_count"`
+	BytesPerDType  map[string]int64  `json:"bytes_per_dtype"`
+	Metadata       map[string]string `json:"metadata,omitempty"`
+}
+
+// Producer names the tool that wrote the model.
+type Producer struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// ValueSummary describes a graph input or output. Shape entries are an int for a fixed
+// dimension, a string for a symbolic one and null for an unknown one; Shape is null when
+// even the rank is unknown.
+type ValueSummary struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Shape []any  `json:"shape"`
+}
+
+// Inspect reads the model at path and summarises it.
+func Inspect(path string) (*Info, error) {
+	m, name, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	info := Summarize(m)
+	info.Path, info.Format = path, name
+	return info, nil
+}
+
+// Summarize computes the Info of a model in memory. Nodes and initializers of nested
+// subgraphs (If, Loop, Scan bodies) are counted; function bodies are not.
+func Summarize(m *ir.Model) *Info {
+	info := &Info{
+		IRVersion:     m.IRVersion,
+		Opsets:        map[string]int64{},
+		Producer:      Producer{m.ProducerName, m.ProducerVersion},
+		OpHistogram:   map[string]int{},
+		BytesPerDType: map[string]int64{},
+		Inputs:        []ValueSummary{},
+		Outputs:       []ValueSummary{},
+	}
+	for _, o := range m.Opsets {
+		info.Opsets[o.Domain] = o.Version
+	}
+	if len(m.Metadata) > 0 {
+		info.Metadata = map[string]string{}
+		for _, p := range m.Metadata {
+			info.Metadata[p.Key] = p.Value
+		}
+	}
+	initialized := map[string]bool{}
+	for _, t := range m.Graph.Initializers {
+		initialized[t.Name] = true
+	}
+	for _, v := range m.Graph.Inputs {
+		if !initialized[v.Name] { // older exporters list initializers as inputs too
+			info.Inputs = append(info.Inputs, summarizeValue(v))
+		}
+	}
+	for _, v := range m.Graph.Outputs {
+		info.Outputs = append(info.Outputs, summarizeValue(v))
+	}
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		for _, n := range g.Nodes {
+			info.OpHistogram[OpKey(n)]++
+			info.NodeCount++
+		}
+		for _, t := range g.Initializers {
+			info.ParameterCount += t.NumElements()
+			info.BytesPerDType[t.DType.String()] += t.ByteSize()
+		}
+		for _, s := range g.SparseInitializers {
+			if s.Values != nil {
+				info.ParameterCount += s.Values.NumElements()
+				info.BytesPerDType[s.Values.DType.String()] += s.Values.ByteSize()
+			}
+		}
+	})
+	return info
+}
+
+// OpKey names an op in histograms: the op type for the default ONNX domain, otherwise
+// "domain:op_type".
+func OpKey(n *ir.Node) string {
+	if n.Domain == "" || n.Domain == "ai.onnx" {
+		return n.OpType
+	}
+	return n.Domain + ":" + n.OpType
+}
+
+func summarizeValue(v *ir.ValueInfo) ValueSummary {
+	s := ValueSummary{Name: v.Name, DType: "unknown"}
+	if v.Type == nil {
+		return s
+	}
+	switch v.Type.Kind {
+	case ir.TypeTensor, ir.TypeSparseTensor:
+		s.DType = v.Type.ElemType.String()
+	case ir.TypeSequence:
+		s.DType = "sequence"
+	case ir.TypeMap:
+		s.DType = "map"
+	case ir.TypeOptional:
+		s.DType = "optional"
+	case ir.TypeOpaque:
+		s.DType = "opaque"
+	}
+	if v.Type.Shape != nil {
+		s.Shape = []any{}
+		for _, d := range v.Type.Shape.Dims {
+			switch {
+			case d.HasValue:
+				s.Shape = append(s.Shape, d.Value)
+			case d.Param != "":
+				s.Shape = append(s.Shape, d.Param)
+			default:
+				s.Shape = append(s.Shape, nil)
+			}
+		}
+	}
+	return s
+}
+
+// SortedOps returns the histogram's op keys, most frequent first.
+func (info *Info) SortedOps() []string {
+	keys := make([]string, 0, len(info.OpHistogram))
+	for k := range info.OpHistogram {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := info.OpHistogram[keys[i]], info.OpHistogram[keys[j]]
+		return a > b || a == b && keys[i] < keys[j]
+	})
+	return keys
+}

@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+)
+
+// ConvertOptions are the settings of Convert. The JSON keys are the CLI flag names with
+// dashes turned into underscores; the C ABI and Python take the same keys.
+type ConvertOptions struct {
+	// To names the output format; by default it follows the output's extension.
+	To string `json:"to,omitempty"`
+	// ExternalData stores ONNX initializers in a file beside the model.
+	ExternalData bool `json:"external_data,omitempty"`
+	// ExternalDataFile names that file (relative to the output's folder);
+	// default "<output name>.data".
+	ExternalDataFile string `json:"external_data_file,omitempty"`
+	// SizeThreshold: ONNX initializers smaller than this many bytes stay inside the model
+	// when external data is used (default 1024).
+	SizeThreshold int64 `json:"size_threshold,omitempty"`
+}
+
+// ParseOptions decodes JSON options into opts (a pointer to an options struct). An unknown
+// key or a value of the wrong type is an invalid-argument error naming the key.
+func ParseOptions(data []byte, opts any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(opts)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("unexpected data after the options object")
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return Errorf(KindInvalidArgument, "option %q: expected %v, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return Errorf(KindInvalidArgument, "options are not valid JSON at byte %d: %v", syntaxErr.Offset, err)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		key := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return Errorf(KindInvalidArgument, "unknown option %s (known: %s)", key, strings.Join(OptionKeys(opts), ", "))
+	}
+	return Errorf(KindInvalidArgument, "options: %v", err)
+}
+
+// OptionKeys lists the JSON keys an options struct accepts.
+func OptionKeys(opts any) []string {
+	t := reflect.TypeOf(opts)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		if tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
+}
+
+// Errorf makes an Error of the given kind, not tied to a file.
+func Errorf(kind ErrorKind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
