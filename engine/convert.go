@@ -46,7 +46,9 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
-	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold}
+	// Nothing modifies the tensors between reading and writing, so the writer may release
+	// the input's pages as it streams them out: the resident set stays small.
+	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold, Written: m.DropUnmodified}
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}

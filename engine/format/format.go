@@ -20,6 +20,8 @@ type WriteOptions struct {
 	ExternalData  bool   // ONNX: store initializers in a file beside the model
 	ExternalFile  string // ONNX: that file's name, relative to the model's folder
 	SizeThreshold int64  // ONNX: smaller initializers stay inside the model
+	// Written, if set, receives each large piece of tensor data once written out.
+	Written func([]byte)
 }
 
 // Format is one file format modelc reads and/or writes.
@@ -38,7 +40,7 @@ var formats = []*Format{
 		Detect:     onnx.Detect,
 		Read:       onnx.Read,
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
-			_, err := onnx.Write(m, path, onnx.WriteOptions{ExternalData: o.ExternalData, ExternalFile: o.ExternalFile, SizeThreshold: o.SizeThreshold})
+			_, err := onnx.Write(m, path, onnx.WriteOptions{ExternalData: o.ExternalData, ExternalFile: o.ExternalFile, SizeThreshold: o.SizeThreshold, Written: o.Written})
 			return err
 		},
 	},

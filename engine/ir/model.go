@@ -213,6 +213,18 @@ type TrainingInfo struct {
 // it, and Close releases it.
 func (m *Model) KeepAlive(c io.Closer) { m.closers = append(m.closers, c) }
 
+// DropUnmodified tells the memory maps behind the model that the bytes b (tensor data)
+// will not be needed again soon: their pages are released and re-read from the file if
+// touched later. Only for data nobody has written to since it was read; see
+// mmap.File.DropUnmodified. Writers call it as they stream a freshly read model out.
+func (m *Model) DropUnmodified(b []byte) {
+	for _, c := range m.closers {
+		if d, ok := c.(interface{ DropUnmodified([]byte) }); ok {
+			d.DropUnmodified(b)
+		}
+	}
+}
+
 // Close releases the memory maps behind the model's tensors. The tensors must not be
 // used afterwards.
 func (m *Model) Close() error {

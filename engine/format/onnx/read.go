@@ -25,7 +25,7 @@ func Read(path string) (*ir.Model, error) {
 	if err != nil {
 		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPathError(err)}
 	}
-	m, err := decode(mf.Data, path, filepath.Dir(path))
+	m, err := decode(mf.Data, path, filepath.Dir(path), mf.DropUnmodified)
 	if err != nil {
 		mf.Close()
 		return nil, err
@@ -37,7 +37,7 @@ func Read(path string) (*ir.Model, error) {
 // ReadBytes decodes a model held in memory. Tensors alias data. dir is the folder that
 // external data locations are relative to; empty means the model may not use external data.
 func ReadBytes(data []byte, name, dir string) (*ir.Model, error) {
-	return decode(data, name, dir)
+	return decode(data, name, dir, nil)
 }
 
 func unwrapPathError(err error) error {
@@ -49,16 +49,22 @@ func unwrapPathError(err error) error {
 
 // decoder holds the state of one model read.
 type decoder struct {
-	file   string
-	dir    string                // external data locations are relative to it
-	ext    map[string]*mmap.File // external data files, by location
-	model  *ir.Model
-	depth  int
-	opsets map[string]bool
+	file  string
+	dir   string                // external data locations are relative to it
+	ext   map[string]*mmap.File // external data files, by location
+	model *ir.Model
+	depth int
+
+	// Parsing touches the header of every tensor, and the kernel maps the page-cache
+	// folio around it (up to 2 MiB): drop releases what is behind the parse position so
+	// the resident set stays small. nil for a model in caller-owned memory.
+	data    []byte
+	drop    func([]byte)
+	dropped int64 // everything before this offset has been released
 }
 
-func decode(data []byte, file, dir string) (m *ir.Model, err error) {
-	d := &decoder{file: file, dir: dir, ext: map[string]*mmap.File{}, model: &ir.Model{}}
+func decode(data []byte, file, dir string, drop func([]byte)) (m *ir.Model, err error) {
+	d := &decoder{file: file, dir: dir, ext: map[string]*mmap.File{}, model: &ir.Model{}, data: data, drop: drop}
 	defer func() {
 		if err != nil {
 			d.model.Close()
@@ -589,6 +595,18 @@ func (d *decoder) function(b msg) (*ir.Function, error) {
 		return err
 	})
 	return fn, err
+}
+
+// releaseUpTo lets the kernel drop the file pages before end, which parsing is done
+// with. It starts a little before the last release point because faulting in the next
+// header maps the whole folio around it, which may reach back.
+func (d *decoder) releaseUpTo(end int64) {
+	if d.drop == nil || end-d.dropped < 1<<20 {
+		return
+	}
+	start := max(d.dropped-4<<20, 0)
+	d.drop(d.data[start:end])
+	d.dropped = end
 }
 
 // parseDecimal parses an external-data offset or length.

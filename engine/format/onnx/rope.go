@@ -75,13 +75,31 @@ func (r *rope) message(num protowire.Number, sub *rope) {
 	r.n += sub.n
 }
 
-// writeTo writes the encoded message.
-func (r *rope) writeTo(w io.Writer) error {
+// writeTo writes the encoded message, calling done (if set) on each large segment once
+// it is written.
+func (r *rope) writeTo(w io.Writer, done func([]byte)) error {
 	r.flush()
 	for _, s := range r.segs {
-		if _, err := w.Write(s); err != nil {
+		if err := writeReleasing(w, s, done); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeReleasing writes b in 8 MiB pieces, handing each to done (if set) once written,
+// so a memory-mapped tensor is never resident all at once.
+func writeReleasing(w io.Writer, b []byte, done func([]byte)) error {
+	const piece = 8 << 20
+	for len(b) > 0 {
+		n := min(len(b), piece)
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		if done != nil && n >= 1<<20 {
+			done(b[:n])
+		}
+		b = b[n:]
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ func (d *decoder) tensor(b msg) (*ir.Tensor, error) {
 	if err == nil {
 		err = d.tensorData(&tf, b.off)
 	}
+	d.releaseUpTo(b.off + int64(len(b.b)))
 	if err != nil {
 		return nil, wrapWhere(err, "tensor", tf.t.Name, "")
 	}

@@ -27,6 +27,9 @@ type WriteOptions struct {
 	// SizeThreshold: initializers smaller than this many bytes stay inside the model
 	// even with external data (default 1024, as the onnx package does).
 	SizeThreshold int64
+	// Written, if set, is called with each large piece of tensor data once it has been
+	// written out (a conversion uses it to release memory-mapped input as it goes).
+	Written func([]byte)
 }
 
 // WriteResult says how a model was written.
@@ -73,7 +76,7 @@ func Write(m *ir.Model, path string, opts WriteOptions) (WriteResult, error) {
 			return res, &ir.Error{Kind: ir.KindIO, File: extPath, Err: unwrapPathError(err)}
 		}
 		defer extFile.Abort()
-		if err := ext.writeTo(extFile); err != nil {
+		if err := ext.writeTo(extFile, opts.Written); err != nil {
 			return res, &ir.Error{Kind: ir.KindIO, File: extPath, Err: err}
 		}
 		res.ExternalFile = extPath
@@ -83,7 +86,7 @@ func Write(m *ir.Model, path string, opts WriteOptions) (WriteResult, error) {
 		return res, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPathError(err)}
 	}
 	defer out.Abort()
-	if err := r.writeTo(out); err != nil {
+	if err := r.writeTo(out, opts.Written); err != nil {
 		return res, &ir.Error{Kind: ir.KindIO, File: path, Err: err}
 	}
 	// The data file goes first: a model never points at data that is not there yet.
@@ -107,7 +110,7 @@ func Encode(m *ir.Model, w io.Writer) error {
 	if r.n > MaxProtoSize {
 		return ir.Errorf(ir.KindUnsupported, "", "the model is %d bytes, over the 2 GiB protobuf limit; write it to a file with external data", r.n)
 	}
-	return r.writeTo(w)
+	return r.writeTo(w, nil)
 }
 
 func resolveRelative(location string) (string, error) {
@@ -141,7 +144,7 @@ func (e *externalWriter) add(b []byte) (offset int64) {
 	return offset
 }
 
-func (e *externalWriter) writeTo(w io.Writer) error {
+func (e *externalWriter) writeTo(w io.Writer, done func([]byte)) error {
 	var pos int64
 	zeros := make([]byte, 1<<16)
 	for i, b := range e.data {
@@ -150,7 +153,7 @@ func (e *externalWriter) writeTo(w io.Writer) error {
 				return err
 			}
 		}
-		if _, err := w.Write(b); err != nil {
+		if err := writeReleasing(w, b, done); err != nil {
 			return err
 		}
 		pos = e.offsets[i] + int64(len(b))
