@@ -37,6 +37,9 @@ Usage:
       --external-data                 ONNX: store initializers in OUT.data beside OUT
       --external-data-file NAME       ONNX: name of that file (relative to OUT's folder)
       --size-threshold BYTES          ONNX: initializers below this stay inline (1024)
+  modelc backends [--json]            the CPU, its features, and the kernel chosen for each
+                                      operation (MODELC_ACCEL=go|avx2|avx512|neon|cuda|auto
+                                      overrides the automatic choice)
   modelc version                      print the version
   modelc help                         this text
 
@@ -80,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdInfo(args[1:], stdout)
 	case "convert":
 		err = cmdConvert(args[1:], stdout, stderr)
+	case "backends":
+		err = cmdBackends(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "modelc %s\n", Version)
 	case "help", "-h", "--help":

@@ -1,0 +1,560 @@
+package accel
+
+import (
+	"fmt"
+	"math"
+)
+
+// Size thresholds. Below them a call runs the go backend's kernel on the calling
+// goroutine: a cgo call costs tens of nanoseconds, more than a tiny kernel does.
+// Integer and conversion kernels give the same bytes either way; float kernels may
+// differ in the last bits (see each function).
+const (
+	smallElems = 64           // element-wise kernels, conversions, quantizers
+	smallFlops = 16 * 16 * 16 // GEMM: m·n·k
+	chunkElems = 1 << 16      // elements per parallel task (fixed, so results do not depend on threads)
+	gemmPar    = 1 << 21      // GEMM m·n·k from which the pool is used
+)
+
+func check(ok bool, fn, format string, args ...any) {
+	if !ok {
+		panic(fmt.Sprintf("accel: %s: %s", fn, fmt.Sprintf(format, args...)))
+	}
+}
+
+// checkMat panics unless x holds a rows×cols row-major matrix with leading dimension ld.
+func checkMat(fn, name string, xlen, rows, cols, ld int) {
+	check(ld >= max(1, cols), fn, "ld%s = %d < max(1, %d)", name, ld, cols)
+	if rows > 0 && cols > 0 {
+		need := (rows-1)*ld + cols
+		check(xlen >= need, fn, "len(%s) = %d, need ≥ %d for %d×%d with ld %d", name, xlen, need, rows, cols, ld)
+	}
+}
+
+func dims(trans bool, r, c int) (int, int) {
+	if trans {
+		return c, r
+	}
+	return r, c
+}
+
+// ---- GEMM ----------------------------------------------------------------------------
+
+// SGEMM computes C = alpha·op(A)·op(B) + beta·C for row-major float32 matrices, where
+// op(X) is X or Xᵀ as trans says; op(A) is m×k, op(B) is k×n, C is m×n. When beta is 0,
+// C is only written (NaN in C does not propagate). The kernel is blocked and packed for
+// cache and runs on the worker pool for large sizes. Results differ from the float64
+// reference by at most (k+2)·2⁻²³·(|alpha|·Σ|a||b| + |beta·c|) per element, and are the
+// same for every thread count.
+func SGEMM(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int,
+	beta float32, c []float32, ldc int) {
+	SGEMMBias(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// SGEMMBias is SGEMM plus a bias vector of length n added to every row of C:
+// C = alpha·op(A)·op(B) + beta·C + bias. A nil bias adds nothing.
+func SGEMMBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int,
+	beta float32, c []float32, ldc int, bias []float32) {
+	const fn = "SGEMM"
+	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
+	ar, ac := dims(transA, m, k)
+	br, bc := dims(transB, k, n)
+	checkMat(fn, "a", len(a), ar, ac, lda)
+	checkMat(fn, "b", len(b), br, bc, ldb)
+	checkMat(fn, "c", len(c), m, n, ldc)
+	check(bias == nil || len(bias) >= n, fn, "len(bias) = %d < n = %d", len(bias), n)
+	if m == 0 || n == 0 {
+		return
+	}
+	t := tab()
+	if m*n*k < smallFlops {
+		goSGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		return
+	}
+	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
+		aoff := i0 * lda
+		if transA {
+			aoff = i0
+		}
+		boff := j0
+		if transB {
+			boff = j0 * ldb
+		}
+		var bs []float32
+		if bias != nil {
+			bs = bias[j0:]
+		}
+		if k == 0 {
+			aoff, boff = 0, 0
+		}
+		t.sgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, bs)
+	})
+}
+
+// gemmTiles splits an m×n output over the pool: along the longer side, one slab per
+// thread, slab edges on multiples of 32 so the micro-kernels' edge cases stay rare.
+func gemmTiles(m, n, k int, fn func(i0, i1, j0, j1 int)) {
+	t := MaxThreads()
+	if t <= 1 || m*n*max(k, 1) < gemmPar {
+		fn(0, m, 0, n)
+		return
+	}
+	long, byRows := n, false
+	if m >= n {
+		long, byRows = m, true
+	}
+	step := (long + t - 1) / t
+	step = (step + 31) &^ 31
+	chunks(long, step, func(lo, hi int) {
+		if byRows {
+			fn(lo, hi, 0, n)
+		} else {
+			fn(0, m, lo, hi)
+		}
+	})
+}
+
+// GEMMS8S8 computes C = A·op(B) exactly in int32 for int8 A (m×k) and int8 B (k×n, or
+// n×k when transB); C (m×n, leading dimension ldc) is overwritten. Every backend gives
+// the same bits (the sum wraps modulo 2³² only for k beyond 2¹⁷). With AVX512-VNNI the
+// inner product is vpdpbusd on (a+128) with a column-sum correction.
+func GEMMS8S8(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int) {
+	igemm("GEMMS8S8", tab().gemmS8S8, transB, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+// GEMMU8S8 is GEMMS8S8 for a uint8 A (the ONNX MatMulInteger / QLinearMatMul layout of
+// activations quantized to uint8 and weights to int8).
+func GEMMU8S8(transB bool, m, n, k int, a []uint8, lda int, b []int8, ldb int, c []int32, ldc int) {
+	igemm("GEMMU8S8", tab().gemmU8S8, transB, m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+func igemm[T int8ish](fn string, kern func(bool, int, int, int, []T, int, []int8, int, []int32, int),
+	transB bool, m, n, k int, a []T, lda int, b []int8, ldb int, c []int32, ldc int) {
+	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
+	br, bc := dims(transB, k, n)
+	checkMat(fn, "a", len(a), m, k, lda)
+	checkMat(fn, "b", len(b), br, bc, ldb)
+	checkMat(fn, "c", len(c), m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if m*n*k < smallFlops || k == 0 {
+		goIGEMM(transB, m, n, k, a, lda, b, ldb, c, ldc)
+		return
+	}
+	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
+		boff := j0
+		if transB {
+			boff = j0 * ldb
+		}
+		kern(transB, i1-i0, j1-j0, k, a[i0*lda:], lda, b[boff:], ldb, c[i0*ldc+j0:], ldc)
+	})
+}
+
+// ---- element-wise helper ----------------------------------------------------------------
+
+// elementwise runs kern over [0, n) in fixed chunks on the pool, or small on the caller.
+func elementwise(n int, small, kern func(lo, hi int)) {
+	switch {
+	case n == 0:
+	case n < smallElems:
+		small(0, n)
+	case n <= chunkElems:
+		kern(0, n)
+	default:
+		chunks(n, chunkElems, kern)
+	}
+}
+
+func checkLen(fn string, dst, src int) {
+	check(dst >= src, fn, "len(dst) = %d < len(src) = %d", dst, src)
+}
+
+// ---- conversions ----------------------------------------------------------------------------
+
+// F32ToF16 converts src to IEEE half precision bits in dst[:len(src)], rounding to nearest
+// even; overflow gives ±Inf, NaN stays NaN. Bit-exact on every backend.
+func F32ToF16(dst []uint16, src []float32) {
+	checkLen("F32ToF16", len(dst), len(src))
+	t := tab()
+	elementwise(len(src), func(lo, hi int) { refF32ToF16(dst[lo:hi], src[lo:hi]) },
+		func(lo, hi int) { t.f32ToF16(dst[lo:hi], src[lo:hi]) })
+}
+
+// F16ToF32 converts half precision bits to float32 (exact).
+func F16ToF32(dst []float32, src []uint16) {
+	checkLen("F16ToF32", len(dst), len(src))
+	t := tab()
+	elementwise(len(src), func(lo, hi int) { refF16ToF32(dst[lo:hi], src[lo:hi]) },
+		func(lo, hi int) { t.f16ToF32(dst[lo:hi], src[lo:hi]) })
+}
+
+// F32ToBF16 converts src to bfloat16 bits, rounding to nearest even (subnormals kept);
+// NaN stays NaN. Bit-exact on every backend.
+func F32ToBF16(dst []uint16, src []float32) {
+	checkLen("F32ToBF16", len(dst), len(src))
+	t := tab()
+	elementwise(len(src), func(lo, hi int) { refF32ToBF16(dst[lo:hi], src[lo:hi]) },
+		func(lo, hi int) { t.f32ToBF16(dst[lo:hi], src[lo:hi]) })
+}
+
+// BF16ToF32 converts bfloat16 bits to float32 (exact).
+func BF16ToF32(dst []float32, src []uint16) {
+	checkLen("BF16ToF32", len(dst), len(src))
+	t := tab()
+	elementwise(len(src), func(lo, hi int) { refBF16ToF32(dst[lo:hi], src[lo:hi]) },
+		func(lo, hi int) { t.bf16ToF32(dst[lo:hi], src[lo:hi]) })
+}
+
+// ---- linear quantization ------------------------------------------------------------------
+
+func checkAxis(fn string, n, inner, ch, zps int) {
+	check(ch > 0, fn, "no scales")
+	check(inner > 0, fn, "inner = %d ≤ 0", inner)
+	check(zps == 0 || zps == ch, fn, "%d zero points for %d scales", zps, ch)
+	check(n%(inner*ch) == 0, fn, "len(src) = %d is not a multiple of inner·len(scale) = %d·%d", n, inner, ch)
+}
+
+func axisChunks(n int, small, kern func(lo, hi int)) { elementwise(n, small, kern) }
+
+// QuantizeS8 is ONNX QuantizeLinear to int8 with one scale and zero point:
+// dst[i] = saturate(roundHalfEven(src[i]/scale) + zp). NaN maps to zp. Bit-exact on
+// every backend.
+func QuantizeS8(dst []int8, src []float32, scale float32, zp int8) {
+	QuantizeS8Axis(dst, src, len(src)+boolInt(len(src) == 0), []float32{scale}, []int8{zp})
+}
+
+// QuantizeU8 is QuantizeS8 for uint8 (saturating to [0, 255]).
+func QuantizeU8(dst []uint8, src []float32, scale float32, zp uint8) {
+	QuantizeU8Axis(dst, src, len(src)+boolInt(len(src) == 0), []float32{scale}, []uint8{zp})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// QuantizeS8Axis is per-axis QuantizeLinear: src is viewed as [outer, len(scale), inner]
+// and element (o, c, i) uses scale[c] and zp[c] (zp nil means zeros). Per-channel
+// quantization of a row-major [rows, cols] weight is inner = cols (one scale per row) or
+// inner = 1 (one scale per column).
+func QuantizeS8Axis(dst []int8, src []float32, inner int, scale []float32, zp []int8) {
+	const fn = "QuantizeS8Axis"
+	checkLen(fn, len(dst), len(src))
+	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if zp == nil {
+		zp = make([]int8, len(scale))
+	}
+	t := tab()
+	ch := len(scale)
+	axisChunks(len(src), func(lo, hi int) { refQuantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
+		func(lo, hi int) { t.quantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
+}
+
+// QuantizeU8Axis is QuantizeS8Axis for uint8.
+func QuantizeU8Axis(dst []uint8, src []float32, inner int, scale []float32, zp []uint8) {
+	const fn = "QuantizeU8Axis"
+	checkLen(fn, len(dst), len(src))
+	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if zp == nil {
+		zp = make([]uint8, len(scale))
+	}
+	t := tab()
+	ch := len(scale)
+	axisChunks(len(src), func(lo, hi int) { refQuantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
+		func(lo, hi int) { t.quantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
+}
+
+// DequantizeS8 is ONNX DequantizeLinear: dst[i] = float32(src[i] − zp) · scale (exact
+// across backends).
+func DequantizeS8(dst []float32, src []int8, scale float32, zp int8) {
+	DequantizeS8Axis(dst, src, len(src)+boolInt(len(src) == 0), []float32{scale}, []int8{zp})
+}
+
+// DequantizeU8 is DequantizeS8 for uint8.
+func DequantizeU8(dst []float32, src []uint8, scale float32, zp uint8) {
+	DequantizeU8Axis(dst, src, len(src)+boolInt(len(src) == 0), []float32{scale}, []uint8{zp})
+}
+
+// DequantizeS8Axis is per-axis DequantizeLinear, laid out as in QuantizeS8Axis.
+func DequantizeS8Axis(dst []float32, src []int8, inner int, scale []float32, zp []int8) {
+	const fn = "DequantizeS8Axis"
+	checkLen(fn, len(dst), len(src))
+	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if zp == nil {
+		zp = make([]int8, len(scale))
+	}
+	t := tab()
+	ch := len(scale)
+	axisChunks(len(src), func(lo, hi int) { refDequantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
+		func(lo, hi int) { t.dequantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
+}
+
+// DequantizeU8Axis is DequantizeS8Axis for uint8.
+func DequantizeU8Axis(dst []float32, src []uint8, inner int, scale []float32, zp []uint8) {
+	const fn = "DequantizeU8Axis"
+	checkLen(fn, len(dst), len(src))
+	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if zp == nil {
+		zp = make([]uint8, len(scale))
+	}
+	t := tab()
+	ch := len(scale)
+	axisChunks(len(src), func(lo, hi int) { refDequantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
+		func(lo, hi int) { t.dequantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
+}
+
+// ---- reductions ----------------------------------------------------------------------------
+
+// rowsPar runs a rows kernel over rows in groups on the pool.
+func rowsPar(rows, cols int, fn func(r0, r1 int)) {
+	if rows == 0 {
+		return
+	}
+	per := max(1, chunkElems/max(cols, 1))
+	if rows*cols <= chunkElems {
+		fn(0, rows)
+		return
+	}
+	chunks(rows, per, fn)
+}
+
+// MinMaxRows writes the minimum and maximum of each row of the rows×cols matrix src to
+// mn[r] and mx[r]. NaN is skipped; an empty or all-NaN row gives (+Inf, −Inf). The
+// sign of a zero result is unspecified. Exact on every backend.
+func MinMaxRows(src []float32, rows, cols int, mn, mx []float32) {
+	const fn = "MinMaxRows"
+	check(rows >= 0 && cols >= 0, fn, "negative size")
+	check(len(src) >= rows*cols, fn, "len(src) = %d < %d×%d", len(src), rows, cols)
+	check(len(mn) >= rows && len(mx) >= rows, fn, "outputs shorter than rows = %d", rows)
+	t := tab()
+	rowsPar(rows, cols, func(r0, r1 int) {
+		if cols < smallElems {
+			refMinMaxRows(src[r0*cols:], r1-r0, cols, cols, mn[r0:], mx[r0:])
+		} else {
+			t.minMaxRows(src[r0*cols:], r1-r0, cols, cols, mn[r0:], mx[r0:])
+		}
+	})
+}
+
+// AbsMaxRows writes max |x| of each row to out[r]; NaN skipped, 0 for an empty row.
+func AbsMaxRows(src []float32, rows, cols int, out []float32) {
+	const fn = "AbsMaxRows"
+	check(rows >= 0 && cols >= 0, fn, "negative size")
+	check(len(src) >= rows*cols, fn, "len(src) = %d < %d×%d", len(src), rows, cols)
+	check(len(out) >= rows, fn, "len(out) = %d < rows = %d", len(out), rows)
+	t := tab()
+	rowsPar(rows, cols, func(r0, r1 int) {
+		if cols < smallElems {
+			refAbsMaxRows(src[r0*cols:], r1-r0, cols, cols, out[r0:])
+		} else {
+			t.absMaxRows(src[r0*cols:], r1-r0, cols, cols, out[r0:])
+		}
+	})
+}
+
+// SumSquaresRows writes Σx² of each row, accumulated in float64, to out[r]. Backends
+// sum in different orders: results agree to a relative 1e-12.
+func SumSquaresRows(src []float32, rows, cols int, out []float64) {
+	const fn = "SumSquaresRows"
+	check(rows >= 0 && cols >= 0, fn, "negative size")
+	check(len(src) >= rows*cols, fn, "len(src) = %d < %d×%d", len(src), rows, cols)
+	check(len(out) >= rows, fn, "len(out) = %d < rows = %d", len(out), rows)
+	t := tab()
+	rowsPar(rows, cols, func(r0, r1 int) {
+		if cols < smallElems {
+			refSumSqRows(src[r0*cols:], r1-r0, cols, cols, out[r0:])
+		} else {
+			t.sumSqRows(src[r0*cols:], r1-r0, cols, cols, out[r0:])
+		}
+	})
+}
+
+// blocks splits n values into whole blocks of bs and one short tail block.
+func blocks(fn string, n, bs int) (full, tail int) {
+	check(bs > 0, fn, "block size %d ≤ 0", bs)
+	return n / bs, n % bs
+}
+
+// MinMaxBlocks is MinMaxRows over consecutive blocks of bs values (the last block may be
+// short): ⌈len(src)/bs⌉ results.
+func MinMaxBlocks(src []float32, bs int, mn, mx []float32) {
+	full, tail := blocks("MinMaxBlocks", len(src), bs)
+	MinMaxRows(src, full, bs, mn, mx)
+	if tail > 0 {
+		MinMaxRows(src[full*bs:], 1, tail, mn[full:], mx[full:])
+	}
+}
+
+// AbsMaxBlocks is AbsMaxRows over consecutive blocks of bs values (the last may be short).
+func AbsMaxBlocks(src []float32, bs int, out []float32) {
+	full, tail := blocks("AbsMaxBlocks", len(src), bs)
+	AbsMaxRows(src, full, bs, out)
+	if tail > 0 {
+		AbsMaxRows(src[full*bs:], 1, tail, out[full:])
+	}
+}
+
+// SumSquaresBlocks is SumSquaresRows over consecutive blocks of bs values.
+func SumSquaresBlocks(src []float32, bs int, out []float64) {
+	full, tail := blocks("SumSquaresBlocks", len(src), bs)
+	SumSquaresRows(src, full, bs, out)
+	if tail > 0 {
+		SumSquaresRows(src[full*bs:], 1, tail, out[full:])
+	}
+}
+
+// perTensor reduces a whole slice through a blocks kernel with a fixed block, so the
+// result does not depend on the number of threads.
+const tensorBlock = chunkElems
+
+// MinMax returns the minimum and maximum of src (NaN skipped; (+Inf, −Inf) if none).
+func MinMax(src []float32) (mn, mx float32) {
+	nb := (len(src) + tensorBlock - 1) / tensorBlock
+	lo, hi := make([]float32, nb), make([]float32, nb)
+	MinMaxBlocks(src, tensorBlock, lo, hi)
+	mn, mx = float32(math.Inf(1)), float32(math.Inf(-1))
+	for i := range lo {
+		mn, mx = min(mn, lo[i]), max(mx, hi[i])
+	}
+	return mn, mx
+}
+
+// AbsMax returns max |x| over src (NaN skipped; 0 if none).
+func AbsMax(src []float32) float32 {
+	nb := (len(src) + tensorBlock - 1) / tensorBlock
+	out := make([]float32, nb)
+	AbsMaxBlocks(src, tensorBlock, out)
+	var m float32
+	for _, v := range out {
+		m = max(m, v)
+	}
+	return m
+}
+
+// SumSquares returns Σx² over src, accumulated in float64.
+func SumSquares(src []float32) float64 {
+	nb := (len(src) + tensorBlock - 1) / tensorBlock
+	out := make([]float64, nb)
+	SumSquaresBlocks(src, tensorBlock, out)
+	var s float64
+	for _, v := range out {
+		s += v
+	}
+	return s
+}
+
+// ---- ggml blocks ------------------------------------------------------------------------------
+
+const blockChunk = chunkElems / QK8_0 // blocks per parallel task
+
+func checkBlocks(fn string, nsrc, ndst, qk, bytes int) int {
+	check(nsrc%qk == 0, fn, "len(src) = %d is not a multiple of %d", nsrc, qk)
+	nb := nsrc / qk
+	check(ndst >= nb*bytes, fn, "len(dst) = %d < %d blocks × %d bytes", ndst, nb, bytes)
+	return nb
+}
+
+// QuantizeQ8_0 quantizes src (a multiple of 32 values) into ggml Q8_0 blocks in dst
+// (34 bytes per 32 values), byte for byte as ggml's quantize_row_q8_0_ref, NaN included.
+func QuantizeQ8_0(dst []byte, src []float32) {
+	nb := checkBlocks("QuantizeQ8_0", len(src), len(dst), QK8_0, Q8_0Bytes)
+	t := tab()
+	blockPar(nb, func(lo, hi int) {
+		t.quantQ8_0(dst[lo*Q8_0Bytes:hi*Q8_0Bytes], src[lo*QK8_0:hi*QK8_0])
+	}, func(lo, hi int) {
+		refQuantizeQ8_0(dst[lo*Q8_0Bytes:hi*Q8_0Bytes], src[lo*QK8_0:hi*QK8_0])
+	})
+}
+
+// DequantizeQ8_0 expands Q8_0 blocks into len(dst) values (a multiple of 32): q·d.
+func DequantizeQ8_0(dst []float32, src []byte) {
+	nb := checkBlocks("DequantizeQ8_0", len(dst), len(src), QK8_0, Q8_0Bytes)
+	t := tab()
+	blockPar(nb, func(lo, hi int) {
+		t.dequantQ8_0(dst[lo*QK8_0:hi*QK8_0], src[lo*Q8_0Bytes:hi*Q8_0Bytes])
+	}, func(lo, hi int) {
+		refDequantizeQ8_0(dst[lo*QK8_0:hi*QK8_0], src[lo*Q8_0Bytes:hi*Q8_0Bytes])
+	})
+}
+
+// QuantizeQ4_0 quantizes src (a multiple of 32 values) into ggml Q4_0 blocks (18 bytes
+// per 32 values), byte for byte as ggml's quantize_row_q4_0_ref.
+func QuantizeQ4_0(dst []byte, src []float32) {
+	nb := checkBlocks("QuantizeQ4_0", len(src), len(dst), QK4_0, Q4_0Bytes)
+	t := tab()
+	blockPar(nb, func(lo, hi int) {
+		t.quantQ4_0(dst[lo*Q4_0Bytes:hi*Q4_0Bytes], src[lo*QK4_0:hi*QK4_0])
+	}, func(lo, hi int) {
+		refQuantizeQ4_0(dst[lo*Q4_0Bytes:hi*Q4_0Bytes], src[lo*QK4_0:hi*QK4_0])
+	})
+}
+
+// DequantizeQ4_0 expands Q4_0 blocks into len(dst) values (a multiple of 32): (q−8)·d.
+func DequantizeQ4_0(dst []float32, src []byte) {
+	nb := checkBlocks("DequantizeQ4_0", len(dst), len(src), QK4_0, Q4_0Bytes)
+	t := tab()
+	blockPar(nb, func(lo, hi int) {
+		t.dequantQ4_0(dst[lo*QK4_0:hi*QK4_0], src[lo*Q4_0Bytes:hi*Q4_0Bytes])
+	}, func(lo, hi int) {
+		refDequantizeQ4_0(dst[lo*QK4_0:hi*QK4_0], src[lo*Q4_0Bytes:hi*Q4_0Bytes])
+	})
+}
+
+func blockPar(nb int, kern, small func(lo, hi int)) {
+	switch {
+	case nb == 0:
+	case nb < 2:
+		small(0, nb)
+	case nb <= blockChunk:
+		kern(0, nb)
+	default:
+		chunks(nb, blockChunk, kern)
+	}
+}
+
+// ---- activations ------------------------------------------------------------------------------
+
+// ReLU writes max(x, 0) to dst (NaN → 0); dst may be src. Exact on every backend.
+func ReLU(dst, src []float32) { act("ReLU", dst, src, refReLU, tab().relu) }
+
+// GELU writes the erf form 0.5·x·(1+erf(x/√2)); dst may be src. SIMD backends use a
+// polynomial erf: absolute error ≤ 1e-6·max(1, |x|) against the float64 reference.
+func GELU(dst, src []float32) { act("GELU", dst, src, refGELU, tab().gelu) }
+
+// SiLU writes x·sigmoid(x); dst may be src. Relative error ≤ 1e-6 (or absolute ≤ 1e-30).
+func SiLU(dst, src []float32) { act("SiLU", dst, src, refSiLU, tab().silu) }
+
+// Exp writes e^x; dst may be src. Relative error ≤ 4e-7 (a few ulps), subnormal results
+// within 1e-37 absolute; ±Inf and NaN behave as in math.Exp.
+func Exp(dst, src []float32) { act("Exp", dst, src, refExp, tab().exp) }
+
+func act(fn string, dst, src []float32, small, kern func(dst, src []float32)) {
+	checkLen(fn, len(dst), len(src))
+	elementwise(len(src), func(lo, hi int) { small(dst[lo:hi], src[lo:hi]) },
+		func(lo, hi int) { kern(dst[lo:hi], src[lo:hi]) })
+}
+
+// Softmax writes the softmax of every row of cols values: y = e^(x−max)/Σe^(x−max).
+// len(src) must be a multiple of cols; dst may be src. A row holding NaN, or +Inf, is all
+// NaN. Relative error ≤ (8 + cols + |x−max|)·2⁻²³ against the float64 reference.
+func Softmax(dst, src []float32, cols int) {
+	const fn = "Softmax"
+	checkLen(fn, len(dst), len(src))
+	if len(src) == 0 {
+		return
+	}
+	check(cols > 0 && len(src)%cols == 0, fn, "len(src) = %d is not a multiple of cols = %d", len(src), cols)
+	rows := len(src) / cols
+	t := tab()
+	rowsPar(rows, cols, func(r0, r1 int) {
+		d, s := dst[r0*cols:r1*cols], src[r0*cols:r1*cols]
+		if cols < smallElems/4 {
+			refSoftmaxRows(d, s, r1-r0, cols)
+		} else {
+			t.softmaxRows(d, s, r1-r0, cols)
+		}
+	})
+}

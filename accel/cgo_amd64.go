@@ -1,0 +1,204 @@
+//go:build amd64 && cgo && !purego
+
+package accel
+
+/*
+#cgo CFLAGS: -O3 -std=c11
+#cgo LDFLAGS: -lm
+#include <stdint.h>
+
+#define DECL_ISA(S) \
+void mc_sgemm_##S(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t, const float *); \
+void mc_f32_to_f16_##S(uint16_t *, const float *, int64_t); \
+void mc_f16_to_f32_##S(float *, const uint16_t *, int64_t); \
+void mc_f32_to_bf16_##S(uint16_t *, const float *, int64_t); \
+void mc_bf16_to_f32_##S(float *, const uint16_t *, int64_t); \
+void mc_quant_s8_##S(int8_t *, const float *, int64_t, int64_t, int64_t, int64_t, const float *, const int8_t *); \
+void mc_quant_u8_##S(uint8_t *, const float *, int64_t, int64_t, int64_t, int64_t, const float *, const uint8_t *); \
+void mc_dequant_s8_##S(float *, const int8_t *, int64_t, int64_t, int64_t, int64_t, const float *, const int8_t *); \
+void mc_dequant_u8_##S(float *, const uint8_t *, int64_t, int64_t, int64_t, int64_t, const float *, const uint8_t *); \
+void mc_minmax_rows_##S(const float *, int64_t, int64_t, int64_t, float *, float *); \
+void mc_absmax_rows_##S(const float *, int64_t, int64_t, int64_t, float *); \
+void mc_sumsq_rows_##S(const float *, int64_t, int64_t, int64_t, double *); \
+void mc_q8_0_##S(uint8_t *, const float *, int64_t); \
+void mc_dq8_0_##S(float *, const uint8_t *, int64_t); \
+void mc_q4_0_##S(uint8_t *, const float *, int64_t); \
+void mc_dq4_0_##S(float *, const uint8_t *, int64_t); \
+void mc_relu_##S(float *, const float *, int64_t); \
+void mc_gelu_##S(float *, const float *, int64_t); \
+void mc_silu_##S(float *, const float *, int64_t); \
+void mc_exp_##S(float *, const float *, int64_t); \
+void mc_softmax_rows_##S(float *, const float *, int64_t, int64_t);
+
+DECL_ISA(avx512)
+DECL_ISA(avx2)
+
+void mc_gemm_s8s8_vnni(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
+void mc_gemm_u8s8_vnni(int, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
+void mc_gemm_s8s8_avx2(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
+void mc_gemm_u8s8_avx2(int, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
+*/
+import "C"
+
+const buildNote = "NEON kernels are built only for arm64"
+
+func simdBuilt(b Backend) bool { return b == BackendAVX2 || b == BackendAVX512 }
+
+func fillSIMD(t *table, b Backend, f features) {
+	switch b {
+	case BackendAVX512:
+		fillAVX512(t, f)
+	case BackendAVX2:
+		fillAVX2(t)
+	}
+}
+
+func fillAVX2(t *table) {
+	t.backend = BackendAVX2
+	t.sgemm = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+		C.mc_sgemm_avx2(cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha), pf32(a), C.int64_t(lda), pf32(b), C.int64_t(ldb), C.float(beta), pf32(c), C.int64_t(ldc), pf32(bias))
+	}
+	t.set("sgemm", "avx2", "AVX2+FMA 6×16 micro-kernel, packed and cache-blocked")
+	t.gemmS8S8 = func(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int) {
+		C.mc_gemm_s8s8_avx2(cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), pi8(a), C.int64_t(lda), pi8(b), C.int64_t(ldb), pi32(c), C.int64_t(ldc))
+	}
+	t.gemmU8S8 = func(transB bool, m, n, k int, a []uint8, lda int, b []int8, ldb int, c []int32, ldc int) {
+		C.mc_gemm_u8s8_avx2(cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), pu8(a), C.int64_t(lda), pi8(b), C.int64_t(ldb), pi32(c), C.int64_t(ldc))
+	}
+	t.set("gemm_s8s8", "avx2-pmaddwd", "AVX2 vpmaddwd on int16-widened operands (exact; no VNNI in this backend)")
+	t.set("gemm_u8s8", "avx2-pmaddwd", "AVX2 vpmaddwd on int16-widened operands (exact; no VNNI in this backend)")
+	t.f32ToF16 = func(d []uint16, s []float32) { C.mc_f32_to_f16_avx2(pu16(d), pf32(s), C.int64_t(len(s))) }
+	t.f16ToF32 = func(d []float32, s []uint16) { C.mc_f16_to_f32_avx2(pf32(d), pu16(s), C.int64_t(len(s))) }
+	t.f32ToBF16 = func(d []uint16, s []float32) { C.mc_f32_to_bf16_avx2(pu16(d), pf32(s), C.int64_t(len(s))) }
+	t.bf16ToF32 = func(d []float32, s []uint16) { C.mc_bf16_to_f32_avx2(pf32(d), pu16(s), C.int64_t(len(s))) }
+	t.set("f32_to_f16", "avx2", "F16C vcvtps2ph")
+	t.set("f16_to_f32", "avx2", "F16C vcvtph2ps")
+	t.set("f32_to_bf16", "avx2", "AVX2 integer round-to-nearest-even")
+	t.set("bf16_to_f32", "avx2", "AVX2 shift")
+	t.quantS8 = func(d []int8, s []float32, g0, inner, ch int, sc []float32, zp []int8) {
+		C.mc_quant_s8_avx2(pi8(d), pf32(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pi8(zp))
+	}
+	t.quantU8 = func(d []uint8, s []float32, g0, inner, ch int, sc []float32, zp []uint8) {
+		C.mc_quant_u8_avx2(pu8(d), pf32(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pu8(zp))
+	}
+	t.dequantS8 = func(d []float32, s []int8, g0, inner, ch int, sc []float32, zp []int8) {
+		C.mc_dequant_s8_avx2(pf32(d), pi8(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pi8(zp))
+	}
+	t.dequantU8 = func(d []float32, s []uint8, g0, inner, ch int, sc []float32, zp []uint8) {
+		C.mc_dequant_u8_avx2(pf32(d), pu8(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pu8(zp))
+	}
+	for _, k := range []string{"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8"} {
+		t.set(k, "avx2", "AVX2, 8 lanes")
+	}
+	t.minMaxRows = func(s []float32, rows, cols, ld int, mn, mx []float32) {
+		C.mc_minmax_rows_avx2(pf32(s), C.int64_t(rows), C.int64_t(cols), C.int64_t(ld), pf32(mn), pf32(mx))
+	}
+	t.absMaxRows = func(s []float32, rows, cols, ld int, out []float32) {
+		C.mc_absmax_rows_avx2(pf32(s), C.int64_t(rows), C.int64_t(cols), C.int64_t(ld), pf32(out))
+	}
+	t.sumSqRows = func(s []float32, rows, cols, ld int, out []float64) {
+		C.mc_sumsq_rows_avx2(pf32(s), C.int64_t(rows), C.int64_t(cols), C.int64_t(ld), pf64(out))
+	}
+	t.set("minmax", "avx2", "AVX2, 16 per step")
+	t.set("absmax", "avx2", "AVX2, 16 per step")
+	t.set("sumsq", "avx2", "AVX2 FMA in float64")
+	t.quantQ8_0 = func(d []byte, s []float32) { C.mc_q8_0_avx2(pu8(d), pf32(s), C.int64_t(len(s)/QK8_0)) }
+	t.dequantQ8_0 = func(d []float32, s []byte) { C.mc_dq8_0_avx2(pf32(d), pu8(s), C.int64_t(len(d)/QK8_0)) }
+	t.quantQ4_0 = func(d []byte, s []float32) { C.mc_q4_0_avx2(pu8(d), pf32(s), C.int64_t(len(s)/QK4_0)) }
+	t.dequantQ4_0 = func(d []float32, s []byte) { C.mc_dq4_0_avx2(pf32(d), pu8(s), C.int64_t(len(d)/QK4_0)) }
+	t.set("quantize_q8_0", "avx2", "AVX2, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
+	t.set("quantize_q4_0", "avx2", "AVX2, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
+	t.set("dequantize_q8_0", "avx2", "AVX2 widen and multiply")
+	t.set("dequantize_q4_0", "avx2", "AVX2 widen and multiply")
+	t.relu = func(d, s []float32) { C.mc_relu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.gelu = func(d, s []float32) { C.mc_gelu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.silu = func(d, s []float32) { C.mc_silu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.exp = func(d, s []float32) { C.mc_exp_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.softmaxRows = func(d, s []float32, rows, cols int) {
+		C.mc_softmax_rows_avx2(pf32(d), pf32(s), C.int64_t(rows), C.int64_t(cols))
+	}
+	for _, k := range []string{"gelu", "silu", "exp", "softmax"} {
+		t.set(k, "avx2", "AVX2+FMA polynomial exp/erfc")
+	}
+	t.set("relu", "avx2", "AVX2 max")
+}
+
+func fillAVX512(t *table, f features) {
+	fillAVX2(t) // the int8 GEMM falls back to it without VNNI
+	t.backend = BackendAVX512
+	t.sgemm = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+		C.mc_sgemm_avx512(cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha), pf32(a), C.int64_t(lda), pf32(b), C.int64_t(ldb), C.float(beta), pf32(c), C.int64_t(ldc), pf32(bias))
+	}
+	t.set("sgemm", "avx512", "AVX-512F 12×32 micro-kernel, packed and cache-blocked")
+	if f.avx512vnni {
+		t.gemmS8S8 = func(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int) {
+			C.mc_gemm_s8s8_vnni(cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), pi8(a), C.int64_t(lda), pi8(b), C.int64_t(ldb), pi32(c), C.int64_t(ldc))
+		}
+		t.gemmU8S8 = func(transB bool, m, n, k int, a []uint8, lda int, b []int8, ldb int, c []int32, ldc int) {
+			C.mc_gemm_u8s8_vnni(cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), pu8(a), C.int64_t(lda), pi8(b), C.int64_t(ldb), pi32(c), C.int64_t(ldc))
+		}
+		t.set("gemm_s8s8", "avx512vnni", "AVX512-VNNI vpdpbusd on a+128 with a column-sum correction")
+		t.set("gemm_u8s8", "avx512vnni", "AVX512-VNNI vpdpbusd")
+	} else {
+		t.set("gemm_s8s8", "avx2-pmaddwd", "this CPU lacks AVX512-VNNI: AVX2 vpmaddwd kernel")
+		t.set("gemm_u8s8", "avx2-pmaddwd", "this CPU lacks AVX512-VNNI: AVX2 vpmaddwd kernel")
+	}
+	t.f32ToF16 = func(d []uint16, s []float32) { C.mc_f32_to_f16_avx512(pu16(d), pf32(s), C.int64_t(len(s))) }
+	t.f16ToF32 = func(d []float32, s []uint16) { C.mc_f16_to_f32_avx512(pf32(d), pu16(s), C.int64_t(len(s))) }
+	t.f32ToBF16 = func(d []uint16, s []float32) { C.mc_f32_to_bf16_avx512(pu16(d), pf32(s), C.int64_t(len(s))) }
+	t.bf16ToF32 = func(d []float32, s []uint16) { C.mc_bf16_to_f32_avx512(pf32(d), pu16(s), C.int64_t(len(s))) }
+	t.set("f32_to_f16", "avx512", "AVX-512 vcvtps2ph, masked tails")
+	t.set("f16_to_f32", "avx512", "AVX-512 vcvtph2ps, masked tails")
+	bfWhy := "AVX-512 integer round-to-nearest-even"
+	if f.avx512bf16 {
+		bfWhy += " (vcvtneps2bf16 not used: it flushes subnormals)"
+	}
+	t.set("f32_to_bf16", "avx512", bfWhy)
+	t.set("bf16_to_f32", "avx512", "AVX-512 shift")
+	t.quantS8 = func(d []int8, s []float32, g0, inner, ch int, sc []float32, zp []int8) {
+		C.mc_quant_s8_avx512(pi8(d), pf32(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pi8(zp))
+	}
+	t.quantU8 = func(d []uint8, s []float32, g0, inner, ch int, sc []float32, zp []uint8) {
+		C.mc_quant_u8_avx512(pu8(d), pf32(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pu8(zp))
+	}
+	t.dequantS8 = func(d []float32, s []int8, g0, inner, ch int, sc []float32, zp []int8) {
+		C.mc_dequant_s8_avx512(pf32(d), pi8(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pi8(zp))
+	}
+	t.dequantU8 = func(d []float32, s []uint8, g0, inner, ch int, sc []float32, zp []uint8) {
+		C.mc_dequant_u8_avx512(pf32(d), pu8(s), C.int64_t(g0), C.int64_t(len(s)), C.int64_t(inner), C.int64_t(ch), pf32(sc), pu8(zp))
+	}
+	for _, k := range []string{"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8"} {
+		t.set(k, "avx512", "AVX-512, 16 lanes, masked tails")
+	}
+	t.minMaxRows = func(s []float32, rows, cols, ld int, mn, mx []float32) {
+		C.mc_minmax_rows_avx512(pf32(s), C.int64_t(rows), C.int64_t(cols), C.int64_t(ld), pf32(mn), pf32(mx))
+	}
+	t.absMaxRows = func(s []float32, rows, cols, ld int, out []float32) {
+		C.mc_absmax_rows_avx512(pf32(s), C.int64_t(rows), C.int64_t(cols), C.int64_t(ld), pf32(out))
+	}
+	t.sumSqRows = func(s []float32, rows, cols, ld int, out []float64) {
+		C.mc_sumsq_rows_avx512(pf32(s), C.int64_t(rows), C.int64_t(cols), C.int64_t(ld), pf64(out))
+	}
+	t.set("minmax", "avx512", "AVX-512, 32 per step")
+	t.set("absmax", "avx512", "AVX-512, 32 per step")
+	t.set("sumsq", "avx512", "AVX-512 FMA in float64")
+	t.quantQ8_0 = func(d []byte, s []float32) { C.mc_q8_0_avx512(pu8(d), pf32(s), C.int64_t(len(s)/QK8_0)) }
+	t.dequantQ8_0 = func(d []float32, s []byte) { C.mc_dq8_0_avx512(pf32(d), pu8(s), C.int64_t(len(d)/QK8_0)) }
+	t.quantQ4_0 = func(d []byte, s []float32) { C.mc_q4_0_avx512(pu8(d), pf32(s), C.int64_t(len(s)/QK4_0)) }
+	t.dequantQ4_0 = func(d []float32, s []byte) { C.mc_dq4_0_avx512(pf32(d), pu8(s), C.int64_t(len(d)/QK4_0)) }
+	t.set("quantize_q8_0", "avx512", "AVX-512, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
+	t.set("quantize_q4_0", "avx512", "AVX-512, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
+	t.set("dequantize_q8_0", "avx512", "AVX-512 widen and multiply")
+	t.set("dequantize_q4_0", "avx512", "AVX-512 widen and multiply")
+	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.exp = func(d, s []float32) { C.mc_exp_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.softmaxRows = func(d, s []float32, rows, cols int) {
+		C.mc_softmax_rows_avx512(pf32(d), pf32(s), C.int64_t(rows), C.int64_t(cols))
+	}
+	for _, k := range []string{"gelu", "silu", "exp", "softmax"} {
+		t.set(k, "avx512", "AVX-512F polynomial exp/erfc, masked tails")
+	}
+	t.set("relu", "avx512", "AVX-512 max, masked tails")
+}

@@ -1,0 +1,122 @@
+// The blocked, packed f32 GEMM driver (GotoBLAS/BLIS loop order), included once per ISA
+// file after that file defines:
+//   KTGT            the function attribute enabling the ISA (empty on arm64)
+//   MR, NR          the micro-kernel's tile (rows of A, columns of B)
+//   KC, MC, NC      cache blocking: an MR×KC sliver of A stays in L1, a KC×NC panel of B in L2
+//   UKR             static void UKR(int64_t kc, const float *pa, const float *pb, float *acc)
+//                   acc[MR*NR] = Σ_p pa[p*MR+i] · pb[p*NR+j]  (row-major MR×NR)
+//   SGEMM_FN        the name of the exported driver
+// The driver computes C = alpha·op(A)·op(B) + beta·C + bias on the calling thread; Go
+// splits big problems over threads by calling it on disjoint blocks of C.
+
+static void KTGT glue(SGEMM_FN, _pack_a)(float *pa, const float *a, int trans, int64_t lda,
+                                         int64_t i0, int64_t p0, int64_t mc, int64_t kc) {
+	for (int64_t s = 0; s < mc; s += MR) {
+		int64_t mr = mc - s < MR ? mc - s : MR;
+		float *d = pa + s * kc;
+		if (trans) { // A(i,p) = a[p*lda + i]: contiguous along i
+			for (int64_t p = 0; p < kc; p++) {
+				const float *src = a + (p0 + p) * lda + i0 + s;
+				int64_t i = 0;
+				for (; i < mr; i++) d[p * MR + i] = src[i];
+				for (; i < MR; i++) d[p * MR + i] = 0.0f;
+			}
+		} else { // A(i,p) = a[i*lda + p]: read rows, write with stride MR
+			for (int64_t i = 0; i < MR; i++) {
+				if (i < mr) {
+					const float *src = a + (i0 + s + i) * lda + p0;
+					for (int64_t p = 0; p < kc; p++) d[p * MR + i] = src[p];
+				} else {
+					for (int64_t p = 0; p < kc; p++) d[p * MR + i] = 0.0f;
+				}
+			}
+		}
+	}
+}
+
+static void KTGT glue(SGEMM_FN, _pack_b)(float *pb, const float *b, int trans, int64_t ldb,
+                                         int64_t p0, int64_t j0, int64_t kc, int64_t nc) {
+	for (int64_t s = 0; s < nc; s += NR) {
+		int64_t nr = nc - s < NR ? nc - s : NR;
+		float *d = pb + s * kc;
+		if (!trans) { // B(p,j) = b[p*ldb + j]
+			for (int64_t p = 0; p < kc; p++) {
+				const float *src = b + (p0 + p) * ldb + j0 + s;
+				int64_t j = 0;
+				for (; j < nr; j++) d[p * NR + j] = src[j];
+				for (; j < NR; j++) d[p * NR + j] = 0.0f;
+			}
+		} else { // B(p,j) = b[j*ldb + p]
+			for (int64_t j = 0; j < NR; j++) {
+				if (j < nr) {
+					const float *src = b + (j0 + s + j) * ldb + p0;
+					for (int64_t p = 0; p < kc; p++) d[p * NR + j] = src[p];
+				} else {
+					for (int64_t p = 0; p < kc; p++) d[p * NR + j] = 0.0f;
+				}
+			}
+		}
+	}
+}
+
+// C[mr×nr] (= or +=) alpha·acc, with beta·C and bias folded in on the first k-block.
+static inline void KTGT glue(SGEMM_FN, _store)(float *c, int64_t ldc, const float *acc, int64_t mr, int64_t nr,
+                                               float alpha, float beta, const float *bias, int first) {
+	for (int64_t i = 0; i < mr; i++) {
+		float *ci = c + i * ldc;
+		const float *ai = acc + i * NR;
+		if (!first) {
+			for (int64_t j = 0; j < nr; j++) ci[j] = ci[j] + alpha * ai[j];
+		} else if (beta == 0.0f) {
+			if (bias) for (int64_t j = 0; j < nr; j++) ci[j] = alpha * ai[j] + bias[j];
+			else for (int64_t j = 0; j < nr; j++) ci[j] = alpha * ai[j];
+		} else {
+			if (bias) for (int64_t j = 0; j < nr; j++) ci[j] = alpha * ai[j] + beta * ci[j] + bias[j];
+			else for (int64_t j = 0; j < nr; j++) ci[j] = alpha * ai[j] + beta * ci[j];
+		}
+	}
+}
+
+void KTGT SGEMM_FN(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                   float *c, int64_t ldc, const float *bias) {
+	if (m <= 0 || n <= 0) return;
+	if (k <= 0) {
+		for (int64_t i = 0; i < m; i++)
+			for (int64_t j = 0; j < n; j++) {
+				float v = alpha * 0.0f;
+				if (beta != 0.0f) v += beta * c[i * ldc + j];
+				if (bias) v += bias[j];
+				c[i * ldc + j] = v;
+			}
+		return;
+	}
+	const int64_t kcmax = k < KC ? k : KC;
+	const int64_t ncmax = ((n < NC ? n : NC) + NR - 1) / NR * NR;
+	const int64_t mcmax = ((m < MC ? m : MC) + MR - 1) / MR * MR;
+	float *pa = (float *)mc_alloc((size_t)(mcmax * kcmax) * sizeof(float));
+	float *pb = (float *)mc_alloc((size_t)(ncmax * kcmax) * sizeof(float));
+	float acc[MR * NR] __attribute__((aligned(64)));
+	if (!pa || !pb) abort();
+	for (int64_t jc = 0; jc < n; jc += NC) {
+		int64_t nc = n - jc < NC ? n - jc : NC;
+		for (int64_t pc = 0; pc < k; pc += KC) {
+			int64_t kc = k - pc < KC ? k - pc : KC;
+			glue(SGEMM_FN, _pack_b)(pb, b, transB, ldb, pc, jc, kc, nc);
+			for (int64_t ic = 0; ic < m; ic += MC) {
+				int64_t mc = m - ic < MC ? m - ic : MC;
+				glue(SGEMM_FN, _pack_a)(pa, a, transA, lda, ic, pc, mc, kc);
+				for (int64_t ir = 0; ir < mc; ir += MR) {
+					for (int64_t jr = 0; jr < nc; jr += NR) {
+						UKR(kc, pa + ir * kc, pb + jr * kc, acc);
+						glue(SGEMM_FN, _store)(c + (ic + ir) * ldc + jc + jr, ldc, acc,
+						                       mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR,
+						                       alpha, beta, bias ? bias + jc + jr : 0, pc == 0);
+					}
+				}
+			}
+		}
+	}
+	free(pa);
+	free(pb);
+}

@@ -1,0 +1,571 @@
+//go:build amd64 && cgo && !purego
+
+// AVX-512 kernels (F, BW, DQ, VL; VNNI for the integer GEMM). Every function carries its
+// own target attribute, so this file is compiled for baseline x86-64 and the binary
+// still starts on any CPU: Go calls these only after cpuid said yes.
+#include "kernels.h"
+#include <immintrin.h>
+
+#define KTGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+static inline KTGT __mmask16 tailmask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+// ---- f32 GEMM: 12×32 micro-kernel (24 zmm accumulators) ---------------------------------
+
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 96
+#define NC 512
+
+static inline KTGT void ukr_avx512(int64_t kc, const float *pa, const float *pb, float *acc) {
+	__m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+	for (int i = 0; i < MR; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); }
+	for (int64_t p = 0; p < kc; p++) {
+		const __m512 b0 = _mm512_load_ps(pb + p * NR), b1 = _mm512_load_ps(pb + p * NR + 16);
+		_mm_prefetch((const char *)(pb + (p + 8) * NR), _MM_HINT_T0);
+#pragma GCC unroll 12
+		for (int i = 0; i < MR; i++) {
+			const __m512 av = _mm512_set1_ps(pa[p * MR + i]);
+			c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+			c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+		}
+	}
+#pragma GCC unroll 12
+	for (int i = 0; i < MR; i++) { _mm512_store_ps(acc + i * NR, c0[i]); _mm512_store_ps(acc + i * NR + 16, c1[i]); }
+}
+
+#define UKR ukr_avx512
+#define SGEMM_FN mc_sgemm_avx512
+#include "gemm_f32_driver.h"
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#undef UKR
+
+// ---- int8 GEMM with VNNI: vpdpbusd on packed k-quads, 12×32 tile --------------------------
+// A is packed as unsigned bytes (a^0x80 for int8 A, i.e. a+128), B as signed bytes, four
+// consecutive k per 32-bit lane; for int8 A the 128·Σb of each column is subtracted.
+
+#define IMR 12
+#define INR 32
+#define IKC 512
+#define IMC 96
+#define INC 512
+
+static void VNNI ipack_a_q(uint8_t *pa, const uint8_t *a, int64_t lda, int64_t i0, int64_t p0,
+                           int64_t mc, int64_t kc, uint8_t flip) {
+	const int64_t kq = (kc + 3) / 4, kfull = kc / 4;
+	const uint32_t f4 = flip * 0x01010101u;
+	for (int64_t s = 0; s < mc; s += IMR) {
+		int64_t mr = mc - s < IMR ? mc - s : IMR;
+		uint32_t *d = (uint32_t *)(void *)(pa + s * kq * 4);
+		for (int64_t i = 0; i < IMR; i++) {
+			if (i >= mr) {
+				for (int64_t q = 0; q < kq; q++) d[q * IMR + i] = 0;
+				continue;
+			}
+			const uint8_t *src = a + (i0 + s + i) * lda + p0;
+			for (int64_t q = 0; q < kfull; q++) {
+				uint32_t w;
+				memcpy(&w, src + 4 * q, 4);
+				d[q * IMR + i] = w ^ f4;
+			}
+			if (kfull < kq) { // k tail: pad with zero bytes (B is zero there too)
+				uint8_t t[4] = {0, 0, 0, 0};
+				for (int64_t p = 4 * kfull; p < kc; p++) t[p - 4 * kfull] = src[p] ^ flip;
+				memcpy(&d[kfull * IMR + i], t, 4);
+			}
+		}
+	}
+}
+
+// B panel: [quad][column][4 k] bytes, and the column sums over this k-block.
+static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int trans, int64_t ldb,
+                           int64_t p0, int64_t j0, int64_t kc, int64_t nc) {
+	const int64_t kq = (kc + 3) / 4;
+	for (int64_t s = 0; s < nc; s += INR) {
+		int64_t nr = nc - s < INR ? nc - s : INR;
+		int8_t *d = pb + s * kq * 4;
+		int32_t *cs = colsum + s;
+		for (int64_t j = 0; j < INR; j++) cs[j] = 0;
+		if (!trans) { // rows of B are contiguous along j
+			for (int64_t p = 0; p < kq * 4; p++) {
+				int8_t *dq = d + (p >> 2) * INR * 4 + (p & 3);
+				if (p >= kc) {
+					for (int64_t j = 0; j < INR; j++) dq[4 * j] = 0;
+					continue;
+				}
+				const int8_t *src = b + (p0 + p) * ldb + j0 + s;
+				int64_t j = 0;
+				for (; j < nr; j++) { dq[4 * j] = src[j]; cs[j] += src[j]; }
+				for (; j < INR; j++) dq[4 * j] = 0;
+			}
+		} else { // columns of B are contiguous along k
+			for (int64_t j = 0; j < INR; j++) {
+				const int8_t *src = b + (j0 + s + j) * ldb + p0;
+				int32_t sum = 0;
+				for (int64_t p = 0; p < kq * 4; p++) {
+					int8_t v = (j < nr && p < kc) ? src[p] : 0;
+					sum += v;
+					d[((p >> 2) * INR + j) * 4 + (p & 3)] = v;
+				}
+				cs[j] = sum;
+			}
+		}
+	}
+}
+
+// c += Σ u8(a)·s8(b) per 32-bit lane. Inline asm rather than _mm512_dpbusd_epi32: GCC 12
+// copies and spills the accumulators around the intrinsic; the "+v" constraint keeps
+// all 24 of them in registers.
+static inline VNNI __m512i dpbusd(__m512i c, __m512i a, __m512i b) {
+	__asm__("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b));
+	return c;
+}
+
+static inline VNNI void iukr_vnni(int64_t kq, const uint8_t *pa, const int8_t *pb, int32_t *acc) {
+	__m512i c0[IMR], c1[IMR];
+#pragma GCC unroll 12
+	for (int i = 0; i < IMR; i++) { c0[i] = _mm512_setzero_si512(); c1[i] = _mm512_setzero_si512(); }
+	for (int64_t q = 0; q < kq; q++) {
+		const __m512i b0 = _mm512_load_si512((const void *)(pb + q * INR * 4));
+		const __m512i b1 = _mm512_load_si512((const void *)(pb + q * INR * 4 + 64));
+#pragma GCC unroll 12
+		for (int i = 0; i < IMR; i++) {
+			int32_t w;
+			memcpy(&w, pa + (q * IMR + i) * 4, 4);
+			const __m512i av = _mm512_set1_epi32(w);
+			c0[i] = dpbusd(c0[i], av, b0);
+			c1[i] = dpbusd(c1[i], av, b1);
+		}
+	}
+#pragma GCC unroll 12
+	for (int i = 0; i < IMR; i++) {
+		_mm512_store_si512((void *)(acc + i * INR), c0[i]);
+		_mm512_store_si512((void *)(acc + i * INR + 16), c1[i]);
+	}
+}
+
+static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
+                            const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc, uint8_t flip) {
+	if (m <= 0 || n <= 0) return;
+	for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * 4);
+	if (k <= 0) return;
+	const int64_t kcmax = ((k < IKC ? k : IKC) + 3) / 4 * 4;
+	const int64_t ncmax = ((n < INC ? n : INC) + INR - 1) / INR * INR;
+	const int64_t mcmax = ((m < IMC ? m : IMC) + IMR - 1) / IMR * IMR;
+	uint8_t *pa = (uint8_t *)mc_alloc((size_t)(mcmax * kcmax));
+	int8_t *pb = (int8_t *)mc_alloc((size_t)(ncmax * kcmax));
+	int32_t *colsum = (int32_t *)mc_alloc((size_t)ncmax * 4);
+	int32_t acc[IMR * INR] __attribute__((aligned(64)));
+	if (!pa || !pb || !colsum) abort();
+	for (int64_t jc = 0; jc < n; jc += INC) {
+		int64_t nc = n - jc < INC ? n - jc : INC;
+		for (int64_t pc = 0; pc < k; pc += IKC) {
+			int64_t kc = k - pc < IKC ? k - pc : IKC, kq = (kc + 3) / 4;
+			ipack_b_q(pb, colsum, b, trans, ldb, pc, jc, kc, nc);
+			for (int64_t ic = 0; ic < m; ic += IMC) {
+				int64_t mc = m - ic < IMC ? m - ic : IMC;
+				ipack_a_q(pa, a, lda, ic, pc, mc, kc, flip);
+				for (int64_t ir = 0; ir < mc; ir += IMR) {
+					int64_t mr = mc - ir < IMR ? mc - ir : IMR;
+					for (int64_t jr = 0; jr < nc; jr += INR) {
+						int64_t nr = nc - jr < INR ? nc - jr : INR;
+						iukr_vnni(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
+						for (int64_t i = 0; i < mr; i++) {
+							int32_t *ci = c + (ic + ir + i) * ldc + jc + jr;
+							for (int64_t j = 0; j < nr; j++) // unsigned: wrap like the hardware, no UB
+								ci[j] = (int32_t)((uint32_t)ci[j] + (uint32_t)acc[i * INR + j] -
+								                  (flip ? 128u * (uint32_t)colsum[jr + j] : 0u));
+						}
+					}
+				}
+			}
+		}
+	}
+	free(pa);
+	free(pb);
+	free(colsum);
+}
+
+void mc_gemm_s8s8_vnni(int trans, int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda,
+                       const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc) {
+	igemm_vnni(trans, m, n, k, (const uint8_t *)a, lda, b, ldb, c, ldc, 0x80);
+}
+
+void mc_gemm_u8s8_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
+                       const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc) {
+	igemm_vnni(trans, m, n, k, a, lda, b, ldb, c, ldc, 0);
+}
+
+// ---- conversions ---------------------------------------------------------------------------
+
+void KTGT mc_f32_to_f16_avx512(uint16_t *dst, const float *src, int64_t n) {
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = tailmask(n - i);
+		__m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+		_mm256_mask_storeu_epi16(dst + i, m, h);
+	}
+}
+
+void KTGT mc_f16_to_f32_avx512(float *dst, const uint16_t *src, int64_t n) {
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = tailmask(n - i);
+		_mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + i)));
+	}
+}
+
+// bf16 with integer operations: exact round-to-nearest-even and kept subnormals
+// (vcvtneps2bf16 would flush subnormal inputs to zero).
+void KTGT mc_f32_to_bf16_avx512(uint16_t *dst, const float *src, int64_t n) {
+	const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+	const __m512i absm = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000), qb = _mm512_set1_epi32(0x40);
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = tailmask(n - i);
+		__m512i x = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, src + i));
+		__mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, absm), inf);
+		__m512i r = _mm512_add_epi32(x, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(x, 16), one)));
+		r = _mm512_srli_epi32(r, 16);
+		r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(x, 16), qb));
+		_mm512_mask_cvtepi32_storeu_epi16(dst + i, m, r);
+	}
+}
+
+void KTGT mc_bf16_to_f32_avx512(float *dst, const uint16_t *src, int64_t n) {
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = tailmask(n - i);
+		__m512i x = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + i));
+		_mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(x, 16)));
+	}
+}
+
+// ---- ONNX QuantizeLinear / DequantizeLinear, per tensor or per axis -------------------------
+
+static inline KTGT __m512i quant16(__m512 x, __m512 s, __m512 z, __m512 lo, __m512 hi) {
+	__m512 v = _mm512_div_ps(x, s);
+	v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v); // NaN -> 0 (then zp)
+	v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+	v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+	return _mm512_cvtps_epi32(v);
+}
+
+// QUANT_FN(name, T, LO, HI, LOADZ): dst/src start at flat element g0; element g uses
+// channel (g/inner)%ch. LOADZ(ptr, mask) loads 16 zero points as an __m512i of int32.
+#define QUANT_FN(NAME, T, LO, HI, LOADZ)                                                            \
+	void KTGT NAME(T *dst, const float *src, int64_t g0, int64_t n, int64_t inner, int64_t ch,     \
+	               const float *scale, const T *zp) {                                              \
+		const __m512 lo = _mm512_set1_ps(LO), hi = _mm512_set1_ps(HI);                              \
+		int64_t i = 0;                                                                              \
+		if (ch == 1) inner = n + 1;                                                                 \
+		if (inner == 1) {                                                                           \
+			while (i < n) {                                                                         \
+				int64_t c = (g0 + i) % ch, len = ch - c < n - i ? ch - c : n - i;                   \
+				for (int64_t j = 0; j < len; j += 16) {                                             \
+					__mmask16 m = tailmask(len - j);                                                \
+					__m512 s = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), m, scale + c + j);        \
+					__m512 z = _mm512_cvtepi32_ps(LOADZ(zp + c + j, m));                            \
+					__m512i q = quant16(_mm512_maskz_loadu_ps(m, src + i + j), s, z, lo, hi);      \
+					_mm512_mask_cvtepi32_storeu_epi8(dst + i + j, m, q);                            \
+				}                                                                                   \
+				i += len;                                                                           \
+			}                                                                                       \
+			return;                                                                                 \
+		}                                                                                           \
+		while (i < n) {                                                                             \
+			int64_t row = (g0 + i) / inner, c = row % ch;                                           \
+			int64_t end = (row + 1) * inner - g0;                                                   \
+			if (end > n) end = n;                                                                   \
+			const __m512 s = _mm512_set1_ps(scale[c]), z = _mm512_set1_ps((float)zp[c]);           \
+			for (; i < end; i += 16) {                                                              \
+				__mmask16 m = tailmask(end - i);                                                    \
+				__m512i q = quant16(_mm512_maskz_loadu_ps(m, src + i), s, z, lo, hi);              \
+				_mm512_mask_cvtepi32_storeu_epi8(dst + i, m, q);                                    \
+			}                                                                                       \
+			i = end;                                                                                \
+		}                                                                                           \
+	}
+
+#define LOADZ_S8(p, m) _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (const void *)(p)))
+#define LOADZ_U8(p, m) _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, (const void *)(p)))
+QUANT_FN(mc_quant_s8_avx512, int8_t, -128.0f, 127.0f, LOADZ_S8)
+QUANT_FN(mc_quant_u8_avx512, uint8_t, 0.0f, 255.0f, LOADZ_U8)
+
+#define DEQUANT_FN(NAME, T, LOADQ)                                                                   \
+	void KTGT NAME(float *dst, const T *src, int64_t g0, int64_t n, int64_t inner, int64_t ch,      \
+	               const float *scale, const T *zp) {                                               \
+		int64_t i = 0;                                                                               \
+		if (ch == 1) inner = n + 1;                                                                  \
+		if (inner == 1) {                                                                            \
+			while (i < n) {                                                                          \
+				int64_t c = (g0 + i) % ch, len = ch - c < n - i ? ch - c : n - i;                    \
+				for (int64_t j = 0; j < len; j += 16) {                                              \
+					__mmask16 m = tailmask(len - j);                                                 \
+					__m512i d = _mm512_sub_epi32(LOADQ(src + i + j, m), LOADQ(zp + c + j, m));       \
+					__m512 s = _mm512_maskz_loadu_ps(m, scale + c + j);                              \
+					_mm512_mask_storeu_ps(dst + i + j, m, _mm512_mul_ps(_mm512_cvtepi32_ps(d), s));  \
+				}                                                                                    \
+				i += len;                                                                            \
+			}                                                                                        \
+			return;                                                                                  \
+		}                                                                                            \
+		while (i < n) {                                                                              \
+			int64_t row = (g0 + i) / inner, c = row % ch;                                            \
+			int64_t end = (row + 1) * inner - g0;                                                    \
+			if (end > n) end = n;                                                                    \
+			const __m512 s = _mm512_set1_ps(scale[c]);                                               \
+			const __m512i z = _mm512_set1_epi32((int32_t)zp[c]);                                     \
+			for (; i < end; i += 16) {                                                               \
+				__mmask16 m = tailmask(end - i);                                                     \
+				__m512i d = _mm512_sub_epi32(LOADQ(src + i, m), z);                                  \
+				_mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(d), s));          \
+			}                                                                                        \
+			i = end;                                                                                 \
+		}                                                                                            \
+	}
+
+DEQUANT_FN(mc_dequant_s8_avx512, int8_t, LOADZ_S8)
+DEQUANT_FN(mc_dequant_u8_avx512, uint8_t, LOADZ_U8)
+
+// ---- reductions ------------------------------------------------------------------------------
+
+void KTGT mc_minmax_rows_avx512(const float *src, int64_t rows, int64_t cols, int64_t ld, float *mn, float *mx) {
+	for (int64_t r = 0; r < rows; r++) {
+		const float *x = src + r * ld;
+		__m512 lo0 = _mm512_set1_ps(INFINITY), lo1 = lo0, hi0 = _mm512_set1_ps(-INFINITY), hi1 = hi0;
+		int64_t i = 0;
+		for (; i + 32 <= cols; i += 32) {
+			__m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+			lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0); // NaN in a keeps the accumulator
+			lo1 = _mm512_min_ps(b, lo1); hi1 = _mm512_max_ps(b, hi1);
+		}
+		for (; i < cols; i += 16) {
+			__mmask16 m = tailmask(cols - i);
+			__m512 a = _mm512_maskz_loadu_ps(m, x + i);
+			lo0 = _mm512_mask_min_ps(lo0, m, a, lo0);
+			hi0 = _mm512_mask_max_ps(hi0, m, a, hi0);
+		}
+		mn[r] = _mm512_reduce_min_ps(_mm512_min_ps(lo0, lo1));
+		mx[r] = _mm512_reduce_max_ps(_mm512_max_ps(hi0, hi1));
+	}
+}
+
+void KTGT mc_absmax_rows_avx512(const float *src, int64_t rows, int64_t cols, int64_t ld, float *out) {
+	for (int64_t r = 0; r < rows; r++) {
+		const float *x = src + r * ld;
+		__m512 m0 = _mm512_setzero_ps(), m1 = m0;
+		int64_t i = 0;
+		for (; i + 32 <= cols; i += 32) {
+			m0 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), m0);
+			m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+		}
+		for (; i < cols; i += 16) {
+			__mmask16 m = tailmask(cols - i);
+			m0 = _mm512_mask_max_ps(m0, m, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + i)), m0);
+		}
+		out[r] = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+	}
+}
+
+void KTGT mc_sumsq_rows_avx512(const float *src, int64_t rows, int64_t cols, int64_t ld, double *out) {
+	for (int64_t r = 0; r < rows; r++) {
+		const float *x = src + r * ld;
+		__m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+		int64_t i = 0;
+		for (; i + 32 <= cols; i += 32) {
+			__m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+			__m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(a)), a1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1));
+			__m512d b0 = _mm512_cvtps_pd(_mm512_castps512_ps256(b)), b1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1));
+			s0 = _mm512_fmadd_pd(a0, a0, s0); s1 = _mm512_fmadd_pd(a1, a1, s1);
+			s2 = _mm512_fmadd_pd(b0, b0, s2); s3 = _mm512_fmadd_pd(b1, b1, s3);
+		}
+		for (; i < cols; i += 16) {
+			__m512 a = _mm512_maskz_loadu_ps(tailmask(cols - i), x + i);
+			__m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(a)), a1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1));
+			s0 = _mm512_fmadd_pd(a0, a0, s0); s1 = _mm512_fmadd_pd(a1, a1, s1);
+		}
+		out[r] = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
+	}
+}
+
+// ---- ggml Q8_0 / Q4_0 --------------------------------------------------------------------------
+
+static inline KTGT float hmax_abs32(__m512 x0, __m512 x1) {
+	return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+}
+
+static inline KTGT __m512i round_away_i32(__m512 q) {
+	__m512 t = _mm512_roundscale_ps(q, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+	__mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(q, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+	__m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(q, _mm512_set1_ps(-0.0f)));
+	return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
+}
+
+void KTGT mc_q8_0_avx512(uint8_t *dst, const float *src, int64_t nb) {
+	for (int64_t b = 0; b < nb; b++, src += QK, dst += Q8_0_BYTES) {
+		__m512 x0 = _mm512_loadu_ps(src), x1 = _mm512_loadu_ps(src + 16);
+		if (_mm512_cmp_ps_mask(x0, x0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x1, x1, _CMP_UNORD_Q)) {
+			mc_q8_0_block(dst, src); // NaN: ggml's order-dependent MAX, done in order
+			continue;
+		}
+		const float amax = hmax_abs32(x0, x1);
+		const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+		const uint16_t h = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+		memcpy(dst, &h, 2);
+		const __m512 vid = _mm512_set1_ps(id);
+		_mm512_mask_cvtepi32_storeu_epi8(dst + 2, 0xffff, round_away_i32(_mm512_mul_ps(x0, vid)));
+		_mm512_mask_cvtepi32_storeu_epi8(dst + 18, 0xffff, round_away_i32(_mm512_mul_ps(x1, vid)));
+	}
+}
+
+void KTGT mc_dq8_0_avx512(float *dst, const uint8_t *src, int64_t nb) {
+	for (int64_t b = 0; b < nb; b++, src += Q8_0_BYTES, dst += QK) {
+		uint16_t h;
+		memcpy(&h, src, 2);
+		const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+		__m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + 2)));
+		__m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + 18)));
+		_mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(q0), d));
+		_mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(q1), d));
+	}
+}
+
+static inline KTGT __m512i q4_nib(__m512 x, __m512 id) {
+	__m512i i = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(x, id), _mm512_set1_ps(8.5f)));
+	i = _mm512_srai_epi32(_mm512_slli_epi32(i, 24), 24); // (int8_t)
+	return _mm512_and_si512(_mm512_min_epi32(i, _mm512_set1_epi32(15)), _mm512_set1_epi32(15));
+}
+
+void KTGT mc_q4_0_avx512(uint8_t *dst, const float *src, int64_t nb) {
+	for (int64_t b = 0; b < nb; b++, src += QK, dst += Q4_0_BYTES) {
+		__m512 x0 = _mm512_loadu_ps(src), x1 = _mm512_loadu_ps(src + 16);
+		if (_mm512_cmp_ps_mask(x0, x0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x1, x1, _CMP_UNORD_Q)) {
+			mc_q4_0_block(dst, src);
+			continue;
+		}
+		const float amax = hmax_abs32(x0, x1);
+		float max = 0.0f; // the first value of largest magnitude, as ggml's strict '<' finds it
+		if (amax > 0.0f) {
+			const __m512 va = _mm512_set1_ps(amax);
+			uint32_t m = (uint32_t)_mm512_cmp_ps_mask(_mm512_abs_ps(x0), va, _CMP_EQ_OQ) |
+			             ((uint32_t)_mm512_cmp_ps_mask(_mm512_abs_ps(x1), va, _CMP_EQ_OQ) << 16);
+			max = src[__builtin_ctz(m)];
+		}
+		const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+		const uint16_t h = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+		memcpy(dst, &h, 2);
+		const __m512 vid = _mm512_set1_ps(id);
+		__m512i q = _mm512_or_si512(q4_nib(x0, vid), _mm512_slli_epi32(q4_nib(x1, vid), 4));
+		_mm512_mask_cvtepi32_storeu_epi8(dst + 2, 0xffff, q);
+	}
+}
+
+void KTGT mc_dq4_0_avx512(float *dst, const uint8_t *src, int64_t nb) {
+	const __m512i lowm = _mm512_set1_epi32(15), eight = _mm512_set1_epi32(8);
+	for (int64_t b = 0; b < nb; b++, src += Q4_0_BYTES, dst += QK) {
+		uint16_t h;
+		memcpy(&h, src, 2);
+		const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
+		__m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + 2)));
+		__m512i lo = _mm512_sub_epi32(_mm512_and_si512(q, lowm), eight), hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+		_mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+		_mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
+	}
+}
+
+// ---- activations -------------------------------------------------------------------------------
+
+// e^x: Cody–Waite reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes expf),
+// and 2^n applied as two factors so subnormal results come out right. NaN propagates.
+static inline KTGT __m512 exp16(__m512 x) {
+	x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)); // NaN kept (2nd operand)
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	__m512 p = _mm512_set1_ps(1.9875691500e-4f);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	__m512i ni = _mm512_cvtps_epi32(n);
+	__m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+	__m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, _mm512_set1_epi32(127)), 23));
+	__m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, _mm512_set1_epi32(127)), 23));
+	return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+}
+
+// erfc(|z|) by the Numerical Recipes Chebyshev fit (relative error < 1.2e-7).
+static inline KTGT __m512 erfc_abs16(__m512 az) {
+	const __m512 one = _mm512_set1_ps(1.0f);
+	__m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), az, one));
+	__m512 p = _mm512_set1_ps(0.17087277f);
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+	__m512 e = _mm512_sub_ps(p, _mm512_mul_ps(az, az));
+	return _mm512_mul_ps(t, exp16(e));
+}
+
+#define ACT_LOOP(NAME, EXPR)                                                   \
+	void KTGT NAME(float *dst, const float *src, int64_t n) {                  \
+		for (int64_t i = 0; i < n; i += 16) {                                  \
+			__mmask16 m = tailmask(n - i);                                     \
+			__m512 x = _mm512_maskz_loadu_ps(m, src + i);                      \
+			_mm512_mask_storeu_ps(dst + i, m, EXPR);                           \
+		}                                                                      \
+	}
+
+static inline KTGT __m512 gelu16(__m512 x) {
+	const __m512 half = _mm512_set1_ps(0.5f);
+	__m512 ec = erfc_abs16(_mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f)));
+	// x ≥ 0: x·(1 − erfc/2); x < 0: x·erfc/2
+	__m512 pos = _mm512_mul_ps(x, _mm512_fnmadd_ps(half, ec, _mm512_set1_ps(1.0f)));
+	__m512 neg = _mm512_mul_ps(_mm512_mul_ps(x, half), ec);
+	return _mm512_mask_mov_ps(pos, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), neg);
+}
+
+static inline KTGT __m512 silu16(__m512 x) {
+	return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+ACT_LOOP(mc_relu_avx512, _mm512_max_ps(x, _mm512_setzero_ps()))
+ACT_LOOP(mc_exp_avx512, exp16(x))
+ACT_LOOP(mc_gelu_avx512, gelu16(x))
+ACT_LOOP(mc_silu_avx512, silu16(x))
+
+void KTGT mc_softmax_rows_avx512(float *dst, const float *src, int64_t rows, int64_t cols) {
+	for (int64_t r = 0; r < rows; r++) {
+		const float *x = src + r * cols;
+		float *y = dst + r * cols;
+		__m512 mx = _mm512_set1_ps(-INFINITY);
+		for (int64_t i = 0; i < cols; i += 16) {
+			__mmask16 m = tailmask(cols - i);
+			mx = _mm512_mask_max_ps(mx, m, _mm512_maskz_loadu_ps(m, x + i), mx);
+		}
+		const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+		__m512 s = _mm512_setzero_ps();
+		for (int64_t i = 0; i < cols; i += 16) {
+			__mmask16 m = tailmask(cols - i);
+			__m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
+			s = _mm512_mask_add_ps(s, m, s, e);
+			_mm512_mask_storeu_ps(y + i, m, e);
+		}
+		const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+		for (int64_t i = 0; i < cols; i += 16) {
+			__mmask16 m = tailmask(cols - i);
+			_mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + i), inv));
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package accel
+
+// The kernel table. Each entry is one kernel working on one chunk, single-threaded,
+// with arguments already checked by the exported wrapper in api.go; splitting work over
+// the worker pool and the small-size cut-over to Go happen there, once for all backends.
+type table struct {
+	backend Backend
+	impl    map[string]implInfo
+
+	sgemm    func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32)
+	gemmS8S8 func(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int)
+	gemmU8S8 func(transB bool, m, n, k int, a []uint8, lda int, b []int8, ldb int, c []int32, ldc int)
+
+	f32ToF16  func(dst []uint16, src []float32)
+	f16ToF32  func(dst []float32, src []uint16)
+	f32ToBF16 func(dst []uint16, src []float32)
+	bf16ToF32 func(dst []float32, src []uint16)
+
+	quantS8   func(dst []int8, src []float32, g0, inner, ch int, scale []float32, zp []int8)
+	quantU8   func(dst []uint8, src []float32, g0, inner, ch int, scale []float32, zp []uint8)
+	dequantS8 func(dst []float32, src []int8, g0, inner, ch int, scale []float32, zp []int8)
+	dequantU8 func(dst []float32, src []uint8, g0, inner, ch int, scale []float32, zp []uint8)
+
+	minMaxRows func(src []float32, rows, cols, ld int, mn, mx []float32)
+	absMaxRows func(src []float32, rows, cols, ld int, out []float32)
+	sumSqRows  func(src []float32, rows, cols, ld int, out []float64)
+
+	quantQ8_0   func(dst []byte, src []float32)
+	dequantQ8_0 func(dst []float32, src []byte)
+	quantQ4_0   func(dst []byte, src []float32)
+	dequantQ4_0 func(dst []float32, src []byte)
+
+	relu        func(dst, src []float32)
+	gelu        func(dst, src []float32)
+	silu        func(dst, src []float32)
+	exp         func(dst, src []float32)
+	softmaxRows func(dst, src []float32, rows, cols int)
+}
+
+type implInfo struct{ impl, reason string }
+
+// kernelNames lists every entry, in the order reports show them.
+var kernelNames = []string{
+	"sgemm", "gemm_s8s8", "gemm_u8s8",
+	"f32_to_f16", "f16_to_f32", "f32_to_bf16", "bf16_to_f32",
+	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
+	"minmax", "absmax", "sumsq",
+	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0",
+	"relu", "gelu", "silu", "exp", "softmax",
+}
+
+// goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
+func goTable() *table {
+	t := &table{
+		backend:  BackendGo,
+		impl:     map[string]implInfo{},
+		sgemm:    goSGEMM,
+		gemmS8S8: goIGEMM[int8], gemmU8S8: goIGEMM[uint8],
+		f32ToF16: refF32ToF16, f16ToF32: refF16ToF32, f32ToBF16: refF32ToBF16, bf16ToF32: refBF16ToF32,
+		quantS8: refQuantS8, quantU8: refQuantU8, dequantS8: refDequantS8, dequantU8: refDequantU8,
+		minMaxRows: refMinMaxRows, absMaxRows: refAbsMaxRows, sumSqRows: refSumSqRows,
+		quantQ8_0: refQuantizeQ8_0, dequantQ8_0: refDequantizeQ8_0,
+		quantQ4_0: refQuantizeQ4_0, dequantQ4_0: refDequantizeQ4_0,
+		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
+	}
+	for _, k := range kernelNames {
+		t.impl[k] = implInfo{"go", "pure-Go reference"}
+	}
+	t.impl["sgemm"] = implInfo{"go", "pure-Go blocked GEMM"}
+	t.impl["gemm_s8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
+	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
+	return t
+}
+
+// tableFor builds the table of backend b for a CPU with features f. Tests call it with
+// features switched off to reach every path this machine can run.
+func tableFor(b Backend, f features) *table {
+	t := goTable()
+	if b != BackendGo {
+		fillSIMD(t, b, f)
+	}
+	return t
+}
+
+// set installs one kernel with its report line.
+func (t *table) set(name, impl, reason string) { t.impl[name] = implInfo{impl, reason} }
