@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/modelc/modelc/engine/format"
+	"github.com/modelc/modelc/engine/format/gguf"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -35,6 +36,20 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err != nil {
 		return nil, err
 	}
+	var maxShard int64
+	if opts.MaxShardSize != "" {
+		if maxShard, err = format.ParseSize(opts.MaxShardSize); err != nil {
+			return nil, Errorf(KindInvalidArgument, "option max_shard_size: %v", err)
+		}
+	}
+	if opts.Quantize != "" {
+		if out.Name != "gguf" {
+			return nil, Errorf(KindInvalidArgument, "option quantize: %s outputs have no ggml types; --quantize applies to GGUF outputs", out.Name)
+		}
+		if _, err := gguf.TypeByName(opts.Quantize); err != nil {
+			return nil, Errorf(KindInvalidArgument, "option quantize: %v", err)
+		}
+	}
 	if err := step("read", 0); err != nil {
 		return nil, err
 	}
@@ -49,6 +64,16 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	// Nothing modifies the tensors between reading and writing, so the writer may release
 	// the input's pages as it streams them out: the resident set stays small.
 	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold, Written: m.DropUnmodified}
+	wopts.MaxShardSize = maxShard
+	if out.Name == "gguf" {
+		wopts.Quantize = opts.Quantize
+		wopts.Progress = func(tensor string, done, total int64) error {
+			return step("write", 0.5+0.5*float64(done)/float64(max(total, 1)))
+		}
+	} else if err := gguf.DequantizeBlocks(m); err != nil {
+		// Other formats have no ggml block types: such tensors are written as float32.
+		return nil, err
+	}
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}
@@ -56,7 +81,12 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if opts.ExternalData {
 		res.ExternalFile = externalName(dst, opts.ExternalDataFile)
 	}
-	return res, step("done", 1)
+	// The output is complete: a cancel request now comes too late to honour, and a
+	// cancelled result must mean "no output", so the answer to this last report is ignored.
+	if progress != nil {
+		progress("done", 1)
+	}
+	return res, nil
 }
 
 func externalName(dst, name string) string {
@@ -68,7 +98,11 @@ func externalName(dst, name string) string {
 
 func writerFor(dst, to string) (*format.Format, error) {
 	if to != "" {
-		return format.ByName(to)
+		fm, err := format.ByName(to)
+		if err == nil && fm.Write == nil { // the hf folder reader has no writer
+			return nil, Errorf(KindInvalidArgument, "modelc reads %s but does not write it", fm.Name)
+		}
+		return fm, err
 	}
 	return format.ForWrite(dst)
 }

@@ -23,6 +23,14 @@ type ConvertOptions struct {
 	// SizeThreshold: ONNX initializers smaller than this many bytes stay inside the model
 	// when external data is used (default 1024).
 	SizeThreshold int64 `json:"size_threshold,omitempty"`
+	// MaxShardSize splits a safetensors output into shards of at most this size, written
+	// like Hugging Face's "5GB", "500MB", "2GiB" or a number of bytes, beside an index
+	// <name>.safetensors.index.json; empty means one file.
+	MaxShardSize string `json:"max_shard_size,omitempty"`
+	// Quantize stores the weight matrices of a GGUF output as this ggml type: q8_0, q4_0,
+	// q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (1-D tensors and norms become
+	// f32, as llama.cpp does). Empty keeps each tensor's type.
+	Quantize string `json:"quantize,omitempty"`
 }
 
 // ParseOptions decodes JSON options into opts (a pointer to an options struct). An unknown
@@ -45,6 +53,8 @@ func ParseOptions(data []byte, opts any) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "": // the whole value, not a key
+		return Errorf(KindInvalidArgument, "options must be a JSON object, got a JSON %s", typeErr.Value)
 	case errors.As(err, &typeErr):
 		return Errorf(KindInvalidArgument, "option %q: expected %v, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
 	case errors.As(err, &syntaxErr):

@@ -16,11 +16,15 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.ExternalData, "external-data", false, "ONNX: store initializers in a file beside the model")
 	fs.StringVar(&o.ExternalDataFile, "external-data-file", "", "ONNX: external data file name")
 	fs.Int64Var(&o.SizeThreshold, "size-threshold", 0, "ONNX: initializers below this many bytes stay inline")
+	fs.StringVar(&o.MaxShardSize, "max-shard-size", "", "safetensors: split into shards of at most this size (5GB, 500MB, 2GiB)")
+	fs.StringVar(&o.Quantize, "quantize", "", "GGUF: type of the weight matrices (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16, f32)")
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--to FORMAT] [--external-data]")
 	if err != nil {
 		return err
 	}
-	res, err := engine.Convert(context.Background(), pos[0], pos[1], o, nil)
+	bar := newProgressBar(stderr, "converting")
+	res, err := engine.Convert(context.Background(), pos[0], pos[1], o, bar.report)
+	bar.finish()
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/modelc/modelc/engine/format/gguf"
+	"github.com/modelc/modelc/engine/format/hf"
+	"github.com/modelc/modelc/engine/format/npy"
 	"github.com/modelc/modelc/engine/format/onnx"
+	"github.com/modelc/modelc/engine/format/safetensors"
+	"github.com/modelc/modelc/engine/format/torch"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -20,8 +25,13 @@ type WriteOptions struct {
 	ExternalData  bool   // ONNX: store initializers in a file beside the model
 	ExternalFile  string // ONNX: that file's name, relative to the model's folder
 	SizeThreshold int64  // ONNX: smaller initializers stay inside the model
+	MaxShardSize  int64  // safetensors: split into files of at most this many bytes (0: one file)
 	// Written, if set, receives each large piece of tensor data once written out.
-	Written func([]byte)
+	Written  func([]byte)
+	Quantize string // GGUF: the type of the weight matrices (q8_0, q4_k, f16, ...); "" keeps types
+	// Progress, if set, is told after each tensor written how many input bytes are done
+	// of how many; an error from it stops the write. (GGUF)
+	Progress func(tensor string, done, total int64) error
 }
 
 // Format is one file format modelc reads and/or writes.
@@ -29,11 +39,53 @@ type Format struct {
 	Name       string
 	Extensions []string               // lower case, with the dot
 	Detect     func(head []byte) bool // recognises the first bytes of a file
+	// DetectPath, if set, recognises a model named by a folder or an index file (a
+	// sharded checkpoint); ForRead asks it before looking at any bytes.
+	DetectPath func(path string) bool
 	Read       func(path string) (*ir.Model, error)
 	Write      func(m *ir.Model, path string, opts WriteOptions) error
 }
 
 var formats = []*Format{
+	{
+		// A Hugging Face checkpoint folder (config.json + safetensors or .bin weights),
+		// read as llama.cpp's converter does: GGUF names, metadata and tokenizer.
+		Name:       "hf",
+		DetectPath: hf.DetectPath, // Read is set in init
+	},
+	{
+		Name:       "gguf",
+		Extensions: []string{".gguf"},
+		Detect:     gguf.Detect,
+		Read:       gguf.Read,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return gguf.Write(m, path, gguf.WriteOptions{Quantize: o.Quantize, Written: o.Written, Progress: o.Progress})
+		},
+	},
+	{
+		// Hugging Face safetensors: weights only; a folder or *.safetensors.index.json
+		// names a sharded checkpoint.
+		Name:       "safetensors",
+		Extensions: []string{".safetensors"},
+		Detect:     safetensors.Detect,
+		DetectPath: safetensors.DetectPath,
+		Read:       safetensors.Read,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return safetensors.Write(m, path, safetensors.WriteOptions{MaxShardSize: o.MaxShardSize, Written: o.Written})
+		},
+	},
+	{
+		// PyTorch zip checkpoints (state dicts), read with a restricted unpickler; a
+		// folder or pytorch_model.bin.index.json names a sharded one.
+		Name:       "torch",
+		Extensions: []string{".pt", ".pth", ".bin"},
+		Detect:     torch.Detect,
+		DetectPath: torch.DetectPath,
+		Read:       torch.Read,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return torch.Write(m, path, torch.WriteOptions{Written: o.Written})
+		},
+	},
 	{
 		Name:       "onnx",
 		Extensions: []string{".onnx"},
@@ -43,6 +95,14 @@ var formats = []*Format{
 			_, err := onnx.Write(m, path, onnx.WriteOptions{ExternalData: o.ExternalData, ExternalFile: o.ExternalFile, SizeThreshold: o.SizeThreshold, Written: o.Written})
 			return err
 		},
+	},
+	{
+		// NumPy arrays: weights only, one initializer per array (.npz) or one (.npy).
+		Name:       "npy",
+		Extensions: []string{".npy", ".npz"},
+		Detect:     npy.Detect,
+		Read:       npy.Read,
+		Write:      func(m *ir.Model, path string, _ WriteOptions) error { return npy.Write(m, path) },
 	},
 }
 
@@ -67,14 +127,21 @@ func ByName(name string) (*Format, error) {
 }
 
 // ForRead picks the reader of the file at path: by its first bytes, then by extension.
+// A folder (or an index file) is read by the format that recognises it as a sharded
+// checkpoint.
 func ForRead(path string) (*Format, error) {
+	for _, fm := range formats {
+		if fm.Read != nil && fm.DetectPath != nil && fm.DetectPath(path) {
+			return fm, nil
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrap(err)}
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, ir.Errorf(ir.KindInvalidArgument, path, "is a folder, not a model file")
+		return nil, ir.Errorf(ir.KindInvalidArgument, path, "is a folder, not a model file (a sharded checkpoint's folder holds a *.safetensors.index.json or pytorch_model.bin.index.json)")
 	}
 	head := make([]byte, 64)
 	n, err := io.ReadFull(f, head)
@@ -118,4 +185,24 @@ func unwrap(err error) error {
 		return fmt.Errorf("%v", pe.Err)
 	}
 	return err
+}
+
+// The hf reader reads its weight files through this registry, which lists it: the link
+// is made here, as a static reference would be an initialisation cycle.
+func init() {
+	for _, f := range formats {
+		if f.Name == "hf" {
+			f.Read = func(path string) (*ir.Model, error) { return hf.Read(path, readWeights) }
+		}
+	}
+}
+
+// readWeights reads one weight file of a Hugging Face folder with whichever reader
+// recognises it (safetensors, PyTorch).
+func readWeights(path string) (*ir.Model, error) {
+	fm, err := ForRead(path)
+	if err != nil {
+		return nil, err
+	}
+	return fm.Read(path)
 }

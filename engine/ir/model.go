@@ -17,9 +17,12 @@ type Model struct {
 	ModelVersion    int64
 	DocString       string
 	Metadata        []StringPair
-	Graph           *Graph
-	Functions       []*Function
-	TrainingInfo    []*TrainingInfo
+	// KV is typed metadata (GGUF key/values; see MetaKV). A reader that fills it also puts
+	// the text of its scalar entries in Metadata, so string-only formats keep them.
+	KV           []MetaKV
+	Graph        *Graph
+	Functions    []*Function
+	TrainingInfo []*TrainingInfo
 	// Extra holds encoded fields of the source format that modelc does not interpret
 	// (for ONNX: device configurations); the same format's writer emits them unchanged.
 	Extra []byte

@@ -28,6 +28,7 @@ type Tensor struct {
 	data    []byte   // packed little-endian element bytes (nil for String)
 	strings [][]byte // element values of a String tensor
 	dense   *tensor.Dense
+	fill    func(dst []byte) // computes data on demand (see NewComputedTensor)
 }
 
 // StringPair is an ordered key/value entry (ONNX StringStringEntryProto).
@@ -112,7 +113,7 @@ func (t *Tensor) SetBytes(data []byte) error {
 	if int64(len(data)) != want {
 		return fmt.Errorf("tensor %q: %v%v needs %d bytes, data has %d", t.Name, t.DType, t.Shape, want, len(data))
 	}
-	t.data, t.dense, t.strings = data, nil, nil
+	t.data, t.dense, t.strings, t.fill = data, nil, nil, nil
 	return nil
 }
 
@@ -124,13 +125,13 @@ func (t *Tensor) SetStrings(values [][]byte) error {
 	if n := t.NumElements(); n != int64(len(values)) {
 		return fmt.Errorf("tensor %q: shape %v holds %d strings, got %d", t.Name, t.Shape, n, len(values))
 	}
-	t.strings, t.data, t.dense = values, nil, nil
+	t.strings, t.data, t.dense, t.fill = values, nil, nil, nil
 	return nil
 }
 
 // Bytes returns the packed little-endian element bytes (nil for a String tensor). The
 // slice may alias a memory map or a Dense: do not modify it unless you own the tensor.
-func (t *Tensor) Bytes() []byte { return t.data }
+func (t *Tensor) Bytes() []byte { t.materialize(); return t.data }
 
 // Strings returns the values of a String tensor.
 func (t *Tensor) Strings() [][]byte { return t.strings }
@@ -144,6 +145,9 @@ func (t *Tensor) ByteSize() int64 {
 		}
 		return s
 	}
+	if t.data == nil && t.fill != nil {
+		return t.computedSize()
+	}
 	return int64(len(t.data))
 }
 
@@ -154,6 +158,7 @@ func (t *Tensor) Dense() (*tensor.Dense, error) {
 	if t.dense != nil {
 		return t.dense, nil
 	}
+	t.materialize()
 	goType := t.DType.GoType()
 	if goType == nil {
 		return nil, fmt.Errorf("tensor %q: %v has no gorgonia type; convert it with Float32s", t.Name, t.DType)
@@ -176,6 +181,7 @@ func (t *Tensor) Dense() (*tensor.Dense, error) {
 // Float32s returns the values converted to float32 in a new slice (or, for an aligned
 // float32 tensor, a view of the data). Booleans become 0/1.
 func (t *Tensor) Float32s() ([]float32, error) {
+	t.materialize()
 	n := t.NumElements()
 	switch t.DType {
 	case String, Complex64, Complex128:

@@ -614,3 +614,11 @@ func parseDecimal(s string) (int64, bool) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	return v, err == nil && v >= 0
 }
+
+// ReadTensorProto decodes one serialized TensorProto (the input_K.pb / output_K.pb files
+// of the ONNX backend test suite). The tensor aliases data; external data is refused.
+func ReadTensorProto(data []byte, file string) (*ir.Tensor, error) {
+	d := &decoder{file: file, ext: map[string]*mmap.File{}, model: &ir.Model{}, data: data}
+	defer d.model.Close()
+	return d.tensor(msg{b: data})
+}

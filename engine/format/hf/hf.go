@@ -1,0 +1,263 @@
+// Package hf reads a Hugging Face checkpoint folder (config.json, safetensors or PyTorch
+// weight files, tokenizer.json) as llama.cpp's convert_hf_to_gguf.py sees it: tensors
+// renamed to GGUF's names, the Q/K rows of Llama-family models permuted for ggml's
+// rotary layout, hyperparameters and tokenizer as GGUF metadata (Model.KV). The result
+// is meant for the GGUF writer; `modelc convert HF_FOLDER out.gguf`.
+//
+// Supported architectures: LlamaForCausalLM and MistralForCausalLM (GGUF arch "llama"),
+// Qwen2ForCausalLM ("qwen2", no permutation, Q/K/V biases).
+package hf
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// DetectPath recognises a checkpoint folder: a folder holding config.json.
+func DetectPath(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(path, "config.json"))
+	return err == nil
+}
+
+// config is what modelc takes from config.json.
+type config struct {
+	Architectures         []string       `json:"architectures"`
+	HiddenSize            int64          `json:"hidden_size"`
+	NumLayers             int64          `json:"num_hidden_layers"`
+	NumHeads              int64          `json:"num_attention_heads"`
+	NumKVHeads            int64          `json:"num_key_value_heads"`
+	IntermediateSize      int64          `json:"intermediate_size"`
+	MaxPositionEmbeddings int64          `json:"max_position_embeddings"`
+	RMSNormEps            float64        `json:"rms_norm_eps"`
+	RopeTheta             *float64       `json:"rope_theta"`
+	VocabSize             int64          `json:"vocab_size"`
+	HeadDim               int64          `json:"head_dim"`
+	RopeScaling           map[string]any `json:"rope_scaling"`
+	BosTokenID            *int64         `json:"bos_token_id"`
+	EosTokenID            any            `json:"eos_token_id"` // an id or a list of ids
+}
+
+// arch describes one supported architecture.
+type arch struct {
+	name    string // GGUF general.architecture and key prefix
+	permute bool   // Q/K rows permuted for ggml's rotary layout (Llama's converter does)
+}
+
+var archs = map[string]arch{
+	"LlamaForCausalLM":   {"llama", true},
+	"MistralForCausalLM": {"llama", true},
+	"Qwen2ForCausalLM":   {"qwen2", false},
+}
+
+// Read reads the checkpoint folder dir; readWeights reads one weight file (or a sharded
+// checkpoint's index) with the right format's reader.
+func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Model, error) {
+	cfgPath := filepath.Join(dir, "config.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, &ir.Error{Kind: ir.KindIO, File: cfgPath, Err: err}
+	}
+	var cfg config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, ir.Errorf(ir.KindCorrupt, cfgPath, "not valid JSON: %v", err)
+	}
+	if len(cfg.Architectures) == 0 {
+		return nil, ir.Errorf(ir.KindCorrupt, cfgPath, "no \"architectures\" entry")
+	}
+	a, ok := archs[cfg.Architectures[0]]
+	if !ok {
+		known := make([]string, 0, len(archs))
+		for k := range archs {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return nil, ir.Errorf(ir.KindUnsupported, cfgPath, "architecture %s is not supported (supported: %s)", cfg.Architectures[0], strings.Join(known, ", "))
+	}
+	if cfg.NumKVHeads == 0 {
+		cfg.NumKVHeads = cfg.NumHeads
+	}
+	if cfg.HiddenSize <= 0 || cfg.NumLayers <= 0 || cfg.NumHeads <= 0 || cfg.NumKVHeads <= 0 || cfg.HiddenSize%cfg.NumHeads != 0 {
+		return nil, ir.Errorf(ir.KindCorrupt, cfgPath, "implausible hyperparameters (hidden_size %d, num_hidden_layers %d, num_attention_heads %d, num_key_value_heads %d)",
+			cfg.HiddenSize, cfg.NumLayers, cfg.NumHeads, cfg.NumKVHeads)
+	}
+
+	m := &ir.Model{Graph: &ir.Graph{Name: filepath.Base(dir)}}
+	ok = false
+	defer func() {
+		if !ok {
+			m.Close()
+		}
+	}()
+	files, err := weightFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	var tensors []*ir.Tensor
+	for _, f := range files {
+		wm, err := readWeights(f)
+		if err != nil {
+			return nil, err
+		}
+		m.KeepAlive(wm)
+		tensors = append(tensors, wm.Graph.Initializers...)
+	}
+	m.KV = metadata(a, &cfg, filepath.Base(dir))
+	for _, t := range tensors {
+		name, skip := gguFName(t.Name)
+		if skip {
+			continue
+		}
+		if name == "" {
+			return nil, &ir.Error{Kind: ir.KindUnsupported, File: dir, Where: fmt.Sprintf("tensor %q", t.Name),
+				Err: fmt.Errorf("no GGUF name for this %s tensor", cfg.Architectures[0])}
+		}
+		out, err := mapTensor(t, name, a, &cfg)
+		if err != nil {
+			return nil, &ir.Error{Kind: ir.KindCorrupt, File: dir, Where: fmt.Sprintf("tensor %q", t.Name), Err: err}
+		}
+		m.Graph.Initializers = append(m.Graph.Initializers, out)
+	}
+	sort.SliceStable(m.Graph.Initializers, func(i, j int) bool {
+		return tensorOrder(m.Graph.Initializers[i].Name) < tensorOrder(m.Graph.Initializers[j].Name)
+	})
+	if err := addTokenizer(m, dir, &cfg, a); err != nil {
+		return nil, err
+	}
+	for _, e := range m.KV {
+		if !ir.MetaIsArray(e.Value) {
+			s, _ := ir.MetaString(e.Value)
+			m.Metadata = append(m.Metadata, ir.StringPair{Key: e.Key, Value: s})
+		}
+	}
+	ok = true
+	return m, nil
+}
+
+// weightFiles lists the weight files of dir: a sharded checkpoint's index if there is
+// one, else every *.safetensors, else every PyTorch *.bin / *.pt / *.pth, sorted.
+func weightFiles(dir string) ([]string, error) {
+	for _, idx := range []string{"model.safetensors.index.json", "pytorch_model.bin.index.json"} {
+		p := filepath.Join(dir, idx)
+		if _, err := os.Stat(p); err == nil {
+			return []string{p}, nil
+		}
+	}
+	for _, pattern := range []string{"*.safetensors", "*.bin", "*.pth", "*.pt"} {
+		matches, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, ir.Errorf(ir.KindInvalidArgument, dir, "%v", err)
+		}
+		if len(matches) > 0 {
+			sort.Strings(matches)
+			return matches, nil
+		}
+	}
+	return nil, ir.Errorf(ir.KindInvalidArgument, dir, "holds config.json but no weights (*.safetensors, *.bin)")
+}
+
+// metadata maps config.json to the llama.cpp keys convert_hf_to_gguf.py writes.
+func metadata(a arch, cfg *config, name string) []ir.MetaKV {
+	p := a.name + "."
+	headDim := cfg.HiddenSize / cfg.NumHeads
+	if cfg.HeadDim > 0 {
+		headDim = cfg.HeadDim
+	}
+	kv := []ir.MetaKV{
+		{Key: "general.architecture", Value: a.name},
+		{Key: "general.name", Value: name},
+		{Key: p + "block_count", Value: uint32(cfg.NumLayers)},
+		{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
+		{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
+		{Key: p + "feed_forward_length", Value: uint32(cfg.IntermediateSize)},
+		{Key: p + "attention.head_count", Value: uint32(cfg.NumHeads)},
+		{Key: p + "attention.head_count_kv", Value: uint32(cfg.NumKVHeads)},
+		{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
+		{Key: p + "rope.dimension_count", Value: uint32(headDim)},
+	}
+	if cfg.RopeTheta != nil {
+		kv = append(kv, ir.MetaKV{Key: p + "rope.freq_base", Value: float32(*cfg.RopeTheta)})
+	}
+	if cfg.HeadDim > 0 {
+		kv = append(kv, ir.MetaKV{Key: p + "attention.key_length", Value: uint32(headDim)},
+			ir.MetaKV{Key: p + "attention.value_length", Value: uint32(headDim)})
+	}
+	if cfg.VocabSize > 0 {
+		kv = append(kv, ir.MetaKV{Key: p + "vocab_size", Value: uint32(cfg.VocabSize)})
+	}
+	if t, _ := cfg.RopeScaling["type"].(string); t == "linear" {
+		if f, ok := cfg.RopeScaling["factor"].(float64); ok {
+			kv = append(kv, ir.MetaKV{Key: p + "rope.scaling.type", Value: "linear"},
+				ir.MetaKV{Key: p + "rope.scaling.factor", Value: float32(f)})
+		}
+	}
+	return kv
+}
+
+var (
+	layerRe = regexp.MustCompile(`^model\.layers\.(\d+)\.(.+)$`)
+	// per-layer HF suffixes → GGUF suffixes (gguf-py tensor_mapping.py)
+	layerNames = map[string]string{
+		"self_attn.q_proj.weight":           "attn_q.weight",
+		"self_attn.k_proj.weight":           "attn_k.weight",
+		"self_attn.v_proj.weight":           "attn_v.weight",
+		"self_attn.o_proj.weight":           "attn_output.weight",
+		"self_attn.q_proj.bias":             "attn_q.bias",
+		"self_attn.k_proj.bias":             "attn_k.bias",
+		"self_attn.v_proj.bias":             "attn_v.bias",
+		"self_attn.o_proj.bias":             "attn_output.bias",
+		"mlp.gate_proj.weight":              "ffn_gate.weight",
+		"mlp.up_proj.weight":                "ffn_up.weight",
+		"mlp.down_proj.weight":              "ffn_down.weight",
+		"input_layernorm.weight":            "attn_norm.weight",
+		"post_attention_layernorm.weight":   "ffn_norm.weight",
+		"self_attn.rotary_emb.inv_freq":     "",
+		"self_attn.rotary_emb.inv_freq.bin": "",
+	}
+	globalNames = map[string]string{
+		"model.embed_tokens.weight": "token_embd.weight",
+		"model.norm.weight":         "output_norm.weight",
+		"lm_head.weight":            "output.weight",
+	}
+)
+
+// gguFName maps an HF tensor name; skip is true for tensors the converter drops
+// (rotary inverse frequencies, which llama.cpp recomputes).
+func gguFName(hf string) (name string, skip bool) {
+	if n, ok := globalNames[hf]; ok {
+		return n, false
+	}
+	if m := layerRe.FindStringSubmatch(hf); m != nil {
+		if n, ok := layerNames[m[2]]; ok {
+			if n == "" {
+				return "", true
+			}
+			return "blk." + m[1] + "." + n, false
+		}
+	}
+	return "", false
+}
+
+// tensorOrder sorts the output as convert_hf_to_gguf.py's does in effect: token
+// embedding, then the blocks in number order, then the output norm and head.
+func tensorOrder(name string) int {
+	switch {
+	case name == "token_embd.weight":
+		return -1
+	case strings.HasPrefix(name, "blk."):
+		var n int
+		fmt.Sscanf(name, "blk.%d.", &n)
+		return n
+	}
+	return 1 << 30
+}

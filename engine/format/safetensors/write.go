@@ -1,0 +1,325 @@
+package safetensors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/modelc/modelc/engine/format/atomicfile"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// WriteOptions are the safetensors writer's settings.
+type WriteOptions struct {
+	// MaxShardSize, when positive, splits the tensors over several files of at most this
+	// many bytes of tensor data each (a tensor larger than that gets a file of its own),
+	// named like Hugging Face's model-00001-of-00003.safetensors, beside an index
+	// model.safetensors.index.json. When everything fits one file, one file is written.
+	MaxShardSize int64
+	// Written, if set, is called with each tensor's bytes once they are written out.
+	Written func([]byte)
+}
+
+// Write stores the initializers of m and its metadata in path, laid out as the reference
+// writer does: tensors ordered by dtype alignment (largest first) then by name, the JSON
+// header padded with spaces to a multiple of 8 bytes. Nodes are not kept (the format holds
+// weights only). All files appear atomically, or none.
+func Write(m *ir.Model, path string, opts WriteOptions) error {
+	tensors, err := collect(m, path)
+	if err != nil {
+		return err
+	}
+	meta := sortedMetadata(m.Metadata)
+	groups := split(tensors, opts.MaxShardSize)
+	if len(groups) <= 1 {
+		f, err := atomicfile.Create(path)
+		if err != nil {
+			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+		}
+		if err := writeFile(f, tensors, meta, opts.Written); err != nil {
+			f.Abort()
+			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+		}
+		if err := f.Commit(); err != nil {
+			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+		}
+		return nil
+	}
+	return writeSharded(path, groups, meta, opts)
+}
+
+// collect checks that every initializer can be stored and returns them in model order.
+func collect(m *ir.Model, path string) ([]*ir.Tensor, error) {
+	if m.Graph == nil {
+		return nil, nil
+	}
+	if len(m.Graph.SparseInitializers) > 0 {
+		return nil, ir.Errorf(ir.KindUnsupported, path, "safetensors cannot hold sparse initializers (%d in the model); densify them first", len(m.Graph.SparseInitializers))
+	}
+	seen := map[string]bool{}
+	for _, t := range m.Graph.Initializers {
+		where := fmt.Sprintf("tensor %q", t.Name)
+		if _, ok := specOf(t.DType); !ok {
+			return nil, &ir.Error{Kind: ir.KindUnsupported, File: path, Where: where, Err: fmt.Errorf("dtype %v has no safetensors equivalent (the format has %s)", t.DType, strings.Join(names(), ", "))}
+		}
+		if t.Name == metadataKey {
+			return nil, &ir.Error{Kind: ir.KindUnsupported, File: path, Where: where, Err: fmt.Errorf("the name is reserved for the metadata in safetensors")}
+		}
+		if seen[t.Name] {
+			return nil, &ir.Error{Kind: ir.KindInvalidArgument, File: path, Where: where, Err: fmt.Errorf("two tensors have this name; safetensors keys must be unique")}
+		}
+		seen[t.Name] = true
+		spec, _ := specOf(t.DType)
+		if n, ok := spec.byteLength(t.NumElements()); !ok || n != t.ByteSize() {
+			return nil, &ir.Error{Kind: ir.KindUnsupported, File: path, Where: where, Err: fmt.Errorf("%v%v does not fill a whole number of bytes, which safetensors requires", t.DType, t.Shape)}
+		}
+	}
+	return m.Graph.Initializers, nil
+}
+
+// sortedMetadata orders the metadata by key (the reference keeps it in a hash map, whose
+// order varies from run to run; sorting makes modelc's output deterministic). A key
+// given twice keeps its last value.
+func sortedMetadata(pairs []ir.StringPair) []ir.StringPair {
+	last := map[string]string{}
+	for _, p := range pairs {
+		last[p.Key] = p.Value
+	}
+	out := make([]ir.StringPair, 0, len(last))
+	for k, v := range last {
+		out = append(out, ir.StringPair{Key: k, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// split cuts the tensors, in model order, into groups of at most max bytes, as Hugging
+// Face's sharding does: a new shard starts when the next tensor would overflow the
+// current one; a tensor larger than max gets a shard of its own.
+func split(tensors []*ir.Tensor, max int64) [][]*ir.Tensor {
+	if max <= 0 {
+		return [][]*ir.Tensor{tensors}
+	}
+	var groups [][]*ir.Tensor
+	var cur []*ir.Tensor
+	var size int64
+	for _, t := range tensors {
+		n := t.ByteSize()
+		if len(cur) > 0 && size+n > max {
+			groups = append(groups, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, t)
+		size += n
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
+}
+
+// layout orders tensors as the reference writer does: by dtype, the most aligned first,
+// then by name (byte order, like Rust's String ordering).
+func layout(tensors []*ir.Tensor) []*ir.Tensor {
+	out := append([]*ir.Tensor(nil), tensors...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, _ := specOf(out[i].DType)
+		b, _ := specOf(out[j].DType)
+		if a.rank != b.rank {
+			return a.rank > b.rank
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// encodeHeader builds the length-prefixed JSON header for tensors already in layout order,
+// byte for byte what serde_json writes for the reference, padded with spaces to 8 bytes.
+func encodeHeader(tensors []*ir.Tensor, meta []ir.StringPair) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	first := true
+	comma := func() {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+	}
+	if len(meta) > 0 {
+		comma()
+		writeJSONString(&b, metadataKey)
+		b.WriteString(":{")
+		for i, p := range meta {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSONString(&b, p.Key)
+			b.WriteByte(':')
+			writeJSONString(&b, p.Value)
+		}
+		b.WriteByte('}')
+	}
+	var off int64
+	for _, t := range tensors {
+		comma()
+		spec, _ := specOf(t.DType)
+		writeJSONString(&b, t.Name)
+		b.WriteString(`:{"dtype":"`)
+		b.WriteString(spec.name)
+		b.WriteString(`","shape":[`)
+		for i, d := range t.Shape {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(d, 10))
+		}
+		n := t.ByteSize()
+		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]}`, off, off+n)
+		off += n
+	}
+	b.WriteByte('}')
+	for b.Len()%8 != 0 {
+		b.WriteByte(' ')
+	}
+	out := make([]byte, 8, 8+b.Len())
+	binary.LittleEndian.PutUint64(out, uint64(b.Len()))
+	return append(out, b.Bytes()...)
+}
+
+// writeJSONString quotes s as serde_json does: only '"', '\\' and control characters are
+// escaped (\b \t \n \f \r by name, the rest as \u00xx); everything else is kept as UTF-8.
+func writeJSONString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if c < 0x20 {
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&15])
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+// writeFile writes one safetensors file: header, then each tensor's bytes in layout order.
+func writeFile(w io.Writer, tensors []*ir.Tensor, meta []ir.StringPair, written func([]byte)) error {
+	tensors = layout(tensors)
+	if _, err := w.Write(encodeHeader(tensors, meta)); err != nil {
+		return err
+	}
+	for _, t := range tensors {
+		if err := WriteTensorData(w, t, written); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteTensorData writes t's packed bytes to w. A tensor computed on demand is filled into
+// a buffer of its own that is dropped afterwards, so a streaming conversion holds one
+// tensor at a time; a tensor that aliases its source is written from there and then
+// reported to written (which may release the source's pages).
+func WriteTensorData(w io.Writer, t *ir.Tensor, written func([]byte)) error {
+	if t.Computed() {
+		buf := make([]byte, t.ByteSize())
+		t.FillBytes(buf)
+		_, err := w.Write(buf)
+		return err
+	}
+	data := t.Bytes()
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	if written != nil && len(data) > 0 {
+		written(data)
+	}
+	return nil
+}
+
+// writeSharded writes each group to model-0000k-of-0000n.safetensors (named after path's
+// stem) and the index to <stem>.safetensors.index.json. Nothing is renamed into place
+// until every file is complete.
+func writeSharded(path string, groups [][]*ir.Tensor, meta []ir.StringPair, opts WriteOptions) error {
+	dir := filepath.Dir(path)
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	var files []*atomicfile.File
+	abort := func() {
+		for _, f := range files {
+			f.Abort()
+		}
+	}
+	weightMap := map[string]string{}
+	var total int64
+	for i, g := range groups {
+		name := fmt.Sprintf("%s-%05d-of-%05d.safetensors", stem, i+1, len(groups))
+		shardPath := filepath.Join(dir, name)
+		f, err := atomicfile.Create(shardPath)
+		if err != nil {
+			abort()
+			return &ir.Error{Kind: ir.KindIO, File: shardPath, Err: err}
+		}
+		files = append(files, f)
+		if err := writeFile(f, g, meta, opts.Written); err != nil {
+			abort()
+			return &ir.Error{Kind: ir.KindIO, File: shardPath, Err: err}
+		}
+		for _, t := range g {
+			weightMap[t.Name] = name
+			total += t.ByteSize()
+		}
+	}
+	indexPath := filepath.Join(dir, stem+IndexSuffix)
+	f, err := atomicfile.Create(indexPath)
+	if err != nil {
+		abort()
+		return &ir.Error{Kind: ir.KindIO, File: indexPath, Err: err}
+	}
+	files = append(files, f)
+	// The layout of transformers' save_pretrained: sorted keys, two-space indent.
+	enc := json.NewEncoder(f)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	idx := struct {
+		Metadata  map[string]int64  `json:"metadata"`
+		WeightMap map[string]string `json:"weight_map"`
+	}{map[string]int64{"total_size": total}, weightMap}
+	if err := enc.Encode(idx); err != nil {
+		abort()
+		return &ir.Error{Kind: ir.KindIO, File: indexPath, Err: err}
+	}
+	for i, f := range files {
+		if err := f.Commit(); err != nil {
+			for _, g := range files[i+1:] {
+				g.Abort()
+			}
+			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+		}
+	}
+	return nil
+}

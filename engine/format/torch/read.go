@@ -1,0 +1,500 @@
+// Package torch reads and writes PyTorch checkpoints in the zip format torch.save has used
+// since PyTorch 1.6 (.pt, .pth, .bin): <archive>/data.pkl, a pickle of the state dict whose
+// tensors point by persistent id at storages <archive>/data/<key>, beside
+// <archive>/byteorder and <archive>/version.
+//
+// The pickle is read by a restricted unpickler that executes nothing (see pickle.go).
+// Storages are used in place in a memory map of the file when their zip entry is stored
+// uncompressed, as torch writes them; views (offsets, strides) that are not contiguous
+// are copied out.
+package torch
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/modelc/modelc/engine/format/mmap"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Detect recognises a torch zip checkpoint: a zip whose first entry is <archive>/data.pkl
+// (torch writes it first). Other zips (NumPy .npz) do not match.
+func Detect(head []byte) bool {
+	if len(head) < 30 || string(head[:4]) != "PK\x03\x04" {
+		return false
+	}
+	n := int(binary.LittleEndian.Uint16(head[26:]))
+	name := head[30:]
+	if n > len(name) {
+		return false // the name is cut off by the short head: the extension decides
+	}
+	return strings.HasSuffix(string(name[:n]), "/data.pkl")
+}
+
+// IndexSuffix ends the index of a sharded checkpoint (pytorch_model.bin.index.json).
+const IndexSuffix = ".bin.index.json"
+
+// DetectPath recognises a sharded checkpoint named by its index or its folder.
+func DetectPath(p string) bool {
+	if strings.HasSuffix(strings.ToLower(p), IndexSuffix) {
+		return true
+	}
+	idx, _ := findIndex(p)
+	return idx != ""
+}
+
+func findIndex(dir string) (string, error) {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return "", err
+	}
+	idx := filepath.Join(dir, "pytorch_model"+IndexSuffix)
+	if _, err := os.Stat(idx); err != nil {
+		return "", nil
+	}
+	return idx, nil
+}
+
+// Read loads the checkpoint at path (a file, or a sharded checkpoint's index or folder).
+func Read(p string) (*ir.Model, error) {
+	if idx, _ := findIndex(p); idx != "" {
+		return readSharded(idx)
+	}
+	if strings.HasSuffix(strings.ToLower(p), IndexSuffix) {
+		return readSharded(p)
+	}
+	mf, err := mmap.Open(p)
+	if err != nil {
+		return nil, &ir.Error{Kind: ir.KindIO, File: p, Err: unwrapPathError(err)}
+	}
+	m := &ir.Model{Graph: &ir.Graph{Name: strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))}}
+	m.KeepAlive(mf)
+	if err := decodeInto(m, mf.Data, p); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// ReadBytes decodes a checkpoint held in memory; tensors may alias data.
+func ReadBytes(data []byte, name string) (*ir.Model, error) {
+	m := &ir.Model{Graph: &ir.Graph{}}
+	if err := decodeInto(m, data, name); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// archive is an opened checkpoint zip.
+type archive struct {
+	file    string
+	data    []byte
+	prefix  string // "<archive>/"
+	entries map[string]*zip.File
+}
+
+func decodeInto(m *ir.Model, data []byte, file string) error {
+	a, err := openArchive(data, file)
+	if err != nil {
+		return err
+	}
+	if bo, ok := a.entries[a.prefix+"byteorder"]; ok {
+		b, err := a.entry(bo)
+		if err != nil {
+			return err
+		}
+		if s := strings.TrimSpace(string(b)); s != "little" {
+			return ir.Errorf(ir.KindUnsupported, file, "byte order %q: only little-endian checkpoints are supported", s)
+		}
+	}
+	pkl, err := a.entry(a.entries[a.prefix+"data.pkl"])
+	if err != nil {
+		return err
+	}
+	storages := map[string]*storageRef{}
+	u := &unpickler{file: file, data: pkl, persistentLoad: func(pid any) (any, error) { return a.loadStorage(pid, storages) }}
+	root, err := u.run()
+	if err != nil {
+		var pe *pickleError
+		if errors.As(err, &pe) {
+			return &ir.Error{Kind: pe.kind, File: file, Where: fmt.Sprintf("%sdata.pkl offset %d", a.prefix, pe.off), Err: pe.err}
+		}
+		return err
+	}
+	var found []named
+	if err := flatten(root, "", 0, map[any]bool{}, &found); err != nil {
+		return &ir.Error{Kind: ir.KindUnsupported, File: file, Where: a.prefix + "data.pkl", Err: err}
+	}
+	seen := map[string]bool{}
+	for _, n := range found {
+		if seen[n.name] {
+			return &ir.Error{Kind: ir.KindCorrupt, File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: errors.New("two tensors flatten to this name")}
+		}
+		seen[n.name] = true
+		t, err := materialize(n.name, n.t, len(data))
+		if err != nil {
+			return &ir.Error{Kind: ir.KindOf(err), File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: err}
+		}
+		m.Graph.Initializers = append(m.Graph.Initializers, t)
+	}
+	return nil
+}
+
+func openArchive(data []byte, file string) (*archive, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, ir.Errorf(ir.KindCorrupt, file, "not a PyTorch zip checkpoint: %v (checkpoints from before PyTorch 1.6 are not supported: re-save them with torch.save)", err)
+	}
+	a := &archive{file: file, data: data, entries: map[string]*zip.File{}}
+	for _, f := range zr.File {
+		name := f.Name
+		if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, `\`) || path.Clean(name) != strings.TrimSuffix(name, "/") || strings.HasPrefix(path.Clean(name), "../") || path.Clean(name) == ".." {
+			return nil, &ir.Error{Kind: ir.KindCorrupt, File: file, Where: fmt.Sprintf("zip entry %q", name), Err: errors.New("path points outside the archive")}
+		}
+		if _, dup := a.entries[name]; dup {
+			return nil, &ir.Error{Kind: ir.KindCorrupt, File: file, Where: fmt.Sprintf("zip entry %q", name), Err: errors.New("appears twice")}
+		}
+		a.entries[name] = f
+		if strings.HasSuffix(name, "/data.pkl") && strings.Count(name, "/") == 1 {
+			if a.prefix != "" {
+				return nil, ir.Errorf(ir.KindCorrupt, file, "holds two pickles (%sdata.pkl and %s)", a.prefix, name)
+			}
+			a.prefix = strings.TrimSuffix(name, "data.pkl")
+		}
+	}
+	if a.prefix == "" {
+		return nil, ir.Errorf(ir.KindCorrupt, file, "a zip without <archive>/data.pkl: not a PyTorch checkpoint")
+	}
+	return a, nil
+}
+
+// entry returns the bytes of a zip entry: a slice of the file itself when it is stored
+// uncompressed (torch's way), otherwise a decompressed copy whose declared size is
+// checked against what deflate can possibly produce from the compressed bytes.
+func (a *archive) entry(f *zip.File) ([]byte, error) {
+	where := fmt.Sprintf("zip entry %q", f.Name)
+	off, err := f.DataOffset()
+	if err != nil {
+		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: err}
+	}
+	csize := f.CompressedSize64
+	if off < 0 || uint64(off) > uint64(len(a.data)) || csize > uint64(len(a.data))-uint64(off) {
+		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: fmt.Errorf("%d bytes at offset %d run past the end of the file (%d bytes)", csize, off, len(a.data))}
+	}
+	if f.Method == zip.Store {
+		if f.UncompressedSize64 != csize {
+			return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: fmt.Errorf("stored entry declares %d bytes but holds %d", f.UncompressedSize64, csize)}
+		}
+		return a.data[off : uint64(off)+csize], nil
+	}
+	// Deflate expands at most 1032:1.
+	if f.UncompressedSize64 > 1032*csize+1024 {
+		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: fmt.Errorf("declares %d bytes uncompressed from %d compressed, more than deflate can produce", f.UncompressedSize64, csize)}
+	}
+	r, err := f.Open()
+	if err != nil {
+		return nil, &ir.Error{Kind: ir.KindUnsupported, File: a.file, Where: where, Err: err}
+	}
+	defer r.Close()
+	out := make([]byte, f.UncompressedSize64)
+	if _, err := io.ReadFull(r, out); err != nil {
+		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: err}
+	}
+	return out, nil
+}
+
+// loadStorage resolves a persistent id ('storage', storage_type, key, location, numel):
+// the bytes of <archive>/data/<key>, checked against numel. Storages shared by several
+// tensors are loaded once.
+func (a *archive) loadStorage(pid any, cache map[string]*storageRef) (any, error) {
+	t, ok := pid.(pyTuple)
+	if !ok || len(t) != 5 {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "persistent id %v is not ('storage', type, key, location, numel)", pid)
+	}
+	if tag, _ := t[0].(string); tag != "storage" {
+		return nil, ir.Errorf(ir.KindUnsupported, "", "persistent id of kind %v is not supported", t[0])
+	}
+	st, ok := t[1].(storageType)
+	if !ok {
+		return nil, ir.Errorf(ir.KindUnsupported, "", "storage type %s is not supported (quantized and other special storages are not)", typeName(t[1]))
+	}
+	key, ok1 := t[2].(string)
+	numel, ok2 := t[4].(int64)
+	if !ok1 || !ok2 || numel < 0 {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "persistent id %v: bad key or element count", pid)
+	}
+	if s, ok := cache[key]; ok {
+		if s.dtype != st.dtype {
+			return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q is used as both %v and %v", key, s.dtype, st.dtype)
+		}
+		return s, nil
+	}
+	f, ok := a.entries[a.prefix+"data/"+key]
+	if !ok {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q: the archive has no entry %sdata/%s", key, a.prefix, key)
+	}
+	data, err := a.entry(f)
+	if err != nil {
+		return nil, err
+	}
+	es := int64(st.dtype.ElemBytes())
+	if numel > math.MaxInt64/es || int64(len(data)) != numel*es {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q declares %d elements of %v but its entry holds %d bytes", key, numel, st.dtype, len(data))
+	}
+	s := &storageRef{key: key, dtype: st.dtype, data: data}
+	cache[key] = s
+	return s, nil
+}
+
+type named struct {
+	name string
+	t    *tensorRef
+}
+
+// maxDepth bounds the nesting of containers (a forged pickle can make a list contain itself).
+const maxDepth = 64
+
+// flatten collects the tensors of v: dict entries named by their keys joined with dots
+// ({"model": {"fc.weight": t}} gives "model.fc.weight"), list items by their index.
+// Values that are not tensors (an epoch count, a learning rate) are not weights and are
+// skipped.
+func flatten(v any, prefix string, depth int, active map[any]bool, out *[]named) error {
+	if depth > maxDepth {
+		return fmt.Errorf("containers nested deeper than %d levels", maxDepth)
+	}
+	join := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	switch x := v.(type) {
+	case *tensorRef:
+		name := prefix
+		if name == "" {
+			name = "tensor" // torch.save(tensor) on its own
+		}
+		*out = append(*out, named{name, x})
+	case *pyDict:
+		if active[x] {
+			return errors.New("a dict contains itself")
+		}
+		active[x] = true
+		defer delete(active, x)
+		for i, k := range x.keys {
+			var ks string
+			switch kk := k.(type) {
+			case string:
+				ks = kk
+			case int64:
+				ks = strconv.FormatInt(kk, 10)
+			default:
+				ks = fmt.Sprint(kk)
+			}
+			if err := flatten(x.vals[i], join(ks), depth+1, active, out); err != nil {
+				return err
+			}
+		}
+	case *pyList:
+		if active[x] {
+			return errors.New("a list contains itself")
+		}
+		active[x] = true
+		defer delete(active, x)
+		for i, it := range x.items {
+			if err := flatten(it, join(strconv.Itoa(i)), depth+1, active, out); err != nil {
+				return err
+			}
+		}
+	case pyTuple:
+		for i, it := range x {
+			if err := flatten(it, join(strconv.Itoa(i)), depth+1, active, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// materialize turns a view of a storage into a tensor: the storage's own bytes when the
+// view is contiguous, a gathered copy otherwise. Every index the view can reach is checked
+// to lie inside the storage first.
+func materialize(name string, r *tensorRef, fileSize int) (*ir.Tensor, error) {
+	es := int64(r.dtype.ElemBytes())
+	if es == 0 {
+		return nil, ir.Errorf(ir.KindUnsupported, "", "dtype %v", r.dtype)
+	}
+	data := r.storage.data
+	if int64(len(data))%es != 0 {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q of %d bytes does not hold whole %v elements", r.storage.key, len(data), r.dtype)
+	}
+	elems := int64(len(data)) / es
+	n := ir.NumElements(r.shape)
+	if n < 0 || n > math.MaxInt64/es {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "size %v is negative or overflows", r.shape)
+	}
+	if r.offset < 0 {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "negative storage offset %d", r.offset)
+	}
+	shape := append([]int64{}, r.shape...)
+	if n == 0 {
+		return ir.NewTensor(name, r.dtype, shape, []byte{})
+	}
+	// The last element the view reaches: offset + Σ (size-1)·stride.
+	last := r.offset
+	for i, d := range r.shape {
+		s := r.stride[i]
+		if s < 0 {
+			return nil, ir.Errorf(ir.KindCorrupt, "", "negative stride %v", r.stride)
+		}
+		if s != 0 && d-1 > (math.MaxInt64-last)/s {
+			return nil, ir.Errorf(ir.KindCorrupt, "", "stride %v overflows", r.stride)
+		}
+		last += (d - 1) * s
+	}
+	if last >= elems {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "view (offset %d, size %v, stride %v) reaches element %d of storage %q, which holds %d", r.offset, r.shape, r.stride, last, r.storage.key, elems)
+	}
+	if contiguous(r.shape, r.stride) {
+		return ir.NewTensor(name, r.dtype, shape, data[r.offset*es:(r.offset+n)*es])
+	}
+	// A strided view is copied; stride 0 (expand) can make it far larger than the file,
+	// so its size is bounded by a generous multiple of the file's.
+	if limit := 64*int64(fileSize) + 64<<20; n*es > limit {
+		return nil, ir.Errorf(ir.KindUnsupported, "", "strided view of %d bytes from a %d-byte file is too large to materialise", n*es, fileSize)
+	}
+	out := make([]byte, n*es)
+	gather(out, data, r.offset, r.shape, r.stride, es)
+	return ir.NewTensor(name, r.dtype, shape, out)
+}
+
+// contiguous reports whether stride is the row-major stride of shape (dimensions of size
+// 1 may have any stride).
+func contiguous(shape, stride []int64) bool {
+	want := int64(1)
+	for i := len(shape) - 1; i >= 0; i-- {
+		if shape[i] != 1 && stride[i] != want {
+			return false
+		}
+		want *= shape[i]
+	}
+	return true
+}
+
+// gather copies the strided view into out in row-major order, a row at a time when the
+// innermost dimension is contiguous.
+func gather(out, src []byte, offset int64, shape, stride []int64, es int64) {
+	rank := len(shape)
+	if rank == 0 {
+		copy(out, src[offset*es:(offset+1)*es])
+		return
+	}
+	idx := make([]int64, rank-1)
+	inner, innerStride := shape[rank-1], stride[rank-1]
+	pos := int64(0)
+	for {
+		base := offset
+		for i, k := range idx {
+			base += k * stride[i]
+		}
+		if innerStride == 1 {
+			pos += int64(copy(out[pos:], src[base*es:(base+inner)*es]))
+		} else {
+			for j := int64(0); j < inner; j++ {
+				e := (base + j*innerStride) * es
+				pos += int64(copy(out[pos:pos+es], src[e:e+es]))
+			}
+		}
+		// Advance the outer index like an odometer.
+		d := rank - 2
+		for ; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < shape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+		if d < 0 {
+			return
+		}
+	}
+}
+
+// ---- sharded checkpoints (pytorch_model-0000k-of-0000n.bin) --------------------------
+
+func readSharded(indexPath string) (*ir.Model, error) {
+	data, err := os.ReadFile(indexPath)
+	if err != nil {
+		return nil, &ir.Error{Kind: ir.KindIO, File: indexPath, Err: unwrapPathError(err)}
+	}
+	shards, err := shardNames(data)
+	if err != nil {
+		return nil, ir.Errorf(ir.KindCorrupt, indexPath, "%v", err)
+	}
+	m := &ir.Model{Graph: &ir.Graph{Name: strings.TrimSuffix(filepath.Base(indexPath), IndexSuffix)}}
+	seen := map[string]bool{}
+	for _, s := range shards {
+		p := filepath.Join(filepath.Dir(indexPath), s)
+		part, err := Read(p)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.KeepAlive(part)
+		for _, t := range part.Graph.Initializers {
+			if seen[t.Name] {
+				m.Close()
+				return nil, &ir.Error{Kind: ir.KindCorrupt, File: p, Where: fmt.Sprintf("tensor %q", t.Name), Err: errors.New("also in an earlier shard")}
+			}
+			seen[t.Name] = true
+			m.Graph.Initializers = append(m.Graph.Initializers, t)
+		}
+	}
+	return m, nil
+}
+
+// shardNames returns the distinct shard files an index's weight_map names, sorted;
+// a name that leaves the index's folder is refused.
+func shardNames(data []byte) ([]string, error) {
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("not a checkpoint index: %v", err)
+	}
+	set := map[string]bool{}
+	for name, s := range idx.WeightMap {
+		if s == "" || s != filepath.Base(s) || s == ".." || strings.ContainsAny(s, `/\`) {
+			return nil, fmt.Errorf("tensor %q: shard %q is not a plain file name in the index's folder", name, s)
+		}
+		set[s] = true
+	}
+	if len(set) == 0 {
+		return nil, errors.New("the index has no weight_map entries")
+	}
+	var out []string
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
