@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""modelc's reference runtime vs onnxruntime on the testdata/onnx fixtures, same machine,
+same run, same thread count; prints the latency of one inference and the ratio.
+
+Also times a dynamically quantized copy of the transformer (onnxruntime's own
+quantize_dynamic: MatMulInteger + DynamicQuantizeLinear) against its float32 original.
+
+Usage: .venv/bin/python bench/runtime.py [--threads N] [--iters N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ort_latency(path: str, feeds: dict, threads: int, iters: int) -> float:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    sess.run(None, feeds)
+    best = float("inf")
+    for _ in range(3):  # best of three batches of iters
+        t = time.perf_counter()
+        for _ in range(iters):
+            sess.run(None, feeds)
+        best = min(best, (time.perf_counter() - t) / iters)
+    return best
+
+
+def modelc_latency(models: list[str], threads: int, iters: int) -> dict[str, float]:
+    env = dict(os.environ, MODELC_BENCH_MODELS=",".join(models), MODELC_BENCH_THREADS=str(threads))
+    r = subprocess.run(["go", "test", "./bench", "-run", "^$", "-bench", "^BenchmarkRuntime$",
+                        f"-benchtime={iters}x", "-count=3"], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    out: dict[str, float] = {}
+    for m in re.finditer(r"BenchmarkRuntime/(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op", r.stdout):
+        out[m.group(1)] = min(out.get(m.group(1), float("inf")), float(m.group(2)) / 1e9)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=200)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp()
+    try:
+        models = sorted(glob.glob(os.path.join(REPO, "testdata", "onnx", "*.onnx")))
+        # A quantized transformer, written by onnxruntime's quantizer.
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        src = os.path.join(REPO, "testdata", "onnx", "transformer.onnx")
+        q = os.path.join(tmp, "transformer_int8.onnx")
+        quantize_dynamic(src, q, weight_type=QuantType.QInt8)
+        shutil.copy(os.path.join(REPO, "testdata", "onnx", "transformer.inputs.npz"), os.path.join(tmp, "transformer_int8.inputs.npz"))
+        models.append(q)
+        mc = modelc_latency(models, a.threads, a.iters)
+        print(f"threads {a.threads}, best of 3 × {a.iters} runs; ratio = modelc / onnxruntime")
+        print(f"{'model':22s} {'modelc':>10s} {'onnxruntime':>12s} {'ratio':>7s}")
+        for path in models:
+            name = os.path.basename(path)[:-5]
+            with np.load(path[:-5] + ".inputs.npz") as z:
+                feeds = {k: z[k] for k in z.files}
+            o = ort_latency(path, feeds, a.threads, a.iters)
+            m = mc[name]
+            print(f"{name:22s} {m * 1e6:8.1f}µs {o * 1e6:10.1f}µs {m / o:7.2f}")
+        if "transformer" in mc and "transformer_int8" in mc:
+            print(f"modelc: transformer_int8 / transformer float32 latency = {mc['transformer_int8'] / mc['transformer']:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/modelc/modelc/engine/format/npy"
+	"github.com/modelc/modelc/engine/format/onnx"
+	"github.com/modelc/modelc/engine/runtime"
+)
+
+// BenchmarkRuntime times one Session.Run per iteration on each model: the fixtures of
+// testdata/onnx by default, or the comma-separated MODELC_BENCH_MODELS (each model's
+// inputs in <model minus .onnx>.inputs.npz). MODELC_BENCH_THREADS sets the thread
+// count (default 1). bench/runtime.py runs this and onnxruntime side by side.
+func BenchmarkRuntime(b *testing.B) {
+	models, _ := filepath.Glob("../testdata/onnx/*.onnx")
+	if env := os.Getenv("MODELC_BENCH_MODELS"); env != "" {
+		models = strings.Split(env, ",")
+	}
+	threads, _ := strconv.Atoi(os.Getenv("MODELC_BENCH_THREADS"))
+	if threads <= 0 {
+		threads = 1
+	}
+	for _, path := range models {
+		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
+		b.Run(name, func(b *testing.B) {
+			m, err := onnx.Read(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			s, err := runtime.New(m, runtime.Options{Threads: threads})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ts, err := npy.ReadTensors(strings.TrimSuffix(path, ".onnx") + ".inputs.npz")
+			if err != nil {
+				b.Fatal(err)
+			}
+			inputs := map[string]*runtime.Tensor{}
+			for _, t := range ts {
+				if inputs[t.Name], err = runtime.FromIR(t); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := s.Run(context.Background(), inputs); err != nil { // warm up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Run(context.Background(), inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/modelc/modelc/engine"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// inputFlags collects repeated --input NAME=FILE.npy flags.
+type inputFlags []string
+
+func (f *inputFlags) String() string     { return strings.Join(*f, ",") }
+func (f *inputFlags) Set(v string) error { *f = append(*f, v); return nil }
+
+func cmdRun(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var ins inputFlags
+	fs.Var(&ins, "input", "NAME=FILE.npy: one input (repeatable)")
+	npz := fs.String("inputs", "", "an .npz of inputs keyed by input name")
+	outDir := fs.String("output-dir", ".", "folder for the <output>.npy files")
+	var o engine.RunOptions
+	fs.IntVar(&o.Threads, "threads", 0, "threads for the kernels (0: one per CPU)")
+	pos, err := parseArgs(fs, args, 1, "MODEL [--input NAME=FILE.npy ...] [--inputs FILE.npz] [--output-dir DIR] [--threads N]")
+	if err != nil {
+		return err
+	}
+	inputs := map[string]*ir.Tensor{}
+	if *npz != "" {
+		arrays, _, err := engine.LoadArrays(*npz)
+		if err != nil {
+			return err
+		}
+		inputs = arrays
+	}
+	for _, spec := range ins {
+		name, file, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || file == "" {
+			return usageError{fmt.Sprintf("--input %q: expected NAME=FILE.npy", spec)}
+		}
+		arrays, names, err := engine.LoadArrays(file)
+		if err != nil {
+			return err
+		}
+		if len(names) != 1 {
+			return usageError{fmt.Sprintf("--input %s: %s holds %d arrays; use --inputs for an .npz", name, file, len(names))}
+		}
+		t := arrays[names[0]]
+		t.Name = name
+		inputs[name] = t
+	}
+	if st, err := os.Stat(*outDir); err != nil || !st.IsDir() {
+		return &engine.Error{Kind: engine.KindInvalidArgument, File: *outDir, Err: fmt.Errorf("the output folder does not exist")}
+	}
+	outs, err := engine.Run(context.Background(), pos[0], inputs, o, nil)
+	if err != nil {
+		return err
+	}
+	paths, err := engine.WriteOutputs(*outDir, outs)
+	for i, p := range paths {
+		t := outs[i].Tensor
+		note := ""
+		if engine.SafeFileName(outs[i].Name) != outs[i].Name {
+			note = fmt.Sprintf("  (output %q, name escaped)", outs[i].Name)
+		}
+		fmt.Fprintf(stdout, "wrote %s  %v%v%s\n", p, t.DType, t.Shape, note)
+	}
+	return err
+}
+
+func cmdVerify(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	var o engine.VerifyOptions
+	fs.StringVar(&o.Inputs, "inputs", "", "an .npz of inputs keyed by input name")
+	fs.IntVar(&o.Samples, "samples", 0, "random input sets to draw (default 1)")
+	fs.Int64Var(&o.Seed, "seed", 0, "seed of the random inputs")
+	fs.StringVar(&o.Labels, "labels", "", "a .npy of class indices for the classifier output")
+	atol := fs.Float64("atol", engine.DefaultATol, "absolute tolerance")
+	rtol := fs.Float64("rtol", engine.DefaultRTol, "relative tolerance")
+	fs.Float64Var(&o.MinCosine, "min-cosine", 0, "minimum cosine similarity per output")
+	fs.IntVar(&o.Threads, "threads", 0, "threads for the kernels (0: one per CPU)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := parseArgs(fs, args, 2, "REF CAND [--inputs FILE.npz | --samples N --seed S] [--labels FILE.npy] [--atol A --rtol R --min-cosine C] [--json]")
+	if err != nil {
+		return err
+	}
+	o.ATol, o.RTol = atol, rtol
+	rep, err := engine.Verify(context.Background(), pos[0], pos[1], o, nil)
+	if rep != nil {
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if e := enc.Encode(rep); e != nil && err == nil {
+				err = e
+			}
+		} else {
+			printVerify(stdout, rep)
+		}
+	}
+	return err
+}
+
+func printVerify(w io.Writer, r *engine.VerifyReport) {
+	fmt.Fprintf(w, "reference  %s  %d bytes, %d parameters\n", r.Reference.Path, r.Reference.FileBytes, r.Reference.ParameterCount)
+	fmt.Fprintf(w, "candidate  %s  %d bytes, %d parameters\n", r.Candidate.Path, r.Candidate.FileBytes, r.Candidate.ParameterCount)
+	fmt.Fprintf(w, "samples %d, tolerance atol %g rtol %g min-cosine %g\n", r.Samples, r.ATol, r.RTol, r.MinCosine)
+	outs := append(r.Outputs[:0:0], r.Outputs...)
+	sort.SliceStable(outs, func(i, j int) bool { return false })
+	for _, o := range outs {
+		verdict := "ok"
+		if !o.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "  %-20s %v  max abs %.3g  mean abs %.3g  max rel %.3g  cosine %.6f  mismatches %d/%d",
+			o.Name, o.Shape, o.MaxAbsError, o.MeanAbsError, o.MaxRelError, o.Cosine, o.Mismatches, o.Elements)
+		if o.Top1Agreement != nil {
+			fmt.Fprintf(w, "  top-1 agreement %.2f%%", 100**o.Top1Agreement)
+		}
+		if o.RefAccuracy != nil {
+			fmt.Fprintf(w, "  accuracy %.2f%% → %.2f%%", 100**o.RefAccuracy, 100**o.CandAccuracy)
+		}
+		fmt.Fprintf(w, "  %s\n", verdict)
+	}
+	if r.Pass {
+		fmt.Fprintln(w, "PASS")
+	} else {
+		fmt.Fprintln(w, "FAIL")
+	}
+}

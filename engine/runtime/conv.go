@@ -1,0 +1,405 @@
+package runtime
+
+import (
+	"github.com/modelc/modelc/accel"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Convolution (N-D, grouped, dilated, padded) by im2col + GEMM, and ConvTranspose by
+// GEMM + col2im. float32 goes through accel.SGEMM; float64 and float16 use the same
+// lowering with float64 arithmetic.
+
+func init() {
+	register(opConv, "Conv")
+	register(opConvTranspose, "ConvTranspose")
+}
+
+// convGeom is the geometry shared by Conv, pooling and ConvTranspose.
+type convGeom struct {
+	in, kernel, out  []int // spatial sizes
+	strides, dil     []int
+	padBegin, padEnd []int
+}
+
+// geometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in and
+// kernel k; ceil selects pooling's ceil_mode.
+func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
+	r := len(in)
+	g := &convGeom{in: in, kernel: k, out: make([]int, r), strides: ones(r), dil: ones(r), padBegin: make([]int, r), padEnd: make([]int, r)}
+	if s, ok := c.attrInts("strides"); ok && len(s) == r {
+		g.strides = s
+	}
+	if d, ok := c.attrInts("dilations"); ok && len(d) == r {
+		g.dil = d
+	}
+	if p, ok := c.attrInts("pads"); ok {
+		if len(p) != 2*r {
+			return nil, errf("pads %v do not match %d spatial dimensions", p, r)
+		}
+		copy(g.padBegin, p[:r])
+		copy(g.padEnd, p[r:])
+	}
+	autoPad := c.attrString("auto_pad", "NOTSET")
+	for i := 0; i < r; i++ {
+		if g.strides[i] <= 0 || g.dil[i] <= 0 {
+			return nil, errf("strides and dilations must be positive")
+		}
+		ext := (k[i]-1)*g.dil[i] + 1
+		switch autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			g.out[i] = (in[i] + g.strides[i] - 1) / g.strides[i]
+			total := max(0, (g.out[i]-1)*g.strides[i]+ext-in[i])
+			if autoPad == "SAME_UPPER" {
+				g.padBegin[i], g.padEnd[i] = total/2, total-total/2
+			} else {
+				g.padBegin[i], g.padEnd[i] = total-total/2, total/2
+			}
+			continue
+		case "VALID":
+			g.padBegin[i], g.padEnd[i] = 0, 0
+		case "NOTSET":
+		default:
+			return nil, unsupported("auto_pad %q", autoPad)
+		}
+		span := in[i] + g.padBegin[i] + g.padEnd[i] - ext
+		if span < 0 {
+			return nil, errf("kernel %v is larger than the padded input %v", k, in)
+		}
+		if ceil {
+			g.out[i] = (span+g.strides[i]-1)/g.strides[i] + 1
+			// The last window must start inside the input or its left padding.
+			if (g.out[i]-1)*g.strides[i] >= in[i]+g.padBegin[i] {
+				g.out[i]--
+			}
+		} else {
+			g.out[i] = span/g.strides[i] + 1
+		}
+	}
+	return g, nil
+}
+
+func ones(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}
+
+// Window classes in the im2col table.
+const (
+	inPad     = -1 // a position in the explicit padding
+	outsideIt = -2 // beyond the padded input (pooling's ceil_mode windows)
+)
+
+// cachedTable returns g's window table, built once per node and geometry: the session
+// keeps the last table of each node (a model usually runs on one input shape).
+func (c *opContext) cachedTable(g *convGeom) []int {
+	if v, ok := c.sess.tables.Load(c.node); ok {
+		if e := v.(*tableEntry); e.g.equal(g) {
+			return e.table
+		}
+	}
+	t := g.windowTable()
+	c.sess.tables.Store(c.node, &tableEntry{g: g, table: t})
+	return t
+}
+
+type tableEntry struct {
+	g     *convGeom
+	table []int
+}
+
+func (g *convGeom) equal(h *convGeom) bool {
+	return sameShape(g.in, h.in) && sameShape(g.kernel, h.kernel) && sameShape(g.out, h.out) && sameShape(g.strides, h.strides) &&
+		sameShape(g.dil, h.dil) && sameShape(g.padBegin, h.padBegin) && sameShape(g.padEnd, h.padEnd)
+}
+
+// windowTable lists, for every kernel position kp and output position o, the spatial
+// offset of the input element it reads (table[kp*O+o]), or inPad / outsideIt.
+func (g *convGeom) windowTable() []int {
+	K, O := prod(g.kernel), prod(g.out)
+	r := len(g.in)
+	ist := stridesOf(g.in)
+	table := make([]int, K*O)
+	kst, ost := stridesOf(g.kernel), stridesOf(g.out)
+	for kp := 0; kp < K; kp++ {
+		for o := 0; o < O; o++ {
+			off, state := 0, 0
+			for d := 0; d < r; d++ {
+				kd := (kp / kst[d]) % g.kernel[d]
+				od := (o / ost[d]) % g.out[d]
+				p := od*g.strides[d] + kd*g.dil[d] - g.padBegin[d]
+				switch {
+				case p >= g.in[d]+g.padEnd[d] || p < -g.padBegin[d]:
+					state = outsideIt
+				case p < 0 || p >= g.in[d]:
+					if state == 0 {
+						state = inPad
+					}
+				default:
+					off += p * ist[d]
+				}
+			}
+			if state != 0 {
+				table[kp*O+o] = state
+			} else {
+				table[kp*O+o] = off
+			}
+		}
+	}
+	return table
+}
+
+func opConv(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, w, b := in[0], in[1], opt(in, 2)
+	if err := sameType(x, w); err != nil {
+		return nil, err
+	}
+	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
+		return nil, errf("X %v and W %v must both have rank ≥ 3", x.Shape, w.Shape)
+	}
+	group := int(c.attrInt("group", 1))
+	n, ch := x.Shape[0], x.Shape[1]
+	m, cg := w.Shape[0], w.Shape[1]
+	if group <= 0 || ch != cg*group || m%group != 0 {
+		return nil, errf("X has %d channels, W %v, group %d: they do not fit", ch, w.Shape, group)
+	}
+	g, err := geometry(c, x.Shape[2:], w.Shape[2:], false)
+	if err != nil {
+		return nil, err
+	}
+	outShape := append([]int{n, m}, g.out...)
+	xf, wf := toF32(x), toF32(w)
+	var bias []float32
+	if b != nil {
+		bias = toF32(b)
+		if len(bias) != m {
+			return nil, errf("B has %d values for %d output channels", len(bias), m)
+		}
+	}
+	var table []int
+	if len(g.in) != 2 || !fastPaths {
+		table = c.cachedTable(g) // the 2-D path needs no table
+	}
+	y := convF32(c, xf, wf, bias, n, ch, m, group, g, table)
+	return one(fromF32(x.DType, outShape, y))
+}
+
+// convF32 runs the lowered convolution: per image and group, im2col then one GEMM.
+func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeom, table []int) []float32 {
+	cg, mg := ch/group, m/group
+	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
+	y := allocRaw[float32](c, n*m*O) // every element is written by the GEMM (beta 0)
+	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	var col []float32
+	if !pointwise {
+		col = allocRaw[float32](c, cg*K*O) // scratch: the im2col loop writes all of it
+	}
+	for img := 0; img < n; img++ {
+		for gi := 0; gi < group; gi++ {
+			xg := x[(img*ch+gi*cg)*S : (img*ch+(gi+1)*cg)*S]
+			src := xg
+			if !pointwise && table == nil {
+				im2col2D(col, xg, cg, g)
+				src = col
+			} else if !pointwise {
+				for ci := 0; ci < cg; ci++ {
+					plane := xg[ci*S : (ci+1)*S]
+					for kp := 0; kp < K; kp++ {
+						row := col[(ci*K+kp)*O : (ci*K+kp+1)*O]
+						tab := table[kp*O : (kp+1)*O]
+						for o, off := range tab {
+							if off >= 0 {
+								row[o] = plane[off]
+							} else {
+								row[o] = 0
+							}
+						}
+					}
+				}
+				src = col
+			}
+			yg := y[(img*m+gi*mg)*O:]
+			wg := w[gi*mg*cg*K:]
+			accel.SGEMM(false, false, mg, O, cg*K, 1, wg, max(cg*K, 1), src, max(O, 1), 0, yg, max(O, 1))
+			if bias != nil {
+				for j := 0; j < mg; j++ {
+					bv := bias[gi*mg+j]
+					row := yg[j*O : (j+1)*O]
+					for o := range row {
+						row[o] += bv
+					}
+				}
+			}
+		}
+	}
+	return y
+}
+
+func allZero(s []int) bool {
+	for _, v := range s {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func allPositive(s []int, v int) bool {
+	for _, x := range s {
+		if x != v {
+			return false
+		}
+	}
+	return true
+}
+
+// toF32 returns a float tensor's values as float32 (a view for float32 storage).
+func toF32(t *Tensor) []float32 {
+	if f, ok := t.Data.([]float32); ok {
+		return f
+	}
+	v := float64s(t)
+	out := make([]float32, len(v))
+	for i, f := range v {
+		out[i] = float32(f)
+	}
+	return out
+}
+
+// fromF32 stores float32 results in a tensor of float dtype d (float64 widens).
+func fromF32(d ir.DType, shape []int, v []float32) *Tensor {
+	if d == ir.Float64 {
+		return &Tensor{DType: d, Shape: shape, Data: convertSlice[float32, float64](v)}
+	}
+	return &Tensor{DType: d, Shape: shape, Data: v}
+}
+
+func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	if err := need(in, 2); err != nil {
+		return nil, err
+	}
+	x, w, b := in[0], in[1], opt(in, 2)
+	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
+		return nil, errf("X %v and W %v must both have rank ≥ 3", x.Shape, w.Shape)
+	}
+	group := int(c.attrInt("group", 1))
+	n, ch := x.Shape[0], x.Shape[1]
+	if group <= 0 || w.Shape[0] != ch || ch%group != 0 {
+		return nil, errf("X has %d channels, W %v, group %d: they do not fit", ch, w.Shape, group)
+	}
+	mg := w.Shape[1]
+	m := mg * group
+	r := len(x.Shape) - 2
+	inSp, k := x.Shape[2:], w.Shape[2:]
+	strides, dil := ones(r), ones(r)
+	if s, ok := c.attrInts("strides"); ok && len(s) == r {
+		strides = s
+	}
+	if d, ok := c.attrInts("dilations"); ok && len(d) == r {
+		dil = d
+	}
+	outPad := make([]int, r)
+	if p, ok := c.attrInts("output_padding"); ok && len(p) == r {
+		outPad = p
+	}
+	pb, pe := make([]int, r), make([]int, r)
+	if p, ok := c.attrInts("pads"); ok && len(p) == 2*r {
+		copy(pb, p[:r])
+		copy(pe, p[r:])
+	}
+	out := make([]int, r)
+	outShapeAttr, hasOutShape := c.attrInts("output_shape")
+	if hasOutShape && len(outShapeAttr) == r+2 {
+		outShapeAttr = outShapeAttr[2:]
+	}
+	autoPad := c.attrString("auto_pad", "NOTSET")
+	for i := 0; i < r; i++ {
+		full := strides[i]*(inSp[i]-1) + outPad[i] + (k[i]-1)*dil[i] + 1
+		switch {
+		case hasOutShape:
+			out[i] = outShapeAttr[i]
+			total := full - out[i]
+			if autoPad == "SAME_LOWER" {
+				pb[i], pe[i] = total-total/2, total/2
+			} else {
+				pb[i], pe[i] = total/2, total-total/2
+			}
+		case autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER":
+			out[i] = inSp[i] * strides[i]
+			total := max(0, full-out[i])
+			if autoPad == "SAME_UPPER" {
+				pb[i], pe[i] = total/2, total-total/2
+			} else {
+				pb[i], pe[i] = total-total/2, total/2
+			}
+		default:
+			out[i] = full - pb[i] - pe[i]
+		}
+		if out[i] < 0 {
+			return nil, errf("negative output size")
+		}
+	}
+	xf, wf := toF32(x), toF32(w)
+	cg := ch / group
+	K, S, O := prod(k), prod(inSp), prod(out)
+	// Where kernel offset kp applied at input position s lands in the output, or -1.
+	ost := stridesOf(out)
+	kst, ist := stridesOf(k), stridesOf(inSp)
+	land := make([]int, K*S)
+	for kp := 0; kp < K; kp++ {
+		for s := 0; s < S; s++ {
+			off := 0
+			for d := 0; d < r; d++ {
+				p := ((s/ist[d])%inSp[d])*strides[d] + ((kp/kst[d])%k[d])*dil[d] - pb[d]
+				if p < 0 || p >= out[d] {
+					off = -1
+					break
+				}
+				off += p * ost[d]
+			}
+			land[kp*S+s] = off
+		}
+	}
+	y := make([]float32, n*m*O)
+	col := make([]float32, mg*K*S)
+	for img := 0; img < n; img++ {
+		for gi := 0; gi < group; gi++ {
+			xg := xf[(img*ch+gi*cg)*S:]
+			wg := wf[gi*cg*mg*K:]
+			// col[(mg·K) × S] = Wgᵀ [(mg·K) × cg] · Xg [cg × S]
+			accel.SGEMM(true, false, mg*K, S, cg, 1, wg, max(mg*K, 1), xg, max(S, 1), 0, col, max(S, 1))
+			for j := 0; j < mg; j++ {
+				plane := y[(img*m+gi*mg+j)*O : (img*m+gi*mg+j+1)*O]
+				for kp := 0; kp < K; kp++ {
+					row := col[(j*K+kp)*S : (j*K+kp+1)*S]
+					tab := land[kp*S : (kp+1)*S]
+					for s, off := range tab {
+						if off >= 0 {
+							plane[off] += row[s]
+						}
+					}
+				}
+			}
+		}
+	}
+	if b != nil {
+		bias := toF32(b)
+		if len(bias) != m {
+			return nil, errf("B has %d values for %d output channels", len(bias), m)
+		}
+		for img := 0; img < n; img++ {
+			for j := 0; j < m; j++ {
+				plane := y[(img*m+j)*O : (img*m+j+1)*O]
+				for o := range plane {
+					plane[o] += bias[j]
+				}
+			}
+		}
+	}
+	return one(fromF32(x.DType, append([]int{n, m}, out...), y))
+}

@@ -1,0 +1,704 @@
+package runtime
+
+import (
+	"math"
+
+	"github.com/modelc/modelc/accel"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// float32 fast paths. The generic kernels compute through float64 and allocate every
+// result; on the float32 tensors real models carry, these do the same arithmetic in
+// float32 (accumulating in float64 where a sum could lose precision), with accel's
+// vector kernels where one exists, into buffers from the run's pool (arena.go). Each
+// keeps the generic kernel's semantics (NaN handling, broadcasting, error checks);
+// the ONNX node suite and the fixtures check both paths.
+
+// fastPaths switches the float32 kernels on; tests turn it off to compare them with the
+// generic ones.
+var fastPaths = true
+
+// ---- moving values ---------------------------------------------------------------------
+
+// compactDims drops size-1 dimensions and merges neighbours that are contiguous in the
+// source, so a strided copy runs over as few, as long rows as possible.
+func compactDims(shape, st []int) ([]int, []int) {
+	var d, s []int
+	for i, n := range shape {
+		if n == 1 {
+			continue
+		}
+		if k := len(d) - 1; k >= 0 && s[k] == st[i]*n {
+			d[k] *= n
+			s[k] = st[i]
+			continue
+		}
+		d = append(d, n)
+		s = append(s, st[i])
+	}
+	return d, s
+}
+
+// stridedCopy writes into dst, in row-major order of shape, the source elements at
+// base + Σ i_d·st[d]: Transpose, Slice and broadcasting without an index table.
+func stridedCopy[T any](dst, src []T, shape []int, base int, st []int) {
+	n := prod(shape)
+	if n == 0 {
+		return
+	}
+	dims, strides := compactDims(shape, st)
+	if len(dims) == 0 {
+		dst[0] = src[base]
+		return
+	}
+	last := len(dims) - 1
+	inner, is := dims[last], strides[last]
+	var idxBuf [8]int
+	idx := idxBuf[:0]
+	if last > len(idxBuf) {
+		idx = make([]int, last)
+	} else {
+		idx = idxBuf[:last]
+	}
+	off := base
+	for o := 0; o < n; o += inner {
+		row := dst[o : o+inner]
+		switch is {
+		case 1:
+			copy(row, src[off:off+inner])
+		case 0:
+			v := src[off]
+			for i := range row {
+				row[i] = v
+			}
+		default:
+			for i := range row {
+				row[i] = src[off+i*is]
+			}
+		}
+		for d := last - 1; d >= 0; d-- {
+			idx[d]++
+			off += strides[d]
+			if idx[d] < dims[d] {
+				break
+			}
+			off -= strides[d] * dims[d]
+			idx[d] = 0
+		}
+	}
+}
+
+// takeStrided is stridedCopy into a new value of data's storage class.
+func takeStrided(c *opContext, data any, shape []int, base int, st []int) any {
+	n := prod(shape)
+	switch d := data.(type) {
+	case []float32:
+		return strided(c, d, n, shape, base, st)
+	case []float64:
+		return strided(c, d, n, shape, base, st)
+	case []int64:
+		return strided(c, d, n, shape, base, st)
+	case []int32:
+		return strided(c, d, n, shape, base, st)
+	case []int16:
+		return strided(c, d, n, shape, base, st)
+	case []int8:
+		return strided(c, d, n, shape, base, st)
+	case []uint8:
+		return strided(c, d, n, shape, base, st)
+	case []uint16:
+		return strided(c, d, n, shape, base, st)
+	case []uint32:
+		return strided(c, d, n, shape, base, st)
+	case []uint64:
+		return strided(c, d, n, shape, base, st)
+	case []bool:
+		return strided(c, d, n, shape, base, st)
+	case []string:
+		out := make([]string, n)
+		stridedCopy(out, d, shape, base, st)
+		return out
+	}
+	return take(data, stridedIndex(shape, base, st))
+}
+
+func strided[T poolable](c *opContext, d []T, n int, shape []int, base int, st []int) []T {
+	out := allocRaw[T](c, n)
+	stridedCopy(out, d, shape, base, st)
+	return out
+}
+
+// ---- element-wise arithmetic ---------------------------------------------------------------
+
+// arith32 is arith for two float32-class operands: flat loops for equal shapes and a
+// scalar operand, broadcasting rows otherwise.
+func arith32(c *opContext, op byte, a, b *Tensor) (*Tensor, error) {
+	av, bv := a.Data.([]float32), b.Data.([]float32)
+	var shape []int
+	switch {
+	case sameShape(a.Shape, b.Shape):
+		shape = shapeOf(a)
+	case len(bv) == 1 && len(b.Shape) <= len(a.Shape):
+		shape = shapeOf(a)
+	case len(av) == 1 && len(a.Shape) <= len(b.Shape):
+		shape = shapeOf(b)
+	default:
+		var err error
+		if shape, err = broadcastShape(a.Shape, b.Shape); err != nil {
+			return nil, err
+		}
+	}
+	out := c.tensorF32(a.DType, shape)
+	o := out.Data.([]float32)
+	if len(o) == 0 {
+		return out, nil
+	}
+	switch {
+	case len(av) == len(o) && len(bv) == len(o):
+		arithRow32(op, o, av, 1, bv, 1)
+	case len(av) == len(o) && len(bv) == 1:
+		arithRow32(op, o, av, 1, bv, 0)
+	case len(bv) == len(o) && len(av) == 1:
+		arithRow32(op, o, av, 0, bv, 1)
+	default:
+		walk(shape, [][]int{bstrides(a.Shape, shape), bstrides(b.Shape, shape)}, func(at, n int, offs, steps []int) {
+			arithRow32(op, o[at:at+n], av[offs[0]:], steps[0], bv[offs[1]:], steps[1])
+		})
+	}
+	return out, nil
+}
+
+// arithRow32 computes o[i] = x[i·xs] op y[i·ys] for steps of 0 or 1.
+func arithRow32(op byte, o, x []float32, xs int, y []float32, ys int) {
+	n := len(o)
+	switch {
+	case xs == 1 && ys == 1:
+		x, y = x[:n], y[:n]
+		switch op {
+		case '+':
+			for i := range o {
+				o[i] = x[i] + y[i]
+			}
+		case '-':
+			for i := range o {
+				o[i] = x[i] - y[i]
+			}
+		case '*':
+			for i := range o {
+				o[i] = x[i] * y[i]
+			}
+		case '/':
+			for i := range o {
+				o[i] = x[i] / y[i]
+			}
+		default:
+			arithRow[float32](op, false)(o, x, 1, y, 1)
+		}
+	case xs == 1 && ys == 0:
+		x = x[:n]
+		s := y[0]
+		switch op {
+		case '+':
+			for i := range o {
+				o[i] = x[i] + s
+			}
+		case '-':
+			for i := range o {
+				o[i] = x[i] - s
+			}
+		case '*':
+			for i := range o {
+				o[i] = x[i] * s
+			}
+		case '/':
+			for i := range o {
+				o[i] = x[i] / s
+			}
+		default:
+			arithRow[float32](op, false)(o, x, 1, y, 0)
+		}
+	default:
+		arithRow[float32](op, false)(o, x, xs, y, ys)
+	}
+}
+
+// ---- unary -------------------------------------------------------------------------------------
+
+// unary32 are float32 kernels for unary ops, writing dst from src (distinct slices).
+var unary32 = map[string]func(dst, src []float32){
+	"Relu": func(dst, src []float32) {
+		for i, v := range src {
+			if v < 0 { // NaN passes through, as max(x, 0) does in the reference
+				v = 0
+			}
+			dst[i] = v
+		}
+	},
+	"Exp":     exp32,
+	"Sigmoid": sigmoid32,
+	"Tanh":    tanh32,
+	"Neg": func(dst, src []float32) {
+		for i, v := range src {
+			dst[i] = -v
+		}
+	},
+	"Sqrt": func(dst, src []float32) {
+		for i, v := range src {
+			dst[i] = float32(math.Sqrt(float64(v))) // correctly rounded
+		}
+	},
+	"Erf": func(dst, src []float32) {
+		for i, v := range src {
+			dst[i] = float32(math.Erf(float64(v)))
+		}
+	},
+}
+
+// unaryFast runs a unary op's float32 kernel when it has one and x is float32.
+func unaryFast(c *opContext, x *Tensor) (*Tensor, bool) {
+	f := unary32[c.node.OpType]
+	src, ok := x.Data.([]float32)
+	if f == nil || !ok || x.DType != ir.Float32 || !fastPaths {
+		return nil, false
+	}
+	out := c.tensorF32(x.DType, shapeOf(x))
+	f(out.Data.([]float32), src)
+	return out, true
+}
+
+// sigmoid32 is 1/(1+e^−x) with a vectorised exponential; e^−x overflowing to +Inf
+// gives 0, as it should.
+func sigmoid32(dst, src []float32) {
+	for i, v := range src {
+		dst[i] = -v
+	}
+	exp32(dst, dst)
+	for i, e := range dst {
+		dst[i] = 1 / (1 + e)
+	}
+}
+
+// tanh32 is 1 − 2/(e^{2x}+1) with a vectorised exponential; below |x| = 0.5, where
+// that form cancels, the odd Taylor series to x¹⁵ (error < 5e-9 there).
+func tanh32(dst, src []float32) {
+	for i, v := range src {
+		dst[i] = 2 * max(-40, min(40, v)) // tanh(±20) is ±1 in float32; keeps NaN
+	}
+	exp32(dst, dst)
+	for i, v := range src {
+		if a := math.Abs(float64(v)); a < 0.5 {
+			x := float64(v)
+			x2 := x * x
+			p := -929569.0 / 638512875
+			p = p*x2 + 21844.0/6081075
+			p = p*x2 - 1382.0/155925
+			p = p*x2 + 62.0/2835
+			p = p*x2 - 17.0/315
+			p = p*x2 + 2.0/15
+			p = p*x2 - 1.0/3
+			dst[i] = float32(x + x*x2*p)
+			continue
+		}
+		dst[i] = 1 - 2/(dst[i]+1)
+	}
+}
+
+// ---- normalisation ------------------------------------------------------------------------------
+
+// layerNorm32 normalises rows of cols float32 values (statistics in float64) and writes
+// the mean and 1/σ of each row when asked.
+func layerNorm32(out, x, scale, bias []float32, rows, cols int, eps float64, means, invs []float64) {
+	for r := 0; r < rows; r++ {
+		row := x[r*cols : (r+1)*cols]
+		var s float64
+		for _, v := range row {
+			s += float64(v)
+		}
+		m := s / float64(max(cols, 1))
+		var q float64
+		for _, v := range row {
+			d := float64(v) - m
+			q += d * d
+		}
+		inv := 1 / math.Sqrt(q/float64(max(cols, 1))+eps)
+		if means != nil {
+			means[r], invs[r] = m, inv
+		}
+		mf, invf := float32(m), float32(inv)
+		o := out[r*cols : (r+1)*cols]
+		if bias == nil {
+			for j, v := range row {
+				o[j] = (v - mf) * invf * scale[j]
+			}
+		} else {
+			for j, v := range row {
+				o[j] = (v-mf)*invf*scale[j] + bias[j]
+			}
+		}
+	}
+}
+
+// layerNormFast is LayerNormalization on float32 X and scale (already broadcast to the
+// normalised shape). Mean and InvStdDev are computed only when the node has them.
+func layerNormFast(c *opContext, x *Tensor, xf, scale, _ []float32, b *Tensor, norm []int, axis, rows, cols int, eps float64) ([]*Tensor, error) {
+	var bias []float32
+	if b != nil {
+		if _, err := broadcastShape(b.Shape, norm); err != nil {
+			return nil, errf("B %v does not broadcast to %v", b.Shape, norm)
+		}
+		bt := broadcastTo(castTo(b, ir.Float32), norm)
+		bias = bt.Data.([]float32)
+	}
+	stats := false
+	for _, o := range c.node.Outputs[min(1, len(c.node.Outputs)):] {
+		stats = stats || o != ""
+	}
+	var means, invs []float64
+	if stats {
+		means, invs = make([]float64, rows), make([]float64, rows)
+	}
+	out := c.tensorF32(x.DType, shapeOf(x))
+	layerNorm32(out.Data.([]float32), xf, scale, bias, rows, cols, eps, means, invs)
+	if !stats {
+		return []*Tensor{out}, nil
+	}
+	statShape := shapeOf(x)
+	for i := axis; i < len(statShape); i++ {
+		statShape[i] = 1
+	}
+	st := x.DType
+	if s := c.attrInt("stash_type", 1); s == 1 {
+		st = ir.Float32
+	}
+	return []*Tensor{out, fromFloat64s(st, statShape, means), fromFloat64s(st, append([]int{}, statShape...), invs)}, nil
+}
+
+// gemmFast is Gemm on float32 with C absent, a bias row (n values, shape [n] or [1, n])
+// added by the GEMM itself, or a full m×n C; other shapes of C take the generic path.
+func gemmFast(c *opContext, a, b []float32, cc *Tensor, ta, tb bool, m, n, k, lda, ldb int, alpha, beta float32) (*Tensor, bool) {
+	var bias []float32
+	out := c.tensorF32(ir.Float32, []int{m, n})
+	o := out.Data.([]float32)
+	betaC := float32(0)
+	if cc != nil && beta != 0 {
+		cv, ok := cc.Data.([]float32)
+		switch {
+		case !ok || cc.DType != ir.Float32:
+			return nil, false
+		case len(cv) == n && (len(cc.Shape) == 1 || len(cc.Shape) == 2 && cc.Shape[0] == 1) && n > 0:
+			bias = cv
+			if beta != 1 {
+				bias = make([]float32, n)
+				for j, v := range cv {
+					bias[j] = beta * v
+				}
+			}
+		case len(cc.Shape) == 2 && cc.Shape[0] == m && cc.Shape[1] == n:
+			copy(o, cv)
+			betaC = beta
+		default:
+			return nil, false
+		}
+	}
+	accel.SGEMMBias(ta, tb, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), betaC, o, max(n, 1), bias)
+	return out, true
+}
+
+// smallGEMMFlops is the size (m·n·k) below which gemmAcc multiplies with a plain loop:
+// accel's own small-size path packs B into a new buffer on every call, which costs more
+// than the product itself for the recurrent steps of a small RNN.
+const smallGEMMFlops = 1 << 14
+
+// gemmAcc computes C = A·B (beta 0) or C += A·B for row-major A (m×k), B (k×n), C (m×n)
+// with leading dimensions k, n and n.
+func gemmAcc(m, n, k int, a, b, c []float32, accumulate bool) {
+	if m*n*k >= smallGEMMFlops {
+		beta := float32(0)
+		if accumulate {
+			beta = 1
+		}
+		accel.SGEMM(false, false, m, n, k, 1, a, max(k, 1), b, max(n, 1), beta, c, max(n, 1))
+		return
+	}
+	for i := 0; i < m; i++ {
+		crow := c[i*n : (i+1)*n]
+		if !accumulate {
+			clear(crow)
+		}
+		for p, av := range a[i*k : (i+1)*k] {
+			brow := b[p*n : (p+1)*n]
+			j := 0
+			for ; j+4 <= n; j += 4 {
+				crow[j] += av * brow[j]
+				crow[j+1] += av * brow[j+1]
+				crow[j+2] += av * brow[j+2]
+				crow[j+3] += av * brow[j+3]
+			}
+			for ; j < n; j++ {
+				crow[j] += av * brow[j]
+			}
+		}
+	}
+}
+
+// transposeInto writes the cols×rows transpose of the rows×cols matrix a into dst.
+func transposeInto(dst, a []float32, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		for j, v := range a[i*cols : (i+1)*cols] {
+			dst[j*rows+i] = v
+		}
+	}
+}
+
+// exp32 writes e^x; dst may be src. Long vectors go to accel.Exp; short ones (a gate
+// row of a small RNN), which accel would evaluate one math.Exp at a time, use Cephes'
+// single-precision polynomial (about 1 ulp), with math.Exp for the ranges where the
+// result overflows, is subnormal, or is NaN.
+func exp32(dst, src []float32) {
+	if len(src) >= 64 {
+		accel.Exp(dst, src)
+		return
+	}
+	dst = dst[:len(src)]
+	for i, x := range src {
+		if !(x > -87 && x < 88) {
+			dst[i] = float32(math.Exp(float64(x)))
+			continue
+		}
+		n := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+		r := x - n*0.693359375 + n*2.12194440e-4
+		p := float32(1.9875691500e-4)
+		p = p*r + 1.3981999507e-3
+		p = p*r + 8.3334519073e-3
+		p = p*r + 4.1665795894e-2
+		p = p*r + 1.6666665459e-1
+		p = p*r + 5.0000001201e-1
+		y := p*r*r + r + 1
+		dst[i] = y * math.Float32frombits(uint32(int32(n)+127)<<23)
+	}
+}
+
+// im2col2D fills col [(cg·kh·kw) × (oh·ow)] from the cg planes of x (each ih×iw) for a 2-D
+// convolution: per kernel offset and output row, one contiguous copy when the stride is
+// 1 (zeros where the window hangs over the padding), a strided gather otherwise.
+func im2col2D(col, x []float32, cg int, g *convGeom) {
+	ih, iw := g.in[0], g.in[1]
+	kh, kw := g.kernel[0], g.kernel[1]
+	oh, ow := g.out[0], g.out[1]
+	sh, sw := g.strides[0], g.strides[1]
+	dh, dw := g.dil[0], g.dil[1]
+	ph, pw := g.padBegin[0], g.padBegin[1]
+	O := oh * ow
+	r := 0
+	for ci := 0; ci < cg; ci++ {
+		plane := x[ci*ih*iw : (ci+1)*ih*iw]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				dst := col[r*O : (r+1)*O]
+				r++
+				// Output columns whose input column lies inside the image: [lo, hi).
+				off := kj*dw - pw
+				lo := 0
+				if off < 0 {
+					lo = min(ow, (-off+sw-1)/sw)
+				}
+				hi := ow
+				if last := iw - 1 - off; last < 0 {
+					hi = 0
+				} else {
+					hi = min(ow, last/sw+1)
+				}
+				hi = max(hi, lo)
+				for y := 0; y < oh; y++ {
+					drow := dst[y*ow : (y+1)*ow]
+					yy := y*sh + ki*dh - ph
+					if yy < 0 || yy >= ih {
+						clear(drow)
+						continue
+					}
+					srow := plane[yy*iw : (yy+1)*iw]
+					clear(drow[:lo])
+					clear(drow[hi:])
+					if sw == 1 {
+						copy(drow[lo:hi], srow[lo+off:hi+off])
+					} else {
+						for xo := lo; xo < hi; xo++ {
+							drow[xo] = srow[xo*sw+off]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxPool2D is MaxPool over nc planes of a 2-D input without indices. Windows are
+// clipped to the image (padding never wins, as -Inf would not); a window that lies
+// entirely in the padding gives -Inf, as in the generic kernel. NaN never wins either.
+func maxPool2D(out, x []float32, nc int, g *convGeom) {
+	ih, iw := g.in[0], g.in[1]
+	oh, ow := g.out[0], g.out[1]
+	if g.kernel[0] == 2 && g.kernel[1] == 2 && g.strides[0] == 2 && g.strides[1] == 2 && g.dil[0] == 1 && g.dil[1] == 1 &&
+		g.padBegin[0] == 0 && g.padBegin[1] == 0 && 2*oh <= ih && 2*ow <= iw {
+		// The classic 2×2/2 pool, every window inside the image. Same order of
+		// comparisons as below, so NaN behaves the same.
+		for p := 0; p < nc; p++ {
+			plane := x[p*ih*iw : (p+1)*ih*iw]
+			o := out[p*oh*ow : (p+1)*oh*ow]
+			for y := 0; y < oh; y++ {
+				r0, r1 := plane[2*y*iw:(2*y+1)*iw], plane[(2*y+1)*iw:(2*y+2)*iw]
+				orow := o[y*ow : (y+1)*ow]
+				for xo := range orow {
+					best := r0[2*xo]
+					if v := r0[2*xo+1]; v > best {
+						best = v
+					}
+					if v := r1[2*xo]; v > best {
+						best = v
+					}
+					if v := r1[2*xo+1]; v > best {
+						best = v
+					}
+					orow[xo] = best
+				}
+			}
+		}
+		return
+	}
+	for p := 0; p < nc; p++ {
+		plane := x[p*ih*iw : (p+1)*ih*iw]
+		o := out[p*oh*ow : (p+1)*oh*ow]
+		for y := 0; y < oh; y++ {
+			for xo := 0; xo < ow; xo++ {
+				best, seen := float32(0), false
+				for ki := 0; ki < g.kernel[0]; ki++ {
+					yy := y*g.strides[0] + ki*g.dil[0] - g.padBegin[0]
+					if yy < 0 || yy >= ih {
+						continue
+					}
+					row := plane[yy*iw : (yy+1)*iw]
+					for kj := 0; kj < g.kernel[1]; kj++ {
+						xx := xo*g.strides[1] + kj*g.dil[1] - g.padBegin[1]
+						if xx < 0 || xx >= iw {
+							continue
+						}
+						if v := row[xx]; !seen || v > best {
+							best, seen = v, true
+						}
+					}
+				}
+				if !seen {
+					best = float32(math.Inf(-1))
+				}
+				o[y*ow+xo] = best
+			}
+		}
+	}
+}
+
+// castFast converts the integer results of the quantized ops (and small integers in
+// general) to float32, and float32 to float32, into pooled buffers. Every value of
+// these types is exact in float32 except int32/int64 beyond 2²⁴, which round to
+// nearest as the generic float64 route does (the int64 → float64 step is exact for
+// them, then one rounding to float32 — the same as a direct conversion).
+func castFast(c *opContext, x *Tensor, to ir.DType) (*Tensor, bool) {
+	if to != ir.Float32 || !fastPaths {
+		return nil, false
+	}
+	n := x.Len()
+	switch d := x.Data.(type) {
+	case []int32:
+		o := allocRaw[float32](c, n)
+		for i, v := range d {
+			o[i] = float32(v)
+		}
+		return &Tensor{DType: to, Shape: shapeOf(x), Data: o}, true
+	case []uint8:
+		o := allocRaw[float32](c, n)
+		for i, v := range d {
+			o[i] = float32(v)
+		}
+		return &Tensor{DType: to, Shape: shapeOf(x), Data: o}, true
+	case []int8:
+		o := allocRaw[float32](c, n)
+		for i, v := range d {
+			o[i] = float32(v)
+		}
+		return &Tensor{DType: to, Shape: shapeOf(x), Data: o}, true
+	case []float32:
+		if x.DType != ir.Float32 {
+			return nil, false // float16/bfloat16 keep their own rounding route
+		}
+		return x, true // the same values: share them (kernels never write their inputs)
+	}
+	return nil, false
+}
+
+// dynQuantFast is DynamicQuantizeLinear on float32: min and max with 0 in float32, the
+// scale and zero point as the generic kernel computes them, then accel.QuantizeU8
+// (round half to even, saturate). NaN inputs take the generic path.
+func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
+	xv, ok := x.Data.([]float32)
+	if !ok || x.DType != ir.Float32 || !fastPaths {
+		return nil, false
+	}
+	var mn, mx float32
+	for _, v := range xv {
+		mn, mx = min(mn, v), max(mx, v)
+	}
+	if mn != mn || mx != mx {
+		return nil, false
+	}
+	scale := (mx - mn) / 255
+	var zp float32
+	if scale != 0 {
+		zp = float32(math.Max(0, math.Min(255, math.RoundToEven(float64(0-mn/scale)))))
+	}
+	y := allocRaw[uint8](c, len(xv))
+	if scale != 0 {
+		accel.QuantizeU8(y, xv, scale, uint8(zp))
+	} else {
+		for i := range y {
+			y[i] = uint8(zp)
+		}
+	}
+	return []*Tensor{
+		{DType: ir.Uint8, Shape: shapeOf(x), Data: y},
+		{DType: ir.Float32, Shape: []int{}, Data: []float32{scale}},
+		{DType: ir.Uint8, Shape: []int{}, Data: []uint8{uint8(zp)}},
+	}, true
+}
+
+// colSums returns the column sums of the k×n int8 matrix b (the zero-point correction
+// of an integer GEMM). B is a weight in practice, so the sums are kept per node and
+// recomputed only when the node sees other data. Only a fixed B (input 1) is cached:
+// the memory of a computed one is reused for other values.
+func (c *opContext) colSums(b []int8, k, n int) []int32 {
+	cache := c.sess != nil && len(b) > 0 && c.inputFixed(1)
+	type entry struct {
+		p    *int8
+		k, n int
+		sums []int32
+	}
+	key := struct {
+		node *ir.Node
+		tag  string
+	}{c.node, "colsum"}
+	if cache {
+		if v, ok := c.sess.tables.Load(key); ok {
+			if e := v.(*entry); e.p == &b[0] && e.k == k && e.n == n {
+				return e.sums
+			}
+		}
+	}
+	sums := make([]int32, n)
+	for p := 0; p < k; p++ {
+		for j, v := range b[p*n : (p+1)*n] {
+			sums[j] += int32(v)
+		}
+	}
+	if cache {
+		c.sess.tables.Store(key, &entry{p: &b[0], k: k, n: n, sums: sums})
+	}
+	return sums
+}

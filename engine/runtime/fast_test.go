@@ -1,0 +1,253 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// The float32 fast paths against the generic (float64) kernels on random inputs: every
+// option the fast path takes, odd sizes included. Tolerances are float32 rounding
+// (the generic kernels round once at the end, the fast ones at every step).
+
+func randT(rng *rand.Rand, scale float32, shape ...int) *Tensor {
+	v := make([]float32, prod(shape))
+	for i := range v {
+		v[i] = scale * float32(rng.NormFloat64())
+	}
+	return &Tensor{DType: ir.Float32, Shape: shape, Data: v}
+}
+
+// runBoth runs one node on inputs with the fast paths on and off.
+func runBoth(t *testing.T, n *ir.Node, inputs []*Tensor) (fast, slow []*Tensor) {
+	t.Helper()
+	g := &ir.Graph{Nodes: []*ir.Node{n}}
+	feed := map[string]*Tensor{}
+	for i, x := range inputs {
+		if x == nil {
+			n.Inputs[i] = ""
+			continue
+		}
+		name := fmt.Sprintf("in%d", i)
+		n.Inputs[i] = name
+		g.Inputs = append(g.Inputs, &ir.ValueInfo{Name: name})
+		feed[name] = x
+	}
+	for _, o := range n.Outputs {
+		g.Outputs = append(g.Outputs, &ir.ValueInfo{Name: o})
+	}
+	m := &ir.Model{Opsets: []ir.OpsetImport{{Version: 21}}, Graph: g}
+	run := func(on bool) []*Tensor {
+		fastPaths = on
+		defer func() { fastPaths = true }()
+		s, err := New(m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Run(context.Background(), feed)
+		if err != nil {
+			t.Fatalf("%s (fast %v): %v", n.OpType, on, err)
+		}
+		var out []*Tensor
+		for _, o := range n.Outputs {
+			out = append(out, res[o])
+		}
+		return out
+	}
+	return run(true), run(false)
+}
+
+func closeTo(t *testing.T, what string, got, want *Tensor, rtol, atol float64) {
+	t.Helper()
+	if !sameShape(got.Shape, want.Shape) || got.DType != want.DType {
+		t.Fatalf("%s: %v, want %v", what, got, want)
+	}
+	g, w := float64s(got), float64s(want)
+	for i := range w {
+		if math.IsNaN(w[i]) && math.IsNaN(g[i]) || g[i] == w[i] {
+			continue
+		}
+		if !(math.Abs(g[i]-w[i]) <= atol+rtol*math.Abs(w[i])) {
+			t.Fatalf("%s: element %d = %v, want %v", what, i, g[i], w[i])
+		}
+	}
+}
+
+func TestFastRecurrent(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, kind := range []string{"LSTM", "GRU", "RNN"} {
+		gates := map[string]int{"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+		for _, dir := range []string{"forward", "reverse", "bidirectional"} {
+			for _, layout := range []int64{0, 1} {
+				for variant := 0; variant < 4; variant++ {
+					seq, batch, in, H := 5, 3, 7, 9
+					dirs := 1
+					if dir == "bidirectional" {
+						dirs = 2
+					}
+					x := randT(rng, 1, seq, batch, in)
+					if layout == 1 {
+						x = randT(rng, 1, batch, seq, in)
+					}
+					inputs := []*Tensor{x, randT(rng, 0.5, dirs, gates*H, in), randT(rng, 0.5, dirs, gates*H, H)}
+					attrs := []*ir.Attribute{{Name: "direction", Type: ir.AttrString, String: []byte(dir)},
+						{Name: "hidden_size", Type: ir.AttrInt, Int: int64(H)}, {Name: "layout", Type: ir.AttrInt, Int: layout}}
+					if variant >= 1 { // biases, sequence lengths, initial states
+						state := func() *Tensor {
+							if layout == 1 {
+								return randT(rng, 1, batch, dirs, H)
+							}
+							return randT(rng, 1, dirs, batch, H)
+						}
+						inputs = append(inputs, randT(rng, 0.5, dirs, 2*gates*H),
+							&Tensor{DType: ir.Int32, Shape: []int{batch}, Data: []int32{5, 2, 0}}, state())
+						if kind == "LSTM" {
+							inputs = append(inputs, state(), randT(rng, 0.5, dirs, 3*H))
+						}
+					}
+					if variant == 2 {
+						attrs = append(attrs, &ir.Attribute{Name: "clip", Type: ir.AttrFloat, Float: 0.7})
+					}
+					if variant == 3 && kind == "GRU" {
+						attrs = append(attrs, &ir.Attribute{Name: "linear_before_reset", Type: ir.AttrInt, Int: 1})
+					}
+					outs := []string{"y", "yh"}
+					if kind == "LSTM" {
+						outs = append(outs, "yc")
+					}
+					n := &ir.Node{OpType: kind, Name: "r", Inputs: make([]string, len(inputs)), Outputs: outs, Attrs: attrs}
+					fast, slow := runBoth(t, n, inputs)
+					for i := range fast {
+						closeTo(t, fmt.Sprintf("%s %s layout %d variant %d output %d", kind, dir, layout, variant, i), fast[i], slow[i], 1e-5, 1e-6)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestFastElementwise(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	special := &Tensor{DType: ir.Float32, Shape: []int{9}, Data: []float32{0, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+		1e-30, -1e-7, 0.49999, -0.5, 100}}
+	for _, op := range []string{"Relu", "Exp", "Sigmoid", "Tanh", "Neg", "Sqrt", "Erf"} {
+		for _, x := range []*Tensor{randT(rng, 3, 5, 67), randT(rng, 0.3, 3), special} {
+			n := &ir.Node{OpType: op, Inputs: make([]string, 1), Outputs: []string{"y"}}
+			fast, slow := runBoth(t, n, []*Tensor{x})
+			closeTo(t, op, fast[0], slow[0], 2e-6, 1e-7)
+		}
+	}
+	shapes := [][2][]int{{{4, 5}, {4, 5}}, {{4, 5}, {}}, {{}, {4, 5}}, {{4, 5}, {5}}, {{3, 1, 5}, {4, 1}}, {{2, 3, 4}, {1, 3, 1}}, {{0, 3}, {3}}}
+	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
+		for _, sh := range shapes {
+			a, b := randT(rng, 2, sh[0]...), randT(rng, 2, sh[1]...)
+			n := &ir.Node{OpType: op, Inputs: make([]string, 2), Outputs: []string{"y"}}
+			fast, slow := runBoth(t, n, []*Tensor{a, b})
+			closeTo(t, fmt.Sprintf("%s %v", op, sh), fast[0], slow[0], 0, 0) // same float32 arithmetic: exact
+		}
+	}
+}
+
+func TestFastLayerNormGemmSoftmax(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, axis := range []int64{-1, 1} {
+		x := randT(rng, 2, 3, 4, 6)
+		norm := x.Shape[axis+int64(len(x.Shape))*int64(boolToInt(axis < 0)):]
+		n := &ir.Node{OpType: "LayerNormalization", Inputs: make([]string, 3), Outputs: []string{"y", "mean", "inv"},
+			Attrs: []*ir.Attribute{{Name: "axis", Type: ir.AttrInt, Int: axis}}}
+		fast, slow := runBoth(t, n, []*Tensor{x, randT(rng, 1, norm...), randT(rng, 1, norm...)})
+		for i := range fast {
+			closeTo(t, "LayerNormalization", fast[i], slow[i], 1e-5, 1e-6)
+		}
+	}
+	for _, c := range []*Tensor{nil, randT(rng, 1, 7), randT(rng, 1, 1, 7), randT(rng, 1, 5, 7), randT(rng, 1, 5, 1)} {
+		for _, beta := range []float32{1, 0.5} {
+			n := &ir.Node{OpType: "Gemm", Inputs: make([]string, 3), Outputs: []string{"y"}, Attrs: []*ir.Attribute{
+				{Name: "transB", Type: ir.AttrInt, Int: 1}, {Name: "beta", Type: ir.AttrFloat, Float: beta}, {Name: "alpha", Type: ir.AttrFloat, Float: 1.5}}}
+			fast, slow := runBoth(t, n, []*Tensor{randT(rng, 1, 5, 33), randT(rng, 1, 7, 33), c})
+			closeTo(t, "Gemm", fast[0], slow[0], 1e-5, 1e-5)
+		}
+	}
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestFastConvPool(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
+	for i, attrs := range [][]*ir.Attribute{
+		{ints("pads", 1, 1, 1, 1)},
+		{ints("pads", 0, 2, 1, 0), ints("strides", 2, 3)},
+		{ints("dilations", 2, 1), ints("strides", 1, 2), ints("pads", 2, 0, 0, 3)},
+		{{Name: "auto_pad", Type: ir.AttrString, String: []byte("SAME_UPPER")}, ints("strides", 2, 2)},
+		{{Name: "group", Type: ir.AttrInt, Int: 2}, ints("pads", 1, 0, 1, 0)},
+		{ints("strides", 2, 2)},
+	} {
+		group := 1
+		for _, a := range attrs {
+			if a.Name == "group" {
+				group = int(a.Int)
+			}
+		}
+		x, w := randT(rng, 1, 2, 4, 7, 9), randT(rng, 1, 6, 4/group, 3, 2)
+		n := &ir.Node{OpType: "Conv", Inputs: make([]string, 3), Outputs: []string{"y"}, Attrs: attrs}
+		fast, slow := runBoth(t, n, []*Tensor{x, w, randT(rng, 1, 6)})
+		closeTo(t, fmt.Sprintf("Conv %d", i), fast[0], slow[0], 0, 0) // same GEMM on the same columns
+		pool := []*ir.Attribute{ints("kernel_shape", 3, 2)}
+		if i == 5 {
+			pool = []*ir.Attribute{ints("kernel_shape", 2, 2)}
+			x.Data.([]float32)[3] = float32(math.NaN())
+		}
+		for _, a := range attrs {
+			if a.Name != "group" {
+				pool = append(pool, a)
+			}
+		}
+		if i%2 == 1 && i != 5 { // 5: the 2×2/2 special case, no ceil overhang
+			pool = append(pool, &ir.Attribute{Name: "ceil_mode", Type: ir.AttrInt, Int: 1})
+		}
+		n = &ir.Node{OpType: "MaxPool", Inputs: make([]string, 1), Outputs: []string{"y"}, Attrs: pool}
+		fast, slow = runBoth(t, n, []*Tensor{x})
+		closeTo(t, fmt.Sprintf("MaxPool %d", i), fast[0], slow[0], 0, 0)
+	}
+}
+
+func TestFastQuantized(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for _, x := range []*Tensor{randT(rng, 3, 7, 45), randT(rng, 0.1, 3), {DType: ir.Float32, Shape: []int{2}, Data: []float32{0, 0}}} {
+		n := &ir.Node{OpType: "DynamicQuantizeLinear", Inputs: make([]string, 1), Outputs: []string{"y", "s", "z"}}
+		fast, slow := runBoth(t, n, []*Tensor{x})
+		for i := range fast {
+			closeTo(t, "DynamicQuantizeLinear", fast[i], slow[i], 0, 0)
+		}
+	}
+	for _, sh := range [][3]int{{3, 5, 4}, {17, 33, 40}, {1, 64, 64}} {
+		m, k, nn := sh[0], sh[1], sh[2]
+		a := &Tensor{DType: ir.Uint8, Shape: []int{2, m, k}, Data: make([]uint8, 2*m*k)}
+		b := &Tensor{DType: ir.Int8, Shape: []int{k, nn}, Data: make([]int8, k*nn)}
+		for i := range a.Data.([]uint8) {
+			a.Data.([]uint8)[i] = uint8(rng.Intn(256))
+		}
+		for i := range b.Data.([]int8) {
+			b.Data.([]int8)[i] = int8(rng.Intn(256) - 128)
+		}
+		azp := &Tensor{DType: ir.Uint8, Shape: []int{}, Data: []uint8{uint8(rng.Intn(256))}}
+		n := &ir.Node{OpType: "MatMulInteger", Inputs: make([]string, 4), Outputs: []string{"y"}}
+		fast, slow := runBoth(t, n, []*Tensor{a, b, azp, nil})
+		closeTo(t, "MatMulInteger", fast[0], slow[0], 0, 0)
+		n = &ir.Node{OpType: "Cast", Inputs: make([]string, 1), Outputs: []string{"y"}, Attrs: []*ir.Attribute{{Name: "to", Type: ir.AttrInt, Int: int64(ir.Float32)}}}
+		fast, slow = runBoth(t, n, []*Tensor{slow[0]})
+		closeTo(t, "Cast", fast[0], slow[0], 0, 0)
+	}
+}

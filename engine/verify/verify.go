@@ -1,0 +1,269 @@
+// Package verify runs two models on the same inputs with the reference runtime and
+// reports how far apart their outputs are: per output the maximum and mean absolute
+// error, the maximum relative error, the cosine similarity, the top-1 agreement for
+// classifier-shaped outputs and, with labels, each model's accuracy.
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand"
+
+	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/runtime"
+)
+
+// Options say what to feed the models and what counts as agreement.
+type Options struct {
+	// Inputs, when set, is the one input set to use (by graph input name).
+	Inputs map[string]*runtime.Tensor
+	// Samples random input sets are drawn when Inputs is nil (default 1), from Seed.
+	Samples int
+	Seed    int64
+	// Labels holds one class index per classifier row, over all samples in order.
+	Labels []int64
+	// An output agrees when every element has |cand − ref| ≤ ATol + RTol·|ref| and its
+	// cosine similarity is at least MinCosine.
+	ATol, RTol, MinCosine float64
+	Threads               int
+}
+
+// Output is the comparison of one output.
+type Output struct {
+	Name          string   `json:"name"`
+	Shape         []int    `json:"shape"`
+	Elements      int      `json:"elements"`
+	MaxAbsError   float64  `json:"max_abs_error"`
+	MeanAbsError  float64  `json:"mean_abs_error"`
+	MaxRelError   float64  `json:"max_rel_error"`
+	Cosine        float64  `json:"cosine"`
+	Mismatches    int      `json:"mismatches"` // elements outside atol + rtol·|ref|
+	Top1Agreement *float64 `json:"top1_agreement,omitempty"`
+	RefAccuracy   *float64 `json:"ref_accuracy,omitempty"`
+	CandAccuracy  *float64 `json:"cand_accuracy,omitempty"`
+	Pass          bool     `json:"pass"`
+}
+
+// Report is the result of Compare.
+type Report struct {
+	Samples int      `json:"samples"`
+	Outputs []Output `json:"outputs"`
+	Pass    bool     `json:"pass"`
+}
+
+// accum gathers the statistics of one output over all samples.
+type accum struct {
+	out                 Output
+	sumAbs, dot, nr, nc float64
+	rows, agree         int
+	refHit, candHit     int
+	labelled            int
+}
+
+// Compare runs ref and cand (prepared sessions) on the same inputs.
+func Compare(ctx context.Context, ref, cand *runtime.Session, opts Options) (*Report, error) {
+	outs := ref.Outputs()
+	if len(cand.Outputs()) != len(outs) {
+		return nil, ir.Errorf(ir.KindInvalidArgument, "", "the models have %d and %d outputs", len(outs), len(cand.Outputs()))
+	}
+	samples := 1
+	if opts.Inputs == nil && opts.Samples > 0 {
+		samples = opts.Samples
+	}
+	rng := rand.New(rand.NewSource(opts.Seed))
+	acc := make([]*accum, len(outs))
+	for i, o := range outs {
+		acc[i] = &accum{out: Output{Name: o.Name}}
+	}
+	labelPos := 0
+	for s := 0; s < samples; s++ {
+		inputs := opts.Inputs
+		if inputs == nil {
+			var err error
+			if inputs, err = RandomInputs(ref, rng); err != nil {
+				return nil, err
+			}
+		}
+		r, err := ref.Run(ctx, inputs)
+		if err != nil {
+			return nil, fmt.Errorf("reference model: %w", err)
+		}
+		cr, err := cand.Run(ctx, inputs)
+		if err != nil {
+			return nil, fmt.Errorf("candidate model: %w", err)
+		}
+		for i, o := range outs {
+			co := cand.Outputs()[i]
+			a, b := r[o.Name], cr[co.Name]
+			if len(a.Shape) != len(b.Shape) || a.Len() != b.Len() {
+				return nil, ir.Errorf(ir.KindVerifyFailed, "", "output %q: shapes differ (%v vs %v)", o.Name, a.Shape, b.Shape)
+			}
+			used, err := acc[i].add(a, b, opts, labelsFrom(opts.Labels, labelPos))
+			if err != nil {
+				return nil, err
+			}
+			if i == firstClassifier(r, outs) {
+				labelPos += used
+			}
+		}
+	}
+	rep := &Report{Samples: samples, Pass: true}
+	for _, a := range acc {
+		o := a.finish(opts)
+		rep.Outputs = append(rep.Outputs, o)
+		rep.Pass = rep.Pass && o.Pass
+	}
+	return rep, nil
+}
+
+func labelsFrom(l []int64, pos int) []int64 {
+	if pos >= len(l) {
+		return nil
+	}
+	return l[pos:]
+}
+
+// firstClassifier is the index of the first classifier-shaped output (labels apply to it).
+func firstClassifier(r map[string]*runtime.Tensor, outs []*ir.ValueInfo) int {
+	for i, o := range outs {
+		if isClassifier(r[o.Name]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// isClassifier: a [rows, classes] float output with more than one class.
+func isClassifier(t *runtime.Tensor) bool {
+	return len(t.Shape) == 2 && t.Shape[1] > 1 && t.DType.IsFloat()
+}
+
+func values(t *runtime.Tensor) []float64 { return runtime.Float64s(t) }
+
+// add folds one sample's outputs in and returns how many labels it consumed.
+func (a *accum) add(ref, cand *runtime.Tensor, opts Options, labels []int64) (int, error) {
+	a.out.Shape = ref.Shape
+	rv, cv := values(ref), values(cand)
+	if rv == nil || cv == nil {
+		return 0, ir.Errorf(ir.KindUnsupported, "", "output %q: %v values cannot be compared", a.out.Name, ref.DType)
+	}
+	for i := range rv {
+		x, y := rv[i], cv[i]
+		d := math.Abs(x - y)
+		if math.IsNaN(x) && math.IsNaN(y) {
+			d = 0
+		}
+		a.out.Elements++
+		a.sumAbs += d
+		if d > a.out.MaxAbsError || math.IsNaN(d) {
+			a.out.MaxAbsError = d
+		}
+		if x != 0 {
+			if rel := d / math.Abs(x); rel > a.out.MaxRelError {
+				a.out.MaxRelError = rel
+			}
+		}
+		if !(d <= opts.ATol+opts.RTol*math.Abs(x)) {
+			a.out.Mismatches++
+		}
+		a.dot += x * y
+		a.nr += x * x
+		a.nc += y * y
+	}
+	if !isClassifier(ref) {
+		return 0, nil
+	}
+	rows, cols := ref.Shape[0], ref.Shape[1]
+	for r := 0; r < rows; r++ {
+		ra, ca := argmax(rv[r*cols:(r+1)*cols]), argmax(cv[r*cols:(r+1)*cols])
+		a.rows++
+		if ra == ca {
+			a.agree++
+		}
+		if r < len(labels) {
+			a.labelled++
+			if int64(ra) == labels[r] {
+				a.refHit++
+			}
+			if int64(ca) == labels[r] {
+				a.candHit++
+			}
+		}
+	}
+	return min(rows, len(labels)), nil
+}
+
+func argmax(v []float64) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func (a *accum) finish(opts Options) Output {
+	o := a.out
+	if o.Elements > 0 {
+		o.MeanAbsError = a.sumAbs / float64(o.Elements)
+	}
+	switch {
+	case a.nr == 0 && a.nc == 0:
+		o.Cosine = 1 // both all zero: identical
+	case a.nr == 0 || a.nc == 0:
+		o.Cosine = 0
+	default:
+		o.Cosine = a.dot / math.Sqrt(a.nr*a.nc)
+	}
+	if a.rows > 0 {
+		f := float64(a.agree) / float64(a.rows)
+		o.Top1Agreement = &f
+	}
+	if a.labelled > 0 {
+		r, c := float64(a.refHit)/float64(a.labelled), float64(a.candHit)/float64(a.labelled)
+		o.RefAccuracy, o.CandAccuracy = &r, &c
+	}
+	o.Pass = o.Mismatches == 0 && o.Cosine >= opts.MinCosine
+	return o
+}
+
+// RandomInputs draws one input set for a session's graph inputs: floats from a standard
+// normal distribution, integers uniformly from [0, 4), booleans fair coins. Symbolic or
+// unknown dimensions are 1.
+func RandomInputs(s *runtime.Session, rng *rand.Rand) (map[string]*runtime.Tensor, error) {
+	out := map[string]*runtime.Tensor{}
+	for _, v := range s.Inputs() { // graph order is the draw order
+
+		if v.Type == nil || v.Type.Kind != ir.TypeTensor || v.Type.Shape == nil {
+			return nil, ir.Errorf(ir.KindInvalidArgument, "", "input %q has no tensor shape to draw random values for; pass --inputs", v.Name)
+		}
+		shape := make([]int64, len(v.Type.Shape.Dims))
+		for i, d := range v.Type.Shape.Dims {
+			shape[i] = 1
+			if d.HasValue && d.Value > 0 {
+				shape[i] = d.Value
+			}
+		}
+		n := ir.NumElements(shape)
+		vals := make([]float64, n)
+		dt := v.Type.ElemType
+		for i := range vals {
+			switch {
+			case dt.IsFloat():
+				vals[i] = rng.NormFloat64()
+			case dt == ir.Bool:
+				vals[i] = float64(rng.Intn(2))
+			default:
+				vals[i] = float64(rng.Intn(4))
+			}
+		}
+		t, err := runtime.FromFloat64s(dt, shape, vals)
+		if err != nil {
+			return nil, ir.Errorf(ir.KindUnsupported, "", "input %q: %v", v.Name, err)
+		}
+		out[v.Name] = t
+	}
+	return out, nil
+}
