@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/modelc/modelc/engine"
+)
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdCompress(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("compress", flag.ContinueOnError)
+	var o engine.CompressOptions
+	var exclude multiFlag
+	var asJSON bool
+	fs.StringVar(&o.Quantize, "quantize", "", "int8|uint8|int4|uint4|fp16|bf16")
+	fs.StringVar(&o.Mode, "mode", "", "weight-only|dynamic|static")
+	fs.BoolVar(&o.PerChannel, "per-channel", false, "one scale per output channel")
+	fs.BoolVar(&o.Symmetric, "symmetric", false, "symmetric quantization (zero point in the middle)")
+	fs.IntVar(&o.BlockSize, "block-size", 0, "int4/uint4 block size (power of two ≥ 16, default 32)")
+	fs.StringVar(&o.Calibration, "calibration", "", "calibration inputs (.npz) for --mode static")
+	fs.StringVar(&o.CalibrationMethod, "calibration-method", "", "minmax|percentile[:P]|entropy")
+	fs.BoolVar(&o.KeepIOTypes, "keep-io-types", false, "fp16/bf16: keep float32 graph inputs and outputs")
+	fs.StringVar(&o.Prune, "prune", "", "magnitude|global|2:4|channels")
+	fs.Float64Var(&o.Sparsity, "sparsity", 0, "fraction to prune, in [0, 1)")
+	fs.StringVar(&o.Clip, "clip", "", "percentile:P|range:LO,HI")
+	fs.StringVar(&o.Lowrank, "lowrank", "", "rank:R|energy:E")
+	fs.BoolVar(&o.Simplify, "simplify", false, "fold constants and BatchNorm, remove Identity/Dropout and dead nodes")
+	fs.Var(&exclude, "exclude", "node name pattern or op type to leave alone (repeatable)")
+	fs.StringVar(&o.Recipe, "recipe", "", "JSON file with an ordered list of passes")
+	fs.BoolVar(&o.Verify, "verify", false, "compare the result with the original")
+	fs.StringVar(&o.Inputs, "inputs", "", "verify: inputs (.npz)")
+	fs.StringVar(&o.Labels, "labels", "", "verify: labels (.npy) for accuracy")
+	fs.Float64Var(&o.MinCosine, "min-cosine", 0, "verify: the cosine similarity required (0.95; negative: report only)")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	pos, err := parseArgs(fs, args, 2, "IN OUT [--quantize T] [--prune P] ... (see modelc help)")
+	if err != nil {
+		return err
+	}
+	o.Exclude = exclude
+	rep, err := engine.Compress(context.Background(), pos[0], pos[1], o, nil)
+	if rep != nil {
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if e := enc.Encode(rep); e != nil && err == nil {
+				err = e
+			}
+		} else {
+			printCompressReport(stdout, rep)
+		}
+	}
+	return err
+}
+
+func printCompressReport(w io.Writer, r *engine.CompressReport) {
+	fmt.Fprintf(w, "compressed %s → %s\n", r.Input, r.Output)
+	fmt.Fprintf(w, "  bytes       %d → %d (%.1f%%)\n", r.BytesBefore, r.BytesAfter, pct(r.BytesAfter, r.BytesBefore))
+	fmt.Fprintf(w, "  parameters  %d → %d (%.1f%%)\n", r.ParamsBefore, r.ParamsAfter, pct(r.ParamsAfter, r.ParamsBefore))
+	if r.Sparsity > 0 {
+		fmt.Fprintf(w, "  sparsity    %.1f%% of the weights are zero\n", 100*r.Sparsity)
+	}
+	for _, p := range r.Passes {
+		fmt.Fprintf(w, "\n%s\n", p.Pass)
+		if len(p.Layers) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "  node\top\ttensor\tparams\trel. error\tsparsity\tdetail")
+			for _, l := range p.Layers {
+				params := fmt.Sprint(l.ParamsBefore)
+				if l.ParamsAfter != l.ParamsBefore {
+					params = fmt.Sprintf("%d → %d", l.ParamsBefore, l.ParamsAfter)
+				}
+				relErr := fmt.Sprintf("%.4g", l.RelError)
+				if l.RelErrorAbsmax > 0 {
+					relErr += fmt.Sprintf(" (absmax %.4g)", l.RelErrorAbsmax)
+				}
+				sp := ""
+				if l.Sparsity > 0 {
+					sp = fmt.Sprintf("%.1f%%", 100*l.Sparsity)
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Node, l.Op, l.Tensor, params, relErr, sp, l.Detail)
+			}
+			tw.Flush()
+		}
+		for _, s := range p.Skipped {
+			fmt.Fprintf(w, "  skipped %s\n", s)
+		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	if v := r.Verify; v != nil {
+		fmt.Fprintf(w, "\nverify (cosine ≥ %g required)\n", v.MinCosine)
+		for _, o := range v.Outputs {
+			fmt.Fprintf(w, "  %s: max abs error %.4g, mean abs error %.4g, cosine %.6f", o.Name, o.MaxAbsError, o.MeanAbsError, o.Cosine)
+			if o.Top1Agreement != nil {
+				fmt.Fprintf(w, ", top-1 agreement %.2f%%", 100**o.Top1Agreement)
+			}
+			if o.RefAccuracy != nil && o.CandAccuracy != nil {
+				fmt.Fprintf(w, ", accuracy %.2f%% → %.2f%%", 100**o.RefAccuracy, 100**o.CandAccuracy)
+			}
+			fmt.Fprintln(w)
+		}
+		if v.Pass {
+			fmt.Fprintln(w, "  pass")
+		} else {
+			fmt.Fprintln(w, "  FAIL")
+		}
+	}
+}
+
+func pct(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}

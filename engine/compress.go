@@ -1,0 +1,588 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/modelc/modelc/engine/compress"
+	"github.com/modelc/modelc/engine/compress/clip"
+	"github.com/modelc/modelc/engine/compress/lowrank"
+	"github.com/modelc/modelc/engine/compress/prune"
+	"github.com/modelc/modelc/engine/compress/quant"
+	"github.com/modelc/modelc/engine/compress/simplify"
+	"github.com/modelc/modelc/engine/format"
+	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/runtime"
+)
+
+// CompressOptions are the settings of Compress. The JSON keys are the CLI flag names with
+// dashes turned into underscores; the C ABI and Python take the same keys. The passes
+// given run in this order: simplify, prune, clip, lowrank, quantize. A recipe runs its
+// steps in the order written instead.
+type CompressOptions struct {
+	// Quantize: int8, uint8, int4, uint4 (integer weights) or fp16, bf16 (float
+	// conversion).
+	Quantize string `json:"quantize,omitempty"`
+	// Mode of integer quantization: weight-only (default), dynamic or static (8-bit).
+	Mode string `json:"mode,omitempty"`
+	// PerChannel: one scale per output channel (8-bit; clip: per-channel percentile).
+	PerChannel bool `json:"per_channel,omitempty"`
+	// Symmetric: zero point at the middle of the range (int4 is always symmetric).
+	Symmetric bool `json:"symmetric,omitempty"`
+	// BlockSize: weights per scale for int4/uint4, a power of two ≥ 16 (default 32).
+	BlockSize int `json:"block_size,omitempty"`
+	// Calibration: an .npz of inputs keyed by graph input name, for static quantization.
+	Calibration string `json:"calibration,omitempty"`
+	// CalibrationMethod: minmax (default), percentile (99.999) or entropy.
+	CalibrationMethod string `json:"calibration_method,omitempty"`
+	// KeepIOTypes: fp16/bf16 conversion keeps float32 graph inputs and outputs.
+	KeepIOTypes bool `json:"keep_io_types,omitempty"`
+	// Prune: magnitude (per layer), global, 2:4 (or any N:M), channels (structured).
+	Prune string `json:"prune,omitempty"`
+	// Sparsity: the fraction of weights (magnitude, global; default 0.5) or of output
+	// channels (channels; default 0.25) to remove, in [0, 1).
+	Sparsity float64 `json:"sparsity,omitempty"`
+	// Clip: percentile:P (clip to the P-th percentile of |w|) or range:LO,HI.
+	Clip string `json:"clip,omitempty"`
+	// Lowrank: rank:R or energy:E (0 < E ≤ 1).
+	Lowrank string `json:"lowrank,omitempty"`
+	// Simplify: fold constants and BatchNormalization, remove Identity/Dropout, dead
+	// nodes and unused initializers.
+	Simplify bool `json:"simplify,omitempty"`
+	// Exclude: node name patterns (path.Match syntax) or op types the passes leave alone.
+	Exclude []string `json:"exclude,omitempty"`
+	// Recipe: a JSON file holding an ordered list of steps, each an object of the keys
+	// above (not recipe, verify, inputs, labels).
+	Recipe string `json:"recipe,omitempty"`
+	// Verify runs the original and the result on Inputs (random inputs without) and
+	// reports how far apart they are, with accuracy when Labels are given. It fails
+	// (KindVerifyFailed, the output is kept) when an output's cosine similarity to the
+	// original falls below MinCosine.
+	Verify bool   `json:"verify,omitempty"`
+	Inputs string `json:"inputs,omitempty"`
+	Labels string `json:"labels,omitempty"`
+	// MinCosine is the cosine similarity verification requires (default 0.95; a
+	// negative value: report only, never fail).
+	MinCosine float64 `json:"min_cosine,omitempty"`
+}
+
+// CompressReport is what Compress did (the JSON of `modelc compress --json`).
+type CompressReport struct {
+	Input        string             `json:"input"`
+	Output       string             `json:"output"`
+	BytesBefore  int64              `json:"bytes_before"`
+	BytesAfter   int64              `json:"bytes_after"`
+	ParamsBefore int64              `json:"params_before"`
+	ParamsAfter  int64              `json:"params_after"`
+	Sparsity     float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
+	Passes       []*compress.Report `json:"passes"`
+	Verify       *VerifyReport      `json:"verify,omitempty"`
+}
+
+// MinVerifyCosine is the cosine similarity a compressed model's outputs must keep with
+// the original's for Compress's verification to pass.
+const MinVerifyCosine = 0.95
+
+// Compress reads the model at src, applies the passes opts asks for and writes the
+// result to dst (ONNX) atomically: on any error no output is written. src is never
+// modified.
+func Compress(ctx context.Context, src, dst string, opts CompressOptions, progress Progress) (*CompressReport, error) {
+	step := stepper(ctx, progress)
+	if err := checkPaths(src, dst); err != nil {
+		return nil, err
+	}
+	steps, err := compressSteps(opts)
+	if err != nil {
+		return nil, err
+	}
+	out, err := format.ForWrite(dst)
+	if err != nil {
+		return nil, err
+	}
+	if out.Name != "onnx" {
+		return nil, &Error{Kind: KindInvalidArgument, File: dst, Err: fmt.Errorf("compress writes ONNX models: name the output *.onnx")}
+	}
+	if opts.Verify {
+		if opts.Labels != "" && opts.Inputs == "" {
+			return nil, Errorf(KindInvalidArgument, "option labels needs option inputs")
+		}
+		if opts.MinCosine > 1 || math.IsNaN(opts.MinCosine) {
+			return nil, Errorf(KindInvalidArgument, "option min_cosine: %g is above 1", opts.MinCosine)
+		}
+	} else if opts.Inputs != "" || opts.Labels != "" || opts.MinCosine != 0 {
+		return nil, Errorf(KindInvalidArgument, "options inputs, labels and min_cosine are used by verify; add verify")
+	}
+	if err := step("read", 0); err != nil {
+		return nil, err
+	}
+	m, _, err := Read(src)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if m.Graph == nil || len(m.Graph.Nodes) == 0 {
+		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("the model has no graph to compress (weights only)")}
+	}
+	rep := &CompressReport{Input: src, Output: dst, ParamsBefore: compress.Params(m)}
+	if st, err := os.Stat(src); err == nil {
+		rep.BytesBefore = st.Size()
+	}
+	for i, s := range steps {
+		for _, p := range s.passes() {
+			if err := step(p, float64(i)/float64(len(steps)+1)); err != nil {
+				return nil, err
+			}
+			r, err := runPass(p, s, m, src)
+			if err != nil {
+				return nil, err
+			}
+			if p == "prune" {
+				rep.Sparsity = compress.WeightSparsity(m)
+			}
+			rep.Passes = append(rep.Passes, r)
+		}
+	}
+	rep.ParamsAfter = compress.Params(m)
+	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
+		return nil, err
+	}
+	if err := out.Write(m, dst, format.WriteOptions{}); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(dst); err == nil {
+		rep.BytesAfter = st.Size()
+	}
+	if opts.Verify {
+		// Compression changes the outputs by design: no element-wise tolerance, only the
+		// cosine similarity (and the accuracy, reported).
+		big := 1e30
+		minCos := opts.MinCosine
+		if minCos == 0 {
+			minCos = MinVerifyCosine
+		}
+		vr, err := Verify(ctx, src, dst, VerifyOptions{Inputs: opts.Inputs, Labels: opts.Labels, ATol: &big, MinCosine: max(minCos, -1)}, nil)
+		rep.Verify = vr
+		if err != nil {
+			return rep, err
+		}
+	}
+	if progress != nil {
+		progress("done", 1)
+	}
+	return rep, nil
+}
+
+// compressSteps validates opts and returns the steps to run: opts itself, or the recipe.
+func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
+	if opts.Recipe == "" {
+		if err := checkStep(opts, "option"); err != nil {
+			return nil, err
+		}
+		if len(opts.passes()) == 0 {
+			return nil, Errorf(KindInvalidArgument, "nothing to do: give quantize, prune, clip, lowrank, simplify or recipe")
+		}
+		return []CompressOptions{opts}, nil
+	}
+	if opts.Quantize != "" || opts.Prune != "" || opts.Clip != "" || opts.Lowrank != "" || opts.Simplify {
+		return nil, Errorf(KindInvalidArgument, "option recipe: give the passes either in the recipe or as options, not both")
+	}
+	data, err := os.ReadFile(opts.Recipe)
+	if err != nil {
+		return nil, &Error{Kind: KindIO, File: opts.Recipe, Err: err}
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Err: fmt.Errorf("a recipe is a JSON list of steps: %v", err)}
+	}
+	if len(raw) == 0 {
+		return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Err: fmt.Errorf("the recipe has no steps")}
+	}
+	var steps []CompressOptions
+	for i, r := range raw {
+		var s CompressOptions
+		if err := ParseOptions(r, &s); err != nil {
+			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: err}
+		}
+		if s.Recipe != "" || s.Verify || s.Inputs != "" || s.Labels != "" || s.MinCosine != 0 {
+			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: fmt.Errorf("recipe, verify, inputs and labels belong to the command, not to a step")}
+		}
+		if len(s.Exclude) == 0 {
+			s.Exclude = opts.Exclude
+		}
+		if err := checkStep(s, fmt.Sprintf("%s: step %d: option", opts.Recipe, i+1)); err != nil {
+			return nil, err
+		}
+		if len(s.passes()) == 0 {
+			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: fmt.Errorf("the step names no pass")}
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// passes lists the passes a step runs, in their fixed order.
+func (o CompressOptions) passes() []string {
+	var p []string
+	if o.Simplify {
+		p = append(p, "simplify")
+	}
+	if o.Prune != "" {
+		p = append(p, "prune")
+	}
+	if o.Clip != "" {
+		p = append(p, "clip")
+	}
+	if o.Lowrank != "" {
+		p = append(p, "lowrank")
+	}
+	if o.Quantize != "" {
+		p = append(p, "quantize")
+	}
+	return p
+}
+
+func bad(prefix, key, format string, args ...any) error {
+	return Errorf(KindInvalidArgument, "%s %s: %s", prefix, key, fmt.Sprintf(format, args...))
+}
+
+// checkStep validates one step's options; prefix names where they came from.
+func checkStep(o CompressOptions, prefix string) error {
+	switch o.Quantize {
+	case "", "int8", "uint8", "int4", "uint4", "fp16", "bf16":
+	default:
+		return bad(prefix, "quantize", "%q is not one of int8, uint8, int4, uint4, fp16, bf16", o.Quantize)
+	}
+	switch o.Mode {
+	case "", "weight-only", "dynamic", "static":
+	default:
+		return bad(prefix, "mode", "%q is not one of weight-only, dynamic, static", o.Mode)
+	}
+	if o.Mode != "" && (o.Quantize == "" || o.Quantize == "fp16" || o.Quantize == "bf16") {
+		return bad(prefix, "mode", "applies to integer quantization (quantize int8, uint8, int4, uint4)")
+	}
+	four := o.Quantize == "int4" || o.Quantize == "uint4"
+	if four && (o.Mode == "dynamic" || o.Mode == "static") {
+		return bad(prefix, "mode", "%s quantization is weight-only", o.Quantize)
+	}
+	if o.BlockSize != 0 {
+		if !four {
+			return bad(prefix, "block_size", "applies to int4 and uint4")
+		}
+		if o.BlockSize < 16 || o.BlockSize&(o.BlockSize-1) != 0 {
+			return bad(prefix, "block_size", "%d is not a power of two ≥ 16", o.BlockSize)
+		}
+	}
+	if o.Mode == "static" && o.Calibration == "" {
+		return bad(prefix, "calibration", "static quantization needs calibration data (an .npz of model inputs)")
+	}
+	if o.Calibration != "" && o.Mode != "static" {
+		return bad(prefix, "calibration", "is used by mode static only")
+	}
+	switch o.CalibrationMethod {
+	case "", quant.MinMax, quant.Entropy:
+	default:
+		if _, ok := parsePercentile(o.CalibrationMethod); !ok {
+			return bad(prefix, "calibration_method", "%q is not one of minmax, percentile, percentile:P, entropy", o.CalibrationMethod)
+		}
+	}
+	if o.CalibrationMethod != "" && o.Mode != "static" {
+		return bad(prefix, "calibration_method", "is used by mode static only")
+	}
+	if o.KeepIOTypes && o.Quantize != "fp16" && o.Quantize != "bf16" {
+		return bad(prefix, "keep_io_types", "applies to quantize fp16 and bf16")
+	}
+	if o.Prune != "" {
+		if _, _, ok := parseNM(o.Prune); !ok && o.Prune != "magnitude" && o.Prune != "global" && o.Prune != "channels" {
+			return bad(prefix, "prune", "%q is not one of magnitude, global, 2:4 (N:M), channels", o.Prune)
+		}
+	}
+	if o.Sparsity < 0 || o.Sparsity >= 1 || math.IsNaN(o.Sparsity) {
+		return bad(prefix, "sparsity", "%g is outside [0, 1)", o.Sparsity)
+	}
+	if o.Sparsity != 0 && (o.Prune == "" || strings.Contains(o.Prune, ":")) {
+		return bad(prefix, "sparsity", "applies to prune magnitude, global and channels")
+	}
+	if o.Clip != "" {
+		if _, err := parseClip(o.Clip); err != nil {
+			return bad(prefix, "clip", "%v", err)
+		}
+	}
+	if o.Lowrank != "" {
+		if _, err := parseLowrank(o.Lowrank); err != nil {
+			return bad(prefix, "lowrank", "%v", err)
+		}
+	}
+	if err := compress.Exclude(o.Exclude).Check(); err != nil {
+		return bad(prefix, "exclude", "%v", err)
+	}
+	return nil
+}
+
+func parseNM(s string) (n, m int, ok bool) {
+	a, b, found := strings.Cut(s, ":")
+	if !found {
+		return 0, 0, false
+	}
+	n, err1 := strconv.Atoi(a)
+	m, err2 := strconv.Atoi(b)
+	return n, m, err1 == nil && err2 == nil && n > 0 && m > n && m <= 64
+}
+
+func parsePercentile(s string) (float64, bool) {
+	if s == "percentile" {
+		return 99.999, true
+	}
+	v, found := strings.CutPrefix(s, "percentile:")
+	if !found {
+		return 0, false
+	}
+	p, err := strconv.ParseFloat(v, 64)
+	return p, err == nil && p > 50 && p <= 100
+}
+
+func parseClip(s string) (clip.Options, error) {
+	if v, ok := strings.CutPrefix(s, "percentile:"); ok {
+		p, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(p > 0 && p <= 100) {
+			return clip.Options{}, fmt.Errorf("percentile %q is not a number in (0, 100]", v)
+		}
+		return clip.Options{Percentile: p}, nil
+	}
+	if v, ok := strings.CutPrefix(s, "range:"); ok {
+		a, b, found := strings.Cut(v, ",")
+		lo, err1 := strconv.ParseFloat(a, 32)
+		hi, err2 := strconv.ParseFloat(b, 32)
+		if !found || err1 != nil || err2 != nil || !(lo < hi) {
+			return clip.Options{}, fmt.Errorf("range %q is not LO,HI with LO < HI", v)
+		}
+		return clip.Options{Lo: float32(lo), Hi: float32(hi)}, nil
+	}
+	return clip.Options{}, fmt.Errorf("%q is not percentile:P or range:LO,HI", s)
+}
+
+func parseLowrank(s string) (lowrank.Options, error) {
+	if v, ok := strings.CutPrefix(s, "rank:"); ok {
+		r, err := strconv.Atoi(v)
+		if err != nil || r < 1 {
+			return lowrank.Options{}, fmt.Errorf("rank %q is not a positive integer", v)
+		}
+		return lowrank.Options{Rank: r}, nil
+	}
+	if v, ok := strings.CutPrefix(s, "energy:"); ok {
+		e, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(e > 0 && e <= 1) {
+			return lowrank.Options{}, fmt.Errorf("energy %q is not a number in (0, 1]", v)
+		}
+		return lowrank.Options{Energy: e}, nil
+	}
+	return lowrank.Options{}, fmt.Errorf("%q is not rank:R or energy:E", s)
+}
+
+// runPass runs one pass of step s on m. A pass that finds nothing to work on is an error
+// naming its option: the user asked for something the model lacks.
+func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress.Report, error) {
+	ex := compress.Exclude(s.Exclude)
+	if err := excludeMatches(m, ex); err != nil {
+		return nil, err
+	}
+	var r *compress.Report
+	var err error
+	key := pass
+	switch pass {
+	case "simplify":
+		r, err = simplify.Simplify(m)
+	case "prune":
+		sp := s.Sparsity
+		switch s.Prune {
+		case "magnitude":
+			r, err = prune.Magnitude(m, orDefault(sp, 0.5), ex)
+		case "global":
+			r, err = prune.Global(m, orDefault(sp, 0.5), ex)
+		case "channels":
+			r, err = prune.Channels(m, orDefault(sp, 0.25), "l1", ex)
+		default:
+			n, mm, _ := parseNM(s.Prune)
+			r, err = prune.NM(m, n, mm, ex)
+		}
+	case "clip":
+		o, _ := parseClip(s.Clip)
+		o.PerChannel, o.Exclude = s.PerChannel, ex
+		r, err = clip.Clip(m, o)
+	case "lowrank":
+		o, _ := parseLowrank(s.Lowrank)
+		o.Exclude = ex
+		r, err = lowrank.Factorize(m, o)
+	case "quantize":
+		r, err = runQuantize(s, m, ex)
+	}
+	if err != nil {
+		if _, ok := err.(*Error); ok {
+			return nil, err
+		}
+		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("option %s: %w", key, err)}
+	}
+	if pass != "simplify" && len(r.Layers) == 0 && len(r.Notes) == 0 {
+		why := "no MatMul, Gemm or Conv with a float32 constant weight qualifies"
+		if len(r.Skipped) > 0 {
+			why += " (" + strings.Join(r.Skipped, "; ") + ")"
+		}
+		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("option %s: nothing to do: %s; the model's ops: %s", key, why, compress.OpTypes(m))}
+	}
+	return r, nil
+}
+
+func orDefault(v, d float64) float64 {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// excludeMatches refuses an exclude pattern that matches no node: a typo would
+// otherwise silently compress what the user meant to protect.
+func excludeMatches(m *ir.Model, ex compress.Exclude) error {
+	for _, p := range ex {
+		found := false
+		for _, n := range m.Graph.Nodes {
+			if (compress.Exclude{p}).Matches(n) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return Errorf(KindInvalidArgument, "option exclude: %q matches no node name or op type (the model's ops: %s)", p, compress.OpTypes(m))
+		}
+	}
+	return nil
+}
+
+func runQuantize(s CompressOptions, m *ir.Model, ex compress.Exclude) (*compress.Report, error) {
+	if s.Quantize == "fp16" || s.Quantize == "bf16" {
+		t := ir.Float16
+		if s.Quantize == "bf16" {
+			t = ir.BFloat16
+		}
+		return quant.Float16(m, quant.FloatOptions{Type: t, KeepIO: s.KeepIOTypes, Exclude: ex})
+	}
+	t, _ := ir.DTypeByName(s.Quantize)
+	o := quant.Options{Type: t, PerChannel: s.PerChannel, Symmetric: s.Symmetric, BlockSize: s.BlockSize, Exclude: ex}
+	switch s.Mode {
+	case "dynamic":
+		return quant.Dynamic(m, o)
+	case "static":
+		so := quant.StaticOptions{Options: o, Method: s.CalibrationMethod}
+		if p, ok := parsePercentile(s.CalibrationMethod); ok {
+			so.Method, so.Percentile = quant.Percentile, p
+		}
+		collect, err := calibrationCollector(m, s.Calibration)
+		if err != nil {
+			return nil, err
+		}
+		return quant.Static(m, so, collect)
+	}
+	return quant.WeightOnly(m, o)
+}
+
+// calibrationCollector loads the calibration inputs, checks them against the model's
+// inputs, and returns a collector that runs the float model (as it is now) with the
+// asked-for values added to its outputs.
+func calibrationCollector(m *ir.Model, path string) (quant.Collector, error) {
+	arrays, names, err := LoadArrays(path)
+	if err != nil {
+		return nil, err
+	}
+	inits := map[string]bool{}
+	for _, t := range m.Graph.Initializers {
+		inits[t.Name] = true
+	}
+	inputs := map[string]*runtime.Tensor{}
+	var want []string
+	for _, v := range m.Graph.Inputs {
+		if inits[v.Name] {
+			continue // an initializer that may be overridden: optional
+		}
+		want = append(want, v.Name)
+		t, ok := arrays[v.Name]
+		if !ok {
+			return nil, &Error{Kind: KindInvalidArgument, File: path, Err: fmt.Errorf("option calibration: no array for the model input %q (the file holds %s)", v.Name, strings.Join(names, ", "))}
+		}
+		if err := checkShape(v, t); err != nil {
+			return nil, &Error{Kind: KindInvalidArgument, File: path, Err: fmt.Errorf("option calibration: %v", err)}
+		}
+		rt, err := runtime.FromIR(t)
+		if err != nil {
+			return nil, err
+		}
+		inputs[v.Name] = rt
+	}
+	for _, n := range names {
+		if inputs[n] == nil {
+			return nil, &Error{Kind: KindInvalidArgument, File: path, Err: fmt.Errorf("option calibration: array %q is not a model input (inputs: %s)", n, strings.Join(want, ", "))}
+		}
+	}
+	return func(values []string) (map[string][]float32, error) {
+		out := map[string][]float32{}
+		g := *m.Graph
+		g.Outputs = nil
+		for _, v := range values {
+			if t := inputs[v]; t != nil {
+				f, ok := t.Data.([]float32)
+				if !ok {
+					return nil, Errorf(KindUnsupported, "calibration input %q is %v, not float32", v, t.DType)
+				}
+				out[v] = f
+				continue
+			}
+			g.Outputs = append(g.Outputs, &ir.ValueInfo{Name: v})
+		}
+		if len(g.Outputs) == 0 {
+			return out, nil
+		}
+		probe := *m
+		probe.Graph = &g
+		s, err := runtime.New(&probe, runtime.Options{})
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.Run(context.Background(), inputs)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range g.Outputs {
+			f, ok := res[o.Name].Data.([]float32)
+			if !ok {
+				return nil, Errorf(KindUnsupported, "activation %q is %v, not float32: it cannot be calibrated", o.Name, res[o.Name].DType)
+			}
+			out[o.Name] = f
+		}
+		return out, nil
+	}, nil
+}
+
+// checkShape compares a calibration array with a graph input's declared type.
+func checkShape(v *ir.ValueInfo, t *ir.Tensor) error {
+	if v.Type == nil || v.Type.Kind != ir.TypeTensor {
+		return nil
+	}
+	if v.Type.ElemType != t.DType {
+		return fmt.Errorf("array %q is %v, the model input is %v", v.Name, t.DType, v.Type.ElemType)
+	}
+	if v.Type.Shape == nil {
+		return nil
+	}
+	dims := v.Type.Shape.Dims
+	if len(dims) != len(t.Shape) {
+		return fmt.Errorf("array %q has shape %v, the model input has rank %d", v.Name, t.Shape, len(dims))
+	}
+	for i, d := range dims {
+		if d.HasValue && d.Value != t.Shape[i] {
+			return fmt.Errorf("array %q has shape %v, the model input needs %d at dimension %d", v.Name, t.Shape, d.Value, i)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,437 @@
+// Package compress holds what the compression passes share: the report a pass returns,
+// the selection of the layers a pass may touch (--exclude), and small graph helpers.
+// Each technique lives in its own package below this one (quant, prune, clip, lowrank,
+// simplify) and is a function over an *ir.Model that changes it in place.
+package compress
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// LayerReport is what a pass did to one weight.
+type LayerReport struct {
+	Node   string `json:"node"`   // the node that uses the weight
+	Op     string `json:"op"`     // its op type
+	Tensor string `json:"tensor"` // the weight initializer's name (before the pass)
+	// Params is the number of weight values before and after (low-rank and channel
+	// pruning change it; quantization and unstructured pruning do not).
+	ParamsBefore int64 `json:"params_before"`
+	ParamsAfter  int64 `json:"params_after"`
+	// RelError is ‖W − Ŵ‖ / ‖W‖ (Frobenius) between the weight before and the weight the
+	// model computes with afterwards; for a low-rank layer Ŵ is the product of the factors.
+	RelError float64 `json:"rel_error"`
+	// RelErrorAbsmax is, for block-wise int4, the error plain absmax scales would give.
+	RelErrorAbsmax float64 `json:"rel_error_absmax,omitempty"`
+	Sparsity       float64 `json:"sparsity,omitempty"` // fraction of zeros afterwards
+	Detail         string  `json:"detail,omitempty"`   // e.g. "int8 per-channel symmetric", "rank 24"
+}
+
+// Report is what one pass did.
+type Report struct {
+	Pass   string        `json:"pass"` // "quantize int8 weight-only", "prune magnitude 0.5", ...
+	Layers []LayerReport `json:"layers,omitempty"`
+	// Skipped names the layers the pass left alone and why (excluded, too small, ...).
+	Skipped []string `json:"skipped,omitempty"`
+	// Notes are other facts worth telling the user (ops kept in float32, ...).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Skip records a layer left alone.
+func (r *Report) Skip(node, format string, args ...any) {
+	r.Skipped = append(r.Skipped, fmt.Sprintf("%s: %s", node, fmt.Sprintf(format, args...)))
+}
+
+// Exclude matches nodes a pass must leave alone: by op type (exact, "Conv") or by node
+// name pattern (path.Match syntax: "fc1", "encoder/*", "*attn*").
+type Exclude []string
+
+// Check rejects a malformed pattern, naming it.
+func (e Exclude) Check() error {
+	for _, p := range e {
+		if p == "" {
+			return fmt.Errorf("empty pattern")
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("pattern %q: %v", p, err)
+		}
+	}
+	return nil
+}
+
+// Matches reports whether n is excluded.
+func (e Exclude) Matches(n *ir.Node) bool {
+	for _, p := range e {
+		if p == n.OpType {
+			return true
+		}
+		if ok, _ := path.Match(p, n.Name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Layer is a node that computes with a constant weight: MatMul (input 1), Gemm (input 1)
+// or Conv (input 1), whose weight is a float32 initializer of the main graph.
+type Layer struct {
+	Node   *ir.Node
+	Weight *ir.Tensor
+	// OutAxis is the weight axis of the output channels (MatMul [K,N]: 1; Gemm with
+	// transB [N,K]: 0, without [K,N]: 1; Conv [M,C,kh,kw]: 0). InAxis is the reduction
+	// axis the input channels run along (MatMul 0, Gemm transB 1 / else 0, Conv 1).
+	OutAxis, InAxis int
+}
+
+// Name is the node's name, or its first output when it has none.
+func (l Layer) Name() string { return NodeName(l.Node) }
+
+// NodeName is the node's name, or a stand-in from its first output.
+func NodeName(n *ir.Node) string {
+	if n.Name != "" {
+		return n.Name
+	}
+	if len(n.Outputs) > 0 {
+		return n.OpType + "(" + n.Outputs[0] + ")"
+	}
+	return n.OpType
+}
+
+// Layers lists the weight layers of m's main graph in node order, leaving out the
+// excluded nodes (recorded in r as skipped) and weights shared by several nodes (a
+// pass that rewrites one user would change the others).
+func Layers(m *ir.Model, ex Exclude, r *Report) []Layer {
+	g := m.Graph
+	uses := Uses(g)
+	var out []Layer
+	for _, n := range g.Nodes {
+		if (n.Domain != "" && n.Domain != "ai.onnx") || len(n.Inputs) < 2 {
+			continue
+		}
+		var l Layer
+		switch n.OpType {
+		case "MatMul":
+			l = Layer{Node: n, OutAxis: 1, InAxis: 0}
+		case "Gemm":
+			if a := n.Attr("transA"); a != nil && a.Int != 0 {
+				continue // rare; the input side would need transposing too
+			}
+			l = Layer{Node: n, OutAxis: 1, InAxis: 0}
+			if a := n.Attr("transB"); a != nil && a.Int != 0 {
+				l.OutAxis, l.InAxis = 0, 1
+			}
+		case "Conv":
+			l = Layer{Node: n, OutAxis: 0, InAxis: 1}
+		default:
+			continue
+		}
+		w := g.Initializer(n.Inputs[1])
+		if w == nil || w.DType != ir.Float32 || len(w.Shape) < 2 {
+			continue
+		}
+		if n.OpType != "Conv" && len(w.Shape) != 2 {
+			continue
+		}
+		if isInput(g, w.Name) {
+			r.Skip(NodeName(n), "weight %q is also a graph input (a caller may override it)", w.Name)
+			continue
+		}
+		if ex.Matches(n) {
+			r.Skip(NodeName(n), "excluded")
+			continue
+		}
+		if uses[w.Name] > 1 {
+			r.Skip(NodeName(n), "weight %q is shared by %d nodes", w.Name, uses[w.Name])
+			continue
+		}
+		l.Weight = w
+		out = append(out, l)
+	}
+	return out
+}
+
+func isInput(g *ir.Graph, name string) bool {
+	for _, v := range g.Inputs {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Uses counts the references to each value name by the nodes of g (and of graphs nested
+// in them) and by g's outputs.
+func Uses(g *ir.Graph) map[string]int {
+	uses := map[string]int{}
+	ir.WalkGraphs(g, func(sg *ir.Graph) {
+		for _, n := range sg.Nodes {
+			for _, in := range n.Inputs {
+				if in != "" {
+					uses[in]++
+				}
+			}
+		}
+		for _, o := range sg.Outputs {
+			uses[o.Name]++
+		}
+	})
+	return uses
+}
+
+// Consumers maps each value to the main-graph nodes that read it, in node order.
+func Consumers(g *ir.Graph) map[string][]*ir.Node {
+	c := map[string][]*ir.Node{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in != "" {
+				c[in] = append(c[in], n)
+			}
+		}
+	}
+	return c
+}
+
+// IsGraphOutput reports whether name is one of g's outputs.
+func IsGraphOutput(g *ir.Graph, name string) bool {
+	for _, o := range g.Outputs {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Names hands out value and initializer names not yet used in a graph, so that inserted
+// nodes never collide with existing ones.
+type Names struct{ used map[string]bool }
+
+// NewNames collects every name used in m.
+func NewNames(m *ir.Model) *Names {
+	u := map[string]bool{}
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		for _, t := range g.Initializers {
+			u[t.Name] = true
+		}
+		for _, v := range g.Inputs {
+			u[v.Name] = true
+		}
+		for _, v := range g.Outputs {
+			u[v.Name] = true
+		}
+		for _, n := range g.Nodes {
+			u[n.Name] = true
+			for _, o := range n.Outputs {
+				u[o] = true
+			}
+		}
+	})
+	return &Names{used: u}
+}
+
+// New returns base if unused, else base_1, base_2, ...
+func (s *Names) New(base string) string {
+	name := base
+	for i := 1; s.used[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	s.used[name] = true
+	return name
+}
+
+// Float32Tensor makes a float32 initializer from values.
+func Float32Tensor(name string, shape []int64, v []float32) *ir.Tensor {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		bits := math.Float32bits(f)
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
+	}
+	t, err := ir.NewTensor(name, ir.Float32, append([]int64(nil), shape...), b)
+	if err != nil {
+		panic(err) // callers pass len(v) == product of shape
+	}
+	return t
+}
+
+// Floats returns a copy of a float32 tensor's values, safe to modify.
+func Floats(t *ir.Tensor) ([]float32, error) {
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), v...), nil
+}
+
+// SetFloats replaces a float32 tensor's data (and shape) with v.
+func SetFloats(t *ir.Tensor, shape []int64, v []float32) {
+	nt := Float32Tensor(t.Name, shape, v)
+	t.Shape = nt.Shape
+	if err := t.SetBytes(nt.Bytes()); err != nil {
+		panic(err)
+	}
+}
+
+// RelError is ‖a − b‖ / ‖a‖ (0 when a is all zeros and b equals it).
+func RelError(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		num += d * d
+		den += float64(a[i]) * float64(a[i])
+	}
+	if den == 0 {
+		if num == 0 {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return math.Sqrt(num / den)
+}
+
+// Sparsity is the fraction of exact zeros in v.
+func Sparsity(v []float32) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	z := 0
+	for _, x := range v {
+		if x == 0 {
+			z++
+		}
+	}
+	return float64(z) / float64(len(v))
+}
+
+// Channels views a weight as [outer, channels, inner] around axis: element (o, c, i) is
+// at (o·channels + c)·inner + i.
+func Channels(shape []int64, axis int) (outer, channels, inner int) {
+	outer, inner = 1, 1
+	for i, d := range shape {
+		switch {
+		case i < axis:
+			outer *= int(d)
+		case i > axis:
+			inner *= int(d)
+		}
+	}
+	return outer, int(shape[axis]), inner
+}
+
+// RemoveInitializers deletes the named initializers from g.
+func RemoveInitializers(g *ir.Graph, names ...string) {
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[n] = true
+	}
+	kept := g.Initializers[:0]
+	for _, t := range g.Initializers {
+		if !drop[t.Name] {
+			kept = append(kept, t)
+		}
+	}
+	g.Initializers = kept
+}
+
+// DropValueInfos forgets the recorded types of the named values (a pass that changes a
+// value's shape or type removes the stale entry; the information is optional in ONNX).
+func DropValueInfos(g *ir.Graph, names ...string) {
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[n] = true
+	}
+	kept := g.ValueInfos[:0]
+	for _, v := range g.ValueInfos {
+		if !drop[v.Name] {
+			kept = append(kept, v)
+		}
+	}
+	g.ValueInfos = kept
+}
+
+// SetOpset raises the default-domain opset import to at least v (and the IR version to
+// what that opset needs).
+func SetOpset(m *ir.Model, v int64) {
+	found := false
+	for i, o := range m.Opsets {
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			found = true
+			if o.Version < v {
+				m.Opsets[i].Version = v
+			}
+		}
+	}
+	if !found {
+		m.Opsets = append(m.Opsets, ir.OpsetImport{Version: v})
+	}
+	// IR version 10 came with opset 21 (int4, blocked quantization); 9 with 19; 8 with 14.
+	need := int64(7)
+	switch {
+	case v >= 21:
+		need = 10
+	case v >= 19:
+		need = 9
+	case v >= 14:
+		need = 8
+	}
+	if m.IRVersion < need {
+		m.IRVersion = need
+	}
+}
+
+// SortedKeys returns a map's keys in order (deterministic iteration).
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Params counts the elements of every initializer of m's graphs: the model's parameters
+// (quantization scales and zero points included, shape constants too).
+func Params(m *ir.Model) int64 {
+	var n int64
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		for _, t := range g.Initializers {
+			n += t.NumElements()
+		}
+	})
+	return n
+}
+
+// WeightSparsity is the fraction of zeros over the float weights of the layers of m
+// (MatMul, Gemm and Conv weights, before any quantization).
+func WeightSparsity(m *ir.Model) float64 {
+	var zeros, total int
+	for _, l := range Layers(m, nil, &Report{}) {
+		v, err := l.Weight.Float32s()
+		if err != nil {
+			continue
+		}
+		for _, x := range v {
+			if x == 0 {
+				zeros++
+			}
+		}
+		total += len(v)
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(zeros) / float64(total)
+}
+
+// OpTypes lists the op types present in m's main graph (for "an option for an op the
+// model lacks" errors).
+func OpTypes(m *ir.Model) string {
+	seen := map[string]bool{}
+	for _, n := range m.Graph.Nodes {
+		seen[n.OpType] = true
+	}
+	return strings.Join(SortedKeys(seen), ", ")
+}

@@ -1,0 +1,181 @@
+package quant
+
+import (
+	"fmt"
+
+	"github.com/modelc/modelc/engine/compress"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Dynamic quantizes in the style of onnxruntime's quantize_dynamic: weights are stored as
+// 8-bit integers and activations are quantized to uint8 at run time, with their range
+// measured on each input.
+//
+//   - MatMul and Gemm become DynamicQuantizeLinear(x) → MatMulInteger(xq, Wq, xzp, wzp)
+//     → Cast(float) → Mul(x_scale · w_scale) (→ Add bias): the product runs in integers.
+//     A Gemm's weight is stored transposed to [K, N] and its alpha and beta are folded
+//     into the scale and the bias.
+//   - Conv takes the QDQ form: DynamicQuantizeLinear → DequantizeLinear on the input and
+//     DequantizeLinear on the weight, in front of the float Conv. onnxruntime's
+//     ConvInteger only takes uint8 weights with one zero point, which would rule out
+//     per-channel scales; its graph optimiser fuses this form instead.
+func Dynamic(m *ir.Model, o Options) (*compress.Report, error) {
+	if o.Type != ir.Int8 && o.Type != ir.Uint8 {
+		return nil, fmt.Errorf("dynamic quantization to %v is not supported (int8, uint8)", o.Type)
+	}
+	r := &compress.Report{Pass: fmt.Sprintf("quantize %v dynamic", o.Type)}
+	g := m.Graph
+	names := compress.NewNames(m)
+	// One DynamicQuantizeLinear per activation, shared by the layers that read it.
+	dql := map[string][3]string{}
+	quantAct := func(at *ir.Node, x string) [3]string {
+		if v, ok := dql[x]; ok {
+			return v
+		}
+		n := &ir.Node{Name: names.New(x + "_DynamicQuantizeLinear"), OpType: "DynamicQuantizeLinear", Inputs: []string{x},
+			Outputs: []string{names.New(x + "_quantized"), names.New(x + "_scale"), names.New(x + "_zero_point")}}
+		insertBefore(g, at, n)
+		v := [3]string{n.Outputs[0], n.Outputs[1], n.Outputs[2]}
+		dql[x] = v
+		return v
+	}
+	for _, l := range compress.Layers(m, o.Exclude, r) {
+		if l.Node.OpType == "Conv" {
+			xq := quantAct(l.Node, l.Node.Inputs[0])
+			dq := &ir.Node{Name: names.New(l.Name() + "/input_DequantizeLinear"), OpType: "DequantizeLinear",
+				Inputs: xq[:], Outputs: []string{names.New(l.Node.Inputs[0] + "_dequantized")}}
+			insertBefore(g, l.Node, dq)
+			l.Node.Inputs[0] = dq.Outputs[0]
+			if err := dequantWeight(m, l, o, names, r); err != nil {
+				return nil, err
+			}
+			r.Layers[len(r.Layers)-1].Detail += ", QDQ form"
+			continue
+		}
+		if err := matMulInteger(m, l, o, names, quantAct, r); err != nil {
+			return nil, err
+		}
+	}
+	compress.SetOpset(m, 13)
+	return r, nil
+}
+
+// matMulInteger rewrites a MatMul or Gemm layer into the integer form.
+func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Names, quantAct func(*ir.Node, string) [3]string, r *compress.Report) error {
+	g := m.Graph
+	n := l.Node
+	w, err := l.Weight.Float32s()
+	if err != nil {
+		return err
+	}
+	shape := l.Weight.Shape
+	alpha, beta := float32(1), float32(1)
+	var bias string
+	if n.OpType == "Gemm" {
+		if a := n.Attr("alpha"); a != nil {
+			alpha = a.Float
+		}
+		if a := n.Attr("beta"); a != nil {
+			beta = a.Float
+		}
+		if len(n.Inputs) > 2 {
+			bias = n.Inputs[2]
+		}
+		if l.OutAxis == 0 { // stored [N, K]: transpose to [K, N] for MatMulInteger
+			w = transpose(w, int(shape[0]), int(shape[1]))
+			shape = []int64{shape[1], shape[0]}
+		}
+	}
+	q := quantize8(w, shape, 1, o.Type, o.PerChannel, o.Symmetric)
+	wq, wscale, wzp := q.tensors(names, l.Weight.Name, shape)
+	// The output scale x_scale · w_scale · alpha: the weight part is folded into one
+	// constant here.
+	sc := make([]float32, len(q.scale))
+	for i, s := range q.scale {
+		sc[i] = s * alpha
+	}
+	wscale = compress.Float32Tensor(wscale.Name, wscale.Shape, sc)
+	xq := quantAct(n, n.Inputs[0])
+	base := l.Name()
+	mmOut := names.New(base + "_int32")
+	castOut := names.New(base + "_float")
+	scaleOut := names.New(base + "_scale")
+	mmIn := []string{xq[0], wq.Name, xq[2], wzp.Name}
+	inits := []*ir.Tensor{wq, wscale, wzp}
+	if allZero(wzp.Bytes()) { // symmetric int8: the zero point is optional and 0 by default
+		mmIn, inits = mmIn[:3], inits[:2]
+	}
+	nodes := []*ir.Node{
+		{Name: names.New(base + "/MatMulInteger"), OpType: "MatMulInteger", Inputs: mmIn, Outputs: []string{mmOut}},
+		{Name: names.New(base + "/Cast"), OpType: "Cast", Inputs: []string{mmOut}, Outputs: []string{castOut},
+			Attrs: []*ir.Attribute{attrInt("to", int64(ir.Float32))}},
+		{Name: names.New(base + "/scale_Mul"), OpType: "Mul", Inputs: []string{xq[1], wscale.Name}, Outputs: []string{scaleOut}},
+	}
+	final := n.Outputs[0]
+	mulOut := final
+	if bias != "" {
+		mulOut = names.New(base + "_scaled")
+	}
+	nodes = append(nodes, &ir.Node{Name: names.New(base + "/Mul"), OpType: "Mul", Inputs: []string{castOut, scaleOut}, Outputs: []string{mulOut}})
+	if bias != "" {
+		if beta != 1 {
+			bt := g.Initializer(bias)
+			if bt == nil || bt.DType != ir.Float32 {
+				r.Skip(base, "Gemm with beta ≠ 1 and a bias that is not a float32 constant")
+				return nil
+			}
+			bv, err := compress.Floats(bt)
+			if err != nil {
+				return err
+			}
+			for i := range bv {
+				bv[i] *= beta
+			}
+			nb := compress.Float32Tensor(names.New(bias+"_scaled"), bt.Shape, bv)
+			inits = append(inits, nb)
+			bias = nb.Name
+		}
+		nodes = append(nodes, &ir.Node{Name: names.New(base + "/bias_Add"), OpType: "Add", Inputs: []string{mulOut, bias}, Outputs: []string{final}})
+	}
+	// Replace the layer by the new nodes, in its place.
+	for i, x := range g.Nodes {
+		if x == n {
+			g.Nodes = append(g.Nodes[:i], append(nodes, g.Nodes[i+1:]...)...)
+			break
+		}
+	}
+	r.Layers = append(r.Layers, compress.LayerReport{
+		Node: base, Op: n.OpType, Tensor: l.Weight.Name,
+		ParamsBefore: l.Weight.NumElements(), ParamsAfter: l.Weight.NumElements(),
+		RelError: q.relErr, Detail: detail(o.Type, o.PerChannel, o.Symmetric) + ", MatMulInteger",
+	})
+	compress.RemoveInitializers(g, l.Weight.Name)
+	m.DropUnmodified(l.Weight.Bytes())
+	g.Initializers = append(g.Initializers, inits...)
+	return nil
+}
+
+// transpose returns the transpose of the rows×cols matrix a.
+func transpose(a []float32, rows, cols int) []float32 {
+	t := make([]float32, len(a))
+	const tile = 32 // cache-friendly tiles: the weights may be hundreds of MB
+	for i0 := 0; i0 < rows; i0 += tile {
+		for j0 := 0; j0 < cols; j0 += tile {
+			for i := i0; i < min(i0+tile, rows); i++ {
+				for j := j0; j < min(j0+tile, cols); j++ {
+					t[j*rows+i] = a[i*cols+j]
+				}
+			}
+		}
+	}
+	return t
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}

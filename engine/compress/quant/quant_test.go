@@ -1,0 +1,290 @@
+package quant
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/modelc/modelc/engine/compress"
+	"github.com/modelc/modelc/engine/compress/internal/ctest"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+func ops(m *ir.Model) string {
+	var s []string
+	for _, n := range m.Graph.Nodes {
+		s = append(s, n.OpType)
+	}
+	return strings.Join(s, " ")
+}
+
+func TestScaleZP(t *testing.T) {
+	cases := []struct {
+		mn, mx float32
+		t      ir.DType
+		sym    bool
+		scale  float32
+		zp     int
+	}{
+		{-1, 2, ir.Int8, true, 2.0 / 127, 0},
+		{-1, 2, ir.Uint8, true, 2.0 / 127, 128},
+		{0, 2.55, ir.Uint8, false, 0.01, 0},
+		{-1.28, 1.27, ir.Int8, false, 0.01, 0},
+		{1, 3, ir.Uint8, false, 3.0 / 255, 0}, // the range is widened to hold 0
+		{0, 0, ir.Int8, true, 1, 0},
+		{-7, 7, ir.Int4, true, 1, 0},
+	}
+	for _, c := range cases {
+		s, z := scaleZP(c.mn, c.mx, c.t, c.sym)
+		if math.Abs(float64(s-c.scale)) > 1e-6 || z != c.zp {
+			t.Errorf("scaleZP(%v, %v, %v, %v) = %v, %d; want %v, %d", c.mn, c.mx, c.t, c.sym, s, z, c.scale, c.zp)
+		}
+	}
+}
+
+// The reconstruction of every weight is within half a step of the original.
+func TestQuantize8Error(t *testing.T) {
+	w := ctest.Random(1, 64*10)
+	for _, pc := range []bool{false, true} {
+		for _, dt := range []ir.DType{ir.Int8, ir.Uint8} {
+			q := quantize8(w, []int64{64, 10}, 1, dt, pc, dt == ir.Int8)
+			var num, den float64
+			for i := range w {
+				s, z := q.scale[0], q.zp[0]
+				if pc {
+					s, z = q.scale[i%10], q.zp[i%10]
+				}
+				v := int(q.data[i])
+				if dt == ir.Int8 {
+					v = int(int8(q.data[i]))
+				}
+				deq := float32(v-z) * s
+				if d := math.Abs(float64(w[i] - deq)); d > float64(s)/2+1e-6 {
+					t.Fatalf("%v per-channel=%v: element %d off by %g, scale %g", dt, pc, i, d, s)
+				}
+				num += math.Pow(float64(w[i]-deq), 2)
+				den += math.Pow(float64(w[i]), 2)
+			}
+			if e := math.Sqrt(num / den); math.Abs(e-q.relErr) > 1e-9 {
+				t.Fatalf("reported error %g, measured %g", q.relErr, e)
+			}
+		}
+	}
+}
+
+func TestWeightOnly(t *testing.T) {
+	m := ctest.MLP(1)
+	x := ctest.Random(9, 4*16)
+	want := ctest.Run(t, m, x)
+	r, err := WeightOnly(m, Options{Type: ir.Int8, PerChannel: true, Symmetric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ops(m); got != "DequantizeLinear MatMul Add Relu DequantizeLinear Gemm" {
+		t.Fatalf("ops %s", got)
+	}
+	if len(r.Layers) != 2 || r.Layers[0].RelError <= 0 || r.Layers[0].RelError > 0.02 {
+		t.Fatalf("report %+v", r.Layers)
+	}
+	if m.Graph.Initializer("w1") != nil || m.Graph.Initializer("w1_quantized").DType != ir.Int8 {
+		t.Fatal("w1 not replaced by its int8 form")
+	}
+	// The Gemm's weight [8, 32] (transB) has its channels on axis 0.
+	if a := m.Graph.Nodes[4].Attr("axis"); a == nil || a.Int != 0 {
+		t.Fatalf("Gemm weight DequantizeLinear axis %v", a)
+	}
+	if d := ctest.MaxDiff(want, ctest.Run(t, m, x)); d > 0.02*absMax(want) {
+		t.Fatalf("outputs differ by %g of %g", d, absMax(want))
+	}
+}
+
+func absMax(v []float32) float64 {
+	var m float64
+	for _, x := range v {
+		m = max(m, math.Abs(float64(x)))
+	}
+	return m
+}
+
+func TestExcludeByNameAndOp(t *testing.T) {
+	for _, ex := range []string{"fc2", "Gemm", "f?2"} {
+		m := ctest.MLP(1)
+		r, err := WeightOnly(m, Options{Type: ir.Uint8, Exclude: compress.Exclude{ex}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Layers) != 1 || r.Layers[0].Node != "fc1" || len(r.Skipped) != 1 {
+			t.Fatalf("exclude %q: %+v", ex, r)
+		}
+	}
+}
+
+func TestDynamic(t *testing.T) {
+	for _, mk := range []func(int64) *ir.Model{ctest.MLP, ctest.CNN} {
+		m := mk(2)
+		n := 4 * 16
+		if m.Graph.Nodes[0].OpType == "Conv" {
+			n = 2 * 3 * 6 * 6
+		}
+		x := ctest.Random(3, n)
+		want := ctest.Run(t, m, x)
+		if _, err := Dynamic(m, Options{Type: ir.Int8, PerChannel: true, Symmetric: true}); err != nil {
+			t.Fatal(err)
+		}
+		got := ctest.Run(t, m, x)
+		var scale float64
+		for _, v := range want {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		if d := ctest.MaxDiff(want, got); d > 0.05*scale {
+			t.Fatalf("%s: outputs differ by %g (scale %g)", ops(m), d, scale)
+		}
+		if !strings.Contains(ops(m), "DynamicQuantizeLinear") {
+			t.Fatalf("ops %s", ops(m))
+		}
+	}
+}
+
+// Error-minimising block scales never lose to absmax, and win overall.
+func TestBlockScalesBeatAbsmax(t *testing.T) {
+	for _, dt := range []ir.DType{ir.Int4, ir.Uint4} {
+		m := ctest.MLP(4)
+		x := ctest.Random(5, 4*16)
+		want := ctest.Run(t, m, x)
+		r, err := Block(m, Options{Type: dt, BlockSize: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Layers) != 2 {
+			t.Fatalf("%v: %+v", dt, r)
+		}
+		for _, l := range r.Layers {
+			if !(l.RelError < l.RelErrorAbsmax) {
+				t.Errorf("%v %s: error %g not below absmax %g", dt, l.Node, l.RelError, l.RelErrorAbsmax)
+			}
+		}
+		if m.OpsetVersion("") != 21 || m.IRVersion < 10 {
+			t.Errorf("opset %d, IR %d", m.OpsetVersion(""), m.IRVersion)
+		}
+		got := ctest.Run(t, m, x)
+		if d := ctest.MaxDiff(want, got); d > 0.15*absMax(want) {
+			t.Errorf("%v: outputs differ by %g of %g", dt, d, absMax(want))
+		}
+	}
+	// Per block, against a brute-force check of the absmax choice.
+	w := ctest.Random(6, 32*3)
+	b := quantizeBlocks(w, []int64{32, 3}, 0, 32, ir.Int4, true)
+	for c := 0; c < 3; c++ {
+		var e, e0 float64
+		for k := 0; k < 32; k++ {
+			i := k*3 + c
+			e += math.Pow(float64(w[i]-b.deq[i]), 2)
+			e0 += math.Pow(float64(w[i]-b.deqAbsmax[i]), 2)
+		}
+		if e > e0 {
+			t.Errorf("column %d: %g > absmax %g", c, e, e0)
+		}
+	}
+}
+
+func TestBlockRejectsBadSize(t *testing.T) {
+	for _, bs := range []int{8, 24, 100} {
+		if _, err := Block(ctest.MLP(1), Options{Type: ir.Int4, BlockSize: bs}); err == nil {
+			t.Errorf("block size %d accepted", bs)
+		}
+	}
+}
+
+func TestPackNibbles(t *testing.T) {
+	got := packNibbles([]int{1, -2, 7, -8, 3})
+	want := []byte{0xE1, 0x87, 0x03}
+	if string(got) != string(want) {
+		t.Fatalf("% x, want % x", got, want)
+	}
+}
+
+func TestFloat16KeepsFragileOpsAndIO(t *testing.T) {
+	m := ctest.MLP(7)
+	// Add a Softmax at the end: it must stay float32.
+	m.Graph.Nodes[3].Outputs[0] = "logits"
+	m.Graph.Nodes = append(m.Graph.Nodes, ctest.Node("sm", "Softmax", []string{"logits"}, []string{"y"}))
+	x := ctest.Random(8, 4*16)
+	want := ctest.Run(t, m, x)
+	r, err := Float16(m, FloatOptions{Type: ir.Float16, KeepIO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "sm (Softmax)") {
+		t.Fatalf("notes %v", r.Notes)
+	}
+	if got := ops(m); got != "Cast MatMul Add Relu Gemm Cast Softmax" {
+		t.Fatalf("ops %s", got)
+	}
+	for _, name := range []string{"w1", "b1", "w2", "b2"} {
+		if m.Graph.Initializer(name).DType != ir.Float16 {
+			t.Errorf("%s not converted", name)
+		}
+	}
+	if d := ctest.MaxDiff(want, ctest.Run(t, m, x)); d > 1e-2 {
+		t.Fatalf("outputs differ by %g", d)
+	}
+}
+
+func TestFloat16WithoutKeepIO(t *testing.T) {
+	m := ctest.MLP(7)
+	if _, err := Float16(m, FloatOptions{Type: ir.BFloat16}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Graph.Inputs[0].Type.ElemType != ir.BFloat16 || ops(m) != "MatMul Add Relu Gemm" {
+		t.Fatalf("input %v, ops %s", m.Graph.Inputs[0].Type.ElemType, ops(m))
+	}
+}
+
+func TestStatic(t *testing.T) {
+	x := ctest.Random(4, 4*16)
+	var asked []string
+	collect := func(names []string) (map[string][]float32, error) {
+		asked = names
+		// The "model" outputs: x itself and the relu values computed with a probe.
+		out := map[string][]float32{"x": x}
+		out["r"] = make([]float32, 4*32)
+		for i := range out["r"] {
+			out["r"][i] = float32(i%7) / 2
+		}
+		return out, nil
+	}
+	for _, method := range []string{MinMax, Percentile, Entropy} {
+		m := ctest.MLP(3)
+		r, err := Static(m, StaticOptions{Options: Options{Type: ir.Int8, PerChannel: true, Symmetric: true}, Method: method}, collect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(asked, ",") != "x,r" {
+			t.Fatalf("asked for %v", asked)
+		}
+		if got := ops(m); got != "QuantizeLinear DequantizeLinear DequantizeLinear MatMul Add Relu QuantizeLinear DequantizeLinear DequantizeLinear Gemm" {
+			t.Fatalf("%s: ops %s", method, got)
+		}
+		if len(r.Layers) != 2 {
+			t.Fatalf("%+v", r)
+		}
+	}
+}
+
+// Entropy calibration cuts off a rare outlier; min-max keeps it.
+func TestKLThresholdClipsOutliers(t *testing.T) {
+	v := ctest.Random(11, 20000)
+	v = append(v, 100)
+	th := klThreshold(v)
+	if th >= 50 || th < 2 {
+		t.Fatalf("threshold %g", th)
+	}
+	lo, hi := calibRange(v, MinMax, 0)
+	if hi != 100 || lo >= 0 {
+		t.Fatalf("minmax %g %g", lo, hi)
+	}
+	lo, hi = calibRange(v, Percentile, 99.9)
+	if hi >= 100 || hi < 2 || lo > -2 {
+		t.Fatalf("percentile %g %g", lo, hi)
+	}
+}
