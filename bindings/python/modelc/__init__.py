@@ -1,0 +1,343 @@
+"""modelc: convert, compress, verify and inspect deep-learning models.
+
+A thin door into libmodelc (modelc's C ABI) through ctypes. Every function takes the same
+options as the ``modelc`` command, as keyword arguments named like its flags with dashes
+turned into underscores (``external_data=True`` for ``--external-data``); an unknown
+option raises InvalidArgumentError naming it. Failures raise ModelcError subclasses, one
+per status code of the C ABI.
+
+Long operations accept ``progress=``: a callable ``progress(stage, fraction)`` called with
+the stage ("read", "write", "done") and the fraction done (0 to 1), which may return False
+to cancel (CancelledError; no output file is left); or True for a progress bar on stderr
+(tqdm's, when tqdm is installed). An exception raised by the callable cancels the
+operation and is re-raised. The library releases the GIL while it works, so several
+threads may call it at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+import tempfile
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+
+from . import _lib
+from ._lib import ABI_VERSION, PROGRESS_FN
+from .errors import (
+    CancelledError,
+    CorruptFileError,
+    InternalError,
+    InvalidArgumentError,
+    ModelcError,
+    ModelcIOError,
+    UnsupportedError,
+    VerificationFailedError,
+    error_for,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ABI_VERSION",
+    "CancelledError",
+    "CorruptFileError",
+    "InternalError",
+    "InvalidArgumentError",
+    "ModelcError",
+    "ModelcIOError",
+    "UnsupportedError",
+    "VerificationFailedError",
+    "abi_version",
+    "backends",
+    "compress",
+    "convert",
+    "convert_bytes",
+    "inspect",
+    "library_path",
+    "verify",
+    "version",
+]
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+ProgressCallback = Callable[[str, float], Optional[bool]]
+Progress = Union[None, bool, ProgressCallback]
+
+_lib_handle = _lib.lib
+
+#: The path the library was loaded from.
+library_path: str = _lib.path
+
+
+def version() -> str:
+    """The release of the loaded libmodelc, e.g. ``"0.1.0"``."""
+    return _lib_handle.modelc_version().decode()
+
+
+def abi_version() -> int:
+    """The ABI version of the loaded libmodelc (at least ``ABI_VERSION``)."""
+    return _lib_handle.modelc_abi_version()
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _path(p: PathLike, what: str) -> bytes:
+    if not isinstance(p, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what} must be a str or os.PathLike path, not {type(p).__name__}")
+    return os.fsencode(os.fspath(p))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    raise TypeError(f"option value {v!r} of type {type(v).__name__} cannot be passed to modelc")
+
+
+def _options(options: Dict[str, Any]) -> Optional[bytes]:
+    if not options:
+        return None
+    return json.dumps(options, default=_json_default).encode()
+
+
+def _check(status: int) -> None:
+    """Raises the exception for a failed call. Must run on the thread that made the call:
+    the message is that thread's last error."""
+    if status != 0:
+        raise error_for(status, _lib_handle.modelc_last_error().decode(errors="replace"))
+
+
+def _take_string(ptr: ctypes.c_void_p) -> str:
+    """Copies a string the library allocated and frees it."""
+    try:
+        return ctypes.string_at(ptr).decode()
+    finally:
+        _lib_handle.modelc_free(ptr)
+
+
+class _Progress:
+    """Turns progress= into a C callback, kept alive for the duration of the call. The
+    library calls it on the calling thread and keeps no pointer to it after returning."""
+
+    def __init__(self, progress: Progress):
+        self.error: Optional[BaseException] = None
+        self._close: Optional[Callable[[], None]] = None
+        if progress is None or progress is False:
+            self.fn = PROGRESS_FN()  # NULL: no callback
+            return
+        if progress is True:
+            progress = self._bar()
+        elif not callable(progress):
+            raise TypeError(f"progress must be a callable, True or None, not {type(progress).__name__}")
+        user_fn = progress
+
+        def trampoline(_user, stage, fraction):
+            try:
+                return 1 if user_fn(stage.decode(), fraction) is False else 0
+            except BaseException as e:  # KeyboardInterrupt too: cancel, then re-raise it
+                self.error = e
+                return 1
+
+        self.fn = PROGRESS_FN(trampoline)
+
+    def _bar(self) -> ProgressCallback:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            bar = tqdm(total=100, unit="%", leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|")
+            self._close = bar.close
+
+            def show(stage: str, fraction: float) -> None:
+                bar.set_description_str(f"modelc {stage}", refresh=False)
+                bar.n = round(fraction * 100)
+                bar.refresh()
+
+            return show
+
+        def show_plain(stage: str, fraction: float) -> None:
+            sys.stderr.write(f"\rmodelc {stage}: {fraction * 100:3.0f}%")
+            sys.stderr.flush()
+
+        self._close = lambda: sys.stderr.write("\n")
+        return show_plain
+
+    def finish(self, status: int) -> None:
+        """Closes the bar, re-raises an exception from the callback, or raises for status."""
+        if self._close is not None:
+            self._close()
+        if self.error is not None:
+            raise self.error
+        _check(status)
+
+
+def _buffer(data: Any) -> tuple[Any, int]:
+    """A pointer-compatible view of a bytes-like object (bytes, bytearray, memoryview,
+    numpy array) and its size in bytes, copying only read-only non-bytes buffers."""
+    if isinstance(data, bytes):
+        return data, len(data)
+    mv = memoryview(data)
+    if not mv.c_contiguous:
+        raise InvalidArgumentError("data must be a contiguous buffer")
+    mv = mv.cast("B")
+    if mv.readonly:
+        b = mv.tobytes()
+        return b, len(b)
+    return (ctypes.c_char * mv.nbytes).from_buffer(mv), mv.nbytes
+
+
+# Options that name array files (.npz of arrays by name, .npy of one array): Python callers
+# may pass the arrays themselves (a mapping of name to numpy array, or one array), which
+# are saved to a temporary file for the call.
+_NPZ_OPTIONS = ("inputs", "calibration")
+_NPY_OPTIONS = ("labels",)
+
+
+def _array_files(options: Dict[str, Any], tmp: str) -> Dict[str, Any]:
+    out = dict(options)
+    for key in _NPZ_OPTIONS + _NPY_OPTIONS:
+        v = out.get(key)
+        if v is None or isinstance(v, (str, bytes, os.PathLike)):
+            continue
+        import numpy as np  # only needed when arrays are passed
+
+        path = os.path.join(tmp, key + (".npz" if key in _NPZ_OPTIONS else ".npy"))
+        if key in _NPZ_OPTIONS:
+            if not isinstance(v, Mapping):
+                raise TypeError(f"option {key}: a path or a mapping of input name to array, not {type(v).__name__}")
+            np.savez(path, **{name: np.asarray(a) for name, a in v.items()})
+        else:
+            np.save(path, np.asarray(v))
+        out[key] = path
+    return out
+
+
+def _report_call(fn, a: PathLike, b: PathLike, names: tuple, progress: Progress, options: Dict[str, Any],
+                 check: bool) -> Dict[str, Any]:
+    """Runs compress or verify: both return a JSON report, also when the verification
+    fails (the report then rides on the VerificationFailedError)."""
+    x, y = _path(a, names[0]), _path(b, names[1])
+    out = ctypes.c_void_p()
+    with tempfile.TemporaryDirectory(prefix="modelc-") as tmp:
+        opts = _array_files(options, tmp)
+        p = _Progress(progress)
+        status = fn(x, y, _options(opts), p.fn, None, ctypes.byref(out))
+        report = json.loads(_take_string(out)) if out.value else None
+        try:
+            p.finish(status)
+        except VerificationFailedError as e:
+            e.report = report
+            if check:
+                raise
+        return report
+
+
+# ---- operations -----------------------------------------------------------------------------
+
+
+def convert(src: PathLike, dst: PathLike, *, progress: Progress = None, **options: Any) -> None:
+    """Converts the model at ``src`` to ``dst``, in the format dst's extension names.
+
+    Options: ``to`` (format name, when the extension does not say it), ``external_data``
+    (bool: ONNX initializers in a file beside dst), ``external_data_file`` (that file's
+    name), ``size_threshold`` (bytes under which initializers stay inline).
+
+    The output appears atomically; on failure or cancellation no file is left at dst, and
+    src is never modified. Raises a ModelcError subclass on failure.
+    """
+    s, d = _path(src, "src"), _path(dst, "dst")
+    p = _Progress(progress)
+    status = _lib_handle.modelc_convert(s, d, _options(options), p.fn, None)
+    p.finish(status)
+
+
+def convert_bytes(
+    data: Any,
+    to: Optional[str] = None,
+    *,
+    from_format: Optional[str] = None,
+    progress: Progress = None,
+    **options: Any,
+) -> bytes:
+    """Converts a model held in memory and returns the new model's bytes.
+
+    ``data`` is any bytes-like object (bytes, bytearray, memoryview, numpy array);
+    ``from_format`` its format (default: detected from the bytes); ``to`` the output
+    format. Options as for convert(), except those that name files. Formats: onnx.
+    """
+    buf, size = _buffer(data)
+    out, out_size = ctypes.c_void_p(), ctypes.c_size_t()
+    p = _Progress(progress)
+    status = _lib_handle.modelc_convert_bytes(
+        buf,
+        size,
+        from_format.encode() if from_format else None,
+        to.encode() if to else None,
+        _options(options),
+        p.fn,
+        None,
+        ctypes.byref(out),
+        ctypes.byref(out_size),
+    )
+    try:
+        p.finish(status)
+        return ctypes.string_at(out, out_size.value)
+    finally:
+        _lib_handle.modelc_free(out)
+
+
+def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: bool = True,
+             **options: Any) -> Dict[str, Any]:
+    """Compresses the ONNX model at ``src`` into ``dst`` (an .onnx path) and returns the
+    report: bytes and parameters before and after, each pass and layer with its relative
+    error, and the verification when asked for.
+
+    Options are those of ``modelc compress``: ``quantize`` ("int8", "uint8", "int4",
+    "uint4", "fp16", "bf16"), ``mode``, ``per_channel``, ``symmetric``, ``block_size``,
+    ``calibration`` (a path, or a mapping of input name to numpy array),
+    ``calibration_method``, ``keep_io_types``, ``prune``, ``sparsity``, ``clip``,
+    ``lowrank``, ``simplify``, ``exclude`` (a list), ``recipe``, ``verify``, ``inputs``,
+    ``labels``, ``min_cosine``.
+
+    With ``verify=True``, an output whose cosine similarity falls below ``min_cosine``
+    raises VerificationFailedError (dst is written; the report is on the exception), unless
+    ``check=False``, which returns the report instead.
+    """
+    return _report_call(_lib_handle.modelc_compress, src, dst, ("src", "dst"), progress, options, check)
+
+
+def verify(ref: PathLike, cand: PathLike, *, progress: Progress = None, check: bool = True,
+           **options: Any) -> Dict[str, Any]:
+    """Runs the models ``ref`` and ``cand`` on the same inputs, compares their outputs and
+    returns the report (per output: max and mean absolute error, max relative error,
+    cosine similarity, top-1 agreement; ``pass``).
+
+    Options are those of ``modelc verify``: ``inputs`` (an .npz path, or a mapping of
+    input name to numpy array; default random inputs), ``samples``, ``seed``, ``labels``
+    (an .npy path or an integer array), ``atol``, ``rtol``, ``min_cosine``, ``threads``.
+
+    Raises VerificationFailedError, with the report as its ``report``, when an output is
+    outside the tolerance, unless ``check=False``, which returns the report instead.
+    """
+    return _report_call(_lib_handle.modelc_verify, ref, cand, ("ref", "cand"), progress, options, check)
+
+
+def inspect(path: PathLike) -> Dict[str, Any]:
+    """Summarises the model at ``path``: the dict ``modelc info --json`` prints (format,
+    opsets, producer, inputs, outputs, op_histogram, node_count, parameter_count,
+    bytes_per_dtype, metadata)."""
+    out = ctypes.c_void_p()
+    _check(_lib_handle.modelc_inspect(_path(path, "path"), ctypes.byref(out)))
+    return json.loads(_take_string(out))
+
+
+def backends() -> Dict[str, Any]:
+    """Describes the compute backends: the CPU and its features, the backends built in and
+    available, the one in use, and the kernel chosen for each operation."""
+    out = ctypes.c_void_p()
+    _check(_lib_handle.modelc_backends(ctypes.byref(out)))
+    return json.loads(_take_string(out))
