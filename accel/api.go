@@ -71,6 +71,13 @@ func SGEMMBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		goSGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		return
 	}
+	if d := t.gpuFor(m*n*k, smallFlops, CUDAMinGEMMWork); d != nil {
+		err := d.SGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		if err == nil {
+			return
+		}
+		t.gpuFailed(fn, err)
+	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
 		aoff := i0 * lda
 		if transA {
@@ -119,16 +126,70 @@ func gemmTiles(m, n, k int, fn func(i0, i1, j0, j1 int)) {
 // the same bits (the sum wraps modulo 2³² only for k beyond 2¹⁷). With AVX512-VNNI the
 // inner product is vpdpbusd on (a+128) with a column-sum correction.
 func GEMMS8S8(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int) {
-	igemm("GEMMS8S8", tab().gemmS8S8, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	t := tab()
+	igemm("GEMMS8S8", t, t.gemmS8S8, transB, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
 // GEMMU8S8 is GEMMS8S8 for a uint8 A (the ONNX MatMulInteger / QLinearMatMul layout of
 // activations quantized to uint8 and weights to int8).
 func GEMMU8S8(transB bool, m, n, k int, a []uint8, lda int, b []int8, ldb int, c []int32, ldc int) {
-	igemm("GEMMU8S8", tab().gemmU8S8, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	t := tab()
+	igemm("GEMMU8S8", t, t.gemmU8S8, transB, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
-func igemm[T int8ish](fn string, kern func(bool, int, int, int, []T, int, []int8, int, []int32, int),
+// GEMMF16 computes C = alpha·op(A)·op(B) + beta·C for A and B in IEEE half precision
+// (uint16 bits) and C in float32, accumulating in float32; shapes as in SGEMM. On CUDA it
+// runs on tensor cores (sm_80+). On the CPU the inputs are widened to float32 (exactly)
+// and multiplied by the sgemm kernel. Products of halves are exact in float32, so the
+// error bound is SGEMM's, computed on the widened inputs.
+func GEMMF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int,
+	beta float32, c []float32, ldc int) {
+	gemmHalf("GEMMF16", false, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// GEMMBF16 is GEMMF16 for bfloat16 A and B.
+func GEMMBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16, ldb int,
+	beta float32, c []float32, ldc int) {
+	gemmHalf("GEMMBF16", true, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemmHalf(fn string, bf16, transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16,
+	ldb int, beta float32, c []float32, ldc int) {
+	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
+	ar, ac := dims(transA, m, k)
+	br, bc := dims(transB, k, n)
+	checkMat(fn, "a", len(a), ar, ac, lda)
+	checkMat(fn, "b", len(b), br, bc, ldb)
+	checkMat(fn, "c", len(c), m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	t := tab()
+	if d := t.gpuFor(m*n*k, smallFlops, CUDAMinGEMMWork); d != nil {
+		err := d.GEMMHalf(bf16, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		if err == nil {
+			return
+		}
+		t.gpuFailed(fn, err)
+	}
+	widen := F16ToF32
+	if bf16 {
+		widen = BF16ToF32
+	}
+	span := func(rows, cols, ld int) int {
+		if rows == 0 || cols == 0 {
+			return 0
+		}
+		return (rows-1)*ld + cols
+	}
+	af := make([]float32, span(ar, ac, lda))
+	bf := make([]float32, span(br, bc, ldb))
+	widen(af, a[:len(af)])
+	widen(bf, b[:len(bf)])
+	SGEMM(transA, transB, m, n, k, alpha, af, lda, bf, ldb, beta, c, ldc)
+}
+
+func igemm[T int8ish](fn string, t *table, kern func(bool, int, int, int, []T, int, []int8, int, []int32, int),
 	transB bool, m, n, k int, a []T, lda int, b []int8, ldb int, c []int32, ldc int) {
 	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
 	br, bc := dims(transB, k, n)
@@ -141,6 +202,19 @@ func igemm[T int8ish](fn string, kern func(bool, int, int, int, []T, int, []int8
 	if m*n*k < smallFlops || k == 0 {
 		goIGEMM(transB, m, n, k, a, lda, b, ldb, c, ldc)
 		return
+	}
+	if d := t.gpuFor(m*n*k, smallFlops, CUDAMinGEMMWork); d != nil {
+		var err error
+		switch a := any(a).(type) {
+		case []int8:
+			err = d.GEMMS8S8(transB, m, n, k, a, lda, b, ldb, c, ldc)
+		case []uint8:
+			err = d.GEMMU8S8(transB, m, n, k, a, lda, b, ldb, c, ldc)
+		}
+		if err == nil {
+			return
+		}
+		t.gpuFailed(fn, err)
 	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
 		boff := j0
@@ -177,6 +251,13 @@ func checkLen(fn string, dst, src int) {
 func F32ToF16(dst []uint16, src []float32) {
 	checkLen("F32ToF16", len(dst), len(src))
 	t := tab()
+	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.F32ToF16(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("F32ToF16", err)
+		}
+	}
 	elementwise(len(src), func(lo, hi int) { refF32ToF16(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.f32ToF16(dst[lo:hi], src[lo:hi]) })
 }
@@ -185,6 +266,13 @@ func F32ToF16(dst []uint16, src []float32) {
 func F16ToF32(dst []float32, src []uint16) {
 	checkLen("F16ToF32", len(dst), len(src))
 	t := tab()
+	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.F16ToF32(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("F16ToF32", err)
+		}
+	}
 	elementwise(len(src), func(lo, hi int) { refF16ToF32(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.f16ToF32(dst[lo:hi], src[lo:hi]) })
 }
@@ -194,6 +282,13 @@ func F16ToF32(dst []float32, src []uint16) {
 func F32ToBF16(dst []uint16, src []float32) {
 	checkLen("F32ToBF16", len(dst), len(src))
 	t := tab()
+	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.F32ToBF16(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("F32ToBF16", err)
+		}
+	}
 	elementwise(len(src), func(lo, hi int) { refF32ToBF16(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.f32ToBF16(dst[lo:hi], src[lo:hi]) })
 }
@@ -202,6 +297,13 @@ func F32ToBF16(dst []uint16, src []float32) {
 func BF16ToF32(dst []float32, src []uint16) {
 	checkLen("BF16ToF32", len(dst), len(src))
 	t := tab()
+	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.BF16ToF32(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("BF16ToF32", err)
+		}
+	}
 	elementwise(len(src), func(lo, hi int) { refBF16ToF32(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.bf16ToF32(dst[lo:hi], src[lo:hi]) })
 }
@@ -244,6 +346,13 @@ func QuantizeS8Axis(dst []int8, src []float32, inner int, scale []float32, zp []
 	const fn = "QuantizeS8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.QuantizeS8Axis(dst, src, inner, scale, zp); err == nil {
+			return
+		} else {
+			tab().gpuFailed(fn, err)
+		}
+	}
 	if zp == nil {
 		zp = make([]int8, len(scale))
 	}
@@ -258,6 +367,13 @@ func QuantizeU8Axis(dst []uint8, src []float32, inner int, scale []float32, zp [
 	const fn = "QuantizeU8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.QuantizeU8Axis(dst, src, inner, scale, zp); err == nil {
+			return
+		} else {
+			tab().gpuFailed(fn, err)
+		}
+	}
 	if zp == nil {
 		zp = make([]uint8, len(scale))
 	}
@@ -283,6 +399,13 @@ func DequantizeS8Axis(dst []float32, src []int8, inner int, scale []float32, zp 
 	const fn = "DequantizeS8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.DequantizeS8Axis(dst, src, inner, scale, zp); err == nil {
+			return
+		} else {
+			tab().gpuFailed(fn, err)
+		}
+	}
 	if zp == nil {
 		zp = make([]int8, len(scale))
 	}
@@ -297,6 +420,13 @@ func DequantizeU8Axis(dst []float32, src []uint8, inner int, scale []float32, zp
 	const fn = "DequantizeU8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
+	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
+		if err := d.DequantizeU8Axis(dst, src, inner, scale, zp); err == nil {
+			return
+		} else {
+			tab().gpuFailed(fn, err)
+		}
+	}
 	if zp == nil {
 		zp = make([]uint8, len(scale))
 	}
@@ -462,6 +592,13 @@ func checkBlocks(fn string, nsrc, ndst, qk, bytes int) int {
 func QuantizeQ8_0(dst []byte, src []float32) {
 	nb := checkBlocks("QuantizeQ8_0", len(src), len(dst), QK8_0, Q8_0Bytes)
 	t := tab()
+	if d := t.gpuFor(nb*QK8_0, smallElems, CUDAMinElems); d != nil {
+		if err := d.QuantizeQ8_0(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("QuantizeQ8_0", err)
+		}
+	}
 	blockPar(nb, func(lo, hi int) {
 		t.quantQ8_0(dst[lo*Q8_0Bytes:hi*Q8_0Bytes], src[lo*QK8_0:hi*QK8_0])
 	}, func(lo, hi int) {
@@ -473,6 +610,13 @@ func QuantizeQ8_0(dst []byte, src []float32) {
 func DequantizeQ8_0(dst []float32, src []byte) {
 	nb := checkBlocks("DequantizeQ8_0", len(dst), len(src), QK8_0, Q8_0Bytes)
 	t := tab()
+	if d := t.gpuFor(nb*QK8_0, smallElems, CUDAMinElems); d != nil {
+		if err := d.DequantizeQ8_0(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("DequantizeQ8_0", err)
+		}
+	}
 	blockPar(nb, func(lo, hi int) {
 		t.dequantQ8_0(dst[lo*QK8_0:hi*QK8_0], src[lo*Q8_0Bytes:hi*Q8_0Bytes])
 	}, func(lo, hi int) {
@@ -485,6 +629,13 @@ func DequantizeQ8_0(dst []float32, src []byte) {
 func QuantizeQ4_0(dst []byte, src []float32) {
 	nb := checkBlocks("QuantizeQ4_0", len(src), len(dst), QK4_0, Q4_0Bytes)
 	t := tab()
+	if d := t.gpuFor(nb*QK4_0, smallElems, CUDAMinElems); d != nil {
+		if err := d.QuantizeQ4_0(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("QuantizeQ4_0", err)
+		}
+	}
 	blockPar(nb, func(lo, hi int) {
 		t.quantQ4_0(dst[lo*Q4_0Bytes:hi*Q4_0Bytes], src[lo*QK4_0:hi*QK4_0])
 	}, func(lo, hi int) {
@@ -496,6 +647,13 @@ func QuantizeQ4_0(dst []byte, src []float32) {
 func DequantizeQ4_0(dst []float32, src []byte) {
 	nb := checkBlocks("DequantizeQ4_0", len(dst), len(src), QK4_0, Q4_0Bytes)
 	t := tab()
+	if d := t.gpuFor(nb*QK4_0, smallElems, CUDAMinElems); d != nil {
+		if err := d.DequantizeQ4_0(dst, src); err == nil {
+			return
+		} else {
+			t.gpuFailed("DequantizeQ4_0", err)
+		}
+	}
 	blockPar(nb, func(lo, hi int) {
 		t.dequantQ4_0(dst[lo*QK4_0:hi*QK4_0], src[lo*Q4_0Bytes:hi*Q4_0Bytes])
 	}, func(lo, hi int) {

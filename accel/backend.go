@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/cpuid/v2"
+
+	"github.com/modelc/modelc/accel/cuda"
 )
 
 // Backend names a family of kernel implementations.
@@ -84,7 +86,8 @@ func requirement(b Backend, f features) string {
 	case BackendGo:
 		return ""
 	case BackendCUDA:
-		return "CUDA is not built into this backend table yet"
+		// Opening the device loads the driver and compiles the kernels (once per process).
+		return cuda.Reason()
 	case BackendAVX512, BackendAVX2, BackendNEON:
 		if !simdBuilt(b) {
 			return fmt.Sprintf("the %s kernels are not compiled into this binary (GOARCH=%s; %s)",
@@ -150,8 +153,13 @@ func choose(req string, f features) (Backend, string, error) {
 	return b, fmt.Sprintf("requested by %s=%s", EnvVar, req), nil
 }
 
+// availableNames lists the backends that run here: CUDA first when a GPU is usable
+// (asking probes the driver), then the CPU backends best first.
 func availableNames(f features) []string {
 	var s []string
+	if requirement(BackendCUDA, f) == "" {
+		s = append(s, string(BackendCUDA))
+	}
 	for _, b := range preference {
 		if requirement(b, f) == "" {
 			s = append(s, string(b))
@@ -182,7 +190,7 @@ func cur() *state {
 		s := &state{feat: f, req: os.Getenv(EnvVar)}
 		s.backend, s.reason, s.err = choose(s.req, f)
 		if s.err == nil {
-			s.tab = tableFor(s.backend, f)
+			s.tab = tableForRequest(s.req, s.backend, f)
 		}
 		stMu.Lock()
 		st = s
@@ -215,7 +223,7 @@ func Use(b Backend) error {
 	if b != BackendAuto {
 		reason = "selected by accel.Use"
 	}
-	s := &state{feat: s0.feat, req: string(b), backend: be, reason: reason, tab: tableFor(be, s0.feat)}
+	s := &state{feat: s0.feat, req: string(b), backend: be, reason: reason, tab: tableForRequest(string(b), be, s0.feat)}
 	stMu.Lock()
 	st = s
 	stMu.Unlock()
@@ -265,6 +273,7 @@ type Report struct {
 	Reason    string         `json:"reason"`
 	Error     string         `json:"error,omitempty"`
 	Threads   int            `json:"threads"`
+	CUDA      CUDAReport     `json:"cuda"`
 	Kernels   []KernelChoice `json:"kernels"`
 }
 
@@ -292,9 +301,11 @@ func Describe() Report {
 	if s.err != nil {
 		r.Error = s.err.Error()
 	}
+	r.CUDA = describeCUDA(s.tab)
 	if s.tab != nil {
 		for _, k := range kernelNames {
-			r.Kernels = append(r.Kernels, KernelChoice{Kernel: k, Impl: s.tab.impl[k].impl, Reason: s.tab.impl[k].reason})
+			c := gpuImpl(s.tab, k, s.tab.impl[k], r.CUDA.Usable)
+			r.Kernels = append(r.Kernels, KernelChoice{Kernel: k, Impl: c.impl, Reason: c.reason})
 		}
 	}
 	return r
@@ -309,6 +320,7 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "built:      %s\n", strings.Join(r.Built, " "))
 	fmt.Fprintf(&b, "available:  %s\n", strings.Join(r.Available, " "))
 	fmt.Fprintf(&b, "requested:  %s\n", r.Requested)
+	fmt.Fprintf(&b, "cuda:       %s\n", r.CUDA.line())
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error:      %s\n", r.Error)
 		return b.String()

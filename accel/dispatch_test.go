@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/modelc/modelc/accel/cuda"
 )
 
 func TestChoose(t *testing.T) {
@@ -22,9 +24,14 @@ func TestChoose(t *testing.T) {
 	if b, _, err := choose(" GO ", f); err != nil || b != BackendGo {
 		t.Fatalf("go → %s, %v", b, err)
 	}
-	_, _, err = choose("cuda", f)
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "CUDA is not built into this backend table yet") {
-		t.Fatalf("cuda → %v", err)
+	// cuda is refused with the loader's one-line reason, or chosen when a GPU is usable.
+	if why := cuda.Reason(); why != "" {
+		_, _, err = choose("cuda", f)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), why) {
+			t.Fatalf("cuda → %v; want the reason %q", err, why)
+		}
+	} else if b, _, err := choose("cuda", f); err != nil || b != BackendCUDA {
+		t.Fatalf("cuda with a usable GPU → %s, %v", b, err)
 	}
 	if _, _, err := choose("bogus", f); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "unknown backend") {
 		t.Fatalf("bogus → %v", err)
@@ -60,8 +67,8 @@ func TestUseAndReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	if err := Use("cuda"); err == nil {
-		t.Fatal("Use(cuda) succeeded")
+	if err := Use("cuda"); (err == nil) != (cuda.Reason() == "") {
+		t.Fatalf("Use(cuda) = %v with CUDA reason %q", err, cuda.Reason())
 	}
 	for _, b := range Available() {
 		if err := Use(b); err != nil {

@@ -18,7 +18,9 @@
 // NEON on arm64, and pure Go everywhere. MODELC_ACCEL=go|avx2|avx512|neon|cuda|auto
 // overrides the choice; a backend this binary or CPU cannot run is an error reported
 // by Init (and a kernel called anyway panics with it), never a silent fallback. cuda
-// reports "CUDA is not built into this backend table yet". Describe returns the CPU, its
+// sends the GEMMs, conversions and quantizers to an NVIDIA GPU through accel/cuda (the
+// other kernels run on auto's CPU choice); auto does so only for calls above
+// CUDAMinGEMMWork / CUDAMinElems, when a GPU is usable (cuda_offload.go). Describe returns the CPU, its
 // features, and the implementation chosen for each kernel with the reason, as a
 // JSON-serialisable Report whose String method prints a table (`modelc backends`).
 //

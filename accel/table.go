@@ -1,5 +1,11 @@
 package accel
 
+import (
+	"strings"
+
+	"github.com/modelc/modelc/accel/cuda"
+)
+
 // The kernel table. Each entry is one kernel working on one chunk, single-threaded,
 // with arguments already checked by the exported wrapper in api.go; splitting work over
 // the worker pool and the small-size cut-over to Go happen there, once for all backends.
@@ -35,13 +41,15 @@ type table struct {
 	silu        func(dst, src []float32)
 	exp         func(dst, src []float32)
 	softmaxRows func(dst, src []float32, rows, cols int)
+
+	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }
 
 type implInfo struct{ impl, reason string }
 
 // kernelNames lists every entry, in the order reports show them.
 var kernelNames = []string{
-	"sgemm", "gemm_s8s8", "gemm_u8s8",
+	"sgemm", "gemm_f16", "gemm_bf16", "gemm_s8s8", "gemm_u8s8",
 	"f32_to_f16", "f16_to_f32", "f32_to_bf16", "bf16_to_f32",
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
@@ -67,6 +75,8 @@ func goTable() *table {
 		t.impl[k] = implInfo{"go", "pure-Go reference"}
 	}
 	t.impl["sgemm"] = implInfo{"go", "pure-Go blocked GEMM"}
+	t.impl["gemm_f16"] = implInfo{"f32+sgemm", "inputs widened to f32 (exact), then the sgemm kernel"}
+	t.impl["gemm_bf16"] = implInfo{"f32+sgemm", "inputs widened to f32 (exact), then the sgemm kernel"}
 	t.impl["gemm_s8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	return t
@@ -80,6 +90,25 @@ func tableFor(b Backend, f features) *table {
 		fillSIMD(t, b, f)
 	}
 	return t
+}
+
+// tableForRequest is the table a MODELC_ACCEL request runs on: backend b's table, with
+// the CUDA offload attached for cuda (every call) and for auto (large calls, when a GPU
+// turns out to be usable). For cuda, the CPU kernels under it are auto's choice.
+func tableForRequest(req string, b Backend, f features) *table {
+	switch {
+	case b == BackendCUDA:
+		cpu, _, _ := choose(string(BackendAuto), f)
+		return withGPU(tableFor(cpu, f), true)
+	case isAuto(req) && cuda.Built():
+		return withGPU(tableFor(b, f), false)
+	}
+	return tableFor(b, f)
+}
+
+func isAuto(req string) bool {
+	req = strings.ToLower(strings.TrimSpace(req))
+	return req == "" || req == string(BackendAuto)
 }
 
 // set installs one kernel with its report line.
