@@ -37,14 +37,72 @@ Usage:
       --external-data                 ONNX: store initializers in OUT.data beside OUT
       --external-data-file NAME       ONNX: name of that file (relative to OUT's folder)
       --size-threshold BYTES          ONNX: initializers below this stay inline (1024)
+      --max-shard-size SIZE           safetensors: split OUT into shards of at most SIZE
+                                      (5GB, 500MB, 2GiB) named like model-00001-of-00003
+                                      .safetensors, beside model.safetensors.index.json
+      --quantize TYPE                 GGUF: store the weight matrices as q8_0, q4_0, q4_1,
+                                      q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16 or f32,
+                                      byte for byte as llama.cpp (1-D tensors and norms
+                                      become f32; rows that are not whole blocks fall back
+                                      as llama-quantize does)
   modelc backends [--json]            the CPU, its features, and the kernel chosen for each
                                       operation (MODELC_ACCEL=go|avx2|avx512|neon|cuda|auto
-                                      overrides the automatic choice)
+                                      overrides the automatic choice; the cuda: line
+                                      says whether a GPU is usable, or why not)
+  modelc run MODEL [flags]            run MODEL with the reference runtime
+      --input NAME=FILE.npy           one input (repeatable)
+      --inputs FILE.npz               inputs keyed by input name
+      --output-dir DIR                write DIR/<output>.npy (default .); a name that is
+                                      not a safe file name is %%-escaped and reported
+      --threads N                     kernel threads (default: one per CPU)
+  modelc verify REF CAND [flags]      run both models on the same inputs and compare the
+                                      outputs: max/mean abs error, max rel error, cosine,
+                                      top-1 agreement, accuracy, sizes, parameters;
+                                      exit 6 when outside the tolerance
+      --inputs FILE.npz               the inputs (default: random, per dtype and shape)
+      --samples N --seed S            N random input sets drawn from seed S
+      --labels FILE.npy               class indices: report each model's accuracy
+      --atol A --rtol R               |cand-ref| <= A + R*|ref| everywhere (1e-5, 1e-4)
+      --min-cosine C                  cosine similarity at least C per output
+      --json                          the report as JSON
+  modelc compress IN OUT [flags]      shrink an ONNX model; prints bytes and parameters before
+                                      and after, each layer's relative error ‖W−Ŵ‖/‖W‖, sparsity
+      --quantize T                    int8, uint8, int4, uint4 (integer weights), fp16, bf16
+      --mode M                        weight-only (default), dynamic (DynamicQuantizeLinear +
+                                      MatMulInteger) or static (calibrated QDQ) — 8-bit only
+      --per-channel --symmetric       a scale per output channel; zero point in the middle
+      --block-size N                  int4/uint4: weights per scale (power of two ≥ 16; 32)
+      --calibration FILE.npz          static: calibration inputs keyed by input name
+      --calibration-method M          static: minmax (default), percentile[:P], entropy
+      --keep-io-types                 fp16/bf16: keep float32 graph inputs and outputs
+                                      (Softmax, LayerNorm, Exp, reductions... stay float32)
+      --prune P --sparsity F          magnitude (per layer) or global: zero the fraction F
+                                      (0.5); 2:4 (any N:M); channels: remove the fraction F
+                                      (0.25) of output channels and shrink the next layer
+      --clip C                        percentile:P (of |w|; per channel with --per-channel)
+                                      or range:LO,HI
+      --lowrank L                     rank:R or energy:E: MatMul/Gemm weights as two SVD
+                                      factors where that has fewer parameters
+      --simplify                      fold constants and BatchNorm, drop Identity/Dropout,
+                                      dead nodes and unused initializers
+      --exclude PATTERN               node name pattern or op type to leave alone (repeatable)
+      --recipe FILE.json              an ordered list of steps, e.g.
+                                      [{"prune":"2:4"},{"quantize":"int4","block_size":32}]
+      --verify [--inputs F.npz] [--labels F.npy]
+                                      compare with the original: errors, top-1 agreement,
+                                      accuracy; exit 6 (output kept) when an output's cosine
+                                      similarity falls below --min-cosine C (0.95; -1: never)
+      --json                          the report as JSON
   modelc version                      print the version
   modelc help                         this text
 
 Formats: %s. An ONNX model over the 2 GiB protobuf limit is written with external
 data automatically.
+IN may be a folder (or its index file) holding a sharded safetensors or PyTorch
+checkpoint; a Hugging Face folder with config.json (Llama, Mistral, Qwen2) converts to
+GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized to
+float32 for formats that cannot hold them. PyTorch checkpoints (.pt, .pth, .bin) are read with an allow-list: a pickle
+that asks for anything but tensors, storages, dtypes and dicts is refused, never run.
 
 Exit codes:
   0  success
@@ -83,6 +141,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdInfo(args[1:], stdout)
 	case "convert":
 		err = cmdConvert(args[1:], stdout, stderr)
+	case "run":
+		err = cmdRun(args[1:], stdout)
+	case "verify":
+		err = cmdVerify(args[1:], stdout)
+	case "compress":
+		err = cmdCompress(args[1:], stdout, stderr)
 	case "backends":
 		err = cmdBackends(args[1:], stdout)
 	case "version", "--version":
