@@ -99,9 +99,7 @@ func (d *decoder) modelProto(b msg) error {
 		case 6:
 			m.DocString, err = d.str(f)
 		case 7:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				m.Graph, err = d.graph(f.b)
-			}
+			m.Graph, err = sub(d, f, d.graph)
 		case 8:
 			var o ir.OpsetImport
 			o, err = d.opset(f)
@@ -110,16 +108,12 @@ func (d *decoder) modelProto(b msg) error {
 			m.Metadata, err = d.pairs(f, m.Metadata)
 		case 20:
 			var t *ir.TrainingInfo
-			if err = d.want(f, protowire.BytesType); err == nil {
-				t, err = d.trainingInfo(f.b)
-				m.TrainingInfo = append(m.TrainingInfo, t)
-			}
+			t, err = sub(d, f, d.trainingInfo)
+			m.TrainingInfo = append(m.TrainingInfo, t)
 		case 25:
 			var fn *ir.Function
-			if err = d.want(f, protowire.BytesType); err == nil {
-				fn, err = d.function(f.b)
-				m.Functions = append(m.Functions, fn)
-			}
+			fn, err = sub(d, f, d.function)
+			m.Functions = append(m.Functions, fn)
 		default:
 			m.Extra = append(m.Extra, f.raw...)
 		}
@@ -132,13 +126,9 @@ func (d *decoder) trainingInfo(b msg) (*ir.TrainingInfo, error) {
 	err := d.each(b, func(f *field) (err error) {
 		switch f.num {
 		case 1:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				t.Initialization, err = d.graph(f.b)
-			}
+			t.Initialization, err = sub(d, f, d.graph)
 		case 2:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				t.Algorithm, err = d.graph(f.b)
-			}
+			t.Algorithm, err = sub(d, f, d.graph)
 		case 3:
 			t.InitializationBinding, err = d.pairs(f, t.InitializationBinding)
 		case 4:
@@ -232,10 +222,8 @@ func (d *decoder) node(b msg) (*ir.Node, error) {
 			n.OpType, err = d.str(f)
 		case 5:
 			var a *ir.Attribute
-			if err = d.want(f, protowire.BytesType); err == nil {
-				a, err = d.attribute(f.b)
-				n.Attrs = append(n.Attrs, a)
-			}
+			a, err = sub(d, f, d.attribute)
+			n.Attrs = append(n.Attrs, a)
 		case 6:
 			n.DocString, err = d.str(f)
 		case 7:
@@ -297,21 +285,13 @@ func (d *decoder) attribute(b msg) (*ir.Attribute, error) {
 				a.String = f.b.b
 			}
 		case 5:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				a.Tensor, err = d.tensor(f.b)
-			}
+			a.Tensor, err = sub(d, f, d.tensor)
 		case 6:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				a.Graph, err = d.graph(f.b)
-			}
+			a.Graph, err = sub(d, f, d.graph)
 		case 22:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				a.SparseTensor, err = d.sparseTensor(f.b)
-			}
+			a.SparseTensor, err = sub(d, f, d.sparseTensor)
 		case 14:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				a.TypeProto, err = d.typeProto(f.b)
-			}
+			a.TypeProto, err = sub(d, f, d.typeProto)
 		case 7:
 			var raw []byte
 			if raw, err = d.fixed(f, nil, 4); err == nil {
@@ -331,28 +311,20 @@ func (d *decoder) attribute(b msg) (*ir.Attribute, error) {
 			}
 		case 10:
 			var t *ir.Tensor
-			if err = d.want(f, protowire.BytesType); err == nil {
-				t, err = d.tensor(f.b)
-				a.Tensors = append(a.Tensors, t)
-			}
+			t, err = sub(d, f, d.tensor)
+			a.Tensors = append(a.Tensors, t)
 		case 11:
 			var g *ir.Graph
-			if err = d.want(f, protowire.BytesType); err == nil {
-				g, err = d.graph(f.b)
-				a.Graphs = append(a.Graphs, g)
-			}
+			g, err = sub(d, f, d.graph)
+			a.Graphs = append(a.Graphs, g)
 		case 23:
 			var s *ir.SparseTensor
-			if err = d.want(f, protowire.BytesType); err == nil {
-				s, err = d.sparseTensor(f.b)
-				a.SparseTensors = append(a.SparseTensors, s)
-			}
+			s, err = sub(d, f, d.sparseTensor)
+			a.SparseTensors = append(a.SparseTensors, s)
 		case 15:
 			var t *ir.Type
-			if err = d.want(f, protowire.BytesType); err == nil {
-				t, err = d.typeProto(f.b)
-				a.TypeProtos = append(a.TypeProtos, t)
-			}
+			t, err = sub(d, f, d.typeProto)
+			a.TypeProtos = append(a.TypeProtos, t)
 		}
 		return err
 	})
@@ -399,9 +371,7 @@ func (d *decoder) valueInfo(b msg) (*ir.ValueInfo, error) {
 		case 1:
 			v.Name, err = d.str(f)
 		case 2:
-			if err = d.want(f, protowire.BytesType); err == nil {
-				v.Type, err = d.typeProto(f.b)
-			}
+			v.Type, err = sub(d, f, d.typeProto)
 		case 3:
 			v.DocString, err = d.str(f)
 		case 4:
@@ -439,9 +409,7 @@ func (d *decoder) typeProto(b msg) (*ir.Type, error) {
 					v, err = d.int(f)
 					t.ElemType = ir.DType(v)
 				case 2:
-					if err = d.want(f, protowire.BytesType); err == nil {
-						t.Shape, err = d.shape(f.b)
-					}
+					t.Shape, err = sub(d, f, d.shape)
 				}
 				return err
 			})
@@ -452,9 +420,7 @@ func (d *decoder) typeProto(b msg) (*ir.Type, error) {
 			}
 			return d.each(f.b, func(f *field) (err error) {
 				if f.num == 1 {
-					if err = d.want(f, protowire.BytesType); err == nil {
-						t.Elem, err = d.typeProto(f.b)
-					}
+					t.Elem, err = sub(d, f, d.typeProto)
 				}
 				return err
 			})
@@ -467,9 +433,7 @@ func (d *decoder) typeProto(b msg) (*ir.Type, error) {
 					v, err = d.int(f)
 					t.ElemType = ir.DType(v)
 				case 2:
-					if err = d.want(f, protowire.BytesType); err == nil {
-						t.Elem, err = d.typeProto(f.b)
-					}
+					t.Elem, err = sub(d, f, d.typeProto)
 				}
 				return err
 			})
@@ -525,9 +489,7 @@ func (d *decoder) sparseTensor(b msg) (*ir.SparseTensor, error) {
 		switch f.num {
 		case 1, 2:
 			var t *ir.Tensor
-			if err = d.want(f, protowire.BytesType); err == nil {
-				t, err = d.tensor(f.b)
-			}
+			t, err = sub(d, f, d.tensor)
 			if f.num == 1 {
 				s.Values = t
 			} else {
@@ -563,16 +525,12 @@ func (d *decoder) function(b msg) (*ir.Function, error) {
 			fn.Attributes = append(fn.Attributes, s)
 		case 11:
 			var a *ir.Attribute
-			if err = d.want(f, protowire.BytesType); err == nil {
-				a, err = d.attribute(f.b)
-				fn.AttrProtos = append(fn.AttrProtos, a)
-			}
+			a, err = sub(d, f, d.attribute)
+			fn.AttrProtos = append(fn.AttrProtos, a)
 		case 7:
 			var n *ir.Node
-			if err = d.want(f, protowire.BytesType); err == nil {
-				n, err = d.node(f.b)
-				fn.Nodes = append(fn.Nodes, n)
-			}
+			n, err = sub(d, f, d.node)
+			fn.Nodes = append(fn.Nodes, n)
 		case 8:
 			fn.DocString, err = d.str(f)
 		case 9:
@@ -585,10 +543,8 @@ func (d *decoder) function(b msg) (*ir.Function, error) {
 			fn.Overload, err = d.str(f)
 		case 12:
 			var v *ir.ValueInfo
-			if err = d.want(f, protowire.BytesType); err == nil {
-				v, err = d.valueInfo(f.b)
-				fn.ValueInfos = append(fn.ValueInfos, v)
-			}
+			v, err = sub(d, f, d.valueInfo)
+			fn.ValueInfos = append(fn.ValueInfos, v)
 		case 14:
 			fn.Metadata, err = d.pairs(f, fn.Metadata)
 		}

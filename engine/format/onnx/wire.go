@@ -182,3 +182,12 @@ func (d *decoder) opset(f *field) (ir.OpsetImport, error) {
 	})
 	return o, err
 }
+
+// sub decodes the length-delimited field f as a nested message with parse.
+func sub[T any](d *decoder, f *field, parse func(msg) (T, error)) (T, error) {
+	if err := d.want(f, protowire.BytesType); err != nil {
+		var zero T
+		return zero, err
+	}
+	return parse(f.b)
+}
