@@ -309,3 +309,14 @@ func TestDetect(t *testing.T) {
 	assert.False(t, Detect([]byte("GGUF\x03\x00\x00\x00")))
 	assert.False(t, Detect(nil))
 }
+
+func TestWeightOnlyModelGetsVersions(t *testing.T) {
+	w := mustTensor(t, "w", ir.Float32, []int64{1}, []byte{0, 0, 128, 63})
+	m := &ir.Model{Graph: &ir.Graph{Initializers: []*ir.Tensor{w}}}
+	back, err := ReadBytes(encode(t, m), "weights.onnx", "")
+	require.NoError(t, err)
+	assert.Equal(t, int64(DefaultIRVersion), back.IRVersion)
+	assert.Equal(t, []ir.OpsetImport{{Version: DefaultOpset}}, back.Opsets)
+	assert.Equal(t, "weights", back.Graph.Name)
+	assert.Equal(t, "", m.Graph.Name, "the writer must not change the model it writes")
+}

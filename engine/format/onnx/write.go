@@ -16,6 +16,13 @@ import (
 // MaxProtoSize is the largest message protobuf implementations parse (2 GiB − 1).
 const MaxProtoSize = math.MaxInt32
 
+// The versions written for a model that has none (one read from a weight-only format):
+// IR version 10 and opset 21 (onnx 1.16), which onnxruntime has loaded since 1.17.
+const (
+	DefaultIRVersion = 10
+	DefaultOpset     = 21
+)
+
 // WriteOptions controls how a model is written.
 type WriteOptions struct {
 	// ExternalData stores initializer data in a file beside the model instead of inside
@@ -172,7 +179,21 @@ func encodeModel(m *ir.Model, ext *externalWriter) (*rope, error) {
 	}
 	e := &encoder{ext: ext}
 	r := &rope{}
-	r.varint(1, uint64(m.IRVersion))
+	irVersion, opsets, graph := m.IRVersion, m.Opsets, m.Graph
+	if irVersion == 0 {
+		// A model from a weight-only format (safetensors, GGUF, PyTorch, NumPy) has no
+		// ONNX versions: give it what the ONNX checker requires.
+		irVersion = DefaultIRVersion
+		if len(opsets) == 0 {
+			opsets = []ir.OpsetImport{{Version: DefaultOpset}}
+		}
+		if graph.Name == "" {
+			g := *graph
+			g.Name = "weights"
+			graph = &g
+		}
+	}
+	r.varint(1, uint64(irVersion))
 	r.str(2, m.ProducerName)
 	r.str(3, m.ProducerVersion)
 	r.str(4, m.Domain)
@@ -180,8 +201,8 @@ func encodeModel(m *ir.Model, ext *externalWriter) (*rope, error) {
 		r.varint(5, uint64(m.ModelVersion))
 	}
 	r.str(6, m.DocString)
-	r.message(7, e.graph(m.Graph))
-	for _, o := range m.Opsets {
+	r.message(7, e.graph(graph))
+	for _, o := range opsets {
 		r.message(8, opset(o))
 	}
 	pairs(r, 14, m.Metadata)
