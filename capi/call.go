@@ -54,6 +54,33 @@ func setLastError(msg string) {
 // lastError reads the calling thread's last error, as a host would (the tests use it).
 func lastError() string { return C.GoString(C.modelc_last_error()) }
 
+// Go names of C types of the exports' parameters, for Go code that cannot use cgo
+// itself (the tests, which call the exports as a host would).
+type (
+	cChar  = C.char
+	cSizeT = C.size_t
+	cInt   = C.int
+)
+
+// takeBytes copies a buffer the library handed out and frees it, as a host would (the
+// tests use it). NULL gives nil.
+func takeBytes(p unsafe.Pointer, n C.size_t) []byte {
+	if p == nil {
+		return nil
+	}
+	defer C.free(p)
+	return C.GoBytes(p, C.int(n))
+}
+
+// takeString is takeBytes for a NUL-terminated string.
+func takeString(p *C.char) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	defer C.free(unsafe.Pointer(p))
+	return C.GoString(p), true
+}
+
 func invalid(format string, args ...any) error {
 	return engine.Errorf(engine.KindInvalidArgument, format, args...)
 }

@@ -1,6 +1,7 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "support.h"
 */
 import "C"
@@ -146,6 +147,44 @@ func modelc_compress(src, dst, optionsJSON *C.char, progress C.modelc_progress_f
 			return err
 		}
 		return withReport(rep, err, reportJSON)
+	})
+}
+
+//export modelc_compress_bytes
+func modelc_compress_bytes(data unsafe.Pointer, size C.size_t, fromFormat, optionsJSON *C.char,
+	progress C.modelc_progress_fn, user unsafe.Pointer, out *unsafe.Pointer, outSize *C.size_t, reportJSON **C.char) C.int {
+	return call(func() error {
+		if reportJSON != nil {
+			*reportJSON = nil
+		}
+		if out == nil || outSize == nil {
+			return invalid("out and out_size must not be NULL")
+		}
+		*out, *outSize = nil, 0
+		in, err := hostBytes(data, size)
+		if err != nil {
+			return err
+		}
+		var opts engine.CompressOptions
+		if err := parseOptions(optionsJSON, &opts); err != nil {
+			return err
+		}
+		b, rep, err := engine.CompressBytes(context.Background(), in, optString(fromFormat), opts, progressFunc(progress, user))
+		if b == nil {
+			return err
+		}
+		// The result is handed out on success and, as modelc_compress keeps its output
+		// file, with a failed verification.
+		p, cerr := cBytes(b)
+		if cerr != nil {
+			return cerr
+		}
+		if rerr := withReport(rep, err, reportJSON); rerr != nil && engine.KindOf(rerr) != engine.KindVerifyFailed {
+			C.free(p)
+			return rerr
+		}
+		*out, *outSize = p, C.size_t(len(b))
+		return err
 	})
 }
 

@@ -92,7 +92,6 @@ const MinVerifyCosine = 0.95
 // result to dst (ONNX) atomically: on any error no output is written. src is never
 // modified.
 func Compress(ctx context.Context, src, dst string, opts CompressOptions, progress Progress) (*CompressReport, error) {
-	step := stepper(ctx, progress)
 	if err := checkPaths(src, dst); err != nil {
 		return nil, err
 	}
@@ -107,6 +106,86 @@ func Compress(ctx context.Context, src, dst string, opts CompressOptions, progre
 	if out.Name != "onnx" {
 		return nil, &Error{Kind: KindInvalidArgument, File: dst, Err: fmt.Errorf("compress writes ONNX models: name the output *.onnx")}
 	}
+	return compressModel(ctx, steps, opts, progress, compressIO{
+		input:  fileSource(src),
+		output: dst,
+		write: func(m *ir.Model) (modelSource, int64, error) {
+			if err := out.Write(m, dst, format.WriteOptions{}); err != nil {
+				return modelSource{}, 0, err
+			}
+			var size int64
+			if st, err := os.Stat(dst); err == nil {
+				size = st.Size()
+			}
+			return fileSource(dst), size, nil
+		},
+	})
+}
+
+// CompressBytes is Compress for a model held in memory: data in format from ("" detects it
+// by its magic bytes), the result a new ONNX model's bytes. The options are Compress's;
+// those that name files (calibration, recipe, inputs, labels) still take paths. With
+// verify, a KindVerifyFailed error comes with both the output and the report, as Compress
+// keeps its output file then. data is not retained after the call, and the result never
+// aliases it.
+func CompressBytes(ctx context.Context, data []byte, from string, opts CompressOptions, progress Progress) ([]byte, *CompressReport, error) {
+	steps, err := compressSteps(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var in *format.Format
+	if from != "" {
+		in, err = inMemory(from, true)
+	} else {
+		in, err = format.ForReadBytes(data, memoryName)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := format.ByName("onnx")
+	if err != nil {
+		return nil, nil, err
+	}
+	var result []byte
+	rep, err := compressModel(ctx, steps, opts, progress, compressIO{
+		// The passes may change tensors in place, and tensors alias what they are read
+		// from: each read works on a private copy, so the host's buffer is never written
+		// and verification's reference is the original.
+		input: modelSource{name: memoryName, open: func() (*ir.Model, int64, error) {
+			m, err := in.ReadBytes(append([]byte(nil), data...), memoryName)
+			return m, int64(len(data)), err
+		}},
+		output: outputName,
+		write: func(m *ir.Model) (modelSource, int64, error) {
+			b, err := encode(m, out, outputName, format.WriteOptions{})
+			if err != nil {
+				return modelSource{}, 0, err
+			}
+			result = b
+			return bytesSource(outputName, b, out.ReadBytes), int64(len(b)), nil
+		},
+	})
+	if err != nil && (result == nil || KindOf(err) != KindVerifyFailed) {
+		return nil, nil, err
+	}
+	return result, rep, err
+}
+
+// compressIO is where Compress's model comes from and goes to: files or memory.
+type compressIO struct {
+	input  modelSource // read once to compress, again as verification's reference
+	output string      // what the report and messages call the output
+	// write stores the compressed model and returns where to read it back from and its
+	// size in bytes.
+	write func(m *ir.Model) (modelSource, int64, error)
+}
+
+// compressModel runs the steps on the model where.input reads and writes the result with
+// where.write: the pass pipeline Compress and CompressBytes share. The report comes back
+// also when verification fails (KindVerifyFailed), the output written.
+func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOptions, progress Progress, where compressIO) (*CompressReport, error) {
+	step := stepper(ctx, progress)
+	src := where.input.name
 	if opts.Verify {
 		if opts.Labels != "" && opts.Inputs == "" {
 			return nil, Errorf(KindInvalidArgument, "option labels needs option inputs")
@@ -120,7 +199,7 @@ func Compress(ctx context.Context, src, dst string, opts CompressOptions, progre
 	if err := step("read", 0); err != nil {
 		return nil, err
 	}
-	m, _, err := Read(src)
+	m, size, err := where.input.open()
 	if err != nil {
 		return nil, err
 	}
@@ -128,10 +207,7 @@ func Compress(ctx context.Context, src, dst string, opts CompressOptions, progre
 	if m.Graph == nil || len(m.Graph.Nodes) == 0 {
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("the model has no graph to compress (weights only)")}
 	}
-	rep := &CompressReport{Input: src, Output: dst, ParamsBefore: compress.Params(m)}
-	if st, err := os.Stat(src); err == nil {
-		rep.BytesBefore = st.Size()
-	}
+	rep := &CompressReport{Input: src, Output: where.output, ParamsBefore: compress.Params(m), BytesBefore: size}
 	for i, s := range steps {
 		for _, p := range s.passes() {
 			if err := step(p, float64(i)/float64(len(steps)+1)); err != nil {
@@ -151,12 +227,11 @@ func Compress(ctx context.Context, src, dst string, opts CompressOptions, progre
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
 		return nil, err
 	}
-	if err := out.Write(m, dst, format.WriteOptions{}); err != nil {
+	written, size, err := where.write(m)
+	if err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(dst); err == nil {
-		rep.BytesAfter = st.Size()
-	}
+	rep.BytesAfter = size
 	if opts.Verify {
 		// Compression changes the outputs by design: no element-wise tolerance, only the
 		// cosine similarity (and the accuracy, reported).
@@ -165,7 +240,7 @@ func Compress(ctx context.Context, src, dst string, opts CompressOptions, progre
 		if minCos == 0 {
 			minCos = MinVerifyCosine
 		}
-		vr, err := Verify(ctx, src, dst, VerifyOptions{Inputs: opts.Inputs, Labels: opts.Labels, ATol: &big, MinCosine: max(minCos, -1)}, nil)
+		vr, err := verifySources(ctx, where.input, written, VerifyOptions{Inputs: opts.Inputs, Labels: opts.Labels, ATol: &big, MinCosine: max(minCos, -1)}, nil)
 		rep.Verify = vr
 		if err != nil {
 			return rep, err

@@ -36,19 +36,9 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err != nil {
 		return nil, err
 	}
-	var maxShard int64
-	if opts.MaxShardSize != "" {
-		if maxShard, err = format.ParseSize(opts.MaxShardSize); err != nil {
-			return nil, Errorf(KindInvalidArgument, "option max_shard_size: %v", err)
-		}
-	}
-	if opts.Quantize != "" {
-		if out.Name != "gguf" {
-			return nil, Errorf(KindInvalidArgument, "option quantize: %s outputs have no ggml types; --quantize applies to GGUF outputs", out.Name)
-		}
-		if _, err := gguf.TypeByName(opts.Quantize); err != nil {
-			return nil, Errorf(KindInvalidArgument, "option quantize: %v", err)
-		}
+	wopts, err := writeOptions(opts, out.Name, step)
+	if err != nil {
+		return nil, err
 	}
 	if err := step("read", 0); err != nil {
 		return nil, err
@@ -63,15 +53,8 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	}
 	// Nothing modifies the tensors between reading and writing, so the writer may release
 	// the input's pages as it streams them out: the resident set stays small.
-	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold, Written: m.DropUnmodified}
-	wopts.MaxShardSize = maxShard
-	if out.Name == "gguf" {
-		wopts.Quantize = opts.Quantize
-		wopts.Progress = func(tensor string, done, total int64) error {
-			return step("write", 0.5+0.5*float64(done)/float64(max(total, 1)))
-		}
-	} else if err := gguf.DequantizeBlocks(m); err != nil {
-		// Other formats have no ggml block types: such tensors are written as float32.
+	wopts.Written = m.DropUnmodified
+	if err := prepareForWrite(m, out.Name); err != nil {
 		return nil, err
 	}
 	if err := out.Write(m, dst, wopts); err != nil {
@@ -87,6 +70,43 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 		progress("done", 1)
 	}
 	return res, nil
+}
+
+// writeOptions checks the options that shape an output in format out and returns the
+// writer's settings; step receives the writer's progress (GGUF reports it per tensor).
+// Convert and ConvertBytes share it.
+func writeOptions(opts ConvertOptions, out string, step func(string, float64) error) (format.WriteOptions, error) {
+	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold}
+	if opts.MaxShardSize != "" {
+		var err error
+		if wopts.MaxShardSize, err = format.ParseSize(opts.MaxShardSize); err != nil {
+			return wopts, Errorf(KindInvalidArgument, "option max_shard_size: %v", err)
+		}
+	}
+	if opts.Quantize != "" {
+		if out != "gguf" {
+			return wopts, Errorf(KindInvalidArgument, "option quantize: %s outputs have no ggml types; --quantize applies to GGUF outputs", out)
+		}
+		if _, err := gguf.TypeByName(opts.Quantize); err != nil {
+			return wopts, Errorf(KindInvalidArgument, "option quantize: %v", err)
+		}
+	}
+	if out == "gguf" {
+		wopts.Quantize = opts.Quantize
+		wopts.Progress = func(tensor string, done, total int64) error {
+			return step("write", 0.5+0.5*float64(done)/float64(max(total, 1)))
+		}
+	}
+	return wopts, nil
+}
+
+// prepareForWrite adapts a model read for writing in format out: formats other than GGUF
+// have no ggml block types, so such tensors are written as float32.
+func prepareForWrite(m *ir.Model, out string) error {
+	if out == "gguf" {
+		return nil
+	}
+	return gguf.DequantizeBlocks(m)
 }
 
 func externalName(dst, name string) string {

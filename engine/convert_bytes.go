@@ -5,61 +5,78 @@ import (
 	"context"
 	"strings"
 
-	"github.com/modelc/modelc/engine/format/onnx"
+	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/ir"
 )
 
-// memFormat is a format that can be decoded from and encoded to memory. Only formats whose
-// model is one self-contained blob qualify: a model with external data files needs a
-// folder, which a byte buffer does not have.
-type memFormat struct {
-	name   string
-	detect func(head []byte) bool
-	read   func(data []byte, name string) (*ir.Model, error)
-	encode func(m *ir.Model) ([]byte, error)
-}
+// memoryName is what error messages call a model held in memory.
+const memoryName = "<memory>"
 
-var memFormats = []memFormat{
-	{
-		name:   "onnx",
-		detect: onnx.Detect,
-		// dir "" forbids external data: an in-memory model has no folder to resolve it in.
-		read: func(data []byte, name string) (*ir.Model, error) { return onnx.ReadBytes(data, name, "") },
-		encode: func(m *ir.Model) ([]byte, error) {
-			var buf bytes.Buffer
-			err := onnx.Encode(m, &buf)
-			return buf.Bytes(), err
-		},
-	},
-}
+// outputName is what error messages call an output held in memory.
+const outputName = "<output>"
 
-func memFormatNames() string {
-	var names []string
-	for _, f := range memFormats {
-		names = append(names, f.name)
+// inMemory returns the format called name if it can be read from (read) or written to
+// memory; formats that need files (a checkpoint folder) are an invalid argument.
+func inMemory(name string, read bool) (*format.Format, error) {
+	fm, err := format.ByName(name)
+	if err != nil {
+		return nil, err
 	}
-	return strings.Join(names, ", ")
-}
-
-func memFormatByName(name string) (*memFormat, error) {
-	for i := range memFormats {
-		if memFormats[i].name == strings.ToLower(name) {
-			return &memFormats[i], nil
+	if !read && fm.Write == nil {
+		return nil, Errorf(KindInvalidArgument, "modelc reads %s but does not write it", fm.Name)
+	}
+	if (read && fm.ReadBytes == nil) || (!read && fm.Encode == nil) {
+		verb := "read from"
+		if !read {
+			verb = "written to"
 		}
+		return nil, Errorf(KindInvalidArgument, "format %s cannot be %s memory: it needs files (a folder); convert it with paths (in-memory formats: %s)",
+			fm.Name, verb, strings.Join(format.InMemory(), ", "))
 	}
-	return nil, Errorf(KindInvalidArgument, "format %q cannot be converted in memory (in-memory formats: %s)", name, memFormatNames())
+	return fm, nil
+}
+
+// readBytes decodes data in format from ("" detects it by its magic bytes).
+func readBytes(data []byte, from string) (*ir.Model, *format.Format, error) {
+	var in *format.Format
+	var err error
+	if from != "" {
+		in, err = inMemory(from, true)
+	} else {
+		in, err = format.ForReadBytes(data, memoryName)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := in.ReadBytes(data, memoryName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, in, nil
+}
+
+// encode writes m in format out to a new byte slice.
+func encode(m *ir.Model, out *format.Format, name string, wopts format.WriteOptions) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := out.Encode(m, &buf, name, wopts); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // ConvertBytes converts a model held in memory (data, in format from; "" detects it by its
 // magic bytes) to a new byte slice in format to ("" takes opts.To). It is Convert for hosts
-// that hold models in memory: the same options, progress stages and errors, but without
-// files, so options that name files (external data) are refused. The result never aliases
-// data, and data is not retained after the call.
+// that hold models in memory: the same readers and writers (format.InMemory lists them),
+// options, progress stages and errors, but without files, so options that make files
+// (external data, shards) and formats that are folders (hf) are refused. The result never
+// aliases data, and data is not retained after the call.
 func ConvertBytes(ctx context.Context, data []byte, from, to string, opts ConvertOptions, progress Progress) ([]byte, error) {
 	step := stepper(ctx, progress)
-	const name = "<memory>" // what error messages call the input
 	if opts.ExternalData || opts.ExternalDataFile != "" {
 		return nil, Errorf(KindInvalidArgument, "external_data and external_data_file need an output file; an in-memory conversion returns one buffer")
+	}
+	if opts.MaxShardSize != "" {
+		return nil, Errorf(KindInvalidArgument, "option max_shard_size splits the output into files beside an index; an in-memory conversion returns one buffer")
 	}
 	switch {
 	case to == "":
@@ -68,32 +85,25 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 		return nil, Errorf(KindInvalidArgument, "the output format is given twice and differs: %q and option to=%q", to, opts.To)
 	}
 	if to == "" {
-		return nil, Errorf(KindInvalidArgument, "name the output format of an in-memory conversion (in-memory formats: %s)", memFormatNames())
+		return nil, Errorf(KindInvalidArgument, "name the output format of an in-memory conversion (in-memory formats: %s)", strings.Join(format.InMemory(), ", "))
 	}
-	out, err := memFormatByName(to)
+	out, err := inMemory(to, false)
 	if err != nil {
 		return nil, err
 	}
-	var in *memFormat
 	if from != "" {
-		if in, err = memFormatByName(from); err != nil {
+		if _, err := inMemory(from, true); err != nil {
 			return nil, err
 		}
-	} else {
-		for i := range memFormats {
-			if memFormats[i].detect(data[:min(len(data), 64)]) {
-				in = &memFormats[i]
-				break
-			}
-		}
-		if in == nil {
-			return nil, &Error{Kind: KindCorrupt, File: name, Err: errorString("not a model modelc recognises in memory (in-memory formats: " + memFormatNames() + ")")}
-		}
+	}
+	wopts, err := writeOptions(opts, out.Name, step)
+	if err != nil {
+		return nil, err
 	}
 	if err := step("read", 0); err != nil {
 		return nil, err
 	}
-	m, err := in.read(data, name)
+	m, _, err := readBytes(data, from)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +111,10 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
-	b, err := out.encode(m)
+	if err := prepareForWrite(m, out.Name); err != nil {
+		return nil, err
+	}
+	b, err := encode(m, out, outputName, wopts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,17 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/modelc/modelc/engine/format"
+	"github.com/modelc/modelc/engine/format/npy"
+	"github.com/modelc/modelc/engine/format/onnx"
+	"github.com/modelc/modelc/engine/format/safetensors"
+	"github.com/modelc/modelc/engine/ir"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -52,7 +58,14 @@ func TestConvertBytesErrors(t *testing.T) {
 	}{
 		{"no output format", data, "", "", ConvertOptions{}, KindInvalidArgument},
 		{"unknown output format", data, "", "tflite", ConvertOptions{}, KindInvalidArgument},
-		{"unknown input format", data, "gguf", "onnx", ConvertOptions{}, KindInvalidArgument},
+		{"unknown input format", data, "tflite", "onnx", ConvertOptions{}, KindInvalidArgument},
+		{"ONNX bytes said to be GGUF", data, "gguf", "onnx", ConvertOptions{}, KindCorrupt},
+		{"a folder format in", data, "hf", "onnx", ConvertOptions{}, KindInvalidArgument},
+		{"a folder format out", data, "", "hf", ConvertOptions{}, KindInvalidArgument},
+		{"shards in memory", data, "", "safetensors", ConvertOptions{MaxShardSize: "1KB"}, KindInvalidArgument},
+		{"quantize a non-GGUF output", data, "", "safetensors", ConvertOptions{Quantize: "q8_0"}, KindInvalidArgument},
+		{"unknown ggml type", data, "", "gguf", ConvertOptions{Quantize: "q3_z"}, KindInvalidArgument},
+		{"nodes to NumPy", data, "", "npy", ConvertOptions{}, KindUnsupported},
 		{"two different output formats", data, "", "onnx", ConvertOptions{To: "gguf"}, KindInvalidArgument},
 		{"external data in memory", data, "", "onnx", ConvertOptions{ExternalData: true}, KindInvalidArgument},
 		{"not a model", []byte("hello, world"), "", "onnx", ConvertOptions{}, KindCorrupt},
@@ -91,4 +104,105 @@ func TestConvertCancelAtDoneIsTooLate(t *testing.T) {
 	_, err := Convert(context.Background(), src, dst, ConvertOptions{}, func(s string, f float64) bool { return s != "done" })
 	require.NoError(t, err)
 	assert.FileExists(t, dst)
+}
+
+// Every pair of in-memory formats gives the bytes the file conversion writes: the readers
+// and writers are the same, only the files are missing.
+func TestConvertBytesEveryFormatMatchesConvert(t *testing.T) {
+	dir := t.TempDir()
+	w, err := ir.NewTensor("blk.0.ffn_up.weight", ir.Float32, []int64{2, 32}, make([]byte, 2*32*4))
+	require.NoError(t, err)
+	for i := range w.Bytes() {
+		w.Bytes()[i] = byte(i * 7)
+	}
+	b, err := ir.NewTensor("blk.0.ffn_up.bias", ir.Int64, []int64{3}, make([]byte, 3*8))
+	require.NoError(t, err)
+	b.Bytes()[8] = 5
+	weights := &ir.Model{IRVersion: 8, Opsets: []ir.OpsetImport{{Version: 17}}, Graph: &ir.Graph{Name: "w", Initializers: []*ir.Tensor{w, b}}}
+	src := filepath.Join(dir, "w.onnx")
+	_, err = onnx.Write(weights, src, onnx.WriteOptions{})
+	require.NoError(t, err)
+
+	ext := map[string]string{"onnx": ".onnx", "safetensors": ".safetensors", "gguf": ".gguf", "torch": ".pt", "npy": ".npz"}
+	require.ElementsMatch(t, []string{"gguf", "npy", "onnx", "safetensors", "torch"}, format.InMemory())
+	// One file per format, written by Convert from the ONNX model.
+	files := map[string]string{}
+	for name, e := range ext {
+		files[name] = filepath.Join(dir, "src"+e)
+		if name == "onnx" {
+			files[name] = src
+			continue
+		}
+		_, err := Convert(context.Background(), src, files[name], ConvertOptions{}, nil)
+		require.NoError(t, err, name)
+	}
+	for from, in := range files {
+		data, err := os.ReadFile(in)
+		require.NoError(t, err)
+		for to, e := range ext {
+			t.Run(from+"→"+to, func(t *testing.T) {
+				dst := filepath.Join(dir, from+"-to-"+to+e)
+				_, err := Convert(context.Background(), in, dst, ConvertOptions{}, nil)
+				require.NoError(t, err)
+				want, err := os.ReadFile(dst)
+				require.NoError(t, err)
+				for _, named := range []string{"", from} { // detected, and named
+					got, err := ConvertBytes(context.Background(), data, named, to, ConvertOptions{}, nil)
+					require.NoError(t, err)
+					if to == "onnx" && from != "onnx" && from != "gguf" {
+						// A weights file read from a path names the ONNX graph after
+						// the file; memory has no name to give it. Nothing else differs.
+						m, err := onnx.ReadBytes(got, "got", "")
+						require.NoError(t, err)
+						assert.Equal(t, "", m.Graph.Name)
+						m.Graph.Name = "src"
+						var buf bytes.Buffer
+						require.NoError(t, onnx.Encode(m, &buf))
+						got = buf.Bytes()
+					}
+					assert.Equal(t, want, got, "from %q", named)
+				}
+			})
+		}
+	}
+
+	// GGUF quantization in memory, with the writer's progress per tensor.
+	dst := filepath.Join(dir, "q8.gguf")
+	_, err = Convert(context.Background(), src, dst, ConvertOptions{Quantize: "q8_0"}, nil)
+	require.NoError(t, err)
+	want, err := os.ReadFile(dst)
+	require.NoError(t, err)
+	data, err := os.ReadFile(src)
+	require.NoError(t, err)
+	var fractions []float64
+	got, err := ConvertBytes(context.Background(), data, "", "gguf", ConvertOptions{Quantize: "q8_0"}, func(s string, f float64) bool {
+		fractions = append(fractions, f)
+		return true
+	})
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.Equal(t, []float64{0, 0.5}, fractions[:2])
+	assert.Greater(t, len(fractions), 3, "the GGUF writer reports each tensor")
+	// Cancelled from the writer's own progress: no output.
+	out, err := ConvertBytes(context.Background(), data, "", "gguf", ConvertOptions{Quantize: "q8_0"}, func(s string, f float64) bool { return f <= 0.5 })
+	assert.Nil(t, out)
+	assert.Equal(t, KindCancelled, KindOf(err), "%v", err)
+}
+
+// A .npy in memory has no file name: its array is called arr_0.
+func TestConvertBytesNPYArrayName(t *testing.T) {
+	dir := t.TempDir()
+	tn, err := ir.NewTensor("x", ir.Float32, []int64{2}, []byte{0, 0, 128, 63, 0, 0, 0, 64})
+	require.NoError(t, err)
+	path := filepath.Join(dir, "x.npy")
+	require.NoError(t, npy.WriteNPY(path, tn))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	out, err := ConvertBytes(context.Background(), data, "", "safetensors", ConvertOptions{}, nil)
+	require.NoError(t, err)
+	m, err := safetensors.ReadBytes(out, "out")
+	require.NoError(t, err)
+	require.Len(t, m.Graph.Initializers, 1)
+	assert.Equal(t, npy.MemoryArrayName, m.Graph.Initializers[0].Name)
+	assert.Equal(t, tn.Bytes(), m.Graph.Initializers[0].Bytes())
 }

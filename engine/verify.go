@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/modelc/modelc/engine/ir"
 	"github.com/modelc/modelc/engine/runtime"
 	"github.com/modelc/modelc/engine/verify"
 )
@@ -58,6 +59,40 @@ type VerifyReport struct {
 // Verify runs ref and cand on the same inputs and compares their outputs. It returns the
 // report and, when some output is outside the tolerance, also a KindVerifyFailed error.
 func Verify(ctx context.Context, ref, cand string, opts VerifyOptions, progress Progress) (*VerifyReport, error) {
+	return verifySources(ctx, fileSource(ref), fileSource(cand), opts, progress)
+}
+
+// modelSource is one side of a verification: a model file, or a model held in memory.
+type modelSource struct {
+	name string                           // the path, or what messages call it
+	open func() (*ir.Model, int64, error) // reads the model; the int is its size in bytes
+}
+
+func fileSource(path string) modelSource {
+	return modelSource{name: path, open: func() (*ir.Model, int64, error) {
+		m, _, err := Read(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		var size int64
+		if st, err := os.Stat(path); err == nil {
+			size = st.Size()
+		}
+		return m, size, nil
+	}}
+}
+
+// bytesSource reads a model held in data with read (a format's ReadBytes).
+func bytesSource(name string, data []byte, read func([]byte, string) (*ir.Model, error)) modelSource {
+	return modelSource{name: name, open: func() (*ir.Model, int64, error) {
+		m, err := read(data, name)
+		return m, int64(len(data)), err
+	}}
+}
+
+// verifySources is Verify on models from files or memory.
+func verifySources(ctx context.Context, refSrc, candSrc modelSource, opts VerifyOptions, progress Progress) (*VerifyReport, error) {
+	ref, cand := refSrc.name, candSrc.name
 	step := stepper(ctx, progress)
 	if opts.Samples < 0 || opts.Threads < 0 || opts.MinCosine < -1 || opts.MinCosine > 1 {
 		return nil, Errorf(KindInvalidArgument, "samples and threads must be ≥ 0 and min_cosine in [-1, 1]")
@@ -78,12 +113,12 @@ func Verify(ctx context.Context, ref, cand string, opts VerifyOptions, progress 
 	if err := step("load", 0); err != nil {
 		return nil, err
 	}
-	rs, rsum, closeR, err := openSession(ref, opts.Threads)
+	rs, rsum, closeR, err := openSession(refSrc, opts.Threads)
 	if err != nil {
 		return nil, err
 	}
 	defer closeR()
-	cs, csum, closeC, err := openSession(cand, opts.Threads)
+	cs, csum, closeC, err := openSession(candSrc, opts.Threads)
 	if err != nil {
 		return nil, err
 	}
@@ -141,15 +176,14 @@ func Verify(ctx context.Context, ref, cand string, opts VerifyOptions, progress 
 	return rep, step("done", 1)
 }
 
-func openSession(path string, threads int) (*runtime.Session, ModelSummary, func(), error) {
+func openSession(src modelSource, threads int) (*runtime.Session, ModelSummary, func(), error) {
+	path := src.name
 	sum := ModelSummary{Path: path}
-	m, _, err := Read(path)
+	m, size, err := src.open()
 	if err != nil {
 		return nil, sum, nil, err
 	}
-	if st, err := os.Stat(path); err == nil {
-		sum.FileBytes = st.Size()
-	}
+	sum.FileBytes = size
 	sum.ParameterCount = Summarize(m).ParameterCount
 	s, err := runtime.New(m, runtime.Options{Threads: threads})
 	if err != nil {

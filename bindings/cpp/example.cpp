@@ -54,6 +54,15 @@ int main(int argc, char **argv) {
             std::cout << "verify: " << e.what() << "\n";
         }
         modelc::verify(argv[1], compressed, R"({"atol": 1, "rtol": 1})");
+        // The same compression in memory gives the same bytes as the file.
+        modelc::CompressResult mem = modelc::compress_bytes(model.data(), model.size(), R"({"quantize": "int8"})");
+        std::ifstream compressed_in(compressed, std::ios::binary);
+        std::vector<char> cfile((std::istreambuf_iterator<char>(compressed_in)), std::istreambuf_iterator<char>());
+        if (mem.model.size() != cfile.size() || std::memcmp(mem.model.data(), cfile.data(), cfile.size()) != 0) {
+            std::cerr << "in-memory and file compressions differ\n";
+            return 1;
+        }
+        std::cout << "compress in memory: " << mem.model.size() << " bytes, the same as the file\n";
         std::remove(compressed.c_str());
     } catch (const modelc::Error &e) {
         std::cerr << "modelc failed (" << e.status_string() << "): " << e.what() << "\n";

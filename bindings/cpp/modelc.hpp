@@ -5,6 +5,8 @@
 //   std::string info = modelc::inspect("out.onnx");   // JSON text
 //   modelc::compress("model.onnx", "int8.onnx", R"({"quantize": "int8"})");
 //   modelc::verify("model.onnx", "int8.onnx", R"({"atol": 0.01})");
+//   modelc::Buffer st = modelc::convert_bytes(bytes, size, "safetensors");      // in memory
+//   modelc::CompressResult r = modelc::compress_bytes(bytes, size, R"({"quantize": "int8"})");
 //
 // Failures throw modelc::Error, which carries the modelc_status code and the library's
 // message. Buffers the library allocates are owned by modelc::Buffer / copied into
@@ -130,6 +132,7 @@ inline void convert(std::string_view src, std::string_view dst, std::string_view
 }
 
 // Converts a model held in memory; from_format empty detects it. Returns the new bytes.
+// Formats: onnx, safetensors, gguf, torch, npy (ABI 1: onnx only).
 inline Buffer convert_bytes(const void *data, std::size_t size, std::string_view to_format,
                             std::string_view from_format = {}, std::string_view options_json = {},
                             const Progress &progress = {}) {
@@ -155,6 +158,32 @@ inline std::string compress(std::string_view src, std::string_view dst, std::str
     std::string r = detail::take_string(report);
     pc.finish(status, r);
     return r;
+}
+
+// The result of compress_bytes: the compressed ONNX model's bytes and the JSON report.
+struct CompressResult {
+    Buffer model;
+    std::string report;
+};
+
+// Compresses a model held in memory (from_format empty detects it); returns the compressed
+// ONNX model's bytes, the same modelc::compress writes to a file, and the JSON report.
+// options_json as for compress(); options naming files (calibration, recipe, inputs,
+// labels) still take paths. A failed verification throws Error with MODELC_E_VERIFY_FAILED
+// and the report (the output is dropped; a negative min_cosine reports without failing).
+// Needs a library of ABI version 2 or later.
+inline CompressResult compress_bytes(const void *data, std::size_t size, std::string_view options_json,
+                                     std::string_view from_format = {}, const Progress &progress = {}) {
+    const std::string from(from_format), o(options_json);
+    detail::ProgressCall pc{&progress, nullptr};
+    void *out = nullptr;
+    std::size_t out_size = 0;
+    char *report = nullptr;
+    modelc_status status =
+        modelc_compress_bytes(data, size, from.c_str(), o.c_str(), pc.fn(), &pc, &out, &out_size, &report);
+    CompressResult result{Buffer(out, out_size), detail::take_string(report)}; // owns out and report first
+    pc.finish(status, result.report);
+    return result;
 }
 
 // Runs ref and cand on the same inputs and compares their outputs; returns the JSON

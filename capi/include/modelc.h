@@ -37,8 +37,11 @@
 extern "C" {
 #endif
 
-/* The ABI version this header describes (see "Stability" above). */
-#define MODELC_ABI_VERSION 1
+/* The ABI version this header describes (see "Stability" above).
+ *   1: the first release.
+ *   2: adds modelc_compress_bytes; modelc_convert_bytes reads and writes safetensors,
+ *      gguf, torch and npy besides onnx. Nothing of version 1 changed. */
+#define MODELC_ABI_VERSION 2
 
 /*
  * Status codes: one per error class of the engine. The numbering is fixed (codes are only
@@ -108,7 +111,13 @@ modelc_status modelc_convert(const char *src, const char *dst, const char *optio
  * or "" detects it from the bytes), to `to_format` (NULL or "" takes option "to"; one of
  * them is needed). On success *out receives a new buffer of *out_size bytes (release it
  * with modelc_free). The library reads `data` only during the call. Options as for
- * modelc_convert, except those that name files. Formats: onnx.
+ * modelc_convert, except those that make files ("external_data", "external_data_file",
+ * "max_shard_size" are MODELC_E_INVALID_ARGUMENT); "quantize" (a ggml type) applies to
+ * gguf outputs. Formats (since ABI 2; ABI 1: onnx only): onnx, safetensors, gguf,
+ * torch (a state-dict checkpoint), npy (read: .npy or .npz, a lone .npy array is called
+ * "arr_0"; written: .npz). A format that is a folder (hf) is MODELC_E_INVALID_ARGUMENT.
+ * A weights-only model read from memory has no file name, so an ONNX output's graph is
+ * unnamed; otherwise the bytes are those modelc_convert writes to a file.
  */
 modelc_status modelc_convert_bytes(const void *data, size_t size, const char *from_format,
                                    const char *to_format, const char *options_json,
@@ -127,6 +136,22 @@ modelc_status modelc_convert_bytes(const void *data, size_t size, const char *fr
  */
 modelc_status modelc_compress(const char *src, const char *dst, const char *options_json,
                               modelc_progress_fn progress, void *user, char **report_json);
+
+/*
+ * Compresses a model held in memory (since ABI 2): `size` bytes at `data`, in format
+ * `from_format` (NULL or "" detects it; any format modelc_convert_bytes reads, though only
+ * a model with a graph, i.e. ONNX, has anything to compress). On success *out receives
+ * the compressed ONNX model, a new buffer of *out_size bytes, the same bytes
+ * modelc_compress writes to a file. Options as for modelc_compress; those that name files
+ * ("calibration", "recipe", "inputs", "labels") still take paths. `data` is read only
+ * during the call and never written. report_json as for modelc_compress (its "input" is
+ * "<memory>", its "output" "<output>"). With "verify", MODELC_E_VERIFY_FAILED sets *out,
+ * *out_size and *report_json (as modelc_compress keeps dst); any other failure sets *out
+ * and *report_json to NULL and *out_size to 0.
+ */
+modelc_status modelc_compress_bytes(const void *data, size_t size, const char *from_format,
+                                    const char *options_json, modelc_progress_fn progress, void *user,
+                                    void **out, size_t *out_size, char **report_json);
 
 /*
  * Runs the models `ref` and `cand` on the same inputs and compares their outputs.

@@ -44,6 +44,14 @@ type Format struct {
 	DetectPath func(path string) bool
 	Read       func(path string) (*ir.Model, error)
 	Write      func(m *ir.Model, path string, opts WriteOptions) error
+	// ReadBytes, if set, decodes a model held in memory (name is what errors call it);
+	// its tensors may alias data. Formats that need a folder (external data, shards, a
+	// checkpoint folder) have none or refuse what would need one.
+	ReadBytes func(data []byte, name string) (*ir.Model, error)
+	// Encode, if set, writes the model as one stream to w, the bytes Write would put in
+	// a single file (name is what errors call the output). Options that need files
+	// beside the output (ONNX external data, safetensors shards) are not used.
+	Encode func(m *ir.Model, w io.Writer, name string, opts WriteOptions) error
 }
 
 var formats = []*Format{
@@ -61,6 +69,10 @@ var formats = []*Format{
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
 			return gguf.Write(m, path, gguf.WriteOptions{Quantize: o.Quantize, Written: o.Written, Progress: o.Progress})
 		},
+		ReadBytes: gguf.Parse,
+		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {
+			return gguf.Encode(m, w, name, gguf.WriteOptions{Quantize: o.Quantize, Written: o.Written, Progress: o.Progress})
+		},
 	},
 	{
 		// Hugging Face safetensors: weights only; a folder or *.safetensors.index.json
@@ -72,6 +84,10 @@ var formats = []*Format{
 		Read:       safetensors.Read,
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
 			return safetensors.Write(m, path, safetensors.WriteOptions{MaxShardSize: o.MaxShardSize, Written: o.Written})
+		},
+		ReadBytes: safetensors.ReadBytes,
+		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {
+			return safetensors.Encode(m, w, name, safetensors.WriteOptions{Written: o.Written})
 		},
 	},
 	{
@@ -85,6 +101,10 @@ var formats = []*Format{
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
 			return torch.Write(m, path, torch.WriteOptions{Written: o.Written})
 		},
+		ReadBytes: torch.ReadBytes,
+		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {
+			return torch.Encode(m, w, name, torch.WriteOptions{Written: o.Written})
+		},
 	},
 	{
 		Name:       "onnx",
@@ -95,6 +115,14 @@ var formats = []*Format{
 			_, err := onnx.Write(m, path, onnx.WriteOptions{ExternalData: o.ExternalData, ExternalFile: o.ExternalFile, SizeThreshold: o.SizeThreshold, Written: o.Written})
 			return err
 		},
+		// dir "" refuses external data: a model in memory has no folder to find it in.
+		ReadBytes: func(data []byte, name string) (*ir.Model, error) { return onnx.ReadBytes(data, name, "") },
+		Encode: func(m *ir.Model, w io.Writer, name string, _ WriteOptions) error {
+			if err := onnx.Encode(m, w); err != nil {
+				return withFile(err, name)
+			}
+			return nil
+		},
 	},
 	{
 		// NumPy arrays: weights only, one initializer per array (.npz) or one (.npy).
@@ -103,6 +131,8 @@ var formats = []*Format{
 		Detect:     npy.Detect,
 		Read:       npy.Read,
 		Write:      func(m *ir.Model, path string, _ WriteOptions) error { return npy.Write(m, path) },
+		ReadBytes:  npy.ReadBytes,
+		Encode:     func(m *ir.Model, w io.Writer, name string, _ WriteOptions) error { return npy.EncodeModel(m, w, name) },
 	},
 }
 
@@ -158,6 +188,41 @@ func ForRead(path string) (*Format, error) {
 		return fm, nil
 	}
 	return nil, ir.Errorf(ir.KindCorrupt, path, "not a model file modelc recognises (formats: %s)", strings.Join(Names(), ", "))
+}
+
+// InMemory lists the formats that can be read from and written to memory.
+func InMemory() []string {
+	var names []string
+	for _, f := range formats {
+		if f.ReadBytes != nil && f.Encode != nil {
+			names = append(names, f.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ForReadBytes picks the reader of a model held in memory by its first bytes; name is
+// what the error calls it.
+func ForReadBytes(data []byte, name string) (*Format, error) {
+	head := data[:min(len(data), 64)]
+	for _, fm := range formats {
+		if fm.ReadBytes != nil && fm.Detect != nil && fm.Detect(head) {
+			return fm, nil
+		}
+	}
+	return nil, ir.Errorf(ir.KindCorrupt, name, "not a model modelc recognises in memory (in-memory formats: %s)", strings.Join(InMemory(), ", "))
+}
+
+// withFile names the output in an error that does not name a file yet.
+func withFile(err error, name string) error {
+	if e, ok := err.(*ir.Error); ok {
+		if e.File == "" {
+			e.File = name
+		}
+		return e
+	}
+	return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
 }
 
 // ForWrite picks the writer for path by its extension.

@@ -7,6 +7,7 @@
 #define PIN(name, cond) typedef char pin_status_##name[(cond) ? 1 : -1]
 
 PIN(abi, MODELC_ABI_VERSION >= 1);
+PIN(abi2, MODELC_ABI_VERSION >= 2); /* modelc_compress_bytes */
 PIN(ok, MODELC_OK == 0);
 PIN(internal, MODELC_E_INTERNAL == 1);
 PIN(invalid, MODELC_E_INVALID_ARGUMENT == 2);
@@ -31,3 +32,5 @@ modelc_status (*const pin_backends)(char **) = modelc_backends;
 modelc_status (*const pin_compress)(const char *, const char *, const char *, progress_t, void *, char **) =
     modelc_compress;
 modelc_status (*const pin_verify)(const char *, const char *, const char *, progress_t, void *, char **) = modelc_verify;
+modelc_status (*const pin_compress_bytes)(const void *, size_t, const char *, const char *, progress_t, void *, void **,
+                                          size_t *, char **) = modelc_compress_bytes;

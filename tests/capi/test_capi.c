@@ -3,9 +3,10 @@
  *
  *   test_capi FIXTURE_DIR [ITERATIONS]
  *
- * FIXTURE_DIR holds ONNX models (testdata/onnx). The program converts, converts in memory,
- * inspects and verifies each of them and checks the results against each other;
- * compresses one and verifies the result; calls every
+ * FIXTURE_DIR holds ONNX models (testdata/onnx). The program converts, converts in memory
+ * (to ONNX and the weight formats), inspects and verifies each of them and checks the
+ * results against each other; compresses one, from a file and in memory, and verifies
+ * the result; calls every
  * function with bad arguments and checks the status and the message; cancels operations
  * and checks nothing is left behind; and runs 8 threads × ITERATIONS rounds of calls at
  * once (default 40). It prints one line per failed check and a summary, and exits 1 if
@@ -192,6 +193,29 @@ static void test_fixture(const char *src) {
                  MODELC_OK, "");
     CHECK(out != NULL && out_size == dst_size, "%s: convert_bytes with options.to gave %zu bytes", src, out_size);
     modelc_free(out);
+    /* The weight formats in memory: the same bytes as the file conversion, or the same failure. */
+    static const char *const formats[][2] = {{"safetensors", "w.safetensors"}, {"gguf", "w.gguf"}, {"torch", "w.pt"}};
+    for (int i = 0; i < 3; i++) {
+        char wfile[512];
+        path_in_tmp(wfile, sizeof wfile, formats[i][1]);
+        modelc_status fs = modelc_convert(src, wfile, NULL, NULL, NULL);
+        out = NULL;
+        out_size = 0;
+        modelc_status ms = modelc_convert_bytes(src_bytes, src_size, NULL, formats[i][0], NULL, NULL, NULL, &out, &out_size);
+        CHECK(fs == ms, "%s to %s: file status %d, in-memory status %d (%s)", src, formats[i][0], fs, ms,
+              modelc_last_error());
+        if (fs == MODELC_OK && ms == MODELC_OK) {
+            size_t wsize = 0;
+            unsigned char *wbytes = read_file(wfile, &wsize);
+            CHECK(wbytes != NULL && out_size == wsize && memcmp(out, wbytes, wsize) == 0,
+                  "%s to %s: in memory %zu bytes, the file %zu (or they differ)", src, formats[i][0], out_size, wsize);
+            free(wbytes);
+        }
+        CHECK(ms == MODELC_OK || out == NULL, "a failed convert_bytes left *out set");
+        modelc_free(out);
+        out = NULL;
+        unlink(wfile);
+    }
 
     free(src_bytes);
     free(dst_bytes);
@@ -221,6 +245,44 @@ static void test_compress_verify(const char *src) {
     CHECK_STATUS(modelc_inspect(dst, &info), MODELC_OK, "");
     CHECK(info != NULL && strstr(info, "int8") != NULL, "the compressed model holds no int8: %s", info ? info : "(null)");
     modelc_free(info);
+    /* In memory: the same bytes as the file, and a report of the same shape. */
+    size_t src_size = 0, dst_size = 0, out_size = 0;
+    unsigned char *src_bytes = read_file(src, &src_size), *dst_bytes = read_file(dst, &dst_size);
+    void *out = NULL;
+    struct progress_log mlog = {0};
+    report = NULL;
+    CHECK_STATUS(modelc_compress_bytes(src_bytes, src_size, NULL, "{\"quantize\": \"int8\", \"per_channel\": true}",
+                                       log_progress, &mlog, &out, &out_size, &report),
+                 MODELC_OK, "");
+    CHECK(out != NULL && dst_bytes != NULL && out_size == dst_size && memcmp(out, dst_bytes, dst_size) == 0,
+          "compress_bytes gave %zu bytes, compress wrote %zu (or they differ)", out_size, dst_size);
+    CHECK(report != NULL && strstr(report, "\"input\":\"\\u003cmemory\\u003e\"") != NULL && strstr(report, "\"bytes_after\":") != NULL,
+          "compress_bytes report: %s", report ? report : "(null)");
+    CHECK(mlog.n >= 3 && strcmp(mlog.stages[0], "read") == 0 && strcmp(mlog.stages[mlog.n - 1], "done") == 0,
+          "compress_bytes progress: %d reports", mlog.n);
+    modelc_free(out);
+    modelc_free(report);
+    /* The format named; no report wanted. */
+    out = NULL;
+    CHECK_STATUS(modelc_compress_bytes(src_bytes, src_size, "onnx", "{\"quantize\": \"int8\", \"per_channel\": true}",
+                                       NULL, NULL, &out, &out_size, NULL),
+                 MODELC_OK, "");
+    CHECK(out != NULL && out_size == dst_size, "compress_bytes with from_format gave %zu bytes", out_size);
+    modelc_free(out);
+    /* A failed verification hands out the output and the report. */
+    out = NULL;
+    report = NULL;
+    CHECK_STATUS(modelc_compress_bytes(src_bytes, src_size, NULL, "{\"quantize\": \"int4\", \"verify\": true, \"min_cosine\": 1}",
+                                       NULL, NULL, &out, &out_size, &report),
+                 MODELC_E_VERIFY_FAILED, "<output>");
+    CHECK(out != NULL && out_size > 0 && report != NULL && strstr(report, "\"pass\":false") != NULL,
+          "compress_bytes with a failed verification: %zu bytes, report %s", out_size, report ? report : "(null)");
+    modelc_free(out);
+    modelc_free(report);
+    free(src_bytes);
+    free(dst_bytes);
+    report = NULL;
+
     /* No report wanted: report_json may be NULL. */
     CHECK_STATUS(modelc_compress(src, dst, "{\"quantize\": \"int8\"}", NULL, NULL, NULL), MODELC_OK, "");
 
@@ -312,8 +374,8 @@ static void test_bad_arguments(const char *src) {
                  MODELC_E_INVALID_ARGUMENT, "out and out_size");
     CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, NULL, NULL, NULL, NULL, &out, &out_size),
                  MODELC_E_INVALID_ARGUMENT, "name the output format");
-    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "gguf", NULL, NULL, NULL, &out, &out_size),
-                 MODELC_E_INVALID_ARGUMENT, "gguf");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "tflite", NULL, NULL, NULL, &out, &out_size),
+                 MODELC_E_INVALID_ARGUMENT, "tflite");
     CHECK_STATUS(modelc_convert_bytes(bytes, size, "tflite", "onnx", NULL, NULL, NULL, &out, &out_size),
                  MODELC_E_INVALID_ARGUMENT, "tflite");
     CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "onnx", "{\"bogus_key\": 1}", NULL, NULL, &out, &out_size),
@@ -327,6 +389,43 @@ static void test_bad_arguments(const char *src) {
     CHECK_STATUS(modelc_convert_bytes(bytes, size / 2, "onnx", "onnx", NULL, NULL, NULL, &out, &out_size),
                  MODELC_E_CORRUPT, "<memory>");
     CHECK(out == NULL, "a failed convert_bytes left *out set");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, "hf", "onnx", NULL, NULL, NULL, &out, &out_size),
+                 MODELC_E_INVALID_ARGUMENT, "folder");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "hf", NULL, NULL, NULL, &out, &out_size),
+                 MODELC_E_INVALID_ARGUMENT, "does not write");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "safetensors", "{\"max_shard_size\": \"1KB\"}", NULL, NULL, &out,
+                                      &out_size),
+                 MODELC_E_INVALID_ARGUMENT, "max_shard_size");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "npy", NULL, NULL, NULL, &out, &out_size), MODELC_E_UNSUPPORTED,
+                 "weights only");
+
+    report = (char *)"sentinel";
+    out = (void *)"sentinel";
+    out_size = 7;
+    CHECK_STATUS(modelc_compress_bytes(NULL, 10, NULL, "{\"quantize\": \"int8\"}", NULL, NULL, &out, &out_size, &report),
+                 MODELC_E_INVALID_ARGUMENT, "data is NULL");
+    CHECK(out == NULL && out_size == 0 && report == NULL,
+          "a failed compress_bytes must set *out and *report_json to NULL and *out_size to 0");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, "{\"quantize\": \"int8\"}", NULL, NULL, NULL, &out_size, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "out and out_size");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, "{\"quantize\": \"int8\"}", NULL, NULL, &out, NULL, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "out and out_size");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, NULL, NULL, NULL, &out, &out_size, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "nothing to do");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, "{\"bogus_key\": 1}", NULL, NULL, &out, &out_size, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "bogus_key");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size, "hf", "{\"quantize\": \"int8\"}", NULL, NULL, &out, &out_size, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "folder");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, "{\"quantize\": \"int8\", \"mode\": \"static\", "
+                                       "\"calibration\": \"/no/such/calib.npz\"}",
+                                       NULL, NULL, &out, &out_size, NULL),
+                 MODELC_E_IO, "/no/such/calib.npz");
+    CHECK_STATUS(modelc_compress_bytes("garbage", 7, NULL, "{\"quantize\": \"int8\"}", NULL, NULL, &out, &out_size, &report),
+                 MODELC_E_CORRUPT, "not a model");
+    CHECK_STATUS(modelc_compress_bytes(bytes, size / 2, "onnx", "{\"quantize\": \"int8\"}", NULL, NULL, &out, &out_size,
+                                       &report),
+                 MODELC_E_CORRUPT, "<memory>");
+    CHECK(out == NULL && report == NULL, "a failed compress_bytes left *out or *report_json set");
     free(bytes);
 
     /* The last error belongs to the thread's last failure: a success leaves it alone. */
@@ -371,6 +470,17 @@ static void test_cancel(const char *src) {
                      MODELC_E_CANCELLED, stages[i]);
         CHECK(report == NULL && !exists(dst) && count_entries() == before, "compress cancelled at %s left something",
               stages[i]);
+
+        size_t size = 0, out_size = 0;
+        unsigned char *bytes = read_file(src, &size);
+        void *out = NULL;
+        struct progress_log mlog = {.cancel_at = stages[i]};
+        CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, "{\"quantize\": \"int8\"}", log_progress, &mlog, &out,
+                                           &out_size, &report),
+                     MODELC_E_CANCELLED, stages[i]);
+        CHECK(out == NULL && out_size == 0 && report == NULL, "a cancelled compress_bytes returned something");
+        CHECK(strcmp(mlog.stages[mlog.n - 1], stages[i]) == 0, "compress_bytes went on after the cancel at %s", stages[i]);
+        free(bytes);
     }
     struct progress_log vlog = {.cancel_at = "load"};
     CHECK_STATUS(modelc_verify(src, src, NULL, log_progress, &vlog, NULL), MODELC_E_CANCELLED, "load");
@@ -408,6 +518,11 @@ static void *thread_main(void *arg) {
         void *out = NULL;
         size_t out_size = 0;
         CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "onnx", NULL, NULL, NULL, &out, &out_size), MODELC_OK, "");
+        modelc_free(out);
+        out = NULL;
+        CHECK_STATUS(modelc_compress_bytes(bytes, size, NULL, "{\"quantize\": \"int8\"}", NULL, NULL, &out, &out_size, NULL),
+                     MODELC_OK, "");
+        CHECK(out != NULL && out_size > 0, "thread %ld: compress_bytes gave no bytes", id);
         modelc_free(out);
         /* Each thread's last error is its own, whatever the others do meanwhile. */
         CHECK_STATUS(modelc_inspect(missing, &info), MODELC_E_IO, missing);

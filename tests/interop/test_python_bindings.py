@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import ctypes.util
+import io
 import os
 import pathlib
 import subprocess
@@ -43,7 +44,7 @@ def _listing(d: pathlib.Path) -> list[str]:
 
 
 def test_versions():
-    assert modelc.abi_version() >= modelc.ABI_VERSION == 1
+    assert modelc.abi_version() >= modelc.ABI_VERSION == 2
     assert modelc.version()  # the library's release string
     assert modelc.__version__
     assert os.path.isfile(modelc.library_path)
@@ -232,6 +233,119 @@ def test_convert_bytes_matches_file_conversion(tmp_path):
     # A non-contiguous view is refused rather than copied wrongly.
     with pytest.raises(modelc.InvalidArgumentError):
         modelc.convert_bytes(np.frombuffer(data, dtype=np.uint8)[::2], "onnx")
+
+
+def _initializers(model: onnx.ModelProto) -> dict:
+    return {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def test_convert_bytes_weight_formats(tmp_path):
+    """ONNX to every weight format and back, in memory, each result read by the package
+    its users read it with: safetensors, gguf, numpy, onnx."""
+    import gguf
+    from safetensors.numpy import load as st_load
+
+    data = CNN.read_bytes()
+    want = _initializers(onnx.load_from_string(data))
+
+    st = modelc.convert_bytes(data, "safetensors")
+    got = st_load(st)
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        np.testing.assert_array_equal(got[k], v)
+    dst = tmp_path / "cnn.safetensors"
+    modelc.convert(CNN, dst)
+    assert st == dst.read_bytes()  # the same bytes as the file conversion
+
+    g = modelc.convert_bytes(data, "gguf")
+    (tmp_path / "mem.gguf").write_bytes(g)
+    r = gguf.GGUFReader(str(tmp_path / "mem.gguf"))
+    assert {t.name for t in r.tensors} == set(want)
+    for t in r.tensors:
+        np.testing.assert_array_equal(np.asarray(t.data).reshape(want[t.name].shape), want[t.name])
+
+    z = modelc.convert_bytes(st, "npy")  # weights only: NumPy holds no graph
+    with np.load(io.BytesIO(z)) as npz:
+        assert set(npz.files) == set(want)
+        for k in npz.files:
+            np.testing.assert_array_equal(npz[k], want[k])
+
+    # Back from a weight format (detected from the bytes, and named) to ONNX.
+    for back in (modelc.convert_bytes(st, "onnx"), modelc.convert_bytes(g, "onnx", from_format="gguf")):
+        m = onnx.load_from_string(back)  # weights only: no graph for onnx.checker to check
+        got = _initializers(m)
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            np.testing.assert_array_equal(got[k], v)
+    # A lone .npy array has no file name in memory: it is called arr_0.
+    buf = io.BytesIO()
+    np.save(buf, np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(st_load(modelc.convert_bytes(buf.getvalue(), "safetensors"))["arr_0"],
+                                  np.arange(6, dtype=np.float32).reshape(2, 3))
+    # GGUF quantization in memory.
+    q = modelc.convert_bytes(st, "gguf", quantize="q8_0")
+    assert len(q) < len(g)
+
+    with pytest.raises(modelc.InvalidArgumentError, match="folder"):
+        modelc.convert_bytes(data, "onnx", from_format="hf")
+    with pytest.raises(modelc.InvalidArgumentError, match="max_shard_size"):
+        modelc.convert_bytes(data, "safetensors", max_shard_size="1KB")
+    with pytest.raises(modelc.UnsupportedError, match="weights only"):
+        modelc.convert_bytes(data, "npy")
+    with pytest.raises(modelc.CorruptFileError):
+        modelc.convert_bytes(data, "onnx", from_format="safetensors")
+
+
+def test_compress_bytes_checked_by_onnxruntime(tmp_path):
+    dst = tmp_path / "int8.onnx"
+    file_report = modelc.compress(CNN, dst, quantize="int8", per_channel=True)
+    data = bytearray(CNN.read_bytes())
+    before = bytes(data)
+    seen = []
+    model, report = modelc.compress_bytes(data, quantize="int8", per_channel=True, progress=lambda s, f: seen.append(s))
+    assert bytes(data) == before  # the host's buffer is never written
+    assert model == dst.read_bytes()  # the same bytes as the file
+    assert seen[0] == "read" and seen[-1] == "done"
+    assert report["input"] == "<memory>" and report["bytes_before"] == len(data) and report["bytes_after"] == len(model)
+    assert report["passes"] == file_report["passes"]
+    onnx.checker.check_model(onnx.load_from_string(model), full_check=True)
+    feeds, want = _fixture_io("cnn")
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)
+    for g, w in zip(got, want):
+        cos = float(np.dot(g.ravel(), w.ravel()) / np.linalg.norm(g) / np.linalg.norm(w))
+        assert cos > 0.999, cos
+
+    # Static quantization with calibration arrays, verified on the fixture's inputs.
+    model, report = modelc.compress_bytes(
+        memoryview(before), from_format="onnx", quantize="int8", mode="static", calibration=feeds,
+        verify=True, inputs=feeds, min_cosine=0.9,
+    )
+    assert report["verify"]["pass"] and report["verify"]["reference"]["path"] == "<memory>"
+    ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+
+    # A bar int4 cannot meet: the output and the report ride on the exception, or come back.
+    with pytest.raises(modelc.VerificationFailedError) as e:
+        modelc.compress_bytes(before, quantize="int4", verify=True, min_cosine=1.0)
+    assert e.value.report["verify"]["pass"] is False and e.value.output
+    ort.InferenceSession(e.value.output, providers=["CPUExecutionProvider"])
+    model, report = modelc.compress_bytes(before, quantize="int4", verify=True, min_cosine=1.0, check=False)
+    assert model == e.value.output and report["verify"]["pass"] is False
+
+    with pytest.raises(modelc.InvalidArgumentError, match="nothing to do"):
+        modelc.compress_bytes(before)
+    with pytest.raises(modelc.InvalidArgumentError, match="bogus"):
+        modelc.compress_bytes(before, bogus=1)
+    with pytest.raises(modelc.InvalidArgumentError, match="no graph"):
+        modelc.compress_bytes(modelc.convert_bytes(before, "safetensors"), quantize="int8")
+    with pytest.raises(modelc.CorruptFileError, match="not a model"):
+        modelc.compress_bytes(b"garbage", quantize="int8")
+    with pytest.raises(modelc.ModelcIOError, match="missing.json"):
+        modelc.compress_bytes(before, recipe=tmp_path / "missing.json")
+    for stage in ("read", "quantize", "write"):
+        with pytest.raises(modelc.CancelledError, match=stage):
+            modelc.compress_bytes(before, quantize="int8", progress=lambda s, f: s != stage)
 
 
 # ---- errors: one class per status ----------------------------------------------------

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from . import _lib
 from ._lib import ABI_VERSION, PROGRESS_FN
@@ -52,6 +52,7 @@ __all__ = [
     "abi_version",
     "backends",
     "compress",
+    "compress_bytes",
     "convert",
     "convert_bytes",
     "inspect",
@@ -267,7 +268,12 @@ def convert_bytes(
 
     ``data`` is any bytes-like object (bytes, bytearray, memoryview, numpy array);
     ``from_format`` its format (default: detected from the bytes); ``to`` the output
-    format. Options as for convert(), except those that name files. Formats: onnx.
+    format. Formats: ``"onnx"``, ``"safetensors"``, ``"gguf"``, ``"torch"`` (a state-dict
+    checkpoint) and ``"npy"`` (reads .npy or .npz, a lone .npy array is called ``arr_0``;
+    writes .npz). Options as for convert(), except those that make files
+    (``external_data``, ``external_data_file``, ``max_shard_size``); ``quantize`` (a ggml
+    type such as ``"q8_0"``) applies to gguf outputs. The bytes are those convert() writes
+    to a file, except that a weights-only model's ONNX graph has no file name to take.
     """
     buf, size = _buffer(data)
     out, out_size = ctypes.c_void_p(), ctypes.c_size_t()
@@ -308,6 +314,50 @@ def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: 
     ``check=False``, which returns the report instead.
     """
     return _report_call(_lib_handle.modelc_compress, src, dst, ("src", "dst"), progress, options, check)
+
+
+def compress_bytes(data: Any, *, from_format: Optional[str] = None, progress: Progress = None,
+                   check: bool = True, **options: Any) -> Tuple[bytes, Dict[str, Any]]:
+    """Compresses a model held in memory and returns ``(model, report)``: the compressed
+    ONNX model's bytes (the same compress() writes to a file) and the report.
+
+    ``data`` is any bytes-like object (bytes, bytearray, memoryview, numpy array);
+    ``from_format`` its format (default: detected from the bytes; only an ONNX model has a
+    graph to compress). Options are compress()'s; ``calibration``, ``inputs`` and
+    ``labels`` may be paths or arrays, ``recipe`` a path. ``data`` is never modified.
+
+    With ``verify=True``, an output whose cosine similarity falls below ``min_cosine``
+    raises VerificationFailedError with the report as ``report`` and the compressed bytes
+    as ``output``, unless ``check=False``, which returns them instead.
+    """
+    buf, size = _buffer(data)
+    out, out_size, rep = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_void_p()
+    with tempfile.TemporaryDirectory(prefix="modelc-") as tmp:
+        opts = _array_files(options, tmp)
+        p = _Progress(progress)
+        status = _lib_handle.modelc_compress_bytes(
+            buf,
+            size,
+            from_format.encode() if from_format else None,
+            _options(opts),
+            p.fn,
+            None,
+            ctypes.byref(out),
+            ctypes.byref(out_size),
+            ctypes.byref(rep),
+        )
+    try:
+        model = ctypes.string_at(out, out_size.value) if out.value else None
+    finally:
+        _lib_handle.modelc_free(out)
+    report = json.loads(_take_string(rep)) if rep.value else None
+    try:
+        p.finish(status)
+    except VerificationFailedError as e:
+        e.report, e.output = report, model
+        if check:
+            raise
+    return model, report
 
 
 def verify(ref: PathLike, cand: PathLike, *, progress: Progress = None, check: bool = True,

@@ -51,10 +51,12 @@ class UnsupportedError(ModelcError):
 class VerificationFailedError(ModelcError):
     """Verification found the models differ beyond tolerance (MODELC_E_VERIFY_FAILED).
     ``report`` is the verification's report (a dict: which outputs differ, by how much),
-    or the compression report for compress(verify=True)."""
+    or the compression report for compress(verify=True). For compress_bytes(verify=True),
+    ``output`` holds the compressed model's bytes (compress() keeps its file)."""
 
     status = 6
     report: "dict | None" = None
+    output: "bytes | None" = None
 
 
 class CancelledError(ModelcError):

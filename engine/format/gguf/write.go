@@ -1,7 +1,9 @@
 package gguf
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -59,39 +61,83 @@ type item struct {
 // time from their source through the optional quantizer to the file, quantized in chunks
 // of rows on a bounded pool: the output is the same bytes whatever the thread count.
 func Write(m *ir.Model, path string, opts WriteOptions) error {
+	e, err := prepare(m, path, opts)
+	if err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
+	}
+	defer f.Abort()
+	if err := e.writeTo(f.Writer, path, opts); err != nil {
+		return err
+	}
+	if err := f.Commit(); err != nil {
+		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+	}
+	return nil
+}
+
+// Encode writes the same bytes as Write to w instead of a file; name is what errors call
+// the output.
+func Encode(m *ir.Model, w io.Writer, name string, opts WriteOptions) error {
+	e, err := prepare(m, name, opts)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if err := e.writeTo(bw, name, opts); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
+	}
+	return nil
+}
+
+// encoding is a checked plan of a GGUF file: its tensors with their types and offsets,
+// and its key-value header.
+type encoding struct {
+	items     []item
+	kv        []ir.MetaKV
+	alignment int64
+}
+
+func prepare(m *ir.Model, path string, opts WriteOptions) (*encoding, error) {
 	var quant GGMLType
 	quantizing := opts.Quantize != ""
 	if quantizing {
 		var err error
 		if quant, err = TypeByName(opts.Quantize); err != nil {
-			return &ir.Error{Kind: ir.KindInvalidArgument, File: path, Err: err}
+			return nil, &ir.Error{Kind: ir.KindInvalidArgument, File: path, Err: err}
 		}
 	}
 	items, err := plan(m, path, quant, quantizing)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kv, alignment, err := header(m, path, items, quant, quantizing)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var offset int64
 	for i := range items {
 		items[i].offset = offset
 		offset = alignUp(offset+items[i].size, alignment)
 	}
+	return &encoding{items: items, kv: kv, alignment: alignment}, nil
+}
 
-	f, err := atomicfile.Create(path)
-	if err != nil {
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
-	}
-	defer f.Abort()
-	w := &writer{w: f.Writer}
+// writeTo writes the file to bw (the caller flushes it).
+func (e *encoding) writeTo(bw *bufio.Writer, path string, opts WriteOptions) error {
+	items, alignment := e.items, e.alignment
+	w := &writer{w: bw}
 	w.bytes(Magic)
 	w.u32(3)
 	w.u64(uint64(len(items)))
-	w.u64(uint64(len(kv)))
-	for _, e := range kv {
+	w.u64(uint64(len(e.kv)))
+	for _, e := range e.kv {
 		w.str(e.Key)
 		t, _ := valueType(e.Value)
 		w.u32(t)
@@ -114,9 +160,6 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 		if _, ok := err.(*ir.Error); ok {
 			return err
 		}
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
-	}
-	if err := f.Commit(); err != nil {
 		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
 	}
 	return nil

@@ -186,32 +186,90 @@ func WriteNPY(path string, t *ir.Tensor) error {
 // WriteNPZ saves tensors as an uncompressed .npz archive (as numpy.savez does), atomically,
 // in name order with fixed timestamps so the same tensors give the same bytes.
 func WriteNPZ(path string, ts []*ir.Tensor) error {
+	sorted, err := npzTensors(path, ts)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, func(w io.Writer) error { return writeNPZ(w, sorted) })
+}
+
+// MemoryArrayName names the array of a .npy file read from memory, which has no file
+// name to take it from (numpy.savez's name for a positional array).
+const MemoryArrayName = "arr_0"
+
+// ReadBytes decodes a .npy file or an .npz archive held in memory as a weight-only model;
+// the tensors may alias data. A .npy array is called MemoryArrayName; name is what
+// errors call the input.
+func ReadBytes(data []byte, name string) (*ir.Model, error) {
+	var ts []*ir.Tensor
+	var err error
+	if bytes.HasPrefix(data, []byte(Magic)) {
+		var t *ir.Tensor
+		if t, err = Decode(data, MemoryArrayName, name); err == nil {
+			ts = []*ir.Tensor{t}
+		}
+	} else {
+		ts, err = Parse(data, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ir.Model{Graph: &ir.Graph{Initializers: ts}}, nil
+}
+
+// EncodeModel writes the model's initializers to w as an .npz archive, the same bytes
+// WriteNPZ writes (in memory there is no extension to ask for a .npy; numpy.load reads
+// either). name is what errors call the output.
+func EncodeModel(m *ir.Model, w io.Writer, name string) error {
+	if m.Graph == nil {
+		return ir.Errorf(ir.KindInvalidArgument, name, "the model has no graph")
+	}
+	if n := len(m.Graph.Nodes); n > 0 {
+		return ir.Errorf(ir.KindUnsupported, name, "NumPy files hold weights only; this model has %d nodes (write it as onnx)", n)
+	}
+	sorted, err := npzTensors(name, m.Graph.Initializers)
+	if err != nil {
+		return err
+	}
+	if err := writeNPZ(w, sorted); err != nil {
+		if e, ok := err.(*ir.Error); ok {
+			return e
+		}
+		return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
+	}
+	return nil
+}
+
+// npzTensors checks that ts can be stored in an .npz and returns them in name order.
+func npzTensors(path string, ts []*ir.Tensor) ([]*ir.Tensor, error) {
 	sorted := append([]*ir.Tensor(nil), ts...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i].Name == sorted[i-1].Name {
-			return ir.Errorf(ir.KindInvalidArgument, path, "two arrays are called %q", sorted[i].Name)
+			return nil, ir.Errorf(ir.KindInvalidArgument, path, "two arrays are called %q", sorted[i].Name)
 		}
 	}
 	for _, t := range sorted {
 		if _, ok := descrOf(t.DType); !ok {
-			return ir.Errorf(ir.KindUnsupported, path, "tensor %q: %v has no NumPy equivalent", t.Name, t.DType)
+			return nil, ir.Errorf(ir.KindUnsupported, path, "tensor %q: %v has no NumPy equivalent", t.Name, t.DType)
 		}
 	}
-	return writeAtomic(path, func(w io.Writer) error {
-		zw := zip.NewWriter(w)
-		for _, t := range sorted {
-			hdr := &zip.FileHeader{Name: t.Name + ".npy", Method: zip.Store, Modified: time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)}
-			mw, err := zw.CreateHeader(hdr)
-			if err != nil {
-				return err
-			}
-			if err := Encode(mw, t); err != nil {
-				return err
-			}
+	return sorted, nil
+}
+
+func writeNPZ(w io.Writer, sorted []*ir.Tensor) error {
+	zw := zip.NewWriter(w)
+	for _, t := range sorted {
+		hdr := &zip.FileHeader{Name: t.Name + ".npy", Method: zip.Store, Modified: time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)}
+		mw, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return err
 		}
-		return zw.Close()
-	})
+		if err := Encode(mw, t); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
 }
 
 func writeAtomic(path string, fill func(io.Writer) error) error {

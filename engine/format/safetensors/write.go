@@ -54,6 +54,20 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 	return writeSharded(path, groups, meta, opts)
 }
 
+// Encode writes m as one safetensors file to w, laid out as Write lays out an unsharded
+// file (the same bytes); opts.MaxShardSize is not used (shards need a folder). name is
+// what errors call the output.
+func Encode(m *ir.Model, w io.Writer, name string, opts WriteOptions) error {
+	tensors, err := collect(m, name)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(w, tensors, sortedMetadata(m.Metadata), opts.Written); err != nil {
+		return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
+	}
+	return nil
+}
+
 // collect checks that every initializer can be stored and returns them in model order.
 func collect(m *ir.Model, path string) ([]*ir.Tensor, error) {
 	if m.Graph == nil {

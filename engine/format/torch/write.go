@@ -49,24 +49,9 @@ var v3DType = map[ir.DType]string{
 // data starts 64-byte aligned, data.pkl in pickle protocol 2, byteorder "little",
 // version "3", one storage per tensor. The file appears atomically.
 func Write(m *ir.Model, path string, opts WriteOptions) error {
-	var tensors []*ir.Tensor
-	if m.Graph != nil {
-		if len(m.Graph.SparseInitializers) > 0 {
-			return ir.Errorf(ir.KindUnsupported, path, "a state dict cannot hold sparse initializers (%d in the model)", len(m.Graph.SparseInitializers))
-		}
-		tensors = m.Graph.Initializers
-	}
-	seen := map[string]bool{}
-	for _, t := range tensors {
-		_, legacy := legacyStorage[t.DType]
-		_, v3 := v3DType[t.DType]
-		if !legacy && !v3 {
-			return &ir.Error{Kind: ir.KindUnsupported, File: path, Where: fmt.Sprintf("tensor %q", t.Name), Err: fmt.Errorf("dtype %v has no PyTorch equivalent", t.DType)}
-		}
-		if seen[t.Name] {
-			return &ir.Error{Kind: ir.KindInvalidArgument, File: path, Where: fmt.Sprintf("tensor %q", t.Name), Err: fmt.Errorf("two tensors have this name")}
-		}
-		seen[t.Name] = true
+	tensors, err := stateTensors(m, path)
+	if err != nil {
+		return err
 	}
 	f, err := atomicfile.Create(path)
 	if err != nil {
@@ -80,6 +65,42 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
 	}
 	return nil
+}
+
+// Encode writes the same checkpoint as Write to w; name is what errors call the output.
+func Encode(m *ir.Model, w io.Writer, name string, opts WriteOptions) error {
+	tensors, err := stateTensors(m, name)
+	if err != nil {
+		return err
+	}
+	if err := writeZip(w, tensors, opts.Written); err != nil {
+		return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
+	}
+	return nil
+}
+
+// stateTensors checks that every initializer of m fits a state dict and returns them.
+func stateTensors(m *ir.Model, path string) ([]*ir.Tensor, error) {
+	var tensors []*ir.Tensor
+	if m.Graph != nil {
+		if len(m.Graph.SparseInitializers) > 0 {
+			return nil, ir.Errorf(ir.KindUnsupported, path, "a state dict cannot hold sparse initializers (%d in the model)", len(m.Graph.SparseInitializers))
+		}
+		tensors = m.Graph.Initializers
+	}
+	seen := map[string]bool{}
+	for _, t := range tensors {
+		_, legacy := legacyStorage[t.DType]
+		_, v3 := v3DType[t.DType]
+		if !legacy && !v3 {
+			return nil, &ir.Error{Kind: ir.KindUnsupported, File: path, Where: fmt.Sprintf("tensor %q", t.Name), Err: fmt.Errorf("dtype %v has no PyTorch equivalent", t.DType)}
+		}
+		if seen[t.Name] {
+			return nil, &ir.Error{Kind: ir.KindInvalidArgument, File: path, Where: fmt.Sprintf("tensor %q", t.Name), Err: fmt.Errorf("two tensors have this name")}
+		}
+		seen[t.Name] = true
+	}
+	return tensors, nil
 }
 
 // countWriter counts the bytes that reach the file, so each entry's data offset is known.
