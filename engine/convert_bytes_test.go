@@ -151,10 +151,11 @@ func TestConvertBytesEveryFormatMatchesConvert(t *testing.T) {
 					require.NoError(t, err)
 					if to == "onnx" && from != "onnx" && from != "gguf" {
 						// A weights file read from a path names the ONNX graph after
-						// the file; memory has no name to give it. Nothing else differs.
+						// the file; memory has no name, so the writer's default is used.
+						// Nothing else differs.
 						m, err := onnx.ReadBytes(got, "got", "")
 						require.NoError(t, err)
-						assert.Equal(t, "", m.Graph.Name)
+						assert.Equal(t, "weights", m.Graph.Name)
 						m.Graph.Name = "src"
 						var buf bytes.Buffer
 						require.NoError(t, onnx.Encode(m, &buf))
