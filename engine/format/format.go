@@ -3,7 +3,6 @@
 package format
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -167,7 +166,7 @@ func ForRead(path string) (*Format, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrap(err)}
+		return nil, ir.IOError(path, err)
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
@@ -243,13 +242,6 @@ func byExtension(path string) *Format {
 		}
 	}
 	return nil
-}
-
-func unwrap(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return fmt.Errorf("%v", pe.Err)
-	}
-	return err
 }
 
 // The hf reader reads its weight files through this registry, which lists it: the link

@@ -3,6 +3,7 @@ package ir
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 )
 
 // ErrorKind classifies failures. Every front end maps a kind to one thing of its own: a
@@ -65,6 +66,16 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf makes an Error of the given kind about file.
 func Errorf(kind ErrorKind, file, format string, args ...any) *Error {
 	return &Error{Kind: kind, File: file, Err: fmt.Errorf(format, args...)}
+}
+
+// IOError makes a KindIO error about file from err, without the *fs.PathError wrapper,
+// whose path would only repeat the file name.
+func IOError(file string, err error) *Error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &Error{Kind: KindIO, File: file, Err: err}
 }
 
 // KindOf returns the kind of err: the kind of the outermost *Error in its chain, and

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 
 	"github.com/modelc/modelc/engine/format/mmap"
@@ -30,7 +29,7 @@ func Detect(head []byte) bool { return bytes.HasPrefix(head, Magic) }
 func Read(path string) (*ir.Model, error) {
 	f, err := mmap.Open(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
+		return nil, ir.IOError(path, err)
 	}
 	m, err := Parse(f.Data, path)
 	if err != nil {
@@ -39,13 +38,6 @@ func Read(path string) (*ir.Model, error) {
 	}
 	m.KeepAlive(f)
 	return m, nil
-}
-
-func unwrapPath(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // Parse decodes a GGUF file held in data (name is used in errors). The tensors alias data.

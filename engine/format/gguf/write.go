@@ -67,7 +67,7 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 	}
 	f, err := atomicfile.Create(path)
 	if err != nil {
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
+		return ir.IOError(path, err)
 	}
 	defer f.Abort()
 	if err := e.writeTo(f.Writer, path, opts); err != nil {

@@ -41,7 +41,7 @@ func Detect(head []byte) bool {
 func Read(path string) (*ir.Model, error) {
 	mf, err := mmap.Open(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
+		return nil, ir.IOError(path, err)
 	}
 	ts, err := Parse(mf.Data, path)
 	if err != nil {
@@ -58,7 +58,7 @@ func Read(path string) (*ir.Model, error) {
 func ReadTensors(path string) ([]*ir.Tensor, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
+		return nil, ir.IOError(path, err)
 	}
 	return Parse(data, path)
 }
@@ -275,7 +275,7 @@ func writeNPZ(w io.Writer, sorted []*ir.Tensor) error {
 func writeAtomic(path string, fill func(io.Writer) error) error {
 	f, err := atomicfile.Create(path)
 	if err != nil {
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPath(err)}
+		return ir.IOError(path, err)
 	}
 	if err := fill(f); err != nil {
 		f.Abort()
@@ -291,12 +291,4 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
 	}
 	return nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

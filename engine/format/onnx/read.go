@@ -7,7 +7,6 @@ package onnx
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ import (
 func Read(path string) (*ir.Model, error) {
 	mf, err := mmap.Open(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPathError(err)}
+		return nil, ir.IOError(path, err)
 	}
 	m, err := decode(mf.Data, path, filepath.Dir(path), mf.DropUnmodified)
 	if err != nil {
@@ -38,13 +37,6 @@ func Read(path string) (*ir.Model, error) {
 // external data locations are relative to; empty means the model may not use external data.
 func ReadBytes(data []byte, name, dir string) (*ir.Model, error) {
 	return decode(data, name, dir, nil)
-}
-
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // decoder holds the state of one model read.

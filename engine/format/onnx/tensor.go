@@ -251,7 +251,7 @@ func (d *decoder) externalData(name string, kv []ir.StringPair, want int64) ([]b
 	f := d.ext[path]
 	if f == nil {
 		if f, err = mmap.Open(path); err != nil {
-			return nil, bad(ir.KindIO, "external data file %q: %v", location, unwrapPathError(err))
+			return nil, bad(ir.KindIO, "external data file %q: %v", location, ir.IOError(path, err).Err)
 		}
 		d.ext[path] = f
 		d.model.KeepAlive(f)

@@ -80,7 +80,7 @@ func Write(m *ir.Model, path string, opts WriteOptions) (WriteResult, error) {
 	if ext != nil && len(ext.data) > 0 {
 		extPath := filepath.Join(filepath.Dir(path), filepath.FromSlash(opts.ExternalFile))
 		if extFile, err = atomicfile.Create(extPath); err != nil {
-			return res, &ir.Error{Kind: ir.KindIO, File: extPath, Err: unwrapPathError(err)}
+			return res, ir.IOError(extPath, err)
 		}
 		defer extFile.Abort()
 		if err := ext.writeTo(extFile, opts.Written); err != nil {
@@ -90,7 +90,7 @@ func Write(m *ir.Model, path string, opts WriteOptions) (WriteResult, error) {
 	}
 	out, err := atomicfile.Create(path)
 	if err != nil {
-		return res, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPathError(err)}
+		return res, ir.IOError(path, err)
 	}
 	defer out.Abort()
 	if err := r.writeTo(out, opts.Written); err != nil {

@@ -85,7 +85,7 @@ func Read(path string) (*ir.Model, error) {
 	}
 	mf, err := mmap.Open(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPathError(err)}
+		return nil, ir.IOError(path, err)
 	}
 	m := &ir.Model{Graph: &ir.Graph{Name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))}}
 	m.KeepAlive(mf)
@@ -440,7 +440,7 @@ func readSharded(indexPath string) (*ir.Model, error) {
 		mf, err := mmap.Open(path)
 		if err != nil {
 			m.Close()
-			return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: fmt.Errorf("shard named by %s: %v", filepath.Base(indexPath), unwrapPathError(err))}
+			return nil, ir.IOError(path, fmt.Errorf("shard named by %s: %w", filepath.Base(indexPath), ir.IOError(path, err).Err))
 		}
 		m.KeepAlive(mf)
 		part := &ir.Model{Graph: &ir.Graph{}}
@@ -475,7 +475,7 @@ func readSharded(indexPath string) (*ir.Model, error) {
 func readIndex(path string) (*index, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: path, Err: unwrapPathError(err)}
+		return nil, ir.IOError(path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -505,13 +505,6 @@ func checkShardName(name string) error {
 		return fmt.Errorf("shard file %q is not a plain file name in the index's folder", name)
 	}
 	return nil
-}
-
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 func globEscape(s string) string {

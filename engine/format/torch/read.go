@@ -77,7 +77,7 @@ func Read(p string) (*ir.Model, error) {
 	}
 	mf, err := mmap.Open(p)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: p, Err: unwrapPathError(err)}
+		return nil, ir.IOError(p, err)
 	}
 	m := &ir.Model{Graph: &ir.Graph{Name: strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))}}
 	m.KeepAlive(mf)
@@ -437,7 +437,7 @@ func gather(out, src []byte, offset int64, shape, stride []int64, es int64) {
 func readSharded(indexPath string) (*ir.Model, error) {
 	data, err := os.ReadFile(indexPath)
 	if err != nil {
-		return nil, &ir.Error{Kind: ir.KindIO, File: indexPath, Err: unwrapPathError(err)}
+		return nil, ir.IOError(indexPath, err)
 	}
 	shards, err := shardNames(data)
 	if err != nil {
@@ -490,11 +490,4 @@ func shardNames(data []byte) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
