@@ -283,9 +283,11 @@ func TestShardedBadIndex(t *testing.T) {
 	idx := filepath.Join(dir, "model.safetensors.index.json")
 	orig, _ := os.ReadFile(idx)
 	for name, edit := range map[string]func(string) string{
-		"escape":  func(s string) string { return strings.Replace(s, `"model-00001`, `"../model-00001`, 1) },
-		"missing": func(s string) string { return strings.Replace(s, `"t.bool": "model-00001-of`, `"t.bool": "model-00002-of`, 1) },
-		"json":    func(s string) string { return s[:len(s)/2] },
+		"escape": func(s string) string { return strings.Replace(s, `"model-00001`, `"../model-00001`, 1) },
+		"missing": func(s string) string {
+			return strings.Replace(s, `"t.bool": "model-00001-of`, `"t.bool": "model-00002-of`, 1)
+		},
+		"json": func(s string) string { return s[:len(s)/2] },
 	} {
 		os.WriteFile(idx, []byte(edit(string(orig))), 0o644)
 		_, err := Read(dir)
