@@ -57,6 +57,8 @@ venv: $(VENV)/.stamp
 test: deps-debian venv build lib test-go fuzz test-arm64 test-capi test-py
 
 test-go:
+	@unformatted=$$(gofmt -l accel bench capi cmd engine testdata); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race ./engine/... ./cmd/...
 	$(GO) test ./accel/... ./bench/... -run . -bench xxx
