@@ -119,7 +119,8 @@ test-py: build lib venv
 
 bench: build lib venv
 	$(GO) test ./bench/... -run '^$$' -bench . -benchtime 3x
-	@for s in bench/*.sh; do [ -x "$$s" ] && "$$s"; done; true
+	@# The peer comparisons: each script runs modelc and the peer tool in the same run.
+	@for s in bench/*.py; do echo "== $$s"; $(VPY) "$$s" || exit 1; done
 
 # A folder to carry to a machine with an NVIDIA GPU and no Go: the CUDA kernel tests, the
 # GPU benchmarks and digits check (bench/gpu), modelc, the data they read; run its run.sh.

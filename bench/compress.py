@@ -15,7 +15,7 @@ each in its own process, best of RUNS (default 2), reporting wall time and peak 
 (GNU time's maximum resident set size) and their ratios. Both outputs are then run by onnxruntime on
 the same input and compared with the float model (cosine similarity of the outputs).
 
-Run: .venv/bin/python bench/compress.py  (make bench runs it through bench/compress.sh)
+Run: .venv/bin/python bench/compress.py  (part of make bench)
 Env: LAYERS, D_MODEL, D_FF, RUNS, KEEP=dir (keep the files there).
 """
 
