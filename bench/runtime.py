@@ -3,7 +3,10 @@
 same run, same thread count; prints the latency of one inference and the ratio.
 
 Also times a dynamically quantized copy of the transformer (onnxruntime's own
-quantize_dynamic: MatMulInteger + DynamicQuantizeLinear) against its float32 original.
+quantize_dynamic: MatMulInteger + DynamicQuantizeLinear) against its float32 original,
+and a larger case where integer GEMMs can pay: one transformer block (sequence 128,
+hidden 256, feed-forward 1024, random weights) generated here, float32 and quantized by
+quantize_dynamic (nothing of it is committed).
 
 Usage: .venv/bin/python bench/runtime.py [--threads N] [--iters N]
 """
@@ -52,6 +55,48 @@ def modelc_latency(models: list[str], threads: int, iters: int) -> dict[str, flo
     return out
 
 
+def block_model(path: str, seq: int = 128, d: int = 256, ff: int = 1024) -> None:
+    """One pre-norm transformer block (single-head attention, GELU feed-forward)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = []
+
+    def weight(name, shape):
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name))
+        return name
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    const("scale", 1 / np.sqrt(d))
+    const("ones", np.ones(d))
+    const("zeros", np.zeros(d))
+    mk = helper.make_node
+    nodes = [mk("LayerNormalization", ["x", "ones", "zeros"], ["ln1"], axis=-1)]
+    nodes += [mk("MatMul", ["ln1", weight(p, (d, d))], [p + "_out"]) for p in "qkv"]
+    nodes += [
+        mk("Transpose", ["k_out"], ["kt"], perm=[0, 2, 1]),
+        mk("MatMul", ["q_out", "kt"], ["scores"]),
+        mk("Mul", ["scores", "scale"], ["scaled"]),
+        mk("Softmax", ["scaled"], ["attn"], axis=-1),
+        mk("MatMul", ["attn", "v_out"], ["ctx"]),
+        mk("MatMul", ["ctx", weight("o", (d, d))], ["o_out"]),
+        mk("Add", ["x", "o_out"], ["res1"]),
+        mk("LayerNormalization", ["res1", "ones", "zeros"], ["ln2"], axis=-1),
+        mk("MatMul", ["ln2", weight("ff1", (d, ff))], ["ff1_out"]),
+        mk("Gelu", ["ff1_out"], ["gelu"]),
+        mk("MatMul", ["gelu", weight("ff2", (ff, d))], ["ff2_out"]),
+        mk("Add", ["res1", "ff2_out"], ["y"]),
+    ]
+    g = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, seq, d])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, seq, d])], inits)
+    onnx.save(helper.make_model(g, ir_version=9, opset_imports=[helper.make_opsetid("", 20)]), path)
+    np.savez(path[:-5] + ".inputs.npz", x=rng.standard_normal((1, seq, d)).astype(np.float32))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -68,6 +113,13 @@ def main() -> int:
         quantize_dynamic(src, q, weight_type=QuantType.QInt8)
         shutil.copy(os.path.join(REPO, "testdata", "onnx", "transformer.inputs.npz"), os.path.join(tmp, "transformer_int8.inputs.npz"))
         models.append(q)
+        # The larger block, float32 and int8.
+        blk = os.path.join(tmp, "block_s128_d256.onnx")
+        block_model(blk)
+        qb = os.path.join(tmp, "block_s128_d256_int8.onnx")
+        quantize_dynamic(blk, qb, weight_type=QuantType.QInt8)
+        shutil.copy(blk[:-5] + ".inputs.npz", qb[:-5] + ".inputs.npz")
+        models += [blk, qb]
         mc = modelc_latency(models, a.threads, a.iters)
         print(f"threads {a.threads}, best of 3 × {a.iters} runs; ratio = modelc / onnxruntime")
         print(f"{'model':22s} {'modelc':>10s} {'onnxruntime':>12s} {'ratio':>7s}")
@@ -78,8 +130,9 @@ def main() -> int:
             o = ort_latency(path, feeds, a.threads, a.iters)
             m = mc[name]
             print(f"{name:22s} {m * 1e6:8.1f}µs {o * 1e6:10.1f}µs {m / o:7.2f}")
-        if "transformer" in mc and "transformer_int8" in mc:
-            print(f"modelc: transformer_int8 / transformer float32 latency = {mc['transformer_int8'] / mc['transformer']:.2f}")
+        for f32, q8 in (("transformer", "transformer_int8"), ("block_s128_d256", "block_s128_d256_int8")):
+            if f32 in mc and q8 in mc:
+                print(f"modelc: {q8} / {f32} float32 latency = {mc[q8] / mc[f32]:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

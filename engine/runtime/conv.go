@@ -152,6 +152,13 @@ func (g *convGeom) windowTable() []int {
 }
 
 func opConv(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	return convRun(c, in, nil, nil, nil)
+}
+
+// convRun is Conv, with the weights and bias replaced by wOver and bOver when given (a
+// BatchNormalization folded in at load, fuse.go) and the epilogue stages applied to
+// every output row.
+func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStage) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -181,16 +188,22 @@ func opConv(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			return nil, errf("B has %d values for %d output channels", len(bias), m)
 		}
 	}
+	if wOver != nil {
+		if len(wOver) != len(wf) || len(bOver) != m {
+			return nil, errf("fused weights do not match W %v", w.Shape)
+		}
+		wf, bias = wOver, bOver
+	}
 	var table []int
 	if len(g.in) != 2 || !fastPaths {
 		table = c.cachedTable(g) // the 2-D path needs no table
 	}
-	y := convF32(c, xf, wf, bias, n, ch, m, group, g, table)
+	y := convF32(c, xf, wf, bias, n, ch, m, group, g, table, stages)
 	return one(fromF32(x.DType, outShape, y))
 }
 
 // convF32 runs the lowered convolution: per image and group, im2col then one GEMM.
-func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeom, table []int) []float32 {
+func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeom, table []int, stages []epStage) []float32 {
 	cg, mg := ch/group, m/group
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	y := allocRaw[float32](c, n*m*O) // every element is written by the GEMM (beta 0)
@@ -226,13 +239,9 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 			yg := y[(img*m+gi*mg)*O:]
 			wg := w[gi*mg*cg*K:]
 			accel.SGEMM(false, false, mg, O, cg*K, 1, wg, max(cg*K, 1), src, max(O, 1), 0, yg, max(O, 1))
-			if bias != nil {
+			if bias != nil || stages != nil {
 				for j := 0; j < mg; j++ {
-					bv := bias[gi*mg+j]
-					row := yg[j*O : (j+1)*O]
-					for o := range row {
-						row[o] += bv
-					}
+					applyEpilogue(yg[j*O:(j+1)*O], gi*mg+j, bias, stages)
 				}
 			}
 		}

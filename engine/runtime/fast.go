@@ -254,9 +254,25 @@ var unary32 = map[string]func(dst, src []float32){
 	},
 }
 
+// gelu32 is Gelu's erf form with accel's vectorised kernel (absolute error ≤ 1e-6·|x|),
+// except below x = −3, where 1 + erf(x/√2) cancels and a float32 erf loses the relative
+// precision of the small result: there 0.5·x·erfc(−x/√2) in float64.
+func gelu32(dst, src []float32) {
+	accel.GELU(dst, src)
+	for i, v := range src {
+		if v < -3 {
+			x := float64(v)
+			dst[i] = float32(0.5 * x * math.Erfc(-x/math.Sqrt2))
+		}
+	}
+}
+
 // unaryFast runs a unary op's float32 kernel when it has one and x is float32.
 func unaryFast(c *opContext, x *Tensor) (*Tensor, bool) {
 	f := unary32[c.node.OpType]
+	if c.node.OpType == "Gelu" && c.attrString("approximate", "none") == "none" {
+		f = gelu32
+	}
 	src, ok := x.Data.([]float32)
 	if f == nil || !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false
@@ -400,8 +416,59 @@ func gemmFast(c *opContext, a, b []float32, cc *Tensor, ta, tb bool, m, n, k, ld
 			return nil, false
 		}
 	}
+	if !ta && m*n*k < smallGEMMFlops {
+		smallGEMMBias(tb, m, n, k, alpha, a, lda, b, ldb, betaC, o, bias)
+		return out, true
+	}
 	accel.SGEMMBias(ta, tb, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), betaC, o, max(n, 1), bias)
 	return out, true
+}
+
+// smallGEMMBias is accel.SGEMMBias for a small product with A not transposed (a
+// classifier head: one row times a weight stored n×k): dot products with four partial
+// sums for Bᵀ, row updates for B, in a fixed order whatever the thread count.
+func smallGEMMBias(tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, o, bias []float32) {
+	acc := make([]float32, n)
+	for i := 0; i < m; i++ {
+		ar := a[i*lda : i*lda+k]
+		if tb {
+			for j := range acc {
+				br := b[j*ldb : j*ldb+k]
+				var s0, s1, s2, s3 float32
+				x, y := ar, br[:len(ar)]
+				for len(x) >= 4 && len(y) >= 4 { // slices shrink: no bounds checks inside
+					s0 += x[0] * y[0]
+					s1 += x[1] * y[1]
+					s2 += x[2] * y[2]
+					s3 += x[3] * y[3]
+					x, y = x[4:], y[4:]
+				}
+				for i, v := range x {
+					s0 += v * y[i]
+				}
+				acc[j] = (s0 + s1) + (s2 + s3)
+			}
+		} else {
+			clear(acc)
+			for p, av := range ar {
+				br := b[p*ldb : p*ldb+n]
+				for j, bv := range br {
+					acc[j] += av * bv
+				}
+			}
+		}
+		row := o[i*n : (i+1)*n]
+		for j, v := range acc {
+			r := alpha * v
+			if beta != 0 {
+				r += beta * row[j]
+			}
+			if bias != nil {
+				r += bias[j]
+			}
+			row[j] = r
+		}
+	}
 }
 
 // smallGEMMFlops is the size (m·n·k) below which gemmAcc multiplies with a plain loop:
@@ -509,6 +576,34 @@ func im2col2D(col, x []float32, cg int, g *convGeom) {
 					hi = min(ow, last/sw+1)
 				}
 				hi = max(hi, lo)
+				if sw == 1 && sh == 1 && ow == iw {
+					// Output and input rows have the same length: the rows that lie
+					// inside the image are one shifted copy of the plane; then the
+					// columns and rows that hang over the padding are zeroed.
+					dy := ki*dh - ph
+					y0, y1 := max(0, -dy), min(oh, ih-dy)
+					if y1 <= y0 || hi <= lo {
+						clear(dst)
+						continue
+					}
+					shift := dy*iw + off
+					copy(dst[y0*ow+lo:(y1-1)*ow+hi], plane[y0*ow+lo+shift:(y1-1)*ow+hi+shift])
+					clear(dst[:y0*ow])
+					clear(dst[y1*ow:])
+					if lo > 0 || hi < ow {
+						// A column or two per row: plain stores, not a call each.
+						for y := y0; y < y1; y++ {
+							drow := dst[y*ow : (y+1)*ow]
+							for xo := 0; xo < lo; xo++ {
+								drow[xo] = 0
+							}
+							for xo := hi; xo < ow; xo++ {
+								drow[xo] = 0
+							}
+						}
+					}
+					continue
+				}
 				for y := 0; y < oh; y++ {
 					drow := dst[y*ow : (y+1)*ow]
 					yy := y*sh + ki*dh - ph
@@ -642,13 +737,13 @@ func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 	if !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false
 	}
-	var mn, mx float32
-	for _, v := range xv {
-		mn, mx = min(mn, v), max(mx, v)
-	}
-	if mn != mn || mx != mx {
+	// accel's vector min/max skips NaN; a NaN anywhere makes the sum of squares NaN
+	// and takes the generic path, as before.
+	lo, hi := accel.MinMax(xv)
+	if math.IsNaN(accel.SumSquares(xv)) {
 		return nil, false
 	}
+	mn, mx := min(0, lo), max(0, hi)
 	scale := (mx - mn) / 255
 	var zp float32
 	if scale != 0 {

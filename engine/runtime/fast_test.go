@@ -141,6 +141,17 @@ func TestFastElementwise(t *testing.T) {
 			closeTo(t, op, fast[0], slow[0], 2e-6, 1e-7)
 		}
 	}
+	// Gelu through accel's polynomial erf: absolute error ≤ 1e-6·|x|; the tail (x < −3)
+	// in float64, so tiny results keep their relative precision.
+	tail := &Tensor{DType: ir.Float32, Shape: []int{8}, Data: []float32{-2.5, -3, -3.5, -4, -5.5, -7, -9, -30}}
+	for _, x := range []*Tensor{randT(rng, 3, 5, 67), randT(rng, 0.3, 3), special, tail} {
+		n := &ir.Node{OpType: "Gelu", Inputs: make([]string, 1), Outputs: []string{"y"}}
+		fast, slow := runBoth(t, n, []*Tensor{x})
+		closeTo(t, "Gelu", fast[0], slow[0], 1e-5, 1e-6)
+		if x == tail { // the generic float64 form itself cancels out here (~1e-5 relative, 0 below −8.5)
+			closeTo(t, "Gelu tail", fast[0], slow[0], 1e-4, 1e-15)
+		}
+	}
 	shapes := [][2][]int{{{4, 5}, {4, 5}}, {{4, 5}, {}}, {{}, {4, 5}}, {{4, 5}, {5}}, {{3, 1, 5}, {4, 1}}, {{2, 3, 4}, {1, 3, 1}}, {{0, 3}, {3}}}
 	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
 		for _, sh := range shapes {
@@ -225,7 +236,65 @@ func TestFastConvPool(t *testing.T) {
 
 func TestFastQuantized(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
-	for _, x := range []*Tensor{randT(rng, 3, 7, 45), randT(rng, 0.1, 3), {DType: ir.Float32, Shape: []int{2}, Data: []float32{0, 0}}} {
+	u8 := func(shape ...int) *Tensor {
+		v := make([]uint8, prod(shape))
+		for i := range v {
+			v[i] = uint8(rng.Intn(256))
+		}
+		return &Tensor{DType: ir.Uint8, Shape: shape, Data: v}
+	}
+	s8 := func(shape ...int) *Tensor {
+		v := make([]int8, prod(shape))
+		for i := range v {
+			v[i] = int8(rng.Intn(256) - 128)
+		}
+		return &Tensor{DType: ir.Int8, Shape: shape, Data: v}
+	}
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
+	// ConvInteger and QLinearConv through the integer GEMM against the reference loop:
+	// uint8/int8 X and W, padding (which holds the zero point), strides, groups,
+	// per-channel weight zero points.
+	for i, attrs := range [][]*ir.Attribute{
+		{ints("pads", 1, 1, 1, 1)},
+		{ints("pads", 0, 2, 1, 0), ints("strides", 2, 3)},
+		{{Name: "group", Type: ir.AttrInt, Int: 2}, ints("pads", 1, 0, 1, 0), ints("dilations", 2, 1)},
+	} {
+		group := 1
+		for _, a := range attrs {
+			if a.Name == "group" {
+				group = int(a.Int)
+			}
+		}
+		x, w := u8(2, 4, 7, 9), s8(6, 4/group, 3, 2)
+		if i == 1 {
+			x, w = s8(2, 4, 7, 9), u8(6, 4/group, 3, 2)
+		}
+		xzp := &Tensor{DType: x.DType, Shape: []int{}, Data: x.Data}
+		switch d := x.Data.(type) {
+		case []uint8:
+			xzp.Data = []uint8{d[0]}
+		case []int8:
+			xzp.Data = []int8{d[0]}
+		}
+		wzp := u8(6)
+		if w.DType == ir.Int8 {
+			wzp = s8(6)
+		}
+		n := &ir.Node{OpType: "ConvInteger", Inputs: make([]string, 4), Outputs: []string{"y"}, Attrs: attrs}
+		fast, slow := runBoth(t, n, []*Tensor{x, w, xzp, wzp})
+		closeTo(t, fmt.Sprintf("ConvInteger %d", i), fast[0], slow[0], 0, 0)
+		f32 := func(v float32) *Tensor { return &Tensor{DType: ir.Float32, Shape: []int{}, Data: []float32{v}} }
+		yzp := &Tensor{DType: ir.Uint8, Shape: []int{}, Data: []uint8{128}}
+		bias := &Tensor{DType: ir.Int32, Shape: []int{6}, Data: []int32{5, -7, 100, 0, 3, -1000}}
+		n = &ir.Node{OpType: "QLinearConv", Inputs: make([]string, 9), Outputs: []string{"y"}, Attrs: attrs}
+		fast, slow = runBoth(t, n, []*Tensor{x, f32(0.02), xzp, w, f32(0.01), wzp, f32(0.5), yzp, bias})
+		closeTo(t, fmt.Sprintf("QLinearConv %d", i), fast[0], slow[0], 0, 0)
+	}
+	withNaN := randT(rng, 2, 70)
+	withNaN.Data.([]float32)[33] = float32(math.NaN())
+	for _, x := range []*Tensor{randT(rng, 3, 7, 45), randT(rng, 0.1, 3), {DType: ir.Float32, Shape: []int{2}, Data: []float32{0, 0}}, withNaN} {
 		n := &ir.Node{OpType: "DynamicQuantizeLinear", Inputs: make([]string, 1), Outputs: []string{"y", "s", "z"}}
 		fast, slow := runBoth(t, n, []*Tensor{x})
 		for i := range fast {
@@ -246,6 +315,25 @@ func TestFastQuantized(t *testing.T) {
 		n := &ir.Node{OpType: "MatMulInteger", Inputs: make([]string, 4), Outputs: []string{"y"}}
 		fast, slow := runBoth(t, n, []*Tensor{a, b, azp, nil})
 		closeTo(t, "MatMulInteger", fast[0], slow[0], 0, 0)
+		// int8 A, uint8 B, zero points on both sides (per column for B).
+		as8 := &Tensor{DType: ir.Int8, Shape: []int{m, k}, Data: make([]int8, m*k)}
+		bu8 := &Tensor{DType: ir.Uint8, Shape: []int{2, k, nn}, Data: make([]uint8, 2*k*nn)}
+		for i := range as8.Data.([]int8) {
+			as8.Data.([]int8)[i] = int8(rng.Intn(256) - 128)
+		}
+		for i := range bu8.Data.([]uint8) {
+			bu8.Data.([]uint8)[i] = uint8(rng.Intn(256))
+		}
+		bzp := &Tensor{DType: ir.Uint8, Shape: []int{nn}, Data: make([]uint8, nn)}
+		for i := range bzp.Data.([]uint8) {
+			bzp.Data.([]uint8)[i] = uint8(rng.Intn(256))
+		}
+		azp8 := &Tensor{DType: ir.Int8, Shape: []int{}, Data: []int8{int8(rng.Intn(256) - 128)}}
+		for _, args := range [][]*Tensor{{a, bu8, azp, bzp}, {as8, b, azp8, nil}, {as8, bu8, nil, bzp}, {a, b, nil, &Tensor{DType: ir.Int8, Shape: []int{}, Data: []int8{-3}}}} {
+			n := &ir.Node{OpType: "MatMulInteger", Inputs: make([]string, 4), Outputs: []string{"y"}}
+			fast, slow := runBoth(t, n, args)
+			closeTo(t, fmt.Sprintf("MatMulInteger %v×%v", args[0].DType, args[1].DType), fast[0], slow[0], 0, 0)
+		}
 		n = &ir.Node{OpType: "Cast", Inputs: make([]string, 1), Outputs: []string{"y"}, Attrs: []*ir.Attribute{{Name: "to", Type: ir.AttrInt, Int: int64(ir.Float32)}}}
 		fast, slow = runBoth(t, n, []*Tensor{slow[0]})
 		closeTo(t, "Cast", fast[0], slow[0], 0, 0)

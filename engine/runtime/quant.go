@@ -248,45 +248,10 @@ func intMatMul(c *opContext, a, b, azpT, bzpT *Tensor) (*Tensor, error) {
 	nb := prod(batch)
 	aOff := stridedIndex(batch, 0, scaled(bstrides(aB, batch), m*k))
 	bOff := stridedIndex(batch, 0, scaled(bstrides(bB, batch), k*n))
-	bs8, bIsS8 := b.Data.([]int8)
-	var out []int32
-	if bIsS8 && k > 0 && fastPaths {
-		out = allocRaw[int32](c, nb*m*n) // the integer GEMM overwrites every element
-	} else {
-		out = make([]int32, nb*m*n)
+	if t, ok := intMatMulFast(c, a, b, azp, bzp, m, k, n, nb, aOff, bOff, outShape); ok {
+		return t, nil
 	}
-	zeroB := true
-	for _, z := range bzp {
-		zeroB = zeroB && z == 0
-	}
-	if bIsS8 && zeroB && k > 0 && fastPaths {
-		// Fast path: accel's exact integer GEMM, then subtract azp·colsum(B).
-		for bi := 0; bi < nb; bi++ {
-			bm := bs8[bOff[bi] : bOff[bi]+k*n]
-			cm := out[bi*m*n : (bi+1)*m*n]
-			switch av := a.Data.(type) {
-			case []uint8:
-				accel.GEMMU8S8(false, m, n, k, av[aOff[bi]:aOff[bi]+m*k], k, bm, n, cm, n)
-			case []int8:
-				accel.GEMMS8S8(false, m, n, k, av[aOff[bi]:aOff[bi]+m*k], k, bm, n, cm, n)
-			default:
-				return nil, unsupported("A of %v", a.DType)
-			}
-			var colsum []int32
-			for i := 0; i < m; i++ {
-				if azp[i] == 0 {
-					continue
-				}
-				if colsum == nil {
-					colsum = c.colSums(bm, k, n)
-				}
-				for j := 0; j < n; j++ {
-					cm[i*n+j] -= azp[i] * colsum[j]
-				}
-			}
-		}
-		return &Tensor{DType: ir.Int32, Shape: outShape, Data: out}, nil
-	}
+	out := make([]int32, nb*m*n)
 	av, bv := int32s(a), int32s(b)
 	for bi := 0; bi < nb; bi++ {
 		A, B, C := av[aOff[bi]:], bv[bOff[bi]:], out[bi*m*n:]
@@ -300,6 +265,132 @@ func intMatMul(c *opContext, a, b, azpT, bzpT *Tensor) (*Tensor, error) {
 		}
 	}
 	return &Tensor{DType: ir.Int32, Shape: outShape, Data: out}, nil
+}
+
+// intMatMulFast is intMatMul through accel's exact integer GEMMs: A (uint8 or int8)
+// times B as int8 — a uint8 B is shifted by −128 (cached when B is a weight), its zero
+// points with it — then the zero points come off with row and column sums:
+// Σ(a−za)(b−zb) = Σab − za·Σb − zb·Σa + k·za·zb, all in wrapping int32 like the
+// reference loop, so the result is bit-identical.
+func intMatMulFast(c *opContext, a, b *Tensor, azp, bzp []int32, m, k, n, nb int, aOff, bOff []int, outShape []int) (*Tensor, bool) {
+	if !fastPaths || k == 0 {
+		return nil, false
+	}
+	var bs8 []int8
+	switch bv := b.Data.(type) {
+	case []int8:
+		bs8 = bv
+	case []uint8:
+		bs8 = c.shiftedU8(bv, 1)
+		shifted := make([]int32, n)
+		for j, z := range bzp {
+			shifted[j] = z - 128
+		}
+		bzp = shifted
+	default:
+		return nil, false
+	}
+	au8, isU8 := a.Data.([]uint8)
+	as8, isS8 := a.Data.([]int8)
+	if !isU8 && !isS8 {
+		return nil, false
+	}
+	out := allocRaw[int32](c, nb*m*n) // the integer GEMM overwrites every element
+	zeroA, zeroB := true, true
+	for _, z := range azp {
+		zeroA = zeroA && z == 0
+	}
+	for _, z := range bzp {
+		zeroB = zeroB && z == 0
+	}
+	var rowsum []int32
+	if !zeroB {
+		rowsum = make([]int32, m)
+	}
+	for bi := 0; bi < nb; bi++ {
+		bm := bs8[bOff[bi] : bOff[bi]+k*n]
+		cm := out[bi*m*n : (bi+1)*m*n]
+		if isU8 {
+			am := au8[aOff[bi] : aOff[bi]+m*k]
+			accel.GEMMU8S8(false, m, n, k, am, k, bm, n, cm, n)
+			if rowsum != nil {
+				for i := range rowsum {
+					var s int32
+					for _, v := range am[i*k : (i+1)*k] {
+						s += int32(v)
+					}
+					rowsum[i] = s
+				}
+			}
+		} else {
+			am := as8[aOff[bi] : aOff[bi]+m*k]
+			accel.GEMMS8S8(false, m, n, k, am, k, bm, n, cm, n)
+			if rowsum != nil {
+				for i := range rowsum {
+					var s int32
+					for _, v := range am[i*k : (i+1)*k] {
+						s += int32(v)
+					}
+					rowsum[i] = s
+				}
+			}
+		}
+		if zeroA && zeroB {
+			continue
+		}
+		var colsum []int32
+		if !zeroA {
+			colsum = c.colSums(bm, k, n)
+		}
+		k32 := int32(k)
+		for i := 0; i < m; i++ {
+			row := cm[i*n : (i+1)*n]
+			za := azp[i]
+			if za != 0 {
+				for j := range row {
+					row[j] -= za * colsum[j]
+				}
+			}
+			if !zeroB {
+				ra := rowsum[i]
+				for j, zb := range bzp {
+					row[j] -= zb*ra - k32*za*zb
+				}
+			}
+		}
+	}
+	return &Tensor{DType: ir.Int32, Shape: outShape, Data: out}, true
+}
+
+// shiftedU8 returns the uint8 values of input i minus 128 as int8 (the same bits with the
+// top one flipped), kept per node when the input is a weight.
+func (c *opContext) shiftedU8(v []uint8, i int) []int8 {
+	cache := c.sess != nil && len(v) > 0 && c.inputFixed(i)
+	type entry struct {
+		p *uint8
+		n int
+		s []int8
+	}
+	key := struct {
+		node *ir.Node
+		tag  string
+		i    int
+	}{c.node, "u8shift", i}
+	if cache {
+		if e, ok := c.sess.tables.Load(key); ok {
+			if e := e.(*entry); e.p == &v[0] && e.n == len(v) {
+				return e.s
+			}
+		}
+	}
+	s := make([]int8, len(v))
+	for j, x := range v {
+		s[j] = int8(x ^ 0x80)
+	}
+	if cache {
+		c.sess.tables.Store(key, &entry{p: &v[0], n: len(v), s: s})
+	}
+	return s
 }
 
 func opMatMulInteger(c *opContext, in []*Tensor) ([]*Tensor, error) {
@@ -379,6 +470,9 @@ func intConv(c *opContext, x, w, xzpT, wzpT *Tensor) ([]int32, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if y, ok := intConvFast(c, x, w, xzp[0], wzp, n, ch, m, group, g); ok {
+		return y, append([]int{n, m}, g.out...), nil
+	}
 	xv, wv := int32s(x), int32s(w)
 	mg := m / group
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
@@ -418,6 +512,117 @@ func intConv(c *opContext, x, w, xzpT, wzpT *Tensor) ([]int32, []int, error) {
 		}
 	}
 	return y, append([]int{n, m}, g.out...), nil
+}
+
+// intConvFast is intConv through accel's integer GEMM: per image and group, the
+// transposed im2col of X (one row of cg·K values per output position, the zero point
+// where the window covers padding, so it contributes nothing) times Wᵀ, then the zero
+// points come off with sums as in intMatMulFast. A uint8 W is shifted to int8 (cached
+// for a weight). Bit-identical to the reference loop (wrapping int32 throughout).
+func intConvFast(c *opContext, x, w *Tensor, xzp int32, wzp []int32, n, ch, m, group int, g *convGeom) ([]int32, bool) {
+	if !fastPaths {
+		return nil, false
+	}
+	var ws8 []int8
+	switch wv := w.Data.(type) {
+	case []int8:
+		ws8 = wv
+	case []uint8:
+		ws8 = c.shiftedU8(wv, 1)
+		shifted := make([]int32, len(wzp))
+		for j, z := range wzp {
+			shifted[j] = z - 128
+		}
+		wzp = shifted
+	default:
+		return nil, false
+	}
+	xu8, isU8 := x.Data.([]uint8)
+	xs8, isS8 := x.Data.([]int8)
+	if !isU8 && !isS8 {
+		return nil, false
+	}
+	cg, mg := ch/group, m/group
+	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
+	P := cg * K
+	if P == 0 || O == 0 {
+		return nil, false
+	}
+	table := c.cachedTable(g)
+	y := allocRaw[int32](c, n*m*O) // every element is written below
+	acc := allocRaw[int32](c, O*mg)
+	xsum := allocRaw[int32](c, O)
+	wsum := make([]int32, m)
+	for oc := range wsum {
+		var s int32
+		for _, v := range ws8[oc*P : (oc+1)*P] {
+			s += int32(v)
+		}
+		wsum[oc] = s
+	}
+	var colU []uint8
+	var colS []int8
+	if isU8 {
+		colU = allocRaw[uint8](c, O*P)
+	} else {
+		colS = allocRaw[int8](c, O*P)
+	}
+	P32 := int32(P)
+	for img := 0; img < n; img++ {
+		for gi := 0; gi < group; gi++ {
+			base := (img*ch + gi*cg) * S
+			wg := ws8[gi*mg*P : (gi+1)*mg*P]
+			if isU8 {
+				im2colT(colU, xu8[base:base+cg*S], cg, K, O, S, table, uint8(xzp))
+				accel.GEMMU8S8(true, O, mg, P, colU, P, wg, P, acc, mg)
+				rowSums(xsum, colU, P)
+			} else {
+				im2colT(colS, xs8[base:base+cg*S], cg, K, O, S, table, int8(xzp))
+				accel.GEMMS8S8(true, O, mg, P, colS, P, wg, P, acc, mg)
+				rowSums(xsum, colS, P)
+			}
+			for j := 0; j < mg; j++ {
+				oc := gi*mg + j
+				zw := wzp[oc]
+				fix := P32*xzp*zw - xzp*wsum[oc]
+				yr := y[(img*m+oc)*O : (img*m+oc+1)*O]
+				for o := range yr {
+					yr[o] = acc[o*mg+j] - zw*xsum[o] + fix
+				}
+			}
+		}
+	}
+	return y, true
+}
+
+// im2colT writes the transposed im2col of cg planes of S values: row o holds, for every
+// channel and kernel position, the input value the window at output o reads, or zp.
+func im2colT[T uint8 | int8](dst, x []T, cg, K, O, S int, table []int, zp T) {
+	P := cg * K
+	for ci := 0; ci < cg; ci++ {
+		plane := x[ci*S : (ci+1)*S]
+		for kp := 0; kp < K; kp++ {
+			col := ci*K + kp
+			for o, off := range table[kp*O : (kp+1)*O] {
+				v := zp
+				if off >= 0 {
+					v = plane[off]
+				}
+				dst[o*P+col] = v
+			}
+		}
+	}
+}
+
+// rowSums writes the sum of each row of P values of v.
+func rowSums[T uint8 | int8](out []int32, v []T, P int) {
+	for o := range out {
+		var s int32
+		for _, x := range v[o*P : (o+1)*P] {
+			s += int32(x)
+		}
+		out[o] = s
+	}
 }
 
 func opConvInteger(c *opContext, in []*Tensor) ([]*Tensor, error) {

@@ -224,6 +224,8 @@ func (s *Session) compile(g *ir.Graph) (*graphPlan, error) {
 	p.fixed = append(p.fixed, make([]bool, len(p.names)-len(p.fixed))...)
 	p.inferTypes(s.opset)
 	s.fold(p)
+	s.fuseConv(p)
+	s.fuseIntMatMul(p)
 	if g == s.model.Graph {
 		p.markShapeSteps()
 	}
