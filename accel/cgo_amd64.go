@@ -28,7 +28,9 @@ void mc_relu_##S(float *, const float *, int64_t); \
 void mc_gelu_##S(float *, const float *, int64_t); \
 void mc_silu_##S(float *, const float *, int64_t); \
 void mc_exp_##S(float *, const float *, int64_t); \
-void mc_softmax_rows_##S(float *, const float *, int64_t, int64_t);
+void mc_softmax_rows_##S(float *, const float *, int64_t, int64_t); \
+void mc_fit_qkx2_##S(float *, float *, uint8_t *, const float *, int64_t, int32_t, float, float, int32_t); \
+void mc_fit_qx_##S(float *, int8_t *, const float *, int64_t, int32_t);
 
 DECL_ISA(avx512)
 DECL_ISA(avx2)
@@ -106,10 +108,18 @@ func fillAVX2(t *table) {
 	t.dequantQ8_0 = func(d []float32, s []byte) { C.mc_dq8_0_avx2(pf32(d), pu8(s), C.int64_t(len(d)/QK8_0)) }
 	t.quantQ4_0 = func(d []byte, s []float32) { C.mc_q4_0_avx2(pu8(d), pf32(s), C.int64_t(len(s)/QK4_0)) }
 	t.dequantQ4_0 = func(d []float32, s []byte) { C.mc_dq4_0_avx2(pf32(d), pu8(s), C.int64_t(len(d)/QK4_0)) }
-	t.set("quantize_q8_0", "avx2", "AVX2, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
+	t.set("quantize_q8_0", "avx2", "AVX2, 8 blocks per step: amax by a transposing reduction, scale and f16 as vectors (a block holding NaN: scalar, in ggml's order)")
 	t.set("quantize_q4_0", "avx2", "AVX2, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
 	t.set("dequantize_q8_0", "avx2", "AVX2 widen and multiply")
 	t.set("dequantize_q4_0", "avx2", "AVX2 widen and multiply")
+	t.fitQKX2 = func(sc, mn []float32, l []uint8, x []float32, nmax int, rmin, rdelta float32, nstep int) {
+		C.mc_fit_qkx2_avx2(pf32(sc), pf32(mn), pu8(l), pf32(x), C.int64_t(len(x)/QKX2Sub), C.int32_t(nmax), C.float(rmin), C.float(rdelta), C.int32_t(nstep))
+	}
+	t.set("fit_qkx2", "avx2", "AVX2, 8 sub-blocks per step, one per lane, each in ggml's scalar order")
+	t.fitQX = func(sc []float32, l []int8, x []float32, nmax int) {
+		C.mc_fit_qx_avx2(pf32(sc), pi8(l), pf32(x), C.int64_t(len(x)/QXSub), C.int32_t(nmax))
+	}
+	t.set("fit_qx", "avx2", "AVX2, 8 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
@@ -186,10 +196,18 @@ func fillAVX512(t *table, f features) {
 	t.dequantQ8_0 = func(d []float32, s []byte) { C.mc_dq8_0_avx512(pf32(d), pu8(s), C.int64_t(len(d)/QK8_0)) }
 	t.quantQ4_0 = func(d []byte, s []float32) { C.mc_q4_0_avx512(pu8(d), pf32(s), C.int64_t(len(s)/QK4_0)) }
 	t.dequantQ4_0 = func(d []float32, s []byte) { C.mc_dq4_0_avx512(pf32(d), pu8(s), C.int64_t(len(d)/QK4_0)) }
-	t.set("quantize_q8_0", "avx512", "AVX-512, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
+	t.set("quantize_q8_0", "avx512", "AVX-512, 16 blocks per step: amax by a transposing reduction, scale and f16 as vectors (a block holding NaN: scalar, in ggml's order)")
 	t.set("quantize_q4_0", "avx512", "AVX-512, one 32-value block per step (a block holding NaN: scalar, in ggml's order)")
 	t.set("dequantize_q8_0", "avx512", "AVX-512 widen and multiply")
 	t.set("dequantize_q4_0", "avx512", "AVX-512 widen and multiply")
+	t.fitQKX2 = func(sc, mn []float32, l []uint8, x []float32, nmax int, rmin, rdelta float32, nstep int) {
+		C.mc_fit_qkx2_avx512(pf32(sc), pf32(mn), pu8(l), pf32(x), C.int64_t(len(x)/QKX2Sub), C.int32_t(nmax), C.float(rmin), C.float(rdelta), C.int32_t(nstep))
+	}
+	t.set("fit_qkx2", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
+	t.fitQX = func(sc []float32, l []int8, x []float32, nmax int) {
+		C.mc_fit_qx_avx512(pf32(sc), pi8(l), pf32(x), C.int64_t(len(x)/QXSub), C.int32_t(nmax))
+	}
+	t.set("fit_qx", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

@@ -356,7 +356,55 @@ static inline KTGT float amax32(const __m256 *x) {
 	return hmax8(_mm256_max_ps(_mm256_max_ps(abs8(x[0]), abs8(x[1])), _mm256_max_ps(abs8(x[2]), abs8(x[3]))));
 }
 
+// max |x| of 8 consecutive Q8_0 blocks at src, lane k for block k (a transposing
+// reduction tree instead of 8 horizontal ones); *nan gets a bit per block holding NaN.
+// max is exact and order-free for non-NaN values, so this is ggml's amax.
+static inline KTGT __m256 amax8_blocks(const float *src, int *nan) {
+	__m256 m[8];
+	int bad = 0;
+	for (int k = 0; k < 8; k++) {
+		__m256 x[4];
+		for (int v = 0; v < 4; v++) x[v] = _mm256_loadu_ps(src + k * QK + 8 * v);
+		if (has_nan32(x)) bad |= 1 << k;
+		m[k] = _mm256_max_ps(_mm256_max_ps(abs8(x[0]), abs8(x[1])), _mm256_max_ps(abs8(x[2]), abs8(x[3])));
+	}
+	__m256 t[4], u[2];
+	for (int k = 0; k < 4; k++) // 128-bit lane h: block 2k+h
+		t[k] = _mm256_max_ps(_mm256_permute2f128_ps(m[2 * k], m[2 * k + 1], 0x20), _mm256_permute2f128_ps(m[2 * k], m[2 * k + 1], 0x31));
+	for (int k = 0; k < 2; k++) // lane j, elements 0-1: block 4k+j, 2-3: block 4k+2+j
+		u[k] = _mm256_max_ps(_mm256_shuffle_ps(t[2 * k], t[2 * k + 1], 0x44), _mm256_shuffle_ps(t[2 * k], t[2 * k + 1], 0xEE));
+	// element 4j+i: block j+2i
+	const __m256 w = _mm256_max_ps(_mm256_shuffle_ps(u[0], u[1], 0x88), _mm256_shuffle_ps(u[0], u[1], 0xDD));
+	*nan = bad;
+	return _mm256_permutevar8x32_ps(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 void KTGT mc_q8_0_avx2(uint8_t *dst, const float *src, int64_t nb) {
+	// 8 blocks per step: their amax, d = amax/127, id = 1/d and f16(d) as vectors.
+	for (; nb >= 8; nb -= 8, src += 8 * QK, dst += 8 * Q8_0_BYTES) {
+		int nan;
+		const __m256 amax = amax8_blocks(src, &nan);
+		const __m256 d = _mm256_div_ps(amax, _mm256_set1_ps(127.0f));
+		const __m256 nz = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ);
+		float id[8];
+		uint16_t h[8];
+		_mm256_storeu_ps(id, _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), d)));
+		_mm_storeu_si128((__m128i *)h, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		for (int k = 0; k < 8; k++) {
+			uint8_t *y = dst + k * Q8_0_BYTES;
+			const float *xs = src + k * QK;
+			if (nan >> k & 1) {
+				mc_q8_0_block(y, xs); // NaN: ggml's order-dependent MAX, done in order
+				continue;
+			}
+			memcpy(y, &h[k], 2);
+			const __m256 vid = _mm256_set1_ps(id[k]);
+			for (int v = 0; v < 4; v++) {
+				uint64_t w = lowbytes8(round_away8(_mm256_mul_ps(_mm256_loadu_ps(xs + 8 * v), vid)));
+				memcpy(y + 2 + 8 * v, &w, 8);
+			}
+		}
+	}
 	for (int64_t b = 0; b < nb; b++, src += QK, dst += Q8_0_BYTES) {
 		__m256 x[4];
 		for (int v = 0; v < 4; v++) x[v] = _mm256_loadu_ps(src + 8 * v);
@@ -530,3 +578,11 @@ void KTGT mc_softmax_rows_avx2(float *dst, const float *src, int64_t rows, int64
 		for (; i < cols; i++) y[i] = y[i] * (1.0f / sum);
 	}
 }
+
+// ---- Q4_K / Q5_K sub-block fit: 8 sub-blocks per step, one per lane (kquant_simd.h) ------------
+
+#define KQ_W 8
+#define KQ_TGT KTGT
+#define KQ_FN mc_fit_qkx2_avx2
+#define KQX_FN mc_fit_qx_avx2
+#include "kquant_simd.h"

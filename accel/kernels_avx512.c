@@ -405,7 +405,54 @@ static inline KTGT __m512i round_away_i32(__m512 q) {
 	return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
 }
 
+// max |x| of 16 consecutive Q8_0 blocks at src, lane k for block k (a transposing
+// reduction tree instead of 16 horizontal ones); *nan gets a bit per block holding NaN.
+// max is exact and order-free for non-NaN values, so this is ggml's amax.
+static inline KTGT __m512 amax16_blocks(const float *src, __mmask16 *nan) {
+	__m512 m[16];
+	__mmask16 bad = 0;
+	for (int k = 0; k < 16; k++) {
+		const __m512 x0 = _mm512_loadu_ps(src + k * QK), x1 = _mm512_loadu_ps(src + k * QK + 16);
+		if (_mm512_cmp_ps_mask(x0, x0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x1, x1, _CMP_UNORD_Q)) bad |= (__mmask16)(1u << k);
+		m[k] = _mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1));
+	}
+	__m512 t[8], u[4], v[2];
+	for (int k = 0; k < 8; k++) // 256-bit half h: block 2k+h
+		t[k] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * k], m[2 * k + 1], 0x44), _mm512_shuffle_f32x4(m[2 * k], m[2 * k + 1], 0xEE));
+	for (int k = 0; k < 4; k++) // 128-bit lane j: block 4k+j
+		u[k] = _mm512_max_ps(_mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0x88), _mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0xDD));
+	for (int k = 0; k < 2; k++) // lane j, elements 0-1: block 8k+j, 2-3: block 8k+4+j
+		v[k] = _mm512_max_ps(_mm512_shuffle_ps(u[2 * k], u[2 * k + 1], 0x44), _mm512_shuffle_ps(u[2 * k], u[2 * k + 1], 0xEE));
+	// element 4j+i: block j+4i
+	const __m512 w = _mm512_max_ps(_mm512_shuffle_ps(v[0], v[1], 0x88), _mm512_shuffle_ps(v[0], v[1], 0xDD));
+	*nan = bad;
+	return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), w);
+}
+
 void KTGT mc_q8_0_avx512(uint8_t *dst, const float *src, int64_t nb) {
+	// 16 blocks per step: their amax, d = amax/127, id = 1/d and f16(d) as vectors.
+	for (; nb >= 16; nb -= 16, src += 16 * QK, dst += 16 * Q8_0_BYTES) {
+		__mmask16 nan;
+		const __m512 amax = amax16_blocks(src, &nan);
+		const __m512 d = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+		const __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+		float id[16];
+		uint16_t h[16];
+		_mm512_storeu_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d));
+		_mm256_storeu_si256((__m256i *)h, _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+		for (int k = 0; k < 16; k++) {
+			uint8_t *y = dst + k * Q8_0_BYTES;
+			const float *x = src + k * QK;
+			if (nan >> k & 1) {
+				mc_q8_0_block(y, x); // NaN: ggml's order-dependent MAX, done in order
+				continue;
+			}
+			memcpy(y, &h[k], 2);
+			const __m512 vid = _mm512_set1_ps(id[k]);
+			_mm512_mask_cvtepi32_storeu_epi8(y + 2, 0xffff, round_away_i32(_mm512_mul_ps(_mm512_loadu_ps(x), vid)));
+			_mm512_mask_cvtepi32_storeu_epi8(y + 18, 0xffff, round_away_i32(_mm512_mul_ps(_mm512_loadu_ps(x + 16), vid)));
+		}
+	}
 	for (int64_t b = 0; b < nb; b++, src += QK, dst += Q8_0_BYTES) {
 		__m512 x0 = _mm512_loadu_ps(src), x1 = _mm512_loadu_ps(src + 16);
 		if (_mm512_cmp_ps_mask(x0, x0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x1, x1, _CMP_UNORD_Q)) {
@@ -569,3 +616,11 @@ void KTGT mc_softmax_rows_avx512(float *dst, const float *src, int64_t rows, int
 		}
 	}
 }
+
+// ---- Q4_K / Q5_K sub-block fit: 16 sub-blocks per step, one per lane (kquant_simd.h) -----------
+
+#define KQ_W 16
+#define KQ_TGT KTGT
+#define KQ_FN mc_fit_qkx2_avx512
+#define KQX_FN mc_fit_qx_avx512
+#include "kquant_simd.h"

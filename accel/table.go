@@ -35,6 +35,8 @@ type table struct {
 	dequantQ8_0 func(dst []float32, src []byte)
 	quantQ4_0   func(dst []byte, src []float32)
 	dequantQ4_0 func(dst []float32, src []byte)
+	fitQKX2     func(scales, mins []float32, levels []uint8, x []float32, nmax int, rmin, rdelta float32, nstep int)
+	fitQX       func(scales []float32, levels []int8, x []float32, nmax int)
 
 	relu        func(dst, src []float32)
 	gelu        func(dst, src []float32)
@@ -53,7 +55,7 @@ var kernelNames = []string{
 	"f32_to_f16", "f16_to_f32", "f32_to_bf16", "bf16_to_f32",
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
-	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0",
+	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax",
 }
 
@@ -68,7 +70,7 @@ func goTable() *table {
 		quantS8: refQuantS8, quantU8: refQuantU8, dequantS8: refDequantS8, dequantU8: refDequantU8,
 		minMaxRows: refMinMaxRows, absMaxRows: refAbsMaxRows, sumSqRows: refSumSqRows,
 		quantQ8_0: refQuantizeQ8_0, dequantQ8_0: refDequantizeQ8_0,
-		quantQ4_0: refQuantizeQ4_0, dequantQ4_0: refDequantizeQ4_0,
+		quantQ4_0: refQuantizeQ4_0, dequantQ4_0: refDequantizeQ4_0, fitQKX2: refFitQKX2, fitQX: refFitQX,
 		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
 	}
 	for _, k := range kernelNames {
