@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -141,14 +142,10 @@ func checkPaths(src, dst string) error {
 		}
 	}
 	if same {
-		return &Error{Kind: KindInvalidArgument, File: dst, Err: errorString("the output is the input file; modelc never overwrites its input")}
+		return &Error{Kind: KindInvalidArgument, File: dst, Err: errors.New("the output is the input file; modelc never overwrites its input")}
 	}
 	return nil
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // stepper reports progress and turns a cancelled context or a false from the callback
 // into a KindCancelled error.
