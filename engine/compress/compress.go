@@ -245,11 +245,7 @@ func (s *Names) New(base string) string {
 
 // Float32Tensor makes a float32 initializer from values.
 func Float32Tensor(name string, shape []int64, v []float32) *ir.Tensor {
-	b := make([]byte, 4*len(v))
-	for i, f := range v {
-		bits := math.Float32bits(f)
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
-	}
+	b := append([]byte(nil), ir.Float32Bytes(v)...)
 	t, err := ir.NewTensor(name, ir.Float32, append([]int64(nil), shape...), b)
 	if err != nil {
 		panic(err) // callers pass len(v) == product of shape

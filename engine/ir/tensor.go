@@ -209,6 +209,9 @@ var blockDecoders = map[DType]func(dst []float32, src []byte) error{}
 // RegisterBlockDecoder sets the float32 conversion of a block-quantized dtype.
 func RegisterBlockDecoder(d DType, dec func(dst []float32, src []byte) error) { blockDecoders[d] = dec }
 
+// Float32Bytes views v as its packed little-endian bytes, without copying.
+func Float32Bytes(v []float32) []byte { return sliceBytes(v) }
+
 // sliceBytes views any numeric slice as its bytes (the host is little-endian; see init).
 func sliceBytes(slice any) []byte {
 	v := reflect.ValueOf(slice)
