@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/modelc/modelc/engine"
 )
@@ -74,6 +76,10 @@ Usage:
       --block-size N                  int4/uint4: weights per scale (power of two ≥ 16; 32)
       --calibration FILE.npz          static: calibration inputs keyed by input name
       --calibration-method M          static: minmax (default), percentile[:P], entropy
+      --quantize-ops OPS              static: also put QuantizeLinear/DequantizeLinear around
+                                      the activations of these op types (comma-separated:
+                                      LayerNormalization, Softmax, Gelu, Sigmoid, Tanh),
+                                      which by default stay float32; each must be in IN
       --keep-io-types                 fp16/bf16: keep float32 graph inputs and outputs
                                       (Softmax, LayerNorm, Exp, reductions... stay float32)
       --prune P --sparsity F          magnitude (per layer) or global: zero the fraction F
@@ -116,6 +122,16 @@ Exit codes:
 `
 
 func main() {
+	// Ctrl-C or SIGTERM: remove the half-written temporary outputs, so nothing partial
+	// is left beside them, and exit with the "cancelled" code.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-interrupts
+		engine.AbortWrites()
+		fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped; no output was written\n", sig)
+		os.Exit(exitCancelled)
+	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
+
+// inflight holds the temporary files being written, so AbortAll can remove them when
+// the process is told to stop.
+var inflight sync.Map // temp file name → struct{}
 
 // File is an output being written to a temporary file beside its final path.
 type File struct {
@@ -23,7 +28,19 @@ func Create(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	inflight.Store(tmp.Name(), struct{}{})
 	return &File{path: path, tmp: tmp, Writer: bufio.NewWriterSize(tmp, 1<<20)}, nil
+}
+
+// AbortAll removes every temporary file still being written. A command-line tool calls
+// it when interrupted, just before it exits: the outputs keep their old contents (or stay
+// absent) and nothing partial is left beside them.
+func AbortAll() {
+	inflight.Range(func(name, _ any) bool {
+		os.Remove(name.(string))
+		inflight.Delete(name)
+		return true
+	})
 }
 
 // Commit flushes, syncs and renames the file into place.
@@ -42,6 +59,7 @@ func (f *File) Commit() error {
 	if err == nil {
 		err = os.Rename(f.tmp.Name(), f.path)
 	}
+	inflight.Delete(f.tmp.Name())
 	if err != nil {
 		os.Remove(f.tmp.Name())
 		return fmt.Errorf("writing %s: %w", f.path, err)
@@ -53,4 +71,5 @@ func (f *File) Commit() error {
 func (f *File) Abort() {
 	f.tmp.Close()
 	os.Remove(f.tmp.Name())
+	inflight.Delete(f.tmp.Name())
 }
