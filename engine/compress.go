@@ -40,6 +40,11 @@ type CompressOptions struct {
 	Calibration string `json:"calibration,omitempty"`
 	// CalibrationMethod: minmax (default), percentile (99.999) or entropy.
 	CalibrationMethod string `json:"calibration_method,omitempty"`
+	// QuantizeOps: op types whose activations static quantization quantizes too, in
+	// QDQ form from the calibrated ranges (LayerNormalization, Softmax, Gelu, Sigmoid,
+	// Tanh). By default only the inputs of MatMul, Gemm and Conv are quantized and these
+	// ops compute in float32. Each must occur in the model.
+	QuantizeOps []string `json:"quantize_ops,omitempty"`
 	// KeepIOTypes: fp16/bf16 conversion keeps float32 graph inputs and outputs.
 	KeepIOTypes bool `json:"keep_io_types,omitempty"`
 	// Prune: magnitude (per layer), global, 2:4 (or any N:M), channels (structured).
@@ -263,7 +268,7 @@ func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
 		}
 		return []CompressOptions{opts}, nil
 	}
-	if opts.Quantize != "" || opts.Prune != "" || opts.Clip != "" || opts.Lowrank != "" || opts.Simplify {
+	if opts.Quantize != "" || opts.Prune != "" || opts.Clip != "" || opts.Lowrank != "" || opts.Simplify || len(opts.QuantizeOps) > 0 {
 		return nil, Errorf(KindInvalidArgument, "option recipe: give the passes either in the recipe or as options, not both")
 	}
 	data, err := os.ReadFile(opts.Recipe)
@@ -367,6 +372,14 @@ func checkStep(o CompressOptions, prefix string) error {
 	}
 	if o.CalibrationMethod != "" && o.Mode != "static" {
 		return bad(prefix, "calibration_method", "is used by mode static only")
+	}
+	if len(o.QuantizeOps) > 0 {
+		if o.Mode != "static" {
+			return bad(prefix, "quantize_ops", "is used by mode static only")
+		}
+		if err := quant.CheckOps(o.QuantizeOps); err != nil {
+			return bad(prefix, "quantize_ops", "%v", err)
+		}
 	}
 	if o.KeepIOTypes && o.Quantize != "fp16" && o.Quantize != "bf16" {
 		return bad(prefix, "keep_io_types", "applies to quantize fp16 and bf16")
@@ -550,9 +563,12 @@ func runQuantize(s CompressOptions, m *ir.Model, ex compress.Exclude) (*compress
 	case "dynamic":
 		return quant.Dynamic(m, o)
 	case "static":
-		so := quant.StaticOptions{Options: o, Method: s.CalibrationMethod}
+		so := quant.StaticOptions{Options: o, Method: s.CalibrationMethod, Ops: s.QuantizeOps}
 		if p, ok := parsePercentile(s.CalibrationMethod); ok {
 			so.Method, so.Percentile = quant.Percentile, p
+		}
+		if err := quantizeOpsPresent(m, s.QuantizeOps, ex); err != nil {
+			return nil, err
 		}
 		collect, err := calibrationCollector(m, s.Calibration)
 		if err != nil {
@@ -561,6 +577,27 @@ func runQuantize(s CompressOptions, m *ir.Model, ex compress.Exclude) (*compress
 		return quant.Static(m, so, collect)
 	}
 	return quant.WeightOnly(m, o)
+}
+
+// quantizeOpsPresent refuses an op type of quantize_ops that the model lacks or whose
+// every node exclude leaves alone: the user asked for something that cannot happen.
+func quantizeOpsPresent(m *ir.Model, ops []string, ex compress.Exclude) error {
+	for _, op := range ops {
+		found, kept := false, false
+		for _, n := range m.Graph.Nodes {
+			if n.OpType == op && (n.Domain == "" || n.Domain == "ai.onnx") {
+				found = true
+				kept = kept || !ex.Matches(n)
+			}
+		}
+		if !found {
+			return Errorf(KindInvalidArgument, "option quantize_ops: the model has no %s node (the model's ops: %s)", op, compress.OpTypes(m))
+		}
+		if !kept {
+			return Errorf(KindInvalidArgument, "option quantize_ops: every %s node is left alone by option exclude", op)
+		}
+	}
+	return nil
 }
 
 // calibrationCollector loads the calibration inputs, checks them against the model's

@@ -28,9 +28,13 @@ func TestCompressBadOptionsWriteNothing(t *testing.T) {
 		{CompressOptions{Quantize: "int8", Mode: "static"}, "calibration"},
 		{CompressOptions{Quantize: "int8", Mode: "static", Calibration: "../testdata/digits/test_labels.npy"}, "calibration"},
 		{CompressOptions{Quantize: "int8", Exclude: []string{"LayerNormalization"}}, "exclude"},
+		{CompressOptions{Quantize: "int8", QuantizeOps: []string{"Softmax"}}, "quantize_ops"},
+		{CompressOptions{Quantize: "int8", Mode: "static", Calibration: "../testdata/digits/calib.npz", QuantizeOps: []string{"Softmaxx"}}, "quantize_ops"},
+		{CompressOptions{Quantize: "int8", Mode: "static", Calibration: "../testdata/digits/calib.npz", QuantizeOps: []string{"LayerNormalization"}}, "quantize_ops"},
 		{CompressOptions{Clip: "range:1,0"}, "clip"},
 		{CompressOptions{Lowrank: "energy:2"}, "lowrank"},
 		{CompressOptions{Recipe: recipe}, "block_size"},
+		{CompressOptions{Recipe: recipe, QuantizeOps: []string{"Softmax"}}, "recipe"},
 		{CompressOptions{}, "nothing to do"},
 		{CompressOptions{Quantize: "int8", Inputs: "x.npz"}, "verify"},
 	}

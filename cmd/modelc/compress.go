@@ -18,10 +18,22 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// listFlag collects a comma-separated string flag that may also be repeated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		*l = append(*l, strings.TrimSpace(s))
+	}
+	return nil
+}
+
 func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("compress", flag.ContinueOnError)
 	var o engine.CompressOptions
 	var exclude multiFlag
+	var quantizeOps listFlag
 	var asJSON bool
 	fs.StringVar(&o.Quantize, "quantize", "", "int8|uint8|int4|uint4|fp16|bf16")
 	fs.StringVar(&o.Mode, "mode", "", "weight-only|dynamic|static")
@@ -30,6 +42,7 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.BlockSize, "block-size", 0, "int4/uint4 block size (power of two ≥ 16, default 32)")
 	fs.StringVar(&o.Calibration, "calibration", "", "calibration inputs (.npz) for --mode static")
 	fs.StringVar(&o.CalibrationMethod, "calibration-method", "", "minmax|percentile[:P]|entropy")
+	fs.Var(&quantizeOps, "quantize-ops", "static: also quantize these op types' activations (LayerNormalization,Softmax,Gelu,Sigmoid,Tanh)")
 	fs.BoolVar(&o.KeepIOTypes, "keep-io-types", false, "fp16/bf16: keep float32 graph inputs and outputs")
 	fs.StringVar(&o.Prune, "prune", "", "magnitude|global|2:4|channels")
 	fs.Float64Var(&o.Sparsity, "sparsity", 0, "fraction to prune, in [0, 1)")
@@ -48,6 +61,7 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o.Exclude = exclude
+	o.QuantizeOps = quantizeOps
 	rep, err := engine.Compress(context.Background(), pos[0], pos[1], o, nil)
 	if rep != nil {
 		if asJSON {

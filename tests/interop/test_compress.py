@@ -13,6 +13,7 @@ import subprocess
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -343,6 +344,9 @@ def conv_only_model(path: str) -> None:
     (["--quantize", "int8", "--mode", "static", "--calibration", "BADNAMES"], "calibration"),
     (["--quantize", "int8", "--mode", "static", "--calibration", "BADSHAPE"], "calibration"),
     (["--quantize", "int8", "--exclude", "Softmax"], "exclude"),
+    (["--quantize", "int8", "--mode", "static", "--calibration", CALIB, "--quantize-ops", "Softmax"], "quantize_ops"),
+    (["--quantize", "int8", "--mode", "static", "--calibration", CALIB, "--quantize-ops", "LayerNorm"], "quantize_ops"),
+    (["--quantize", "int8", "--quantize-ops", "Gelu"], "quantize_ops"),
     (["--lowrank", "rank:4"], "lowrank"),  # on a model with a Conv only
     (["--clip", "percentile:300"], "clip"),
 ])
@@ -366,6 +370,150 @@ def test_bad_options(tmp_path, flags, words):
     assert words in r.stderr, r.stderr
     assert not os.path.exists(out)
     assert os.listdir(tmp_path) == [n for n in os.listdir(tmp_path) if not n.startswith(".")]  # no temp files left
+
+
+def transformer_model(path: str) -> None:
+    """One pre-norm-free transformer block: self-attention (Softmax) and a Gelu MLP, each
+    followed by a residual Add and LayerNormalization. x is [N, 8, 16]."""
+    rng = np.random.default_rng(3)
+    d, f = 16, 32
+
+    def w(name, *shape, s=0.25):
+        return numpy_helper.from_array((s * rng.standard_normal(shape)).astype(np.float32), name)
+
+    inits = [w("wq", d, d), w("wk", d, d), w("wv", d, d), w("wo", d, d), w("w1", d, f), w("w2", f, d),
+             numpy_helper.from_array(np.float32(0.25), "inv_sqrt_d"),
+             numpy_helper.from_array((1 + 0.1 * rng.standard_normal(d)).astype(np.float32), "g1"),
+             w("b1", d, s=0.1),
+             numpy_helper.from_array((1 + 0.1 * rng.standard_normal(d)).astype(np.float32), "g2"),
+             w("b2", d, s=0.1)]
+    nodes = [
+        helper.make_node("MatMul", ["x", "wq"], ["q"], name="q"),
+        helper.make_node("MatMul", ["x", "wk"], ["k"], name="k"),
+        helper.make_node("MatMul", ["x", "wv"], ["v"], name="v"),
+        helper.make_node("Transpose", ["k"], ["kt"], name="kt", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["qk"], name="qk"),
+        helper.make_node("Mul", ["qk", "inv_sqrt_d"], ["scores"], name="scale"),
+        helper.make_node("Softmax", ["scores"], ["attn"], name="softmax", axis=-1),
+        helper.make_node("MatMul", ["attn", "v"], ["ctx"], name="ctx"),
+        helper.make_node("MatMul", ["ctx", "wo"], ["o"], name="o"),
+        helper.make_node("Add", ["x", "o"], ["r1"], name="res1"),
+        helper.make_node("LayerNormalization", ["r1", "g1", "b1"], ["n1"], name="ln1", axis=-1),
+        helper.make_node("MatMul", ["n1", "w1"], ["h"], name="fc1"),
+        helper.make_node("Gelu", ["h"], ["a"], name="gelu"),
+        helper.make_node("MatMul", ["a", "w2"], ["m"], name="fc2"),
+        helper.make_node("Add", ["n1", "m"], ["r2"], name="res2"),
+        helper.make_node("LayerNormalization", ["r2", "g2", "b2"], ["y"], name="ln2", axis=-1),
+    ]
+    g = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, d])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, d])], inits)
+    onnx.save(helper.make_model(g, ir_version=9, opset_imports=[helper.make_opsetid("", 20)]), path)
+
+
+FLOAT_OPS = ("LayerNormalization", "Softmax", "Gelu")
+
+
+def qdq_around(model: onnx.ModelProto) -> dict[str, bool]:
+    """For each node of FLOAT_OPS: whether its input comes from a DequantizeLinear and its
+    output goes only to a QuantizeLinear."""
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    used_by: dict = {}
+    for n in model.graph.node:
+        for i in n.input:
+            used_by.setdefault(i, []).append(n)
+    out = {}
+    for n in model.graph.node:
+        if n.op_type in FLOAT_OPS:
+            src = made_by.get(n.input[0])
+            dst = used_by.get(n.output[0], [])
+            out[n.name] = (src is not None and src.op_type == "DequantizeLinear"
+                           and len(dst) > 0 and all(c.op_type == "QuantizeLinear" for c in dst))
+    return out
+
+
+@pytest.mark.parametrize("how", ["flag", "recipe"])
+def test_static_quantize_ops_override(tmp_path, how):
+    src = str(tmp_path / "block.onnx")
+    transformer_model(src)
+    rng = np.random.default_rng(4)
+    calib, x = str(tmp_path / "calib.npz"), rng.standard_normal((32, 8, 16)).astype(np.float32)
+    np.savez(calib, x=rng.standard_normal((64, 8, 16)).astype(np.float32))
+    ref = harness.ort_session(src).run(None, {"x": x})[0]
+    static = ["--quantize", "int8", "--mode", "static", "--symmetric", "--calibration", calib]
+    default, override = str(tmp_path / "default.onnx"), str(tmp_path / "override.onnx")
+    harness.expect_ok(harness.run_modelc("compress", src, default, *static, "--json"))
+    if how == "flag":
+        r = harness.run_modelc("compress", src, override, *static, "--quantize-ops", "LayerNormalization,Softmax",
+                               "--quantize-ops", "Gelu", "--json")
+    else:
+        recipe = str(tmp_path / "recipe.json")
+        with open(recipe, "w") as f:
+            json.dump([{"quantize": "int8", "mode": "static", "symmetric": True, "calibration": calib,
+                        "quantize_ops": ["LayerNormalization", "Softmax", "Gelu"]}], f)
+        r = harness.run_modelc("compress", src, override, "--recipe", recipe, "--json")
+    harness.expect_ok(r)
+    if how == "flag":  # deterministic: the same bytes again
+        again = str(tmp_path / "again.onnx")
+        harness.expect_ok(harness.run_modelc("compress", src, again, *static, "--quantize-ops", "Gelu,Softmax,LayerNormalization"))
+        assert open(again, "rb").read() == open(override, "rb").read()
+    note = json.loads(r.stdout)["passes"][0]["notes"][-1]
+    assert "1 Gelu, 2 LayerNormalization, 1 Softmax" in note, note
+
+    d, o = onnx.load(default), onnx.load(override)
+    assert qdq_around(d) == {"softmax": False, "ln1": False, "gelu": False, "ln2": False}
+    assert qdq_around(o) == {"softmax": True, "ln1": True, "gelu": True, "ln2": True}
+    # The override adds a pair on each of the six activations that only those ops read or
+    # make (scores, attn, r1, h, r2, y; n1 and a are already quantized for fc1 and fc2).
+    count = lambda m: sum(n.op_type == "QuantizeLinear" for n in m.graph.node)
+    assert count(o) - count(d) == 6, (count(d), count(o))
+    # LayerNormalization's scale and bias stay float.
+    inits = {t.name: t.data_type for t in o.graph.initializer}
+    assert all(inits[n] == TensorProto.FLOAT for n in ("g1", "b1", "g2", "b2"))
+
+    scale = float(np.abs(ref).max())
+    for path in (default, override):
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        got = harness.ort_session(path).run(None, {"x": x})[0]
+        # int8 activations (symmetric, min-max) and weights: within 10 % of the output range
+        # everywhere, 2 % on average (LayerNormalization's outputs are about ±3.7).
+        err = np.abs(got - ref)
+        print(f"\n{os.path.basename(path)}: max abs error {err.max():.4f}, mean {err.mean():.4f} (|y| ≤ {scale:.2f})")
+        assert err.max() <= 0.1 * scale and err.mean() <= 0.02 * scale, (err.max(), err.mean(), scale)
+        # modelc's runtime computes the QDQ graph as written, as onnxruntime does without
+        # graph optimizations (with them it fuses the pairs into integer kernels such as
+        # QLinearSoftmax, whose rounding moves some outputs by a quantization step or more).
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.intra_op_num_threads = 1
+        plain = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        inputs, out = str(tmp_path / "x.npz"), str(tmp_path / "out")
+        np.savez(inputs, x=x)
+        os.makedirs(out, exist_ok=True)
+        harness.expect_ok(harness.run_modelc("run", path, "--inputs", inputs, "--output-dir", out))
+        ours = np.load(os.path.join(out, "y.npy"))
+        np.testing.assert_allclose(ours, plain, atol=1e-4 * scale, rtol=0)
+
+
+def test_static_quantize_ops_on_digits(tmp_path):
+    """The digits MLP with a Softmax on its logits: by default the Softmax stays float; with
+    --quantize-ops Softmax its input and output are quantized, and the accuracy holds."""
+    m = onnx.load(model_path("mlp"))
+    last = [n for n in m.graph.node if "logits" in n.output][0]
+    last.output[list(last.output).index("logits")] = "scores"
+    m.graph.node.append(helper.make_node("Softmax", ["scores"], ["logits"], name="softmax", axis=-1))
+    src = str(tmp_path / "mlp-softmax.onnx")
+    onnx.save(m, src)
+    float_acc = accuracy(ort_logits(src))
+    for extra, around in (([], False), (["--quantize-ops", "Softmax"], True)):
+        out = str(tmp_path / f"out{len(extra)}.onnx")
+        harness.expect_ok(harness.run_modelc("compress", src, out, "--quantize", "int8", "--mode", "static",
+                                             "--calibration", CALIB, *extra))
+        q = onnx.load(out)
+        assert [v.name for v in q.graph.output] == ["logits"]
+        assert qdq_around(q) == {"softmax": around}
+        acc = accuracy(ort_logits(out))
+        print(f"\nmlp+softmax static int8 {extra}: accuracy {100 * acc:.2f}% (float {100 * float_acc:.2f}%)")
+        assert acc >= float_acc - 0.005
 
 
 def test_summary():

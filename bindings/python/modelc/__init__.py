@@ -305,9 +305,9 @@ def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: 
     Options are those of ``modelc compress``: ``quantize`` ("int8", "uint8", "int4",
     "uint4", "fp16", "bf16"), ``mode``, ``per_channel``, ``symmetric``, ``block_size``,
     ``calibration`` (a path, or a mapping of input name to numpy array),
-    ``calibration_method``, ``keep_io_types``, ``prune``, ``sparsity``, ``clip``,
-    ``lowrank``, ``simplify``, ``exclude`` (a list), ``recipe``, ``verify``, ``inputs``,
-    ``labels``, ``min_cosine``.
+    ``calibration_method``, ``quantize_ops`` (a list of op types), ``keep_io_types``,
+    ``prune``, ``sparsity``, ``clip``, ``lowrank``, ``simplify``, ``exclude`` (a list),
+    ``recipe``, ``verify``, ``inputs``, ``labels``, ``min_cosine``.
 
     With ``verify=True``, an output whose cosine similarity falls below ``min_cosine``
     raises VerificationFailedError (dst is written; the report is on the exception), unless

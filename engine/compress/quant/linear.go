@@ -233,6 +233,18 @@ func insertBefore(g *ir.Graph, at *ir.Node, nodes ...*ir.Node) {
 	panic("quant: node not in graph")
 }
 
+// insertAfter puts nodes into g right after the node at. Inserted nodes read only values
+// available after at.
+func insertAfter(g *ir.Graph, at *ir.Node, nodes ...*ir.Node) {
+	for i, n := range g.Nodes {
+		if n == at {
+			g.Nodes = append(g.Nodes[:i+1], append(nodes, g.Nodes[i+1:]...)...)
+			return
+		}
+	}
+	panic("quant: node not in graph")
+}
+
 func attrInt(name string, v int64) *ir.Attribute {
 	return &ir.Attribute{Name: name, Type: ir.AttrInt, Int: v}
 }

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/modelc/modelc/engine/compress"
 	"github.com/modelc/modelc/engine/compress/internal/ctest"
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/runtime"
 )
 
 func ops(m *ir.Model) string {
@@ -287,4 +289,154 @@ func TestKLThresholdClipsOutliers(t *testing.T) {
 	if hi >= 100 || hi < 2 || lo > -2 {
 		t.Fatalf("percentile %g %g", lo, hi)
 	}
+}
+
+// transformerish is x[4,16] → MatMul W1 → LayerNormalization → Softmax → MatMul W2 →
+// Gelu → y: the ops static quantization leaves in float by default.
+func transformerish(seed int64) *ir.Model {
+	m := ctest.Model([]int64{4, 16}, []*ir.Node{
+		ctest.Node("fc1", "MatMul", []string{"x", "w1"}, []string{"h"}),
+		ctest.Node("ln", "LayerNormalization", []string{"h", "gamma", "beta"}, []string{"n"}, ctest.Int("axis", -1)),
+		ctest.Node("sm", "Softmax", []string{"n"}, []string{"p"}),
+		ctest.Node("fc2", "MatMul", []string{"p", "w2"}, []string{"g"}),
+		ctest.Node("gelu", "Gelu", []string{"g"}, []string{"y"}),
+	},
+		compress.Float32Tensor("w1", []int64{16, 32}, ctest.Random(seed, 512)),
+		compress.Float32Tensor("gamma", []int64{32}, ctest.Random(seed+1, 32)),
+		compress.Float32Tensor("beta", []int64{32}, ctest.Random(seed+2, 32)),
+		compress.Float32Tensor("w2", []int64{32, 8}, ctest.Random(seed+3, 256)))
+	m.Opsets[0].Version = 20
+	return m
+}
+
+// probe is a Collector running m (as it is when called) on x.
+func probe(t *testing.T, m *ir.Model, x []float32) Collector {
+	return func(names []string) (map[string][]float32, error) {
+		g := *m.Graph
+		g.Outputs = nil
+		for _, n := range names {
+			g.Outputs = append(g.Outputs, &ir.ValueInfo{Name: n})
+		}
+		p := *m
+		p.Graph = &g
+		s, err := runtime.New(&p, runtime.Options{Threads: 1})
+		if err != nil {
+			return nil, err
+		}
+		in, err := runtime.FromIR(compress.Float32Tensor("x", []int64{4, 16}, x))
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.Run(context.Background(), map[string]*runtime.Tensor{"x": in})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]float32{}
+		for _, n := range names {
+			out[n] = res[n].Data.([]float32)
+		}
+		return out, nil
+	}
+}
+
+func TestStaticQuantizeOps(t *testing.T) {
+	x := ctest.Random(5, 4*16)
+	want := ctest.Run(t, transformerish(9), x)
+	o := StaticOptions{Options: Options{Type: ir.Int8, Symmetric: true}}
+
+	// Default: LayerNormalization, Softmax and Gelu compute in float32.
+	m := transformerish(9)
+	if _, err := Static(m, o, probe(t, m, x)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ops(m); got != "QuantizeLinear DequantizeLinear DequantizeLinear MatMul LayerNormalization Softmax QuantizeLinear DequantizeLinear DequantizeLinear MatMul Gelu" {
+		t.Fatalf("default ops %s", got)
+	}
+	// max |y| is 0.67; int8 activations move y by about 0.01.
+	if d := ctest.MaxDiff(want, ctest.Run(t, m, x)); d > 0.03 {
+		t.Fatalf("default: outputs differ by %g", d)
+	}
+
+	// Override: a pair on each activation of the named ops, shared with the MatMul that
+	// reads Softmax's output; the graph output keeps its name.
+	m = transformerish(9)
+	o.Ops = []string{"LayerNormalization", "Softmax", "Gelu", "Softmax"}
+	r, err := Static(m, o, probe(t, m, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ops(m); got != "QuantizeLinear DequantizeLinear DequantizeLinear MatMul QuantizeLinear DequantizeLinear LayerNormalization QuantizeLinear DequantizeLinear Softmax QuantizeLinear DequantizeLinear DequantizeLinear MatMul QuantizeLinear DequantizeLinear Gelu QuantizeLinear DequantizeLinear" {
+		t.Fatalf("override ops %s", got)
+	}
+	for _, n := range m.Graph.Nodes {
+		switch n.OpType {
+		case "LayerNormalization", "Softmax", "Gelu":
+			if p := producer(m, n.Inputs[0]); p == nil || p.OpType != "DequantizeLinear" {
+				t.Errorf("%s reads %q from %v", n.Name, n.Inputs[0], p)
+			}
+			if c := consumerOf(m, n.Outputs[0]); c == nil || c.OpType != "QuantizeLinear" {
+				t.Errorf("%s output %q goes to %v", n.Name, n.Outputs[0], c)
+			}
+		}
+	}
+	if p := producer(m, "y"); p == nil || p.OpType != "DequantizeLinear" {
+		t.Fatalf("y made by %v", p)
+	}
+	if p := producer(m, m.Graph.Nodes[13].Inputs[0]); m.Graph.Nodes[13].OpType != "MatMul" || p.OpType != "DequantizeLinear" || p.Inputs[0] != "p_quantized" {
+		t.Fatalf("fc2 reads %v", m.Graph.Nodes[13].Inputs)
+	}
+	if m.Graph.Initializer("gamma") == nil || m.Graph.Initializer("beta") == nil {
+		t.Fatal("LayerNormalization's scale and bias must stay float")
+	}
+	if !strings.Contains(r.Notes[len(r.Notes)-1], "1 Gelu, 1 LayerNormalization, 1 Softmax") {
+		t.Fatalf("notes %v", r.Notes)
+	}
+	if d := ctest.MaxDiff(want, ctest.Run(t, m, x)); d > 0.03 {
+		t.Fatalf("override: outputs differ by %g", d)
+	}
+
+	// Bad input: an op type it cannot quantize, one the model lacks, one all excluded.
+	for _, c := range []struct {
+		ops     []string
+		exclude compress.Exclude
+		words   string
+	}{
+		{[]string{"Softmx"}, nil, `"Softmx" is not an op type`},
+		{[]string{"Conv"}, nil, "always quantized"},
+		{[]string{"Tanh"}, nil, "no Tanh node"},
+		{[]string{"Softmax"}, compress.Exclude{"sm"}, "every Softmax node is excluded"},
+	} {
+		m := transformerish(9)
+		before := ops(m)
+		o := StaticOptions{Options: Options{Type: ir.Int8, Exclude: c.exclude}, Ops: c.ops}
+		_, err := Static(m, o, probe(t, m, x))
+		if err == nil || !strings.Contains(err.Error(), c.words) {
+			t.Errorf("%v: error %v, want %q", c.ops, err, c.words)
+		}
+		if ops(m) != before {
+			t.Errorf("%v: the model changed on error", c.ops)
+		}
+	}
+}
+
+func producer(m *ir.Model, v string) *ir.Node {
+	for _, n := range m.Graph.Nodes {
+		for _, o := range n.Outputs {
+			if o == v {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+func consumerOf(m *ir.Model, v string) *ir.Node {
+	for _, n := range m.Graph.Nodes {
+		for _, i := range n.Inputs {
+			if i == v {
+				return n
+			}
+		}
+	}
+	return nil
 }

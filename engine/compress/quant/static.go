@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/compress"
@@ -26,15 +27,84 @@ type StaticOptions struct {
 	Options
 	Method     string  // MinMax (default), Percentile or Entropy
 	Percentile float64 // for Percentile; default 99.999
+	// Ops names op types (from QDQOps) whose activations are quantized too: each
+	// node's float inputs and its first output get a QuantizeLinear → DequantizeLinear
+	// pair from the calibrated ranges, as onnxruntime's QDQ quantizer emits them. By
+	// default they compute in float32. Excluded nodes stay float.
+	Ops []string
+}
+
+// QDQOps are the op types Ops may name, each with the indices of its inputs that carry
+// activations (its other inputs, such as LayerNormalization's scale and bias, stay
+// float). Their activations are always float, never integer shape arithmetic.
+var QDQOps = map[string][]int{
+	"LayerNormalization": {0},
+	"Softmax":            {0},
+	"Gelu":               {0},
+	"Sigmoid":            {0},
+	"Tanh":               {0},
+}
+
+// QDQOpNames lists QDQOps' keys in order, for messages.
+func QDQOpNames() string { return strings.Join(compress.SortedKeys(QDQOps), ", ") }
+
+// CheckOps rejects an op type Ops cannot name.
+func CheckOps(ops []string) error {
+	for _, op := range ops {
+		switch {
+		case op == "MatMul" || op == "Gemm" || op == "Conv":
+			return fmt.Errorf("%q: the inputs of MatMul, Gemm and Conv are always quantized; name other op types (%s)", op, QDQOpNames())
+		case QDQOps[op] == nil:
+			return fmt.Errorf("%q is not an op type static quantization can quantize (%s)", op, QDQOpNames())
+		}
+	}
+	return nil
+}
+
+// opNodes returns, for each op type of ops (deduplicated, in the order given), the nodes
+// of m's main graph of that type that exclude leaves alone. An op type the model lacks,
+// or whose every node is excluded, is an error.
+func opNodes(m *ir.Model, ops []string, ex compress.Exclude, r *compress.Report) (map[*ir.Node]bool, error) {
+	if err := CheckOps(ops); err != nil {
+		return nil, err
+	}
+	out := map[*ir.Node]bool{}
+	done := map[string]bool{}
+	for _, op := range ops {
+		if done[op] {
+			continue
+		}
+		done[op] = true
+		found, kept := 0, 0
+		for _, n := range m.Graph.Nodes {
+			if n.OpType != op || (n.Domain != "" && n.Domain != "ai.onnx") {
+				continue
+			}
+			found++
+			if ex.Matches(n) {
+				r.Skip(compress.NodeName(n), "excluded")
+				continue
+			}
+			kept++
+			out[n] = true
+		}
+		if found == 0 {
+			return nil, fmt.Errorf("the model has no %s node (its ops: %s)", op, compress.OpTypes(m))
+		}
+		if kept == 0 {
+			return nil, fmt.Errorf("every %s node is excluded", op)
+		}
+	}
+	return out, nil
 }
 
 // Static quantizes in the QDQ form with ranges calibrated ahead of time: each input
 // activation of a MatMul, Gemm or Conv gets a QuantizeLinear → DequantizeLinear pair
 // with a fixed scale and zero point (uint8 asymmetric, or int8 symmetric with
 // Symmetric), and the weights are stored as 8-bit integers behind a DequantizeLinear.
-// onnxruntime fuses the pattern into integer kernels. Only the inputs of those layers
-// are quantized: LayerNormalization, Softmax, GELU and every other op keep computing in
-// float32.
+// onnxruntime fuses the pattern into integer kernels. By default only the inputs of those
+// layers are quantized: LayerNormalization, Softmax, GELU and every other op keep
+// computing in float32; o.Ops adds op types whose inputs and outputs are quantized too.
 func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, error) {
 	if o.Type != ir.Int8 && o.Type != ir.Uint8 {
 		return nil, fmt.Errorf("static quantization to %v is not supported (int8, uint8)", o.Type)
@@ -46,13 +116,43 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 		o.Percentile = 99.999
 	}
 	r := &compress.Report{Pass: fmt.Sprintf("quantize %v static (%s calibration)", o.Type, o.Method)}
+	named, err := opNodes(m, o.Ops, o.Exclude, r)
+	if err != nil {
+		return nil, err
+	}
 	layers := compress.Layers(m, o.Exclude, r)
+	g := m.Graph
+	inits := map[string]bool{}
+	for _, t := range g.Initializers {
+		inits[t.Name] = true
+	}
+	// The activations to calibrate, in node order: each layer's input, each named node's
+	// activation inputs and first output.
 	var acts []string
 	seen := map[string]bool{}
-	for _, l := range layers {
-		if x := l.Node.Inputs[0]; !seen[x] {
+	want := func(x string) {
+		if x != "" && !seen[x] {
 			seen[x] = true
 			acts = append(acts, x)
+		}
+	}
+	layerOf := map[*ir.Node]int{}
+	for i, l := range layers {
+		layerOf[l.Node] = i
+	}
+	var namedOrder []*ir.Node
+	for _, n := range g.Nodes {
+		if i, ok := layerOf[n]; ok {
+			want(layers[i].Node.Inputs[0])
+		}
+		if named[n] {
+			namedOrder = append(namedOrder, n)
+			for _, i := range activationInputs(n, inits) {
+				want(n.Inputs[i])
+			}
+			if len(n.Outputs) > 0 {
+				want(n.Outputs[0])
+			}
 		}
 	}
 	values, err := collect(acts)
@@ -63,38 +163,109 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 	if o.Symmetric && o.Type == ir.Int8 {
 		actType, actSym = ir.Int8, true
 	}
-	g := m.Graph
 	names := compress.NewNames(m)
-	deq := map[string]string{}
-	for _, l := range layers {
-		x := l.Node.Inputs[0]
-		if d, ok := deq[x]; ok {
-			l.Node.Inputs[0] = d
-		} else {
-			v := values[x]
-			if len(v) == 0 {
-				return nil, fmt.Errorf("calibration produced no values for %q", x)
-			}
-			lo, hi := calibRange(v, o.Method, o.Percentile)
-			s, z := scaleZP(lo, hi, actType, actSym)
-			st := compress.Float32Tensor(names.New(x+"_scale"), nil, []float32{s})
-			zt := mustTensor(names.New(x+"_zero_point"), actType, nil, []byte{byte(int8(z))})
-			qOut, dqOut := names.New(x+"_quantized"), names.New(x+"_dequantized")
-			insertBefore(g, l.Node,
-				&ir.Node{Name: names.New(x + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []string{x, st.Name, zt.Name}, Outputs: []string{qOut}},
-				&ir.Node{Name: names.New(x + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []string{qOut, st.Name, zt.Name}, Outputs: []string{dqOut}})
-			g.Initializers = append(g.Initializers, st, zt)
-			deq[x] = dqOut
-			l.Node.Inputs[0] = dqOut
-			r.Notes = append(r.Notes, fmt.Sprintf("activation %q: range [%.4g, %.4g] → %v scale %.4g zero point %d", x, lo, hi, actType, s, z))
+	// qdq makes the QuantizeLinear → DequantizeLinear pair of activation x reading from
+	// in and writing out.
+	qdq := func(x, in, out string) ([]*ir.Node, error) {
+		v := values[x]
+		if len(v) == 0 {
+			return nil, fmt.Errorf("calibration produced no values for %q", x)
 		}
-		if err := dequantWeight(m, l, o.Options, names, r); err != nil {
+		lo, hi := calibRange(v, o.Method, o.Percentile)
+		s, z := scaleZP(lo, hi, actType, actSym)
+		st := compress.Float32Tensor(names.New(x+"_scale"), nil, []float32{s})
+		zt := mustTensor(names.New(x+"_zero_point"), actType, nil, []byte{byte(int8(z))})
+		qOut := names.New(x + "_quantized")
+		g.Initializers = append(g.Initializers, st, zt)
+		r.Notes = append(r.Notes, fmt.Sprintf("activation %q: range [%.4g, %.4g] → %v scale %.4g zero point %d", x, lo, hi, actType, s, z))
+		return []*ir.Node{
+			{Name: names.New(x + "_QuantizeLinear"), OpType: "QuantizeLinear", Inputs: []string{in, st.Name, zt.Name}, Outputs: []string{qOut}},
+			{Name: names.New(x + "_DequantizeLinear"), OpType: "DequantizeLinear", Inputs: []string{qOut, st.Name, zt.Name}, Outputs: []string{out}},
+		}, nil
+	}
+	// deq maps an activation to the name its quantized value is read under.
+	deq := map[string]string{}
+	// A named node's output y is quantized where it is made: the node writes y_float and
+	// the pair turns it into y, so that every consumer and a graph output read the
+	// quantized value under the old name.
+	for _, n := range namedOrder {
+		if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+			continue
+		}
+		y := n.Outputs[0]
+		if _, ok := deq[y]; ok {
+			continue
+		}
+		yf := names.New(y + "_float")
+		pair, err := qdq(y, yf, y)
+		if err != nil {
 			return nil, err
 		}
+		n.Outputs[0] = yf
+		insertAfter(g, n, pair...)
+		deq[y] = y
 	}
-	r.Notes = append(r.Notes, "only the inputs of MatMul, Gemm and Conv are quantized; LayerNormalization, Softmax, GELU and all other ops compute in float32")
+	// Inputs: a pair before the first quantized consumer, shared by the later ones.
+	input := func(n *ir.Node, i int) error {
+		x := n.Inputs[i]
+		if d, ok := deq[x]; ok {
+			n.Inputs[i] = d
+			return nil
+		}
+		d := names.New(x + "_dequantized")
+		pair, err := qdq(x, x, d)
+		if err != nil {
+			return err
+		}
+		insertBefore(g, n, pair...)
+		deq[x] = d
+		n.Inputs[i] = d
+		return nil
+	}
+	for _, n := range append([]*ir.Node(nil), g.Nodes...) {
+		if named[n] {
+			for _, i := range activationInputs(n, inits) {
+				if err := input(n, i); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if i, ok := layerOf[n]; ok {
+			if err := input(n, 0); err != nil {
+				return nil, err
+			}
+			if err := dequantWeight(m, layers[i], o.Options, names, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(namedOrder) == 0 {
+		r.Notes = append(r.Notes, "only the inputs of MatMul, Gemm and Conv are quantized; LayerNormalization, Softmax, GELU and all other ops compute in float32")
+	} else {
+		count := map[string]int{}
+		for _, n := range namedOrder {
+			count[n.OpType]++
+		}
+		var parts []string
+		for _, op := range compress.SortedKeys(count) {
+			parts = append(parts, fmt.Sprintf("%d %s", count[op], op))
+		}
+		r.Notes = append(r.Notes, fmt.Sprintf("quantized: the inputs of MatMul, Gemm and Conv, and the activation inputs and outputs of %s (quantize_ops; their other inputs, such as LayerNormalization's scale and bias, stay float32); all other ops compute in float32", strings.Join(parts, ", ")))
+	}
 	compress.SetOpset(m, 13)
 	return r, nil
+}
+
+// activationInputs are the indices of n's inputs (per QDQOps) that are present and not
+// initializers.
+func activationInputs(n *ir.Node, inits map[string]bool) []int {
+	var out []int
+	for _, i := range QDQOps[n.OpType] {
+		if i < len(n.Inputs) && n.Inputs[i] != "" && !inits[n.Inputs[i]] {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // calibRange picks the range to quantize the observed values v to.
