@@ -39,8 +39,16 @@ void mc_gemm_s8s8_vnni(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, 
 void mc_gemm_u8s8_vnni(int, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
 void mc_gemm_s8s8_avx2(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
 void mc_gemm_u8s8_avx2(int, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
+void mc_pack_b8_vnni(int8_t *, int32_t *, const int8_t *, int64_t, int64_t, int64_t);
+void mc_gemm_s8s8_packed_vnni(int64_t, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t, int32_t);
+void mc_gemm_u8s8_packed_vnni(int64_t, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t, int32_t);
+void mc_pack_b8_avx2(int16_t *, const int8_t *, int64_t, int64_t, int64_t);
+void mc_gemm_s8s8_packed_avx2(int64_t, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int16_t *, const int32_t *, int32_t, int32_t *, int64_t);
+void mc_gemm_u8s8_packed_avx2(int64_t, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int16_t *, const int32_t *, int32_t, int32_t *, int64_t);
 */
 import "C"
+
+import "unsafe"
 
 const buildNote = "NEON kernels are built only for arm64"
 
@@ -69,6 +77,7 @@ func fillAVX2(t *table) {
 	}
 	t.set("gemm_s8s8", "avx2-pmaddwd", "AVX2 vpmaddwd on int16-widened operands (exact; no VNNI in this backend)")
 	t.set("gemm_u8s8", "avx2-pmaddwd", "AVX2 vpmaddwd on int16-widened operands (exact; no VNNI in this backend)")
+	t.setPack8(avx2Packer8)
 	t.f32ToF16 = func(d []uint16, s []float32) { C.mc_f32_to_f16_avx2(pu16(d), pf32(s), C.int64_t(len(s))) }
 	t.f16ToF32 = func(d []float32, s []uint16) { C.mc_f16_to_f32_avx2(pf32(d), pu16(s), C.int64_t(len(s))) }
 	t.f32ToBF16 = func(d []uint16, s []float32) { C.mc_f32_to_bf16_avx2(pu16(d), pf32(s), C.int64_t(len(s))) }
@@ -149,6 +158,7 @@ func fillAVX512(t *table, f features) {
 		}
 		t.set("gemm_s8s8", "avx512vnni", "AVX512-VNNI vpdpbusd on a+128 with a column-sum correction")
 		t.set("gemm_u8s8", "avx512vnni", "AVX512-VNNI vpdpbusd")
+		t.setPack8(vnniPacker8)
 	} else {
 		t.set("gemm_s8s8", "avx2-pmaddwd", "this CPU lacks AVX512-VNNI: AVX2 vpmaddwd kernel")
 		t.set("gemm_u8s8", "avx2-pmaddwd", "this CPU lacks AVX512-VNNI: AVX2 vpmaddwd kernel")
@@ -219,4 +229,50 @@ func fillAVX512(t *table, f features) {
 		t.set(k, "avx512", "AVX-512F polynomial exp/erfc, masked tails")
 	}
 	t.set("relu", "avx512", "AVX-512 max, masked tails")
+}
+
+// Packed-B int8 GEMMs (packed.go). Panel widths: 32 columns (VNNI), 16 (AVX2); the padded
+// panels are zero, so the kernels read whole panels and write only columns < n.
+
+func vnniPanels(k, n int) (kq, cols int) { return (k + 3) / 4, (n + 31) &^ 31 }
+
+func avx2Panels(k, n int) (kp, cols int) { return (k + 1) / 2, (n + 15) &^ 15 }
+
+var vnniPacker8 = &packer8{
+	name: "avx512vnni", reason: "AVX512-VNNI vpdpbusd on B packed once (k-quads, 32-column panels, column sums)",
+	pack: func(p *PackedB8, b []int8, ldb int) {
+		kq, cols := vnniPanels(p.k, p.n)
+		p.q8 = alignedSlice[int8](kq * 4 * cols)
+		p.colsum = make([]int32, cols)
+		C.mc_pack_b8_vnni(pi8(p.q8), pi32(p.colsum), pi8(b), C.int64_t(p.k), C.int64_t(p.n), C.int64_t(ldb))
+	},
+	s8: func(m, j0, j1, k int, a []int8, lda int, azp int32, p *PackedB8, c []int32, ldc int) {
+		C.mc_gemm_s8s8_packed_vnni(C.int64_t(m), C.int64_t(j0), C.int64_t(j1), C.int64_t(k), pi8(a), C.int64_t(lda), pi8(p.q8), pi32(p.colsum), pi32(c), C.int64_t(ldc), C.int32_t(azp))
+	},
+	u8: func(m, j0, j1, k int, a []uint8, lda int, azp int32, p *PackedB8, c []int32, ldc int) {
+		C.mc_gemm_u8s8_packed_vnni(C.int64_t(m), C.int64_t(j0), C.int64_t(j1), C.int64_t(k), pu8(a), C.int64_t(lda), pi8(p.q8), pi32(p.colsum), pi32(c), C.int64_t(ldc), C.int32_t(azp))
+	},
+}
+
+var avx2Packer8 = &packer8{
+	name: "avx2-pmaddwd", reason: "AVX2 vpmaddwd on B packed once (int16 pairs, 16-column panels)",
+	pack: func(p *PackedB8, b []int8, ldb int) {
+		kp, cols := avx2Panels(p.k, p.n)
+		p.w16 = alignedSlice[int16](kp * 2 * cols)
+		C.mc_pack_b8_avx2(pi16(p.w16), pi8(b), C.int64_t(p.k), C.int64_t(p.n), C.int64_t(ldb))
+		p.colsum = colSums8(b, p.k, p.n, ldb)
+	},
+	s8: func(m, j0, j1, k int, a []int8, lda int, azp int32, p *PackedB8, c []int32, ldc int) {
+		C.mc_gemm_s8s8_packed_avx2(C.int64_t(m), C.int64_t(j0), C.int64_t(j1), C.int64_t(k), pi8(a), C.int64_t(lda), pi16(p.w16), pi32(p.colsum), C.int32_t(azp), pi32(c), C.int64_t(ldc))
+	},
+	u8: func(m, j0, j1, k int, a []uint8, lda int, azp int32, p *PackedB8, c []int32, ldc int) {
+		C.mc_gemm_u8s8_packed_avx2(C.int64_t(m), C.int64_t(j0), C.int64_t(j1), C.int64_t(k), pu8(a), C.int64_t(lda), pi16(p.w16), pi32(p.colsum), C.int32_t(azp), pi32(c), C.int64_t(ldc))
+	},
+}
+
+func pi16(s []int16) *C.int16_t {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.int16_t)(unsafe.Pointer(&s[0]))
 }

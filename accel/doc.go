@@ -5,7 +5,8 @@
 //
 // f32 GEMM (SGEMM, SGEMMBias: transposes, alpha/beta, bias; packed, cache-blocked and
 // split over a bounded worker pool), int8×int8 and uint8×int8 → int32 GEMM (GEMMS8S8,
-// GEMMU8S8), f32 ↔ f16 / bf16 conversions, ONNX QuantizeLinear / DequantizeLinear to
+// GEMMU8S8, and on a weight packed once by PackB8: GEMMS8S8Packed, GEMMU8S8Packed and
+// their ZP forms that take A's zero point off in the kernel), f32 ↔ f16 / bf16 conversions, ONNX QuantizeLinear / DequantizeLinear to
 // int8 and uint8 (per tensor and per axis), reductions (MinMax, AbsMax, SumSquares per
 // tensor, per row and per block), ggml Q8_0 and Q4_0 blocks, and the activations ReLU,
 // GELU (erf form), SiLU, Exp and row Softmax. All are plain functions on slices; they

@@ -149,6 +149,68 @@ void mc_gemm_u8s8_avx2(int trans, int64_t m, int64_t n, int64_t k, const uint8_t
 	igemm_avx2(trans, m, n, k, a, 1, lda, b, ldb, c, ldc);
 }
 
+// ---- int8 GEMM on a B packed once (PackB8): ipack_b_w's panels over all of k ---------------
+// Layout: panels of INR columns, panel j/INR at int16 j·kp·2, each [pair][column][2 k].
+// A is widened IMR rows at a time (on the stack while k ≤ 2·IPK_STACK/(2·IMR)) and swept
+// over a block of panels that stays in L2.
+
+#define IPK_STACK 24576
+#define IPK_L2 (256 * 1024)
+
+void mc_pack_b8_avx2(int16_t *pb, const int8_t *b, int64_t k, int64_t n, int64_t ldb) {
+	ipack_b_w(pb, b, 0, ldb, 0, 0, k, n);
+}
+
+static void KTGT igemm_avx2_packed(int64_t m, int64_t j0, int64_t j1, int64_t k, const void *a, int u8, int64_t lda,
+                                   const int16_t *pb, const int32_t *colsum, int32_t azp, int32_t *c, int64_t ldc) {
+	if (m <= 0 || j1 <= j0) return;
+	if (k <= 0) {
+		for (int64_t i = 0; i < m; i++) memset(c + i * ldc + j0, 0, (size_t)(j1 - j0) * 4);
+		return;
+	}
+	const int64_t kp = (k + 1) / 2;
+	int16_t sbuf[IPK_STACK / 2] __attribute__((aligned(64)));
+	int16_t *pa = sbuf;
+	if (IMR * kp * 4 > IPK_STACK) {
+		pa = (int16_t *)mc_alloc((size_t)(IMR * kp * 4));
+		if (!pa) abort();
+	}
+	int64_t npb = IPK_L2 / (INR * kp * 4);
+	if (npb < 1) npb = 1;
+	int32_t acc[IMR * INR] __attribute__((aligned(64)));
+	for (int64_t jb = j0; jb < j1; jb += npb * INR) {
+		const int64_t je = j1 - jb < npb * INR ? j1 : jb + npb * INR;
+		for (int64_t ir = 0; ir < m; ir += IMR) {
+			const int64_t mr = m - ir < IMR ? m - ir : IMR;
+			ipack_a_w(pa, a, u8, lda, ir, 0, mr, k);
+			for (int64_t jr = jb; jr < je; jr += INR) {
+				const int64_t nr = je - jr < INR ? je - jr : INR;
+				iukr_avx2(kp, pa, pb + jr * kp * 2, acc);
+				if (!azp) {
+					for (int64_t i = 0; i < mr; i++) memcpy(c + (ir + i) * ldc + jr, acc + i * INR, (size_t)nr * 4);
+					continue;
+				}
+				for (int64_t i = 0; i < mr; i++) { // (a − azp)·b = a·b − azp·Σb, wrapping
+					int32_t *ci = c + (ir + i) * ldc + jr;
+					for (int64_t j = 0; j < nr; j++)
+						ci[j] = (int32_t)((uint32_t)acc[i * INR + j] - (uint32_t)azp * (uint32_t)colsum[jr + j]);
+				}
+			}
+		}
+	}
+	if (pa != sbuf) free(pa);
+}
+
+void mc_gemm_s8s8_packed_avx2(int64_t m, int64_t j0, int64_t j1, int64_t k, const int8_t *a, int64_t lda,
+                              const int16_t *pb, const int32_t *colsum, int32_t azp, int32_t *c, int64_t ldc) {
+	igemm_avx2_packed(m, j0, j1, k, a, 0, lda, pb, colsum, azp, c, ldc);
+}
+
+void mc_gemm_u8s8_packed_avx2(int64_t m, int64_t j0, int64_t j1, int64_t k, const uint8_t *a, int64_t lda,
+                              const int16_t *pb, const int32_t *colsum, int32_t azp, int32_t *c, int64_t ldc) {
+	igemm_avx2_packed(m, j0, j1, k, a, 1, lda, pb, colsum, azp, c, ldc);
+}
+
 // ---- helpers -------------------------------------------------------------------------------------
 
 static inline KTGT __m256 abs8(__m256 x) { return _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }

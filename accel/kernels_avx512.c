@@ -203,6 +203,141 @@ void mc_gemm_u8s8_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t
 	igemm_vnni(trans, m, n, k, a, lda, b, ldb, c, ldc, 0);
 }
 
+// ---- int8 GEMM on a B packed once (PackB8): the same panels as ipack_b_q over all of k ----
+// Layout: panels of INR columns, panel j/INR at byte j·kq·4, each [quad][column][4 k];
+// colsum holds Σb of every (padded) column over all of k. A is packed IMR rows at a time
+// (on the stack while k ≤ IPK_STACK/IMR) and swept over a block of panels that stays in L2.
+
+#define IPK_STACK 24576
+#define IPK_L2 (64 * 1024)
+
+void mc_pack_b8_vnni(int8_t *pb, int32_t *colsum, const int8_t *b, int64_t k, int64_t n, int64_t ldb) {
+	ipack_b_q(pb, colsum, b, 0, ldb, 0, 0, k, n);
+}
+
+// One IMR×INR tile of the packed product, written straight to C: rows (≤ IMR) is a
+// constant in each inlined copy, so a short A (a few tokens) does only its own rows'
+// vpdpbusd; columns past nr are masked off; zsub·Σb comes off per column (zsub = A's
+// zero point, plus 128 for an int8 A, whose bytes the packing flipped to a+128).
+static inline __attribute__((always_inline)) VNNI void iukr_vnni_c(const int rows, int64_t kq, const uint8_t *pa,
+                                                                  const int8_t *pb, const int32_t *cs, int32_t zsub,
+                                                                  int32_t *c, int64_t ldc, int64_t nr) {
+	__m512i c0[IMR], c1[IMR];
+#pragma GCC unroll 12
+	for (int i = 0; i < rows; i++) { c0[i] = _mm512_setzero_si512(); c1[i] = _mm512_setzero_si512(); }
+	for (int64_t q = 0; q < kq; q++) {
+		const __m512i b0 = _mm512_load_si512((const void *)(pb + q * INR * 4));
+		const __m512i b1 = _mm512_load_si512((const void *)(pb + q * INR * 4 + 64));
+#pragma GCC unroll 12
+		for (int i = 0; i < rows; i++) {
+			int32_t w;
+			memcpy(&w, pa + (q * IMR + i) * 4, 4);
+			const __m512i av = _mm512_set1_epi32(w);
+			c0[i] = dpbusd(c0[i], av, b0);
+			c1[i] = dpbusd(c1[i], av, b1);
+		}
+	}
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	if (zsub) { // wrapping int32 products, like the reference
+		const __m512i z = _mm512_set1_epi32(zsub);
+		s0 = _mm512_mullo_epi32(_mm512_loadu_si512((const void *)cs), z);
+		s1 = _mm512_mullo_epi32(_mm512_loadu_si512((const void *)(cs + 16)), z);
+	}
+	const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
+#pragma GCC unroll 12
+	for (int i = 0; i < rows; i++) {
+		_mm512_mask_storeu_epi32((void *)(c + i * ldc), m0, _mm512_sub_epi32(c0[i], s0));
+		_mm512_mask_storeu_epi32((void *)(c + i * ldc + 16), m1, _mm512_sub_epi32(c1[i], s1));
+	}
+}
+
+// One function per row count up to 7, each with its own register allocation; from 8
+// rows on GCC spills accumulators in that form, so those tiles run the unpacked GEMM's
+// 12-row micro-kernel into a buffer and store the rows needed from it.
+#define TILEFN(R)                                                                                  \
+	static __attribute__((noinline)) VNNI void iukr_vnni_c##R(int64_t kq, const uint8_t *pa,       \
+	                                                          const int8_t *pb, const int32_t *cs,  \
+	                                                          int32_t zsub, int32_t *c, int64_t ldc, \
+	                                                          int64_t nr) {                          \
+		iukr_vnni_c(R, kq, pa, pb, cs, zsub, c, ldc, nr);                                          \
+	}
+TILEFN(1) TILEFN(2) TILEFN(3) TILEFN(4) TILEFN(5) TILEFN(6) TILEFN(7)
+#undef TILEFN
+
+static __attribute__((noinline)) VNNI void iukr_vnni_acc(int64_t kq, const uint8_t *pa, const int8_t *pb, int32_t *acc) {
+	iukr_vnni(kq, pa, pb, acc);
+}
+
+static __attribute__((noinline)) VNNI void iukr_vnni_big(int64_t rows, int64_t kq, const uint8_t *pa,
+                                                         const int8_t *pb, const int32_t *cs, int32_t zsub,
+                                                         int32_t *c, int64_t ldc, int64_t nr) {
+	int32_t acc[IMR * INR] __attribute__((aligned(64)));
+	iukr_vnni_acc(kq, pa, pb, acc);
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	if (zsub) {
+		const __m512i z = _mm512_set1_epi32(zsub);
+		s0 = _mm512_mullo_epi32(_mm512_loadu_si512((const void *)cs), z);
+		s1 = _mm512_mullo_epi32(_mm512_loadu_si512((const void *)(cs + 16)), z);
+	}
+	const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
+	for (int64_t i = 0; i < rows; i++) {
+		const __m512i v0 = _mm512_load_si512((const void *)(acc + i * INR));
+		const __m512i v1 = _mm512_load_si512((const void *)(acc + i * INR + 16));
+		_mm512_mask_storeu_epi32((void *)(c + i * ldc), m0, _mm512_sub_epi32(v0, s0));
+		_mm512_mask_storeu_epi32((void *)(c + i * ldc + 16), m1, _mm512_sub_epi32(v1, s1));
+	}
+}
+
+static void VNNI igemm_vnni_packed(int64_t m, int64_t j0, int64_t j1, int64_t k, const uint8_t *a, int64_t lda,
+                                   const int8_t *pb, const int32_t *colsum, int32_t *c, int64_t ldc, uint8_t flip,
+                                   int32_t azp) {
+	if (m <= 0 || j1 <= j0) return;
+	const int32_t zsub = (int32_t)((uint32_t)azp + (flip ? 128u : 0u));
+	if (k <= 0) {
+		for (int64_t i = 0; i < m; i++) memset(c + i * ldc + j0, 0, (size_t)(j1 - j0) * 4);
+		return;
+	}
+	const int64_t kq = (k + 3) / 4;
+	uint8_t sbuf[IPK_STACK] __attribute__((aligned(64)));
+	uint8_t *pa = sbuf;
+	if (IMR * kq * 4 > IPK_STACK) {
+		pa = (uint8_t *)mc_alloc((size_t)(IMR * kq * 4));
+		if (!pa) abort();
+	}
+	int64_t npb = IPK_L2 / (INR * kq * 4);
+	if (npb < 1) npb = 1;
+	for (int64_t jb = j0; jb < j1; jb += npb * INR) {
+		const int64_t je = j1 - jb < npb * INR ? j1 : jb + npb * INR;
+		for (int64_t ir = 0; ir < m; ir += IMR) {
+			const int64_t mr = m - ir < IMR ? m - ir : IMR;
+			ipack_a_q(pa, a, lda, ir, 0, mr, k, flip);
+			for (int64_t jr = jb; jr < je; jr += INR) {
+				const int64_t nr = je - jr < INR ? je - jr : INR;
+				const int8_t *pj = pb + jr * kq * 4;
+				const int32_t *cs = colsum + jr;
+				int32_t *cj = c + ir * ldc + jr;
+				switch (mr) {
+#define TILE(R) case R: iukr_vnni_c##R(kq, pa, pj, cs, zsub, cj, ldc, nr); break;
+					TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7)
+#undef TILE
+				default: iukr_vnni_big(mr, kq, pa, pj, cs, zsub, cj, ldc, nr);
+				}
+			}
+		}
+	}
+	if (pa != sbuf) free(pa);
+}
+
+void mc_gemm_s8s8_packed_vnni(int64_t m, int64_t j0, int64_t j1, int64_t k, const int8_t *a, int64_t lda,
+                              const int8_t *pb, const int32_t *colsum, int32_t *c, int64_t ldc, int32_t azp) {
+	igemm_vnni_packed(m, j0, j1, k, (const uint8_t *)a, lda, pb, colsum, c, ldc, 0x80, azp);
+}
+
+void mc_gemm_u8s8_packed_vnni(int64_t m, int64_t j0, int64_t j1, int64_t k, const uint8_t *a, int64_t lda,
+                              const int8_t *pb, const int32_t *colsum, int32_t *c, int64_t ldc, int32_t azp) {
+	igemm_vnni_packed(m, j0, j1, k, a, lda, pb, colsum, c, ldc, 0, azp);
+}
+
 // ---- conversions ---------------------------------------------------------------------------
 
 void KTGT mc_f32_to_f16_avx512(uint16_t *dst, const float *src, int64_t n) {

@@ -16,6 +16,7 @@ type table struct {
 	sgemm    func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32)
 	gemmS8S8 func(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int)
 	gemmU8S8 func(transB bool, m, n, k int, a []uint8, lda int, b []int8, ldb int, c []int32, ldc int)
+	pack8    *packer8 // PackB8's layout and the packed int8 GEMMs (packed.go)
 
 	f32ToF16  func(dst []uint16, src []float32)
 	f16ToF32  func(dst []float32, src []uint16)
@@ -51,7 +52,7 @@ type implInfo struct{ impl, reason string }
 
 // kernelNames lists every entry, in the order reports show them.
 var kernelNames = []string{
-	"sgemm", "gemm_f16", "gemm_bf16", "gemm_s8s8", "gemm_u8s8",
+	"sgemm", "gemm_f16", "gemm_bf16", "gemm_s8s8", "gemm_u8s8", "gemm_s8s8_packed", "gemm_u8s8_packed",
 	"f32_to_f16", "f16_to_f32", "f32_to_bf16", "bf16_to_f32",
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
@@ -65,7 +66,7 @@ func goTable() *table {
 		backend:  BackendGo,
 		impl:     map[string]implInfo{},
 		sgemm:    goSGEMM,
-		gemmS8S8: goIGEMM[int8], gemmU8S8: goIGEMM[uint8],
+		gemmS8S8: goIGEMM[int8], gemmU8S8: goIGEMM[uint8], pack8: goPacker8,
 		f32ToF16: refF32ToF16, f16ToF32: refF16ToF32, f32ToBF16: refF32ToBF16, bf16ToF32: refBF16ToF32,
 		quantS8: refQuantS8, quantU8: refQuantU8, dequantS8: refDequantS8, dequantU8: refDequantU8,
 		minMaxRows: refMinMaxRows, absMaxRows: refAbsMaxRows, sumSqRows: refSumSqRows,
@@ -81,6 +82,7 @@ func goTable() *table {
 	t.impl["gemm_bf16"] = implInfo{"f32+sgemm", "inputs widened to f32 (exact), then the sgemm kernel"}
 	t.impl["gemm_s8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
+	t.setPack8(goPacker8)
 	return t
 }
 
@@ -111,6 +113,13 @@ func tableForRequest(req string, b Backend, f features) *table {
 func isAuto(req string) bool {
 	req = strings.ToLower(strings.TrimSpace(req))
 	return req == "" || req == string(BackendAuto)
+}
+
+// setPack8 installs a packed-B int8 GEMM family with its report lines.
+func (t *table) setPack8(p *packer8) {
+	t.pack8 = p
+	t.set("gemm_s8s8_packed", p.name, p.reason)
+	t.set("gemm_u8s8_packed", p.name, p.reason)
 }
 
 // set installs one kernel with its report line.

@@ -732,16 +732,37 @@ func castFast(c *opContext, x *Tensor, to ir.DType) (*Tensor, bool) {
 // dynQuantFast is DynamicQuantizeLinear on float32: min and max with 0 in float32, the
 // scale and zero point as the generic kernel computes them, then accel.QuantizeU8
 // (round half to even, saturate). NaN inputs take the generic path.
+// dynQuantSmall is the input size up to which dynQuantFast finds min and max itself.
+const dynQuantSmall = 4096
+
 func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 	xv, ok := x.Data.([]float32)
 	if !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false
 	}
 	// accel's vector min/max skips NaN; a NaN anywhere makes the sum of squares NaN
-	// and takes the generic path, as before.
-	lo, hi := accel.MinMax(xv)
-	if math.IsNaN(accel.SumSquares(xv)) {
-		return nil, false
+	// and takes the generic path, as before. A small input (the activations of a short
+	// sequence) is scanned here in one pass: the same min and max, without the two
+	// accel calls' checks and allocations.
+	var lo, hi float32
+	if len(xv) <= dynQuantSmall {
+		lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+		for _, v := range xv {
+			if v != v {
+				return nil, false
+			}
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
+		}
+	} else {
+		lo, hi = accel.MinMax(xv)
+		if math.IsNaN(accel.SumSquares(xv)) {
+			return nil, false
+		}
 	}
 	mn, mx := min(0, lo), max(0, hi)
 	scale := (mx - mn) / 255
@@ -766,10 +787,10 @@ func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 
 // colSums returns the column sums of the k×n int8 matrix b (the zero-point correction
 // of an integer GEMM). B is a weight in practice, so the sums are kept per node and
-// recomputed only when the node sees other data. Only a fixed B (input 1) is cached:
+// recomputed only when the node sees other data. Only a fixed B (input bIdx) is cached:
 // the memory of a computed one is reused for other values.
-func (c *opContext) colSums(b []int8, k, n int) []int32 {
-	cache := c.sess != nil && len(b) > 0 && c.inputFixed(1)
+func (c *opContext) colSums(b []int8, k, n, bIdx int) []int32 {
+	cache := c.sess != nil && len(b) > 0 && c.inputFixed(bIdx)
 	type entry struct {
 		p    *int8
 		k, n int

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"math"
 
 	"github.com/modelc/modelc/accel"
@@ -276,12 +277,16 @@ func intMatMulFast(c *opContext, a, b *Tensor, azp, bzp []int32, m, k, n, nb int
 	if !fastPaths || k == 0 {
 		return nil, false
 	}
+	bIdx := 1 // B's input index: MatMulInteger (and its fused form) 1, QLinearMatMul 3
+	if c.node != nil && c.node.OpType == "QLinearMatMul" {
+		bIdx = 3
+	}
 	var bs8 []int8
 	switch bv := b.Data.(type) {
 	case []int8:
 		bs8 = bv
 	case []uint8:
-		bs8 = c.shiftedU8(bv, 1)
+		bs8 = c.shiftedU8(bv, bIdx)
 		shifted := make([]int32, n)
 		for j, z := range bzp {
 			shifted[j] = z - 128
@@ -307,12 +312,39 @@ func intMatMulFast(c *opContext, a, b *Tensor, azp, bzp []int32, m, k, n, nb int
 	if !zeroB {
 		rowsum = make([]int32, m)
 	}
+	// A weight (a fixed 2-D B, the same matrix for every batch) is packed for accel's
+	// kernel once per session, not on every call.
+	var pk *accel.PackedB8
+	if len(b.Shape) == 2 && len(bs8) > 0 && c.sess != nil && c.inputFixed(bIdx) {
+		pk = c.packedB8(bs8, k, n)
+	}
+	// One zero point for all of A (the per-tensor case) that fits A's type: the packed
+	// kernel takes it off itself, as za·Σb per column.
+	za0, kernelZA := int32(0), false
+	if pk != nil && !zeroA {
+		za0, kernelZA = azp[0], true
+		for _, z := range azp {
+			kernelZA = kernelZA && z == za0
+		}
+		if isU8 {
+			kernelZA = kernelZA && za0 >= 0 && za0 <= 255
+		} else {
+			kernelZA = kernelZA && za0 >= -128 && za0 <= 127
+		}
+		if !kernelZA {
+			za0 = 0 // per-row zero points: taken off below
+		}
+	}
 	for bi := 0; bi < nb; bi++ {
 		bm := bs8[bOff[bi] : bOff[bi]+k*n]
 		cm := out[bi*m*n : (bi+1)*m*n]
 		if isU8 {
 			am := au8[aOff[bi] : aOff[bi]+m*k]
-			accel.GEMMU8S8(false, m, n, k, am, k, bm, n, cm, n)
+			if pk != nil {
+				accel.GEMMU8S8PackedZP(m, am, k, uint8(za0), pk, cm, n)
+			} else {
+				accel.GEMMU8S8(false, m, n, k, am, k, bm, n, cm, n)
+			}
 			if rowsum != nil {
 				for i := range rowsum {
 					var s int32
@@ -324,7 +356,11 @@ func intMatMulFast(c *opContext, a, b *Tensor, azp, bzp []int32, m, k, n, nb int
 			}
 		} else {
 			am := as8[aOff[bi] : aOff[bi]+m*k]
-			accel.GEMMS8S8(false, m, n, k, am, k, bm, n, cm, n)
+			if pk != nil {
+				accel.GEMMS8S8PackedZP(m, am, k, int8(za0), pk, cm, n)
+			} else {
+				accel.GEMMS8S8(false, m, n, k, am, k, bm, n, cm, n)
+			}
 			if rowsum != nil {
 				for i := range rowsum {
 					var s int32
@@ -335,18 +371,18 @@ func intMatMulFast(c *opContext, a, b *Tensor, azp, bzp []int32, m, k, n, nb int
 				}
 			}
 		}
-		if zeroA && zeroB {
+		if (zeroA || kernelZA) && zeroB {
 			continue
 		}
 		var colsum []int32
-		if !zeroA {
-			colsum = c.colSums(bm, k, n)
+		if !zeroA && !kernelZA {
+			colsum = c.colSums(bm, k, n, bIdx)
 		}
 		k32 := int32(k)
 		for i := 0; i < m; i++ {
 			row := cm[i*n : (i+1)*n]
 			za := azp[i]
-			if za != 0 {
+			if za != 0 && !kernelZA {
 				for j := range row {
 					row[j] -= za * colsum[j]
 				}
@@ -360,6 +396,69 @@ func intMatMulFast(c *opContext, a, b *Tensor, azp, bzp []int32, m, k, n, nb int
 		}
 	}
 	return &Tensor{DType: ir.Int32, Shape: outShape, Data: out}, true
+}
+
+// packIntWeights packs, at load, the constant 2-D int8 (or uint8, shifted) B of every
+// MatMulInteger (fused with its Cast → Mul tail or not) and QLinearMatMul for accel's
+// integer GEMM, into the same per-node cache intMatMulFast reads, so no run repacks it.
+func (s *Session) packIntWeights(p *graphPlan) {
+	if !fastPaths {
+		return
+	}
+	for i := range p.steps {
+		st := &p.steps[i]
+		bIdx := 1
+		switch st.node.OpType {
+		case "MatMulInteger":
+		case "QLinearMatMul":
+			bIdx = 3
+		default:
+			continue
+		}
+		if bIdx >= len(st.in) || st.in[bIdx] < 0 || !p.fixed[st.in[bIdx]] {
+			continue
+		}
+		b := p.init[st.in[bIdx]]
+		if b == nil || len(b.Shape) != 2 {
+			continue
+		}
+		k, n := b.Shape[0], b.Shape[1]
+		c := &opContext{node: st.node, opset: s.opset, sess: s, ctx: context.Background(), plan: p, step: st}
+		var bs8 []int8
+		switch bv := b.Data.(type) {
+		case []int8:
+			bs8 = bv
+		case []uint8:
+			if len(bv) == k*n {
+				bs8 = c.shiftedU8(bv, bIdx)
+			}
+		}
+		if len(bs8) > 0 && len(bs8) == k*n {
+			c.packedB8(bs8, k, n)
+		}
+	}
+}
+
+// packedB8 returns the k×n int8 weight b packed for accel's integer GEMM, kept per node
+// (like the column sums) and repacked only when the node sees other data.
+func (c *opContext) packedB8(b []int8, k, n int) *accel.PackedB8 {
+	type entry struct {
+		p    *int8
+		k, n int
+		pk   *accel.PackedB8
+	}
+	key := struct {
+		node *ir.Node
+		tag  string
+	}{c.node, "packB8"}
+	if v, ok := c.sess.tables.Load(key); ok {
+		if e := v.(*entry); e.p == &b[0] && e.k == k && e.n == n {
+			return e.pk
+		}
+	}
+	pk := accel.PackB8(b, k, n, n)
+	c.sess.tables.Store(key, &entry{p: &b[0], k: k, n: n, pk: pk})
+	return pk
 }
 
 // shiftedU8 returns the uint8 values of input i minus 128 as int8 (the same bits with the

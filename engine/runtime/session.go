@@ -226,6 +226,7 @@ func (s *Session) compile(g *ir.Graph) (*graphPlan, error) {
 	s.fold(p)
 	s.fuseConv(p)
 	s.fuseIntMatMul(p)
+	s.packIntWeights(p)
 	if g == s.model.Graph {
 		p.markShapeSteps()
 	}
