@@ -3,6 +3,8 @@ package accel
 import (
 	"fmt"
 	"math"
+
+	"github.com/modelc/modelc/accel/cuda"
 )
 
 // Size thresholds. Below them a call runs the go backend's kernel on the calling
@@ -71,12 +73,10 @@ func SGEMMBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		goSGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		return
 	}
-	if d := t.gpuFor(m*n*k, smallFlops, CUDAMinGEMMWork); d != nil {
-		err := d.SGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
-		if err == nil {
-			return
-		}
-		t.gpuFailed(fn, err)
+	if t.offload(fn, m*n*k, smallFlops, CUDAMinGEMMWork, func(d *cuda.Device) error {
+		return d.SGEMM(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+	}) {
+		return
 	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
 		aoff := i0 * lda
@@ -165,12 +165,10 @@ func gemmHalf(fn string, bf16, transA, transB bool, m, n, k int, alpha float32, 
 		return
 	}
 	t := tab()
-	if d := t.gpuFor(m*n*k, smallFlops, CUDAMinGEMMWork); d != nil {
-		err := d.GEMMHalf(bf16, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		if err == nil {
-			return
-		}
-		t.gpuFailed(fn, err)
+	if t.offload(fn, m*n*k, smallFlops, CUDAMinGEMMWork, func(d *cuda.Device) error {
+		return d.GEMMHalf(bf16, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}) {
+		return
 	}
 	widen := F16ToF32
 	if bf16 {
@@ -203,18 +201,13 @@ func igemm[T int8ish](fn string, t *table, kern func(bool, int, int, int, []T, i
 		goIGEMM(transB, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}
-	if d := t.gpuFor(m*n*k, smallFlops, CUDAMinGEMMWork); d != nil {
-		var err error
-		switch a := any(a).(type) {
-		case []int8:
-			err = d.GEMMS8S8(transB, m, n, k, a, lda, b, ldb, c, ldc)
-		case []uint8:
-			err = d.GEMMU8S8(transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if t.offload(fn, m*n*k, smallFlops, CUDAMinGEMMWork, func(d *cuda.Device) error {
+		if a, ok := any(a).([]int8); ok {
+			return d.GEMMS8S8(transB, m, n, k, a, lda, b, ldb, c, ldc)
 		}
-		if err == nil {
-			return
-		}
-		t.gpuFailed(fn, err)
+		return d.GEMMU8S8(transB, m, n, k, any(a).([]uint8), lda, b, ldb, c, ldc)
+	}) {
+		return
 	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
 		boff := j0
@@ -251,12 +244,8 @@ func checkLen(fn string, dst, src int) {
 func F32ToF16(dst []uint16, src []float32) {
 	checkLen("F32ToF16", len(dst), len(src))
 	t := tab()
-	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.F32ToF16(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("F32ToF16", err)
-		}
+	if t.offload("F32ToF16", len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.F32ToF16(dst, src) }) {
+		return
 	}
 	elementwise(len(src), func(lo, hi int) { refF32ToF16(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.f32ToF16(dst[lo:hi], src[lo:hi]) })
@@ -266,12 +255,8 @@ func F32ToF16(dst []uint16, src []float32) {
 func F16ToF32(dst []float32, src []uint16) {
 	checkLen("F16ToF32", len(dst), len(src))
 	t := tab()
-	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.F16ToF32(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("F16ToF32", err)
-		}
+	if t.offload("F16ToF32", len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.F16ToF32(dst, src) }) {
+		return
 	}
 	elementwise(len(src), func(lo, hi int) { refF16ToF32(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.f16ToF32(dst[lo:hi], src[lo:hi]) })
@@ -282,12 +267,8 @@ func F16ToF32(dst []float32, src []uint16) {
 func F32ToBF16(dst []uint16, src []float32) {
 	checkLen("F32ToBF16", len(dst), len(src))
 	t := tab()
-	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.F32ToBF16(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("F32ToBF16", err)
-		}
+	if t.offload("F32ToBF16", len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.F32ToBF16(dst, src) }) {
+		return
 	}
 	elementwise(len(src), func(lo, hi int) { refF32ToBF16(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.f32ToBF16(dst[lo:hi], src[lo:hi]) })
@@ -297,12 +278,8 @@ func F32ToBF16(dst []uint16, src []float32) {
 func BF16ToF32(dst []float32, src []uint16) {
 	checkLen("BF16ToF32", len(dst), len(src))
 	t := tab()
-	if d := t.gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.BF16ToF32(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("BF16ToF32", err)
-		}
+	if t.offload("BF16ToF32", len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.BF16ToF32(dst, src) }) {
+		return
 	}
 	elementwise(len(src), func(lo, hi int) { refBF16ToF32(dst[lo:hi], src[lo:hi]) },
 		func(lo, hi int) { t.bf16ToF32(dst[lo:hi], src[lo:hi]) })
@@ -592,12 +569,8 @@ func checkBlocks(fn string, nsrc, ndst, qk, bytes int) int {
 func QuantizeQ8_0(dst []byte, src []float32) {
 	nb := checkBlocks("QuantizeQ8_0", len(src), len(dst), QK8_0, Q8_0Bytes)
 	t := tab()
-	if d := t.gpuFor(nb*QK8_0, smallElems, CUDAMinElems); d != nil {
-		if err := d.QuantizeQ8_0(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("QuantizeQ8_0", err)
-		}
+	if t.offload("QuantizeQ8_0", nb*QK8_0, smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.QuantizeQ8_0(dst, src) }) {
+		return
 	}
 	blockPar(nb, func(lo, hi int) {
 		t.quantQ8_0(dst[lo*Q8_0Bytes:hi*Q8_0Bytes], src[lo*QK8_0:hi*QK8_0])
@@ -610,12 +583,8 @@ func QuantizeQ8_0(dst []byte, src []float32) {
 func DequantizeQ8_0(dst []float32, src []byte) {
 	nb := checkBlocks("DequantizeQ8_0", len(dst), len(src), QK8_0, Q8_0Bytes)
 	t := tab()
-	if d := t.gpuFor(nb*QK8_0, smallElems, CUDAMinElems); d != nil {
-		if err := d.DequantizeQ8_0(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("DequantizeQ8_0", err)
-		}
+	if t.offload("DequantizeQ8_0", nb*QK8_0, smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.DequantizeQ8_0(dst, src) }) {
+		return
 	}
 	blockPar(nb, func(lo, hi int) {
 		t.dequantQ8_0(dst[lo*QK8_0:hi*QK8_0], src[lo*Q8_0Bytes:hi*Q8_0Bytes])
@@ -629,12 +598,8 @@ func DequantizeQ8_0(dst []float32, src []byte) {
 func QuantizeQ4_0(dst []byte, src []float32) {
 	nb := checkBlocks("QuantizeQ4_0", len(src), len(dst), QK4_0, Q4_0Bytes)
 	t := tab()
-	if d := t.gpuFor(nb*QK4_0, smallElems, CUDAMinElems); d != nil {
-		if err := d.QuantizeQ4_0(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("QuantizeQ4_0", err)
-		}
+	if t.offload("QuantizeQ4_0", nb*QK4_0, smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.QuantizeQ4_0(dst, src) }) {
+		return
 	}
 	blockPar(nb, func(lo, hi int) {
 		t.quantQ4_0(dst[lo*Q4_0Bytes:hi*Q4_0Bytes], src[lo*QK4_0:hi*QK4_0])
@@ -647,12 +612,8 @@ func QuantizeQ4_0(dst []byte, src []float32) {
 func DequantizeQ4_0(dst []float32, src []byte) {
 	nb := checkBlocks("DequantizeQ4_0", len(dst), len(src), QK4_0, Q4_0Bytes)
 	t := tab()
-	if d := t.gpuFor(nb*QK4_0, smallElems, CUDAMinElems); d != nil {
-		if err := d.DequantizeQ4_0(dst, src); err == nil {
-			return
-		} else {
-			t.gpuFailed("DequantizeQ4_0", err)
-		}
+	if t.offload("DequantizeQ4_0", nb*QK4_0, smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.DequantizeQ4_0(dst, src) }) {
+		return
 	}
 	blockPar(nb, func(lo, hi int) {
 		t.dequantQ4_0(dst[lo*QK4_0:hi*QK4_0], src[lo*Q4_0Bytes:hi*Q4_0Bytes])

@@ -78,6 +78,21 @@ func (t *table) gpuFor(work, small, autoMin int) *cuda.Device {
 }
 
 // gpuFailed records a GPU call that failed; the caller then runs the CPU kernel.
+// offload runs gpu on the CUDA device when the table sends work of this size there (see
+// gpuFor). It reports whether the GPU did the work; a GPU error is counted, shown by
+// `modelc backends`, and the caller runs its CPU path instead.
+func (t *table) offload(fn string, work, small, autoMin int, gpu func(*cuda.Device) error) bool {
+	d := t.gpuFor(work, small, autoMin)
+	if d == nil {
+		return false
+	}
+	if err := gpu(d); err != nil {
+		t.gpuFailed(fn, err)
+		return false
+	}
+	return true
+}
+
 func (t *table) gpuFailed(fn string, err error) {
 	t.gpu.fallbacks.Add(1)
 	msg := fmt.Sprintf("%s: %v", fn, err)
