@@ -323,17 +323,13 @@ func QuantizeS8Axis(dst []int8, src []float32, inner int, scale []float32, zp []
 	const fn = "QuantizeS8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
-	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.QuantizeS8Axis(dst, src, inner, scale, zp); err == nil {
-			return
-		} else {
-			tab().gpuFailed(fn, err)
-		}
+	t := tab()
+	if t.offload(fn, len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.QuantizeS8Axis(dst, src, inner, scale, zp) }) {
+		return
 	}
 	if zp == nil {
 		zp = make([]int8, len(scale))
 	}
-	t := tab()
 	ch := len(scale)
 	axisChunks(len(src), func(lo, hi int) { refQuantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
 		func(lo, hi int) { t.quantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
@@ -344,17 +340,13 @@ func QuantizeU8Axis(dst []uint8, src []float32, inner int, scale []float32, zp [
 	const fn = "QuantizeU8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
-	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.QuantizeU8Axis(dst, src, inner, scale, zp); err == nil {
-			return
-		} else {
-			tab().gpuFailed(fn, err)
-		}
+	t := tab()
+	if t.offload(fn, len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.QuantizeU8Axis(dst, src, inner, scale, zp) }) {
+		return
 	}
 	if zp == nil {
 		zp = make([]uint8, len(scale))
 	}
-	t := tab()
 	ch := len(scale)
 	axisChunks(len(src), func(lo, hi int) { refQuantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
 		func(lo, hi int) { t.quantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
@@ -376,17 +368,13 @@ func DequantizeS8Axis(dst []float32, src []int8, inner int, scale []float32, zp 
 	const fn = "DequantizeS8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
-	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.DequantizeS8Axis(dst, src, inner, scale, zp); err == nil {
-			return
-		} else {
-			tab().gpuFailed(fn, err)
-		}
+	t := tab()
+	if t.offload(fn, len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.DequantizeS8Axis(dst, src, inner, scale, zp) }) {
+		return
 	}
 	if zp == nil {
 		zp = make([]int8, len(scale))
 	}
-	t := tab()
 	ch := len(scale)
 	axisChunks(len(src), func(lo, hi int) { refDequantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
 		func(lo, hi int) { t.dequantS8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
@@ -397,17 +385,13 @@ func DequantizeU8Axis(dst []float32, src []uint8, inner int, scale []float32, zp
 	const fn = "DequantizeU8Axis"
 	checkLen(fn, len(dst), len(src))
 	checkAxis(fn, len(src), inner, len(scale), len(zp))
-	if d := tab().gpuFor(len(src), smallElems, CUDAMinElems); d != nil {
-		if err := d.DequantizeU8Axis(dst, src, inner, scale, zp); err == nil {
-			return
-		} else {
-			tab().gpuFailed(fn, err)
-		}
+	t := tab()
+	if t.offload(fn, len(src), smallElems, CUDAMinElems, func(d *cuda.Device) error { return d.DequantizeU8Axis(dst, src, inner, scale, zp) }) {
+		return
 	}
 	if zp == nil {
 		zp = make([]uint8, len(scale))
 	}
-	t := tab()
 	ch := len(scale)
 	axisChunks(len(src), func(lo, hi int) { refDequantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) },
 		func(lo, hi int) { t.dequantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
