@@ -49,8 +49,10 @@ func Inspect(path string) (*Info, error) {
 	return info, nil
 }
 
-// Summarize computes the Info of a model in memory. Nodes and initializers of nested
-// subgraphs (If, Loop, Scan bodies) are counted; function bodies are not.
+// Summarize computes the Info of a model in memory. Parameters and bytes count every
+// weight ir.Weights finds: initializers, sparse initializers and Constant nodes' values,
+// in the main graph and in nested subgraphs (If, Loop, Scan bodies); function bodies
+// are not counted.
 func Summarize(m *ir.Model) *Info {
 	info := &Info{
 		IRVersion:     m.IRVersion,
@@ -87,16 +89,10 @@ func Summarize(m *ir.Model) *Info {
 			info.OpHistogram[OpKey(n)]++
 			info.NodeCount++
 		}
-		for _, t := range g.Initializers {
-			info.ParameterCount += t.NumElements()
-			info.BytesPerDType[t.DType.String()] += t.ByteSize()
-		}
-		for _, s := range g.SparseInitializers {
-			if s.Values != nil {
-				info.ParameterCount += s.Values.NumElements()
-				info.BytesPerDType[s.Values.DType.String()] += s.Values.ByteSize()
-			}
-		}
+	})
+	ir.Weights(m.Graph, func(w ir.Weight) {
+		info.ParameterCount += w.Elements
+		info.BytesPerDType[w.DType.String()] += w.Bytes
 	})
 	return info
 }
