@@ -29,8 +29,9 @@ type Producer struct {
 }
 
 // ValueSummary describes a graph input or output. Shape entries are an int for a fixed
-// dimension, a string for a symbolic one and null for an unknown one; Shape is null when
-// even the rank is unknown.
+// dimension, a string for a symbolic one and null for an unknown one (a negative
+// dim_value, as some exporters write -1, is unknown, as onnxruntime reads it); Shape is
+// null when even the rank is unknown.
 type ValueSummary struct {
 	Name  string `json:"name"`
 	DType string `json:"dtype"`
@@ -127,7 +128,7 @@ func summarizeValue(v *ir.ValueInfo) ValueSummary {
 		s.Shape = []any{}
 		for _, d := range v.Type.Shape.Dims {
 			switch {
-			case d.HasValue:
+			case d.HasValue && d.Value >= 0:
 				s.Shape = append(s.Shape, d.Value)
 			case d.Param != "":
 				s.Shape = append(s.Shape, d.Param)
