@@ -696,7 +696,7 @@ func checkShape(v *ir.ValueInfo, t *ir.Tensor) error {
 		return fmt.Errorf("array %q has shape %v, the model input has rank %d", v.Name, t.Shape, len(dims))
 	}
 	for i, d := range dims {
-		if d.HasValue && d.Value != t.Shape[i] {
+		if d.HasValue && d.Value >= 0 && d.Value != t.Shape[i] { // negative: free, as in onnxruntime
 			return fmt.Errorf("array %q has shape %v, the model input needs %d at dimension %d", v.Name, t.Shape, d.Value, i)
 		}
 	}

@@ -29,8 +29,9 @@ type Producer struct {
 }
 
 // ValueSummary describes a graph input or output. Shape entries are an int for a fixed
-// dimension, a string for a symbolic one and null for an unknown one; Shape is null when
-// even the rank is unknown.
+// dimension, a string for a symbolic one and null for an unknown one (a negative
+// dim_value, as some exporters write -1, is unknown, as onnxruntime reads it); Shape is
+// null when even the rank is unknown.
 type ValueSummary struct {
 	Name  string `json:"name"`
 	DType string `json:"dtype"`
@@ -49,8 +50,10 @@ func Inspect(path string) (*Info, error) {
 	return info, nil
 }
 
-// Summarize computes the Info of a model in memory. Nodes and initializers of nested
-// subgraphs (If, Loop, Scan bodies) are counted; function bodies are not.
+// Summarize computes the Info of a model in memory. Parameters and bytes count every
+// weight ir.Weights finds: initializers, sparse initializers and Constant nodes' values,
+// in the main graph and in nested subgraphs (If, Loop, Scan bodies); function bodies
+// are not counted.
 func Summarize(m *ir.Model) *Info {
 	info := &Info{
 		IRVersion:     m.IRVersion,
@@ -87,16 +90,10 @@ func Summarize(m *ir.Model) *Info {
 			info.OpHistogram[OpKey(n)]++
 			info.NodeCount++
 		}
-		for _, t := range g.Initializers {
-			info.ParameterCount += t.NumElements()
-			info.BytesPerDType[t.DType.String()] += t.ByteSize()
-		}
-		for _, s := range g.SparseInitializers {
-			if s.Values != nil {
-				info.ParameterCount += s.Values.NumElements()
-				info.BytesPerDType[s.Values.DType.String()] += s.Values.ByteSize()
-			}
-		}
+	})
+	ir.Weights(m.Graph, func(w ir.Weight) {
+		info.ParameterCount += w.Elements
+		info.BytesPerDType[w.DType.String()] += w.Bytes
 	})
 	return info
 }
@@ -131,7 +128,7 @@ func summarizeValue(v *ir.ValueInfo) ValueSummary {
 		s.Shape = []any{}
 		for _, d := range v.Type.Shape.Dims {
 			switch {
-			case d.HasValue:
+			case d.HasValue && d.Value >= 0:
 				s.Shape = append(s.Shape, d.Value)
 			case d.Param != "":
 				s.Shape = append(s.Shape, d.Param)

@@ -388,15 +388,13 @@ func SortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Params counts the elements of every initializer of m's graphs: the model's parameters
-// (quantization scales and zero points included, shape constants too).
+// Params counts the elements of every weight of m (ir.Weights: initializers, sparse
+// initializers and Constant nodes' values, in subgraphs too): the model's parameters
+// (quantization scales and zero points included, shape constants too), as modelc info
+// counts them.
 func Params(m *ir.Model) int64 {
 	var n int64
-	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
-		for _, t := range g.Initializers {
-			n += t.NumElements()
-		}
-	})
+	ir.Weights(m.Graph, func(w ir.Weight) { n += w.Elements })
 	return n
 }
 

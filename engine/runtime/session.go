@@ -132,7 +132,7 @@ func New(m *ir.Model, opts Options) (*Session, error) {
 		return nil, ir.Errorf(ir.KindUnsupported, "", "the runtime does not support %d node(s): %s", len(missing), strings.Join(missing, ", "))
 	}
 	var err error
-	if s.main, err = s.compile(m.Graph); err != nil {
+	if s.main, err = s.compile(m.Graph, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -147,7 +147,20 @@ var noFold = map[string]bool{"If": true, "Loop": true, "Scan": true, "RandomNorm
 // compile assigns slots, folds the nodes whose inputs are all constant, infers every
 // value's dtype and shape, and computes the memory plan. Subgraphs are compiled first,
 // since their free variables count as uses by the node that holds them.
-func (s *Session) compile(g *ir.Graph) (*graphPlan, error) {
+//
+// The nodes run in topological order: a graph written out of order (onnxruntime's own
+// quantizer writes such graphs) is sorted, stably, without changing the model. outer
+// says which names the enclosing graphs make visible (nil for the main graph); a node
+// input found nowhere, or a cycle, is a KindCorrupt error naming the node and input.
+func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, error) {
+	order, err := ir.TopoOrder(g, outer)
+	if err != nil {
+		return nil, err
+	}
+	inner := outer
+	if hasSubgraphs(order) {
+		inner = ir.Scope(g, outer)
+	}
 	p := &graphPlan{g: g, consts: map[string]*Tensor{}, slots: map[string]int{}}
 	slot := func(name string) int {
 		if i, ok := p.slots[name]; ok {
@@ -189,7 +202,7 @@ func (s *Session) compile(g *ir.Graph) (*graphPlan, error) {
 			p.outerS = append(p.outerS, slot(name))
 		}
 	}
-	for _, n := range g.Nodes {
+	for _, n := range order {
 		st := step{node: n, run: registry[n.OpType], in: make([]int, len(n.Inputs)), out: make([]int, len(n.Outputs))}
 		for j, name := range n.Inputs {
 			st.in[j] = -1
@@ -199,7 +212,7 @@ func (s *Session) compile(g *ir.Graph) (*graphPlan, error) {
 			}
 		}
 		for _, sub := range n.Subgraphs() {
-			sp, err := s.compile(sub)
+			sp, err := s.compile(sub, inner)
 			if err != nil {
 				return nil, err
 			}
@@ -232,6 +245,15 @@ func (s *Session) compile(g *ir.Graph) (*graphPlan, error) {
 	}
 	p.planMemory(s.plans)
 	return p, nil
+}
+
+func hasSubgraphs(nodes []*ir.Node) bool {
+	for _, n := range nodes {
+		if len(n.Subgraphs()) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // fold runs, once, every node whose inputs are all constants and stores its outputs as
@@ -500,7 +522,8 @@ func inputNames(vs []*ir.ValueInfo) string {
 	return strings.Join(names, ", ")
 }
 
-// checkInput compares a supplied value with the graph's declared type and fixed dims.
+// checkInput compares a supplied value with the graph's declared type and fixed dims
+// (dim_value ≥ 0; a negative one is free, as in onnxruntime).
 func checkInput(v *ir.ValueInfo, t *Tensor) error {
 	if v.Type == nil || v.Type.Kind != ir.TypeTensor {
 		return nil
@@ -513,7 +536,9 @@ func checkInput(v *ir.ValueInfo, t *Tensor) error {
 			return ir.Errorf(ir.KindInvalidArgument, "", "input %q: the model expects rank %d, got shape %v", v.Name, len(sh.Dims), t.Shape)
 		}
 		for i, d := range sh.Dims {
-			if d.HasValue && d.Value != int64(t.Shape[i]) {
+			// A negative dim_value (exporters write -1) is a free dimension, as
+			// onnxruntime takes it; 0 is a fixed size of zero, as there.
+			if d.HasValue && d.Value >= 0 && d.Value != int64(t.Shape[i]) {
 				return ir.Errorf(ir.KindInvalidArgument, "", "input %q: dimension %d must be %d, got shape %v", v.Name, i, d.Value, t.Shape)
 			}
 		}

@@ -230,8 +230,8 @@ func (a *accum) finish(opts Options) Output {
 }
 
 // RandomInputs draws one input set for a session's graph inputs: floats from a standard
-// normal distribution, integers uniformly from [0, 4), booleans fair coins. Symbolic or
-// unknown dimensions are 1.
+// normal distribution, integers uniformly from [0, 4), booleans fair coins. Symbolic,
+// unknown or negative (free) dimensions are 1.
 func RandomInputs(s *runtime.Session, rng *rand.Rand) (map[string]*runtime.Tensor, error) {
 	out := map[string]*runtime.Tensor{}
 	for _, v := range s.Inputs() { // graph order is the draw order
@@ -242,7 +242,7 @@ func RandomInputs(s *runtime.Session, rng *rand.Rand) (map[string]*runtime.Tenso
 		shape := make([]int64, len(v.Type.Shape.Dims))
 		for i, d := range v.Type.Shape.Dims {
 			shape[i] = 1
-			if d.HasValue && d.Value > 0 {
+			if d.HasValue && d.Value >= 0 { // negative: a free dimension, as in onnxruntime
 				shape[i] = d.Value
 			}
 		}
