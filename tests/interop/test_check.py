@@ -111,3 +111,17 @@ def test_check_accepts_valid_models_with_subgraphs_and_other_domains(tmp_path):
     for fixture in ("cnn", "lstm", "loop", "transformer"):
         r = harness.run_modelc("check", os.path.join(harness.REPO, "testdata", "onnx", fixture + ".onnx"))
         assert r.returncode == 0, harness.describe(r)
+
+
+def test_unsorted_nodes_are_sorted_on_load(tmp_path):
+    # onnxruntime's quantizer writes graphs like this: onnxruntime runs them, onnx.checker
+    # refuses them. modelc reads them in order and writes them sorted.
+    nodes = [h.make_node("Relu", ["a"], ["y"], name="second"), h.make_node("Neg", ["x"], ["a"], name="first")]
+    src = tmp_path / "unsorted.onnx"
+    onnx.save(_model(nodes, 13), src)
+    ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    assert harness.run_modelc("check", src).returncode == 0
+    out = tmp_path / "sorted.onnx"
+    harness.expect_ok(harness.run_modelc("convert", src, out))
+    onnx.checker.check_model(str(out), full_check=True)
+    assert [n.name for n in onnx.load(str(out)).graph.node] == ["first", "second"]
