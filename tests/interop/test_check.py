@@ -118,7 +118,7 @@ def test_unsorted_nodes_are_sorted_on_load(tmp_path):
     # refuses them. modelc reads them in order and writes them sorted.
     nodes = [h.make_node("Relu", ["a"], ["y"], name="second"), h.make_node("Neg", ["x"], ["a"], name="first")]
     src = tmp_path / "unsorted.onnx"
-    onnx.save(_model(nodes, 13), src)
+    onnx.save(_model(nodes, 13, outputs=[h.make_tensor_value_info("y", T.FLOAT, [2, 3])]), src)
     ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
     assert harness.run_modelc("check", src).returncode == 0
     out = tmp_path / "sorted.onnx"
