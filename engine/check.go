@@ -33,12 +33,15 @@ func Check(path string) (*CheckReport, error) {
 	return &CheckReport{Path: path, Valid: len(ps) == 0, Schemas: "onnx " + schema.ONNXVersion(), Problems: ps}, nil
 }
 
-// checkModel refuses to write a model that breaks the ONNX operator schemas: the error,
-// of the given kind, names each problem and says that file was not written.
+// checkModel readies a model for writing as ONNX: its nodes are put in topological order
+// (onnx.checker requires it, and a pass may have appended nodes), and a model that breaks
+// the ONNX operator schemas is refused with an error of the given kind that names each
+// problem and says that file was not written.
 func checkModel(m *ir.Model, kind ErrorKind, file string) error {
 	if m.Graph == nil || len(m.Graph.Nodes) == 0 {
 		return nil
 	}
+	_ = ir.SortNodes(m.Graph) // a graph that cannot be sorted fails the check below
 	if err := schema.Check(m); err != nil {
 		return &Error{Kind: kind, File: file, Err: fmt.Errorf("not written: %w", err)}
 	}

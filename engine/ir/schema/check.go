@@ -160,7 +160,13 @@ func (c *checker) graph(g *ir.Graph, gname string, outer *scope) []*ir.Type {
 			producedLater[o] = true
 		}
 	}
-	for _, n := range g.Nodes {
+	// onnxruntime accepts nodes in any order that can be sorted, so they are checked in
+	// topological order; one that cannot be sorted (a cycle) is a problem of its own.
+	order, err := ir.TopoOrder(g, func(name string) bool { _, ok := outer.lookup(name); return ok })
+	if err != nil {
+		order = g.Nodes // the walk below names the nodes that cannot be ordered
+	}
+	for _, n := range order {
 		ins := make([]*ir.Type, len(n.Inputs))
 		for i, name := range n.Inputs {
 			if name == "" {
@@ -169,7 +175,7 @@ func (c *checker) graph(g *ir.Graph, gname string, outer *scope) []*ir.Type {
 			t, ok := sc.lookup(name)
 			if !ok {
 				if producedLater[name] {
-					c.add(gname, n, "input %q is produced by a later node: the nodes are not in topological order", name)
+					c.add(gname, n, "input %q comes from a node that cannot be ordered before this one (a cycle, or an input missing upstream)", name)
 				} else {
 					c.add(gname, n, "input %q is not produced by any node, graph input or initializer", name)
 				}
