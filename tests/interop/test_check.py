@@ -89,6 +89,10 @@ def test_check_refuses_what_onnxruntime_refuses(name, tmp_path):
 
     r = harness.run_modelc("check", path)
     assert r.returncode == 4 and "INVALID" in r.stdout, harness.describe(r)
+    r = harness.run_modelc("info", path, "--json")
+    harness.expect_ok(r)
+    info = json.loads(r.stdout)
+    assert info["valid"] is False and info["problems"], info
 
     out = tmp_path / "out.onnx"
     r = harness.run_modelc("convert", path, out)
@@ -108,6 +112,7 @@ def test_check_accepts_valid_models_with_subgraphs_and_other_domains(tmp_path):
     ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     r = harness.run_modelc("check", path)
     assert r.returncode == 0 and "valid" in r.stdout, harness.describe(r)
+    assert json.loads(harness.run_modelc("info", path, "--json").stdout)["valid"] is True
     for fixture in ("cnn", "lstm", "loop", "transformer"):
         r = harness.run_modelc("check", os.path.join(harness.REPO, "testdata", "onnx", fixture + ".onnx"))
         assert r.returncode == 0, harness.describe(r)
