@@ -219,8 +219,8 @@ def stage_tf() -> None:
     import tensorflow as tf
     import tf2onnx
 
-    tf.random.set_seed(0)
     keras = tf.keras
+    keras.utils.set_random_seed(0)  # Python, NumPy and TensorFlow seeds: the same weights every run
 
     def convert(name, model, x, opset):
         spec = (tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.float32, name="input"),)
