@@ -481,6 +481,9 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 	var r *compress.Report
 	var err error
 	key := pass
+	// Weights held in Constant nodes (tf2onnx and other exporters write them so) become
+	// initializers, which every pass works on; the values keep their names.
+	lifted := compress.LiftConstants(m)
 	switch pass {
 	case "simplify":
 		r, err = simplify.Simplify(m)
@@ -518,8 +521,13 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 		why := "no MatMul, Gemm or Conv with a float32 constant weight qualifies"
 		if len(r.Skipped) > 0 {
 			why += " (" + strings.Join(r.Skipped, "; ") + ")"
+		} else {
+			why += " (" + compress.WhyNoLayers(m) + ")"
 		}
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("option %s: nothing to do: %s; the model's ops: %s", key, why, compress.OpTypes(m))}
+	}
+	if lifted > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d Constant-node tensors turned into initializers (same names and values)", lifted))
 	}
 	return r, nil
 }
@@ -536,12 +544,11 @@ func orDefault(v, d float64) float64 {
 func excludeMatches(m *ir.Model, ex compress.Exclude) error {
 	for _, p := range ex {
 		found := false
-		for _, n := range m.Graph.Nodes {
-			if (compress.Exclude{p}).Matches(n) {
-				found = true
-				break
+		ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+			for _, n := range g.Nodes {
+				found = found || (compress.Exclude{p}).Matches(n)
 			}
-		}
+		})
 		if !found {
 			return Errorf(KindInvalidArgument, "option exclude: %q matches no node name or op type (the model's ops: %s)", p, compress.OpTypes(m))
 		}

@@ -34,7 +34,9 @@ func TestHelpers(t *testing.T) {
 	if a, b := names.New("a"), names.New("a"); a != "a_2" || b != "a_3" {
 		t.Errorf("names %s %s", a, b)
 	}
-	SetOpset(m, 21)
+	if err := RequireOpset(m, 21); err != nil {
+		t.Fatal(err)
+	}
 	if m.OpsetVersion("") != 21 || m.IRVersion != 10 {
 		t.Errorf("opset %d IR %d", m.OpsetVersion(""), m.IRVersion)
 	}

@@ -32,9 +32,17 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 	}
 	symmetric := o.Symmetric || o.Type == ir.Int4
 	r := &compress.Report{Pass: fmt.Sprintf("quantize %v block-wise (block %d)", o.Type, bs)}
-	g := m.Graph
+	layers := compress.Layers(m, o.Exclude, r)
+	if len(layers) == 0 {
+		return r, nil
+	}
+	// int4 and DequantizeLinear's block_size are opset 21.
+	if err := compress.RequireOpset(m, 21); err != nil {
+		return nil, err
+	}
 	names := compress.NewNames(m)
-	for _, l := range compress.Layers(m, o.Exclude, r) {
+	for _, l := range layers {
+		g := l.Graph
 		w, err := l.Weight.Float32s()
 		if err != nil {
 			return nil, err
@@ -78,8 +86,7 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 		}
 		insertBefore(g, l.Node, nodes...)
 		l.Node.Inputs[1] = out
-		compress.RemoveInitializers(g, base)
-		g.Initializers = append(g.Initializers, inits...)
+		l.ReplaceWeight(m, inits...)
 		r.Layers = append(r.Layers, compress.LayerReport{
 			Node: l.Name(), Op: l.Node.OpType, Tensor: base,
 			ParamsBefore: l.Weight.NumElements(), ParamsAfter: l.Weight.NumElements(),
@@ -87,7 +94,6 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 			Detail: fmt.Sprintf("%v block %d, %s, error-minimising scales", o.Type, bs, map[bool]string{true: "symmetric", false: "asymmetric"}[symmetric]),
 		})
 	}
-	compress.SetOpset(m, 21)
 	return r, nil
 }
 

@@ -24,22 +24,36 @@ func Dynamic(m *ir.Model, o Options) (*compress.Report, error) {
 		return nil, fmt.Errorf("dynamic quantization to %v is not supported (int8, uint8)", o.Type)
 	}
 	r := &compress.Report{Pass: fmt.Sprintf("quantize %v dynamic", o.Type)}
-	g := m.Graph
+	layers := compress.Layers(m, o.Exclude, r)
+	if len(layers) == 0 {
+		return r, nil
+	}
+	// DynamicQuantizeLinear and per-axis DequantizeLinear are opset 11 and 13.
+	if err := compress.RequireOpset(m, 13); err != nil {
+		return nil, err
+	}
 	names := compress.NewNames(m)
-	// One DynamicQuantizeLinear per activation, shared by the layers that read it.
-	dql := map[string][3]string{}
+	// One DynamicQuantizeLinear per activation and graph, shared by the layers of that
+	// graph that read it (a subgraph's layers get their own, inside the subgraph).
+	type key struct {
+		g *ir.Graph
+		x string
+	}
+	dql := map[key][3]string{}
+	var g *ir.Graph
 	quantAct := func(at *ir.Node, x string) [3]string {
-		if v, ok := dql[x]; ok {
+		if v, ok := dql[key{g, x}]; ok {
 			return v
 		}
 		n := &ir.Node{Name: names.New(x + "_DynamicQuantizeLinear"), OpType: "DynamicQuantizeLinear", Inputs: []string{x},
 			Outputs: []string{names.New(x + "_quantized"), names.New(x + "_scale"), names.New(x + "_zero_point")}}
 		insertBefore(g, at, n)
 		v := [3]string{n.Outputs[0], n.Outputs[1], n.Outputs[2]}
-		dql[x] = v
+		dql[key{g, x}] = v
 		return v
 	}
-	for _, l := range compress.Layers(m, o.Exclude, r) {
+	for _, l := range layers {
+		g = l.Graph
 		if l.Node.OpType == "Conv" {
 			xq := quantAct(l.Node, l.Node.Inputs[0])
 			dq := &ir.Node{Name: names.New(l.Name() + "/input_DequantizeLinear"), OpType: "DequantizeLinear",
@@ -56,13 +70,12 @@ func Dynamic(m *ir.Model, o Options) (*compress.Report, error) {
 			return nil, err
 		}
 	}
-	compress.SetOpset(m, 13)
 	return r, nil
 }
 
 // matMulInteger rewrites a MatMul or Gemm layer into the integer form.
 func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Names, quantAct func(*ir.Node, string) [3]string, r *compress.Report) error {
-	g := m.Graph
+	g := l.Graph
 	n := l.Node
 	w, err := l.Weight.Float32s()
 	if err != nil {
@@ -119,7 +132,7 @@ func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Nam
 	nodes = append(nodes, &ir.Node{Name: names.New(base + "/Mul"), OpType: "Mul", Inputs: []string{castOut, scaleOut}, Outputs: []string{mulOut}})
 	if bias != "" {
 		if beta != 1 {
-			bt := g.Initializer(bias)
+			bt := scopeInit(m, l, bias)
 			if bt == nil || bt.DType != ir.Float32 {
 				r.Skip(base, "Gemm with beta ≠ 1 and a bias that is not a float32 constant")
 				return nil
@@ -149,9 +162,7 @@ func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Nam
 		ParamsBefore: l.Weight.NumElements(), ParamsAfter: l.Weight.NumElements(),
 		RelError: q.relErr, Detail: detail(o.Type, o.PerChannel, o.Symmetric) + ", MatMulInteger",
 	})
-	compress.RemoveInitializers(g, l.Weight.Name)
-	m.DropUnmodified(l.Weight.Bytes())
-	g.Initializers = append(g.Initializers, inits...)
+	l.ReplaceWeight(m, inits...)
 	return nil
 }
 
@@ -178,4 +189,19 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// scopeInit finds the initializer name as layer l's node sees it: in its own graph or,
+// through the outer scope, in the enclosing graphs (nil if it is not a constant).
+func scopeInit(m *ir.Model, l compress.Layer, name string) *ir.Tensor {
+	if t := l.Graph.Initializer(name); t != nil {
+		return t
+	}
+	var found *ir.Tensor
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		if found == nil {
+			found = g.Initializer(name)
+		}
+	})
+	return found
 }

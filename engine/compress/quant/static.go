@@ -120,7 +120,20 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 	if err != nil {
 		return nil, err
 	}
-	layers := compress.Layers(m, o.Exclude, r)
+	var layers, nested []compress.Layer
+	for _, l := range compress.Layers(m, o.Exclude, r) {
+		if l.Nested() {
+			nested = append(nested, l)
+		} else {
+			layers = append(layers, l)
+		}
+	}
+	if len(layers) == 0 && len(nested) == 0 && len(named) == 0 {
+		return r, nil
+	}
+	if err := compress.RequireOpset(m, 13); err != nil {
+		return nil, err
+	}
 	g := m.Graph
 	inits := map[string]bool{}
 	for _, t := range g.Initializers {
@@ -239,6 +252,14 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 			}
 		}
 	}
+	// Activations inside subgraphs cannot be calibrated (the model's outputs cannot
+	// reach them): those layers get their weights quantized and compute in float32.
+	for _, l := range nested {
+		if err := dequantWeight(m, l, o.Options, names, r); err != nil {
+			return nil, err
+		}
+		r.Layers[len(r.Layers)-1].Detail += ", weight-only (inside a subgraph: its input is not calibrated)"
+	}
 	if len(namedOrder) == 0 {
 		r.Notes = append(r.Notes, "only the inputs of MatMul, Gemm and Conv are quantized; LayerNormalization, Softmax, GELU and all other ops compute in float32")
 	} else {
@@ -252,7 +273,6 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 		}
 		r.Notes = append(r.Notes, fmt.Sprintf("quantized: the inputs of MatMul, Gemm and Conv, and the activation inputs and outputs of %s (quantize_ops; their other inputs, such as LayerNormalization's scale and bias, stay float32); all other ops compute in float32", strings.Join(parts, ", ")))
 	}
-	compress.SetOpset(m, 13)
 	return r, nil
 }
 

@@ -19,21 +19,26 @@ func WeightOnly(m *ir.Model, o Options) (*compress.Report, error) {
 	}
 	r := &compress.Report{Pass: fmt.Sprintf("quantize %v weight-only", o.Type)}
 	layers := compress.Layers(m, o.Exclude, r)
+	if len(layers) == 0 {
+		return r, nil
+	}
+	// Per-axis DequantizeLinear is opset 13.
+	if err := compress.RequireOpset(m, 13); err != nil {
+		return nil, err
+	}
 	names := compress.NewNames(m)
 	for _, l := range layers {
 		if err := dequantWeight(m, l, o, names, r); err != nil {
 			return nil, err
 		}
 	}
-	// Per-axis DequantizeLinear is opset 13.
-	compress.SetOpset(m, 13)
 	return r, nil
 }
 
 // dequantWeight replaces layer l's float weight by its 8-bit form and a DequantizeLinear
 // inserted before the layer.
 func dequantWeight(m *ir.Model, l compress.Layer, o Options, names *compress.Names, r *compress.Report) error {
-	g := m.Graph
+	g := l.Graph
 	w, err := l.Weight.Float32s()
 	if err != nil {
 		return err
@@ -56,8 +61,6 @@ func dequantWeight(m *ir.Model, l compress.Layer, o Options, names *compress.Nam
 		RelError: q.relErr, Detail: detail(o.Type, o.PerChannel, o.Symmetric),
 	})
 	l.Node.Inputs[1] = dq.Outputs[0]
-	compress.RemoveInitializers(g, l.Weight.Name)
-	m.DropUnmodified(l.Weight.Bytes()) // the float weight's mapped pages are not needed again
-	g.Initializers = append(g.Initializers, wq, scale, zp)
+	l.ReplaceWeight(m, wq, scale, zp)
 	return nil
 }
