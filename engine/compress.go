@@ -562,7 +562,18 @@ func runQuantize(s CompressOptions, m *ir.Model, ex compress.Exclude) (*compress
 		if s.Quantize == "bf16" {
 			t = ir.BFloat16
 		}
-		return quant.Float16(m, quant.FloatOptions{Type: t, KeepIO: s.KeepIOTypes, Exclude: ex})
+		// BatchNormalization first folded into the layer before it: its variance often
+		// exceeds the 16-bit range (a BatchNormalization left, and any constant out of
+		// range, stays float32).
+		folded := &compress.Report{}
+		if _, err := simplify.FoldBatchNorm(m, folded); err != nil {
+			return nil, err
+		}
+		r, err := quant.Float16(m, quant.FloatOptions{Type: t, KeepIO: s.KeepIOTypes, Exclude: ex})
+		if r != nil && len(folded.Notes) > 0 {
+			r.Notes = append(r.Notes, "BatchNormalization folded first: "+strings.Join(folded.Notes, ", "))
+		}
+		return r, err
 	}
 	t, _ := ir.DTypeByName(s.Quantize)
 	o := quant.Options{Type: t, PerChannel: s.PerChannel, Symmetric: s.Symmetric, BlockSize: s.BlockSize, Exclude: ex}

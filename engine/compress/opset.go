@@ -9,7 +9,8 @@ import (
 )
 
 // RequireOpset makes m's default-domain opset at least v: every pass that needs a newer
-// opset (per-axis DequantizeLinear: 13, int4 and block_size: 21, bfloat16 Cast: 13) goes
+// opset (DequantizeLinear: 10, per axis: 13; DynamicQuantizeLinear: 11; int4 and
+// block_size: 21; bfloat16 Cast: 13) goes
 // through here, so a model never ends up declaring an opset its other nodes were not
 // written for. Raising the opset is refused, naming the nodes, when the model holds an op
 // whose signature changes between its opset and v (Squeeze's axes attribute becoming an
@@ -25,7 +26,7 @@ func RequireOpset(m *ir.Model, v int64) error {
 		return nil
 	}
 	if bad := opsetBlockers(m, from, v); len(bad) > 0 {
-		return fmt.Errorf("this needs opset %d and the model is opset %d, but these nodes change form between the two and modelc does not convert them yet: %s; convert the model to opset %d first (e.g. onnx.version_converter.convert_version(model, %d)), or use a mode that keeps the opset", v, from, strings.Join(bad, "; "), v, v)
+		return fmt.Errorf("this needs opset %d and the model is opset %d, but these nodes change form between the two and modelc does not convert them yet: %s; convert the model to opset %d first (e.g. onnx.version_converter.convert_version(model, %d)), or choose options that need no newer opset", v, from, strings.Join(bad, "; "), v, v)
 	}
 	setOpset(m, v)
 	return nil

@@ -228,3 +228,112 @@ def test_weights_in_constants_and_subgraphs(tmp_path, model, mode):
         tensors = {l["tensor"] for l in layers}
         want = {"constant_mlp": {"W1", "W2"}, "if_model": {"Wt", "We", "Wouter"}, "loop_model": {"Wl", "Whead"}}[model]
         assert want <= tensors, (tensors, report)
+
+
+def bn_model(tmp):
+    """x[2,3,8,8] → Conv → BatchNorm (variance up to 9.8e7: folded first) → Relu →
+    BatchNorm (variance 9.8e7, not after a layer: kept float32) → y."""
+    var1 = np.array([9.8e7, 1.0, 4.0], np.float32)
+    var2 = np.array([1.0, 9.8e7, 2.0], np.float32)
+    inits = [numpy_helper.from_array(w(3, 3, 3, 3), "Wc"), numpy_helper.from_array(w(3), "bc")]
+    for i, var in ((1, var1), (2, var2)):
+        inits += [numpy_helper.from_array(np.array([1.0, 2.0, 0.5], np.float32), f"gamma{i}"),
+                  numpy_helper.from_array(np.array([0.1, -0.2, 0.3], np.float32), f"beta{i}"),
+                  numpy_helper.from_array(np.array([0.0, 0.5, -0.5], np.float32), f"mean{i}"),
+                  numpy_helper.from_array(var, f"var{i}")]
+    nodes = [
+        helper.make_node("Conv", ["x", "Wc", "bc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "gamma1", "beta1", "mean1", "var1"], ["b1"], name="bn1"),
+        helper.make_node("Relu", ["b1"], ["r"], name="relu"),
+        helper.make_node("BatchNormalization", ["r", "gamma2", "beta2", "mean2", "var2"], ["y"], name="bn2"),
+    ]
+    g = helper.make_graph(nodes, "bn_model", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 8, 8])], initializer=inits)
+    return save(tmp, "bn_model", g)
+
+
+def clip_model(tmp):
+    """y = Log(Clip(x·x, min=1e-10)) · W: the minimum underflows float16 to 0 and log(0)
+    is -inf."""
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["sq"], name="square"),
+        helper.make_node("Clip", ["sq", "clip_min", ""], ["cl"], name="clip"),
+        helper.make_node("Log", ["cl"], ["lg"], name="log"),
+        helper.make_node("MatMul", ["lg", "Wm"], ["y"], name="fc"),
+    ]
+    g = helper.make_graph(nodes, "clip_model", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+                          initializer=[numpy_helper.from_array(np.array(1e-10, np.float32), "clip_min"),
+                                       numpy_helper.from_array(w(16, 8), "Wm")])
+    return save(tmp, "clip_model", g)
+
+
+@pytest.mark.parametrize("keep_io", [False, True])
+def test_fp16_batchnorm_variance_overflow(tmp_path, keep_io):
+    src = bn_model(tmp_path)
+    flags = ["--quantize", "fp16"] + (["--keep-io-types"] if keep_io else [])
+    dst, r = compress(src, tmp_path, "bn-fp16", *flags)
+    feeds = {"x": RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)}
+    report = check_result(src, dst, r, [feeds], 0.999)
+    notes = " ".join(report["passes"][0]["notes"])
+    assert "folded bn1 into conv" in notes, notes
+    assert "var2 (|x| up to 9.8e+07 overflows float16 to inf)" in notes and "bn2 (BatchNormalization, reads var2" in notes, notes
+    m = onnx.load(dst)
+    assert not any(n.op_type == "BatchNormalization" and n.name == "bn1" for n in m.graph.node)
+
+
+def test_fp16_clip_minimum_underflow(tmp_path):
+    src = clip_model(tmp_path)
+    dst, r = compress(src, tmp_path, "clip-fp16", "--quantize", "fp16", "--keep-io-types")
+    x = RNG.standard_normal((4, 16)).astype(np.float32)
+    x[:, :4] = 0  # log(clip(0, 1e-10)) = -23.03 in float32, -inf if the minimum became 0
+    report = check_result(src, dst, r, [{"x": x}], 0.999)
+    notes = " ".join(report["passes"][0]["notes"])
+    assert "clip_min (1 of 1 nonzero values underflow to 0" in notes and "clip (Clip, reads clip_min" in notes, notes
+
+
+def reduce_model(tmp, opset, op="ReduceMean"):
+    """An opset-`opset` model: MatMul → ReduceMean(axes=[1], keepdims) → Squeeze(axes=[1])
+    (attributes, as before opsets 13 and 18)."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "Wr"], ["h"], name="fc"),
+        helper.make_node(op, ["h"], ["m"], name="mean", axes=[1], keepdims=1),
+        helper.make_node("Sub", ["h", "m"], ["y"], name="center"),
+    ]
+    g = helper.make_graph(nodes, "reduce_model", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+                          initializer=[numpy_helper.from_array(w(16, 8), "Wr")])
+    return save(tmp, f"reduce_model{opset}{op}", g, opset=opset, ir=7)
+
+
+@pytest.mark.parametrize("opset,flags,op,want", [
+    (12, ["--quantize", "int8", "--mode", "dynamic"], "ReduceMean", 12),  # DynamicQuantizeLinear: opset 11
+    (12, ["--quantize", "int8", "--per-channel"], "ReduceMean", 13),  # per-axis DequantizeLinear
+    (12, ["--quantize", "int8", "--per-channel=false"], "ReduceSum", 12),  # per-tensor: opset 10
+    (12, ["--quantize", "int8", "--per-channel"], "ReduceSum", None),
+    (12, ["--quantize", "bf16"], "ReduceSum", None),
+    (17, ["--quantize", "int4", "--block-size", "16"], "ReduceMean", None),
+])
+def test_opset_raise_refused_with_the_op_named(tmp_path, opset, flags, op, want):
+    """Raising the opset past a change of ReduceSum's or ReduceMean's signature (axes:
+    attribute → input at 13 and 18) would write a file onnxruntime rejects: modelc
+    refuses, names the node, writes nothing. Where the options need no newer opset, or
+    the ops survive the raise, the result runs."""
+    src = reduce_model(tmp_path, opset, op)
+    dst, r = compress(src, tmp_path, f"reduce-{opset}", *flags)
+    if want is not None:
+        report = check_result(src, dst, r, [feeds_for(src)], 0.98)
+        assert onnx.load(dst).opset_import[0].version == want
+        assert report["passes"][0]["layers"]
+        return
+    assert r.returncode != 0, r.stdout
+    at = 13 if op == "ReduceSum" else 18
+    assert f"mean ({op}: attribute axes became an input at opset {at})" in r.stderr, r.stderr
+    assert not os.path.exists(dst)
+
+
+def test_bf16_raises_opset_12_to_13(tmp_path):
+    src = reduce_model(tmp_path, 12)
+    dst, r = compress(src, tmp_path, "bf16-12", "--quantize", "bf16", "--keep-io-types")
+    check_result(src, dst, r, [feeds_for(src)], 0.99, reference=True)
+    assert onnx.load(dst).opset_import[0].version == 13

@@ -28,8 +28,15 @@ func Dynamic(m *ir.Model, o Options) (*compress.Report, error) {
 	if len(layers) == 0 {
 		return r, nil
 	}
-	// DynamicQuantizeLinear and per-axis DequantizeLinear are opset 11 and 13.
-	if err := compress.RequireOpset(m, 13); err != nil {
+	// DynamicQuantizeLinear is opset 11, a per-axis DequantizeLinear (Conv, per channel)
+	// opset 13.
+	need := int64(11)
+	for _, l := range layers {
+		if l.Node.OpType == "Conv" && o.PerChannel {
+			need = 13
+		}
+	}
+	if err := compress.RequireOpset(m, need); err != nil {
 		return nil, err
 	}
 	names := compress.NewNames(m)

@@ -22,8 +22,12 @@ func WeightOnly(m *ir.Model, o Options) (*compress.Report, error) {
 	if len(layers) == 0 {
 		return r, nil
 	}
-	// Per-axis DequantizeLinear is opset 13.
-	if err := compress.RequireOpset(m, 13); err != nil {
+	// Per-axis DequantizeLinear is opset 13, per-tensor opset 10.
+	need := int64(10)
+	if o.PerChannel {
+		need = 13
+	}
+	if err := compress.RequireOpset(m, need); err != nil {
 		return nil, err
 	}
 	names := compress.NewNames(m)
