@@ -30,10 +30,19 @@ type CompressOptions struct {
 	Quantize string `json:"quantize,omitempty"`
 	// Mode of integer quantization: weight-only (default), dynamic or static (8-bit).
 	Mode string `json:"mode,omitempty"`
-	// PerChannel: one scale per output channel (8-bit; clip: per-channel percentile).
-	PerChannel bool `json:"per_channel,omitempty"`
+	// PerChannel: one scale per output channel. Unset (nil), 8-bit quantization is per
+	// channel (per tensor can ruin a model whose channels differ in range) and clip per
+	// tensor; true or false asks for one explicitly (JSON true/false, CLI --per-channel or
+	// --per-channel=false).
+	PerChannel *bool `json:"per_channel,omitempty"`
 	// Symmetric: zero point at the middle of the range (int4 is always symmetric).
 	Symmetric bool `json:"symmetric,omitempty"`
+	// MaxLayerError is the accuracy guard of integer quantization: a layer whose worst
+	// output channel's relative weight error ‖w_c − ŵ_c‖/‖w_c‖ exceeds it is kept in
+	// higher precision (per-channel instead of per-tensor scales, int8 instead of int4,
+	// float32 instead of 8 bits), reported layer by layer. 0: DefaultMaxLayerError; a
+	// negative value: no guard.
+	MaxLayerError float64 `json:"max_layer_error,omitempty"`
 	// BlockSize: weights per scale for int4/uint4, a power of two ≥ 16 (default 32).
 	BlockSize int `json:"block_size,omitempty"`
 	// Calibration: an .npz of inputs keyed by graph input name, for static quantization.
@@ -87,6 +96,18 @@ type CompressReport struct {
 	Sparsity     float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
 	Passes       []*compress.Report `json:"passes"`
 	Verify       *VerifyReport      `json:"verify,omitempty"`
+}
+
+// DefaultMaxLayerError is the accuracy guard's bound when none is given (see
+// CompressOptions.MaxLayerError and README "Accuracy guard" for how it was chosen).
+const DefaultMaxLayerError = 0.2
+
+// perChannel resolves the per_channel option: explicit, or def when unset.
+func (o CompressOptions) perChannel(def bool) bool {
+	if o.PerChannel == nil {
+		return def
+	}
+	return *o.PerChannel
 }
 
 // MinVerifyCosine is the cosine similarity a compressed model's outputs must keep with
@@ -381,6 +402,14 @@ func checkStep(o CompressOptions, prefix string) error {
 			return bad(prefix, "quantize_ops", "%v", err)
 		}
 	}
+	if o.MaxLayerError != 0 {
+		if o.Quantize == "" || o.Quantize == "fp16" || o.Quantize == "bf16" {
+			return bad(prefix, "max_layer_error", "applies to integer quantization (quantize int8, uint8, int4, uint4)")
+		}
+		if math.IsNaN(o.MaxLayerError) || math.IsInf(o.MaxLayerError, 0) {
+			return bad(prefix, "max_layer_error", "%g is not a finite number", o.MaxLayerError)
+		}
+	}
 	if o.KeepIOTypes && o.Quantize != "fp16" && o.Quantize != "bf16" {
 		return bad(prefix, "keep_io_types", "applies to quantize fp16 and bf16")
 	}
@@ -502,7 +531,7 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 		}
 	case "clip":
 		o, _ := parseClip(s.Clip)
-		o.PerChannel, o.Exclude = s.PerChannel, ex
+		o.PerChannel, o.Exclude = s.perChannel(false), ex
 		r, err = clip.Clip(m, o)
 	case "lowrank":
 		o, _ := parseLowrank(s.Lowrank)
@@ -576,7 +605,12 @@ func runQuantize(s CompressOptions, m *ir.Model, ex compress.Exclude) (*compress
 		return r, err
 	}
 	t, _ := ir.DTypeByName(s.Quantize)
-	o := quant.Options{Type: t, PerChannel: s.PerChannel, Symmetric: s.Symmetric, BlockSize: s.BlockSize, Exclude: ex}
+	guard := s.MaxLayerError
+	if guard == 0 {
+		guard = DefaultMaxLayerError
+	}
+	o := quant.Options{Type: t, PerChannel: s.perChannel(true), Symmetric: s.Symmetric, BlockSize: s.BlockSize, Exclude: ex,
+		MaxLayerError: guard}
 	switch s.Mode {
 	case "dynamic":
 		return quant.Dynamic(m, o)

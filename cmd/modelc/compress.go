@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -17,6 +18,25 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// optBool is a boolean flag that remembers whether it was given: nil when absent.
+type optBool struct{ p **bool }
+
+func (b optBool) String() string {
+	if b.p == nil || *b.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**b.p)
+}
+func (b optBool) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*b.p = &x
+	return nil
+}
+func (b optBool) IsBoolFlag() bool { return true }
 
 // listFlag collects a comma-separated string flag that may also be repeated.
 type listFlag []string
@@ -37,7 +57,8 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	var asJSON bool
 	fs.StringVar(&o.Quantize, "quantize", "", "int8|uint8|int4|uint4|fp16|bf16")
 	fs.StringVar(&o.Mode, "mode", "", "weight-only|dynamic|static")
-	fs.BoolVar(&o.PerChannel, "per-channel", false, "one scale per output channel")
+	fs.Var(optBool{&o.PerChannel}, "per-channel", "one scale per output channel (8-bit default: on; --per-channel=false: per tensor)")
+	fs.Float64Var(&o.MaxLayerError, "max-layer-error", 0, "accuracy guard: keep a layer whose worst channel's relative error exceeds this in higher precision (default 0.2; negative: off)")
 	fs.BoolVar(&o.Symmetric, "symmetric", false, "symmetric quantization (zero point in the middle)")
 	fs.IntVar(&o.BlockSize, "block-size", 0, "int4/uint4 block size (power of two ≥ 16, default 32)")
 	fs.StringVar(&o.Calibration, "calibration", "", "calibration inputs (.npz) for --mode static")

@@ -26,6 +26,10 @@ type LayerReport struct {
 	// RelError is ‖W − Ŵ‖ / ‖W‖ (Frobenius) between the weight before and the weight the
 	// model computes with afterwards; for a low-rank layer Ŵ is the product of the factors.
 	RelError float64 `json:"rel_error"`
+	// ChannelError is the worst output channel's ‖w_c − ŵ_c‖ / ‖w_c‖: what the accuracy
+	// guard (max_layer_error) bounds. A per-tensor scale that wipes out a channel of small
+	// weights shows here, not in RelError, which the large channels dominate.
+	ChannelError float64 `json:"channel_error,omitempty"`
 	// RelErrorAbsmax is, for block-wise int4, the error plain absmax scales would give.
 	RelErrorAbsmax float64 `json:"rel_error_absmax,omitempty"`
 	Sparsity       float64 `json:"sparsity,omitempty"` // fraction of zeros afterwards

@@ -337,3 +337,73 @@ def test_bf16_raises_opset_12_to_13(tmp_path):
     dst, r = compress(src, tmp_path, "bf16-12", "--quantize", "bf16", "--keep-io-types")
     check_result(src, dst, r, [feeds_for(src)], 0.99, reference=True)
     assert onnx.load(dst).opset_import[0].version == 13
+
+
+def outlier_rnn(tmp, factor=40.0):
+    """A recurrent model whose weight matrices have two outlier output channels (×factor),
+    as trained speech models often have: h0 = tanh(x·U); 16 × h = tanh(h·W + x·U) in a
+    Loop; y = h·H. Per-tensor int8 scales round the ordinary channels to a few levels."""
+    rng = np.random.default_rng(0)
+
+    def wmat(k, n, outliers=2):
+        m = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+        m[:, :outliers] *= factor
+        return m
+
+    W, U, H = wmat(64, 64), wmat(32, 64), wmat(64, 16, 0)
+    body = helper.make_graph([
+        helper.make_node("MatMul", ["h_in", "W"], ["hw"], name="rec"),
+        helper.make_node("Add", ["hw", "xu"], ["a"], name="add"),
+        helper.make_node("Tanh", ["a"], ["h_out"], name="tanh"),
+        helper.make_node("Identity", ["c_in"], ["c_out"], name="c"),
+    ], "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [8, 64])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [8, 64])],
+        initializer=[numpy_helper.from_array(W, "W")])
+    g = helper.make_graph([
+        helper.make_node("MatMul", ["x", "U"], ["xu"], name="inp"),
+        helper.make_node("Tanh", ["xu"], ["h0"], name="h0"),
+        helper.make_node("Loop", ["steps", "", "h0"], ["h"], name="loop", body=body),
+        helper.make_node("MatMul", ["h", "H"], ["y"], name="head"),
+    ], "rnn_outliers", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 16])],
+        initializer=[numpy_helper.from_array(U, "U"), numpy_helper.from_array(H, "H"),
+                     numpy_helper.from_array(np.array(16, np.int64), "steps")])
+    return save(tmp, "rnn_outliers", g)
+
+
+@pytest.mark.parametrize("mode", ["weight-only", "dynamic"])
+def test_per_channel_default_and_accuracy_guard(tmp_path, mode):
+    """Per-tensor int8 without the guard degrades the outlier RNN (cosine ≈ 0.97 at ×40,
+    0.89 at ×100); the default (per channel) and the guard (per-tensor asked, backed off
+    to per channel where a channel's error exceeds 0.2) keep it above 0.995."""
+    src = outlier_rnn(tmp_path)
+    feeds = [{"x": np.random.default_rng(1).standard_normal((8, 32)).astype(np.float32)}]
+
+    def cos(*flags):
+        dst, r = compress(src, tmp_path, "rnn-" + "-".join(flags).replace("-", ""), "--quantize", "int8", "--mode", mode, *flags)
+        report = check_result(src, dst, r, feeds, 0.0)
+        return cosine(run(src, feeds[0])[0], run(dst, feeds[0])[0]), report
+
+    bad, report = cos("--per-channel=false", "--max-layer-error", "-1")
+    assert bad < 0.99, bad
+    assert max(l["channel_error"] for l in report["passes"][0]["layers"]) > 0.3
+    good, report = cos()  # the default: per channel
+    assert good > 0.995 and all("per-channel" in l["detail"] for l in report["passes"][0]["layers"]), report
+    guarded, report = cos("--per-channel=false")  # per tensor asked, the guard backs off
+    assert guarded > 0.995, guarded
+    details = {l["node"]: l["detail"] for l in report["passes"][0]["layers"]}
+    assert "accuracy guard (per-tensor worst-channel error" in details["rec"] and "per-channel" in details["rec"], details
+    assert "per-tensor" in details["head"] and "guard" not in details["head"], details
+
+
+def test_accuracy_guard_int4_falls_back_to_int8_and_float(tmp_path):
+    src = outlier_rnn(tmp_path)
+    feeds = [{"x": np.random.default_rng(1).standard_normal((8, 32)).astype(np.float32)}]
+    dst, r = compress(src, tmp_path, "rnn-int4-guard", "--quantize", "int4", "--block-size", "16", "--max-layer-error", "0.09")
+    report = check_result(src, dst, r, feeds, 0.95)
+    details = {l["node"]: l["detail"] for l in report["passes"][0]["layers"]}
+    assert any("int8 per-channel" in d and "accuracy guard (int4 worst-channel error" in d for d in details.values()), details
+    dst, r = compress(src, tmp_path, "rnn-int8-float", "--quantize", "int8", "--max-layer-error", "0.001")
+    report = check_result(src, dst, r, feeds, 0.9999)
+    assert all(l["detail"].startswith("float32, kept by the accuracy guard") for l in report["passes"][0]["layers"]), report

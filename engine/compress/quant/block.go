@@ -57,6 +57,25 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 			continue
 		}
 		b := quantizeBlocks(w, shape, axis, bs, o.Type, symmetric)
+		chanErr := ChannelError(w, b.deq, shape, l.OutAxis)
+		if e := o.MaxLayerError; e > 0 && chanErr > e {
+			// The accuracy guard: 8 bits per channel instead (or float32).
+			o8 := o
+			o8.Type, o8.PerChannel = ir.Int8, true
+			if o.Type == ir.Uint4 {
+				o8.Type = ir.Uint8
+			}
+			p := pick8(l, w, l.Weight.Shape, l.OutAxis, o8)
+			why := fmt.Sprintf("%v worst-channel error %.3g > %g", o.Type, chanErr, e)
+			if p.why != "" {
+				why += ", " + p.why
+			}
+			p.why = why
+			if err := dequantWeight(m, p, o8, names, r); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		base := l.Weight.Name
 		wq := mustTensor(names.New(base+"_quantized"), o.Type, shape, packNibbles(b.q))
 		sshape := append([]int64(nil), shape...)
@@ -90,10 +109,11 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 		r.Layers = append(r.Layers, compress.LayerReport{
 			Node: l.Name(), Op: l.Node.OpType, Tensor: base,
 			ParamsBefore: l.Weight.NumElements(), ParamsAfter: l.Weight.NumElements(),
-			RelError: compress.RelError(w, b.deq), RelErrorAbsmax: compress.RelError(w, b.deqAbsmax),
+			RelError: compress.RelError(w, b.deq), RelErrorAbsmax: compress.RelError(w, b.deqAbsmax), ChannelError: chanErr,
 			Detail: fmt.Sprintf("%v block %d, %s, error-minimising scales", o.Type, bs, map[bool]string{true: "symmetric", false: "asymmetric"}[symmetric]),
 		})
 	}
+	guardNote(r, o)
 	return r, nil
 }
 

@@ -131,7 +131,15 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 	if len(layers) == 0 && len(nested) == 0 && len(named) == 0 {
 		return r, nil
 	}
-	if err := compress.RequireOpset(m, 13); err != nil {
+	plans, err := planWeights(layers, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	nestedPlans, err := planWeights(nested, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireDQ(m, append(append([]plan8{}, plans...), nestedPlans...)); err != nil {
 		return nil, err
 	}
 	g := m.Graph
@@ -247,15 +255,15 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 			if err := input(n, 0); err != nil {
 				return nil, err
 			}
-			if err := dequantWeight(m, layers[i], o.Options, names, r); err != nil {
+			if err := dequantWeight(m, plans[i], o.Options, names, r); err != nil {
 				return nil, err
 			}
 		}
 	}
 	// Activations inside subgraphs cannot be calibrated (the model's outputs cannot
 	// reach them): those layers get their weights quantized and compute in float32.
-	for _, l := range nested {
-		if err := dequantWeight(m, l, o.Options, names, r); err != nil {
+	for _, p := range nestedPlans {
+		if err := dequantWeight(m, p, o.Options, names, r); err != nil {
 			return nil, err
 		}
 		r.Layers[len(r.Layers)-1].Detail += ", weight-only (inside a subgraph: its input is not calibrated)"
@@ -273,6 +281,7 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 		}
 		r.Notes = append(r.Notes, fmt.Sprintf("quantized: the inputs of MatMul, Gemm and Conv, and the activation inputs and outputs of %s (quantize_ops; their other inputs, such as LayerNormalization's scale and bias, stay float32); all other ops compute in float32", strings.Join(parts, ", ")))
 	}
+	guardNote(r, o.Options)
 	return r, nil
 }
 
