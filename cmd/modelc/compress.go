@@ -109,7 +109,7 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 		fmt.Fprintf(w, "\n%s\n", p.Pass)
 		if len(p.Layers) > 0 {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  node\top\ttensor\tparams\trel. error\tsparsity\tdetail")
+			fmt.Fprintln(tw, "  node\top\ttensor\tparams\trel. error\tworst ch.\tsparsity\tdetail")
 			for _, l := range p.Layers {
 				params := fmt.Sprint(l.ParamsBefore)
 				if l.ParamsAfter != l.ParamsBefore {
@@ -123,7 +123,11 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 				if l.Sparsity > 0 {
 					sp = fmt.Sprintf("%.1f%%", 100*l.Sparsity)
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Node, l.Op, l.Tensor, params, relErr, sp, l.Detail)
+				ch := ""
+				if l.ChannelError > 0 {
+					ch = fmt.Sprintf("%.4g", l.ChannelError)
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Node, l.Op, l.Tensor, params, relErr, ch, sp, l.Detail)
 			}
 			tw.Flush()
 		}

@@ -5,6 +5,7 @@
 package compress
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path"
@@ -34,6 +35,32 @@ type LayerReport struct {
 	RelErrorAbsmax float64 `json:"rel_error_absmax,omitempty"`
 	Sparsity       float64 `json:"sparsity,omitempty"` // fraction of zeros afterwards
 	Detail         string  `json:"detail,omitempty"`   // e.g. "int8 per-channel symmetric", "rank 24"
+}
+
+// MarshalJSON writes a non-finite error (a weight of zeros made nonzero, NaN weights) as
+// null: encoding/json refuses NaN and Inf, and the report must always print.
+func (l LayerReport) MarshalJSON() ([]byte, error) {
+	type plain LayerReport
+	out := struct {
+		plain
+		RelError       *float64 `json:"rel_error"`
+		RelErrorAbsmax *float64 `json:"rel_error_absmax,omitempty"`
+		ChannelError   *float64 `json:"channel_error,omitempty"`
+	}{plain: plain(l), RelError: finite(l.RelError)}
+	if l.RelErrorAbsmax != 0 {
+		out.RelErrorAbsmax = finite(l.RelErrorAbsmax)
+	}
+	if l.ChannelError != 0 {
+		out.ChannelError = finite(l.ChannelError)
+	}
+	return json.Marshal(out)
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }
 
 // Report is what one pass did.
