@@ -32,6 +32,9 @@ var Fragile = map[string]bool{
 	"CumSum": true, "Range": true, "TopK": true, "NonMaxSuppression": true, "RoiAlign": true,
 	"Resize": true, "Upsample": true, "RandomUniformLike": true, "RandomNormalLike": true,
 	"Einsum": true,
+	// Recurrent cells: their state runs through many steps of sigmoid/tanh, and
+	// onnxruntime's CPU provider has no float16 kernels for them.
+	"LSTM": true, "GRU": true, "RNN": true,
 }
 
 // noBFloat16 are common ops whose ONNX schema (up to opset 21) has no bfloat16 type: a
@@ -55,6 +58,16 @@ var noConvert = map[string]bool{
 var sourceOps = map[string]bool{
 	"ConstantOfShape": true, "RandomNormal": true, "RandomUniform": true, "EyeLike": true,
 	"Multinomial": true, "Bernoulli": true,
+}
+
+// movement ops only move or select values: converting one whose float inputs all arrive
+// in float32 would only put a Cast before it and another after (and that pattern
+// crashes onnxruntime 1.2x's full graph optimiser in front of an LSTM), so it then
+// stays float32 and the Cast moves to where 16-bit arithmetic starts.
+var movement = map[string]bool{
+	"Transpose": true, "Reshape": true, "Squeeze": true, "Unsqueeze": true, "Flatten": true, "Identity": true,
+	"Gather": true, "GatherElements": true, "GatherND": true, "Slice": true, "Concat": true, "Split": true,
+	"Expand": true, "Tile": true, "DepthToSpace": true, "SpaceToDepth": true,
 }
 
 // controlFlow are the subgraph ops whose float inputs and outputs follow their bodies:
@@ -361,6 +374,18 @@ func (c *fp16) graph(g *ir.Graph, _ bool) error {
 	}
 	for _, n := range g.Nodes {
 		half := c.isHalf[n]
+		if half && movement[n.OpType] {
+			allFloat32 := true
+			for _, x := range n.Inputs {
+				if x != "" && c.isFloat(c.cur[x]) && c.cur[x] != ir.Float32 {
+					allFloat32 = false
+				}
+			}
+			if allFloat32 {
+				half = false
+				c.isHalf[n] = false
+			}
+		}
 		if n.OpType == "Constant" && half {
 			a := n.Attr("value")
 			v, err := a.Tensor.Float32s()
