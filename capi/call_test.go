@@ -98,7 +98,8 @@ func TestCompressBytesExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := cSizeT(len(data))
-	want, _, err := engine.CompressBytes(context.Background(), data, "", engine.CompressOptions{Quantize: "int8", PerChannel: true}, nil)
+	yes := true
+	want, _, err := engine.CompressBytes(context.Background(), data, "", engine.CompressOptions{Quantize: "int8", PerChannel: &yes}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,19 @@ type CompressOptions struct {
 	Quantize string `json:"quantize,omitempty"`
 	// Mode of integer quantization: weight-only (default), dynamic or static (8-bit).
 	Mode string `json:"mode,omitempty"`
-	// PerChannel: one scale per output channel (8-bit; clip: per-channel percentile).
-	PerChannel bool `json:"per_channel,omitempty"`
+	// PerChannel: one scale per output channel. Unset (nil), 8-bit quantization is per
+	// channel (per tensor can ruin a model whose channels differ in range) and clip per
+	// tensor; true or false asks for one explicitly (JSON true/false, CLI --per-channel or
+	// --per-channel=false).
+	PerChannel *bool `json:"per_channel,omitempty"`
 	// Symmetric: zero point at the middle of the range (int4 is always symmetric).
 	Symmetric bool `json:"symmetric,omitempty"`
+	// MaxLayerError is the accuracy guard of integer quantization: a layer whose worst
+	// output channel's relative weight error ‖w_c − ŵ_c‖/‖w_c‖ exceeds it is kept in
+	// higher precision (per-channel instead of per-tensor scales, int8 instead of int4,
+	// float32 instead of 8 bits), reported layer by layer. 0: DefaultMaxLayerError; a
+	// negative value: no guard.
+	MaxLayerError float64 `json:"max_layer_error,omitempty"`
 	// BlockSize: weights per scale for int4/uint4, a power of two ≥ 16 (default 32).
 	BlockSize int `json:"block_size,omitempty"`
 	// Calibration: an .npz of inputs keyed by graph input name, for static quantization.
@@ -87,6 +96,18 @@ type CompressReport struct {
 	Sparsity     float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
 	Passes       []*compress.Report `json:"passes"`
 	Verify       *VerifyReport      `json:"verify,omitempty"`
+}
+
+// DefaultMaxLayerError is the accuracy guard's bound when none is given (see
+// CompressOptions.MaxLayerError and README "Accuracy guard" for how it was chosen).
+const DefaultMaxLayerError = 0.2
+
+// perChannel resolves the per_channel option: explicit, or def when unset.
+func (o CompressOptions) perChannel(def bool) bool {
+	if o.PerChannel == nil {
+		return def
+	}
+	return *o.PerChannel
 }
 
 // MinVerifyCosine is the cosine similarity a compressed model's outputs must keep with
@@ -385,6 +406,14 @@ func checkStep(o CompressOptions, prefix string) error {
 			return bad(prefix, "quantize_ops", "%v", err)
 		}
 	}
+	if o.MaxLayerError != 0 {
+		if o.Quantize == "" || o.Quantize == "fp16" || o.Quantize == "bf16" {
+			return bad(prefix, "max_layer_error", "applies to integer quantization (quantize int8, uint8, int4, uint4)")
+		}
+		if math.IsNaN(o.MaxLayerError) || math.IsInf(o.MaxLayerError, 0) {
+			return bad(prefix, "max_layer_error", "%g is not a finite number", o.MaxLayerError)
+		}
+	}
 	if o.KeepIOTypes && o.Quantize != "fp16" && o.Quantize != "bf16" {
 		return bad(prefix, "keep_io_types", "applies to quantize fp16 and bf16")
 	}
@@ -485,6 +514,9 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 	var r *compress.Report
 	var err error
 	key := pass
+	// Weights held in Constant nodes (tf2onnx and other exporters write them so) become
+	// initializers, which every pass works on; the values keep their names.
+	lifted := compress.LiftConstants(m)
 	switch pass {
 	case "simplify":
 		r, err = simplify.Simplify(m)
@@ -503,7 +535,7 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 		}
 	case "clip":
 		o, _ := parseClip(s.Clip)
-		o.PerChannel, o.Exclude = s.PerChannel, ex
+		o.PerChannel, o.Exclude = s.perChannel(false), ex
 		r, err = clip.Clip(m, o)
 	case "lowrank":
 		o, _ := parseLowrank(s.Lowrank)
@@ -522,8 +554,13 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 		why := "no MatMul, Gemm or Conv with a float32 constant weight qualifies"
 		if len(r.Skipped) > 0 {
 			why += " (" + strings.Join(r.Skipped, "; ") + ")"
+		} else {
+			why += " (" + compress.WhyNoLayers(m) + ")"
 		}
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("option %s: nothing to do: %s; the model's ops: %s", key, why, compress.OpTypes(m))}
+	}
+	if lifted > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d Constant-node tensors turned into initializers (same names and values)", lifted))
 	}
 	return r, nil
 }
@@ -540,12 +577,11 @@ func orDefault(v, d float64) float64 {
 func excludeMatches(m *ir.Model, ex compress.Exclude) error {
 	for _, p := range ex {
 		found := false
-		for _, n := range m.Graph.Nodes {
-			if (compress.Exclude{p}).Matches(n) {
-				found = true
-				break
+		ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+			for _, n := range g.Nodes {
+				found = found || (compress.Exclude{p}).Matches(n)
 			}
-		}
+		})
 		if !found {
 			return Errorf(KindInvalidArgument, "option exclude: %q matches no node name or op type (the model's ops: %s)", p, compress.OpTypes(m))
 		}
@@ -559,10 +595,26 @@ func runQuantize(s CompressOptions, m *ir.Model, ex compress.Exclude) (*compress
 		if s.Quantize == "bf16" {
 			t = ir.BFloat16
 		}
-		return quant.Float16(m, quant.FloatOptions{Type: t, KeepIO: s.KeepIOTypes, Exclude: ex})
+		// BatchNormalization first folded into the layer before it: its variance often
+		// exceeds the 16-bit range (a BatchNormalization left, and any constant out of
+		// range, stays float32).
+		folded := &compress.Report{}
+		if _, err := simplify.FoldBatchNorm(m, folded); err != nil {
+			return nil, err
+		}
+		r, err := quant.Float16(m, quant.FloatOptions{Type: t, KeepIO: s.KeepIOTypes, Exclude: ex})
+		if r != nil && len(folded.Notes) > 0 {
+			r.Notes = append(r.Notes, "BatchNormalization folded first: "+strings.Join(folded.Notes, ", "))
+		}
+		return r, err
 	}
 	t, _ := ir.DTypeByName(s.Quantize)
-	o := quant.Options{Type: t, PerChannel: s.PerChannel, Symmetric: s.Symmetric, BlockSize: s.BlockSize, Exclude: ex}
+	guard := s.MaxLayerError
+	if guard == 0 {
+		guard = DefaultMaxLayerError
+	}
+	o := quant.Options{Type: t, PerChannel: s.perChannel(true), Symmetric: s.Symmetric, BlockSize: s.BlockSize, Exclude: ex,
+		MaxLayerError: guard}
 	switch s.Mode {
 	case "dynamic":
 		return quant.Dynamic(m, o)

@@ -20,7 +20,7 @@ func TestCompressBytesMatchesCompress(t *testing.T) {
 	require.NoError(t, err)
 	before := bytes.Clone(data)
 	for i, opts := range []CompressOptions{
-		{Quantize: "int8", PerChannel: true},
+		{Quantize: "int8", PerChannel: ptr(true)},
 		{Prune: "magnitude", Sparsity: 0.5},
 		{Prune: "channels"},
 		{Clip: "percentile:99"},
@@ -133,3 +133,5 @@ func TestCompressBytesCancelled(t *testing.T) {
 	_, _, err = CompressBytes(ctx, data, "", CompressOptions{Quantize: "int8"}, nil)
 	assert.Equal(t, KindCancelled, KindOf(err))
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -92,8 +92,21 @@ func TestCompressOptionsJSON(t *testing.T) {
 	if err := ParseOptions([]byte(`{"quantize":"int8","mode":"dynamic","per_channel":true,"block_size":0,"exclude":["fc2"]}`), &o); err != nil {
 		t.Fatal(err)
 	}
-	if o.Quantize != "int8" || !o.PerChannel || o.Exclude[0] != "fc2" {
+	if o.Quantize != "int8" || o.PerChannel == nil || !*o.PerChannel || o.Exclude[0] != "fc2" {
 		t.Fatalf("%+v", o)
+	}
+	// per_channel: unset means the default (per channel for 8 bits), false is kept apart.
+	for _, c := range []struct {
+		json string
+		want bool
+	}{{`{"quantize":"int8"}`, true}, {`{"quantize":"int8","per_channel":false}`, false}, {`{"quantize":"int8","per_channel":true}`, true}} {
+		var o CompressOptions
+		if err := ParseOptions([]byte(c.json), &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.perChannel(true) != c.want {
+			t.Errorf("%s: per channel %v", c.json, o.perChannel(true))
+		}
 	}
 	if err := ParseOptions([]byte(`{"quantise":"int8"}`), &o); err == nil || !strings.Contains(err.Error(), "quantise") {
 		t.Fatal(err)

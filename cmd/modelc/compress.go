@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -17,6 +18,25 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// optBool is a boolean flag that remembers whether it was given: nil when absent.
+type optBool struct{ p **bool }
+
+func (b optBool) String() string {
+	if b.p == nil || *b.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**b.p)
+}
+func (b optBool) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*b.p = &x
+	return nil
+}
+func (b optBool) IsBoolFlag() bool { return true }
 
 // listFlag collects a comma-separated string flag that may also be repeated.
 type listFlag []string
@@ -37,7 +57,8 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	var asJSON bool
 	fs.StringVar(&o.Quantize, "quantize", "", "int8|uint8|int4|uint4|fp16|bf16")
 	fs.StringVar(&o.Mode, "mode", "", "weight-only|dynamic|static")
-	fs.BoolVar(&o.PerChannel, "per-channel", false, "one scale per output channel")
+	fs.Var(optBool{&o.PerChannel}, "per-channel", "one scale per output channel (8-bit default: on; --per-channel=false: per tensor)")
+	fs.Float64Var(&o.MaxLayerError, "max-layer-error", 0, "accuracy guard: keep a layer whose worst channel's relative error exceeds this in higher precision (default 0.2; negative: off)")
 	fs.BoolVar(&o.Symmetric, "symmetric", false, "symmetric quantization (zero point in the middle)")
 	fs.IntVar(&o.BlockSize, "block-size", 0, "int4/uint4 block size (power of two ≥ 16, default 32)")
 	fs.StringVar(&o.Calibration, "calibration", "", "calibration inputs (.npz) for --mode static")
@@ -88,7 +109,7 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 		fmt.Fprintf(w, "\n%s\n", p.Pass)
 		if len(p.Layers) > 0 {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  node\top\ttensor\tparams\trel. error\tsparsity\tdetail")
+			fmt.Fprintln(tw, "  node\top\ttensor\tparams\trel. error\tworst ch.\tsparsity\tdetail")
 			for _, l := range p.Layers {
 				params := fmt.Sprint(l.ParamsBefore)
 				if l.ParamsAfter != l.ParamsBefore {
@@ -102,7 +123,11 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 				if l.Sparsity > 0 {
 					sp = fmt.Sprintf("%.1f%%", 100*l.Sparsity)
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Node, l.Op, l.Tensor, params, relErr, sp, l.Detail)
+				ch := ""
+				if l.ChannelError > 0 {
+					ch = fmt.Sprintf("%.4g", l.ChannelError)
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Node, l.Op, l.Tensor, params, relErr, ch, sp, l.Detail)
 			}
 			tw.Flush()
 		}

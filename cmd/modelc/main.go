@@ -76,7 +76,13 @@ Usage:
       --quantize T                    int8, uint8, int4, uint4 (integer weights), fp16, bf16
       --mode M                        weight-only (default), dynamic (DynamicQuantizeLinear +
                                       MatMulInteger) or static (calibrated QDQ) — 8-bit only
-      --per-channel --symmetric       a scale per output channel; zero point in the middle
+      --per-channel --symmetric       a scale per output channel (the 8-bit default;
+                                      --per-channel=false: one per tensor); zero point in
+                                      the middle
+      --max-layer-error E             accuracy guard (0.2; negative: off): a layer whose
+                                      worst output channel's error ‖w_c−ŵ_c‖/‖w_c‖ exceeds E
+                                      is kept in higher precision (per channel, int8 instead
+                                      of int4, float32), reported layer by layer
       --block-size N                  int4/uint4: weights per scale (power of two ≥ 16; 32)
       --calibration FILE.npz          static: calibration inputs keyed by input name
       --calibration-method M          static: minmax (default), percentile[:P], entropy
@@ -85,7 +91,9 @@ Usage:
                                       LayerNormalization, Softmax, Gelu, Sigmoid, Tanh),
                                       which by default stay float32; each must be in IN
       --keep-io-types                 fp16/bf16: keep float32 graph inputs and outputs
-                                      (Softmax, LayerNorm, Exp, reductions... stay float32)
+                                      (Softmax, LayerNorm, Exp, reductions... stay float32;
+                                      BatchNorm folded first; constants out of the 16-bit
+                                      range, and the ops reading them, stay float32, named)
       --prune P --sparsity F          magnitude (per layer) or global: zero the fraction F
                                       (0.5); 2:4 (any N:M); channels: remove the fraction F
                                       (0.25) of output channels and shrink the next layer

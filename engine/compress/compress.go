@@ -5,6 +5,7 @@
 package compress
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path"
@@ -26,10 +27,40 @@ type LayerReport struct {
 	// RelError is ‖W − Ŵ‖ / ‖W‖ (Frobenius) between the weight before and the weight the
 	// model computes with afterwards; for a low-rank layer Ŵ is the product of the factors.
 	RelError float64 `json:"rel_error"`
+	// ChannelError is the worst output channel's ‖w_c − ŵ_c‖ / ‖w_c‖: what the accuracy
+	// guard (max_layer_error) bounds. A per-tensor scale that wipes out a channel of small
+	// weights shows here, not in RelError, which the large channels dominate.
+	ChannelError float64 `json:"channel_error,omitempty"`
 	// RelErrorAbsmax is, for block-wise int4, the error plain absmax scales would give.
 	RelErrorAbsmax float64 `json:"rel_error_absmax,omitempty"`
 	Sparsity       float64 `json:"sparsity,omitempty"` // fraction of zeros afterwards
 	Detail         string  `json:"detail,omitempty"`   // e.g. "int8 per-channel symmetric", "rank 24"
+}
+
+// MarshalJSON writes a non-finite error (a weight of zeros made nonzero, NaN weights) as
+// null: encoding/json refuses NaN and Inf, and the report must always print.
+func (l LayerReport) MarshalJSON() ([]byte, error) {
+	type plain LayerReport
+	out := struct {
+		plain
+		RelError       *float64 `json:"rel_error"`
+		RelErrorAbsmax *float64 `json:"rel_error_absmax,omitempty"`
+		ChannelError   *float64 `json:"channel_error,omitempty"`
+	}{plain: plain(l), RelError: finite(l.RelError)}
+	if l.RelErrorAbsmax != 0 {
+		out.RelErrorAbsmax = finite(l.RelErrorAbsmax)
+	}
+	if l.ChannelError != 0 {
+		out.ChannelError = finite(l.ChannelError)
+	}
+	return json.Marshal(out)
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }
 
 // Report is what one pass did.
@@ -75,84 +106,6 @@ func (e Exclude) Matches(n *ir.Node) bool {
 		}
 	}
 	return false
-}
-
-// Layer is a node that computes with a constant weight: MatMul (input 1), Gemm (input 1)
-// or Conv (input 1), whose weight is a float32 initializer of the main graph.
-type Layer struct {
-	Node   *ir.Node
-	Weight *ir.Tensor
-	// OutAxis is the weight axis of the output channels (MatMul [K,N]: 1; Gemm with
-	// transB [N,K]: 0, without [K,N]: 1; Conv [M,C,kh,kw]: 0). InAxis is the reduction
-	// axis the input channels run along (MatMul 0, Gemm transB 1 / else 0, Conv 1).
-	OutAxis, InAxis int
-}
-
-// Name is the node's name, or its first output when it has none.
-func (l Layer) Name() string { return NodeName(l.Node) }
-
-// NodeName is the node's name, or a stand-in from its first output.
-func NodeName(n *ir.Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	if len(n.Outputs) > 0 {
-		return n.OpType + "(" + n.Outputs[0] + ")"
-	}
-	return n.OpType
-}
-
-// Layers lists the weight layers of m's main graph in node order, leaving out the
-// excluded nodes (recorded in r as skipped) and weights shared by several nodes (a
-// pass that rewrites one user would change the others).
-func Layers(m *ir.Model, ex Exclude, r *Report) []Layer {
-	g := m.Graph
-	uses := Uses(g)
-	var out []Layer
-	for _, n := range g.Nodes {
-		if (n.Domain != "" && n.Domain != "ai.onnx") || len(n.Inputs) < 2 {
-			continue
-		}
-		var l Layer
-		switch n.OpType {
-		case "MatMul":
-			l = Layer{Node: n, OutAxis: 1, InAxis: 0}
-		case "Gemm":
-			if a := n.Attr("transA"); a != nil && a.Int != 0 {
-				continue // rare; the input side would need transposing too
-			}
-			l = Layer{Node: n, OutAxis: 1, InAxis: 0}
-			if a := n.Attr("transB"); a != nil && a.Int != 0 {
-				l.OutAxis, l.InAxis = 0, 1
-			}
-		case "Conv":
-			l = Layer{Node: n, OutAxis: 0, InAxis: 1}
-		default:
-			continue
-		}
-		w := g.Initializer(n.Inputs[1])
-		if w == nil || w.DType != ir.Float32 || len(w.Shape) < 2 {
-			continue
-		}
-		if n.OpType != "Conv" && len(w.Shape) != 2 {
-			continue
-		}
-		if isInput(g, w.Name) {
-			r.Skip(NodeName(n), "weight %q is also a graph input (a caller may override it)", w.Name)
-			continue
-		}
-		if ex.Matches(n) {
-			r.Skip(NodeName(n), "excluded")
-			continue
-		}
-		if uses[w.Name] > 1 {
-			r.Skip(NodeName(n), "weight %q is shared by %d nodes", w.Name, uses[w.Name])
-			continue
-		}
-		l.Weight = w
-		out = append(out, l)
-	}
-	return out
 }
 
 func isInput(g *ir.Graph, name string) bool {
@@ -348,36 +301,6 @@ func DropValueInfos(g *ir.Graph, names ...string) {
 	g.ValueInfos = kept
 }
 
-// SetOpset raises the default-domain opset import to at least v (and the IR version to
-// what that opset needs).
-func SetOpset(m *ir.Model, v int64) {
-	found := false
-	for i, o := range m.Opsets {
-		if o.Domain == "" || o.Domain == "ai.onnx" {
-			found = true
-			if o.Version < v {
-				m.Opsets[i].Version = v
-			}
-		}
-	}
-	if !found {
-		m.Opsets = append(m.Opsets, ir.OpsetImport{Version: v})
-	}
-	// IR version 10 came with opset 21 (int4, blocked quantization); 9 with 19; 8 with 14.
-	need := int64(7)
-	switch {
-	case v >= 21:
-		need = 10
-	case v >= 19:
-		need = 9
-	case v >= 14:
-		need = 8
-	}
-	if m.IRVersion < need {
-		m.IRVersion = need
-	}
-}
-
 // SortedKeys returns a map's keys in order (deterministic iteration).
 func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -396,6 +319,64 @@ func Params(m *ir.Model) int64 {
 	var n int64
 	ir.Weights(m.Graph, func(w ir.Weight) { n += w.Elements })
 	return n
+}
+
+// WhyNoLayers explains, for the MatMul, Gemm and Conv nodes of m (all graphs), why their
+// weights do not qualify for the passes: the message a pass that found nothing gives.
+func WhyNoLayers(m *ir.Model) string {
+	produced := map[string]string{}
+	inputs := map[string]bool{}
+	inits := map[string]*ir.Tensor{}
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		for _, n := range g.Nodes {
+			for _, o := range n.Outputs {
+				produced[o] = n.OpType
+			}
+		}
+		for _, v := range g.Inputs {
+			inputs[v.Name] = true
+		}
+		for _, t := range g.Initializers {
+			inits[t.Name] = t
+		}
+	})
+	var why []string
+	count := 0
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		for _, n := range g.Nodes {
+			if _, ok := layerOf(n); !ok {
+				continue
+			}
+			count++
+			if len(why) >= 4 {
+				continue
+			}
+			w := n.Inputs[1]
+			var s string
+			switch t := inits[w]; {
+			case t != nil && t.DType != ir.Float32:
+				s = fmt.Sprintf("its weight %q is %v, not float32 (already compressed?)", w, t.DType)
+			case t != nil:
+				s = fmt.Sprintf("its weight %q has shape %v", w, t.Shape)
+			case produced[w] == "DequantizeLinear":
+				s = fmt.Sprintf("its weight %q is already quantized (made by DequantizeLinear)", w)
+			case produced[w] != "":
+				s = fmt.Sprintf("its weight %q is computed by a %s node; add --simplify to fold constant computations into initializers first", w, produced[w])
+			case inputs[w]:
+				s = fmt.Sprintf("its weight %q is a graph input, not a constant", w)
+			default:
+				s = fmt.Sprintf("its weight %q is not a constant", w)
+			}
+			why = append(why, fmt.Sprintf("%s (%s): %s", NodeName(n), n.OpType, s))
+		}
+	})
+	if count == 0 {
+		return "the model has no MatMul, Gemm or Conv node"
+	}
+	if count > len(why) {
+		why = append(why, fmt.Sprintf("and %d more", count-len(why)))
+	}
+	return strings.Join(why, "; ")
 }
 
 // WeightSparsity is the fraction of zeros over the float weights of the layers of m
@@ -420,12 +401,14 @@ func WeightSparsity(m *ir.Model) float64 {
 	return float64(zeros) / float64(total)
 }
 
-// OpTypes lists the op types present in m's main graph (for "an option for an op the
+// OpTypes lists the op types present in m's graphs (for "an option for an op the
 // model lacks" errors).
 func OpTypes(m *ir.Model) string {
 	seen := map[string]bool{}
-	for _, n := range m.Graph.Nodes {
-		seen[n.OpType] = true
-	}
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		for _, n := range g.Nodes {
+			seen[n.OpType] = true
+		}
+	})
 	return strings.Join(SortedKeys(seen), ", ")
 }

@@ -1,7 +1,9 @@
 package compress
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/modelc/modelc/engine/ir"
@@ -34,8 +36,74 @@ func TestHelpers(t *testing.T) {
 	if a, b := names.New("a"), names.New("a"); a != "a_2" || b != "a_3" {
 		t.Errorf("names %s %s", a, b)
 	}
-	SetOpset(m, 21)
+	if err := RequireOpset(m, 21); err != nil {
+		t.Fatal(err)
+	}
 	if m.OpsetVersion("") != 21 || m.IRVersion != 10 {
 		t.Errorf("opset %d IR %d", m.OpsetVersion(""), m.IRVersion)
+	}
+}
+
+func TestLayerReportJSONNonFinite(t *testing.T) {
+	b, err := json.Marshal(LayerReport{Node: "fc", RelError: math.NaN(), ChannelError: math.Inf(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, `"rel_error":null`) || strings.Contains(s, "channel_error") && !strings.Contains(s, `"channel_error":null`) || !strings.Contains(s, `"node":"fc"`) {
+		t.Fatal(s)
+	}
+	b, _ = json.Marshal(LayerReport{Node: "fc", RelError: 0.5})
+	if s := string(b); !strings.Contains(s, `"rel_error":0.5`) {
+		t.Fatal(s)
+	}
+}
+
+func TestLiftConstantsAndNestedLayers(t *testing.T) {
+	w := Float32Tensor("w_value", []int64{4, 2}, make([]float32, 8))
+	outer := Float32Tensor("wo", []int64{4, 2}, make([]float32, 8))
+	body := &ir.Graph{Nodes: []*ir.Node{
+		{OpType: "Constant", Outputs: []string{"wb"}, Attrs: []*ir.Attribute{{Name: "value", Type: ir.AttrTensor, Tensor: w}}},
+		{Name: "inner", OpType: "MatMul", Inputs: []string{"x", "wb"}, Outputs: []string{"t"}},
+		{Name: "inner_outer", OpType: "MatMul", Inputs: []string{"x", "wo"}, Outputs: []string{"u"}},
+		{OpType: "Add", Inputs: []string{"t", "u"}, Outputs: []string{"v"}},
+	}, Outputs: []*ir.ValueInfo{{Name: "v"}}}
+	m := &ir.Model{IRVersion: 8, Graph: &ir.Graph{
+		Nodes: []*ir.Node{{Name: "if", OpType: "If", Inputs: []string{"c"}, Outputs: []string{"y"},
+			Attrs: []*ir.Attribute{{Name: "then_branch", Type: ir.AttrGraph, Graph: body}, {Name: "else_branch", Type: ir.AttrGraph, Graph: body}}}},
+		Initializers: []*ir.Tensor{outer},
+	}}
+	if n := LiftConstants(m); n != 1 || body.Initializer("wb") == nil || len(body.Nodes) != 3 {
+		t.Fatalf("lifted %d, body %d nodes", n, len(body.Nodes))
+	}
+	ls := Layers(m, nil, &Report{})
+	if len(ls) != 0 {
+		// The same body object is both branches here: each weight is read twice.
+		t.Fatalf("layers %v", ls)
+	}
+	m.Graph.Nodes[0].Attrs = m.Graph.Nodes[0].Attrs[:1]
+	ls = Layers(m, nil, &Report{})
+	if len(ls) != 2 || ls[0].Owner != body || ls[1].Owner != m.Graph || ls[1].Graph != body || !ls[1].Nested() {
+		t.Fatalf("layers %+v", ls)
+	}
+}
+
+func TestRequireOpsetRefusesChangingOps(t *testing.T) {
+	m := &ir.Model{IRVersion: 7, Opsets: []ir.OpsetImport{{Version: 12}}, Graph: &ir.Graph{Nodes: []*ir.Node{
+		{Name: "sq", OpType: "Squeeze", Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: []*ir.Attribute{{Name: "axes", Type: ir.AttrInts, Ints: []int64{0}}}},
+		{Name: "rm", OpType: "ReduceMean", Inputs: []string{"y"}, Outputs: []string{"z"}, Attrs: []*ir.Attribute{{Name: "axes", Type: ir.AttrInts, Ints: []int64{0}}}},
+	}}}
+	err := RequireOpset(m, 13)
+	if err == nil || !strings.Contains(err.Error(), "sq (Squeeze: attribute axes became an input at opset 13)") || strings.Contains(err.Error(), "ReduceMean") {
+		t.Fatal(err)
+	}
+	if m.OpsetVersion("") != 12 {
+		t.Fatal("opset changed on refusal")
+	}
+	m.Graph.Nodes = m.Graph.Nodes[1:]
+	if err := RequireOpset(m, 13); err != nil || m.OpsetVersion("") != 13 {
+		t.Fatal(err)
+	}
+	if err := RequireOpset(m, 21); err == nil || !strings.Contains(err.Error(), "rm (ReduceMean") {
+		t.Fatal(err)
 	}
 }

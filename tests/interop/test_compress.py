@@ -33,18 +33,18 @@ def model_path(name: str) -> str:
 # name: (model, flags)
 CONFIGS = {
     "cnn-int8-weight-only": ("cnn", ["--quantize", "int8", "--per-channel", "--symmetric"]),
-    "cnn-uint8-weight-only": ("cnn", ["--quantize", "uint8"]),
-    "mlp-int8-weight-only": ("mlp", ["--quantize", "int8"]),
+    "cnn-uint8-weight-only": ("cnn", ["--quantize", "uint8"]),  # per channel: the default
+    "mlp-int8-weight-only": ("mlp", ["--quantize", "int8", "--per-channel=false"]),
     "cnn-int8-dynamic": ("cnn", ["--quantize", "int8", "--mode", "dynamic", "--symmetric"]),
     "cnn-int8-dynamic-per-channel": ("cnn", ["--quantize", "int8", "--mode", "dynamic", "--per-channel", "--symmetric"]),
     "mlp-int8-dynamic": ("mlp", ["--quantize", "int8", "--mode", "dynamic", "--per-channel", "--symmetric"]),
-    "mlp-uint8-dynamic": ("mlp", ["--quantize", "uint8", "--mode", "dynamic"]),
+    "mlp-uint8-dynamic": ("mlp", ["--quantize", "uint8", "--mode", "dynamic", "--per-channel=false"]),
     "cnn-int8-static-minmax": ("cnn", ["--quantize", "int8", "--mode", "static", "--per-channel", "--symmetric", "--calibration", CALIB]),
     "cnn-int8-static-percentile": ("cnn", ["--quantize", "int8", "--mode", "static", "--per-channel", "--symmetric",
                                            "--calibration", CALIB, "--calibration-method", "percentile"]),
     "cnn-int8-static-entropy": ("cnn", ["--quantize", "int8", "--mode", "static", "--per-channel", "--symmetric",
                                         "--calibration", CALIB, "--calibration-method", "entropy"]),
-    "mlp-int8-static-minmax": ("mlp", ["--quantize", "int8", "--mode", "static", "--calibration", CALIB]),
+    "mlp-int8-static-minmax": ("mlp", ["--quantize", "int8", "--mode", "static", "--per-channel=false", "--calibration", CALIB]),
     "cnn-int4": ("cnn", ["--quantize", "int4", "--block-size", "32"]),
     "mlp-int4": ("mlp", ["--quantize", "int4", "--block-size", "32"]),
     "cnn-uint4": ("cnn", ["--quantize", "uint4", "--block-size", "32"]),

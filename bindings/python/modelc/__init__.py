@@ -303,7 +303,9 @@ def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: 
     error, and the verification when asked for.
 
     Options are those of ``modelc compress``: ``quantize`` ("int8", "uint8", "int4",
-    "uint4", "fp16", "bf16"), ``mode``, ``per_channel``, ``symmetric``, ``block_size``,
+    "uint4", "fp16", "bf16"), ``mode``, ``per_channel`` (8-bit default: True; False asks
+    for per-tensor scales), ``max_layer_error`` (the accuracy guard, default 0.2; negative:
+    off), ``symmetric``, ``block_size``,
     ``calibration`` (a path, or a mapping of input name to numpy array),
     ``calibration_method``, ``quantize_ops`` (a list of op types), ``keep_io_types``,
     ``prune``, ``sparsity``, ``clip``, ``lowrank``, ``simplify``, ``exclude`` (a list),

@@ -27,9 +27,9 @@ func Factorize(m *ir.Model, o Options) (*compress.Report, error) {
 		name = fmt.Sprintf("lowrank energy %g", o.Energy)
 	}
 	r := &compress.Report{Pass: name}
-	g := m.Graph
 	names := compress.NewNames(m)
 	for _, l := range compress.Layers(m, o.Exclude, r) {
+		g := l.Graph
 		if l.Node.OpType == "Conv" {
 			continue
 		}
@@ -117,8 +117,7 @@ func Factorize(m *ir.Model, o Options) (*compress.Report, error) {
 			}
 		}
 		l.Node.Inputs[0], l.Node.Inputs[1] = mid, st.Name
-		compress.RemoveInitializers(g, base)
-		g.Initializers = append(g.Initializers, ft, st)
+		l.ReplaceWeight(m, ft, st)
 		r.Layers = append(r.Layers, compress.LayerReport{
 			Node: l.Name(), Op: l.Node.OpType, Tensor: base,
 			ParamsBefore: int64(rows * cols), ParamsAfter: int64(rank * (rows + cols)),

@@ -37,6 +37,10 @@ func Channels(m *ir.Model, fraction float64, norm string, ex compress.Exclude) (
 	r := &compress.Report{Pass: fmt.Sprintf("prune channels %.3g (%s norm)", fraction, norm)}
 	g := m.Graph
 	for _, l := range compress.Layers(m, ex, r) {
+		if l.Nested() {
+			r.Skip(l.Name(), "inside a subgraph: channel pruning reshapes the layers around it and works on the main graph only")
+			continue
+		}
 		consumers := compress.Consumers(g)
 		cout := int(l.Weight.Shape[l.OutAxis])
 		edits, touched, why := chain(g, l, consumers, cout)

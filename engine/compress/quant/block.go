@@ -32,9 +32,17 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 	}
 	symmetric := o.Symmetric || o.Type == ir.Int4
 	r := &compress.Report{Pass: fmt.Sprintf("quantize %v block-wise (block %d)", o.Type, bs)}
-	g := m.Graph
+	layers := compress.Layers(m, o.Exclude, r)
+	if len(layers) == 0 {
+		return r, nil
+	}
+	// int4 and DequantizeLinear's block_size are opset 21.
+	if err := compress.RequireOpset(m, 21); err != nil {
+		return nil, err
+	}
 	names := compress.NewNames(m)
-	for _, l := range compress.Layers(m, o.Exclude, r) {
+	for _, l := range layers {
+		g := l.Graph
 		w, err := l.Weight.Float32s()
 		if err != nil {
 			return nil, err
@@ -49,6 +57,25 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 			continue
 		}
 		b := quantizeBlocks(w, shape, axis, bs, o.Type, symmetric)
+		chanErr := ChannelError(w, b.deq, shape, l.OutAxis)
+		if e := o.MaxLayerError; e > 0 && chanErr > e {
+			// The accuracy guard: 8 bits per channel instead (or float32).
+			o8 := o
+			o8.Type, o8.PerChannel = ir.Int8, true
+			if o.Type == ir.Uint4 {
+				o8.Type = ir.Uint8
+			}
+			p := pick8(l, w, l.Weight.Shape, l.OutAxis, o8)
+			why := fmt.Sprintf("%v worst-channel error %.3g > %g", o.Type, chanErr, e)
+			if p.why != "" {
+				why += ", " + p.why
+			}
+			p.why = why
+			if err := dequantWeight(m, p, o8, names, r); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		base := l.Weight.Name
 		wq := mustTensor(names.New(base+"_quantized"), o.Type, shape, packNibbles(b.q))
 		sshape := append([]int64(nil), shape...)
@@ -78,16 +105,15 @@ func Block(m *ir.Model, o Options) (*compress.Report, error) {
 		}
 		insertBefore(g, l.Node, nodes...)
 		l.Node.Inputs[1] = out
-		compress.RemoveInitializers(g, base)
-		g.Initializers = append(g.Initializers, inits...)
+		l.ReplaceWeight(m, inits...)
 		r.Layers = append(r.Layers, compress.LayerReport{
 			Node: l.Name(), Op: l.Node.OpType, Tensor: base,
 			ParamsBefore: l.Weight.NumElements(), ParamsAfter: l.Weight.NumElements(),
-			RelError: compress.RelError(w, b.deq), RelErrorAbsmax: compress.RelError(w, b.deqAbsmax),
+			RelError: compress.RelError(w, b.deq), RelErrorAbsmax: compress.RelError(w, b.deqAbsmax), ChannelError: chanErr,
 			Detail: fmt.Sprintf("%v block %d, %s, error-minimising scales", o.Type, bs, map[bool]string{true: "symmetric", false: "asymmetric"}[symmetric]),
 		})
 	}
-	compress.SetOpset(m, 21)
+	guardNote(r, o)
 	return r, nil
 }
 

@@ -24,51 +24,90 @@ func Dynamic(m *ir.Model, o Options) (*compress.Report, error) {
 		return nil, fmt.Errorf("dynamic quantization to %v is not supported (int8, uint8)", o.Type)
 	}
 	r := &compress.Report{Pass: fmt.Sprintf("quantize %v dynamic", o.Type)}
-	g := m.Graph
+	// Each layer's weight quantized first (MatMul and Gemm weights as [K, N] for
+	// MatMulInteger), so the accuracy guard's choices are known before the graph changes.
+	var plans []plan8
+	for _, l := range compress.Layers(m, o.Exclude, r) {
+		w, err := l.Weight.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		shape, axis := l.Weight.Shape, l.OutAxis
+		if l.Node.OpType != "Conv" {
+			if l.OutAxis == 0 { // Gemm stored [N, K]: transposed to [K, N] for MatMulInteger
+				w = transpose(w, int(shape[0]), int(shape[1]))
+				shape = []int64{shape[1], shape[0]}
+			}
+			axis = 1
+		}
+		plans = append(plans, pick8(l, w, shape, axis, o))
+	}
+	if len(plans) == 0 {
+		return r, nil
+	}
+	// DynamicQuantizeLinear is opset 11, a per-axis DequantizeLinear (Conv, per channel)
+	// opset 13.
+	need := int64(11)
+	for _, p := range plans {
+		if p.l.Node.OpType == "Conv" && p.q != nil && p.q.perAxis {
+			need = 13
+		}
+	}
+	if err := compress.RequireOpset(m, need); err != nil {
+		return nil, err
+	}
 	names := compress.NewNames(m)
-	// One DynamicQuantizeLinear per activation, shared by the layers that read it.
-	dql := map[string][3]string{}
+	// One DynamicQuantizeLinear per activation and graph, shared by the layers of that
+	// graph that read it (a subgraph's layers get their own, inside the subgraph).
+	type key struct {
+		g *ir.Graph
+		x string
+	}
+	dql := map[key][3]string{}
+	var g *ir.Graph
 	quantAct := func(at *ir.Node, x string) [3]string {
-		if v, ok := dql[x]; ok {
+		if v, ok := dql[key{g, x}]; ok {
 			return v
 		}
 		n := &ir.Node{Name: names.New(x + "_DynamicQuantizeLinear"), OpType: "DynamicQuantizeLinear", Inputs: []string{x},
 			Outputs: []string{names.New(x + "_quantized"), names.New(x + "_scale"), names.New(x + "_zero_point")}}
 		insertBefore(g, at, n)
 		v := [3]string{n.Outputs[0], n.Outputs[1], n.Outputs[2]}
-		dql[x] = v
+		dql[key{g, x}] = v
 		return v
 	}
-	for _, l := range compress.Layers(m, o.Exclude, r) {
+	for _, p := range plans {
+		l := p.l
+		g = l.Graph
+		if p.q == nil {
+			keepFloat(r, p)
+			continue
+		}
 		if l.Node.OpType == "Conv" {
 			xq := quantAct(l.Node, l.Node.Inputs[0])
 			dq := &ir.Node{Name: names.New(l.Name() + "/input_DequantizeLinear"), OpType: "DequantizeLinear",
 				Inputs: xq[:], Outputs: []string{names.New(l.Node.Inputs[0] + "_dequantized")}}
 			insertBefore(g, l.Node, dq)
 			l.Node.Inputs[0] = dq.Outputs[0]
-			if err := dequantWeight(m, l, o, names, r); err != nil {
+			if err := dequantWeight(m, p, o, names, r); err != nil {
 				return nil, err
 			}
 			r.Layers[len(r.Layers)-1].Detail += ", QDQ form"
 			continue
 		}
-		if err := matMulInteger(m, l, o, names, quantAct, r); err != nil {
+		if err := matMulInteger(m, p, o, names, quantAct, r); err != nil {
 			return nil, err
 		}
 	}
-	compress.SetOpset(m, 13)
+	guardNote(r, o)
 	return r, nil
 }
 
 // matMulInteger rewrites a MatMul or Gemm layer into the integer form.
-func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Names, quantAct func(*ir.Node, string) [3]string, r *compress.Report) error {
-	g := m.Graph
+func matMulInteger(m *ir.Model, p plan8, o Options, names *compress.Names, quantAct func(*ir.Node, string) [3]string, r *compress.Report) error {
+	l, q, shape := p.l, p.q, p.shape
+	g := l.Graph
 	n := l.Node
-	w, err := l.Weight.Float32s()
-	if err != nil {
-		return err
-	}
-	shape := l.Weight.Shape
 	alpha, beta := float32(1), float32(1)
 	var bias string
 	if n.OpType == "Gemm" {
@@ -81,12 +120,23 @@ func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Nam
 		if len(n.Inputs) > 2 {
 			bias = n.Inputs[2]
 		}
-		if l.OutAxis == 0 { // stored [N, K]: transpose to [K, N] for MatMulInteger
-			w = transpose(w, int(shape[0]), int(shape[1]))
-			shape = []int64{shape[1], shape[0]}
-		}
 	}
-	q := quantize8(w, shape, 1, o.Type, o.PerChannel, o.Symmetric)
+	var scaledBias *ir.Tensor
+	if bias != "" && beta != 1 {
+		bt := scopeInit(m, l, bias)
+		if bt == nil || bt.DType != ir.Float32 {
+			r.Skip(l.Name(), "Gemm with beta ≠ 1 and a bias that is not a float32 constant")
+			return nil
+		}
+		bv, err := compress.Floats(bt)
+		if err != nil {
+			return err
+		}
+		for i := range bv {
+			bv[i] *= beta
+		}
+		scaledBias = compress.Float32Tensor(names.New(bias+"_scaled"), bt.Shape, bv)
+	}
 	wq, wscale, wzp := q.tensors(names, l.Weight.Name, shape)
 	// The output scale x_scale · w_scale · alpha: the weight part is folded into one
 	// constant here.
@@ -118,22 +168,9 @@ func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Nam
 	}
 	nodes = append(nodes, &ir.Node{Name: names.New(base + "/Mul"), OpType: "Mul", Inputs: []string{castOut, scaleOut}, Outputs: []string{mulOut}})
 	if bias != "" {
-		if beta != 1 {
-			bt := g.Initializer(bias)
-			if bt == nil || bt.DType != ir.Float32 {
-				r.Skip(base, "Gemm with beta ≠ 1 and a bias that is not a float32 constant")
-				return nil
-			}
-			bv, err := compress.Floats(bt)
-			if err != nil {
-				return err
-			}
-			for i := range bv {
-				bv[i] *= beta
-			}
-			nb := compress.Float32Tensor(names.New(bias+"_scaled"), bt.Shape, bv)
-			inits = append(inits, nb)
-			bias = nb.Name
+		if scaledBias != nil {
+			inits = append(inits, scaledBias)
+			bias = scaledBias.Name
 		}
 		nodes = append(nodes, &ir.Node{Name: names.New(base + "/bias_Add"), OpType: "Add", Inputs: []string{mulOut, bias}, Outputs: []string{final}})
 	}
@@ -147,11 +184,9 @@ func matMulInteger(m *ir.Model, l compress.Layer, o Options, names *compress.Nam
 	r.Layers = append(r.Layers, compress.LayerReport{
 		Node: base, Op: n.OpType, Tensor: l.Weight.Name,
 		ParamsBefore: l.Weight.NumElements(), ParamsAfter: l.Weight.NumElements(),
-		RelError: q.relErr, Detail: detail(o.Type, o.PerChannel, o.Symmetric) + ", MatMulInteger",
+		RelError: q.relErr, ChannelError: q.chanErr, Detail: detail(o.Type, q.perAxis, o.Symmetric) + ", MatMulInteger" + guardWhy(p),
 	})
-	compress.RemoveInitializers(g, l.Weight.Name)
-	m.DropUnmodified(l.Weight.Bytes())
-	g.Initializers = append(g.Initializers, inits...)
+	l.ReplaceWeight(m, inits...)
 	return nil
 }
 
@@ -178,4 +213,19 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// scopeInit finds the initializer name as layer l's node sees it: in its own graph or,
+// through the outer scope, in the enclosing graphs (nil if it is not a constant).
+func scopeInit(m *ir.Model, l compress.Layer, name string) *ir.Tensor {
+	if t := l.Graph.Initializer(name); t != nil {
+		return t
+	}
+	var found *ir.Tensor
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		if found == nil {
+			found = g.Initializer(name)
+		}
+	})
+	return found
 }

@@ -9,6 +9,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"strings"
 	"unsafe"
 
 	"github.com/modelc/modelc/accel"
@@ -31,6 +32,11 @@ type Options struct {
 	BlockSize int
 	// Exclude leaves matching nodes in float.
 	Exclude compress.Exclude
+	// MaxLayerError is the accuracy guard: a layer whose worst output channel's relative
+	// error ‖w_c − ŵ_c‖/‖w_c‖ would exceed it is kept in higher precision (per-channel
+	// instead of per-tensor scales, int8 instead of int4, float32 instead of 8 bits), and
+	// the report says which precision each layer got and why. 0 or less: no guard.
+	MaxLayerError float64
 }
 
 // qrange is the integer range of a type.
@@ -83,6 +89,7 @@ type quant8 struct {
 	scale   []float32 // one per channel (or one)
 	zp      []int     // one per scale
 	relErr  float64   // ‖w − ŵ‖ / ‖w‖ of the values the model computes with afterwards
+	chanErr float64   // the worst output channel's ‖w_c − ŵ_c‖ / ‖w_c‖
 	dtype   ir.DType
 	perAxis bool
 }
@@ -123,7 +130,16 @@ func quantize8(w []float32, shape []int64, axis int, t ir.DType, perChannel, sym
 	chunk := period * max(1, (1<<16)/period)
 	deq := make([]float32, min(chunk, len(w)))
 	var num, den float64
+	// Per output channel (whatever the scales' granularity) for the worst-channel error.
+	_, chA, innerA := compress.Channels(shape, axis)
+	chNum, chDen := make([]float64, chA), make([]float64, chA)
 	measure := func(lo, hi int) {
+		for i, x := range w[lo:hi] {
+			c := ((lo + i) / innerA) % chA
+			d := float64(x) - float64(deq[i])
+			chNum[c] += d * d
+			chDen[c] += float64(x) * float64(x)
+		}
 		// Eight float32 lanes per chunk (vectorisable, and a chunk is short enough for
 		// float32 sums to stay accurate to far better than the report's 4 digits), then
 		// float64 across chunks.
@@ -177,7 +193,102 @@ func quantize8(w []float32, shape []int64, axis int, t ir.DType, perChannel, sym
 	} else if num > 0 {
 		q.relErr = math.Inf(1)
 	}
+	q.chanErr = worst(chNum, chDen)
 	return q
+}
+
+// worst is the largest sqrt(num[c]/den[c]) over the channels (0-norm channels with no
+// error count 0, with an error 1).
+func worst(num, den []float64) float64 {
+	e := 0.0
+	for c := range num {
+		switch {
+		case den[c] > 0:
+			e = max(e, math.Sqrt(num[c]/den[c]))
+		case num[c] > 0:
+			e = max(e, 1)
+		}
+	}
+	return e
+}
+
+// ChannelError is the worst output channel's relative error between w and its
+// reconstruction deq (both laid out as shape, output channels along axis).
+func ChannelError(w, deq []float32, shape []int64, axis int) float64 {
+	_, ch, inner := compress.Channels(shape, axis)
+	num, den := make([]float64, ch), make([]float64, ch)
+	for j, x := range w {
+		c := (j / inner) % ch
+		d := float64(x) - float64(deq[j])
+		num[c] += d * d
+		den[c] += float64(x) * float64(x)
+	}
+	return worst(num, den)
+}
+
+// plan8 is one layer's 8-bit quantization as decided before the graph changes: the
+// matrix quantized (the weight, or a Gemm weight transposed for MatMulInteger), the
+// result, and what the accuracy guard decided.
+type plan8 struct {
+	l     compress.Layer
+	shape []int64 // the quantized matrix's shape
+	q     *quant8 // nil: kept float32
+	why   string  // why the guard changed the precision ("" if it did not)
+}
+
+// pick8 quantizes w (shape, output channels along axis) as o asks, then applies the
+// accuracy guard: per-tensor scales whose worst channel exceeds o.MaxLayerError are
+// redone per channel, and a layer still above it is kept float32 (q nil).
+func pick8(l compress.Layer, w []float32, shape []int64, axis int, o Options) plan8 {
+	p := plan8{l: l, shape: shape, q: quantize8(w, shape, axis, o.Type, o.PerChannel, o.Symmetric)}
+	e := o.MaxLayerError
+	if e <= 0 || p.q.chanErr <= e {
+		return p
+	}
+	p.why = fmt.Sprintf("%s worst-channel error %.3g > %g", granularity(o.PerChannel), p.q.chanErr, e)
+	if !o.PerChannel {
+		q := quantize8(w, shape, axis, o.Type, true, o.Symmetric)
+		if q.chanErr <= e {
+			p.q = q
+			return p
+		}
+		p.why += fmt.Sprintf(", per-channel %.3g", q.chanErr)
+	}
+	p.q = nil
+	return p
+}
+
+func granularity(perChannel bool) string {
+	if perChannel {
+		return "per-channel"
+	}
+	return "per-tensor"
+}
+
+// keepFloat reports a layer the accuracy guard left in float32.
+func keepFloat(r *compress.Report, p plan8) {
+	r.Layers = append(r.Layers, compress.LayerReport{
+		Node: p.l.Name(), Op: p.l.Node.OpType, Tensor: p.l.Weight.Name,
+		ParamsBefore: p.l.Weight.NumElements(), ParamsAfter: p.l.Weight.NumElements(),
+		Detail: "float32, kept by the accuracy guard (" + p.why + ")",
+	})
+}
+
+// guardNote summarises the accuracy guard's decisions in the report's notes.
+func guardNote(r *compress.Report, o Options) {
+	if o.MaxLayerError <= 0 {
+		return
+	}
+	changed := 0
+	for _, l := range r.Layers {
+		if strings.Contains(l.Detail, "accuracy guard") {
+			changed++
+		}
+	}
+	if changed == 0 {
+		return
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("accuracy guard (max_layer_error %g, on each layer's worst output channel): %d of %d layers kept in higher precision", o.MaxLayerError, changed, len(r.Layers)))
 }
 
 // tensors returns the initializers of q: the quantized weight, its scale and zero point

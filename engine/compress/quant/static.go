@@ -120,7 +120,28 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 	if err != nil {
 		return nil, err
 	}
-	layers := compress.Layers(m, o.Exclude, r)
+	var layers, nested []compress.Layer
+	for _, l := range compress.Layers(m, o.Exclude, r) {
+		if l.Nested() {
+			nested = append(nested, l)
+		} else {
+			layers = append(layers, l)
+		}
+	}
+	if len(layers) == 0 && len(nested) == 0 && len(named) == 0 {
+		return r, nil
+	}
+	plans, err := planWeights(layers, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	nestedPlans, err := planWeights(nested, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireDQ(m, append(append([]plan8{}, plans...), nestedPlans...)); err != nil {
+		return nil, err
+	}
 	g := m.Graph
 	inits := map[string]bool{}
 	for _, t := range g.Initializers {
@@ -234,10 +255,18 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 			if err := input(n, 0); err != nil {
 				return nil, err
 			}
-			if err := dequantWeight(m, layers[i], o.Options, names, r); err != nil {
+			if err := dequantWeight(m, plans[i], o.Options, names, r); err != nil {
 				return nil, err
 			}
 		}
+	}
+	// Activations inside subgraphs cannot be calibrated (the model's outputs cannot
+	// reach them): those layers get their weights quantized and compute in float32.
+	for _, p := range nestedPlans {
+		if err := dequantWeight(m, p, o.Options, names, r); err != nil {
+			return nil, err
+		}
+		r.Layers[len(r.Layers)-1].Detail += ", weight-only (inside a subgraph: its input is not calibrated)"
 	}
 	if len(namedOrder) == 0 {
 		r.Notes = append(r.Notes, "only the inputs of MatMul, Gemm and Conv are quantized; LayerNormalization, Softmax, GELU and all other ops compute in float32")
@@ -252,7 +281,7 @@ func Static(m *ir.Model, o StaticOptions, collect Collector) (*compress.Report, 
 		}
 		r.Notes = append(r.Notes, fmt.Sprintf("quantized: the inputs of MatMul, Gemm and Conv, and the activation inputs and outputs of %s (quantize_ops; their other inputs, such as LayerNormalization's scale and bias, stay float32); all other ops compute in float32", strings.Join(parts, ", ")))
 	}
-	compress.SetOpset(m, 13)
+	guardNote(r, o.Options)
 	return r, nil
 }
 

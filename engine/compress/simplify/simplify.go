@@ -224,6 +224,25 @@ func evaluate(m *ir.Model, n *ir.Node, inits []*ir.Tensor) ([]*ir.Tensor, error)
 	return out, nil
 }
 
+// FoldBatchNorm folds every inference BatchNormalization of m's main graph that follows a
+// Conv or Gemm with constant weights into that layer (see Simplify) and returns how many
+// it folded, each named in r's notes. The float16 conversion runs it first: a
+// BatchNormalization's variance easily exceeds the float16 range, the folded weights
+// rarely do.
+func FoldBatchNorm(m *ir.Model, r *compress.Report) (int, error) {
+	total := 0
+	for {
+		n, err := foldBatchNorm(m, r)
+		if err != nil || n == 0 {
+			return total, err
+		}
+		total += n
+		if _, err := removeUnused(m, r); err != nil {
+			return total, err
+		}
+	}
+}
+
 // foldBatchNorm folds an inference BatchNormalization into the Conv or Gemm (without
 // transA, alpha = beta = 1) whose output only it reads: per output channel c,
 // f = γ/√(σ²+ε), W'[c] = W[c]·f, b'[c] = (b[c] − μ)·f + β.
