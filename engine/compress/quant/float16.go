@@ -226,6 +226,23 @@ func Float16(m *ir.Model, o FloatOptions) (*compress.Report, error) {
 			}
 		}
 	})
+	// onnxruntime (1.24 to at least 1.31 on x86-64) crashes loading a 16-bit Transpose in
+	// front of a MatMul: its CPU provider computes the MatMul in float32 behind a Cast of
+	// its own, and the NCHWc layout pass then dereferences that Cast's missing schema
+	// (microsoft/onnxruntime#28392). Such a Transpose moves float32 values instead, the
+	// Cast to 16 bits follows it, and the MatMul still computes in 16 bits.
+	ir.WalkGraphs(g, func(sg *ir.Graph) {
+		for _, n := range sg.Nodes {
+			if n.OpType != "Transpose" || !c.isHalf[n] {
+				continue
+			}
+			for _, r := range consumers[n.Outputs[0]] {
+				if r.OpType == "MatMul" || r.OpType == "Gemm" {
+					c.isHalf[n] = false
+				}
+			}
+		}
+	})
 	ir.WalkGraphs(g, func(sg *ir.Graph) {
 		for _, t := range sg.Initializers {
 			if err != nil || t.DType != ir.Float32 || unsafe[t.Name] != "" || isInput(sg, t.Name) ||

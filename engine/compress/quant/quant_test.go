@@ -440,3 +440,22 @@ func consumerOf(m *ir.Model, v string) *ir.Node {
 	}
 	return nil
 }
+
+// A Transpose in front of a MatMul moves float32 values and the Cast to 16 bits follows
+// it: the 16-bit Transpose → MatMul pattern crashes onnxruntime's loader on x86-64
+// (microsoft/onnxruntime#28392).
+func TestFloat16TransposeBeforeMatMulStaysFloat32(t *testing.T) {
+	m := ctest.Model([]int64{4, 16}, []*ir.Node{
+		ctest.Node("tr", "Transpose", []string{"x"}, []string{"xt"}, ctest.Ints("perm", 1, 0)),
+		ctest.Node("mm", "MatMul", []string{"xt", "w"}, []string{"y"}),
+	}, compress.Float32Tensor("w", []int64{4, 8}, ctest.Random(3, 32)))
+	if _, err := Float16(m, FloatOptions{Type: ir.Float16, KeepIO: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ops(m); got != "Transpose Cast MatMul Cast" {
+		t.Fatalf("ops %s", got)
+	}
+	if w := m.Graph.Initializer("w"); w == nil || w.DType != ir.Float16 {
+		t.Fatalf("the MatMul's weight should be float16: %+v", w)
+	}
+}
