@@ -175,10 +175,17 @@ func encodeFields(b *bytes.Buffer, v reflect.Value, first *bool) error {
 		k, _ := json.Marshal(name)
 		b.Write(k)
 		b.WriteByte(':')
-		if hasOpt(opts, "string") {
-			if err := plain(b, fv); err != nil {
+		if hasOpt(opts, "string") && quotable(fv.Kind()) {
+			var inner bytes.Buffer
+			if err := encodeSafe(&inner, fv); err != nil {
 				return err
 			}
+			if inner.String() != "null" { // a NaN stays null
+				q, _ := json.Marshal(inner.String())
+				inner.Reset()
+				inner.Write(q)
+			}
+			b.Write(inner.Bytes())
 			continue
 		}
 		if err := encodeSafe(b, fv); err != nil {
@@ -186,6 +193,17 @@ func encodeFields(b *bytes.Buffer, v reflect.Value, first *bool) error {
 		}
 	}
 	return nil
+}
+
+// quotable: the kinds the ",string" tag option applies to.
+func quotable(k reflect.Kind) bool {
+	switch k {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return true
+	}
+	return false
 }
 
 func hasOpt(opts, want string) bool {
