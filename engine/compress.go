@@ -233,6 +233,10 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
 		return nil, err
 	}
+	// A pass that would give a model onnxruntime refuses fails here, before any output.
+	if err := checkModel(m, KindUnsupported, where.output); err != nil {
+		return nil, err
+	}
 	written, size, err := where.write(m)
 	if err != nil {
 		return nil, err

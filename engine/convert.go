@@ -104,8 +104,14 @@ func writeOptions(opts ConvertOptions, out string, step func(string, float64) er
 // prepareForWrite adapts a model read for writing in format out: formats other than GGUF
 // have no ggml block types, so such tensors are written as float32.
 func prepareForWrite(m *ir.Model, out string) error {
-	if out == "gguf" {
+	switch out {
+	case "gguf":
 		return nil
+	case "onnx":
+		// Nothing invalid leaves modelc: a model onnxruntime would refuse is not written.
+		if err := checkModel(m, KindCorrupt, ""); err != nil {
+			return err
+		}
 	}
 	return gguf.DequantizeBlocks(m)
 }

@@ -16,7 +16,7 @@ import (
 func smallModel(t *testing.T, dir string) string {
 	w, err := ir.NewTensor("w", ir.Float32, []int64{2}, make([]byte, 8))
 	require.NoError(t, err)
-	m := &ir.Model{IRVersion: 8, Opsets: []ir.OpsetImport{{Version: 17}}, Graph: &ir.Graph{
+	m := &ir.Model{IRVersion: 8, Opsets: []ir.OpsetImport{{Version: 17}, {Domain: "my", Version: 1}}, Graph: &ir.Graph{
 		Name:         "g",
 		Nodes:        []*ir.Node{{OpType: "Add", Inputs: []string{"x", "w"}, Outputs: []string{"y"}}, {OpType: "Custom", Domain: "my", Inputs: []string{"y"}, Outputs: []string{"z"}}},
 		Inputs:       []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2)}},

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/schema"
 )
 
 // Info summarises a model: what `modelc info` prints.
@@ -20,6 +21,10 @@ type Info struct {
 	ParameterCount int64             `json:"parameter_count"`
 	BytesPerDType  map[string]int64  `json:"bytes_per_dtype"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
+	// Valid says whether the graph passes the ONNX operator schemas (as `modelc check`;
+	// absent for weight-only models), with the problems when it does not.
+	Valid    *bool            `json:"valid,omitempty"`
+	Problems []schema.Problem `json:"problems,omitempty"`
 }
 
 // Producer names the tool that wrote the model.
@@ -95,6 +100,11 @@ func Summarize(m *ir.Model) *Info {
 		info.ParameterCount += w.Elements
 		info.BytesPerDType[w.DType.String()] += w.Bytes
 	})
+	if info.NodeCount > 0 {
+		info.Problems = schema.Problems(m)
+		valid := len(info.Problems) == 0
+		info.Valid = &valid
+	}
 	return info
 }
 

@@ -74,6 +74,13 @@ func printInfo(w io.Writer, info *engine.Info) {
 	for _, op := range info.SortedOps() {
 		fmt.Fprintf(w, "  %-24s %d\n", op, info.OpHistogram[op])
 	}
+	if info.Valid != nil {
+		if *info.Valid {
+			fmt.Fprintf(w, "valid      yes (ONNX operator schemas)\n")
+		} else {
+			fmt.Fprintf(w, "valid      NO: %d problem(s), first: %s (modelc check lists them)\n", len(info.Problems), info.Problems[0])
+		}
+	}
 }
 
 func shapeString(shape []any) string {

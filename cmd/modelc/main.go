@@ -34,6 +34,10 @@ const usage = `modelc — convert, compress and verify deep-learning models
 Usage:
   modelc info MODEL [--json]          summarise a model: format, opsets, inputs and
                                       outputs, op histogram, parameters, bytes per dtype
+  modelc check MODEL [--json]         validate every node against the ONNX operator schemas
+                                      of the model's opsets (attributes, input and output
+                                      counts, element types), as onnxruntime does on load;
+                                      exit 4 with each problem listed when invalid
   modelc convert IN OUT [flags]       convert IN to the format OUT's extension names
       --to FORMAT                     output format, when the extension does not say it
       --external-data                 ONNX: store initializers in OUT.data beside OUT
@@ -155,6 +159,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	switch args[0] {
 	case "info":
 		err = cmdInfo(args[1:], stdout)
+	case "check":
+		err = cmdCheck(args[1:], stdout)
 	case "convert":
 		err = cmdConvert(args[1:], stdout, stderr)
 	case "run":

@@ -19,6 +19,7 @@ import (
 
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/schema"
 )
 
 // Options are the runtime settings.
@@ -130,6 +131,11 @@ func New(m *ir.Model, opts Options) (*Session, error) {
 	})
 	if len(missing) > 0 {
 		return nil, ir.Errorf(ir.KindUnsupported, "", "the runtime does not support %d node(s): %s", len(missing), strings.Join(missing, ", "))
+	}
+	// What onnxruntime refuses to load, the runtime refuses too, naming the node and the
+	// rule: a model that runs here but nowhere else would make verify's answer worthless.
+	if err := schema.Check(m); err != nil {
+		return nil, &ir.Error{Kind: ir.KindCorrupt, Err: err}
 	}
 	var err error
 	if s.main, err = s.compile(m.Graph, nil); err != nil {

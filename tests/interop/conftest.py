@@ -8,6 +8,7 @@ import os
 import onnx
 import pytest
 
+import corpus_table
 import harness
 import onnx_node_cases
 
@@ -41,9 +42,14 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter):
+    tr = terminalreporter
+    table = corpus_table.write()
+    if table:
+        tr.write_sep("-", "real-world corpus: model × compress mode")
+        tr.write_line(table)
+        tr.write_line(f"(also in {corpus_table.TABLE_PATH})")
     if not harness.STATS:
         return
-    tr = terminalreporter
     tr.write_sep("-", "interop counts")
     for key, n in sorted(harness.STATS.items()):
         tr.write_line(f"{key:40s} {n}")

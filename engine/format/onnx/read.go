@@ -71,6 +71,12 @@ func decode(data []byte, file, dir string, drop func([]byte)) (m *ir.Model, err 
 	if d.model.Graph == nil {
 		return nil, ir.Errorf(ir.KindCorrupt, file, "no graph: not an ONNX model (or a truncated one)")
 	}
+	// Some producers (onnxruntime's own quantizer among them) write nodes out of
+	// topological order, which onnxruntime accepts: put them in order once, here, so
+	// every pass, the runtime and the writer see a sorted graph. A graph that cannot be
+	// sorted (a cycle, an input nobody produces) is kept as written; the checker and the
+	// runtime name the node.
+	_ = ir.SortNodes(d.model.Graph)
 	return d.model, nil
 }
 
