@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/schema"
 	"github.com/modelc/modelc/engine/runtime"
 	"github.com/modelc/modelc/engine/verify"
 )
@@ -94,14 +95,11 @@ func ToleranceText(atol, rtol, minCosine float64, cosineOnly bool) string {
 }
 
 // checkCandidate is verification's check of the candidate model itself, before it runs:
-// a candidate that fails it fails verification (KindVerifyFailed), whatever its outputs,
-// since a file onnxruntime refuses to load cannot be trusted however close its numbers.
-// This is the one place to wire the ONNX schema checker (engine/ir/schema) in:
-//
-//	var checkCandidate = func(m *ir.Model) error { return schema.Check(m) }
-//
-// A variable so tests can stand a checker in.
-var checkCandidate = func(m *ir.Model) error { return nil }
+// a candidate that fails it fails verification (KindVerifyFailed, exit 6), whatever its
+// outputs, since a file onnxruntime refuses to load cannot be trusted however close its
+// numbers. It is the ONNX operator-schema checker (engine/ir/schema), the one onnxruntime's
+// loader applies; a variable so tests can stand another in.
+var checkCandidate = schema.Check
 
 // Verify runs ref and cand on the same inputs and compares their outputs. It returns the
 // report and, when some output is outside the tolerance, also a KindVerifyFailed error.
@@ -168,8 +166,12 @@ func verifySources(ctx context.Context, refSrc, candSrc modelSource, opts Verify
 	cs, csum, closeC, invalid, err := openSession(candSrc, opts.Threads, checkCandidate)
 	if err != nil {
 		if invalid != nil {
-			// The runtime refused it too: the checker's finding is the clearer reason.
-			return nil, &Error{Kind: KindVerifyFailed, File: cand, Err: fmt.Errorf("the candidate is not a valid model: %v (and the runtime cannot load it: %v)", invalid, err)}
+			// The runtime refuses it too (it checks the same schemas): a failed
+			// verification with the checker's words, and a report that says so.
+			rep := &VerifyReport{Reference: rsum, Candidate: csum, ATol: atol, RTol: rtol, MinCosine: opts.MinCosine,
+				CosineOnly: opts.cosineOnly, Tolerance: ToleranceText(atol, rtol, opts.MinCosine, opts.cosineOnly),
+				Seed: opts.Seed, Outputs: []verify.Output{}, Problems: []string{invalidText(invalid)}}
+			return rep, &Error{Kind: KindVerifyFailed, File: cand, Err: fmt.Errorf("fails verification: %s", rep.Problems[0])}
 		}
 		return nil, err
 	}
@@ -224,7 +226,7 @@ func verifySources(ctx context.Context, refSrc, candSrc modelSource, opts Verify
 		CosineOnly: opts.cosineOnly, Tolerance: ToleranceText(atol, rtol, opts.MinCosine, opts.cosineOnly),
 		Samples: r.Samples, Seed: opts.Seed, Outputs: r.Outputs, InputCasts: r.InputCasts, Pass: r.Pass}
 	if invalid != nil {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("the candidate is not a valid model: %v", invalid))
+		rep.Problems = append(rep.Problems, invalidText(invalid))
 		rep.Pass = false
 	}
 	if !rep.Pass {
@@ -247,6 +249,10 @@ func verifySources(ctx context.Context, refSrc, candSrc modelSource, opts Verify
 		return rep, &Error{Kind: KindVerifyFailed, Err: errors.New(msg)}
 	}
 	return rep, step("done", 1)
+}
+
+func invalidText(err error) string {
+	return fmt.Sprintf("the candidate breaks the ONNX operator schemas (onnxruntime would refuse to load it): %v", err)
 }
 
 // openSession reads a model and prepares it to run. check, when not nil, vets the model

@@ -266,3 +266,30 @@ func TestInfoCountsConstantNodesAndSubgraphWeights(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.Pass)
 }
+
+func TestVerifyCandidateOnnxruntimeWouldRefuseFails(t *testing.T) {
+	// ReduceMean's axes became an input in opset 18: the attribute is refused there.
+	dir := t.TempDir()
+	g := func() *ir.Graph {
+		return &ir.Graph{Name: "g",
+			Nodes: []*ir.Node{{Name: "rm", OpType: "ReduceMean", Inputs: []string{"x"}, Outputs: []string{"y"},
+				Attrs: []*ir.Attribute{{Name: "axes", Type: ir.AttrInts, Ints: []int64{1}}}}},
+			Inputs:  []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, 3)}},
+			Outputs: []*ir.ValueInfo{{Name: "y", Type: ir.TensorType(ir.Float32, 2, 1)}},
+		}
+	}
+	ref := writeModel(t, dir, "ref.onnx", g())
+	bad := &ir.Model{IRVersion: 8, Opsets: []ir.OpsetImport{{Version: 18}}, Graph: g()}
+	cand := filepath.Join(dir, "cand.onnx")
+	_, err := onnx.Write(bad, cand, onnx.WriteOptions{})
+	require.NoError(t, err)
+	rep, err := Verify(context.Background(), ref, cand, VerifyOptions{}, nil)
+	require.Error(t, err)
+	assert.Equal(t, KindVerifyFailed, KindOf(err), "%v", err)
+	assert.ErrorContains(t, err, "axes")
+	require.NotNil(t, rep)
+	assert.False(t, rep.Pass)
+	require.Len(t, rep.Problems, 1)
+	_, err = MarshalJSON(rep, false)
+	require.NoError(t, err)
+}
