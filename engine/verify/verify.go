@@ -199,7 +199,11 @@ func (a *accum) add(ref, cand *runtime.Tensor, opts Options, labels []int64) (in
 	for i := range rv {
 		x, y := rv[i], cv[i]
 		d := math.Abs(x - y)
-		if math.IsNaN(x) && math.IsNaN(y) {
+		// The same NaN or infinity on both sides agrees: no error, and left out of the
+		// cosine, which it would make NaN (a model that computes NaN verifies against
+		// its own copy).
+		sameNonFinite := !isFinite(x) && (x == y || math.IsNaN(x) && math.IsNaN(y))
+		if sameNonFinite {
 			d = 0
 		}
 		a.out.Elements++
@@ -215,8 +219,11 @@ func (a *accum) add(ref, cand *runtime.Tensor, opts Options, labels []int64) (in
 				a.out.MaxRelError = rel
 			}
 		}
-		if !(d <= opts.ATol+opts.RTol*math.Abs(x)) {
+		if !sameNonFinite && !(d <= opts.ATol+opts.RTol*math.Abs(x)) {
 			a.out.Mismatches++
+		}
+		if sameNonFinite {
+			continue
 		}
 		a.dot += x * y
 		a.nr += x * x

@@ -77,3 +77,16 @@ func TestCompareCountsNonFinite(t *testing.T) {
 		t.Errorf("output %+v", o)
 	}
 }
+
+func TestSameNaNAndInfAgree(t *testing.T) {
+	s := session(t, ir.Float32)
+	x := tensor(t, ir.Float32, math.NaN(), math.Inf(1), math.Inf(-1))
+	x.Data.([]float32)[0] = float32(math.NaN())
+	r, err := Compare(context.Background(), s, s, Options{Inputs: map[string]*runtime.Tensor{"x": x}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := r.Outputs[0]; !o.Pass || o.Mismatches != 0 || o.NonFinite != 0 || o.Cosine != 1 || o.MaxAbsError != 0 {
+		t.Errorf("a model against itself on NaN/Inf inputs: %+v", o)
+	}
+}

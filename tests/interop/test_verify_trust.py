@@ -247,3 +247,21 @@ def test_info_counts_constant_and_subgraph_weights(tmp_path):
     assert info["parameter_count"] == 15 + 2 * (3 + 3)
     assert info["bytes_per_dtype"] == {"float32": 4 * (15 + 2 * 3), "float16": 2 * 2 * 3}
     assert (info["parameter_count"], info["bytes_per_dtype"]) == harness.parameter_stats(onnx.load(path))
+
+
+def test_candidate_onnxruntime_refuses_fails_verification(tmp_path):
+    """ReduceMean's axes attribute is gone in opset 18: onnxruntime refuses the file, so
+    verify must fail it (exit 6), however close its numbers would be."""
+    def model(opset, name):
+        g = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["y"], axes=[1])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return _save(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), tmp_path / name)
+
+    ref, cand = model(17, "ref.onnx"), model(18, "cand.onnx")
+    with pytest.raises(Exception):
+        harness.ort_session(cand)
+    r = harness.run_modelc("verify", ref, cand, "--json")
+    assert r.returncode == 6, harness.describe(r)
+    rep = strict_json(r.stdout)
+    assert rep["pass"] is False and "axes" in rep["problems"][0]
