@@ -26,7 +26,7 @@ type VerifyOptions struct {
 	// those rows is a KindInvalidArgument error naming the files and both numbers.
 	Labels string `json:"labels,omitempty"`
 	// Tolerance: every element within atol + rtol·|ref| (defaults 1e-5 and 1e-4), and a
-	// cosine similarity of at least min_cosine (default 0: not checked). NaN or ±Inf in
+	// cosine similarity of at least min_cosine (default 0). NaN or ±Inf in
 	// the candidate where the reference is finite always fails.
 	ATol      *float64 `json:"atol,omitempty"`
 	RTol      *float64 `json:"rtol,omitempty"`
@@ -39,7 +39,8 @@ type VerifyOptions struct {
 }
 
 // The default tolerances. `modelc verify` (Verify) checks every element: |cand − ref| ≤
-// DefaultATol + DefaultRTol·|ref|, and no cosine bound (DefaultMinCosine). `compress
+// DefaultATol + DefaultRTol·|ref|, and cosine ≥ DefaultMinCosine (0: only anti-correlated
+// outputs fail it). `compress
 // --verify` compares a compressed model, whose values differ by design: it requires a
 // cosine similarity of at least MinVerifyCosine per output and only reports the elements
 // outside DefaultATol/DefaultRTol. Both fail on NaN or ±Inf where the reference is
