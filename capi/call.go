@@ -7,7 +7,6 @@ package main
 import "C"
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"runtime/debug"
@@ -123,9 +122,11 @@ func cBytes(b []byte) (unsafe.Pointer, error) {
 	return p, nil
 }
 
-// returnJSON marshals v into a new C string and stores it in *out.
+// returnJSON marshals v into a new C string and stores it in *out. NaN and ±Inf are
+// written as null (engine.MarshalJSON), so a report about a model that computes NaN
+// still comes back.
 func returnJSON(v any, out **C.char) error {
-	b, err := json.Marshal(v)
+	b, err := engine.MarshalJSON(v, false)
 	if err != nil {
 		return engine.Errorf(engine.KindInternal, "encoding the result as JSON: %v", err)
 	}

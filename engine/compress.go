@@ -76,7 +76,7 @@ type CompressOptions struct {
 	// Verify runs the original and the result on Inputs (random inputs without) and
 	// reports how far apart they are, with accuracy when Labels are given. It fails
 	// (KindVerifyFailed, the output is kept) when an output's cosine similarity to the
-	// original falls below MinCosine.
+	// original falls below MinCosine or it holds NaN/Inf where the original's is finite.
 	Verify bool   `json:"verify,omitempty"`
 	Inputs string `json:"inputs,omitempty"`
 	Labels string `json:"labels,omitempty"`
@@ -111,7 +111,8 @@ func (o CompressOptions) perChannel(def bool) bool {
 }
 
 // MinVerifyCosine is the cosine similarity a compressed model's outputs must keep with
-// the original's for Compress's verification to pass.
+// the original's for Compress's verification to pass (its only bound besides "no NaN or
+// Inf where the original is finite"; see DefaultATol for how it differs from Verify's).
 const MinVerifyCosine = 0.95
 
 // Compress reads the model at src, applies the passes opts asks for and writes the
@@ -263,14 +264,14 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 	}
 	rep.BytesAfter = size
 	if opts.Verify {
-		// Compression changes the outputs by design: no element-wise tolerance, only the
-		// cosine similarity (and the accuracy, reported).
-		big := 1e30
+		// Compression changes the outputs by design: the cosine similarity is required
+		// (MinVerifyCosine by default), the elements outside verify's default atol/rtol
+		// are counted but not enforced, NaN/Inf fails (see DefaultATol).
 		minCos := opts.MinCosine
 		if minCos == 0 {
 			minCos = MinVerifyCosine
 		}
-		vr, err := verifySources(ctx, where.input, written, VerifyOptions{Inputs: opts.Inputs, Labels: opts.Labels, ATol: &big, MinCosine: max(minCos, -1)}, nil)
+		vr, err := verifySources(ctx, where.input, written, VerifyOptions{Inputs: opts.Inputs, Labels: opts.Labels, MinCosine: max(minCos, -1), cosineOnly: true}, nil)
 		rep.Verify = vr
 		if err != nil {
 			return rep, err

@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/schema"
 	"github.com/modelc/modelc/engine/runtime"
 	"github.com/modelc/modelc/engine/verify"
 )
@@ -20,20 +22,33 @@ type VerifyOptions struct {
 	Samples int    `json:"samples,omitempty"`
 	Seed    int64  `json:"seed,omitempty"`
 	// Labels is a .npy of integer class indices, one per row of the first
-	// classifier-shaped output (over all samples in order).
+	// classifier-shaped output (over all samples in order); a count that differs from
+	// those rows is a KindInvalidArgument error naming the files and both numbers.
 	Labels string `json:"labels,omitempty"`
 	// Tolerance: every element within atol + rtol·|ref| (defaults 1e-5 and 1e-4), and a
-	// cosine similarity of at least min_cosine (default 0: not checked).
+	// cosine similarity of at least min_cosine (default 0). NaN or ±Inf in
+	// the candidate where the reference is finite always fails.
 	ATol      *float64 `json:"atol,omitempty"`
 	RTol      *float64 `json:"rtol,omitempty"`
 	MinCosine float64  `json:"min_cosine,omitempty"`
 	Threads   int      `json:"threads,omitempty"`
+
+	// cosineOnly: the element-wise tolerance is reported, not enforced (compress
+	// --verify; see MinVerifyCosine).
+	cosineOnly bool
 }
 
-// Default tolerances of Verify.
+// The default tolerances. `modelc verify` (Verify) checks every element: |cand − ref| ≤
+// DefaultATol + DefaultRTol·|ref|, and cosine ≥ DefaultMinCosine (0: only anti-correlated
+// outputs fail it). `compress
+// --verify` compares a compressed model, whose values differ by design: it requires a
+// cosine similarity of at least MinVerifyCosine per output and only reports the elements
+// outside DefaultATol/DefaultRTol. Both fail on NaN or ±Inf where the reference is
+// finite. Every report states which rule it applied (VerifyReport.Tolerance).
 const (
-	DefaultATol = 1e-5
-	DefaultRTol = 1e-4
+	DefaultATol      = 1e-5
+	DefaultRTol      = 1e-4
+	DefaultMinCosine = 0.0
 )
 
 // ModelSummary describes one side of a verification.
@@ -43,18 +58,49 @@ type ModelSummary struct {
 	ParameterCount int64  `json:"parameter_count"`
 }
 
-// VerifyReport is what Verify found (the JSON of `modelc verify --json`).
+// VerifyReport is what Verify found (the JSON of `modelc verify --json`). In JSON a NaN
+// or infinite number is null (see MarshalJSON).
 type VerifyReport struct {
-	Reference ModelSummary    `json:"reference"`
-	Candidate ModelSummary    `json:"candidate"`
-	ATol      float64         `json:"atol"`
-	RTol      float64         `json:"rtol"`
-	MinCosine float64         `json:"min_cosine"`
+	Reference ModelSummary `json:"reference"`
+	Candidate ModelSummary `json:"candidate"`
+	ATol      float64      `json:"atol"`
+	RTol      float64      `json:"rtol"`
+	MinCosine float64      `json:"min_cosine"`
+	// CosineOnly: atol and rtol are reported (mismatches), not enforced (compress
+	// --verify); otherwise every element must be within them (verify).
+	CosineOnly bool `json:"cosine_only"`
+	// Tolerance says in words what had to hold for pass.
+	Tolerance string          `json:"tolerance"`
 	Samples   int             `json:"samples"`
 	Seed      int64           `json:"seed"`
 	Outputs   []verify.Output `json:"outputs"`
-	Pass      bool            `json:"pass"`
+	// InputCasts lists the inputs converted to a model's declared dtype (a float16
+	// candidate fed float32 inputs), one line each.
+	InputCasts []string `json:"input_casts,omitempty"`
+	// Problems are failures that are not an output's numbers: a candidate the ONNX
+	// checker rejects.
+	Problems []string `json:"problems,omitempty"`
+	Pass     bool     `json:"pass"`
 }
+
+// ToleranceText describes the rule a verification applies.
+func ToleranceText(atol, rtol, minCosine float64, cosineOnly bool) string {
+	cos := "cosine not checked"
+	if minCosine > -1 {
+		cos = fmt.Sprintf("cosine ≥ %g per output", minCosine)
+	}
+	if cosineOnly {
+		return fmt.Sprintf("%s; elements outside atol %g + rtol %g·|ref| counted, not enforced (compress --verify); no NaN/Inf where the reference is finite", cos, atol, rtol)
+	}
+	return fmt.Sprintf("every element within atol %g + rtol %g·|ref|; %s; no NaN/Inf where the reference is finite", atol, rtol, cos)
+}
+
+// checkCandidate is verification's check of the candidate model itself, before it runs:
+// a candidate that fails it fails verification (KindVerifyFailed, exit 6), whatever its
+// outputs, since a file onnxruntime refuses to load cannot be trusted however close its
+// numbers. It is the ONNX operator-schema checker (engine/ir/schema), the one onnxruntime's
+// loader applies; a variable so tests can stand another in.
+var checkCandidate = schema.Check
 
 // Verify runs ref and cand on the same inputs and compares their outputs. It returns the
 // report and, when some output is outside the tolerance, also a KindVerifyFailed error.
@@ -113,17 +159,25 @@ func verifySources(ctx context.Context, refSrc, candSrc modelSource, opts Verify
 	if err := step("load", 0); err != nil {
 		return nil, err
 	}
-	rs, rsum, closeR, err := openSession(refSrc, opts.Threads)
+	rs, rsum, closeR, _, err := openSession(refSrc, opts.Threads, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer closeR()
-	cs, csum, closeC, err := openSession(candSrc, opts.Threads)
+	cs, csum, closeC, invalid, err := openSession(candSrc, opts.Threads, checkCandidate)
 	if err != nil {
+		if invalid != nil {
+			// The runtime refuses it too (it checks the same schemas): a failed
+			// verification with the checker's words, and a report that says so.
+			rep := &VerifyReport{Reference: rsum, Candidate: csum, ATol: atol, RTol: rtol, MinCosine: opts.MinCosine,
+				CosineOnly: opts.cosineOnly, Tolerance: ToleranceText(atol, rtol, opts.MinCosine, opts.cosineOnly),
+				Seed: opts.Seed, Outputs: []verify.Output{}, Problems: []string{invalidText(invalid)}}
+			return rep, &Error{Kind: KindVerifyFailed, File: cand, Err: fmt.Errorf("fails verification: %s", rep.Problems[0])}
+		}
 		return nil, err
 	}
 	defer closeC()
-	vo := verify.Options{Samples: max(opts.Samples, 1), Seed: opts.Seed, ATol: atol, RTol: rtol, MinCosine: opts.MinCosine, Threads: opts.Threads}
+	vo := verify.Options{Samples: max(opts.Samples, 1), Seed: opts.Seed, ATol: atol, RTol: rtol, MinCosine: opts.MinCosine, CosineOnly: opts.cosineOnly, Threads: opts.Threads}
 	if opts.Inputs != "" {
 		arrays, _, err := LoadArrays(opts.Inputs)
 		if err != nil {
@@ -159,36 +213,68 @@ func verifySources(ctx context.Context, refSrc, candSrc modelSource, opts Verify
 	}
 	r, err := verify.Compare(ctx, rs, cs, vo)
 	if err != nil {
+		var lce *verify.LabelCountError
+		if errors.As(err, &lce) {
+			from := "random inputs"
+			if opts.Inputs != "" {
+				from = "the inputs in " + opts.Inputs
+			}
+			return nil, &Error{Kind: KindInvalidArgument, File: opts.Labels, Err: fmt.Errorf("%v; the labels do not match %s", lce, from)}
+		}
 		return nil, err
 	}
 	rep := &VerifyReport{Reference: rsum, Candidate: csum, ATol: atol, RTol: rtol, MinCosine: opts.MinCosine,
-		Samples: r.Samples, Seed: opts.Seed, Outputs: r.Outputs, Pass: r.Pass}
-	if !r.Pass {
+		CosineOnly: opts.cosineOnly, Tolerance: ToleranceText(atol, rtol, opts.MinCosine, opts.cosineOnly),
+		Samples: r.Samples, Seed: opts.Seed, Outputs: r.Outputs, InputCasts: r.InputCasts, Pass: r.Pass}
+	if invalid != nil {
+		rep.Problems = append(rep.Problems, invalidText(invalid))
+		rep.Pass = false
+	}
+	if !rep.Pass {
 		var bad []string
 		for _, o := range r.Outputs {
 			if !o.Pass {
-				bad = append(bad, fmt.Sprintf("%q (max abs error %.3g, cosine %.6f)", o.Name, o.MaxAbsError, o.Cosine))
+				why := fmt.Sprintf("max abs error %.3g, cosine %.6f", o.MaxAbsError, o.Cosine)
+				if o.NonFinite > 0 {
+					why = fmt.Sprintf("%d NaN/Inf where the reference is finite, ", o.NonFinite) + why
+				}
+				bad = append(bad, fmt.Sprintf("%q (%s)", o.Name, why))
 			}
 		}
-		return rep, Errorf(KindVerifyFailed, "%s differs from %s beyond tolerance (atol %g, rtol %g, min cosine %g) in output %s",
-			cand, ref, atol, rtol, opts.MinCosine, strings.Join(bad, ", "))
+		msg := fmt.Sprintf("%s differs from %s beyond tolerance (%s) in output %s", cand, ref, rep.Tolerance, strings.Join(bad, ", "))
+		if len(bad) == 0 {
+			msg = fmt.Sprintf("%s fails verification against %s: %s", cand, ref, strings.Join(rep.Problems, "; "))
+		} else if len(rep.Problems) > 0 {
+			msg += "; " + strings.Join(rep.Problems, "; ")
+		}
+		return rep, &Error{Kind: KindVerifyFailed, Err: errors.New(msg)}
 	}
 	return rep, step("done", 1)
 }
 
-func openSession(src modelSource, threads int) (*runtime.Session, ModelSummary, func(), error) {
+func invalidText(err error) string {
+	return fmt.Sprintf("the candidate breaks the ONNX operator schemas (onnxruntime would refuse to load it): %v", err)
+}
+
+// openSession reads a model and prepares it to run. check, when not nil, vets the model
+// first; what it finds comes back as invalid (the session is still prepared if the
+// runtime can load the model, so the report has numbers too).
+func openSession(src modelSource, threads int, check func(*ir.Model) error) (s *runtime.Session, sum ModelSummary, closer func(), invalid, err error) {
 	path := src.name
-	sum := ModelSummary{Path: path}
+	sum = ModelSummary{Path: path}
 	m, size, err := src.open()
 	if err != nil {
-		return nil, sum, nil, err
+		return nil, sum, nil, nil, err
 	}
 	sum.FileBytes = size
 	sum.ParameterCount = Summarize(m).ParameterCount
-	s, err := runtime.New(m, runtime.Options{Threads: threads})
+	if check != nil {
+		invalid = check(m)
+	}
+	s, err = runtime.New(m, runtime.Options{Threads: threads})
 	if err != nil {
 		m.Close()
-		return nil, sum, nil, withFile(err, path)
+		return nil, sum, nil, invalid, withFile(err, path)
 	}
-	return s, sum, func() { m.Close() }, nil
+	return s, sum, func() { m.Close() }, invalid, nil
 }

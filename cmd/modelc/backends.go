@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,9 +16,7 @@ func cmdBackends(args []string, stdout io.Writer) error {
 	}
 	report, err := engine.Backends()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(report); jerr != nil {
+		if jerr := printJSON(stdout, report); jerr != nil {
 			return jerr
 		}
 	} else {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -86,9 +85,7 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	rep, err := engine.Compress(context.Background(), pos[0], pos[1], o, nil)
 	if rep != nil {
 		if asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if e := enc.Encode(rep); e != nil && err == nil {
+			if e := printJSON(stdout, rep); e != nil && err == nil {
 				err = e
 			}
 		} else {
@@ -139,9 +136,16 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 		}
 	}
 	if v := r.Verify; v != nil {
-		fmt.Fprintf(w, "\nverify (cosine ≥ %g required)\n", v.MinCosine)
+		fmt.Fprintf(w, "\nverify (%s;\n        modelc verify's defaults differ: every element within atol %g + rtol %g·|ref|)\n",
+			v.Tolerance, engine.DefaultATol, engine.DefaultRTol)
+		for _, c := range v.InputCasts {
+			fmt.Fprintf(w, "  cast %s\n", c)
+		}
 		for _, o := range v.Outputs {
-			fmt.Fprintf(w, "  %s: max abs error %.4g, mean abs error %.4g, cosine %.6f", o.Name, o.MaxAbsError, o.MeanAbsError, o.Cosine)
+			fmt.Fprintf(w, "  %s: max abs error %.4g, mean abs error %.4g, cosine %.6f, %d/%d elements outside atol/rtol", o.Name, o.MaxAbsError, o.MeanAbsError, o.Cosine, o.Mismatches, o.Elements)
+			if o.NonFinite > 0 {
+				fmt.Fprintf(w, ", %d NaN/Inf where the original is finite", o.NonFinite)
+			}
 			if o.Top1Agreement != nil {
 				fmt.Fprintf(w, ", top-1 agreement %.2f%%", 100**o.Top1Agreement)
 			}
@@ -149,6 +153,9 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 				fmt.Fprintf(w, ", accuracy %.2f%% → %.2f%%", 100**o.RefAccuracy, 100**o.CandAccuracy)
 			}
 			fmt.Fprintln(w)
+		}
+		for _, p := range v.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
 		}
 		if v.Pass {
 			fmt.Fprintln(w, "  pass")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -26,12 +25,20 @@ func cmdInfo(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return printJSON(stdout, info)
 	}
 	printInfo(stdout, info)
 	return nil
+}
+
+// printJSON prints a report as indented JSON, NaN and ±Inf as null (engine.MarshalJSON).
+func printJSON(w io.Writer, v any) error {
+	b, err := engine.MarshalJSON(v, true)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 func printInfo(w io.Writer, info *engine.Info) {

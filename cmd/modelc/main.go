@@ -34,6 +34,7 @@ const usage = `modelc — convert, compress and verify deep-learning models
 Usage:
   modelc info MODEL [--json]          summarise a model: format, opsets, inputs and
                                       outputs, op histogram, parameters, bytes per dtype
+                                      (Constant-node and subgraph weights included)
   modelc check MODEL [--json]         validate every node against the ONNX operator schemas
                                       of the model's opsets (attributes, input and output
                                       counts, element types), as onnxruntime does on load;
@@ -64,12 +65,19 @@ Usage:
   modelc verify REF CAND [flags]      run both models on the same inputs and compare the
                                       outputs: max/mean abs error, max rel error, cosine,
                                       top-1 agreement, accuracy, sizes, parameters;
-                                      exit 6 when outside the tolerance
-      --inputs FILE.npz               the inputs (default: random, per dtype and shape)
+                                      exit 6 when outside the tolerance, when CAND has
+                                      NaN/Inf where REF is finite, or when CAND breaks
+                                      the ONNX operator schemas (modelc check)
+      --inputs FILE.npz               the inputs (default: random, per dtype and shape);
+                                      each is cast to the dtype each model declares
+                                      (float32 feeds a float16 model; to an integer
+                                      type only whole numbers in range), listed as "cast"
       --samples N --seed S            N random input sets drawn from seed S
-      --labels FILE.npy               class indices: report each model's accuracy
+      --labels FILE.npy               class indices, one per row of the first [rows,
+                                      classes] output over all samples: each model's
+                                      accuracy (another count is a usage error, exit 2)
       --atol A --rtol R               |cand-ref| <= A + R*|ref| everywhere (1e-5, 1e-4)
-      --min-cosine C                  cosine similarity at least C per output
+      --min-cosine C                  cosine similarity at least C per output (0)
       --json                          the report as JSON
   modelc compress IN OUT [flags]      shrink an ONNX model; prints bytes and parameters before
                                       and after, each layer's relative error ‖W−Ŵ‖/‖W‖, sparsity
@@ -110,6 +118,9 @@ Usage:
                                       compare with the original: errors, top-1 agreement,
                                       accuracy; exit 6 (output kept) when an output's cosine
                                       similarity falls below --min-cosine C (0.95; -1: never)
+                                      or it has NaN/Inf where the original's is finite.
+                                      Unlike verify, no element-wise bound: the elements
+                                      outside verify's atol 1e-5/rtol 1e-4 are counted only
       --json                          the report as JSON
   modelc version                      print the version
   modelc help                         this text
@@ -121,6 +132,9 @@ checkpoint; a Hugging Face folder with config.json (Llama, Mistral, Qwen2) conve
 GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized to
 float32 for formats that cannot hold them. PyTorch checkpoints (.pt, .pth, .bin) are read with an allow-list: a pickle
 that asks for anything but tensors, storages, dtypes and dicts is refused, never run.
+
+JSON (--json, the C ABI, Python): a number that is NaN or ±Inf, which JSON cannot
+hold, is written as null; verify's non_finite counts say where NaN/Inf appeared.
 
 Exit codes:
   0  success

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -95,9 +94,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	rep, err := engine.Verify(context.Background(), pos[0], pos[1], o, nil)
 	if rep != nil {
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if e := enc.Encode(rep); e != nil && err == nil {
+			if e := printJSON(stdout, rep); e != nil && err == nil {
 				err = e
 			}
 		} else {
@@ -110,7 +107,10 @@ func cmdVerify(args []string, stdout io.Writer) error {
 func printVerify(w io.Writer, r *engine.VerifyReport) {
 	fmt.Fprintf(w, "reference  %s  %d bytes, %d parameters\n", r.Reference.Path, r.Reference.FileBytes, r.Reference.ParameterCount)
 	fmt.Fprintf(w, "candidate  %s  %d bytes, %d parameters\n", r.Candidate.Path, r.Candidate.FileBytes, r.Candidate.ParameterCount)
-	fmt.Fprintf(w, "samples %d, tolerance atol %g rtol %g min-cosine %g\n", r.Samples, r.ATol, r.RTol, r.MinCosine)
+	fmt.Fprintf(w, "samples %d, tolerance: %s\n", r.Samples, r.Tolerance)
+	for _, c := range r.InputCasts {
+		fmt.Fprintf(w, "cast       %s\n", c)
+	}
 	outs := append(r.Outputs[:0:0], r.Outputs...)
 	sort.SliceStable(outs, func(i, j int) bool { return false })
 	for _, o := range outs {
@@ -126,7 +126,13 @@ func printVerify(w io.Writer, r *engine.VerifyReport) {
 		if o.RefAccuracy != nil {
 			fmt.Fprintf(w, "  accuracy %.2f%% → %.2f%%", 100**o.RefAccuracy, 100**o.CandAccuracy)
 		}
+		if o.NonFinite > 0 {
+			fmt.Fprintf(w, "  NaN/Inf %d", o.NonFinite)
+		}
 		fmt.Fprintf(w, "  %s\n", verdict)
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "  FAIL: %s\n", p)
 	}
 	if r.Pass {
 		fmt.Fprintln(w, "PASS")

@@ -296,3 +296,20 @@ func formatFloat(f float64, bits int) string {
 	}
 	return s
 }
+
+// Cast converts a numeric or bool tensor to dtype to, as the Cast op does (floats to
+// integers truncate toward zero, 16-bit floats are rounded to their precision). The
+// result never aliases t's data.
+func Cast(t *Tensor, to ir.DType) (*Tensor, error) {
+	if !storable(to) || to == ir.String || t.DType == ir.String {
+		return nil, ir.Errorf(ir.KindUnsupported, "", "cast from %v to %v", t.DType, to)
+	}
+	if t.DType == to {
+		return &Tensor{DType: to, Shape: shapeOf(t), Data: copyData(t.Data)}, nil
+	}
+	out := castTo(t, to) // a new tensor: castTo copies even between equal storage types
+	if to == ir.Float16 || to == ir.BFloat16 {
+		roundTo16(to, out.Data.([]float32))
+	}
+	return out, nil
+}

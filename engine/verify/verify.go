@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"sort"
 
 	"github.com/modelc/modelc/engine/ir"
 	"github.com/modelc/modelc/engine/runtime"
@@ -24,21 +25,28 @@ type Options struct {
 	// Labels holds one class index per classifier row, over all samples in order.
 	Labels []int64
 	// An output agrees when every element has |cand − ref| ≤ ATol + RTol·|ref| and its
-	// cosine similarity is at least MinCosine.
+	// cosine similarity is at least MinCosine, and the candidate has no NaN or ±Inf
+	// where the reference is finite. With CosineOnly the elements outside ATol and RTol
+	// are counted (Mismatches) but do not fail the output: compression changes values
+	// by design, and compress --verify judges by cosine similarity.
 	ATol, RTol, MinCosine float64
+	CosineOnly            bool
 	Threads               int
 }
 
 // Output is the comparison of one output.
 type Output struct {
-	Name          string   `json:"name"`
-	Shape         []int    `json:"shape"`
-	Elements      int      `json:"elements"`
-	MaxAbsError   float64  `json:"max_abs_error"`
-	MeanAbsError  float64  `json:"mean_abs_error"`
-	MaxRelError   float64  `json:"max_rel_error"`
-	Cosine        float64  `json:"cosine"`
-	Mismatches    int      `json:"mismatches"` // elements outside atol + rtol·|ref|
+	Name         string  `json:"name"`
+	Shape        []int   `json:"shape"`
+	Elements     int     `json:"elements"`
+	MaxAbsError  float64 `json:"max_abs_error"`
+	MeanAbsError float64 `json:"mean_abs_error"`
+	MaxRelError  float64 `json:"max_rel_error"`
+	Cosine       float64 `json:"cosine"`
+	Mismatches   int     `json:"mismatches"` // elements outside atol + rtol·|ref|
+	// NonFinite counts the candidate's NaN and ±Inf elements where the reference is
+	// finite (an fp16 overflow, a division by a flushed zero): any fails the output.
+	NonFinite     int      `json:"non_finite"`
 	Top1Agreement *float64 `json:"top1_agreement,omitempty"`
 	RefAccuracy   *float64 `json:"ref_accuracy,omitempty"`
 	CandAccuracy  *float64 `json:"cand_accuracy,omitempty"`
@@ -50,6 +58,23 @@ type Report struct {
 	Samples int      `json:"samples"`
 	Outputs []Output `json:"outputs"`
 	Pass    bool     `json:"pass"`
+	// InputCasts lists the inputs converted to a model's declared dtype, one line
+	// each ("candidate input \"x\": float32 → float16").
+	InputCasts []string `json:"input_casts,omitempty"`
+}
+
+// LabelCountError is the error of labels whose number differs from the rows of the
+// classifier output they score (over all samples): accuracy on them would be made up.
+type LabelCountError struct {
+	Labels, Rows, Samples int
+	Output                string // the classifier output; "" when the models have none
+}
+
+func (e *LabelCountError) Error() string {
+	if e.Output == "" {
+		return fmt.Sprintf("%d labels given, but no output is classifier-shaped ([rows, classes] floats) to score them against", e.Labels)
+	}
+	return fmt.Sprintf("%d labels for %d rows of output %q (over %d sample(s)): give one label per row", e.Labels, e.Rows, e.Output, e.Samples)
 }
 
 // accum gathers the statistics of one output over all samples.
@@ -76,7 +101,8 @@ func Compare(ctx context.Context, ref, cand *runtime.Session, opts Options) (*Re
 	for i, o := range outs {
 		acc[i] = &accum{out: Output{Name: o.Name}}
 	}
-	labelPos := 0
+	labelPos, labelOut := 0, -1
+	casts := map[string]bool{}
 	for s := 0; s < samples; s++ {
 		inputs := opts.Inputs
 		if inputs == nil {
@@ -85,11 +111,19 @@ func Compare(ctx context.Context, ref, cand *runtime.Session, opts Options) (*Re
 				return nil, err
 			}
 		}
-		r, err := ref.Run(ctx, inputs)
+		refIn, err := CastInputs(ref, inputs, "reference", casts)
+		if err != nil {
+			return nil, err
+		}
+		candIn, err := CastInputs(cand, inputs, "candidate", casts)
+		if err != nil {
+			return nil, err
+		}
+		r, err := ref.Run(ctx, refIn)
 		if err != nil {
 			return nil, fmt.Errorf("reference model: %w", err)
 		}
-		cr, err := cand.Run(ctx, inputs)
+		cr, err := cand.Run(ctx, candIn)
 		if err != nil {
 			return nil, fmt.Errorf("candidate model: %w", err)
 		}
@@ -105,10 +139,24 @@ func Compare(ctx context.Context, ref, cand *runtime.Session, opts Options) (*Re
 			}
 			if i == firstClassifier(r, outs) {
 				labelPos += used
+				labelOut = i
 			}
 		}
 	}
+	if len(opts.Labels) > 0 {
+		e := &LabelCountError{Labels: len(opts.Labels), Samples: samples}
+		if labelOut >= 0 {
+			e.Rows, e.Output = acc[labelOut].rows, outs[labelOut].Name
+		}
+		if e.Output == "" || e.Rows != e.Labels {
+			return nil, &ir.Error{Kind: ir.KindInvalidArgument, Err: e}
+		}
+	}
 	rep := &Report{Samples: samples, Pass: true}
+	for c := range casts {
+		rep.InputCasts = append(rep.InputCasts, c)
+	}
+	sort.Strings(rep.InputCasts)
 	for _, a := range acc {
 		o := a.finish(opts)
 		rep.Outputs = append(rep.Outputs, o)
@@ -151,10 +199,17 @@ func (a *accum) add(ref, cand *runtime.Tensor, opts Options, labels []int64) (in
 	for i := range rv {
 		x, y := rv[i], cv[i]
 		d := math.Abs(x - y)
-		if math.IsNaN(x) && math.IsNaN(y) {
+		// The same NaN or infinity on both sides agrees: no error, and left out of the
+		// cosine, which it would make NaN (a model that computes NaN verifies against
+		// its own copy).
+		sameNonFinite := !isFinite(x) && (x == y || math.IsNaN(x) && math.IsNaN(y))
+		if sameNonFinite {
 			d = 0
 		}
 		a.out.Elements++
+		if isFinite(x) && !isFinite(y) {
+			a.out.NonFinite++
+		}
 		a.sumAbs += d
 		if d > a.out.MaxAbsError || math.IsNaN(d) {
 			a.out.MaxAbsError = d
@@ -164,8 +219,11 @@ func (a *accum) add(ref, cand *runtime.Tensor, opts Options, labels []int64) (in
 				a.out.MaxRelError = rel
 			}
 		}
-		if !(d <= opts.ATol+opts.RTol*math.Abs(x)) {
+		if !sameNonFinite && !(d <= opts.ATol+opts.RTol*math.Abs(x)) {
 			a.out.Mismatches++
+		}
+		if sameNonFinite {
+			continue
 		}
 		a.dot += x * y
 		a.nr += x * x
@@ -225,8 +283,62 @@ func (a *accum) finish(opts Options) Output {
 		r, c := float64(a.refHit)/float64(a.labelled), float64(a.candHit)/float64(a.labelled)
 		o.RefAccuracy, o.CandAccuracy = &r, &c
 	}
-	o.Pass = o.Mismatches == 0 && o.Cosine >= opts.MinCosine
+	o.Pass = (opts.CosineOnly || o.Mismatches == 0) && o.Cosine >= opts.MinCosine && o.NonFinite == 0
 	return o
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// CastInputs returns inputs with each value converted to the dtype s declares for it,
+// so one input set feeds a float32 model and its float16 (or bfloat16, or int32)
+// version alike. Float to float and integer to float always convert (rounding to the
+// narrower type, as onnxruntime's users do when they cast); a conversion to an integer
+// or bool type must keep every value exactly (whole numbers in range, 0 and 1 for bool),
+// or it is a KindInvalidArgument error naming the input. Each conversion is noted in
+// casts as "<side> input "x": float32 → float16". Values already of the declared type
+// (and inputs with no declared type) are passed as they are.
+func CastInputs(s *runtime.Session, inputs map[string]*runtime.Tensor, side string, casts map[string]bool) (map[string]*runtime.Tensor, error) {
+	want := map[string]ir.DType{}
+	for _, v := range s.Inputs() {
+		if v.Type != nil && v.Type.Kind == ir.TypeTensor && v.Type.ElemType != ir.Undefined {
+			want[v.Name] = v.Type.ElemType
+		}
+	}
+	var out map[string]*runtime.Tensor
+	for name, t := range inputs {
+		to, ok := want[name]
+		if !ok || t == nil || t.DType == to {
+			continue
+		}
+		from := t.DType
+		if from == ir.String || to == ir.String {
+			return nil, ir.Errorf(ir.KindInvalidArgument, "", "%s input %q: the model expects %v, got %v", side, name, to, from)
+		}
+		c, err := runtime.Cast(t, to)
+		if err != nil {
+			return nil, ir.Errorf(ir.KindInvalidArgument, "", "%s input %q: %v values cannot be converted to the %v the model expects: %v", side, name, from, to, err)
+		}
+		if !to.IsFloat() {
+			a, b := runtime.Float64s(t), runtime.Float64s(c)
+			for i := range a {
+				if a[i] != b[i] {
+					return nil, ir.Errorf(ir.KindInvalidArgument, "", "%s input %q: the model expects %v, and the %v value %v (element %d) is not one; give inputs of that type", side, name, to, from, a[i], i)
+				}
+			}
+		}
+		if out == nil {
+			out = make(map[string]*runtime.Tensor, len(inputs))
+			for k, v := range inputs {
+				out[k] = v
+			}
+		}
+		out[name] = c
+		casts[fmt.Sprintf("%s input %q: %v → %v", side, name, from, to)] = true
+	}
+	if out == nil {
+		return inputs, nil
+	}
+	return out, nil
 }
 
 // RandomInputs draws one input set for a session's graph inputs: floats from a standard

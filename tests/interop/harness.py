@@ -318,16 +318,40 @@ def _nbytes(data_type: int, n: int) -> int:
     return n * onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize
 
 
+def constant_weights(node: onnx.NodeProto) -> list[tuple[int, int]]:
+    """(data_type, elements) of a Constant node's value: its tensor, sparse tensor or
+    value_float(s)/value_int(s) list; [] for strings and other nodes."""
+    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+        return []
+    for a in node.attribute:
+        if a.name == "value":
+            return [(a.t.data_type, math.prod(a.t.dims))]
+        if a.name == "sparse_value":
+            return [(a.sparse_tensor.values.data_type, math.prod(a.sparse_tensor.values.dims))]
+        if a.name == "value_float":
+            return [(TensorProto.FLOAT, 1)]
+        if a.name == "value_floats":
+            return [(TensorProto.FLOAT, len(a.floats))]
+        if a.name == "value_int":
+            return [(TensorProto.INT64, 1)]
+        if a.name == "value_ints":
+            return [(TensorProto.INT64, len(a.ints))]
+    return []
+
+
 def parameter_stats(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
-    """(parameter_count, bytes_per_dtype) over initializers of all graphs."""
+    """(parameter_count, bytes_per_dtype) over the weights of all graphs, as modelc info
+    counts them: initializers, sparse initializers and Constant nodes' values."""
     count = 0
     per_dtype: dict[str, int] = collections.Counter()
     for g in all_graphs(model.graph):
-        tensors = list(g.initializer) + [s.values for s in g.sparse_initializer]
-        for t in tensors:
-            n = math.prod(t.dims)
+        weights = [(t.data_type, math.prod(t.dims)) for t in g.initializer]
+        weights += [(s.values.data_type, math.prod(s.values.dims)) for s in g.sparse_initializer]
+        for node in g.node:
+            weights += constant_weights(node)
+        for data_type, n in weights:
             count += n
-            per_dtype[dtype_name(t.data_type)] += _nbytes(t.data_type, n)
+            per_dtype[dtype_name(data_type)] += _nbytes(data_type, n)
     return count, dict(per_dtype)
 
 

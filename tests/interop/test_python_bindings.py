@@ -127,21 +127,9 @@ def test_inspect_agrees_with_onnx(name):
     assert [i["name"] for i in info["inputs"]] == [i.name for i in m.graph.input if i.name not in init]
     assert [o["name"] for o in info["outputs"]] == [o.name for o in m.graph.output]
     assert info["producer"] == {"name": m.producer_name, "version": m.producer_version}
-    # Parameters: every initializer of the graph and its subgraphs, counted by onnx.
-    params = 0
-
-    def walk(g):
-        nonlocal params
-        params += sum(int(np.prod(t.dims)) for t in g.initializer)
-        for n in g.node:
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    walk(a.g)
-                for sub in a.graphs:
-                    walk(sub)
-
-    walk(m.graph)
-    assert info["parameter_count"] == params
+    # Parameters: every initializer and Constant node's value of the graph and its
+    # subgraphs, counted by onnx.
+    assert (info["parameter_count"], info["bytes_per_dtype"]) == harness.parameter_stats(m)
 
 
 def test_backends():
