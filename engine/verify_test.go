@@ -204,7 +204,7 @@ func TestVerifyToleranceIsStated(t *testing.T) {
 func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 	dir := t.TempDir()
 	ref := classifier(t, dir)
-	crep, err := Compress(context.Background(), ref, filepath.Join(dir, "i8.onnx"), CompressOptions{Quantize: "int8", Verify: true, PerChannel: true}, nil)
+	crep, err := Compress(context.Background(), ref, filepath.Join(dir, "i8.onnx"), CompressOptions{Quantize: "int8", Verify: true}, nil)
 	require.NoError(t, err)
 	info, err := Inspect(ref)
 	require.NoError(t, err)
