@@ -132,8 +132,11 @@ func main() {
 	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		sig := <-interrupts
-		engine.AbortWrites()
-		fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped; no output was written\n", sig)
+		if engine.AbortWrites() {
+			fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped after the output was complete\n", sig)
+		} else {
+			fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped; no output was written\n", sig)
+		}
 		os.Exit(exitCancelled)
 	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
