@@ -190,6 +190,9 @@ func refuseSpecial(fi os.FileInfo, path string) error {
 func (s *Set) Check(path string) error {
 	mu.Lock()
 	defer mu.Unlock()
+	if aborted {
+		return &ir.Error{Kind: ir.KindCancelled, File: path, Err: errors.New("interrupted: the process is stopping; no output was written")}
+	}
 	r, name, err := s.root(path)
 	if err == nil {
 		_, err = s.check(r, name, path)
@@ -205,7 +208,7 @@ func (s *Set) Create(path string) (*File, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if aborted {
-		return nil, &ir.Error{Kind: ir.KindCancelled, File: path, Err: errors.New("the process is stopping")}
+		return nil, &ir.Error{Kind: ir.KindCancelled, File: path, Err: errors.New("interrupted: the process is stopping; no output was written")}
 	}
 	if s.done {
 		return nil, ir.Errorf(ir.KindInternal, path, "output set already committed or aborted")
@@ -246,6 +249,9 @@ func (s *Set) Create(path string) (*File, error) {
 func (s *Set) RemoveOnCommit(path string) error {
 	mu.Lock()
 	defer mu.Unlock()
+	if aborted || s.done {
+		return &ir.Error{Kind: ir.KindCancelled, File: path, Err: errors.New("interrupted: the process is stopping; no output was written")}
+	}
 	r, name, err := s.root(path)
 	if err != nil {
 		return err
@@ -271,6 +277,9 @@ func (f *File) Abort() { f.set.Abort() }
 
 // Commit makes the set's files appear; see File.Commit.
 func (s *Set) Commit() error {
+	if s.done {
+		return s.stopped()
+	}
 	for _, f := range s.files {
 		err := f.Flush()
 		if err == nil {
@@ -284,17 +293,17 @@ func (s *Set) Commit() error {
 		}
 		if err != nil {
 			s.Abort()
+			if stopping() {
+				return s.stopped()
+			}
 			return &ir.Error{Kind: ir.KindIO, File: f.path, Err: err}
 		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if s.done {
-		return ir.Errorf(ir.KindInternal, "", "output set already committed or aborted")
-	}
-	if aborted {
+	if aborted || s.done {
 		s.abortLocked()
-		return &ir.Error{Kind: ir.KindCancelled, Err: errors.New("the process is stopping")}
+		return s.stopped()
 	}
 	last := len(s.files) - 1
 	for i, f := range s.files {
@@ -339,6 +348,20 @@ func (s *Set) Commit() error {
 	return nil
 }
 
+func stopping() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return aborted
+}
+
+// stopped is the error of a set that AbortAll (or an earlier Abort or Commit) ended.
+func (s *Set) stopped() error {
+	if stopping() || len(s.files) == 0 {
+		return &ir.Error{Kind: ir.KindCancelled, Err: errors.New("interrupted: the process is stopping; no output was written")}
+	}
+	return ir.Errorf(ir.KindInternal, s.files[0].path, "output set already committed or aborted")
+}
+
 // rollbackLocked undoes the renames of files [0, n) and removes every temporary file.
 func (s *Set) rollbackLocked(n int) {
 	for i := n - 1; i >= 0; i-- {
@@ -360,12 +383,19 @@ func (s *Set) Abort() {
 	s.abortLocked()
 }
 
-func (s *Set) abortLocked() {
+func (s *Set) abortLocked() { s.discardLocked(true) }
+
+// discardLocked removes the set's temporary files. AbortAll leaves the files open
+// (closeFiles false): the goroutine writing them may be in the middle of a write, which
+// then goes on into an unlinked file, harmlessly, until its Commit fails.
+func (s *Set) discardLocked(closeFiles bool) {
 	if s.done {
 		return
 	}
 	for _, f := range s.files {
-		f.f.Close()
+		if closeFiles {
+			f.f.Close()
+		}
 		f.root.Remove(f.tmp)
 		if f.backup != "" {
 			f.root.Remove(f.backup)
@@ -399,7 +429,7 @@ func AbortAll() (committedAny bool) {
 	defer mu.Unlock()
 	aborted = true
 	for s := range inflight {
-		s.abortLocked()
+		s.discardLocked(false)
 	}
 	return committed > 0
 }
