@@ -114,6 +114,13 @@ GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized
 float32 for formats that cannot hold them. PyTorch checkpoints (.pt, .pth, .bin) are read with an allow-list: a pickle
 that asks for anything but tensors, storages, dtypes and dicts is refused, never run.
 
+Outputs appear whole or not at all (shards before their index, external data before its
+model); a rewrite removes the earlier set's stale shards. Refused: an output that is one
+of the input's files (external data, shard, index) or a symlink, FIFO, device or folder
+(exit 2); a read-only file (exit 3; a replaced file keeps its mode). Files a model names
+are read only from beneath its folder (symlinks followed while they stay inside it, or
+inside the repository folder of a Hugging Face cache).
+
 Exit codes:
   0  success
   1  internal error (a bug in modelc: please report it)
