@@ -293,8 +293,8 @@ func (s *Set) Commit() error {
 		}
 		if err != nil {
 			s.Abort()
-			if stopping() {
-				return s.stopped()
+			if err := s.stopped(); ir.KindOf(err) == ir.KindCancelled {
+				return err
 			}
 			return &ir.Error{Kind: ir.KindIO, File: f.path, Err: err}
 		}
@@ -303,9 +303,13 @@ func (s *Set) Commit() error {
 	defer mu.Unlock()
 	if aborted || s.done {
 		s.abortLocked()
-		return s.stopped()
+		return s.stoppedLocked()
 	}
 	last := len(s.files) - 1
+	if last < 0 {
+		s.closeLocked()
+		return nil
+	}
 	for i, f := range s.files {
 		if i < last {
 			// Keep the file this one replaces until the commit point, to put it back
@@ -348,15 +352,15 @@ func (s *Set) Commit() error {
 	return nil
 }
 
-func stopping() bool {
-	mu.Lock()
-	defer mu.Unlock()
-	return aborted
-}
-
 // stopped is the error of a set that AbortAll (or an earlier Abort or Commit) ended.
 func (s *Set) stopped() error {
-	if stopping() || len(s.files) == 0 {
+	mu.Lock()
+	defer mu.Unlock()
+	return s.stoppedLocked()
+}
+
+func (s *Set) stoppedLocked() error {
+	if aborted || len(s.files) == 0 {
 		return &ir.Error{Kind: ir.KindCancelled, Err: errors.New("interrupted: the process is stopping; no output was written")}
 	}
 	return ir.Errorf(ir.KindInternal, s.files[0].path, "output set already committed or aborted")

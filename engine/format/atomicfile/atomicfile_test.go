@@ -287,3 +287,28 @@ func TestAbortAll(t *testing.T) {
 		t.Errorf("Create after AbortAll: %v", err)
 	}
 }
+
+// AbortAll while a set is between its writes and its commit: Commit reports a cancel
+// (and returns), nothing appears.
+func TestAbortAllBeforeCommit(t *testing.T) {
+	defer func() { mu.Lock(); aborted = false; mu.Unlock() }()
+	if err := NewSet(nil).Commit(); err != nil {
+		t.Errorf("empty set: %v", err)
+	}
+	dir := t.TempDir()
+	s := NewSet(nil)
+	f, err := s.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f, "data")
+	mu.Lock()
+	aborted = true // as AbortAll does, without ending the set yet
+	mu.Unlock()
+	if err := s.Commit(); ir.KindOf(err) != ir.KindCancelled {
+		t.Errorf("Commit = %v, want cancelled", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left: %v", entries)
+	}
+}
