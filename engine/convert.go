@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/modelc/modelc/engine/format"
+	"github.com/modelc/modelc/engine/format/atomicfile"
 	"github.com/modelc/modelc/engine/format/gguf"
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -49,6 +50,11 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 		return nil, err
 	}
 	defer m.Close()
+	// Now the input's files are known (external data, shards, index): the output may be
+	// none of them. The writers of several files check each of theirs too.
+	if _, err := atomicfile.CheckTarget(dst, m.Sources()); err != nil {
+		return nil, err
+	}
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
@@ -134,7 +140,11 @@ func writerFor(dst, to string) (*format.Format, error) {
 	return format.ForWrite(dst)
 }
 
-// checkPaths refuses an output that is the input itself (by path or by identity).
+// checkPaths refuses an output that is the input itself (by path or by identity), and,
+// before any long work, an output path that cannot be written as the rules of package
+// atomicfile say: a symlink, FIFO, device, socket or folder there (KindInvalidArgument),
+// a read-only file or a missing folder (KindIO). Once the input is read, Convert checks
+// the output against all of the input's files (external data, shards, index).
 func checkPaths(src, dst string) error {
 	if src == "" || dst == "" {
 		return Errorf(KindInvalidArgument, "both an input and an output path are needed")
@@ -142,7 +152,9 @@ func checkPaths(src, dst string) error {
 	absSrc, err1 := filepath.Abs(src)
 	absDst, err2 := filepath.Abs(dst)
 	same := err1 == nil && err2 == nil && absSrc == absDst
+	var inputs []os.FileInfo
 	if si, err := os.Stat(src); err == nil {
+		inputs = append(inputs, si)
 		if di, err := os.Stat(dst); err == nil && os.SameFile(si, di) {
 			same = true
 		}
@@ -150,7 +162,8 @@ func checkPaths(src, dst string) error {
 	if same {
 		return &Error{Kind: KindInvalidArgument, File: dst, Err: errors.New("the output is the input file; modelc never overwrites its input")}
 	}
-	return nil
+	_, err := atomicfile.CheckTarget(dst, inputs)
+	return err
 }
 
 // stepper reports progress and turns a cancelled context or a false from the callback

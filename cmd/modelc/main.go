@@ -136,6 +136,13 @@ that asks for anything but tensors, storages, dtypes and dicts is refused, never
 JSON (--json, the C ABI, Python): a number that is NaN or ±Inf, which JSON cannot
 hold, is written as null; verify's non_finite counts say where NaN/Inf appeared.
 
+Outputs appear whole or not at all (shards before their index, external data before its
+model); a rewrite removes the earlier set's stale shards. Refused: an output that is one
+of the input's files (external data, shard, index) or a symlink, FIFO, device or folder
+(exit 2); a read-only file (exit 3; a replaced file keeps its mode). Files a model names
+are read only from beneath its folder (symlinks followed while they stay inside it, or
+inside the repository folder of a Hugging Face cache).
+
 Exit codes:
   0  success
   1  internal error (a bug in modelc: please report it)
@@ -154,8 +161,11 @@ func main() {
 	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		sig := <-interrupts
-		engine.AbortWrites()
-		fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped; no output was written\n", sig)
+		if engine.AbortWrites() {
+			fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped after the output was complete\n", sig)
+		} else {
+			fmt.Fprintf(os.Stderr, "\nmodelc: %v: stopped; no output was written\n", sig)
+		}
 		os.Exit(exitCancelled)
 	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

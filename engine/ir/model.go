@@ -3,6 +3,7 @@ package ir
 import (
 	"errors"
 	"io"
+	"os"
 )
 
 // Model is a whole model: one main graph plus what ONNX keeps beside it. Weight-only
@@ -215,6 +216,33 @@ type TrainingInfo struct {
 // KeepAlive ties a resource (a memory map, an open file) to the model: tensors may alias
 // it, and Close releases it.
 func (m *Model) KeepAlive(c io.Closer) { m.closers = append(m.closers, c) }
+
+// SourceFile records a file a model was read from that no memory map stands for (a
+// sharded checkpoint's index): a reader passes it to KeepAlive so Sources lists it.
+type SourceFile struct{ Info os.FileInfo }
+
+// SourceInfo describes the file.
+func (s SourceFile) SourceInfo() os.FileInfo { return s.Info }
+
+// Close does nothing.
+func (SourceFile) Close() error { return nil }
+
+// Sources lists the files the model was read from (the model file, external data,
+// shards, an index), as the readers opened them, so a writer can refuse to replace one.
+func (m *Model) Sources() []os.FileInfo {
+	var out []os.FileInfo
+	for _, c := range m.closers {
+		switch s := c.(type) {
+		case interface{ SourceInfo() os.FileInfo }:
+			if fi := s.SourceInfo(); fi != nil {
+				out = append(out, fi)
+			}
+		case *Model:
+			out = append(out, s.Sources()...)
+		}
+	}
+	return out
+}
 
 // DropUnmodified tells the memory maps behind the model that the bytes b (tensor data)
 // will not be needed again soon: their pages are released and re-read from the file if

@@ -3,8 +3,12 @@
 package mmap
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -15,7 +19,11 @@ import (
 type File struct {
 	Data []byte
 	Size int64
+	info os.FileInfo
 }
+
+// SourceInfo describes the mapped file (ir.Model.Sources lists it).
+func (f *File) SourceInfo() os.FileInfo { return f.info }
 
 // Open maps the whole of path. An empty file gives an empty Data.
 func Open(path string) (*File, error) {
@@ -23,6 +31,20 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return mapFile(f, path)
+}
+
+// OpenInside maps the file name, which a model file in folder dir refers to (ONNX
+// external data, a shard an index lists), without leaving dir: see Inside.
+func OpenInside(dir, name string) (*File, error) {
+	f, err := Inside(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return mapFile(f, filepath.Join(dir, name))
+}
+
+func mapFile(f *os.File, path string) (*File, error) {
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
@@ -33,7 +55,7 @@ func Open(path string) (*File, error) {
 	}
 	size := st.Size()
 	if size == 0 {
-		return &File{Data: []byte{}}, nil
+		return &File{Data: []byte{}, info: st}, nil
 	}
 	if int64(int(size)) != size {
 		return nil, fmt.Errorf("%s: too large to map (%d bytes)", path, size)
@@ -42,7 +64,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	return &File{Data: data, Size: size}, nil
+	return &File{Data: data, Size: size, info: st}, nil
 }
 
 // DropUnmodified releases the memory behind the whole pages of b (which must lie in this
@@ -77,4 +99,61 @@ func (f *File) Close() error {
 	err := syscall.Munmap(f.Data)
 	f.Data = nil
 	return err
+}
+
+// ErrEscapes says a file a model refers to lies outside the folder it may be read from.
+var ErrEscapes = errors.New("leads out of the model's folder through a symlink")
+
+// Inside opens the file name (relative, as a model file's reference to another file is),
+// which must stay inside the folder dir, race-free: the folder is opened once and the
+// name resolved beneath it (os.Root), so a folder swapped for a symlink while modelc reads
+// cannot redirect it. The rule for symlinks, for every file a model refers to (ONNX
+// external data; the shards of a sharded safetensors or PyTorch checkpoint):
+//
+//   - a symlink is followed while it stays inside dir (absolute links are refused);
+//   - in a Hugging Face cache (dir lies under <repo>/snapshots/<revision>/ and <repo>
+//     holds blobs/), the bound is <repo> instead, so the cache's relative links to
+//     ../../blobs/<hash> are followed, and nothing outside that repository's folder;
+//   - anything else is ErrEscapes.
+//
+// The path the user names (the model file, the checkpoint's folder or index) is opened
+// as given, symlinks and all.
+func Inside(dir, name string) (*os.File, error) {
+	root, rel := boundOf(dir)
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := r.Open(filepath.Join(rel, name))
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes") {
+			return nil, ErrEscapes
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// boundOf returns the folder a model in dir may read beneath, and dir relative to it.
+func boundOf(dir string) (root, rel string) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir, "."
+	}
+	for d := abs; ; {
+		parent := filepath.Dir(d)
+		if parent == d {
+			return dir, "."
+		}
+		if filepath.Base(d) == "snapshots" {
+			if st, err := os.Stat(filepath.Join(parent, "blobs")); err == nil && st.IsDir() {
+				if r, err := filepath.Rel(parent, abs); err == nil {
+					return parent, r
+				}
+			}
+		}
+		d = parent
+	}
 }

@@ -2,9 +2,9 @@ package onnx
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -244,16 +244,19 @@ func (d *decoder) externalData(name string, kv []ir.StringPair, want int64) ([]b
 	if d.dir == "" {
 		return nil, bad(ir.KindInvalidArgument, "external data %q cannot be resolved for a model read from memory", location)
 	}
-	path, err := resolveInside(d.dir, location)
+	rel, err := cleanRelative(location)
 	if err != nil {
 		return nil, bad(ir.KindCorrupt, "external data location %q: %v", location, err)
 	}
-	f := d.ext[path]
+	f := d.ext[rel]
 	if f == nil {
-		if f, err = mmap.Open(path); err != nil {
-			return nil, bad(ir.KindIO, "external data file %q: %v", location, ir.IOError(path, err).Err)
+		if f, err = mmap.OpenInside(d.dir, rel); err != nil {
+			if errors.Is(err, mmap.ErrEscapes) {
+				return nil, bad(ir.KindCorrupt, "external data location %q: %v", location, err)
+			}
+			return nil, bad(ir.KindIO, "external data file %q: %v", location, ir.IOError(filepath.Join(d.dir, rel), err).Err)
 		}
-		d.ext[path] = f
+		d.ext[rel] = f
 		d.model.KeepAlive(f)
 	}
 	if length >= 0 && length != want {
@@ -265,9 +268,10 @@ func (d *decoder) externalData(name string, kv []ir.StringPair, want int64) ([]b
 	return f.Data[offset : offset+want : offset+want], nil
 }
 
-// resolveInside joins a relative location to dir and checks that the result, with
-// symlinks followed, is still inside dir.
-func resolveInside(dir, location string) (string, error) {
+// cleanRelative checks that an external data location is a relative path that stays in
+// the model's folder as written; symlinks are checked as the file is opened (see
+// mmap.Inside for the rule).
+func cleanRelative(location string) (string, error) {
 	if filepath.IsAbs(location) || strings.HasPrefix(location, "/") || strings.ContainsRune(location, 0) {
 		return "", fmt.Errorf("must be a path relative to the model's folder")
 	}
@@ -275,20 +279,5 @@ func resolveInside(dir, location string) (string, error) {
 	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 		return "", fmt.Errorf("escapes the model's folder")
 	}
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", err
-	}
-	full := filepath.Join(root, clean)
-	real, err := filepath.EvalSymlinks(full)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return full, nil // reported as a missing file by the caller
-		}
-		return "", err
-	}
-	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("leads out of the model's folder through a symlink")
-	}
-	return real, nil
+	return clean, nil
 }

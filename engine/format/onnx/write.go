@@ -76,34 +76,41 @@ func Write(m *ir.Model, path string, opts WriteOptions) (WriteResult, error) {
 	if r.n > MaxProtoSize {
 		return res, ir.Errorf(ir.KindUnsupported, path, "the model is %d bytes even with its initializers stored externally, over the 2 GiB protobuf limit", r.n)
 	}
-	var extFile *atomicfile.File
-	if ext != nil && len(ext.data) > 0 {
-		extPath := filepath.Join(filepath.Dir(path), filepath.FromSlash(opts.ExternalFile))
-		if extFile, err = atomicfile.Create(extPath); err != nil {
-			return res, ir.IOError(extPath, err)
+	// The model and its data file are one set: checked against the input's files, both
+	// written under temporary names, the data renamed first and the model last, so a model
+	// never points at data that is not there yet, and a failure or a signal before the
+	// model's rename puts the old data file back.
+	set := atomicfile.NewSet(m.Sources())
+	hasExt := ext != nil && len(ext.data) > 0
+	extPath := filepath.Join(filepath.Dir(path), filepath.FromSlash(opts.ExternalFile))
+	if hasExt {
+		if err := set.Check(extPath); err != nil {
+			return res, err
 		}
-		defer extFile.Abort()
+	}
+	if err := set.Check(path); err != nil {
+		return res, err
+	}
+	defer set.Abort()
+	if hasExt {
+		extFile, err := set.Create(extPath)
+		if err != nil {
+			return res, err
+		}
 		if err := ext.writeTo(extFile, opts.Written); err != nil {
 			return res, &ir.Error{Kind: ir.KindIO, File: extPath, Err: err}
 		}
 		res.ExternalFile = extPath
 	}
-	out, err := atomicfile.Create(path)
+	out, err := set.Create(path)
 	if err != nil {
-		return res, ir.IOError(path, err)
+		return res, err
 	}
-	defer out.Abort()
 	if err := r.writeTo(out, opts.Written); err != nil {
 		return res, &ir.Error{Kind: ir.KindIO, File: path, Err: err}
 	}
-	// The data file goes first: a model never points at data that is not there yet.
-	if extFile != nil {
-		if err := extFile.Commit(); err != nil {
-			return res, &ir.Error{Kind: ir.KindIO, File: res.ExternalFile, Err: err}
-		}
-	}
-	if err := out.Commit(); err != nil {
-		return res, &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+	if err := set.Commit(); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -434,12 +434,18 @@ func readSharded(indexPath string) (*ir.Model, error) {
 	sort.Strings(shards)
 	base := strings.TrimSuffix(filepath.Base(indexPath), IndexSuffix)
 	m := &ir.Model{Graph: &ir.Graph{Name: base}}
+	if st, err := os.Stat(indexPath); err == nil {
+		m.KeepAlive(ir.SourceFile{Info: st}) // so no output replaces the index
+	}
 	metaSeen := map[string]bool{}
 	for _, shard := range shards {
 		path := filepath.Join(dir, shard)
-		mf, err := mmap.Open(path)
+		mf, err := mmap.OpenInside(dir, shard)
 		if err != nil {
 			m.Close()
+			if errors.Is(err, mmap.ErrEscapes) {
+				return nil, ir.Errorf(ir.KindCorrupt, path, "shard named by %s: %v", filepath.Base(indexPath), err)
+			}
 			return nil, ir.IOError(path, fmt.Errorf("shard named by %s: %w", filepath.Base(indexPath), ir.IOError(path, err).Err))
 		}
 		m.KeepAlive(mf)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -37,21 +38,99 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 	}
 	meta := sortedMetadata(m.Metadata)
 	groups := split(tensors, opts.MaxShardSize)
+	// The set of files the output is: checked against the input's files, written under
+	// temporary names, renamed with the commit point last, the earlier output's files that
+	// the new one does not reuse removed.
+	set := atomicfile.NewSet(m.Sources())
 	if len(groups) <= 1 {
-		f, err := atomicfile.Create(path)
+		if err := set.Check(path); err != nil {
+			return err
+		}
+		if err := removeStale(set, path, map[string]bool{filepath.Base(path): true}); err != nil {
+			set.Abort()
+			return err
+		}
+		f, err := set.Create(path)
 		if err != nil {
-			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+			return err
 		}
 		if err := writeFile(f, tensors, meta, opts.Written); err != nil {
-			f.Abort()
+			set.Abort()
 			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
 		}
-		if err := f.Commit(); err != nil {
-			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
-		}
-		return nil
+		return set.Commit()
 	}
-	return writeSharded(path, groups, meta, opts)
+	return writeSharded(set, path, groups, meta, opts)
+}
+
+// ShardNames returns the files a sharded write of path in n shards makes: the shards,
+// then the index (the commit point). Hugging Face's names: model-00001-of-00003.safetensors
+// beside model.safetensors.index.json, after path's stem.
+func ShardNames(path string, n int) []string {
+	dir := filepath.Dir(path)
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	out := make([]string, 0, n+1)
+	for i := range n {
+		out = append(out, filepath.Join(dir, fmt.Sprintf("%s-%05d-of-%05d.safetensors", stem, i+1, n)))
+	}
+	return append(out, filepath.Join(dir, stem+IndexSuffix))
+}
+
+// removeStale schedules the removal, once the new output is in place, of the files of an
+// earlier output at path that the new one (keep, by file name) does not reuse: the shards
+// the old index lists, files named like this output's shards (<stem>-NNNNN-of-NNNNN
+// .safetensors, as transformers' save_pretrained cleans up), the old index, and the
+// unsharded file. An output is one model whichever way it is stored: leaving the other
+// form behind would make a reader of the folder pick the stale one.
+func removeStale(set *atomicfile.Set, path string, keep map[string]bool) error {
+	dir := filepath.Dir(path)
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	candidates := map[string]bool{filepath.Base(path): true, stem + IndexSuffix: true}
+	if idx, err := readIndex(filepath.Join(dir, stem+IndexSuffix)); err == nil {
+		for _, shard := range idx.WeightMap {
+			if checkShardName(shard) == nil {
+				candidates[shard] = true
+			}
+		}
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if isShardName(e.Name(), stem) {
+				candidates[e.Name()] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(candidates))
+	for name := range candidates {
+		if !keep[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := set.RemoveOnCommit(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isShardName says whether name is <stem>-NNNNN-of-NNNNN.safetensors.
+func isShardName(name, stem string) bool {
+	rest, ok := strings.CutPrefix(name, stem+"-")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutSuffix(rest, ".safetensors")
+	if !ok || len(rest) != 14 || rest[5:9] != "-of-" {
+		return false
+	}
+	for _, c := range rest[:5] + rest[9:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Encode writes m as one safetensors file to w, laid out as Write lays out an unsharded
@@ -276,45 +355,43 @@ func WriteTensorData(w io.Writer, t *ir.Tensor, written func([]byte)) error {
 	return nil
 }
 
-// writeSharded writes each group to model-0000k-of-0000n.safetensors (named after path's
-// stem) and the index to <stem>.safetensors.index.json. Nothing is renamed into place
-// until every file is complete.
-func writeSharded(path string, groups [][]*ir.Tensor, meta []ir.StringPair, opts WriteOptions) error {
-	dir := filepath.Dir(path)
-	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	var files []*atomicfile.File
-	abort := func() {
-		for _, f := range files {
-			f.Abort()
+// writeSharded writes each group to a shard and then the index (see ShardNames). Nothing
+// is renamed into place until every file is complete, and the index goes last.
+func writeSharded(set *atomicfile.Set, path string, groups [][]*ir.Tensor, meta []ir.StringPair, opts WriteOptions) error {
+	names := ShardNames(path, len(groups))
+	keep := map[string]bool{}
+	for _, p := range names {
+		if err := set.Check(p); err != nil {
+			return err
 		}
+		keep[filepath.Base(p)] = true
+	}
+	if err := removeStale(set, path, keep); err != nil {
+		set.Abort()
+		return err
 	}
 	weightMap := map[string]string{}
 	var total int64
 	for i, g := range groups {
-		name := fmt.Sprintf("%s-%05d-of-%05d.safetensors", stem, i+1, len(groups))
-		shardPath := filepath.Join(dir, name)
-		f, err := atomicfile.Create(shardPath)
+		shardPath := names[i]
+		f, err := set.Create(shardPath)
 		if err != nil {
-			abort()
-			return &ir.Error{Kind: ir.KindIO, File: shardPath, Err: err}
+			return err
 		}
-		files = append(files, f)
 		if err := writeFile(f, g, meta, opts.Written); err != nil {
-			abort()
+			set.Abort()
 			return &ir.Error{Kind: ir.KindIO, File: shardPath, Err: err}
 		}
 		for _, t := range g {
-			weightMap[t.Name] = name
+			weightMap[t.Name] = filepath.Base(shardPath)
 			total += t.ByteSize()
 		}
 	}
-	indexPath := filepath.Join(dir, stem+IndexSuffix)
-	f, err := atomicfile.Create(indexPath)
+	indexPath := names[len(groups)]
+	f, err := set.Create(indexPath)
 	if err != nil {
-		abort()
-		return &ir.Error{Kind: ir.KindIO, File: indexPath, Err: err}
+		return err
 	}
-	files = append(files, f)
 	// The layout of transformers' save_pretrained: sorted keys, two-space indent.
 	enc := json.NewEncoder(f)
 	enc.SetEscapeHTML(false)
@@ -324,16 +401,8 @@ func writeSharded(path string, groups [][]*ir.Tensor, meta []ir.StringPair, opts
 		WeightMap map[string]string `json:"weight_map"`
 	}{map[string]int64{"total_size": total}, weightMap}
 	if err := enc.Encode(idx); err != nil {
-		abort()
+		set.Abort()
 		return &ir.Error{Kind: ir.KindIO, File: indexPath, Err: err}
 	}
-	for i, f := range files {
-		if err := f.Commit(); err != nil {
-			for _, g := range files[i+1:] {
-				g.Abort()
-			}
-			return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
-		}
-	}
-	return nil
+	return set.Commit()
 }

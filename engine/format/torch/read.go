@@ -444,10 +444,13 @@ func readSharded(indexPath string) (*ir.Model, error) {
 		return nil, ir.Errorf(ir.KindCorrupt, indexPath, "%v", err)
 	}
 	m := &ir.Model{Graph: &ir.Graph{Name: strings.TrimSuffix(filepath.Base(indexPath), IndexSuffix)}}
+	if st, err := os.Stat(indexPath); err == nil {
+		m.KeepAlive(ir.SourceFile{Info: st}) // so no output replaces the index
+	}
 	seen := map[string]bool{}
 	for _, s := range shards {
 		p := filepath.Join(filepath.Dir(indexPath), s)
-		part, err := Read(p)
+		part, err := readShard(filepath.Dir(indexPath), s)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -461,6 +464,26 @@ func readSharded(indexPath string) (*ir.Model, error) {
 			seen[t.Name] = true
 			m.Graph.Initializers = append(m.Graph.Initializers, t)
 		}
+	}
+	return m, nil
+}
+
+// readShard reads the shard name an index in dir lists, opened beneath dir (see
+// mmap.Inside for the symlink rule).
+func readShard(dir, name string) (*ir.Model, error) {
+	p := filepath.Join(dir, name)
+	mf, err := mmap.OpenInside(dir, name)
+	if err != nil {
+		if errors.Is(err, mmap.ErrEscapes) {
+			return nil, ir.Errorf(ir.KindCorrupt, p, "shard: %v", err)
+		}
+		return nil, ir.IOError(p, err)
+	}
+	m := &ir.Model{Graph: &ir.Graph{Name: strings.TrimSuffix(name, filepath.Ext(name))}}
+	m.KeepAlive(mf)
+	if err := decodeInto(m, mf.Data, p); err != nil {
+		m.Close()
+		return nil, err
 	}
 	return m, nil
 }
