@@ -146,11 +146,17 @@ func reserveLocked(n int64, file, where, what string) error {
 			// thread stacks and malloc arenas take much of it: the block must also fit in
 			// what is left, with room for the heap's growth around it.
 			left, as, ok := addressSpaceLeft()
-			if !ok || n <= (left-asMargin)/2 {
-				return nil
+			if ok && n > (left-asMargin)/2 {
+				return &Error{Kind: KindCorrupt, File: file, Where: where, Err: &budgetError{what: what, n: n, inUse: heapInUse(), limit: max(0, (left-asMargin)/2),
+					limitSource: fmt.Sprintf("half the address space left under the process's limit of %s, ulimit -v", FormatSize(as)), hint: "raise the address-space limit (ulimit -v)"}}
 			}
-			return &Error{Kind: KindCorrupt, File: file, Where: where, Err: &budgetError{what: what, n: n, inUse: heapInUse(), limit: max(0, (left-asMargin)/2),
-				limitSource: fmt.Sprintf("half the address space left under the process's limit of %s, ulimit -v", FormatSize(as)), hint: "raise the address-space limit (ulimit -v)"}}
+			// The default budget also stays within what the machine has free now (other
+			// processes use memory too); a budget the user sets is taken as given.
+			if avail, ok := memAvailable(); ok && source == defaultWhy && n > avail/4*3 {
+				return &Error{Kind: KindCorrupt, File: file, Where: where, Err: &budgetError{what: what, n: n, inUse: heapInUse(), limit: avail / 4 * 3,
+					limitSource: fmt.Sprintf("3/4 of the %s of memory available now", FormatSize(avail))}}
+			}
+			return nil
 		}
 	}
 	return &Error{Kind: KindCorrupt, File: file, Where: where, Err: &budgetError{what: what, n: n, inUse: heapInUse(), limit: limit, limitSource: source}}

@@ -50,3 +50,23 @@ func addressSpaceLeft() (left, limit int64, ok bool) {
 	}
 	return int64(rl.Cur) - pages*int64(os.Getpagesize()), int64(rl.Cur), true
 }
+
+// memAvailable is the kernel's estimate of the memory available to new allocations
+// without swapping (MemAvailable in /proc/meminfo), in bytes; ok is false when unknown.
+func memAvailable() (int64, bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, found := strings.CutPrefix(line, "MemAvailable:"); found {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if v, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return v << 10, true
+				}
+			}
+		}
+	}
+	return 0, false
+}

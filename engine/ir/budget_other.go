@@ -8,3 +8,6 @@ func machineMemory() (ram, cgroup, as int64) { return 0, 0, 0 }
 
 // addressSpaceLeft is not known outside Linux.
 func addressSpaceLeft() (left, limit int64, ok bool) { return 0, 0, false }
+
+// memAvailable is not known outside Linux.
+func memAvailable() (int64, bool) { return 0, false }
