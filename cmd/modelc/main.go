@@ -114,6 +114,11 @@ GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized
 float32 for formats that cannot hold them. PyTorch checkpoints (.pt, .pth, .bin) are read with an allow-list: a pickle
 that asks for anything but tensors, storages, dtypes and dicts is refused, never run.
 
+Memory: readers check what a file asks them to allocate (inflating zip members,
+copying strided views) against a budget, MODELC_MAX_MEMORY=SIZE (2GB, 512MiB); by
+default 3/4 of RAM (or of the cgroup's limit), and within half the address space left
+under ulimit -v. A file that needs more exits 4, naming the tensor and the size.
+
 Exit codes:
   0  success
   1  internal error (a bug in modelc: please report it)
