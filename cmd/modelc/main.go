@@ -143,6 +143,11 @@ of the input's files (external data, shard, index) or a symlink, FIFO, device or
 are read only from beneath its folder (symlinks followed while they stay inside it, or
 inside the repository folder of a Hugging Face cache).
 
+Memory: readers check what a file asks them to allocate (inflating zip members,
+copying strided views) against a budget, MODELC_MAX_MEMORY=SIZE (2GB, 512MiB); by
+default 3/4 of RAM (or of the cgroup's limit), and within half the address space left
+under ulimit -v. A file that needs more exits 4, naming the tensor and the size.
+
 Exit codes:
   0  success
   1  internal error (a bug in modelc: please report it)

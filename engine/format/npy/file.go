@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,6 +90,21 @@ func parseNPZ(data []byte, path string) ([]*ir.Tensor, error) {
 	if err != nil {
 		return nil, ir.Errorf(ir.KindCorrupt, path, "not a valid .npz (zip) archive: %v", err)
 	}
+	// Every member is an array to read: check what the deflated ones inflate to, all
+	// together, against the memory budget before inflating any.
+	var total int64
+	for _, f := range zr.File {
+		if f.Method != zip.Deflate || f.UncompressedSize64 > maxInflate*f.CompressedSize64+1024 {
+			continue // stored (aliases the file), or refused below
+		}
+		if total += int64(min(f.UncompressedSize64, math.MaxInt64/2)); total < 0 {
+			total = math.MaxInt64
+		}
+		what := fmt.Sprintf("inflating member %q (%s) with the members before it", f.Name, ir.FormatSize(int64(f.UncompressedSize64)))
+		if err := ir.Reserve(total, path, fmt.Sprintf("array %q", strings.TrimSuffix(f.Name, ".npy")), what); err != nil {
+			return nil, err
+		}
+	}
 	var out []*ir.Tensor
 	seen := map[string]bool{}
 	for _, f := range zr.File {
@@ -103,8 +119,11 @@ func parseNPZ(data []byte, path string) ([]*ir.Tensor, error) {
 			return nil, ir.Errorf(ir.KindCorrupt, path, "array %q appears twice", name)
 		}
 		seen[name] = true
-		body, err := memberBytes(f, data)
+		body, err := memberBytes(f, data, path)
 		if err != nil {
+			if e, ok := err.(*ir.Error); ok {
+				return nil, e // over the memory budget: already says where
+			}
 			return nil, &ir.Error{Kind: ir.KindCorrupt, File: path, Where: fmt.Sprintf("member %q", f.Name), Err: err}
 		}
 		t, err := Decode(body, name, path)
@@ -117,8 +136,9 @@ func parseNPZ(data []byte, path string) ([]*ir.Tensor, error) {
 }
 
 // memberBytes returns a member's uncompressed bytes: a slice of data for a stored member
-// (checked against its CRC), a new buffer for a deflated one.
-func memberBytes(f *zip.File, data []byte) ([]byte, error) {
+// (checked against its CRC), a new buffer for a deflated one, allocated only when the
+// memory budget has room for it (path is what the budget's error names).
+func memberBytes(f *zip.File, data []byte, path string) ([]byte, error) {
 	switch f.Method {
 	case zip.Store:
 		off, err := f.DataOffset()
@@ -142,7 +162,10 @@ func memberBytes(f *zip.File, data []byte) ([]byte, error) {
 			return nil, err
 		}
 		defer rc.Close()
-		buf := make([]byte, f.UncompressedSize64)
+		buf, err := ir.AllocBytes(int64(f.UncompressedSize64), path, fmt.Sprintf("array %q", strings.TrimSuffix(f.Name, ".npy")), fmt.Sprintf("inflating member %q", f.Name))
+		if err != nil {
+			return nil, err
+		}
 		if _, err := io.ReadFull(rc, buf); err != nil {
 			return nil, fmt.Errorf("inflating: %v", err)
 		}

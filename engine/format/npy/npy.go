@@ -272,7 +272,12 @@ func Decode(data []byte, name, file string) (*ir.Tensor, error) {
 	}
 	body := data[h.dataOff:]
 	if h.fortran && len(h.shape) > 1 {
-		body = fortranToC(body, h.shape, h.dtype.ElemBytes())
+		dst, err := ir.AllocBytes(int64(len(body)), file, fmt.Sprintf("array %q", name), "transposing it from Fortran order")
+		if err != nil {
+			return nil, err
+		}
+		fortranToC(dst, body, h.shape, h.dtype.ElemBytes())
+		body = dst
 	}
 	t, err := ir.NewTensor(name, h.dtype, h.shape, body)
 	if err != nil {
@@ -307,9 +312,8 @@ func asIR(err error, target **ir.Error) bool {
 	return ok
 }
 
-// fortranToC reorders column-major element bytes into row-major order.
-func fortranToC(src []byte, shape []int64, es int) []byte {
-	dst := make([]byte, len(src))
+// fortranToC reorders column-major element bytes src into row-major order in dst.
+func fortranToC(dst, src []byte, shape []int64, es int) {
 	rank := len(shape)
 	// Fortran strides (in elements): the first dimension varies fastest.
 	fstride := make([]int64, rank)
@@ -334,7 +338,6 @@ func fortranToC(src []byte, shape []int64, es int) []byte {
 			idx[i] = 0
 		}
 	}
-	return dst
 }
 
 // Encode writes t as a version 1.0 .npy file (version 2.0 if the header needs it), with

@@ -1,7 +1,10 @@
 package torch
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -65,6 +68,8 @@ type storageRef struct {
 	key   string
 	dtype ir.DType
 	data  []byte
+	size  int64     // in bytes
+	entry *zip.File // a deflated entry not inflated yet (then data is nil)
 }
 
 // tensorRef is a tensor as a rebuild function describes it: a view of a storage.
@@ -135,6 +140,38 @@ type unpickler struct {
 	memo  map[uint32]any
 	// persistentLoad resolves a persistent id (a storage reference) at offset op.
 	persistentLoad func(pid any) (any, error)
+	// work counts what the pickle makes modelc do beyond reading its bytes once: dict
+	// keys hashed, bytes copied, tuples converted. A memo reference costs the pickle
+	// two bytes however large the object it repeats, so without this bound a small
+	// pickle could make the unpickler copy or hash gigabytes.
+	work workBudget
+}
+
+// workBudget bounds the work (and memory) a pickle can cause to a fixed multiple of its
+// size: a genuine state dict uses a small fraction of it; shared references repeated
+// exponentially ("billion laughs") run out of it after a few thousand steps.
+type workBudget struct {
+	left int64
+	size int // the pickle's size, for the message
+}
+
+// workPerByte is the work allowed per byte of pickle (plus a fixed 256 Ki units).
+const workPerByte = 8
+
+func newWorkBudget(pickleSize int) workBudget {
+	return workBudget{left: workPerByte*int64(pickleSize) + 256<<10, size: pickleSize}
+}
+
+// errExpansion is wrapped by the error a spent work budget gives.
+var errExpansion = errors.New("shared references expand beyond the pickle's size")
+
+// spend takes n units; it fails when the budget is spent.
+func (w *workBudget) spend(n int64) error {
+	w.left -= n
+	if w.left < 0 {
+		return fmt.Errorf("%w: a %d-byte pickle whose memo references (the same object used again and again, nested) make it expand to more than %d times its size; a real state dict never does this (a crafted \"billion laughs\" pickle does)", errExpansion, w.size, workPerByte)
+	}
+	return nil
 }
 
 // pickleError is a failure at an offset of the pickle.
@@ -159,8 +196,11 @@ func (u *unpickler) need(n int) ([]byte, error) {
 	return b, nil
 }
 
+// line reads a text opcode's argument up to its newline. (It must not convert the rest
+// of the pickle to a string to search it: that copy per opcode made protocol-0 pickles
+// quadratic.)
 func (u *unpickler) line() (string, error) {
-	i := strings.IndexByte(string(u.data[u.pos:]), '\n')
+	i := bytes.IndexByte(u.data[u.pos:], '\n')
 	if i < 0 {
 		return "", u.fail(ir.KindCorrupt, u.pos, "truncated: no end of line")
 	}
@@ -211,6 +251,7 @@ const maxMemo = 1 << 24
 // run executes the pickle and returns the value STOP leaves.
 func (u *unpickler) run() (any, error) {
 	u.memo = map[uint32]any{}
+	u.work = newWorkBudget(len(u.data))
 	for {
 		op := u.pos
 		if op >= len(u.data) {
@@ -289,6 +330,21 @@ func (u *unpickler) run() (any, error) {
 			}
 		case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e, 0x96:
 			err = u.sized(op, code)
+		case 'S': // STRING: a Python repr in quotes
+			var s string
+			if s, err = u.line(); err == nil {
+				var v string
+				if v, err = pyStringLiteral(s); err != nil {
+					err = u.fail(ir.KindCorrupt, op, "bad STRING %q: %v", s, err)
+				} else {
+					u.push(v)
+				}
+			}
+		case 'V': // UNICODE: raw-unicode-escape text
+			var s string
+			if s, err = u.line(); err == nil {
+				u.push(rawUnicodeEscape(s))
+			}
 		case ')':
 			u.push(pyTuple{})
 		case 't':
@@ -436,7 +492,7 @@ func (u *unpickler) run() (any, error) {
 	}
 }
 
-var opNames = map[byte]string{'i': "INST", 'o': "OBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x92: "NEWOBJ_EX", 'S': "STRING", 'V': "UNICODE", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER"}
+var opNames = map[byte]string{'i': "INST", 'o': "OBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x92: "NEWOBJ_EX", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER"}
 
 func (u *unpickler) long(op int, code byte) error {
 	var n int
@@ -542,6 +598,9 @@ func (u *unpickler) setItems(op int, d any, items []any) error {
 		return u.fail(ir.KindCorrupt, op, "odd number of items for a dict")
 	}
 	for i := 0; i < len(items); i += 2 {
+		if err := u.spendKey(op, items[i]); err != nil {
+			return err
+		}
 		if err := dict.set(items[i], items[i+1]); err != nil {
 			return u.fail(ir.KindUnsupported, op, "%v", err)
 		}
@@ -675,6 +734,9 @@ func (u *unpickler) call(op int, fn, argv any) (any, error) {
 				if !ok || len(p) != 2 {
 					return nil, bad("expects (key, value) pairs")
 				}
+				if err := u.spendKey(op, p[0]); err != nil {
+					return nil, err
+				}
 				if err := d.set(p[0], p[1]); err != nil {
 					return nil, u.fail(ir.KindUnsupported, op, "%v", err)
 				}
@@ -696,6 +758,9 @@ func (u *unpickler) call(op int, fn, argv any) (any, error) {
 		offset, ok := args[1].(int64)
 		if !ok {
 			return nil, bad("the storage offset is a %s", typeName(args[1]))
+		}
+		if err := u.spendTuples(op, args[2], args[3]); err != nil {
+			return nil, err
 		}
 		shape, err1 := intTuple(args[2])
 		stride, err2 := intTuple(args[3])
@@ -735,6 +800,9 @@ func (u *unpickler) call(op int, fn, argv any) (any, error) {
 		if len(args) != 1 {
 			return nil, bad("%d arguments", len(args))
 		}
+		if err := u.spendTuples(op, args[0]); err != nil {
+			return nil, err
+		}
 		if _, err := intTuple(args[0]); err != nil {
 			return nil, bad("%v", err)
 		}
@@ -751,6 +819,9 @@ func (u *unpickler) call(op int, fn, argv any) (any, error) {
 		if !ok1 || !ok2 || enc != "latin1" && enc != "latin-1" {
 			return nil, bad("only (text, 'latin1') is supported")
 		}
+		if err := u.work.spend(int64(len(s))); err != nil {
+			return nil, u.fail(ir.KindCorrupt, op, "%v", err)
+		}
 		out := make([]byte, 0, len(s))
 		for _, r := range s {
 			if r > 255 {
@@ -761,6 +832,119 @@ func (u *unpickler) call(op int, fn, argv any) (any, error) {
 		return out, nil
 	}
 	return nil, u.fail(ir.KindUnsupported, op, "calling %s.%s is not allowed", g.module, g.name)
+}
+
+// spendKey charges hashing a dict key (a long string key reused through the memo would
+// otherwise be hashed once per use).
+func (u *unpickler) spendKey(op int, k any) error {
+	n := int64(1)
+	if s, ok := k.(string); ok {
+		n += int64(len(s))
+	}
+	if err := u.work.spend(n); err != nil {
+		return u.fail(ir.KindCorrupt, op, "%v", err)
+	}
+	return nil
+}
+
+// spendTuples charges converting tuples to integer slices.
+func (u *unpickler) spendTuples(op int, vs ...any) error {
+	for _, v := range vs {
+		if t, ok := v.(pyTuple); ok {
+			if err := u.work.spend(1 + int64(len(t))); err != nil {
+				return u.fail(ir.KindCorrupt, op, "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// pyStringLiteral decodes the argument of a protocol-0 STRING opcode: a string literal
+// as Python's repr writes it, in single or double quotes, with backslash escapes.
+func pyStringLiteral(s string) (string, error) {
+	if len(s) < 2 || s[0] != s[len(s)-1] || s[0] != '\'' && s[0] != '"' {
+		return "", errors.New("not a quoted string")
+	}
+	s = s[1 : len(s)-1]
+	if strings.IndexByte(s, '\\') < 0 {
+		return s, nil
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i == len(s) {
+			return "", errors.New("ends in a backslash")
+		}
+		switch e := s[i]; e {
+		case '\\', '\'', '"':
+			out = append(out, e)
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'a':
+			out = append(out, '\a')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'v':
+			out = append(out, '\v')
+		case 'x':
+			if i+2 >= len(s) {
+				return "", errors.New("short \\x escape")
+			}
+			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return "", errors.New("bad \\x escape")
+			}
+			out = append(out, byte(v))
+			i += 2
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			j := i
+			for j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7' {
+				j++
+			}
+			v, _ := strconv.ParseUint(s[i:j], 8, 16)
+			out = append(out, byte(v))
+			i = j - 1
+		default: // Python keeps an unknown escape as written
+			out = append(out, '\\', e)
+		}
+	}
+	return string(out), nil
+}
+
+// rawUnicodeEscape decodes the argument of a protocol-0 UNICODE opcode: latin-1 text
+// in which \uXXXX and \UXXXXXXXX stand for other characters.
+func rawUnicodeEscape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
+			n := 4
+			if s[i+1] == 'U' {
+				n = 8
+			}
+			if i+2+n <= len(s) {
+				if v, err := strconv.ParseUint(s[i+2:i+2+n], 16, 32); err == nil && v <= 0x10FFFF {
+					b.WriteRune(rune(v))
+					i += 1 + n
+					continue
+				}
+			}
+		}
+		b.WriteRune(rune(c)) // latin-1
+	}
+	return b.String()
 }
 
 func intTuple(v any) ([]int64, error) {

@@ -134,8 +134,12 @@ func decodeInto(m *ir.Model, data []byte, file string) error {
 		return err
 	}
 	var found []named
-	if err := flatten(root, "", 0, map[any]bool{}, &found); err != nil {
-		return &ir.Error{Kind: ir.KindUnsupported, File: file, Where: a.prefix + "data.pkl", Err: err}
+	if err := flatten(root, "", 0, map[any]bool{}, &u.work, &found); err != nil {
+		kind := ir.KindUnsupported
+		if errors.Is(err, errExpansion) {
+			kind = ir.KindCorrupt
+		}
+		return &ir.Error{Kind: kind, File: file, Where: a.prefix + "data.pkl", Err: err}
 	}
 	seen := map[string]bool{}
 	for _, n := range found {
@@ -143,8 +147,23 @@ func decodeInto(m *ir.Model, data []byte, file string) error {
 			return &ir.Error{Kind: ir.KindCorrupt, File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: errors.New("two tensors flatten to this name")}
 		}
 		seen[n.name] = true
-		t, err := materialize(n.name, n.t, len(data))
+	}
+	if err := planMemory(found, file); err != nil {
+		return err
+	}
+	for _, n := range found {
+		if st := n.t.storage; st.entry != nil {
+			if st.data, err = a.inflate(st.entry, fmt.Sprintf("tensor %q", n.name), fmt.Sprintf("inflating its storage %q", st.key)); err != nil {
+				return err
+			}
+			st.entry = nil
+		}
+		t, err := materialize(n.name, n.t, len(data), file)
 		if err != nil {
+			var e *ir.Error
+			if errors.As(err, &e) && e.File != "" {
+				return err
+			}
 			return &ir.Error{Kind: ir.KindOf(err), File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: err}
 		}
 		m.Graph.Initializers = append(m.Graph.Initializers, t)
@@ -184,6 +203,16 @@ func openArchive(data []byte, file string) (*archive, error) {
 // uncompressed (torch's way), otherwise a decompressed copy whose declared size is
 // checked against what deflate can possibly produce from the compressed bytes.
 func (a *archive) entry(f *zip.File) ([]byte, error) {
+	stored, err := a.check(f)
+	if err != nil || stored != nil {
+		return stored, err
+	}
+	return a.inflate(f, fmt.Sprintf("zip entry %q", f.Name), "inflating it")
+}
+
+// check validates a zip entry's framing without inflating it: it returns the bytes of a
+// stored entry, nil for a deflated one whose declared size deflate could produce.
+func (a *archive) check(f *zip.File) ([]byte, error) {
 	where := fmt.Sprintf("zip entry %q", f.Name)
 	off, err := f.DataOffset()
 	if err != nil {
@@ -197,20 +226,29 @@ func (a *archive) entry(f *zip.File) ([]byte, error) {
 		if f.UncompressedSize64 != csize {
 			return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: fmt.Errorf("stored entry declares %d bytes but holds %d", f.UncompressedSize64, csize)}
 		}
-		return a.data[off : uint64(off)+csize], nil
+		return a.data[off : uint64(off)+csize : uint64(off)+csize], nil
 	}
 	// Deflate expands at most 1032:1.
 	if f.UncompressedSize64 > 1032*csize+1024 {
 		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: fmt.Errorf("declares %d bytes uncompressed from %d compressed, more than deflate can produce", f.UncompressedSize64, csize)}
 	}
+	return nil, nil
+}
+
+// inflate decompresses a deflated entry (already checked) into a buffer the memory
+// budget allows; where and what are for the budget's error.
+func (a *archive) inflate(f *zip.File, where, what string) ([]byte, error) {
 	r, err := f.Open()
 	if err != nil {
 		return nil, &ir.Error{Kind: ir.KindUnsupported, File: a.file, Where: where, Err: err}
 	}
 	defer r.Close()
-	out := make([]byte, f.UncompressedSize64)
+	out, err := ir.AllocBytes(int64(f.UncompressedSize64), a.file, where, what)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := io.ReadFull(r, out); err != nil {
-		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: where, Err: err}
+		return nil, &ir.Error{Kind: ir.KindCorrupt, File: a.file, Where: fmt.Sprintf("zip entry %q", f.Name), Err: err}
 	}
 	return out, nil
 }
@@ -245,17 +283,68 @@ func (a *archive) loadStorage(pid any, cache map[string]*storageRef) (any, error
 	if !ok {
 		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q: the archive has no entry %sdata/%s", key, a.prefix, key)
 	}
-	data, err := a.entry(f)
+	data, err := a.check(f)
 	if err != nil {
 		return nil, err
 	}
-	es := int64(st.dtype.ElemBytes())
-	if numel > math.MaxInt64/es || int64(len(data)) != numel*es {
-		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q declares %d elements of %v but its entry holds %d bytes", key, numel, st.dtype, len(data))
+	size := int64(len(data))
+	if data == nil { // deflated: inflated once the checkpoint's needs are known
+		size = int64(min(f.UncompressedSize64, math.MaxInt64))
 	}
-	s := &storageRef{key: key, dtype: st.dtype, data: data}
+	es := int64(st.dtype.ElemBytes())
+	if numel > math.MaxInt64/es || size != numel*es {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q declares %d elements of %v but its entry holds %d bytes", key, numel, st.dtype, size)
+	}
+	s := &storageRef{key: key, dtype: st.dtype, data: data, size: size}
+	if data == nil {
+		s.entry = f
+	}
 	cache[key] = s
 	return s, nil
+}
+
+// planMemory checks, before anything is allocated, that the memory reading needs beyond
+// the file's own bytes (deflated storages to inflate, strided views to copy) fits in the
+// memory budget: a bomb fails at once, naming the tensor that takes the total over,
+// rather than after inflating or copying up to the limit.
+func planMemory(found []named, file string) error {
+	var total int64
+	inflating := map[*storageRef]bool{}
+	for _, n := range found {
+		var own int64
+		var parts []string
+		if st := n.t.storage; st.entry != nil && !inflating[st] {
+			inflating[st] = true
+			own += st.size
+			parts = append(parts, fmt.Sprintf("inflating storage %q", st.key))
+		}
+		if c := copyBytes(n.t); c > 0 {
+			own += c
+			parts = append(parts, fmt.Sprintf("copying its strided view (size %v, stride %v)", n.t.shape, n.t.stride))
+		}
+		if own == 0 {
+			continue
+		}
+		if total += own; total < 0 {
+			total = math.MaxInt64
+		}
+		what := fmt.Sprintf("reading it (%s: %s) with the tensors before it", strings.Join(parts, " and "), ir.FormatSize(own))
+		if err := ir.Reserve(total, file, fmt.Sprintf("tensor %q", n.name), what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyBytes is the size of the copy materialize makes of a view that is not contiguous
+// (0 for a contiguous one, or one whose size materialize refuses).
+func copyBytes(r *tensorRef) int64 {
+	es := int64(r.dtype.ElemBytes())
+	n := ir.NumElements(r.shape)
+	if es == 0 || n <= 0 || n > math.MaxInt64/es || len(r.shape) != len(r.stride) || contiguous(r.shape, r.stride) {
+		return 0
+	}
+	return n * es
 }
 
 type named struct {
@@ -270,9 +359,16 @@ const maxDepth = 64
 // ({"model": {"fc.weight": t}} gives "model.fc.weight"), list items by their index.
 // Values that are not tensors (an epoch count, a learning rate) are not weights and are
 // skipped.
-func flatten(v any, prefix string, depth int, active map[any]bool, out *[]named) error {
+//
+// The walk is bounded by the pickle's work budget: each value visited costs one unit
+// plus the length of its name, so shared containers (a memo reference costs the pickle
+// two bytes) cannot make it exponential.
+func flatten(v any, prefix string, depth int, active map[any]bool, work *workBudget, out *[]named) error {
 	if depth > maxDepth {
 		return fmt.Errorf("containers nested deeper than %d levels", maxDepth)
+	}
+	if err := work.spend(1 + int64(len(prefix))); err != nil {
+		return err
 	}
 	join := func(k string) string {
 		if prefix == "" {
@@ -303,7 +399,7 @@ func flatten(v any, prefix string, depth int, active map[any]bool, out *[]named)
 			default:
 				ks = fmt.Sprint(kk)
 			}
-			if err := flatten(x.vals[i], join(ks), depth+1, active, out); err != nil {
+			if err := flatten(x.vals[i], join(ks), depth+1, active, work, out); err != nil {
 				return err
 			}
 		}
@@ -314,13 +410,13 @@ func flatten(v any, prefix string, depth int, active map[any]bool, out *[]named)
 		active[x] = true
 		defer delete(active, x)
 		for i, it := range x.items {
-			if err := flatten(it, join(strconv.Itoa(i)), depth+1, active, out); err != nil {
+			if err := flatten(it, join(strconv.Itoa(i)), depth+1, active, work, out); err != nil {
 				return err
 			}
 		}
 	case pyTuple:
 		for i, it := range x {
-			if err := flatten(it, join(strconv.Itoa(i)), depth+1, active, out); err != nil {
+			if err := flatten(it, join(strconv.Itoa(i)), depth+1, active, work, out); err != nil {
 				return err
 			}
 		}
@@ -331,7 +427,7 @@ func flatten(v any, prefix string, depth int, active map[any]bool, out *[]named)
 // materialize turns a view of a storage into a tensor: the storage's own bytes when the
 // view is contiguous, a gathered copy otherwise. Every index the view can reach is checked
 // to lie inside the storage first.
-func materialize(name string, r *tensorRef, fileSize int) (*ir.Tensor, error) {
+func materialize(name string, r *tensorRef, fileSize int, file string) (*ir.Tensor, error) {
 	es := int64(r.dtype.ElemBytes())
 	if es == 0 {
 		return nil, ir.Errorf(ir.KindUnsupported, "", "dtype %v", r.dtype)
@@ -373,9 +469,12 @@ func materialize(name string, r *tensorRef, fileSize int) (*ir.Tensor, error) {
 	// A strided view is copied; stride 0 (expand) can make it far larger than the file,
 	// so its size is bounded by a generous multiple of the file's.
 	if limit := 64*int64(fileSize) + 64<<20; n*es > limit {
-		return nil, ir.Errorf(ir.KindUnsupported, "", "strided view of %d bytes from a %d-byte file is too large to materialise", n*es, fileSize)
+		return nil, ir.Errorf(ir.KindCorrupt, "", "strided view of %d bytes from a %d-byte file is too large to materialise", n*es, fileSize)
 	}
-	out := make([]byte, n*es)
+	out, err := ir.AllocBytes(n*es, file, fmt.Sprintf("tensor %q", name), fmt.Sprintf("copying its strided view (size %v, stride %v) of storage %q", r.shape, r.stride, r.storage.key))
+	if err != nil {
+		return nil, err
+	}
 	gather(out, data, r.offset, r.shape, r.stride, es)
 	return ir.NewTensor(name, r.dtype, shape, out)
 }
@@ -409,9 +508,17 @@ func gather(out, src []byte, offset int64, shape, stride []int64, es int64) {
 		for i, k := range idx {
 			base += k * stride[i]
 		}
-		if innerStride == 1 {
+		switch innerStride {
+		case 1:
 			pos += int64(copy(out[pos:], src[base*es:(base+inner)*es]))
-		} else {
+		case 0: // expand: one element repeated, copied in doubling runs
+			row := out[pos : pos+inner*es]
+			copy(row, src[base*es:(base+1)*es])
+			for done := es; done < int64(len(row)); done *= 2 {
+				copy(row[done:], row[:done])
+			}
+			pos += inner * es
+		default:
 			for j := int64(0); j < inner; j++ {
 				e := (base + j*innerStride) * es
 				pos += int64(copy(out[pos:pos+es], src[e:e+es]))
