@@ -70,6 +70,7 @@ Usage:
       --labels FILE.npy               class indices: report each model's accuracy
       --atol A --rtol R               |cand-ref| <= A + R*|ref| everywhere (1e-5, 1e-4)
       --min-cosine C                  cosine similarity at least C per output
+      --threads N                     kernel threads (default: one per CPU)
       --json                          the report as JSON
   modelc compress IN OUT [flags]      shrink an ONNX model; prints bytes and parameters before
                                       and after, each layer's relative error ‖W−Ŵ‖/‖W‖, sparsity
@@ -104,7 +105,8 @@ Usage:
                                       similarity falls below --min-cosine C (0.95; -1: never)
       --json                          the report as JSON
   modelc version                      print the version
-  modelc help                         this text
+  modelc help [COMMAND]               this text, or one command's part of it (as
+                                      modelc COMMAND --help prints it)
 
 Formats: %s. An ONNX model over the 2 GiB protobuf limit is written with external
 data automatically.
@@ -152,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 	}()
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, formatList())
+		fmt.Fprint(stderr, usageText())
 		return exitUsage
 	}
 	var err error
@@ -174,14 +176,25 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	case "version", "--version":
 		fmt.Fprintf(stdout, "modelc %s\n", Version)
 	case "help", "-h", "--help":
-		fmt.Fprintf(stdout, usage, formatList())
+		if len(args) > 1 && args[1] != "-h" && args[1] != "--help" {
+			text, ok := commandHelp(args[1])
+			if !ok {
+				err = usageError{fmt.Sprintf("no command %q; run 'modelc help'", args[1])}
+				break
+			}
+			fmt.Fprint(stdout, text)
+			break
+		}
+		fmt.Fprint(stdout, usageText())
 	default:
 		err = usageError{fmt.Sprintf("unknown command %q; run 'modelc help'", args[0])}
 	}
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) { // CMD --help or -h: that command's part of the usage
+		text, _ := commandHelp(args[0])
+		fmt.Fprint(stdout, text)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "modelc: %v\n", err)
@@ -212,10 +225,16 @@ func exitCode(err error) int {
 
 func formatList() string { return strings.Join(engineFormats(), ", ") }
 
+// flagSetSeen, when set (by the tests), receives each command's flag set.
+var flagSetSeen func(*flag.FlagSet)
+
 // parseArgs parses flags that may come before, between or after the positional
 // arguments, and checks the number of positionals.
 func parseArgs(fs *flag.FlagSet, args []string, want int, names string) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	if flagSetSeen != nil {
+		flagSetSeen(fs)
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
