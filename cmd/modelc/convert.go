@@ -26,7 +26,7 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	res, err := engine.Convert(context.Background(), pos[0], pos[1], o, bar.report)
 	bar.finish()
 	if err != nil {
-		return err
+		return withFlagNames(fs, err)
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s → %s)\n", res.Output, res.From, res.To)
 	if res.ExternalFile != "" {

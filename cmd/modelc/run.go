@@ -93,6 +93,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	}
 	o.ATol, o.RTol = atol, rtol
 	rep, err := engine.Verify(context.Background(), pos[0], pos[1], o, nil)
+	err = withFlagNames(fs, err)
 	if rep != nil {
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
