@@ -29,6 +29,9 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := checkPaths(src, dst); err != nil {
 		return nil, err
 	}
+	if err := checkOutputFolder(dst); err != nil {
+		return nil, err
+	}
 	in, err := format.ForRead(src)
 	if err != nil {
 		return nil, err

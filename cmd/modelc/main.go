@@ -58,8 +58,9 @@ Usage:
   modelc run MODEL [flags]            run MODEL with the reference runtime
       --input NAME=FILE.npy           one input (repeatable)
       --inputs FILE.npz               inputs keyed by input name
-      --output-dir DIR                write DIR/<output>.npy (default .); a name that is
-                                      not a safe file name is %%-escaped and reported
+      --output-dir DIR                write DIR/<output>.npy (default .; created when
+                                      missing); a name that is not a safe file name is
+                                      %%-escaped and reported
       --threads N                     kernel threads (default: one per CPU)
   modelc verify REF CAND [flags]      run both models on the same inputs and compare the
                                       outputs: max/mean abs error, max rel error, cosine,

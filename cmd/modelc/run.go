@@ -56,8 +56,9 @@ func cmdRun(args []string, stdout io.Writer) error {
 		t.Name = name
 		inputs[name] = t
 	}
-	if st, err := os.Stat(*outDir); err != nil || !st.IsDir() {
-		return &engine.Error{Kind: engine.KindInvalidArgument, File: *outDir, Err: fmt.Errorf("the output folder does not exist")}
+	// Like -o DIR elsewhere, a missing output folder is created (with its parents).
+	if err := os.MkdirAll(*outDir, 0o777); err != nil {
+		return &engine.Error{Kind: engine.KindIO, File: *outDir, Err: fmt.Errorf("cannot create the output folder: %w", err)}
 	}
 	outs, err := engine.Run(context.Background(), pos[0], inputs, o, nil)
 	if err != nil {
