@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/gguf"
+	"github.com/modelc/modelc/engine/format/safetensors"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -20,6 +21,9 @@ type ConvertResult struct {
 	From, To     string // format names
 	Output       string
 	ExternalFile string // ONNX external data file written, if any
+	// Shards are the files of a sharded output (safetensors with a maximum shard size),
+	// the index last; Output then names no file. Empty when one file was written.
+	Shards []string
 }
 
 // Convert reads the model at src and writes it to dst in the format dst's extension
@@ -65,6 +69,11 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 		return nil, err
 	}
 	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
+	if out.Name == "safetensors" && wopts.MaxShardSize > 0 {
+		if files := safetensors.Files(m, dst, wopts.MaxShardSize); len(files) > 1 {
+			res.Shards = files
+		}
+	}
 	if opts.ExternalData {
 		res.ExternalFile = externalName(dst, opts.ExternalDataFile)
 	}

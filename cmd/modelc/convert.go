@@ -28,6 +28,13 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return withFlagNames(fs, err)
 	}
+	if n := len(res.Shards); n > 0 {
+		fmt.Fprintf(stdout, "wrote %d shards and their index (%s → %s):\n", n-1, res.From, res.To)
+		for _, f := range res.Shards {
+			fmt.Fprintf(stdout, "  %s\n", f)
+		}
+		return nil
+	}
 	fmt.Fprintf(stdout, "wrote %s (%s → %s)\n", res.Output, res.From, res.To)
 	if res.ExternalFile != "" {
 		fmt.Fprintf(stdout, "wrote %s (external data)\n", res.ExternalFile)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -32,4 +34,29 @@ func TestOutputFolders(t *testing.T) {
 		assert.NotContains(t, stderr, ".tmp", "modelc %v", args)
 		assert.NoDirExists(t, missing)
 	}
+}
+
+// After a sharded write, convert lists the files it wrote (not a model.safetensors that
+// does not exist); after an unsharded one, the file.
+func TestConvertReportsShards(t *testing.T) {
+	src := "../../testdata/onnx/cnn.onnx"
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "model.safetensors")
+	code, stdout, stderr := modelc("convert", src, dst, "--max-shard-size", "10KB")
+	require.Equal(t, exitOK, code, stderr)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Greater(t, len(entries), 2)
+	assert.Contains(t, stdout, fmt.Sprintf("wrote %d shards and their index", len(entries)-1))
+	for _, e := range entries {
+		assert.Contains(t, stdout, filepath.Join(dir, e.Name()))
+	}
+	assert.NotContains(t, stdout, dst+" ")
+	assert.NoFileExists(t, dst)
+
+	one := filepath.Join(t.TempDir(), "model.safetensors")
+	code, stdout, stderr = modelc("convert", src, one, "--max-shard-size", "1GB")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "wrote "+one+" (onnx → safetensors)")
+	assert.FileExists(t, one)
 }
