@@ -20,6 +20,23 @@ type Info struct {
 	ParameterCount int64             `json:"parameter_count"`
 	BytesPerDType  map[string]int64  `json:"bytes_per_dtype"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
+	// WeightsOnly: the file holds tensors and metadata but no graph (safetensors, GGUF,
+	// PyTorch state dicts, NumPy archives); IRVersion, Opsets, Inputs, Outputs and the
+	// op histogram then say nothing.
+	WeightsOnly bool `json:"weights_only"`
+	// TensorCount counts the initializers (the weights), TensorsPerDType by dtype.
+	TensorCount     int            `json:"tensor_count"`
+	TensorsPerDType map[string]int `json:"tensors_per_dtype"`
+	// Tensors lists every initializer of the main graph, in the file's order.
+	Tensors []TensorSummary `json:"tensors"`
+}
+
+// TensorSummary describes one stored tensor.
+type TensorSummary struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+	Bytes int64   `json:"bytes"`
 }
 
 // Producer names the tool that wrote the model.
@@ -60,6 +77,9 @@ func Summarize(m *ir.Model) *Info {
 		BytesPerDType: map[string]int64{},
 		Inputs:        []ValueSummary{},
 		Outputs:       []ValueSummary{},
+
+		TensorsPerDType: map[string]int{},
+		Tensors:         []TensorSummary{},
 	}
 	for _, o := range m.Opsets {
 		info.Opsets[o.Domain] = o.Version
@@ -90,6 +110,8 @@ func Summarize(m *ir.Model) *Info {
 		for _, t := range g.Initializers {
 			info.ParameterCount += t.NumElements()
 			info.BytesPerDType[t.DType.String()] += t.ByteSize()
+			info.TensorsPerDType[t.DType.String()]++
+			info.TensorCount++
 		}
 		for _, s := range g.SparseInitializers {
 			if s.Values != nil {
@@ -98,7 +120,19 @@ func Summarize(m *ir.Model) *Info {
 			}
 		}
 	})
+	for _, t := range m.Graph.Initializers {
+		shape := append([]int64{}, t.Shape...)
+		info.Tensors = append(info.Tensors, TensorSummary{Name: t.Name, DType: t.DType.String(), Shape: shape, Bytes: t.ByteSize()})
+	}
+	info.WeightsOnly = m.IRVersion == 0 && info.NodeCount == 0 && len(m.Opsets) == 0
 	return info
+}
+
+// LargestTensors returns the n largest tensors by bytes (ties in file order).
+func (info *Info) LargestTensors(n int) []TensorSummary {
+	ts := append([]TensorSummary(nil), info.Tensors...)
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Bytes > ts[j].Bytes })
+	return ts[:min(n, len(ts))]
 }
 
 // OpKey names an op in histograms: the op type for the default ONNX domain, otherwise

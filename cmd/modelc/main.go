@@ -33,7 +33,10 @@ const usage = `modelc — convert, compress and verify deep-learning models
 
 Usage:
   modelc info MODEL [--json]          summarise a model: format, opsets, inputs and
-                                      outputs, op histogram, parameters, bytes per dtype
+                                      outputs, op histogram, parameters, bytes per dtype;
+                                      for a weights-only file (safetensors, GGUF, PyTorch,
+                                      NumPy) its tensors by dtype, the largest, metadata
+      --tensors                       list every tensor (name, dtype, shape, bytes)
   modelc check MODEL [--json]         validate every node against the ONNX operator schemas
                                       of the model's opsets (attributes, input and output
                                       counts, element types), as onnxruntime does on load;

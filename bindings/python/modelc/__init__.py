@@ -379,7 +379,8 @@ def verify(ref: PathLike, cand: PathLike, *, progress: Progress = None, check: b
 def inspect(path: PathLike) -> Dict[str, Any]:
     """Summarises the model at ``path``: the dict ``modelc info --json`` prints (format,
     opsets, producer, inputs, outputs, op_histogram, node_count, parameter_count,
-    bytes_per_dtype, metadata)."""
+    bytes_per_dtype, metadata; weights_only, tensor_count, tensors_per_dtype and tensors,
+    each tensor's name, dtype, shape and bytes)."""
     out = ctypes.c_void_p()
     _check(_lib_handle.modelc_inspect(_path(path, "path"), ctypes.byref(out)))
     return json.loads(_take_string(out))
