@@ -154,13 +154,14 @@ func (e *encoding) writeTo(bw *bufio.Writer, path string, opts WriteOptions) err
 	}
 	w.pad(alignment)
 	if w.err != nil {
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: w.err}
+		return ir.IOError(path, w.err)
 	}
 	if err := stream(w, items, alignment, opts); err != nil {
 		if _, ok := err.(*ir.Error); ok {
 			return err
 		}
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+		// ir.IOError drops the *fs.PathError, which names the temporary file.
+		return ir.IOError(path, err)
 	}
 	return nil
 }
@@ -390,6 +391,9 @@ func stream(w *writer, items []item, alignment int64, opts WriteOptions) error {
 			return p.err
 		}
 		w.bytes(p.out)
+		if w.err != nil { // a failed write (a full disk) is the error, not its consequences
+			return w.err
+		}
 		if p.buf != nil {
 			select {
 			case bufs <- p.buf:
