@@ -44,7 +44,7 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err != nil {
 		return nil, err
 	}
-	wopts, err := writeOptions(opts, out.Name, step)
+	wopts, err := writeOptions(opts, out.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -59,12 +59,15 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
-	// Nothing modifies the tensors between reading and writing, so the writer may release
-	// the input's pages as it streams them out: the resident set stays small.
-	wopts.Written = m.DropUnmodified
 	if err := prepareForWrite(m, out.Name); err != nil {
 		return nil, err
 	}
+	// Nothing modifies the tensors between reading and writing, so the writer may release
+	// the input's pages as it streams them out: the resident set stays small. Between
+	// pieces it reports progress and stops when cancelled.
+	track := newWriteTracker(ctx, progress, m, 0.5, 1)
+	track.drop = m.DropUnmodified
+	wopts.Written = track.written
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}
@@ -86,9 +89,8 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 }
 
 // writeOptions checks the options that shape an output in format out and returns the
-// writer's settings; step receives the writer's progress (GGUF reports it per tensor).
-// Convert and ConvertBytes share it.
-func writeOptions(opts ConvertOptions, out string, step func(string, float64) error) (format.WriteOptions, error) {
+// writer's settings. Convert and ConvertBytes share it.
+func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) {
 	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold}
 	if opts.MaxShardSize != "" {
 		var err error
@@ -106,9 +108,6 @@ func writeOptions(opts ConvertOptions, out string, step func(string, float64) er
 	}
 	if out == "gguf" {
 		wopts.Quantize = opts.Quantize
-		wopts.Progress = func(tensor string, done, total int64) error {
-			return step("write", 0.5+0.5*float64(done)/float64(max(total, 1)))
-		}
 	}
 	return wopts, nil
 }

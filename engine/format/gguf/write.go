@@ -20,8 +20,9 @@ type WriteOptions struct {
 	// and the tensors llama.cpp never quantizes keep their type, as llama.cpp does.
 	Quantize string
 	// Written, if set, receives each piece of input tensor data once it is consumed (a
-	// conversion releases the memory-mapped input with it).
-	Written func([]byte)
+	// conversion releases the memory-mapped input with it, reports progress and checks
+	// for cancellation); an error from it stops the write.
+	Written func([]byte) error
 	// Progress, if set, is called after each tensor with the input bytes done and in
 	// all; an error from it stops the write (nothing is left behind).
 	Progress func(tensor string, done, total int64) error
@@ -401,7 +402,9 @@ func stream(w *writer, items []item, alignment int64, opts WriteOptions) error {
 			}
 		}
 		if opts.Written != nil && len(p.input) > 0 {
-			opts.Written(p.input)
+			if err := opts.Written(p.input); err != nil {
+				return err
+			}
 		}
 		done += int64(len(p.input))
 		if p.last {
