@@ -15,8 +15,8 @@ func checkOutputFolder(dst string) error {
 	dir := filepath.Dir(dst)
 	st, err := os.Stat(dir)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return &Error{Kind: KindInvalidArgument, File: dst, Err: fmt.Errorf("the output folder %s does not exist; create it first (mkdir -p %s)", dir, dir)}
+	case errors.Is(err, fs.ErrNotExist): // an I/O error, as writing there would have been
+		return &Error{Kind: KindIO, File: dst, Err: fmt.Errorf("the output folder %s does not exist; create it first (mkdir -p %s)", dir, dir)}
 	case err != nil:
 		return &Error{Kind: KindIO, File: dst, Err: fmt.Errorf("the output folder %s: %w", dir, err)}
 	case !st.IsDir():

@@ -29,7 +29,7 @@ func TestOutputFolders(t *testing.T) {
 		{"compress", src, filepath.Join(missing, "model.onnx"), "--quantize", "int8"},
 	} {
 		code, _, stderr := modelc(args...)
-		assert.Equal(t, exitUsage, code, "modelc %v: %s", args, stderr)
+		assert.Equal(t, exitIO, code, "modelc %v: %s", args, stderr)
 		assert.Contains(t, stderr, "the output folder "+missing+" does not exist", "modelc %v", args)
 		assert.NotContains(t, stderr, ".tmp", "modelc %v", args)
 		assert.NoDirExists(t, missing)
