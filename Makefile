@@ -32,16 +32,18 @@ lib:
 
 # ---- test environment ------------------------------------------------------------------
 
-# Debian packages the tests need (the arm64 cross compiler and qemu for the NEON paths;
-# python3-torch, CPU-only torch 1.13 for /usr/bin/python3, for the torch.load(weights_only=True)
-# check of the .pt files modelc writes: about 45 MB to download, 230 MB installed).
+# Debian packages the tests need, and only those: the arm64 cross compiler and qemu for the
+# NEON paths (scripts/test-arm64.sh); valgrind for the C ABI (test-capi); python3-torch,
+# CPU-only torch 1.13 for /usr/bin/python3, for the torch.load(weights_only=True) check of
+# the .pt files modelc writes (tests/interop/test_torch.py). Installed without their
+# recommends: python3-torch's alone pull in OpenCV, GTK and Qt (262 packages, ~1 GiB).
 DEBIAN_PKGS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3-torch valgrind
 deps-debian:
 	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # The project-local virtualenv, rebuilt whenever requirements-test.txt changes.

@@ -74,7 +74,7 @@ func BenchmarkGGUFConvert(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				err = gguf.Write(in, filepath.Join(dir, "out.gguf"), gguf.WriteOptions{Quantize: q, Threads: 1, Written: in.DropUnmodified})
+				err = gguf.Write(in, filepath.Join(dir, "out.gguf"), gguf.WriteOptions{Quantize: q, Threads: 1, Written: release(in)})
 				in.Close()
 				if err != nil {
 					b.Fatal(err)

@@ -61,7 +61,7 @@ func BenchmarkONNXConvert(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := onnx.Write(m, out, onnx.WriteOptions{Written: m.DropUnmodified}); err != nil {
+		if _, err := onnx.Write(m, out, onnx.WriteOptions{Written: release(m)}); err != nil {
 			b.Fatal(err)
 		}
 		m.Close()

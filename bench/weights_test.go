@@ -38,7 +38,7 @@ func writeBenchSafetensors(b *testing.B, count, size int) string {
 // it goes, as `modelc convert` does.
 func BenchmarkSafetensorsToSafetensors(b *testing.B) {
 	benchWeights(b, func(m *ir.Model, out string) error {
-		return safetensors.Write(m, out+".safetensors", safetensors.WriteOptions{Written: m.DropUnmodified})
+		return safetensors.Write(m, out+".safetensors", safetensors.WriteOptions{Written: release(m)})
 	})
 }
 
@@ -46,7 +46,7 @@ func BenchmarkSafetensorsToSafetensors(b *testing.B) {
 // storage, 64-byte aligned zip entries).
 func BenchmarkSafetensorsToTorch(b *testing.B) {
 	benchWeights(b, func(m *ir.Model, out string) error {
-		return torch.Write(m, out+".pt", torch.WriteOptions{Written: m.DropUnmodified})
+		return torch.Write(m, out+".pt", torch.WriteOptions{Written: release(m)})
 	})
 }
 

@@ -122,6 +122,9 @@ func Compress(ctx context.Context, src, dst string, opts CompressOptions, progre
 	if err := checkPaths(src, dst); err != nil {
 		return nil, err
 	}
+	if err := checkOutputFolder(dst); err != nil {
+		return nil, err
+	}
 	steps, err := compressSteps(opts)
 	if err != nil {
 		return nil, err

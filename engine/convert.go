@@ -9,6 +9,7 @@ import (
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/atomicfile"
 	"github.com/modelc/modelc/engine/format/gguf"
+	"github.com/modelc/modelc/engine/format/safetensors"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -21,6 +22,9 @@ type ConvertResult struct {
 	From, To     string // format names
 	Output       string
 	ExternalFile string // ONNX external data file written, if any
+	// Shards are the files of a sharded output (safetensors with a maximum shard size),
+	// the index last; Output then names no file. Empty when one file was written.
+	Shards []string
 }
 
 // Convert reads the model at src and writes it to dst in the format dst's extension
@@ -28,6 +32,9 @@ type ConvertResult struct {
 func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress Progress) (*ConvertResult, error) {
 	step := stepper(ctx, progress)
 	if err := checkPaths(src, dst); err != nil {
+		return nil, err
+	}
+	if err := checkOutputFolder(dst); err != nil {
 		return nil, err
 	}
 	in, err := format.ForRead(src)
@@ -38,7 +45,7 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err != nil {
 		return nil, err
 	}
-	wopts, err := writeOptions(opts, out.Name, step)
+	wopts, err := writeOptions(opts, out.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -58,16 +65,24 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
-	// Nothing modifies the tensors between reading and writing, so the writer may release
-	// the input's pages as it streams them out: the resident set stays small.
-	wopts.Written = m.DropUnmodified
 	if err := prepareForWrite(m, out.Name); err != nil {
 		return nil, err
 	}
+	// Nothing modifies the tensors between reading and writing, so the writer may release
+	// the input's pages as it streams them out: the resident set stays small. Between
+	// pieces it reports progress and stops when cancelled.
+	track := newWriteTracker(ctx, progress, m, 0.5, 1)
+	track.drop = m.DropUnmodified
+	wopts.Written = track.written
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}
 	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
+	if out.Name == "safetensors" && wopts.MaxShardSize > 0 {
+		if files := safetensors.Files(m, dst, wopts.MaxShardSize); len(files) > 1 {
+			res.Shards = files
+		}
+	}
 	if opts.ExternalData {
 		res.ExternalFile = externalName(dst, opts.ExternalDataFile)
 	}
@@ -80,9 +95,8 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 }
 
 // writeOptions checks the options that shape an output in format out and returns the
-// writer's settings; step receives the writer's progress (GGUF reports it per tensor).
-// Convert and ConvertBytes share it.
-func writeOptions(opts ConvertOptions, out string, step func(string, float64) error) (format.WriteOptions, error) {
+// writer's settings. Convert and ConvertBytes share it.
+func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) {
 	wopts := format.WriteOptions{ExternalData: opts.ExternalData, ExternalFile: opts.ExternalDataFile, SizeThreshold: opts.SizeThreshold}
 	if opts.MaxShardSize != "" {
 		var err error
@@ -100,9 +114,6 @@ func writeOptions(opts ConvertOptions, out string, step func(string, float64) er
 	}
 	if out == "gguf" {
 		wopts.Quantize = opts.Quantize
-		wopts.Progress = func(tensor string, done, total int64) error {
-			return step("write", 0.5+0.5*float64(done)/float64(max(total, 1)))
-		}
 	}
 	return wopts, nil
 }

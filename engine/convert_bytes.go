@@ -96,7 +96,7 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 			return nil, err
 		}
 	}
-	wopts, err := writeOptions(opts, out.Name, step)
+	wopts, err := writeOptions(opts, out.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +114,7 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 	if err := prepareForWrite(m, out.Name); err != nil {
 		return nil, err
 	}
+	wopts.Written = newWriteTracker(ctx, progress, m, 0.5, 1).written
 	b, err := encode(m, out, outputName, wopts)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,23 @@ type Info struct {
 	// absent for weight-only models), with the problems when it does not.
 	Valid    *bool            `json:"valid,omitempty"`
 	Problems []schema.Problem `json:"problems,omitempty"`
+	// WeightsOnly: the file holds tensors and metadata but no graph (safetensors, GGUF,
+	// PyTorch state dicts, NumPy archives); IRVersion, Opsets, Inputs, Outputs and the
+	// op histogram then say nothing.
+	WeightsOnly bool `json:"weights_only"`
+	// TensorCount counts the initializers (the weights), TensorsPerDType by dtype.
+	TensorCount     int            `json:"tensor_count"`
+	TensorsPerDType map[string]int `json:"tensors_per_dtype"`
+	// Tensors lists every initializer of the main graph, in the file's order.
+	Tensors []TensorSummary `json:"tensors"`
+}
+
+// TensorSummary describes one stored tensor.
+type TensorSummary struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+	Bytes int64   `json:"bytes"`
 }
 
 // Producer names the tool that wrote the model.
@@ -68,6 +85,9 @@ func Summarize(m *ir.Model) *Info {
 		BytesPerDType: map[string]int64{},
 		Inputs:        []ValueSummary{},
 		Outputs:       []ValueSummary{},
+
+		TensorsPerDType: map[string]int{},
+		Tensors:         []TensorSummary{},
 	}
 	for _, o := range m.Opsets {
 		info.Opsets[o.Domain] = o.Version
@@ -95,17 +115,33 @@ func Summarize(m *ir.Model) *Info {
 			info.OpHistogram[OpKey(n)]++
 			info.NodeCount++
 		}
+		for _, t := range g.Initializers {
+			info.TensorsPerDType[t.DType.String()]++
+			info.TensorCount++
+		}
 	})
 	ir.Weights(m.Graph, func(w ir.Weight) {
 		info.ParameterCount += w.Elements
 		info.BytesPerDType[w.DType.String()] += w.Bytes
 	})
+	for _, t := range m.Graph.Initializers {
+		shape := append([]int64{}, t.Shape...)
+		info.Tensors = append(info.Tensors, TensorSummary{Name: t.Name, DType: t.DType.String(), Shape: shape, Bytes: t.ByteSize()})
+	}
+	info.WeightsOnly = m.IRVersion == 0 && info.NodeCount == 0 && len(m.Opsets) == 0
 	if info.NodeCount > 0 {
 		info.Problems = schema.Problems(m)
 		valid := len(info.Problems) == 0
 		info.Valid = &valid
 	}
 	return info
+}
+
+// LargestTensors returns the n largest tensors by bytes (ties in file order).
+func (info *Info) LargestTensors(n int) []TensorSummary {
+	ts := append([]TensorSummary(nil), info.Tensors...)
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Bytes > ts[j].Bytes })
+	return ts[:min(n, len(ts))]
 }
 
 // OpKey names an op in histograms: the op type for the default ONNX domain, otherwise

@@ -64,7 +64,9 @@ typedef enum modelc_status {
  * "write", "done", ...) and the fraction of the work done so far (0 to 1). Return 0 to go
  * on, non-zero to cancel: the operation then stops at the next checkpoint, returns
  * MODELC_E_CANCELLED and leaves no output file (a request made at "done", when the output
- * is already complete, is too late and is ignored).
+ * is already complete, is too late and is ignored). While writing, "write" comes again
+ * after every 1% of the tensor data or 64 MiB, whichever is less, so a cancel takes
+ * effect within that much work.
  * The callback runs only during the call (on the calling thread today), never
  * concurrently with itself and never after the call returns; `stage` is valid only
  * during the callback. `user` is passed through untouched.

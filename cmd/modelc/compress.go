@@ -83,6 +83,7 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	o.Exclude = exclude
 	o.QuantizeOps = quantizeOps
 	rep, err := engine.Compress(context.Background(), pos[0], pos[1], o, nil)
+	err = withFlagNames(fs, err)
 	if rep != nil {
 		if asJSON {
 			if e := printJSON(stdout, rep); e != nil && err == nil {

@@ -26,7 +26,14 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	res, err := engine.Convert(context.Background(), pos[0], pos[1], o, bar.report)
 	bar.finish()
 	if err != nil {
-		return err
+		return withFlagNames(fs, err)
+	}
+	if n := len(res.Shards); n > 0 {
+		fmt.Fprintf(stdout, "wrote %d shards and their index (%s → %s):\n", n-1, res.From, res.To)
+		for _, f := range res.Shards {
+			fmt.Fprintf(stdout, "  %s\n", f)
+		}
+		return nil
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s → %s)\n", res.Output, res.From, res.To)
 	if res.ExternalFile != "" {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/modelc/modelc/engine"
 	"github.com/modelc/modelc/engine/format"
@@ -16,7 +17,8 @@ func engineFormats() []string { return format.Names() }
 func cmdInfo(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseArgs(fs, args, 1, "MODEL [--json]")
+	allTensors := fs.Bool("tensors", false, "list every tensor")
+	pos, err := parseArgs(fs, args, 1, "MODEL [--tensors] [--json]")
 	if err != nil {
 		return err
 	}
@@ -27,7 +29,14 @@ func cmdInfo(args []string, stdout io.Writer) error {
 	if *asJSON {
 		return printJSON(stdout, info)
 	}
+	if info.WeightsOnly {
+		printWeightsInfo(stdout, info, *allTensors)
+		return nil
+	}
 	printInfo(stdout, info)
+	if *allTensors {
+		printTensors(stdout, "initializers", info.Tensors)
+	}
 	return nil
 }
 
@@ -39,6 +48,74 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// largestShown is how many of the largest tensors info shows without --tensors.
+const largestShown = 10
+
+// printWeightsInfo prints a weights-only file's own facts: its tensors by dtype, the
+// largest of them (all with --tensors), and its metadata. It has no graph to describe.
+func printWeightsInfo(w io.Writer, info *engine.Info, all bool) {
+	var total int64
+	for _, n := range info.BytesPerDType {
+		total += n
+	}
+	fmt.Fprintf(w, "%s  (%s: weights only, no graph)\n", info.Path, info.Format)
+	fmt.Fprintf(w, "tensors    %d, %s\n", info.TensorCount, humanBytes(total))
+	fmt.Fprintf(w, "parameters %d\n", info.ParameterCount)
+	var dts []string
+	for d := range info.BytesPerDType {
+		dts = append(dts, d)
+	}
+	sort.Slice(dts, func(i, j int) bool { return info.BytesPerDType[dts[i]] > info.BytesPerDType[dts[j]] })
+	for _, d := range dts {
+		fmt.Fprintf(w, "  %-10s %s, %s\n", d, plural(info.TensorsPerDType[d], "tensor"), humanBytes(info.BytesPerDType[d]))
+	}
+	if all {
+		printTensors(w, "tensors", info.Tensors)
+	} else if len(info.Tensors) > 0 {
+		largest := info.LargestTensors(largestShown)
+		title := "tensors, largest first"
+		if len(largest) < len(info.Tensors) {
+			title = fmt.Sprintf("largest %d of %d (--tensors lists all)", len(largest), len(info.Tensors))
+		}
+		printTensors(w, title, largest)
+	}
+	if len(info.Metadata) > 0 {
+		keys := make([]string, 0, len(info.Metadata))
+		for k := range info.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "metadata   %s\n", plural(len(keys), "entry"))
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s = %s\n", k, shorten(info.Metadata[k], 100))
+		}
+	}
+}
+
+// printTensors prints a titled table of tensors: name, dtype and shape, bytes.
+func printTensors(w io.Writer, title string, ts []engine.TensorSummary) {
+	fmt.Fprintf(w, "%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range ts {
+		dims := make([]string, len(t.Shape))
+		for i, d := range t.Shape {
+			dims[i] = fmt.Sprint(d)
+		}
+		fmt.Fprintf(tw, "  %s\t%s[%s]\t%s\n", t.Name, t.DType, strings.Join(dims, ", "), humanBytes(t.Bytes))
+	}
+	tw.Flush()
+}
+
+// shorten cuts a long metadata value (a GGUF tokenizer's vocabulary) to n characters,
+// saying how long it was, and keeps it on one line.
+func shorten(s string, n int) string {
+	r := []rune(strings.ReplaceAll(s, "\n", "\\n"))
+	if len(r) <= n {
+		return string(r)
+	}
+	return fmt.Sprintf("%s… (%d characters)", string(r[:n]), len(r))
 }
 
 func printInfo(w io.Writer, info *engine.Info) {
@@ -109,4 +186,14 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func plural(n int, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -32,9 +32,14 @@ const (
 const usage = `modelc — convert, compress and verify deep-learning models
 
 Usage:
-  modelc info MODEL [--json]          summarise a model: format, opsets, inputs and
+  modelc info MODEL [--tensors] [--json]
+                                      summarise a model: format, opsets, inputs and
                                       outputs, op histogram, parameters, bytes per dtype
-                                      (Constant-node and subgraph weights included)
+                                      (Constant-node and subgraph weights included), and
+                                      whether it passes the ONNX operator schemas; for a
+                                      weights-only file (safetensors, GGUF, PyTorch,
+                                      NumPy) its tensors by dtype, the largest, metadata
+      --tensors                       list every tensor (name, dtype, shape, bytes)
   modelc check MODEL [--json]         validate every node against the ONNX operator schemas
                                       of the model's opsets (attributes, input and output
                                       counts, element types), as onnxruntime does on load;
@@ -59,8 +64,9 @@ Usage:
   modelc run MODEL [flags]            run MODEL with the reference runtime
       --input NAME=FILE.npy           one input (repeatable)
       --inputs FILE.npz               inputs keyed by input name
-      --output-dir DIR                write DIR/<output>.npy (default .); a name that is
-                                      not a safe file name is %%-escaped and reported
+      --output-dir DIR                write DIR/<output>.npy (default .; created when
+                                      missing); a name that is not a safe file name is
+                                      %%-escaped and reported
       --threads N                     kernel threads (default: one per CPU)
   modelc verify REF CAND [flags]      run both models on the same inputs and compare the
                                       outputs: max/mean abs error, max rel error, cosine,
@@ -78,6 +84,7 @@ Usage:
                                       accuracy (another count is a usage error, exit 2)
       --atol A --rtol R               |cand-ref| <= A + R*|ref| everywhere (1e-5, 1e-4)
       --min-cosine C                  cosine similarity at least C per output (0)
+      --threads N                     kernel threads (default: one per CPU)
       --json                          the report as JSON
   modelc compress IN OUT [flags]      shrink an ONNX model; prints bytes and parameters before
                                       and after, each layer's relative error ‖W−Ŵ‖/‖W‖, sparsity
@@ -123,7 +130,8 @@ Usage:
                                       outside verify's atol 1e-5/rtol 1e-4 are counted only
       --json                          the report as JSON
   modelc version                      print the version
-  modelc help                         this text
+  modelc help [COMMAND]               this text, or one command's part of it (as
+                                      modelc COMMAND --help prints it)
 
 Formats: %s. An ONNX model over the 2 GiB protobuf limit is written with external
 data automatically.
@@ -189,7 +197,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 	}()
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, formatList())
+		fmt.Fprint(stderr, usageText())
 		return exitUsage
 	}
 	var err error
@@ -211,14 +219,25 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	case "version", "--version":
 		fmt.Fprintf(stdout, "modelc %s\n", Version)
 	case "help", "-h", "--help":
-		fmt.Fprintf(stdout, usage, formatList())
+		if len(args) > 1 && args[1] != "-h" && args[1] != "--help" {
+			text, ok := commandHelp(args[1])
+			if !ok {
+				err = usageError{fmt.Sprintf("no command %q; run 'modelc help'", args[1])}
+				break
+			}
+			fmt.Fprint(stdout, text)
+			break
+		}
+		fmt.Fprint(stdout, usageText())
 	default:
 		err = usageError{fmt.Sprintf("unknown command %q; run 'modelc help'", args[0])}
 	}
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) { // CMD --help or -h: that command's part of the usage
+		text, _ := commandHelp(args[0])
+		fmt.Fprint(stdout, text)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "modelc: %v\n", err)
@@ -249,10 +268,16 @@ func exitCode(err error) int {
 
 func formatList() string { return strings.Join(engineFormats(), ", ") }
 
+// flagSetSeen, when set (by the tests), receives each command's flag set.
+var flagSetSeen func(*flag.FlagSet)
+
 // parseArgs parses flags that may come before, between or after the positional
 // arguments, and checks the number of positionals.
 func parseArgs(fs *flag.FlagSet, args []string, want int, names string) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	if flagSetSeen != nil {
+		flagSetSeen(fs)
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -55,8 +55,9 @@ func cmdRun(args []string, stdout io.Writer) error {
 		t.Name = name
 		inputs[name] = t
 	}
-	if st, err := os.Stat(*outDir); err != nil || !st.IsDir() {
-		return &engine.Error{Kind: engine.KindInvalidArgument, File: *outDir, Err: fmt.Errorf("the output folder does not exist")}
+	// Like -o DIR elsewhere, a missing output folder is created (with its parents).
+	if err := os.MkdirAll(*outDir, 0o777); err != nil {
+		return &engine.Error{Kind: engine.KindIO, File: *outDir, Err: fmt.Errorf("cannot create the output folder: %w", err)}
 	}
 	outs, err := engine.Run(context.Background(), pos[0], inputs, o, nil)
 	if err != nil {
@@ -92,6 +93,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	}
 	o.ATol, o.RTol = atol, rtol
 	rep, err := engine.Verify(context.Background(), pos[0], pos[1], o, nil)
+	err = withFlagNames(fs, err)
 	if rep != nil {
 		if *asJSON {
 			if e := printJSON(stdout, rep); e != nil && err == nil {

@@ -25,8 +25,10 @@ type WriteOptions struct {
 	ExternalFile  string // ONNX: that file's name, relative to the model's folder
 	SizeThreshold int64  // ONNX: smaller initializers stay inside the model
 	MaxShardSize  int64  // safetensors: split into files of at most this many bytes (0: one file)
-	// Written, if set, receives each large piece of tensor data once written out.
-	Written  func([]byte)
+	// Written, if set, receives each piece of tensor data (a few MiB at most) once
+	// written out, to release the input's pages, report progress and check for
+	// cancellation: an error from it stops the write, which then leaves no output.
+	Written  func([]byte) error
 	Quantize string // GGUF: the type of the weight matrices (q8_0, q4_k, f16, ...); "" keeps types
 	// Progress, if set, is told after each tensor written how many input bytes are done
 	// of how many; an error from it stops the write. (GGUF)

@@ -79,11 +79,17 @@ func IOError(file string, err error) *Error {
 }
 
 // KindOf returns the kind of err: the kind of the outermost *Error in its chain, and
-// KindInternal for an unclassified error.
+// KindInternal for an unclassified error. A cancellation stays one however it was
+// wrapped: a writer stopped by its progress hook reports an I/O error around it.
 func KindOf(err error) ErrorKind {
 	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
+	if !errors.As(err, &e) {
+		return KindInternal
 	}
-	return KindInternal
+	for inner := error(e); inner != nil; inner = errors.Unwrap(inner) {
+		if c, ok := inner.(*Error); ok && c.Kind == KindCancelled {
+			return KindCancelled
+		}
+	}
+	return e.Kind
 }

@@ -337,16 +337,16 @@ def conv_only_model(path: str) -> None:
 @pytest.mark.parametrize("flags,words", [
     (["--prune", "magnitude", "--sparsity", "1"], "sparsity"),
     (["--prune", "magnitude", "--sparsity", "-0.1"], "sparsity"),
-    (["--quantize", "int4", "--block-size", "24"], "block_size"),
-    (["--quantize", "int4", "--block-size", "8"], "block_size"),
+    (["--quantize", "int4", "--block-size", "24"], "--block-size"),  # the CLI names the flag
+    (["--quantize", "int4", "--block-size", "8"], "--block-size"),  # the CLI names the flag
     (["--quantize", "int9"], "quantize"),
     (["--quantize", "int8", "--mode", "static"], "calibration"),
     (["--quantize", "int8", "--mode", "static", "--calibration", "BADNAMES"], "calibration"),
     (["--quantize", "int8", "--mode", "static", "--calibration", "BADSHAPE"], "calibration"),
     (["--quantize", "int8", "--exclude", "Softmax"], "exclude"),
-    (["--quantize", "int8", "--mode", "static", "--calibration", CALIB, "--quantize-ops", "Softmax"], "quantize_ops"),
-    (["--quantize", "int8", "--mode", "static", "--calibration", CALIB, "--quantize-ops", "LayerNorm"], "quantize_ops"),
-    (["--quantize", "int8", "--quantize-ops", "Gelu"], "quantize_ops"),
+    (["--quantize", "int8", "--mode", "static", "--calibration", CALIB, "--quantize-ops", "Softmax"], "--quantize-ops"),
+    (["--quantize", "int8", "--mode", "static", "--calibration", CALIB, "--quantize-ops", "LayerNorm"], "--quantize-ops"),
+    (["--quantize", "int8", "--quantize-ops", "Gelu"], "--quantize-ops"),
     (["--lowrank", "rank:4"], "lowrank"),  # on a model with a Conv only
     (["--clip", "percentile:300"], "clip"),
 ])

@@ -407,11 +407,12 @@ def test_every_status_has_its_class():
 def test_progress_callback(tmp_path):
     seen = []
     modelc.convert(CNN, tmp_path / "out.onnx", progress=lambda stage, f: seen.append((stage, f)))
-    assert [s for s, _ in seen] == ["read", "write", "done"]
+    stages = [s for i, (s, _) in enumerate(seen) if i == 0 or seen[i - 1][0] != s]  # "write" per piece
+    assert stages == ["read", "write", "done"]
     assert [f for _, f in seen] == sorted(f for _, f in seen) and seen[0][1] == 0 and seen[-1][1] == 1
     seen.clear()
     modelc.convert_bytes(CNN.read_bytes(), "onnx", progress=lambda stage, f: seen.append(stage))
-    assert seen == ["read", "write", "done"]
+    assert [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s] == ["read", "write", "done"]
 
 
 def test_progress_true_draws_a_bar(tmp_path, capfd, monkeypatch):

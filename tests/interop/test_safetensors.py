@@ -214,7 +214,7 @@ def test_sharded_in_and_out(tmp_path):
     assert (tmp_path / "joined.safetensors").read_bytes() == whole.read_bytes()
 
     r = harness.run_modelc("convert", whole, out / "x.safetensors", "--max-shard-size", "lots")
-    assert r.returncode == USAGE and "max_shard_size" in r.stderr, harness.describe(r)
+    assert r.returncode == USAGE and "--max-shard-size" in r.stderr, harness.describe(r)
 
 
 def _good() -> bytes:

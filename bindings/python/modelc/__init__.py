@@ -10,8 +10,10 @@ Long operations accept ``progress=``: a callable ``progress(stage, fraction)`` c
 the stage ("read", "write", "done") and the fraction done (0 to 1), which may return False
 to cancel (CancelledError; no output file is left); or True for a progress bar on stderr
 (tqdm's, when tqdm is installed). An exception raised by the callable cancels the
-operation and is re-raised. The library releases the GIL while it works, so several
-threads may call it at once.
+operation and is re-raised. Ctrl-C (SIGINT) during a call made from the main thread
+cancels the operation (no output is left) and raises KeyboardInterrupt when the call
+returns, with or without progress=. The library releases the GIL while it works, so
+several threads may call it at once.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from . import _lib
@@ -87,7 +91,21 @@ def abi_version() -> int:
 def _path(p: PathLike, what: str) -> bytes:
     if not isinstance(p, (str, bytes, os.PathLike)):
         raise TypeError(f"{what} must be a str or os.PathLike path, not {type(p).__name__}")
-    return os.fsencode(os.fspath(p))
+    b = os.fsencode(os.fspath(p))
+    if b"\0" in b:  # C would read the path only up to it: "a.gguf\0.txt" as "a.gguf"
+        raise InvalidArgumentError(f"{what} contains a NUL byte: {os.fspath(p)!r}")
+    return b
+
+
+def _name(v: Optional[str], what: str) -> Optional[bytes]:
+    """A format name argument (None: not given) as the C string the library takes."""
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise TypeError(f"{what} must be a format name (str) or None, not {type(v).__name__}")
+    if "\0" in v:
+        raise InvalidArgumentError(f"{what} contains a NUL byte: {v!r}")
+    return v.encode() if v else None
 
 
 def _json_default(v: Any) -> Any:
@@ -121,28 +139,56 @@ def _take_string(ptr: ctypes.c_void_p) -> str:
 
 class _Progress:
     """Turns progress= into a C callback, kept alive for the duration of the call. The
-    library calls it on the calling thread and keeps no pointer to it after returning."""
+    library calls it on the calling thread and keeps no pointer to it after returning.
+
+    Ctrl-C: while the library works, Python runs signal handlers only when Python code
+    runs, which is in this callback; Python's own handler would raise KeyboardInterrupt
+    there, at any bytecode, possibly outside the try below, where ctypes can only print
+    "Exception ignored" and carry on. So call() replaces the default SIGINT handler with
+    one that only records the interrupt, the callback (always installed then) cancels the
+    operation, and finish() raises KeyboardInterrupt once the call has returned."""
 
     def __init__(self, progress: Progress):
         self.error: Optional[BaseException] = None
+        self.interrupted = False
         self._close: Optional[Callable[[], None]] = None
-        if progress is None or progress is False:
-            self.fn = PROGRESS_FN()  # NULL: no callback
-            return
         if progress is True:
             progress = self._bar()
-        elif not callable(progress):
+        elif progress is not None and progress is not False and not callable(progress):
             raise TypeError(f"progress must be a callable, True or None, not {type(progress).__name__}")
-        user_fn = progress
+        user_fn = progress if callable(progress) else None
+        self._guard = (threading.current_thread() is threading.main_thread()
+                       and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if user_fn is None and not self._guard:
+            self.fn = PROGRESS_FN()  # NULL: no callback
+            return
 
         def trampoline(_user, stage, fraction):
             try:
-                return 1 if user_fn(stage.decode(), fraction) is False else 0
+                if self.interrupted or self.error is not None:
+                    return 1
+                if user_fn is not None and user_fn(stage.decode(), fraction) is False:
+                    return 1
+                return 1 if self.interrupted else 0
             except BaseException as e:  # KeyboardInterrupt too: cancel, then re-raise it
                 self.error = e
                 return 1
 
         self.fn = PROGRESS_FN(trampoline)
+
+    def _on_sigint(self, _signum, _frame) -> None:
+        self.interrupted = True
+
+    def call(self, fn: Callable[..., int], *args: Any) -> int:
+        """Calls the library function fn(*args) (args hold self.fn) with Ctrl-C turned
+        into a cancel request for its duration."""
+        if not self._guard:
+            return fn(*args)
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            return fn(*args)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _bar(self) -> ProgressCallback:
         try:
@@ -168,11 +214,14 @@ class _Progress:
         return show_plain
 
     def finish(self, status: int) -> None:
-        """Closes the bar, re-raises an exception from the callback, or raises for status."""
+        """Closes the bar, re-raises an exception from the callback or a Ctrl-C, or raises
+        for status."""
         if self._close is not None:
             self._close()
         if self.error is not None:
             raise self.error
+        if self.interrupted:
+            raise KeyboardInterrupt
         _check(status)
 
 
@@ -226,7 +275,7 @@ def _report_call(fn, a: PathLike, b: PathLike, names: tuple, progress: Progress,
     with tempfile.TemporaryDirectory(prefix="modelc-") as tmp:
         opts = _array_files(options, tmp)
         p = _Progress(progress)
-        status = fn(x, y, _options(opts), p.fn, None, ctypes.byref(out))
+        status = p.call(fn, x, y, _options(opts), p.fn, None, ctypes.byref(out))
         report = json.loads(_take_string(out)) if out.value else None
         try:
             p.finish(status)
@@ -252,7 +301,7 @@ def convert(src: PathLike, dst: PathLike, *, progress: Progress = None, **option
     """
     s, d = _path(src, "src"), _path(dst, "dst")
     p = _Progress(progress)
-    status = _lib_handle.modelc_convert(s, d, _options(options), p.fn, None)
+    status = p.call(_lib_handle.modelc_convert, s, d, _options(options), p.fn, None)
     p.finish(status)
 
 
@@ -275,14 +324,16 @@ def convert_bytes(
     type such as ``"q8_0"``) applies to gguf outputs. The bytes are those convert() writes
     to a file, except that a weights-only model's ONNX graph has no file name to take.
     """
+    fmt_from, fmt_to = _name(from_format, "from_format"), _name(to, "to")
     buf, size = _buffer(data)
     out, out_size = ctypes.c_void_p(), ctypes.c_size_t()
     p = _Progress(progress)
-    status = _lib_handle.modelc_convert_bytes(
+    status = p.call(
+        _lib_handle.modelc_convert_bytes,
         buf,
         size,
-        from_format.encode() if from_format else None,
-        to.encode() if to else None,
+        fmt_from,
+        fmt_to,
         _options(options),
         p.fn,
         None,
@@ -332,15 +383,17 @@ def compress_bytes(data: Any, *, from_format: Optional[str] = None, progress: Pr
     raises VerificationFailedError with the report as ``report`` and the compressed bytes
     as ``output``, unless ``check=False``, which returns them instead.
     """
+    fmt_from = _name(from_format, "from_format")
     buf, size = _buffer(data)
     out, out_size, rep = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_void_p()
     with tempfile.TemporaryDirectory(prefix="modelc-") as tmp:
         opts = _array_files(options, tmp)
         p = _Progress(progress)
-        status = _lib_handle.modelc_compress_bytes(
+        status = p.call(
+            _lib_handle.modelc_compress_bytes,
             buf,
             size,
-            from_format.encode() if from_format else None,
+            fmt_from,
             _options(opts),
             p.fn,
             None,
@@ -381,7 +434,8 @@ def verify(ref: PathLike, cand: PathLike, *, progress: Progress = None, check: b
 def inspect(path: PathLike) -> Dict[str, Any]:
     """Summarises the model at ``path``: the dict ``modelc info --json`` prints (format,
     opsets, producer, inputs, outputs, op_histogram, node_count, parameter_count,
-    bytes_per_dtype, metadata)."""
+    bytes_per_dtype, metadata; weights_only, tensor_count, tensors_per_dtype and tensors,
+    each tensor's name, dtype, shape and bytes)."""
     out = ctypes.c_void_p()
     _check(_lib_handle.modelc_inspect(_path(path, "path"), ctypes.byref(out)))
     return json.loads(_take_string(out))

@@ -357,7 +357,7 @@ func TestLargeTensorCopiedInPieces(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.gguf")
 	var written int
 	require.NoError(t, Write(&ir.Model{Graph: &ir.Graph{Initializers: []*ir.Tensor{tn}}}, path,
-		WriteOptions{Written: func(b []byte) { written += len(b) }}))
+		WriteOptions{Written: func(b []byte) error { written += len(b); return nil }}))
 	m, err := Read(path)
 	require.NoError(t, err)
 	defer m.Close()

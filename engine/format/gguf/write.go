@@ -20,8 +20,9 @@ type WriteOptions struct {
 	// and the tensors llama.cpp never quantizes keep their type, as llama.cpp does.
 	Quantize string
 	// Written, if set, receives each piece of input tensor data once it is consumed (a
-	// conversion releases the memory-mapped input with it).
-	Written func([]byte)
+	// conversion releases the memory-mapped input with it, reports progress and checks
+	// for cancellation); an error from it stops the write.
+	Written func([]byte) error
 	// Progress, if set, is called after each tensor with the input bytes done and in
 	// all; an error from it stops the write (nothing is left behind).
 	Progress func(tensor string, done, total int64) error
@@ -154,13 +155,14 @@ func (e *encoding) writeTo(bw *bufio.Writer, path string, opts WriteOptions) err
 	}
 	w.pad(alignment)
 	if w.err != nil {
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: w.err}
+		return ir.IOError(path, w.err)
 	}
 	if err := stream(w, items, alignment, opts); err != nil {
 		if _, ok := err.(*ir.Error); ok {
 			return err
 		}
-		return &ir.Error{Kind: ir.KindIO, File: path, Err: err}
+		// ir.IOError drops the *fs.PathError, which names the temporary file.
+		return ir.IOError(path, err)
 	}
 	return nil
 }
@@ -390,6 +392,9 @@ func stream(w *writer, items []item, alignment int64, opts WriteOptions) error {
 			return p.err
 		}
 		w.bytes(p.out)
+		if w.err != nil { // a failed write (a full disk) is the error, not its consequences
+			return w.err
+		}
 		if p.buf != nil {
 			select {
 			case bufs <- p.buf:
@@ -397,7 +402,9 @@ func stream(w *writer, items []item, alignment int64, opts WriteOptions) error {
 			}
 		}
 		if opts.Written != nil && len(p.input) > 0 {
-			opts.Written(p.input)
+			if err := opts.Written(p.input); err != nil {
+				return err
+			}
 		}
 		done += int64(len(p.input))
 		if p.last {

@@ -143,6 +143,16 @@ func (d *decoder) graph(b msg) (*ir.Graph, error) {
 	}
 	defer func() { d.depth-- }()
 	g := &ir.Graph{}
+	// Initializer names are unique in a graph (onnx.checker and onnxruntime refuse a model
+	// that defines one twice): a duplicate is a corrupt file, not two tensors to carry on.
+	defined := map[string]bool{}
+	define := func(name string, off int64) error {
+		if name != "" && defined[name] {
+			return d.corrupt(off, "initializer %q is defined twice in graph %q; initializer names must be unique", name, g.Name)
+		}
+		defined[name] = true
+		return nil
+	}
 	err := d.each(b, func(f *field) (err error) {
 		if f.num != 2 && f.num != 10 && f.num != 16 {
 			if err := d.want(f, protowire.BytesType); err != nil {
@@ -159,10 +169,16 @@ func (d *decoder) graph(b msg) (*ir.Graph, error) {
 		case 5:
 			var t *ir.Tensor
 			t, err = d.tensor(f.b)
+			if err == nil {
+				err = define(t.Name, f.b.off)
+			}
 			g.Initializers = append(g.Initializers, t)
 		case 15:
 			var s *ir.SparseTensor
 			s, err = d.sparseTensor(f.b)
+			if err == nil && s.Values != nil {
+				err = define(s.Values.Name, f.b.off)
+			}
 			g.SparseInitializers = append(g.SparseInitializers, s)
 		case 10:
 			g.DocString, err = d.str(f)

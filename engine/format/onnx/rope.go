@@ -75,9 +75,9 @@ func (r *rope) message(num protowire.Number, sub *rope) {
 	r.n += sub.n
 }
 
-// writeTo writes the encoded message, calling done (if set) on each large segment once
-// it is written.
-func (r *rope) writeTo(w io.Writer, done func([]byte)) error {
+// writeTo writes the encoded message, calling done (if set) on each piece once it is
+// written; an error from done stops the write.
+func (r *rope) writeTo(w io.Writer, done func([]byte) error) error {
 	r.flush()
 	for _, s := range r.segs {
 		if err := writeReleasing(w, s, done); err != nil {
@@ -88,16 +88,19 @@ func (r *rope) writeTo(w io.Writer, done func([]byte)) error {
 }
 
 // writeReleasing writes b in 8 MiB pieces, handing each to done (if set) once written,
-// so a memory-mapped tensor is never resident all at once.
-func writeReleasing(w io.Writer, b []byte, done func([]byte)) error {
+// so a memory-mapped tensor is never resident all at once and a caller can report
+// progress and cancel between pieces (an error from done stops the write).
+func writeReleasing(w io.Writer, b []byte, done func([]byte) error) error {
 	const piece = 8 << 20
 	for len(b) > 0 {
 		n := min(len(b), piece)
 		if _, err := w.Write(b[:n]); err != nil {
 			return err
 		}
-		if done != nil && n >= 1<<20 {
-			done(b[:n])
+		if done != nil {
+			if err := done(b[:n]); err != nil {
+				return err
+			}
 		}
 		b = b[n:]
 	}

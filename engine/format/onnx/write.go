@@ -36,7 +36,7 @@ type WriteOptions struct {
 	SizeThreshold int64
 	// Written, if set, is called with each large piece of tensor data once it has been
 	// written out (a conversion uses it to release memory-mapped input as it goes).
-	Written func([]byte)
+	Written func([]byte) error
 }
 
 // WriteResult says how a model was written.
@@ -158,7 +158,7 @@ func (e *externalWriter) add(b []byte) (offset int64) {
 	return offset
 }
 
-func (e *externalWriter) writeTo(w io.Writer, done func([]byte)) error {
+func (e *externalWriter) writeTo(w io.Writer, done func([]byte) error) error {
 	var pos int64
 	zeros := make([]byte, 1<<16)
 	for i, b := range e.data {

@@ -23,8 +23,9 @@ type WriteOptions struct {
 	// named like Hugging Face's model-00001-of-00003.safetensors, beside an index
 	// model.safetensors.index.json. When everything fits one file, one file is written.
 	MaxShardSize int64
-	// Written, if set, is called with each tensor's bytes once they are written out.
-	Written func([]byte)
+	// Written, if set, is called with each piece of tensor data (at most WritePiece
+	// bytes) once written out; an error from it stops the write.
+	Written func([]byte) error
 }
 
 // Write stores the initializers of m and its metadata in path, laid out as the reference
@@ -321,7 +322,7 @@ func writeJSONString(b *bytes.Buffer, s string) {
 }
 
 // writeFile writes one safetensors file: header, then each tensor's bytes in layout order.
-func writeFile(w io.Writer, tensors []*ir.Tensor, meta []ir.StringPair, written func([]byte)) error {
+func writeFile(w io.Writer, tensors []*ir.Tensor, meta []ir.StringPair, written func([]byte) error) error {
 	tensors = layout(tensors)
 	if _, err := w.Write(encodeHeader(tensors, meta)); err != nil {
 		return err
@@ -334,23 +335,31 @@ func writeFile(w io.Writer, tensors []*ir.Tensor, meta []ir.StringPair, written 
 	return nil
 }
 
+// WritePiece is the most WriteTensorData writes between two calls of written.
+const WritePiece = 4 << 20
+
 // WriteTensorData writes t's packed bytes to w. A tensor computed on demand is filled into
 // a buffer of its own that is dropped afterwards, so a streaming conversion holds one
-// tensor at a time; a tensor that aliases its source is written from there and then
-// reported to written (which may release the source's pages).
-func WriteTensorData(w io.Writer, t *ir.Tensor, written func([]byte)) error {
-	if t.Computed() {
-		buf := make([]byte, t.ByteSize())
-		t.FillBytes(buf)
-		_, err := w.Write(buf)
-		return err
-	}
+// tensor at a time; a tensor that aliases its source is written from there. Each piece of
+// at most WritePiece bytes is then reported to written (which may release the source's
+// pages, report progress, or stop the write with an error).
+func WriteTensorData(w io.Writer, t *ir.Tensor, written func([]byte) error) error {
 	data := t.Bytes()
-	if _, err := w.Write(data); err != nil {
-		return err
+	if t.Computed() {
+		data = make([]byte, t.ByteSize())
+		t.FillBytes(data)
 	}
-	if written != nil && len(data) > 0 {
-		written(data)
+	for len(data) > 0 {
+		n := min(len(data), WritePiece)
+		if _, err := w.Write(data[:n]); err != nil {
+			return err
+		}
+		if written != nil {
+			if err := written(data[:n]); err != nil {
+				return err
+			}
+		}
+		data = data[n:]
 	}
 	return nil
 }

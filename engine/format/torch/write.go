@@ -15,8 +15,9 @@ import (
 
 // WriteOptions are the torch writer's settings.
 type WriteOptions struct {
-	// Written, if set, is called with each tensor's bytes once they are written out.
-	Written func([]byte)
+	// Written, if set, is called with each tensor's bytes once they are written out; an
+	// error from it stops the write.
+	Written func([]byte) error
 }
 
 // archiveName is the folder inside the zip. torch names it after the file; a fixed name
@@ -115,7 +116,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func writeZip(w io.Writer, tensors []*ir.Tensor, written func([]byte)) error {
+func writeZip(w io.Writer, tensors []*ir.Tensor, written func([]byte) error) error {
 	cw := &countWriter{w: w}
 	zw := zip.NewWriter(cw)
 	prefix := archiveName + "/"
@@ -126,12 +127,14 @@ func writeZip(w io.Writer, tensors []*ir.Tensor, written func([]byte)) error {
 		return err
 	}
 	for i, t := range tensors {
-		data, owned := tensorBytes(t)
+		data, _ := tensorBytes(t)
 		if err := addEntry(zw, cw, prefix+"data/"+strconv.Itoa(i), data); err != nil {
 			return err
 		}
-		if written != nil && !owned && len(data) > 0 {
-			written(data)
+		if written != nil && len(data) > 0 {
+			if err := written(data); err != nil {
+				return err
+			}
 		}
 	}
 	if err := addEntry(zw, cw, prefix+"version", []byte("3\n")); err != nil {
