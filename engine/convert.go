@@ -9,6 +9,7 @@ import (
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/gguf"
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/opset"
 )
 
 // Progress receives the stage of a long operation and the fraction done (0 to 1).
@@ -55,7 +56,7 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	// Nothing modifies the tensors between reading and writing, so the writer may release
 	// the input's pages as it streams them out: the resident set stays small.
 	wopts.Written = m.DropUnmodified
-	if err := prepareForWrite(m, out.Name); err != nil {
+	if err := prepareForWrite(m, out.Name, opts); err != nil {
 		return nil, err
 	}
 	if err := out.Write(m, dst, wopts); err != nil {
@@ -92,6 +93,14 @@ func writeOptions(opts ConvertOptions, out string, step func(string, float64) er
 			return wopts, Errorf(KindInvalidArgument, "option quantize: %v", err)
 		}
 	}
+	if opts.Opset != 0 {
+		if out != "onnx" {
+			return wopts, Errorf(KindInvalidArgument, "option opset: %s outputs have no operator sets; --opset applies to ONNX outputs", out)
+		}
+		if opts.Opset < opset.MinTarget || opts.Opset > opset.MaxTarget {
+			return wopts, Errorf(KindInvalidArgument, "option opset: %d is outside the opsets modelc converts to (%d to %d)", opts.Opset, opset.MinTarget, opset.MaxTarget)
+		}
+	}
 	if out == "gguf" {
 		wopts.Quantize = opts.Quantize
 		wopts.Progress = func(tensor string, done, total int64) error {
@@ -102,12 +111,19 @@ func writeOptions(opts ConvertOptions, out string, step func(string, float64) er
 }
 
 // prepareForWrite adapts a model read for writing in format out: formats other than GGUF
-// have no ggml block types, so such tensors are written as float32.
-func prepareForWrite(m *ir.Model, out string) error {
+// have no ggml block types, so such tensors are written as float32; an ONNX output is
+// converted to the opset the options ask for.
+func prepareForWrite(m *ir.Model, out string, opts ConvertOptions) error {
 	if out == "gguf" {
 		return nil
 	}
-	return gguf.DequantizeBlocks(m)
+	if err := gguf.DequantizeBlocks(m); err != nil {
+		return err
+	}
+	if opts.Opset != 0 && out == "onnx" {
+		return opset.Convert(m, opts.Opset)
+	}
+	return nil
 }
 
 func externalName(dst, name string) string {
