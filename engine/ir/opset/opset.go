@@ -619,6 +619,17 @@ func (gc *graphConv) convert(n *ir.Node, from int64) ([]*ir.Node, error) {
 		}
 		at = s.SinceVersion - 1
 	}
+	if !st.removed {
+		if s := schema.Lookup("", n.OpType, target); s == nil {
+			vs := schema.Versions("", n.OpType)
+			if len(vs) == 0 {
+				return nil, st.refuse("%s is not an ai.onnx operator modelc knows", n.OpType)
+			}
+			return nil, st.refuse("%s does not exist at opset %d (it was added in opset %d)", n.OpType, target, vs[0])
+		} else if s.Deprecated {
+			return nil, st.refuse("%s is deprecated at opset %d", n.OpType, target)
+		}
+	}
 	// Helpers were written for the opset of the step that made them: convert them on.
 	var out []*ir.Node
 	for _, e := range st.pre {
