@@ -360,17 +360,134 @@ func (gc *graphConv) learn(n *ir.Node, opset int64) {
 				d = ir.DType(a.Int)
 			}
 		}
-		if d != ir.Undefined {
-			t := &ir.Type{Kind: ir.TypeTensor, ElemType: d}
-			// Ops that keep their first input's shape keep its rank too.
-			if sameShape[n.OpType] && i == 0 && len(n.Inputs) > 0 {
-				if it := gc.typeOf(n.Inputs[0]); it != nil && it.Shape != nil {
-					t.Shape = it.Shape
-				}
+		t := &ir.Type{Kind: ir.TypeTensor, ElemType: d}
+		// Ops that keep their first input's shape keep its rank too.
+		if sameShape[n.OpType] && i == 0 && len(n.Inputs) > 0 {
+			if it := gc.typeOf(n.Inputs[0]); it != nil && it.Shape != nil {
+				t.Shape = it.Shape
 			}
+		}
+		if t.Shape == nil && (i == 0 || n.OpType == "Split" || n.OpType == "TopK") {
+			if r := gc.outRank(n, opset); r >= 0 {
+				t.Shape = &ir.Shape{Dims: make([]ir.Dim, r)}
+			}
+		}
+		if d != ir.Undefined || t.Shape != nil {
 			gc.types[name] = t
 		}
 	}
+}
+
+// outRank infers the rank of n's first output from its inputs' ranks (-1 when unknown),
+// for the ops adapters most often need it after: the ranks are what Softmax, negative
+// axes and LayerNormalization rewrites need.
+func (gc *graphConv) outRank(n *ir.Node, opset int64) int {
+	in := func(i int) int {
+		if i >= len(n.Inputs) || n.Inputs[i] == "" {
+			return -1
+		}
+		return gc.rank(n.Inputs[i])
+	}
+	maxIn := func() int {
+		r := -1
+		for i := range n.Inputs {
+			ri := in(i)
+			if ri < 0 {
+				return -1
+			}
+			r = max(r, ri)
+		}
+		return r
+	}
+	countAxes := func() int {
+		if a, ok := attrInts(n, "axes"); ok {
+			return len(a)
+		}
+		if len(n.Inputs) > 1 && n.Inputs[1] != "" {
+			if t := gc.constant(n.Inputs[1]); t != nil {
+				return int(t.NumElements())
+			}
+			return -2
+		}
+		return -1 // no axes
+	}
+	switch n.OpType {
+	case "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less", "GreaterOrEqual",
+		"LessOrEqual", "Where", "Max", "Min", "Sum", "Mean", "Mod", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor":
+		return maxIn()
+	case "Transpose", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
+		"GlobalLpPool", "Concat", "Split", "Slice", "Pad", "Tile", "Resize", "Upsample", "TopK", "DepthToSpace",
+		"SpaceToDepth", "QuantizeLinear", "DequantizeLinear", "Gemm", "ReverseSequence", "GatherElements":
+		return in(0)
+	case "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
+		"ReduceProd", "ReduceSum", "ReduceSumSquare", "ArgMax", "ArgMin":
+		r := in(0)
+		if r < 0 || attrInt(n, "keepdims", 1) == 1 {
+			return r
+		}
+		if n.OpType == "ArgMax" || n.OpType == "ArgMin" {
+			return r - 1
+		}
+		switch k := countAxes(); k {
+		case -1:
+			return 0
+		case -2:
+			return -1
+		default:
+			return r - k
+		}
+	case "Squeeze", "Unsqueeze":
+		r, k := in(0), countAxes()
+		if r < 0 || k < 0 {
+			return -1
+		}
+		if n.OpType == "Squeeze" {
+			return r - k
+		}
+		return r + k
+	case "MatMul":
+		a, b := in(0), in(1)
+		if a < 2 || b < 2 {
+			return -1
+		}
+		return max(a, b)
+	case "Flatten":
+		return 2
+	case "Shape", "NonZero":
+		if n.OpType == "NonZero" {
+			return 2
+		}
+		return 1
+	case "Size":
+		return 0
+	case "Gather":
+		a, b := in(0), in(1)
+		if a < 0 || b < 0 {
+			return -1
+		}
+		return a + b - 1
+	case "Reshape", "Expand", "ConstantOfShape":
+		i := 1
+		if n.OpType == "ConstantOfShape" {
+			i = 0
+		}
+		if a, ok := attrInts(n, "shape"); ok {
+			return len(a)
+		}
+		if i < len(n.Inputs) {
+			if t := gc.constant(n.Inputs[i]); t != nil {
+				k := int(t.NumElements())
+				if n.OpType == "Expand" {
+					if r := in(0); r >= 0 {
+						return max(k, r)
+					}
+					return -1
+				}
+				return k
+			}
+		}
+	}
+	return -1
 }
 
 // sameShape are ops whose first output has the shape of their first input.
