@@ -142,6 +142,45 @@ func init() {
 		return s.refuse("GroupNormalization before opset 21 is deprecated (its scale and bias were per group)")
 	})
 
+	// Pooling with ceil_mode: opset 22 dropped a last window that starts in the padding,
+	// so older versions compute another output size.
+	for _, op := range []string{"MaxPool", "AveragePool", "LpPool"} {
+		reg(op, 22, nil, func(s *step) error {
+			if attrInt(s.n, "ceil_mode", 0) != 0 && !ceilSameBefore22(s) {
+				return s.refuse("ceil_mode=1 computes another output size before opset 22 here (a last window that starts in the padding), or the input's shape is unknown")
+			}
+			return nil
+		})
+	}
+	// GridSample-20 renamed its modes and went N-dimensional.
+	gridModes := map[string]string{"bilinear": "linear", "bicubic": "cubic"}
+	reg("GridSample", 20, func(s *step) error {
+		if a := s.n.Attr("mode"); a != nil && gridModes[string(a.String)] != "" {
+			a.String = []byte(gridModes[string(a.String)])
+		} else if a == nil {
+			setAttr(s.n, stringAttr("mode", "linear"))
+		}
+		return nil
+	}, func(s *step) error {
+		if r := s.gc.rank(s.input(0)); r != 4 {
+			return s.refuse("GridSample before opset 20 samples 4-D inputs only (the input's rank is %d, -1: unknown)", r)
+		}
+		mode := attrString_(s.n, "mode", "linear")
+		for old, nu := range gridModes {
+			if mode == nu {
+				mode = old
+			}
+		}
+		setAttr(s.n, stringAttr("mode", mode))
+		return nil
+	})
+	// Scan-8 had a batch axis and sequence lengths; Scan-9 has neither.
+	reg("Scan", 9, func(s *step) error {
+		return s.refuse("Scan-8's batched form has no equivalent from opset 9 on")
+	}, func(s *step) error {
+		return s.refuse("Scan from opset 9 on has no equivalent in Scan-8's batched form")
+	})
+
 	// Ops that did not exist at the target, written with older ops.
 	reg("CastLike", 15, nil, func(s *step) error {
 		d := s.gc.elemType(s.input(1))
@@ -967,9 +1006,6 @@ func mishDown(s *step) error {
 }
 
 func layerNormDown(s *step) error {
-	if err := s.onlyFirstOutput(); err != nil {
-		return err
-	}
 	x, scale, bias, y := s.input(0), s.input(1), s.input(2), s.n.Outputs[0]
 	axis := attrInt(s.n, "axis", -1)
 	eps := attrFloat(s.n, "epsilon", 1e-5)
@@ -1007,6 +1043,13 @@ func layerNormDown(s *step) error {
 	s.before(s.node("Add", []string{vr, epsName}, []string{ve}))
 	s.before(s.node("Sqrt", []string{ve}, []string{sd}))
 	s.before(s.node("Div", []string{diff, sd}, []string{nrm}))
+	// The optional outputs: the mean and 1/σ, in the computation type.
+	if len(s.n.Outputs) > 1 && s.n.Outputs[1] != "" {
+		s.before(s.node("Identity", []string{mean}, []string{s.n.Outputs[1]}))
+	}
+	if len(s.n.Outputs) > 2 && s.n.Outputs[2] != "" {
+		s.before(s.node("Reciprocal", []string{sd}, []string{s.n.Outputs[2]}))
+	}
 	if cd != d {
 		back := s.value("norm_t")
 		s.before(s.node("Cast", []string{nrm}, []string{back}, intAttr("to", int64(d))))
@@ -1021,4 +1064,41 @@ func layerNormDown(s *step) error {
 	}
 	s.removed = true
 	return nil
+}
+
+// ceilSameBefore22 reports whether a ceil_mode pooling gives the same output size before
+// and from opset 22: no last window starts in the end padding (the input shape must be
+// known to tell).
+func ceilSameBefore22(s *step) bool {
+	d := s.gc.dims(s.input(0))
+	k, ok := attrInts(s.n, "kernel_shape")
+	if d == nil || !ok || len(d) != len(k)+2 {
+		return false
+	}
+	if ap := attrString_(s.n, "auto_pad", "NOTSET"); ap != "NOTSET" && ap != "VALID" {
+		return false
+	}
+	strides, _ := attrInts(s.n, "strides")
+	pads, _ := attrInts(s.n, "pads")
+	dil, _ := attrInts(s.n, "dilations")
+	get := func(v []int64, i int, def int64) int64 {
+		if i < len(v) {
+			return v[i]
+		}
+		return def
+	}
+	for i := range k {
+		in, st := d[i+2], get(strides, i, 1)
+		pb, pe := get(pads, i, 0), get(pads, i+len(k), 0)
+		eff := (k[i]-1)*get(dil, i, 1) + 1
+		span := in + pb + pe - eff
+		if span < 0 || st <= 0 {
+			return false
+		}
+		out := (span+st-1)/st + 1
+		if (out-1)*st >= in+pb {
+			return false
+		}
+	}
+	return true
 }
