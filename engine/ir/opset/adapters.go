@@ -181,6 +181,13 @@ func init() {
 		return s.refuse("Scan from opset 9 on has no equivalent in Scan-8's batched form")
 	})
 
+	// Control flow: sequences as loop-carried values and branch outputs from 13,
+	// optionals from 16.
+	for _, op := range []string{"Loop", "If"} {
+		reg(op, 13, nil, onlyTensorsIn(ir.TypeTensor, 13))
+		reg(op, 16, nil, onlyTensorsIn(ir.TypeSequence, 16))
+	}
+
 	// Ops that did not exist at the target, written with older ops.
 	reg("CastLike", 15, nil, func(s *step) error {
 		d := s.gc.elemType(s.input(1))
@@ -336,6 +343,15 @@ func dropout12Down(s *step) error {
 		setAttr(s.n, floatAttr("ratio", v[0]))
 	}
 	s.n.Inputs = s.n.Inputs[:1]
+	// In inference Dropout-12's mask is all true; the older versions' mask is not
+	// reliably so (onnxruntime gives false): compute it from the shape.
+	if len(s.n.Outputs) > 1 && s.n.Outputs[1] != "" {
+		shape := s.value("shape")
+		tru, _ := ir.NewTensor("", ir.Bool, []int64{1}, []byte{1})
+		s.after(s.node("Shape", []string{s.input(0)}, []string{shape}))
+		s.after(s.node("ConstantOfShape", []string{shape}, []string{s.n.Outputs[1]}, &ir.Attribute{Name: "value", Type: ir.AttrTensor, Tensor: tru}))
+		s.n.Outputs = s.n.Outputs[:1]
+	}
 	return nil
 }
 
@@ -1101,4 +1117,40 @@ func ceilSameBefore22(s *step) bool {
 		}
 	}
 	return true
+}
+
+// onlyTensorsIn refuses a Loop or If whose subgraphs pass values of a kind the older
+// version lacks: anything but tensors before 13 (allowed = TypeTensor), optionals
+// before 16 (allowed = TypeSequence: tensors and sequences).
+func onlyTensorsIn(allowed ir.TypeKind, since int64) func(*step) error {
+	return func(s *step) error {
+		for _, g := range s.n.Subgraphs() {
+			for _, vs := range [][]*ir.ValueInfo{g.Inputs, g.Outputs} {
+				for _, v := range vs {
+					if v.Type == nil || v.Type.Kind == ir.TypeUnknown || v.Type.Kind == ir.TypeTensor {
+						continue
+					}
+					if allowed == ir.TypeSequence && v.Type.Kind == ir.TypeSequence {
+						continue
+					}
+					return s.refuse("subgraph value %q is %s, which %s passes only from opset %d on", v.Name, kindName(v.Type.Kind), s.n.OpType, since)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func kindName(k ir.TypeKind) string {
+	switch k {
+	case ir.TypeSequence:
+		return "a sequence"
+	case ir.TypeMap:
+		return "a map"
+	case ir.TypeOptional:
+		return "an optional"
+	case ir.TypeSparseTensor:
+		return "a sparse tensor"
+	}
+	return "not a tensor"
 }
