@@ -95,6 +95,7 @@ func init() {
 		}
 		return nil
 	}, resize13Down)
+	reg("Resize", 18, nil, resize18Down)
 	reg("Resize", 19, nil, func(s *step) error {
 		if attrString_(s.n, "coordinate_transformation_mode", "") == "half_pixel_symmetric" {
 			return s.refuse("coordinate_transformation_mode \"half_pixel_symmetric\" exists from opset 19 on")
@@ -1153,4 +1154,76 @@ func kindName(k ir.TypeKind) string {
 		return "a sparse tensor"
 	}
 	return "not a tensor"
+}
+
+// resize18Down writes scales or sizes given for some axes (attribute axes) for every axis.
+func resize18Down(s *step) error {
+	a := s.n.Attr("axes")
+	if a == nil {
+		return nil
+	}
+	if p := attrString_(s.n, "keep_aspect_ratio_policy", "stretch"); p != "stretch" {
+		return s.refuse("keep_aspect_ratio_policy %q exists from opset 18 on", p)
+	}
+	r := s.gc.rank(s.input(0))
+	if r < 0 {
+		return s.refuse("axes %v: writing scales or sizes for every axis needs the input's rank, which is unknown", a.Ints)
+	}
+	if roi := s.input(1); roi != "" {
+		if t := s.gc.constant(roi); t == nil || t.NumElements() != 0 {
+			return s.refuse("axes %v with a roi has no equivalent before opset 18", a.Ints)
+		}
+	}
+	pos := make([]int64, len(a.Ints))
+	for i, ax := range a.Ints {
+		na, ok := normAxis(ax, r)
+		if !ok {
+			return s.refuse("axis %d out of range", ax)
+		}
+		pos[i] = na
+	}
+	if name := s.input(2); name != "" {
+		t := s.gc.constant(name)
+		if t != nil && t.NumElements() == 0 {
+			t = nil
+			name = ""
+		}
+		if name != "" {
+			if t == nil {
+				return s.refuse("axes %v with computed scales has no equivalent before opset 18", a.Ints)
+			}
+			v, err := floatsOf(t)
+			if err != nil || len(v) != len(pos) {
+				return s.refuse("scales do not match axes")
+			}
+			full := make([]float32, r)
+			for i := range full {
+				full[i] = 1
+			}
+			for i, p := range pos {
+				full[p] = v[i]
+			}
+			s.gc.consume(name)
+			s.n.Inputs[2] = s.constInput("scales", float32Tensor([]int64{int64(r)}, full...))
+		}
+	}
+	if name := s.input(3); name != "" {
+		t := s.gc.constant(name)
+		d := s.gc.dims(s.input(0))
+		if t == nil || d == nil {
+			return s.refuse("axes %v with sizes needs constant sizes and the input's static shape before opset 18", a.Ints)
+		}
+		v, err := intsOf(t)
+		if err != nil || len(v) != len(pos) {
+			return s.refuse("sizes do not match axes")
+		}
+		full := append([]int64(nil), d...)
+		for i, p := range pos {
+			full[p] = v[i]
+		}
+		s.gc.consume(name)
+		s.n.Inputs[3] = s.constInput("sizes", ints1D(full))
+	}
+	removeAttr(s.n, "axes")
+	return nil
 }
