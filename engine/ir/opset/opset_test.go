@@ -415,3 +415,25 @@ func TestAdaptersNamedOpsExist(t *testing.T) {
 		}
 	}
 }
+
+func TestResizeAxesDropoutMaskPool(t *testing.T) {
+	m := model(18, map[string][]int64{"x": {1, 1, 2, 2}}, []string{"y"},
+		node("Resize", []string{"x", "", "sc"}, []string{"y"}, intsAttr("axes", []int64{3, 2}), stringAttr("mode", "nearest")))
+	m.Graph.Initializers = []*ir.Tensor{named(float32Tensor([]int64{2}, 3, 2), "sc")}
+	convert(t, m, 17)
+	n := find(m, "Resize")
+	if v, _ := floatsOf(m.Graph.Initializer(n.Inputs[2])); len(v) != 4 || v[2] != 2 || v[3] != 3 || v[0] != 1 {
+		t.Fatalf("scales at 17: %v", v)
+	}
+	m = model(13, map[string][]int64{"x": {2, 3}}, []string{"y", "mask"}, node("Dropout", []string{"x"}, []string{"y", "mask"}))
+	convert(t, m, 11)
+	if find(m, "ConstantOfShape") == nil || len(find(m, "Dropout").Outputs) != 1 {
+		t.Fatalf("Dropout's mask below 12: %v", m.Graph.Nodes)
+	}
+	pool := func(in int64) *ir.Model {
+		return model(22, map[string][]int64{"x": {1, 1, in, in}}, []string{"y"}, node("MaxPool", []string{"x"}, []string{"y"},
+			intsAttr("kernel_shape", []int64{2, 2}), intsAttr("strides", []int64{2, 2}), intsAttr("pads", []int64{0, 0, 1, 1}), intAttr("ceil_mode", 1)))
+	}
+	convert(t, pool(3), 21) // no last window in the padding: the same sizes
+	refused(t, pool(2), 21, "ceil_mode=1")
+}
