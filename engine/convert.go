@@ -11,6 +11,7 @@ import (
 	"github.com/modelc/modelc/engine/format/gguf"
 	"github.com/modelc/modelc/engine/format/safetensors"
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/opset"
 )
 
 // Progress receives the stage of a long operation and the fraction done (0 to 1).
@@ -65,7 +66,7 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
-	if err := prepareForWrite(m, out.Name); err != nil {
+	if err := prepareForWrite(m, out.Name, opts); err != nil {
 		return nil, err
 	}
 	// Nothing modifies the tensors between reading and writing, so the writer may release
@@ -112,6 +113,14 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 			return wopts, Errorf(KindInvalidArgument, "option quantize: %v", err)
 		}
 	}
+	if opts.Opset != 0 {
+		if out != "onnx" {
+			return wopts, Errorf(KindInvalidArgument, "option opset: %s outputs have no operator sets; --opset applies to ONNX outputs", out)
+		}
+		if opts.Opset < opset.MinTarget || opts.Opset > opset.MaxTarget {
+			return wopts, Errorf(KindInvalidArgument, "option opset: %d is outside the opsets modelc converts to (%d to %d)", opts.Opset, opset.MinTarget, opset.MaxTarget)
+		}
+	}
 	if out == "gguf" {
 		wopts.Quantize = opts.Quantize
 	}
@@ -119,18 +128,25 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 }
 
 // prepareForWrite adapts a model read for writing in format out: formats other than GGUF
-// have no ggml block types, so such tensors are written as float32.
-func prepareForWrite(m *ir.Model, out string) error {
-	switch out {
-	case "gguf":
+// have no ggml block types, so such tensors are written as float32; an ONNX output is
+// converted to the opset the options ask for, and checked: nothing invalid leaves modelc,
+// a model onnxruntime would refuse is not written.
+func prepareForWrite(m *ir.Model, out string, opts ConvertOptions) error {
+	if out == "gguf" {
 		return nil
-	case "onnx":
-		// Nothing invalid leaves modelc: a model onnxruntime would refuse is not written.
-		if err := checkModel(m, KindCorrupt, ""); err != nil {
+	}
+	if err := gguf.DequantizeBlocks(m); err != nil {
+		return err
+	}
+	if out != "onnx" {
+		return nil
+	}
+	if opts.Opset != 0 {
+		if err := opset.Convert(m, opts.Opset); err != nil {
 			return err
 		}
 	}
-	return gguf.DequantizeBlocks(m)
+	return checkModel(m, KindCorrupt, "")
 }
 
 func externalName(dst, name string) string {

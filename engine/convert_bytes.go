@@ -111,7 +111,7 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 	if err := step("write", 0.5); err != nil {
 		return nil, err
 	}
-	if err := prepareForWrite(m, out.Name); err != nil {
+	if err := prepareForWrite(m, out.Name, opts); err != nil {
 		return nil, err
 	}
 	wopts.Written = newWriteTracker(ctx, progress, m, 0.5, 1).written

@@ -31,6 +31,10 @@ type ConvertOptions struct {
 	// q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (1-D tensors and norms become
 	// f32, as llama.cpp does). Empty keeps each tensor's type.
 	Quantize string `json:"quantize,omitempty"`
+	// Opset converts an ONNX output to this ai.onnx opset (7 to 23), up or down, rewriting
+	// the ops whose signature changed; 0 keeps the model's opset. A node the target cannot
+	// express is an unsupported-op error naming it.
+	Opset int64 `json:"opset,omitempty"`
 }
 
 // ParseOptions decodes JSON options into opts (a pointer to an options struct). An unknown

@@ -101,7 +101,9 @@ void modelc_free(void *ptr);
 /*
  * Converts the model at `src` to `dst`, in the format dst's extension names (or option
  * "to"). Options: "to" (format name), "external_data" (bool), "external_data_file"
- * (string), "size_threshold" (bytes). The output appears atomically: on any failure,
+ * (string), "size_threshold" (bytes), "opset" (ONNX outputs: convert to this ai.onnx
+ * opset, 7 to 23; a node the target cannot express is MODELC_E_UNSUPPORTED, named in the
+ * error message). The output appears atomically: on any failure,
  * cancellation included, no file is left at dst, and src is never modified.
  * `progress` may be NULL; `user` is passed to it.
  */

@@ -57,6 +57,11 @@ Usage:
                                       byte for byte as llama.cpp (1-D tensors and norms
                                       become f32; rows that are not whole blocks fall back
                                       as llama-quantize does)
+      --opset N                       ONNX: convert to ai.onnx opset N (7 to 23), up or
+                                      down: attributes that became inputs (Squeeze, Reduce*,
+                                      Split, Pad, Clip, Slice, TopK, Resize, ...) move, new
+                                      ops are written with older ones where possible; a node
+                                      the target cannot express is refused by name (exit 5)
   modelc backends [--json]            the CPU, its features, and the kernel chosen for each
                                       operation (MODELC_ACCEL=go|avx2|avx512|neon|cuda|auto
                                       overrides the automatic choice; the cuda: line

@@ -294,7 +294,9 @@ def convert(src: PathLike, dst: PathLike, *, progress: Progress = None, **option
 
     Options: ``to`` (format name, when the extension does not say it), ``external_data``
     (bool: ONNX initializers in a file beside dst), ``external_data_file`` (that file's
-    name), ``size_threshold`` (bytes under which initializers stay inline).
+    name), ``size_threshold`` (bytes under which initializers stay inline), ``opset``
+    (ONNX outputs: convert to this ai.onnx opset, 7 to 23, up or down; a node the target
+    cannot express raises UnsupportedError naming it).
 
     The output appears atomically; on failure or cancellation no file is left at dst, and
     src is never modified. Raises a ModelcError subclass on failure.
