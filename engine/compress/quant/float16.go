@@ -9,6 +9,7 @@ import (
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/compress"
 	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/ir/schema"
 )
 
 // FloatOptions control the float16/bfloat16 conversion.
@@ -35,14 +36,6 @@ var Fragile = map[string]bool{
 	// Recurrent cells: their state runs through many steps of sigmoid/tanh, and
 	// onnxruntime's CPU provider has no float16 kernels for them.
 	"LSTM": true, "GRU": true, "RNN": true,
-}
-
-// noBFloat16 are common ops whose ONNX schema (up to opset 21) has no bfloat16 type: a
-// bfloat16 conversion keeps them in float32.
-var noBFloat16 = map[string]bool{
-	"Conv": true, "ConvTranspose": true, "MaxPool": true, "AveragePool": true, "GlobalAveragePool": true,
-	"GlobalMaxPool": true, "LpPool": true, "LRN": true, "InstanceNormalization": true, "RNN": true,
-	"GRU": true, "LSTM": true,
 }
 
 // noConvert are ops whose float inputs keep their type whatever their neighbours do:
@@ -88,6 +81,7 @@ const (
 // so far (cur), which nodes compute in 16 bits, and the names handed out.
 type fp16 struct {
 	half      ir.DType
+	opset     int64 // the model's ai.onnx opset, whose schemas say which ops take half
 	orig, cur map[string]ir.DType
 	isHalf    map[*ir.Node]bool
 	names     *compress.Names
@@ -156,6 +150,22 @@ func Float16(m *ir.Model, o FloatOptions) (*compress.Report, error) {
 	for _, name := range compress.SortedKeys(unsafe) {
 		rangeNotes = append(rangeNotes, fmt.Sprintf("%s (%s)", name, unsafe[name]))
 	}
+	opsetNow := m.OpsetVersion("")
+	c.opset = opsetNow
+	// Integers of 32 or 64 bits cast to float (the int32 accumulators of MatMulInteger
+	// and ConvInteger, before their scale is applied) can exceed the 16-bit range: the
+	// nodes reading them compute in float32.
+	wideInts := map[string]bool{}
+	ir.WalkGraphs(g, func(sg *ir.Graph) {
+		for _, n := range sg.Nodes {
+			if n.OpType == "Cast" && len(n.Inputs) > 0 && len(n.Outputs) > 0 && c.orig[n.Outputs[0]] == ir.Float32 {
+				switch c.orig[n.Inputs[0]] {
+				case ir.Int32, ir.Uint32, ir.Int64, ir.Uint64:
+					wideInts[n.Outputs[0]] = true
+				}
+			}
+		}
+	})
 	ir.WalkGraphs(g, func(sg *ir.Graph) {
 		for _, n := range sg.Nodes {
 			if !touchesFloat32(n, c.orig) || noConvert[n.OpType] || sourceOps[n.OpType] {
@@ -168,8 +178,8 @@ func Float16(m *ir.Model, o FloatOptions) (*compress.Report, error) {
 			case Fragile[n.OpType]:
 				kept = append(kept, fmt.Sprintf("%s (%s)", compress.NodeName(n), n.OpType))
 				continue
-			case half == ir.BFloat16 && noBFloat16[n.OpType]:
-				why = "no bfloat16 in ONNX"
+			case !c.schemaAllowsHalf(n, opsetNow):
+				why = fmt.Sprintf("its schema at opset %d has no %v", opsetNow, half)
 			case o.Exclude.Matches(n):
 				why = "excluded"
 			case len(n.Subgraphs()) > 0 && !controlFlow[n.OpType]:
@@ -193,6 +203,10 @@ func Float16(m *ir.Model, o FloatOptions) (*compress.Report, error) {
 				for _, x := range n.Inputs {
 					if u, ok := unsafe[x]; ok {
 						why = fmt.Sprintf("reads %s: %s", x, u)
+						break
+					}
+					if wideInts[x] {
+						why = fmt.Sprintf("reads %s, an integer that can exceed the %v range", x, half)
 						break
 					}
 				}
@@ -415,7 +429,18 @@ func (c *fp16) graph(g *ir.Graph, _ bool) error {
 				return err
 			}
 		}
-		if !noConvert[n.OpType] {
+		if noConvert[n.OpType] {
+			// These keep the types they are given, where their schema allows them
+			// (DynamicQuantizeLinear takes float32 only).
+			if s := schema.Lookup(n.Domain, n.OpType, c.opset); s != nil {
+				for i, x := range n.Inputs {
+					if f := s.Input(i); x != "" && f != nil && c.cur[x] == c.half && c.orig[x] == ir.Float32 &&
+						!s.Allows(f.Type, schema.TensorTypeString(c.half)) {
+						n.Inputs[i] = castTo(x, ir.Float32)
+					}
+				}
+			}
+		} else {
 			for i, x := range n.Inputs {
 				if x == "" {
 					continue
@@ -771,4 +796,28 @@ func inferGraph(g *ir.Graph, t map[string]ir.DType) {
 			}
 		}
 	}
+}
+
+// schemaAllowsHalf reports whether n's schema at the given opset lets every float32 value
+// it reads or writes be of the 16-bit type. ONNX added float16 and bfloat16 to ops' type
+// constraints over the opsets (BatchNormalization, HardSigmoid, If, Conv have no
+// bfloat16 at 13), and onnxruntime refuses a node whose types its schema does not allow:
+// such a node computes in float32. An op without a schema is left to the other rules.
+func (c *fp16) schemaAllowsHalf(n *ir.Node, opset int64) bool {
+	s := schema.Lookup(n.Domain, n.OpType, opset)
+	if s == nil {
+		return true
+	}
+	t := schema.TensorTypeString(c.half)
+	for i, x := range n.Inputs {
+		if f := s.Input(i); x != "" && f != nil && c.orig[x] == ir.Float32 && !s.Allows(f.Type, t) {
+			return false
+		}
+	}
+	for i, x := range n.Outputs {
+		if f := s.Output(i); x != "" && f != nil && c.orig[x] == ir.Float32 && !s.Allows(f.Type, t) {
+			return false
+		}
+	}
+	return true
 }

@@ -459,3 +459,31 @@ func TestFloat16TransposeBeforeMatMulStaysFloat32(t *testing.T) {
 		t.Fatalf("the MatMul's weight should be float16: %+v", w)
 	}
 }
+
+// An int32 accumulator cast to float (MatMulInteger's, before its scale) can pass 65504:
+// the Mul applying the scale computes in float32, and only its result becomes float16.
+func TestFloat16KeepsIntegerAccumulatorsFloat32(t *testing.T) {
+	m := ctest.Model([]int64{4, 16}, []*ir.Node{
+		ctest.Node("q", "DynamicQuantizeLinear", []string{"x"}, []string{"xq", "xs", "xz"}),
+		ctest.Node("mm", "MatMulInteger", []string{"xq", "wq", "xz"}, []string{"acc"}),
+		ctest.Node("cast", "Cast", []string{"acc"}, []string{"accf"}, ctest.Int("to", int64(ir.Float32))),
+		ctest.Node("scale", "Mul", []string{"accf", "xs"}, []string{"y"}),
+	})
+	wq, err := ir.NewTensor("wq", ir.Uint8, []int64{16, 8}, make([]byte, 128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Graph.Initializers = append(m.Graph.Initializers, wq)
+	r, err := Float16(m, FloatOptions{Type: ir.Float16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mul := producer(m, "y"); mul == nil || !strings.Contains(strings.Join(r.Notes, " "), "scale (Mul, reads accf, an integer") {
+		t.Fatalf("notes %v", r.Notes)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Cast" && n.Inputs[0] == "accf" {
+			t.Fatalf("the accumulator is cast to float16 before its scale: %s", ops(m))
+		}
+	}
+}

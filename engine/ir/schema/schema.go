@@ -84,6 +84,11 @@ func (s *Schema) Allows(typ, t string) bool {
 	return false
 }
 
+// Input is the formal parameter the node input at position i stands for (nil past the
+// end); Output likewise for outputs.
+func (s *Schema) Input(i int) *Formal  { return formalAt(s.Inputs, i) }
+func (s *Schema) Output(i int) *Formal { return formalAt(s.Outputs, i) }
+
 // formalAt is the formal parameter the value at position i stands for (the last formal
 // repeats when it is variadic), or nil past the end.
 func formalAt(fs []Formal, i int) *Formal {
