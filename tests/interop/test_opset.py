@@ -305,3 +305,34 @@ def test_python_and_c_abi_take_the_opset_option():
         modelc.convert_bytes(tri.SerializeToString(), "onnx", opset=13)
     with pytest.raises(modelc.InvalidArgumentError, match="opset"):
         modelc.convert_bytes(tri.SerializeToString(), "onnx", opset=99)
+
+
+CORPUS = os.path.join(harness.REPO, "testdata", "corpus")
+CORPUS_MODELS = sorted(f[:-5] for f in os.listdir(CORPUS) if f.endswith(".onnx"))
+CORPUS_TARGETS = (11, 13, 17, 18, 21)
+
+
+@pytest.mark.parametrize("name", CORPUS_MODELS)
+def test_corpus_models_convert_or_refuse(name, tmp_path):
+    """The third-party corpus (PyTorch, tf2onnx, skl2onnx, onnxruntime's quantizer) to
+    each target: a converted file passes onnx.checker and gives onnxruntime's outputs of
+    the original; a refusal is a clean error (exit 5) and leaves no file."""
+    src = os.path.join(CORPUS, name + ".onnx")
+    with np.load(os.path.join(CORPUS, name + ".inputs.npz")) as z:
+        feeds = {k: z[k] for k in z.files}
+    want = _ort(src, feeds)
+    for target in CORPUS_TARGETS:
+        dst = tmp_path / f"{name}-{target}.onnx"
+        r = harness.run_modelc("convert", src, dst, "--opset", target)
+        if r.returncode != 0:
+            assert r.returncode == 5 and "cannot convert to opset" in r.stderr, harness.describe(r)
+            assert not dst.exists()
+            harness.note("opset corpus refused", f"{name}->{target}", r.stderr.strip().splitlines()[-1][:200])
+            continue
+        harness.STATS["opset corpus converted"] += 1
+        m = onnx.load(str(dst))
+        assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")] == [target]
+        onnx.checker.check_model(m, full_check=True)
+        got = _ort(str(dst), feeds)
+        for a, b in zip(want, got):
+            np.testing.assert_allclose(np.asarray(b, np.float64), np.asarray(a, np.float64), rtol=1e-4, atol=1e-5)

@@ -132,14 +132,25 @@ func opsetOf(ops []ir.OpsetImport) int64 {
 	return 0
 }
 
+// setOpset makes v the model's one ai.onnx import: some producers (skl2onnx) repeat the
+// entry, and a copy left at the old version would contradict the converted nodes.
 func setOpset(ops *[]ir.OpsetImport, v int64) {
-	for i := range *ops {
-		if isOnnx((*ops)[i].Domain) {
-			(*ops)[i].Version = v
-			return
+	kept := (*ops)[:0]
+	found := false
+	for _, o := range *ops {
+		if isOnnx(o.Domain) {
+			if found {
+				continue
+			}
+			found = true
+			o.Version = v
 		}
+		kept = append(kept, o)
 	}
-	*ops = append(*ops, ir.OpsetImport{Domain: "", Version: v})
+	if !found {
+		kept = append(kept, ir.OpsetImport{Domain: "", Version: v})
+	}
+	*ops = kept
 }
 
 func nodeName(n *ir.Node) string {
