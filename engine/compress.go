@@ -87,15 +87,19 @@ type CompressOptions struct {
 
 // CompressReport is what Compress did (the JSON of `modelc compress --json`).
 type CompressReport struct {
-	Input        string             `json:"input"`
-	Output       string             `json:"output"`
-	BytesBefore  int64              `json:"bytes_before"`
-	BytesAfter   int64              `json:"bytes_after"`
-	ParamsBefore int64              `json:"params_before"`
-	ParamsAfter  int64              `json:"params_after"`
-	Sparsity     float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
-	Passes       []*compress.Report `json:"passes"`
-	Verify       *VerifyReport      `json:"verify,omitempty"`
+	Input        string `json:"input"`
+	Output       string `json:"output"`
+	BytesBefore  int64  `json:"bytes_before"`
+	BytesAfter   int64  `json:"bytes_after"`
+	ParamsBefore int64  `json:"params_before"`
+	ParamsAfter  int64  `json:"params_after"`
+	// QuantParamsBefore and QuantParamsAfter are the parts of the parameter counts that
+	// are quantization scales and zero points (compress.QuantParams), not weights.
+	QuantParamsBefore int64              `json:"quant_params_before"`
+	QuantParamsAfter  int64              `json:"quant_params_after"`
+	Sparsity          float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
+	Passes            []*compress.Report `json:"passes"`
+	Verify            *VerifyReport      `json:"verify,omitempty"`
 }
 
 // DefaultMaxLayerError is the accuracy guard's bound when none is given (see
@@ -237,7 +241,7 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 	if m.Graph == nil || len(m.Graph.Nodes) == 0 {
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("the model has no graph to compress (weights only)")}
 	}
-	rep := &CompressReport{Input: src, Output: where.output, ParamsBefore: compress.Params(m), BytesBefore: size}
+	rep := &CompressReport{Input: src, Output: where.output, ParamsBefore: compress.Params(m), QuantParamsBefore: compress.QuantParams(m), BytesBefore: size}
 	for i, s := range steps {
 		for _, p := range s.passes() {
 			if err := step(p, float64(i)/float64(len(steps)+1)); err != nil {
@@ -253,7 +257,7 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 			rep.Passes = append(rep.Passes, r)
 		}
 	}
-	rep.ParamsAfter = compress.Params(m)
+	rep.ParamsAfter, rep.QuantParamsAfter = compress.Params(m), compress.QuantParams(m)
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
 		return nil, err
 	}

@@ -135,3 +135,21 @@ func FuzzRecipe(f *testing.F) {
 		}
 	})
 }
+
+// Quantization adds scales and zero points, not weights: the report counts them apart.
+func TestCompressCountsScalesApart(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []string{"", "dynamic", "static"} {
+		opts := CompressOptions{Quantize: "int8", Mode: mode}
+		if mode == "static" {
+			opts.Calibration = "../testdata/digits/calib.npz"
+		}
+		rep, err := Compress(context.Background(), "../testdata/digits/cnn.onnx", filepath.Join(dir, "q"+mode+".onnx"), opts, nil)
+		if err != nil {
+			t.Fatal(mode, err)
+		}
+		if rep.QuantParamsBefore != 0 || rep.QuantParamsAfter == 0 || rep.ParamsAfter-rep.QuantParamsAfter != rep.ParamsBefore {
+			t.Errorf("%q: params %d → %d, scales and zero points %d → %d", mode, rep.ParamsBefore, rep.ParamsAfter, rep.QuantParamsBefore, rep.QuantParamsAfter)
+		}
+	}
+}

@@ -99,7 +99,12 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 func printCompressReport(w io.Writer, r *engine.CompressReport) {
 	fmt.Fprintf(w, "compressed %s → %s\n", r.Input, r.Output)
 	fmt.Fprintf(w, "  bytes       %d → %d (%.1f%%)\n", r.BytesBefore, r.BytesAfter, pct(r.BytesAfter, r.BytesBefore))
-	fmt.Fprintf(w, "  parameters  %d → %d (%.1f%%)\n", r.ParamsBefore, r.ParamsAfter, pct(r.ParamsAfter, r.ParamsBefore))
+	weightsBefore, weightsAfter := r.ParamsBefore-r.QuantParamsBefore, r.ParamsAfter-r.QuantParamsAfter
+	fmt.Fprintf(w, "  parameters  %d → %d (%.1f%%)", weightsBefore, weightsAfter, pct(weightsAfter, weightsBefore))
+	if r.QuantParamsBefore > 0 || r.QuantParamsAfter > 0 {
+		fmt.Fprintf(w, ", plus %d → %d quantization scales and zero points", r.QuantParamsBefore, r.QuantParamsAfter)
+	}
+	fmt.Fprintln(w)
 	if r.Sparsity > 0 {
 		fmt.Fprintf(w, "  sparsity    %.1f%% of the weights are zero\n", 100*r.Sparsity)
 	}

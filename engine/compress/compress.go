@@ -321,6 +321,65 @@ func Params(m *ir.Model) int64 {
 	return n
 }
 
+// quantParamInputs are, per op, the input positions that hold quantization parameters
+// (scales and zero points) rather than weights.
+var quantParamInputs = map[string][]int{
+	"QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2},
+	"MatMulInteger": {2, 3}, "ConvInteger": {2, 3},
+	"QLinearMatMul": {1, 2, 4, 5, 6, 7}, "QLinearConv": {1, 2, 4, 5, 6, 7},
+}
+
+// QuantParams counts the elements of m's weights that are quantization parameters: the
+// scales and zero points of QuantizeLinear/DequantizeLinear and the integer ops, and the
+// weight scales dynamic quantization multiplies an integer product by (a Mul reading a
+// Cast of MatMulInteger's or ConvInteger's output). Params counts them too; a report
+// gives them apart, so quantization does not seem to add weights.
+func QuantParams(m *ir.Model) int64 {
+	params := map[string]bool{}
+	ir.WalkGraphs(m.Graph, func(g *ir.Graph) {
+		producer := map[string]*ir.Node{}
+		for _, n := range g.Nodes {
+			for _, o := range n.Outputs {
+				producer[o] = n
+			}
+		}
+		// A dynamic int8 layer multiplies the integer product (cast to float) or the
+		// activation's scale (DynamicQuantizeLinear's second output) by the weight scale.
+		integerProduct := func(x string) bool {
+			c := producer[x]
+			if c != nil && c.OpType == "DynamicQuantizeLinear" && len(c.Outputs) > 1 && c.Outputs[1] == x {
+				return true
+			}
+			if c == nil || c.OpType != "Cast" || len(c.Inputs) == 0 {
+				return false
+			}
+			p := producer[c.Inputs[0]]
+			return p != nil && (p.OpType == "MatMulInteger" || p.OpType == "ConvInteger")
+		}
+		for _, n := range g.Nodes {
+			for _, i := range quantParamInputs[n.OpType] {
+				if i < len(n.Inputs) && n.Inputs[i] != "" {
+					params[n.Inputs[i]] = true
+				}
+			}
+			if n.OpType == "Mul" && len(n.Inputs) == 2 {
+				for i, x := range n.Inputs {
+					if integerProduct(n.Inputs[1-i]) {
+						params[x] = true
+					}
+				}
+			}
+		}
+	})
+	var count int64
+	ir.Weights(m.Graph, func(w ir.Weight) {
+		if params[w.Name] {
+			count += w.Elements
+		}
+	})
+	return count
+}
+
 // WhyNoLayers explains, for the MatMul, Gemm and Conv nodes of m (all graphs), why their
 // weights do not qualify for the passes: the message a pass that found nothing gives.
 func WhyNoLayers(m *ir.Model) string {
