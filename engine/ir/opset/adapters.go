@@ -2,6 +2,7 @@ package opset
 
 import (
 	"math"
+	"slices"
 
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -261,23 +262,11 @@ func sameShapes8Down(s *step) error {
 	first := s.gc.dims(s.input(0))
 	for _, in := range s.n.Inputs[1:] {
 		d := s.gc.dims(in)
-		if first == nil || d == nil || !equalInts(first, d) {
+		if first == nil || d == nil || !slices.Equal(first, d) {
 			return s.refuse("inputs of different (or unknown) shapes need the broadcasting of opset 8")
 		}
 	}
 	return nil
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ---- BatchNormalization, Dropout ----------------------------------------------------

@@ -2,6 +2,7 @@ package opset
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,7 +122,7 @@ func constInts(t *testing.T, m *ir.Model, name string) []int64 {
 	return v
 }
 
-func equal(a, b []int64) bool { return equalInts(a, b) }
+func equal(a, b []int64) bool { return slices.Equal(a, b) }
 
 func TestReduceMeanAxesBothWays(t *testing.T) {
 	m := model(13, map[string][]int64{"x": {2, 3, 4}}, []string{"y"},

@@ -259,37 +259,31 @@ func (c *checker) node(gname string, n *ir.Node, ins []*ir.Type, sc *scope) []*i
 		c.add(gname, n, "%s-%d has %s outputs, the node has %d", n.OpType, s.SinceVersion, countRange(s.MinOutputs, s.MaxOutputs), len(n.Outputs))
 	}
 
-	// Bind each type parameter to the type of the values it stands for.
+	// Bind each type parameter to the types of the values it stands for: the inputs',
+	// then the outputs' as the inputs and attributes determine them.
 	bound := map[string]string{}
-	for i, name := range n.Inputs {
-		f := formalAt(s.Inputs, i)
-		if f == nil {
-			break
-		}
-		if name == "" {
-			if f.Option == Single {
-				c.add(gname, n, "required input %d (%s) of %s is missing", i, f.Name, n.OpType)
-			}
-			continue
-		}
-		c.bind(gname, n, s, f, "input", name, TypeString(ins[i]), bound)
-	}
-
+	c.bindAll(gname, n, s, "input", n.Inputs, s.Inputs, ins, bound)
 	outs := c.outputTypes(gname, n, s, ins, bound, sc)
-	for i, name := range n.Outputs {
-		f := formalAt(s.Outputs, i)
+	c.bindAll(gname, n, s, "output", n.Outputs, s.Outputs, outs, bound)
+	return outs
+}
+
+// bindAll checks the node's inputs or outputs (names, of the given types) against the
+// schema's formal parameters: a required one is present, and each value's type binds.
+func (c *checker) bindAll(gname string, n *ir.Node, s *Schema, role string, names []string, formals []Formal, types []*ir.Type, bound map[string]string) {
+	for i, name := range names {
+		f := formalAt(formals, i)
 		if f == nil {
-			continue
+			return
 		}
 		if name == "" {
 			if f.Option == Single {
-				c.add(gname, n, "required output %d (%s) of %s is missing", i, f.Name, n.OpType)
+				c.add(gname, n, "required %s %d (%s) of %s is missing", role, i, f.Name, n.OpType)
 			}
 			continue
 		}
-		c.bind(gname, n, s, f, "output", name, TypeString(outs[i]), bound)
+		c.bind(gname, n, s, f, role, name, TypeString(types[i]), bound)
 	}
-	return outs
 }
 
 // bind checks that the value name of type t (a type string, "" when unknown) may stand
