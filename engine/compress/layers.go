@@ -37,16 +37,8 @@ func (l Layer) ReplaceWeight(m *ir.Model, inits ...*ir.Tensor) {
 	l.Graph.Initializers = append(l.Graph.Initializers, inits...)
 }
 
-// NodeName is the node's name, or a stand-in from its first output.
-func NodeName(n *ir.Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	if len(n.Outputs) > 0 {
-		return n.OpType + "(" + n.Outputs[0] + ")"
-	}
-	return n.OpType
-}
+// NodeName is what messages call the node (ir.Node.DisplayName).
+func NodeName(n *ir.Node) string { return n.DisplayName() }
 
 // Layers lists the weight layers of m in node order, the main graph first and each
 // subgraph where its node is (depth first), leaving out the excluded nodes (recorded in

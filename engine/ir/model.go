@@ -66,6 +66,18 @@ type Node struct {
 	Extra     []byte // encoded fields not interpreted (device configurations)
 }
 
+// DisplayName is what messages call the node: its name, or, for a node without one, its
+// op and first output ("Relu(x1)").
+func (n *Node) DisplayName() string {
+	if n.Name != "" {
+		return n.Name
+	}
+	if len(n.Outputs) > 0 {
+		return n.OpType + "(" + n.Outputs[0] + ")"
+	}
+	return n.OpType
+}
+
 // Attr returns the attribute called name, or nil.
 func (n *Node) Attr(name string) *Attribute {
 	for _, a := range n.Attrs {

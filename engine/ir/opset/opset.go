@@ -56,7 +56,7 @@ func Convert(m *ir.Model, target int64) error {
 		from = target
 		for _, n := range m.Graph.Nodes {
 			if isOnnx(n.Domain) {
-				return &ir.Error{Kind: ir.KindCorrupt, Err: fmt.Errorf("node %q (%s): the model has ai.onnx nodes but imports no ai.onnx opset", nodeName(n), n.OpType)}
+				return &ir.Error{Kind: ir.KindCorrupt, Err: fmt.Errorf("node %q (%s): the model has ai.onnx nodes but imports no ai.onnx opset", n.DisplayName(), n.OpType)}
 			}
 		}
 	}
@@ -151,16 +151,6 @@ func setOpset(ops *[]ir.OpsetImport, v int64) {
 		kept = append(kept, ir.OpsetImport{Domain: "", Version: v})
 	}
 	*ops = kept
-}
-
-func nodeName(n *ir.Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	if len(n.Outputs) > 0 {
-		return n.OpType + "(" + n.Outputs[0] + ")"
-	}
-	return n.OpType
 }
 
 // conv is one conversion of a model.
@@ -816,7 +806,7 @@ func (s *step) side() int64 {
 }
 
 func (s *step) refuse(format string, args ...any) error {
-	return (&Refusal{Node: nodeName(s.n), Op: s.n.OpType, Target: s.gc.c.target, Why: fmt.Sprintf(format, args...)}).asError()
+	return (&Refusal{Node: s.n.DisplayName(), Op: s.n.OpType, Target: s.gc.c.target, Why: fmt.Sprintf(format, args...)}).asError()
 }
 
 // before and after add helper nodes written for the far side of the boundary.
@@ -825,15 +815,15 @@ func (s *step) after(n *ir.Node)  { s.post = append(s.post, emitted{n: n, opset:
 
 // node makes a helper node.
 func (s *step) node(op string, ins, outs []string, attrs ...*ir.Attribute) *ir.Node {
-	return &ir.Node{OpType: op, Name: s.gc.c.fresh(nodeName(s.n) + "_" + op), Inputs: ins, Outputs: outs, Attrs: attrs}
+	return &ir.Node{OpType: op, Name: s.gc.c.fresh(s.n.DisplayName() + "_" + op), Inputs: ins, Outputs: outs, Attrs: attrs}
 }
 
 // value makes a new value name derived from the node's.
-func (s *step) value(what string) string { return s.gc.c.fresh(nodeName(s.n) + "_" + what) }
+func (s *step) value(what string) string { return s.gc.c.fresh(s.n.DisplayName() + "_" + what) }
 
 // constInput makes a constant tensor and returns its name.
 func (s *step) constInput(what string, t *ir.Tensor) string {
-	return s.gc.addConst(nodeName(s.n)+"_"+what, t, s)
+	return s.gc.addConst(s.n.DisplayName()+"_"+what, t, s)
 }
 
 // input i's name, "" when absent.

@@ -92,20 +92,9 @@ type checker struct {
 func (c *checker) add(graph string, n *ir.Node, format string, args ...any) {
 	p := Problem{Graph: graph, Rule: fmt.Sprintf(format, args...)}
 	if n != nil {
-		p.Node, p.Op = nodeName(n), n.OpType
+		p.Node, p.Op = n.DisplayName(), n.OpType
 	}
 	c.problems = append(c.problems, p)
-}
-
-// nodeName is the node's name, or a stand-in from its op and first output.
-func nodeName(n *ir.Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	if len(n.Outputs) > 0 {
-		return n.OpType + "(" + n.Outputs[0] + ")"
-	}
-	return n.OpType
 }
 
 // scope holds the value types visible in a graph: its own, then its enclosing graphs'.
@@ -399,7 +388,7 @@ func (c *checker) outputTypes(gname string, n *ir.Node, s *Schema, ins []*ir.Typ
 			if sub == nil {
 				continue
 			}
-			name := nodeName(n) + "/" + a.Name
+			name := n.DisplayName() + "/" + a.Name
 			if len(a.Graphs) > 1 {
 				name = fmt.Sprintf("%s[%d]", name, gi)
 			}
