@@ -108,15 +108,6 @@ func (e Exclude) Matches(n *ir.Node) bool {
 	return false
 }
 
-func isInput(g *ir.Graph, name string) bool {
-	for _, v := range g.Inputs {
-		if v.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Uses counts the references to each value name by the nodes of g (and of graphs nested
 // in them) and by g's outputs.
 func Uses(g *ir.Graph) map[string]int {
@@ -147,6 +138,17 @@ func Consumers(g *ir.Graph) map[string][]*ir.Node {
 		}
 	}
 	return c
+}
+
+// IsGraphInput reports whether name is one of g's inputs (a weight that is also an input
+// may be overridden by the caller, so passes leave it alone).
+func IsGraphInput(g *ir.Graph, name string) bool {
+	for _, v := range g.Inputs {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // IsGraphOutput reports whether name is one of g's outputs.

@@ -56,7 +56,7 @@ func Layers(m *ir.Model, ex Exclude, r *Report) []Layer {
 				if w, owner, shadowed := lookupInit(scope, n.Inputs[1]); w != nil {
 					switch {
 					case w.DType != ir.Float32 || len(w.Shape) < 2 || (n.OpType != "Conv" && len(w.Shape) != 2):
-					case shadowed || isInput(owner, w.Name):
+					case shadowed || IsGraphInput(owner, w.Name):
 						r.Skip(NodeName(n), "weight %q is also a graph input (a caller may override it)", w.Name)
 					case ex.Matches(n):
 						r.Skip(NodeName(n), "excluded")
@@ -110,7 +110,7 @@ func lookupInit(scope []*ir.Graph, name string) (w *ir.Tensor, owner *ir.Graph, 
 		if t := g.Initializer(name); t != nil {
 			return t, g, shadowed
 		}
-		if isInput(g, name) {
+		if IsGraphInput(g, name) {
 			shadowed = true
 		}
 	}

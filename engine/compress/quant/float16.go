@@ -259,7 +259,7 @@ func Float16(m *ir.Model, o FloatOptions) (*compress.Report, error) {
 	})
 	ir.WalkGraphs(g, func(sg *ir.Graph) {
 		for _, t := range sg.Initializers {
-			if err != nil || t.DType != ir.Float32 || unsafe[t.Name] != "" || isInput(sg, t.Name) ||
+			if err != nil || t.DType != ir.Float32 || unsafe[t.Name] != "" || compress.IsGraphInput(sg, t.Name) ||
 				compress.IsGraphOutput(sg, t.Name) || len(consumers[t.Name]) == 0 {
 				continue
 			}
@@ -618,15 +618,6 @@ func renameValue(g *ir.Graph, from, to string) {
 			}
 		}
 	})
-}
-
-func isInput(g *ir.Graph, name string) bool {
-	for _, v := range g.Inputs {
-		if v.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // touchesFloat32 reports whether n reads or writes a float32 value.

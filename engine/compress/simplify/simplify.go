@@ -61,15 +61,6 @@ func rename(g *ir.Graph, from, to string) {
 	})
 }
 
-func isInput(g *ir.Graph, name string) bool {
-	for _, v := range g.Inputs {
-		if v.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // removeIdentities bypasses Identity nodes and Dropout nodes whose mask nobody reads
 // (at inference Dropout passes its input through).
 func removeIdentities(m *ir.Model, r *compress.Report) (int, error) {
@@ -93,7 +84,7 @@ func removeIdentities(m *ir.Model, r *compress.Report) (int, error) {
 			switch {
 			case !compress.IsGraphOutput(g, out):
 				rename(g, out, in)
-			case !compress.IsGraphOutput(g, in) && !isInput(g, in) && g.Initializer(in) == nil && producer(g, in) != nil:
+			case !compress.IsGraphOutput(g, in) && !compress.IsGraphInput(g, in) && g.Initializer(in) == nil && producer(g, in) != nil:
 				// The output is a graph output: let the producer write it directly.
 				p := producer(g, in)
 				for i := range p.Outputs {
@@ -171,7 +162,7 @@ func foldConstants(m *ir.Model, r *compress.Report) (int, error) {
 				continue
 			}
 			t := g.Initializer(in)
-			if t == nil || isInput(g, in) {
+			if t == nil || compress.IsGraphInput(g, in) {
 				constant = false
 				break
 			}
@@ -396,7 +387,7 @@ func removeUnused(m *ir.Model, _ *compress.Report) (int, error) {
 	removed := 0
 	kept := g.Initializers[:0]
 	for _, t := range g.Initializers {
-		if uses[t.Name] > 0 || isInput(g, t.Name) {
+		if uses[t.Name] > 0 || compress.IsGraphInput(g, t.Name) {
 			kept = append(kept, t)
 		} else {
 			removed++
