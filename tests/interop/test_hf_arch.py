@@ -1,0 +1,220 @@
+"""HF → GGUF for the architectures beyond Llama/Mistral/Qwen2, checked against what
+llama.cpp's convert_hf_to_gguf.py writes for the same tiny random checkpoint.
+
+Where the expected values come from (facts read, not code copied):
+- convert_hf_to_gguf.py: llama.cpp's converter as vendored in MosRat/gex-model-exporter
+  at f387ab514e93e2f3fdf768b2be99f1a70e5f6ea1 (a July 2025 llama.cpp), classes TextModel
+  (set_gguf_parameters, get_vocab_base, does_token_look_special), ModelBase.prepare_tensors
+  (which tensors stay F32), BertModel (set_gguf_parameters, set_vocab's phantom-space
+  tokens, modify_tensors' dropped tensors, _try_set_pooling_type); the same classes in
+  ggml-org/llama.cpp's convert_hf_to_gguf.py at 0024aa7417efd50a7c2a79e049dfbbbceb0beaaf.
+- gguf-py as installed (gguf 0.19.0): the tensor names come from its own TensorNameMap,
+  the special-token keys from its own SpecialVocab, both run here on the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+import gguf
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as Q
+from safetensors.numpy import save_file
+
+from harness import expect_ok, run_modelc
+
+RNG = np.random.default_rng(77)
+
+
+def read_gguf(path):
+    r = gguf.GGUFReader(str(path))
+    kv = {k: r.fields[k].contents() for k in r.fields if not k.startswith("GGUF.")}
+    return kv, {t.name: t for t in r.tensors}
+
+
+def special_vocab_kv(folder, n_vocab):
+    """The keys gguf-py's SpecialVocab (what convert_hf_to_gguf.py calls) writes."""
+    w = gguf.GGUFWriter(path=None, arch="x")
+    gguf.SpecialVocab(folder, n_vocab=n_vocab).add_to_gguf(w, quiet=True)
+    return {k: v.value for k, v in w.kv_data[0].items() if k != "general.architecture"}
+
+
+def expected_type(gguf_name, src_dtype):
+    """ModelBase.prepare_tensors with the default output type (auto: F16 from an F16
+    checkpoint): 1-D tensors, norms, non-weights, position and token-type embeddings F32."""
+    if (gguf_name.endswith("_norm.weight") or not gguf_name.endswith(".weight")
+            or gguf_name in ("position_embd.weight", "token_types.weight")):
+        return Q.F32
+    return Q.F16 if src_dtype == np.float16 else Q.F32
+
+
+def check_tensors(ts, hf, arch, n_layers, dropped=()):
+    """Every kept HF tensor under gguf-py's name for arch, with its shape (GGUF order),
+    type and values; nothing else in the file."""
+    tmap = gguf.get_tensor_name_map(arch, n_layers)
+    want = {}
+    for name, x in hf.items():
+        if name in dropped:
+            continue
+        g = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
+        assert g is not None, name
+        want[g] = x
+    assert set(ts) == set(want)
+    for g, x in want.items():
+        t = ts[g]
+        assert [int(d) for d in t.shape] == list(reversed(x.shape)), g
+        assert t.tensor_type == expected_type(g if x.ndim > 1 else "1d", x.dtype), g
+        got = np.asarray(t.data).reshape(x.shape)
+        np.testing.assert_array_equal(got.astype(np.float32), x.astype(np.float32), err_msg=g)
+    return want
+
+
+# ---- BERT -------------------------------------------------------------------------------------
+
+WORDS = ["the", "a", "hello", "world", "##s", "##ing", "un", "##able", ".", ","]
+
+
+def make_bert(folder, dtype=np.float16, hidden=32, layers=2, heads=4, ffn=64, n_pos=40):
+    folder.mkdir()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {t: i for i, t in enumerate(specials + WORDS)}
+    n_vocab = len(vocab) + 3  # config vocab_size past the vocabulary: [PADn] tokens
+    cfg = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": hidden,
+           "num_hidden_layers": layers, "num_attention_heads": heads, "intermediate_size": ffn,
+           "max_position_embeddings": n_pos, "type_vocab_size": 2, "vocab_size": n_vocab,
+           "layer_norm_eps": 1e-12, "pad_token_id": 0, "hidden_act": "gelu"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    t = {"embeddings.word_embeddings.weight": (n_vocab, hidden),
+         "embeddings.position_embeddings.weight": (n_pos, hidden),
+         "embeddings.token_type_embeddings.weight": (2, hidden),
+         "embeddings.LayerNorm.weight": (hidden,), "embeddings.LayerNorm.bias": (hidden,),
+         "pooler.dense.weight": (hidden, hidden), "pooler.dense.bias": (hidden,)}
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for n in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+            t[p + n + ".weight"], t[p + n + ".bias"] = (hidden, hidden), (hidden,)
+        t[p + "intermediate.dense.weight"], t[p + "intermediate.dense.bias"] = (ffn, hidden), (ffn,)
+        t[p + "output.dense.weight"], t[p + "output.dense.bias"] = (hidden, ffn), (hidden,)
+        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
+            t[p + n + ".weight"], t[p + n + ".bias"] = (hidden,), (hidden,)
+    t = {k: RNG.standard_normal(s).astype(dtype) for k, s in t.items()}
+    ids = np.arange(n_pos, dtype=np.int64)[None, :]
+    save_file({**t, "embeddings.position_ids": ids}, str(folder / "model.safetensors"))
+    tok = {"version": "1.0",
+           "added_tokens": [{"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
+                             "normalized": False, "special": True} for i, s in enumerate(specials)],
+           "normalizer": {"type": "BertNormalizer", "lowercase": True},
+           "pre_tokenizer": {"type": "BertPreTokenizer"},
+           "post_processor": {"type": "TemplateProcessing",
+                              "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                                         {"Sequence": {"id": "A", "type_id": 0}},
+                                         {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+                              "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                                       {"Sequence": {"id": "A", "type_id": 0}},
+                                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
+                                       {"Sequence": {"id": "B", "type_id": 1}},
+                                       {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
+                              "special_tokens": {}},
+           "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                     "max_input_chars_per_word": 100, "vocab": vocab}}
+    (folder / "tokenizer.json").write_text(json.dumps(tok))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]",
+         "mask_token": "[MASK]", "do_lower_case": True, "model_max_length": 512,
+         "tokenizer_class": "BertTokenizer"}))
+    (folder / "modules.json").write_text(json.dumps(
+        [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+         {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": hidden, "pooling_mode_cls_token": False,
+         "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}))
+    return cfg, t, vocab
+
+
+def phantom(tok):
+    """BertModel.set_vocab's phantom-space spelling."""
+    if tok.startswith("[") and tok.endswith("]"):
+        return tok
+    if tok.startswith("##"):
+        return tok[2:]
+    return "\u2581" + tok
+
+
+def test_hf_bert_to_gguf(tmp_path):
+    cfg, t, vocab = make_bert(tmp_path / "minilm")
+    out = tmp_path / "minilm.gguf"
+    expect_ok(run_modelc("convert", tmp_path / "minilm", out))
+    kv, ts = read_gguf(out)
+
+    check_tensors(ts, t, gguf.MODEL_ARCH.BERT, cfg["num_hidden_layers"],
+                  dropped=("pooler.dense.weight", "pooler.dense.bias"))
+
+    # the token list: the tokenizer.json vocabulary in id order, phantom-spelled,
+    # [PADn] for the ids up to vocab_size it lacks
+    by_id = {i: s for s, i in vocab.items()}
+    n = cfg["vocab_size"]
+    want_tokens = [phantom(by_id.get(i, f"[PAD{i}]")) for i in range(n)]
+    assert kv["tokenizer.ggml.tokens"] == want_tokens
+    assert kv["tokenizer.ggml.tokens"][:7] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "\u2581the", "\u2581a"]
+    assert kv["tokenizer.ggml.tokens"][9] == "s"  # "##s"
+    # control for the special added tokens, normal for the rest, unused for [PADn]
+    assert kv["tokenizer.ggml.token_type"] == [3] * 5 + [1] * len(WORDS) + [5] * 3
+
+    want = {
+        "general.architecture": "bert",
+        "bert.block_count": 2, "bert.context_length": 40, "bert.embedding_length": 32,
+        "bert.feed_forward_length": 64, "bert.attention.head_count": 4,
+        "bert.attention.layer_norm_epsilon": pytest.approx(1e-12),
+        "bert.attention.causal": False,
+        "bert.pooling_type": int(gguf.PoolingType.MEAN),
+        "tokenizer.ggml.token_type_count": 2,
+        "tokenizer.ggml.model": "bert",
+        "tokenizer.ggml.tokens": want_tokens,
+        "tokenizer.ggml.token_type": kv["tokenizer.ggml.token_type"],
+        # named by hashing a tokenizer run in llama.cpp, which a tiny vocabulary matches
+        # nowhere; unread for WordPiece vocabularies
+        "tokenizer.ggml.pre": "default",
+    }
+    want.update(special_vocab_kv(tmp_path / "minilm", n))
+    assert want["tokenizer.ggml.seperator_token_id"] == 3 and want["tokenizer.ggml.add_bos_token"] is True
+    # general.* beyond the architecture (name, file type, size label…) are the metadata
+    # parity work's; every other key must be exactly the converter's
+    got = {k: v for k, v in kv.items() if not k.startswith("general.") or k == "general.architecture"}
+    assert got == want
+
+
+def test_hf_bert_prefixed_gamma_beta(tmp_path):
+    """BertForMaskedLM-style names: "bert." prefix, LayerNorm gamma/beta, the MLM head dropped."""
+    d = tmp_path / "mlm"
+    cfg, t, _ = make_bert(d, dtype=np.float32)
+    cfg["architectures"] = ["BertForMaskedLM"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    renamed = {}
+    for k, v in t.items():
+        k = "bert." + k
+        if "LayerNorm" in k:
+            k = k.replace(".weight", ".gamma").replace(".bias", ".beta")
+        renamed[k] = v
+    renamed["cls.predictions.bias"] = np.zeros(cfg["vocab_size"], np.float32)
+    renamed["cls.predictions.transform.dense.weight"] = np.zeros((32, 32), np.float32)
+    save_file(renamed, str(d / "model.safetensors"))
+    out = tmp_path / "mlm.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv, ts = read_gguf(out)
+    assert kv["general.architecture"] == "bert"
+    check_tensors(ts, t, gguf.MODEL_ARCH.BERT, 2, dropped=("pooler.dense.weight", "pooler.dense.bias"))
+
+
+def test_hf_refused_architecture_lists_supported(tmp_path):
+    d = tmp_path / "gpt2"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
+    save_file({"x": np.zeros(4, np.float32)}, str(d / "model.safetensors"))
+    r = run_modelc("convert", d, tmp_path / "o.gguf")
+    assert r.returncode == 5 and "GPT2LMHeadModel" in r.stderr
+    for a in ("BertModel", "LlamaForCausalLM", "Qwen2ForCausalLM"):
+        assert a in r.stderr
+    assert not (tmp_path / "o.gguf").exists()
