@@ -218,3 +218,178 @@ def test_hf_refused_architecture_lists_supported(tmp_path):
     for a in ("BertModel", "LlamaForCausalLM", "Qwen2ForCausalLM"):
         assert a in r.stderr
     assert not (tmp_path / "o.gguf").exists()
+
+
+# ---- SentencePiece tokenizer.model --------------------------------------------------------------
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(num, wire, payload):
+    return _varint(num << 3 | wire) + payload
+
+
+def spm_model_bytes(pieces):
+    """A sentencepiece ModelProto: field 1 the pieces {1: text, 2: score (float), 3: type};
+    a trainer_spec (field 2, model_type 1 = unigram) and a normalizer_spec (field 3) beside
+    them, as real files have, which the reader must skip."""
+    out = b""
+    for text, score, typ in pieces:
+        t = text.encode()
+        msg = _field(1, 2, _varint(len(t)) + t) + _field(2, 5, np.float32(score).tobytes())
+        if typ != 1:  # NORMAL is the default and left out, as sentencepiece writes it
+            msg += _field(3, 0, _varint(typ))
+        out += _field(1, 2, _varint(len(msg)) + msg)
+    trainer = _field(3, 0, _varint(1)) + _field(35, 0, _varint(1))  # unigram, byte_fallback
+    normalizer = _field(1, 2, _varint(4) + b"nmt_") + _field(3, 0, _varint(1))
+    return out + _field(2, 2, _varint(len(trainer)) + trainer) + _field(3, 2, _varint(len(normalizer)) + normalizer)
+
+
+GEMMA_PIECES = [("<pad>", 0.0, 3), ("<eos>", 0.0, 3), ("<bos>", 0.0, 3), ("<unk>", 0.0, 2),
+                ("<start_of_turn>", 0.0, 4), ("<unused0>", 0.0, 5),
+                ("\u2581the", -1.5, 1), ("\u2581a", -2.25, 1), ("ing", -3.0, 1), ("s", -4.125, 1)]
+GEMMA_PIECES += [(f"<0x{b:02X}>", 0.0, 6) for b in range(256)]  # byte fallback needs all 256
+
+
+def expected_spm_vocab(pieces, vocab_size, added_decoder):
+    """_create_vocab_sentencepiece on this piece table: SentencePieceProcessor reports
+    unknown, control, unused and byte; user-defined pieces are normal."""
+    tokens = [f"[PAD{i}]" for i in range(vocab_size)]
+    scores = [-10000.0] * vocab_size
+    types = [5] * vocab_size
+    for i, (text, score, typ) in enumerate(pieces):
+        tokens[i], scores[i], types[i] = text, score, (1 if typ == 4 else typ)
+    for k, d in added_decoder.items():
+        i = int(k)
+        special = d.get("special") or d["content"].startswith("<unused")
+        # user-defined tokens are pre-normalized: U+2581 becomes a space
+        tokens[i] = d["content"] if special else d["content"].replace("\u2581", " ")
+        scores[i], types[i] = -1000.0, 3 if special else 4
+    return tokens, scores, types
+
+
+def test_spm_bytes_match_sentencepiece(tmp_path):
+    """Where the sentencepiece package is installed, the hand-built tokenizer.model reads
+    there as the piece table says (the table the GGUF expectations are derived from)."""
+    spm = pytest.importorskip("sentencepiece")
+    p = tmp_path / "tokenizer.model"
+    p.write_bytes(spm_model_bytes(GEMMA_PIECES))
+    sp = spm.SentencePieceProcessor()
+    sp.LoadFromFile(str(p))
+    assert sp.vocab_size() == len(GEMMA_PIECES)
+    for i, (text, score, typ) in enumerate(GEMMA_PIECES):
+        assert sp.IdToPiece(i) == text and sp.GetScore(i) == pytest.approx(score)
+        assert (sp.IsUnknown(i), sp.IsControl(i), sp.IsUnused(i), sp.IsByte(i)) == (typ == 2, typ == 3, typ == 5, typ == 6)
+
+
+# ---- Gemma / Gemma 2 ------------------------------------------------------------------------------
+
+def make_gemma(folder, v2, dtype=np.float16, hidden=32, layers=2, heads=4, kv=2, head_dim=16, ffn=64):
+    folder.mkdir()
+    n_vocab = len(GEMMA_PIECES) + 2
+    cfg = {"architectures": ["Gemma2ForCausalLM" if v2 else "GemmaForCausalLM"],
+           "model_type": "gemma2" if v2 else "gemma", "hidden_size": hidden, "num_hidden_layers": layers,
+           "num_attention_heads": heads, "num_key_value_heads": kv, "head_dim": head_dim,
+           "intermediate_size": ffn, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
+           "rope_theta": 10000.0, "vocab_size": n_vocab, "bos_token_id": 2, "eos_token_id": 1,
+           "pad_token_id": 0, "hidden_activation": "gelu_pytorch_tanh"}
+    if v2:
+        cfg.update({"attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "sliding_window": 64,
+                    "query_pre_attn_scalar": 16})
+    (folder / "config.json").write_text(json.dumps(cfg))
+    shapes = {"model.embed_tokens.weight": (n_vocab, hidden), "model.norm.weight": (hidden,)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes.update({p + "self_attn.q_proj.weight": (heads * head_dim, hidden),
+                       p + "self_attn.k_proj.weight": (kv * head_dim, hidden),
+                       p + "self_attn.v_proj.weight": (kv * head_dim, hidden),
+                       p + "self_attn.o_proj.weight": (hidden, heads * head_dim),
+                       p + "mlp.gate_proj.weight": (ffn, hidden), p + "mlp.up_proj.weight": (ffn, hidden),
+                       p + "mlp.down_proj.weight": (hidden, ffn),
+                       p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,)})
+        if v2:
+            shapes[p + "pre_feedforward_layernorm.weight"] = (hidden,)
+            shapes[p + "post_feedforward_layernorm.weight"] = (hidden,)
+    t = {k: RNG.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    save_file({**t, "lm_head.weight": t["model.embed_tokens.weight"]}, str(folder / "model.safetensors"))
+    (folder / "tokenizer.model").write_bytes(spm_model_bytes(GEMMA_PIECES))
+    decoder = {"0": {"content": "<pad>", "special": True}, "4": {"content": "<start_of_turn>", "special": True},
+               "7": {"content": "\u2581a", "special": False}}
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
+         "add_bos_token": True, "add_eos_token": False, "added_tokens_decoder": decoder,
+         "chat_template": "{{ bos_token }}{{ messages }}"}))
+    return cfg, t, decoder
+
+
+@pytest.mark.parametrize("v2", [False, True], ids=["gemma", "gemma2"])
+def test_hf_gemma_to_gguf(tmp_path, v2):
+    d = tmp_path / "gemma"
+    cfg, t, decoder = make_gemma(d, v2)
+    out = tmp_path / "gemma.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv, ts = read_gguf(out)
+    arch = gguf.MODEL_ARCH.GEMMA2 if v2 else gguf.MODEL_ARCH.GEMMA
+    name = "gemma2" if v2 else "gemma"
+
+    # names, shapes and types from gguf-py; lm_head dropped (its TensorNameMap has no
+    # output for Gemma); norm weights stored plus one, added in half precision for a
+    # half checkpoint as torch does, then F32
+    norms = {k for k in t if k.endswith("norm.weight")}
+    plain = {k: v for k, v in t.items() if k not in norms}
+    tmap = gguf.get_tensor_name_map(arch, cfg["num_hidden_layers"])
+    want_names = {tmap.get_name(k, try_suffixes=(".weight",)) for k in t}
+    assert set(ts) == want_names
+    check_tensors({tmap.get_name(k, try_suffixes=(".weight",)): ts[tmap.get_name(k, try_suffixes=(".weight",))]
+                   for k in plain}, plain, arch, cfg["num_hidden_layers"])
+    for k in norms:
+        g = ts[tmap.get_name(k, try_suffixes=(".weight",))]
+        assert g.tensor_type == Q.F32
+        want = (t[k].astype(np.float32) + 1).astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(np.asarray(g.data), want, err_msg=k)
+    # a Q weight is not permuted (GemmaModel.modify_tensors has no permute)
+    q = t["model.layers.0.self_attn.q_proj.weight"]
+    np.testing.assert_array_equal(np.asarray(ts["blk.0.attn_q.weight"].data).reshape(q.shape), q)
+
+    tokens, scores, types = expected_spm_vocab(GEMMA_PIECES, cfg["vocab_size"], decoder)
+    assert tokens[4] == "<start_of_turn>" and types[4] == 3 and types[5] == 5 and types[6] == 1
+    assert tokens[7] == " a" and types[7] == 4 and types[10] == 6 and tokens[-1] == f"[PAD{len(tokens) - 1}]"
+    # the converter's GGUFWriter, given what GemmaModel/Gemma2Model.set_vocab give it
+    w = gguf.GGUFWriter(path=None, arch=name)
+    gguf.SpecialVocab(d, n_vocab=len(tokens)).add_to_gguf(w, quiet=True)
+    if not v2:
+        sv = gguf.SpecialVocab(d, load_merges=False, special_token_types=["prefix", "suffix", "middle", "fsep", "eot"])
+        for typ, i in (("prefix", 67), ("suffix", 69), ("middle", 68), ("fsep", 70), ("eot", 107)):
+            sv._set_special_token(typ, i)
+        sv.chat_template = None
+        sv.add_to_gguf(w, quiet=True)
+    w.add_add_space_prefix(False)
+    special = {k: v.value for k, v in w.kv_data[0].items() if k != "general.architecture"}
+
+    p = name + "."
+    want = {
+        "general.architecture": name,
+        p + "context_length": 256, p + "embedding_length": 32, p + "block_count": 2,
+        p + "feed_forward_length": 64, p + "attention.head_count": 4, p + "attention.head_count_kv": 2,
+        p + "attention.layer_norm_rms_epsilon": pytest.approx(1e-6),
+        p + "attention.key_length": 16, p + "attention.value_length": 16,
+        "tokenizer.ggml.model": "llama", "tokenizer.ggml.pre": "default",
+        "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.scores": pytest.approx(scores),
+        "tokenizer.ggml.token_type": types,
+        **special,
+    }
+    if v2:
+        want.update({p + "attn_logit_softcapping": pytest.approx(50.0),
+                     p + "final_logit_softcapping": pytest.approx(30.0), p + "attention.sliding_window": 64})
+    else:
+        assert special["tokenizer.ggml.eot_token_id"] == 107
+    assert special["tokenizer.ggml.bos_token_id"] == 2 and special["tokenizer.chat_template"]
+    got = {k: v for k, v in kv.items() if not k.startswith("general.") or k == "general.architecture"}
+    assert got == want

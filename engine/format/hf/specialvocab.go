@@ -17,6 +17,14 @@ import (
 // tokenizer_config.json's add_*_token; the chat template. Kinds without a GGUF key
 // (cls) are dropped as gguf-py drops them. Ids at or past nVocab are skipped.
 func specialVocab(dir string, nVocab int) ([]ir.MetaKV, error) {
+	return specialVocabOf(dir, nVocab, []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"}, nil, true)
+}
+
+// specialVocabOf is SpecialVocab with its special_token_types (kinds), ids set after
+// loading where none was found (preset, in kinds order), and the chat template on or
+// off. nVocab < 0: no range check (gguf-py's n_vocab None).
+func specialVocabOf(dir string, nVocab int, kinds []string, preset map[string]int64, withTemplate bool) ([]ir.MetaKV, error) {
+	kinds = append([]string(nil), kinds...)
 	var tok struct {
 		AddedTokens []struct {
 			ID      *int64 `json:"id"`
@@ -39,7 +47,6 @@ func specialVocab(dir string, nVocab int) ([]ir.MetaKV, error) {
 			return nil, ir.Errorf(ir.KindCorrupt, tcPath, "not valid JSON: %v", err)
 		}
 	}
-	kinds := []string{"bos", "eos", "unk", "sep", "pad", "cls", "mask"}
 	add := map[string]bool{}
 	var addOrder []string
 	setAdd := func(k string, v bool) {
@@ -143,7 +150,7 @@ func specialVocab(dir string, nVocab int) ([]ir.MetaKV, error) {
 	ids := map[string]int64{}
 	var idOrder []string
 	setID := func(k string, id int64) {
-		if _, done := ids[k]; done || id < 0 || id >= int64(nVocab) {
+		if _, done := ids[k]; done || id < 0 || (nVocab >= 0 && id >= int64(nVocab)) {
 			return
 		}
 		ids[k] = id
@@ -190,6 +197,11 @@ func specialVocab(dir string, nVocab int) ([]ir.MetaKV, error) {
 			setID(k, int64(f))
 		}
 	}
+	for _, k := range kinds {
+		if id, ok := preset[k]; ok {
+			setID(k, id)
+		}
+	}
 	keys := map[string]string{"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id",
 		"sep": "seperator_token_id", "pad": "padding_token_id", "mask": "mask_token_id",
 		"eot": "eot_token_id", "eom": "eom_token_id"}
@@ -204,7 +216,7 @@ func specialVocab(dir string, nVocab int) ([]ir.MetaKV, error) {
 			kv = append(kv, ir.MetaKV{Key: "tokenizer.ggml.add_" + k + "_token", Value: add[k]})
 		}
 	}
-	if t, ok := tc["chat_template"].(string); ok {
+	if t, ok := tc["chat_template"].(string); ok && withTemplate {
 		kv = append(kv, ir.MetaKV{Key: "tokenizer.chat_template", Value: t})
 	}
 	return kv, nil
