@@ -393,3 +393,100 @@ def test_hf_gemma_to_gguf(tmp_path, v2):
     assert special["tokenizer.ggml.bos_token_id"] == 2 and special["tokenizer.chat_template"]
     got = {k: v for k, v in kv.items() if not k.startswith("general.") or k == "general.architecture"}
     assert got == want
+
+
+# ---- Phi-3 -----------------------------------------------------------------------------------------
+
+PHI3_PIECES = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+PHI3_PIECES += [(f"<0x{b:02X}>", 0.0, 6) for b in range(256)]
+PHI3_PIECES += [("\u2581the", -1.0, 1), ("\u2581a", -2.0, 1), ("er", -3.5, 1)]
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["4k", "128k"])
+def test_hf_phi3_to_gguf(tmp_path, long):
+    d = tmp_path / "phi3"
+    d.mkdir()
+    hidden, layers, heads, ffn = 32, 2, 4, 64
+    n_pieces = len(PHI3_PIECES)
+    n_vocab = n_pieces + 3
+    cfg = {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": hidden,
+           "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": heads,
+           "intermediate_size": ffn, "max_position_embeddings": 512 if long else 128,
+           "original_max_position_embeddings": 128, "rope_theta": 10000.0, "rms_norm_eps": 1e-5,
+           "sliding_window": 64, "vocab_size": n_vocab, "bos_token_id": 1, "eos_token_id": n_pieces,
+           "pad_token_id": n_pieces, "rope_scaling": None}
+    rope_dims = hidden // heads
+    if long:
+        cfg["rope_scaling"] = {"type": "longrope", "long_factor": [1.0 + i for i in range(rope_dims // 2)],
+                               "short_factor": [1.0 + i / 8 for i in range(rope_dims // 2)]}
+    (d / "config.json").write_text(json.dumps(cfg))
+    shapes = {"model.embed_tokens.weight": (n_vocab, hidden), "model.norm.weight": (hidden,),
+              "lm_head.weight": (n_vocab, hidden)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes.update({p + "self_attn.qkv_proj.weight": (3 * hidden, hidden), p + "self_attn.o_proj.weight": (hidden, hidden),
+                       p + "mlp.gate_up_proj.weight": (2 * ffn, hidden), p + "mlp.down_proj.weight": (hidden, ffn),
+                       p + "input_layernorm.weight": (hidden,), p + "post_attention_layernorm.weight": (hidden,)})
+    t = {k: RNG.standard_normal(s).astype(np.float16) for k, s in shapes.items()}
+    save_file(t, str(d / "model.safetensors"))
+    (d / "tokenizer.model").write_bytes(spm_model_bytes(PHI3_PIECES))
+    added = [{"id": n_pieces, "content": "<|endoftext|>", "special": True},
+             {"id": n_pieces + 1, "content": "<|user|>", "special": True}]
+    (d / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE", "vocab": {}, "merges": []}, "added_tokens": added}))
+    decoder = {str(n_pieces + 2): {"content": "<|placeholder\u25811|>", "special": False}}
+    (d / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>", "pad_token": "<|endoftext|>",
+         "add_bos_token": False, "add_eos_token": False, "added_tokens_decoder": decoder,
+         "chat_template": "{% for m in messages %}{{ m }}{% endfor %}", "tokenizer_class": "LlamaTokenizer"}))
+    out = tmp_path / "phi3.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv, ts = read_gguf(out)
+
+    extra = {}
+    if long:
+        extra = {"rope_factors_long.weight": np.array(cfg["rope_scaling"]["long_factor"], np.float32),
+                 "rope_factors_short.weight": np.array(cfg["rope_scaling"]["short_factor"], np.float32)}
+        for k, v in extra.items():
+            assert ts[k].tensor_type == Q.F32 and [int(x) for x in ts[k].shape] == [rope_dims // 2]
+            np.testing.assert_array_equal(np.asarray(ts[k].data), v)
+        assert list(ts)[:2] == list(extra)  # generate_extra_tensors comes first
+    check_tensors({k: v for k, v in ts.items() if k not in extra}, t, gguf.MODEL_ARCH.PHI3, layers)
+    assert "blk.0.attn_qkv.weight" in ts and [int(x) for x in ts["blk.0.ffn_up.weight"].shape] == [hidden, 2 * ffn]
+
+    # Phi3MiniModel.set_vocab: pieces, then added_tokens_decoder and tokenizer.json's
+    # added tokens as user-defined/control by their special flag, spelled as given
+    tokens = [f"[PAD{i}]" for i in range(n_vocab)]
+    scores = [-10000.0] * n_vocab
+    types = [5] * n_vocab
+    for i, (text, score, typ) in enumerate(PHI3_PIECES):
+        tokens[i], scores[i], types[i] = text, score, (1 if typ == 4 else typ)
+    for k, v in decoder.items():
+        tokens[int(k)], scores[int(k)], types[int(k)] = v["content"], -1000.0, 3 if v["special"] else 4
+    for a in added:
+        tokens[a["id"]], scores[a["id"]], types[a["id"]] = a["content"], -1000.0, 3 if a["special"] else 4
+    assert tokens[-1] == "<|placeholder\u25811|>" and types[-1] == 4 and types[-3] == 3
+
+    w = gguf.GGUFWriter(path=None, arch="phi3")
+    gguf.SpecialVocab(d, n_vocab=len(tokens)).add_to_gguf(w, quiet=True)
+    special = {k: v.value for k, v in w.kv_data[0].items() if k != "general.architecture"}
+    assert special["tokenizer.ggml.eos_token_id"] == n_pieces
+
+    want = {
+        "general.architecture": "phi3",
+        "phi3.context_length": cfg["max_position_embeddings"], "phi3.rope.scaling.original_context_length": 128,
+        "phi3.embedding_length": 32, "phi3.feed_forward_length": 64, "phi3.block_count": 2,
+        "phi3.attention.head_count": 4, "phi3.attention.head_count_kv": 4,
+        "phi3.attention.layer_norm_rms_epsilon": pytest.approx(1e-5),
+        "phi3.rope.dimension_count": rope_dims, "phi3.rope.freq_base": pytest.approx(10000.0),
+        "phi3.attention.sliding_window": 64,
+        "tokenizer.ggml.model": "llama", "tokenizer.ggml.pre": "default",
+        "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.scores": pytest.approx(scores),
+        "tokenizer.ggml.token_type": types,
+        **special,
+    }
+    if long:
+        # longrope, scale 512/128 = 4 > 1: sqrt(1 + ln(scale) / ln(original context))
+        import math
+        want["phi3.rope.scaling.attn_factor"] = pytest.approx(math.sqrt(1 + math.log(4) / math.log(128)), rel=1e-6)
+    got = {k: v for k, v in kv.items() if not k.startswith("general.") or k == "general.architecture"}
+    assert got == want

@@ -137,7 +137,7 @@ func gemmaMetadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, e
 // writes only the end-of-turn id (107 unless the tokenizer files name one), and
 // add_space_prefix false for both.
 func gemmaTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
-	ok, err := addSPMTokenizer(m, dir, cfg)
+	ok, err := addSPMTokenizer(m, dir, cfg, false)
 	if err != nil || !ok {
 		return err
 	}

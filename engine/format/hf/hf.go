@@ -288,6 +288,8 @@ func gguFName(hf string) (name string, skip bool) {
 // embedding, then the blocks in number order, then the output norm and head.
 func tensorOrder(name string) int {
 	switch {
+	case strings.HasPrefix(name, "rope_"): // computed from the config, written first
+		return -2
 	case name == "token_embd.weight":
 		return -1
 	case strings.HasPrefix(name, "blk."):

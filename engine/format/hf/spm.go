@@ -108,8 +108,10 @@ func parsePiece(b []byte) (spmPiece, error) {
 // user-defined pieces included); added_tokens.json entries user-defined with score
 // −1000; tokenizer_config.json's added_tokens_decoder entries control (special or
 // looking special) or user-defined, score −1000. ok is false when there is no
-// tokenizer.model.
-func spmVocab(dir string, cfg *config) (tokens []string, scores []float32, types []int32, ok bool, err error) {
+// tokenizer.model. phi3 selects Phi3MiniModel.set_vocab's variant: added_tokens_decoder
+// entries user-defined or control by their special flag alone and spelled as given,
+// then tokenizer.json's added_tokens the same way.
+func spmVocab(dir string, cfg *config, phi3 bool) (tokens []string, scores []float32, types []int32, ok bool, err error) {
 	path := filepath.Join(dir, "tokenizer.model")
 	raw, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -171,9 +173,19 @@ func spmVocab(dir string, cfg *config) (tokens []string, scores []float32, types
 				return nil, nil, nil, false, ir.Errorf(ir.KindCorrupt, tcPath, "added_tokens_decoder key %q is not a token id", k)
 			}
 			if id < 0 || id >= n {
+				if phi3 {
+					return nil, nil, nil, false, ir.Errorf(ir.KindCorrupt, tcPath, "added token %q has id %d outside the vocabulary of %d", d.Content, id, n)
+				}
 				continue
 			}
 			text := d.Content
+			if phi3 {
+				tokens[id], scores[id], types[id] = text, -1000, tokUserDefined
+				if d.Special {
+					types[id] = tokControl
+				}
+				continue
+			}
 			if d.Special || looksSpecial(text) {
 				types[id] = tokControl
 			} else {
@@ -183,13 +195,37 @@ func spmVocab(dir string, cfg *config) (tokens []string, scores []float32, types
 			tokens[id], scores[id] = text, -1000
 		}
 	}
+	if phi3 {
+		tjPath := filepath.Join(dir, "tokenizer.json")
+		if raw, err := os.ReadFile(tjPath); err == nil {
+			var tj struct {
+				AddedTokens []struct {
+					ID      int64  `json:"id"`
+					Content string `json:"content"`
+					Special bool   `json:"special"`
+				} `json:"added_tokens"`
+			}
+			if err := json.Unmarshal(raw, &tj); err != nil {
+				return nil, nil, nil, false, ir.Errorf(ir.KindCorrupt, tjPath, "not valid JSON: %v", err)
+			}
+			for _, a := range tj.AddedTokens {
+				if a.ID < 0 || a.ID >= n {
+					return nil, nil, nil, false, ir.Errorf(ir.KindCorrupt, tjPath, "added token %q has id %d outside the vocabulary of %d", a.Content, a.ID, n)
+				}
+				tokens[a.ID], scores[a.ID], types[a.ID] = a.Content, -1000, tokUserDefined
+				if a.Special {
+					types[a.ID] = tokControl
+				}
+			}
+		}
+	}
 	return tokens, scores, types, true, nil
 }
 
 // addSPMTokenizer is _set_vocab_sentencepiece: tokenizer model "llama", pre "default",
 // the SentencePiece vocabulary and SpecialVocab's keys.
-func addSPMTokenizer(m *ir.Model, dir string, cfg *config) (bool, error) {
-	tokens, scores, types, ok, err := spmVocab(dir, cfg)
+func addSPMTokenizer(m *ir.Model, dir string, cfg *config, phi3 bool) (bool, error) {
+	tokens, scores, types, ok, err := spmVocab(dir, cfg, phi3)
 	if err != nil || !ok {
 		return false, err
 	}
