@@ -490,3 +490,51 @@ def test_hf_phi3_to_gguf(tmp_path, long):
         want["phi3.rope.scaling.attn_factor"] = pytest.approx(math.sqrt(1 + math.log(4) / math.log(128)), rel=1e-6)
     got = {k: v for k, v in kv.items() if not k.startswith("general.") or k == "general.architecture"}
     assert got == want
+
+
+# ---- Llama 3.1 rope_freqs ------------------------------------------------------------------------
+
+def llama3_rope_factors(theta, dim, factor, low, high, old_ctx):
+    """LlamaModel.generate_extra_tensors, in float32 as its torch computes it."""
+    freqs = np.float32(1.0) / (np.float32(theta) ** (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
+    out = []
+    for f in freqs:
+        wave = np.float32(2 * np.pi) / f
+        if wave < old_ctx / high:
+            out.append(1.0)
+        elif wave > old_ctx / low:
+            out.append(factor)
+        else:
+            s = (np.float32(old_ctx) / wave - np.float32(low)) / np.float32(high - low)
+            out.append(np.float32(1) / ((np.float32(1) - s) / np.float32(factor) + s))
+    return np.array(out, np.float32)
+
+
+def test_hf_llama3_rope_freqs(tmp_path):
+    from test_gguf import make_llama
+    d = tmp_path / "llama31"
+    cfg, t = make_llama(d)
+    cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    (d / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "llama31.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv, ts = read_gguf(out)
+    dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    want = llama3_rope_factors(cfg["rope_theta"], dim, 8.0, 1.0, 4.0, 8192)
+    # all three branches: kept, scaled by factor, smoothed in between
+    assert want[0] == 1.0 and want[-1] == 8.0 and any(1.0 < w < 8.0 for w in want)
+    rf = ts["rope_freqs.weight"]
+    assert rf.tensor_type == Q.F32 and [int(x) for x in rf.shape] == [dim // 2]
+    # equal here; 1e-6 allows for torch's float32 pow rounding differently from numpy's
+    np.testing.assert_allclose(np.asarray(rf.data), want, rtol=1e-6)
+    assert list(ts)[0] == "rope_freqs.weight"  # generate_extra_tensors comes first
+    assert len(ts) == 3 + 9 * cfg["num_hidden_layers"] + 1
+    assert kv["llama.rope.dimension_count"] == dim
+
+    # without llama3 rope scaling there is no rope_freqs tensor
+    cfg["rope_scaling"] = {"type": "linear", "factor": 2.0}
+    (d / "config.json").write_text(json.dumps(cfg))
+    expect_ok(run_modelc("convert", d, tmp_path / "linear.gguf"))
+    _, ts = read_gguf(tmp_path / "linear.gguf")
+    assert "rope_freqs.weight" not in ts

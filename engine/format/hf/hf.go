@@ -140,6 +140,15 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 		}
 	} else {
 		m.KV = metadata(a, &cfg, filepath.Base(dir))
+		if a.name == "llama" {
+			rf, err := llamaRopeFreqs(&cfg, raw)
+			if err != nil {
+				return nil, withFile(err, cfgPath)
+			}
+			if rf != nil {
+				m.Graph.Initializers = append(m.Graph.Initializers, rf)
+			}
+		}
 	}
 	for _, t := range tensors {
 		name, skip := tensorName(t.Name)
