@@ -538,3 +538,35 @@ def test_hf_llama3_rope_freqs(tmp_path):
     expect_ok(run_modelc("convert", d, tmp_path / "linear.gguf"))
     _, ts = read_gguf(tmp_path / "linear.gguf")
     assert "rope_freqs.weight" not in ts
+
+
+# ---- Llama / Mistral with a SentencePiece tokenizer.model ------------------------------------------
+
+def test_hf_llama_sentencepiece_vocab(tmp_path):
+    """LlamaModel.set_vocab reads tokenizer.model first when there is one (Llama 2,
+    Mistral): its pieces, scores and types, not tokenizer.json's."""
+    from test_gguf import make_llama
+    d = tmp_path / "llama2"
+    cfg, _ = make_llama(d)  # tokenizer.json, tokenizer_config.json, vocab_size 300
+    pieces = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    pieces += [(f"<0x{b:02X}>", 0.0, 6) for b in range(256)]
+    pieces += [("\u2581the", -1.25, 1), ("\u2581a", -2.5, 1), ("<|tool|>", 0.0, 4), ("<unused1>", 0.0, 5), ("er", -7.0, 1)]
+    (d / "tokenizer.model").write_bytes(spm_model_bytes(pieces))
+    tc = json.loads((d / "tokenizer_config.json").read_text())
+    tc["add_prefix_space"] = False
+    (d / "tokenizer_config.json").write_text(json.dumps(tc))
+    out = tmp_path / "llama2.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv, _ = read_gguf(out)
+
+    tokens, scores, types = expected_spm_vocab(pieces, cfg["vocab_size"], {})
+    assert types[261] == 1 and types[262] == 5 and scores[299] == -10000.0
+    w = gguf.GGUFWriter(path=None, arch="llama")
+    gguf.SpecialVocab(d, n_vocab=len(tokens)).add_to_gguf(w, quiet=True)
+    w.add_add_space_prefix(False)
+    special = {k: v.value for k, v in w.kv_data[0].items() if k != "general.architecture"}
+    want = {"tokenizer.ggml.model": "llama", "tokenizer.ggml.pre": "default", "tokenizer.ggml.tokens": tokens,
+            "tokenizer.ggml.scores": pytest.approx(scores), "tokenizer.ggml.token_type": types, **special}
+    assert special["tokenizer.ggml.bos_token_id"] == 1 and special["tokenizer.ggml.add_bos_token"] is True
+    got = {k: v for k, v in kv.items() if k.startswith("tokenizer.")}
+    assert got == want

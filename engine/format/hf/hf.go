@@ -125,7 +125,7 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 		m.KeepAlive(wm)
 		tensors = append(tensors, wm.Graph.Initializers...)
 	}
-	tensorName, mapT, addTok := gguFName, mapTensor, addTokenizer
+	tensorName, mapT, addTok := gguFName, mapTensor, llamaTokenizer
 	if f := a.family; f != nil {
 		tensorName, mapT, addTok = f.tensorName, f.mapTensor, f.tokenizer
 		if m.KV, err = f.metadata(a, &cfg, raw, filepath.Base(dir)); err != nil {

@@ -253,3 +253,46 @@ func setKV(kv []ir.MetaKV, key string, v any) []ir.MetaKV {
 	}
 	return append(kv, ir.MetaKV{Key: key, Value: v})
 }
+
+// llamaTokenizer is LlamaModel.set_vocab: a SentencePiece tokenizer.model when the
+// folder has one (Llama 1/2, Mistral), else tokenizer.json (addTokenizer); then
+// CodeLlama's infill ids (vocab_size 32016), tokenizer_config.json's add_prefix_space
+// as add_space_prefix, and add_bos false for Granite's small models (vocab_size 49152).
+func llamaTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
+	if a.name != "llama" {
+		return addTokenizer(m, dir, cfg, a)
+	}
+	ok, err := addSPMTokenizer(m, dir, cfg, false)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := addTokenizer(m, dir, cfg, a); err != nil {
+			return err
+		}
+	}
+	if cfg.VocabSize == 32016 {
+		extra, err := specialVocabOf(dir, -1, []string{"prefix", "suffix", "middle", "eot"},
+			map[string]int64{"prefix": 32007, "suffix": 32008, "middle": 32009, "eot": 32010}, true)
+		if err != nil {
+			return err
+		}
+		for _, e := range extra {
+			m.KV = setKV(m.KV, e.Key, e.Value)
+		}
+	}
+	tcPath := filepath.Join(dir, "tokenizer_config.json")
+	if raw, err := os.ReadFile(tcPath); err == nil {
+		var tc map[string]any
+		if err := json.Unmarshal(raw, &tc); err != nil {
+			return ir.Errorf(ir.KindCorrupt, tcPath, "not valid JSON: %v", err)
+		}
+		if v, ok := tc["add_prefix_space"].(bool); ok {
+			m.KV = setKV(m.KV, "tokenizer.ggml.add_space_prefix", v)
+		}
+	}
+	if cfg.VocabSize == 49152 {
+		m.KV = setKV(m.KV, "tokenizer.ggml.add_bos_token", false)
+	}
+	return nil
+}
