@@ -2,14 +2,21 @@
 llama.cpp's convert_hf_to_gguf.py writes for the same tiny random checkpoint.
 
 Where the expected values come from (facts read, not code copied):
-- convert_hf_to_gguf.py: llama.cpp's converter as vendored in MosRat/gex-model-exporter
-  at f387ab514e93e2f3fdf768b2be99f1a70e5f6ea1 (a July 2025 llama.cpp), classes TextModel
-  (set_gguf_parameters, get_vocab_base, does_token_look_special), ModelBase.prepare_tensors
-  (which tensors stay F32), BertModel (set_gguf_parameters, set_vocab's phantom-space
-  tokens, modify_tensors' dropped tensors, _try_set_pooling_type); the same classes in
-  ggml-org/llama.cpp's convert_hf_to_gguf.py at 0024aa7417efd50a7c2a79e049dfbbbceb0beaaf.
+- ggml-org/llama.cpp, where the converter's model classes now live in conversion/*.py:
+  conversion/bert.py at 7bca1fd9ca2a681b0182e16f24f832b7be1942af (BertModel:
+  set_gguf_parameters, set_vocab's phantom-space tokens, modify_tensors' dropped tensors),
+  conversion/gemma.py at 2bbcf7fc93a460f04d5709756a48b2408443eecb (GemmaModel,
+  Gemma2Model), conversion/phi.py at 7bca1fd9 (Phi3MiniModel, generate_extra_tensors),
+  conversion/llama.py at 7bca1fd9 (LlamaModel.set_vocab, generate_extra_tensors' rope_freqs).
+- The base classes as in convert_hf_to_gguf.py vendored in MosRat/gex-model-exporter at
+  f387ab514e93e2f3fdf768b2be99f1a70e5f6ea1 (llama.cpp of July 2025; the same BERT, Gemma,
+  Phi-3 and Llama classes as above): TextModel.set_gguf_parameters, get_vocab_base,
+  does_token_look_special, _create_vocab_sentencepiece, _try_set_pooling_type,
+  ModelBase.prepare_tensors (which tensors stay F32).
 - gguf-py as installed (gguf 0.19.0): the tensor names come from its own TensorNameMap,
   the special-token keys from its own SpecialVocab, both run here on the checkpoint.
+- convert_hf_to_gguf.py stops on a BPE/WordPiece vocabulary whose tokenizer-run hash it
+  does not know (a tiny random one); modelc writes tokenizer.ggml.pre "default" there.
 """
 
 from __future__ import annotations
@@ -40,16 +47,19 @@ def special_vocab_kv(folder, n_vocab):
     return {k: v.value for k, v in w.kv_data[0].items() if k != "general.architecture"}
 
 
-def expected_type(gguf_name, src_dtype):
+def expected_type(gguf_name, src_dtype, quant=None):
     """ModelBase.prepare_tensors with the default output type (auto: F16 from an F16
-    checkpoint): 1-D tensors, norms, non-weights, position and token-type embeddings F32."""
+    checkpoint) or --outtype q8_0: 1-D tensors, norms, non-weights, position and
+    token-type embeddings F32."""
     if (gguf_name.endswith("_norm.weight") or not gguf_name.endswith(".weight")
             or gguf_name in ("position_embd.weight", "token_types.weight")):
         return Q.F32
+    if quant:
+        return quant
     return Q.F16 if src_dtype == np.float16 else Q.F32
 
 
-def check_tensors(ts, hf, arch, n_layers, dropped=()):
+def check_tensors(ts, hf, arch, n_layers, dropped=(), quant=None):
     """Every kept HF tensor under gguf-py's name for arch, with its shape (GGUF order),
     type and values; nothing else in the file."""
     tmap = gguf.get_tensor_name_map(arch, n_layers)
@@ -64,7 +74,12 @@ def check_tensors(ts, hf, arch, n_layers, dropped=()):
     for g, x in want.items():
         t = ts[g]
         assert [int(d) for d in t.shape] == list(reversed(x.shape)), g
-        assert t.tensor_type == expected_type(g if x.ndim > 1 else "1d", x.dtype), g
+        want_type = expected_type(g if x.ndim > 1 else "1d", x.dtype, quant)
+        assert t.tensor_type == want_type, g
+        if want_type == quant:
+            want = gguf.quants.quantize(x.astype(np.float32), quant)
+            assert np.asarray(t.data).tobytes() == want.tobytes(), g
+            continue
         got = np.asarray(t.data).reshape(x.shape)
         np.testing.assert_array_equal(got.astype(np.float32), x.astype(np.float32), err_msg=g)
     return want
@@ -143,14 +158,15 @@ def phantom(tok):
     return "\u2581" + tok
 
 
-def test_hf_bert_to_gguf(tmp_path):
+@pytest.mark.parametrize("quant", [None, Q.Q8_0], ids=["f16", "q8_0"])
+def test_hf_bert_to_gguf(tmp_path, quant):
     cfg, t, vocab = make_bert(tmp_path / "minilm")
     out = tmp_path / "minilm.gguf"
-    expect_ok(run_modelc("convert", tmp_path / "minilm", out))
+    expect_ok(run_modelc("convert", tmp_path / "minilm", out, *(["--quantize", "q8_0"] if quant else [])))
     kv, ts = read_gguf(out)
 
     check_tensors(ts, t, gguf.MODEL_ARCH.BERT, cfg["num_hidden_layers"],
-                  dropped=("pooler.dense.weight", "pooler.dense.bias"))
+                  dropped=("pooler.dense.weight", "pooler.dense.bias"), quant=quant)
 
     # the token list: the tokenizer.json vocabulary in id order, phantom-spelled,
     # [PADn] for the ids up to vocab_size it lacks

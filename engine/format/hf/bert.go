@@ -24,7 +24,8 @@ func init() {
 		metadata:   bertMetadata,
 		tokenizer:  bertTokenizer,
 	}}
-	for _, a := range []string{"BertModel", "BertForMaskedLM", "BertForSequenceClassification"} {
+	// BertForSequenceClassification (a classifier head and its labels) is not converted.
+	for _, a := range []string{"BertModel", "BertForMaskedLM"} {
 		archs[a] = bert
 	}
 }
