@@ -217,10 +217,21 @@ def test_hf_bert_prefixed_gamma_beta(tmp_path):
     renamed["cls.predictions.bias"] = np.zeros(cfg["vocab_size"], np.float32)
     renamed["cls.predictions.transform.dense.weight"] = np.zeros((32, 32), np.float32)
     save_file(renamed, str(d / "model.safetensors"))
+    # special tokens given as AddedToken objects, no sep entry: gguf-py's SpecialVocab
+    # compares them as given (an object bos is present, so cls does not replace it)
+    tc = json.loads((d / "tokenizer_config.json").read_text())
+    del tc["sep_token"]
+    tc["unk_token"] = {"content": "[UNK]", "special": True}
+    tc["bos_token"] = {"content": "[MASK]", "special": True}
+    (d / "tokenizer_config.json").write_text(json.dumps(tc))
     out = tmp_path / "mlm.gguf"
     expect_ok(run_modelc("convert", d, out))
     kv, ts = read_gguf(out)
     assert kv["general.architecture"] == "bert"
+    special = special_vocab_kv(d, cfg["vocab_size"])
+    assert special["tokenizer.ggml.unknown_token_id"] == 1 and special["tokenizer.ggml.bos_token_id"] == 4
+    ours = {k: v for k, v in kv.items() if k.endswith("_token_id") or k.startswith("tokenizer.ggml.add_")}
+    assert ours == special
     check_tensors(ts, t, gguf.MODEL_ARCH.BERT, 2, dropped=("pooler.dense.weight", "pooler.dense.bias"))
 
 

@@ -56,7 +56,17 @@ func specialVocabOf(dir string, nVocab int, kinds []string, preset map[string]in
 		add[k] = v
 	}
 	if haveTok {
-		str := func(k string) string { s, _ := tc[k+"_token"].(string); return s }
+		// gguf-py compares these as given: an AddedToken object is present but equals no
+		// token text
+		str := func(k string) string {
+			switch v := tc[k+"_token"].(type) {
+			case nil:
+				return ""
+			case string:
+				return v
+			}
+			return "\x00object"
+		}
 		bos, cls, eos, sep := str("bos"), str("cls"), str("eos"), str("sep")
 		if bos == "" && cls != "" && len(tc) > 0 {
 			tc["bos_token"], bos = cls, cls
