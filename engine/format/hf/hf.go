@@ -5,7 +5,10 @@
 // is meant for the GGUF writer; `modelc convert HF_FOLDER out.gguf`.
 //
 // Supported architectures: LlamaForCausalLM and MistralForCausalLM (GGUF arch "llama"),
-// Qwen2ForCausalLM ("qwen2", no permutation, Q/K/V biases).
+// Qwen2ForCausalLM ("qwen2", no permutation, Q/K/V biases); and, each family in its own
+// file: BertModel/BertForMaskedLM ("bert", bert.go), GemmaForCausalLM and
+// Gemma2ForCausalLM ("gemma", "gemma2", gemma.go), Phi3ForCausalLM ("phi3", phi3.go).
+// SentencePiece tokenizer.model vocabularies: spm.go.
 package hf
 
 import (
