@@ -141,8 +141,8 @@ Usage:
 Formats: %s. An ONNX model over the 2 GiB protobuf limit is written with external
 data automatically.
 IN may be a folder (or its index file) holding a sharded safetensors or PyTorch
-checkpoint; a Hugging Face folder with config.json (Llama, Mistral, Qwen2) converts to
-GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized to
+checkpoint; a Hugging Face folder with config.json (Llama, Mistral, Qwen2, BERT,
+Gemma, Gemma 2, Phi-3) converts to GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized to
 float32 for formats that cannot hold them. PyTorch checkpoints (.pt, .pth, .bin) are read with an allow-list: a pickle
 that asks for anything but tensors, storages, dtypes and dicts is refused, never run.
 

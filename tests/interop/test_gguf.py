@@ -304,12 +304,12 @@ def test_hf_llama_to_gguf(tmp_path, quant):
 
 
 def test_hf_unsupported_architecture(tmp_path):
-    d = tmp_path / "bert"
+    d = tmp_path / "gpt2"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    (d / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
     save_file({"x": np.zeros(4, np.float32)}, str(d / "model.safetensors"))
     r = run_modelc("convert", d, tmp_path / "o.gguf")
-    assert r.returncode == 5 and "BertModel" in r.stderr
+    assert r.returncode == 5 and "GPT2LMHeadModel" in r.stderr
     assert not (tmp_path / "o.gguf").exists()
 
 

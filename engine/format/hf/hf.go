@@ -5,7 +5,10 @@
 // is meant for the GGUF writer; `modelc convert HF_FOLDER out.gguf`.
 //
 // Supported architectures: LlamaForCausalLM and MistralForCausalLM (GGUF arch "llama"),
-// Qwen2ForCausalLM ("qwen2", no permutation, Q/K/V biases).
+// Qwen2ForCausalLM ("qwen2", no permutation, Q/K/V biases); and, each family in its own
+// file: BertModel/BertForMaskedLM ("bert", bert.go), GemmaForCausalLM and
+// Gemma2ForCausalLM ("gemma", "gemma2", gemma.go), Phi3ForCausalLM ("phi3", phi3.go).
+// SentencePiece tokenizer.model vocabularies: spm.go.
 package hf
 
 import (
@@ -50,14 +53,27 @@ type config struct {
 
 // arch describes one supported architecture.
 type arch struct {
-	name    string // GGUF general.architecture and key prefix
-	permute bool   // Q/K rows permuted for ggml's rotary layout (Llama's converter does)
+	name    string  // GGUF general.architecture and key prefix
+	permute bool    // Q/K rows permuted for ggml's rotary layout (Llama's converter does)
+	family  *family // nil: the Llama-family code of this file; else the family's own (bert.go, …)
+}
+
+// family is what an architecture family other than Llama's brings: its tensor names,
+// its tensor transforms, its hyperparameter keys and its tokenizer. Each lives in its
+// own file and registers its architectures in archs from an init function.
+type family struct {
+	tensorName func(hf string) (name string, skip bool)
+	mapTensor  func(t *ir.Tensor, name string, a arch, cfg *config) (*ir.Tensor, error)
+	metadata   func(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, error)
+	tokenizer  func(m *ir.Model, dir string, cfg *config, a arch) error
+	// extraTensors are tensors the converter computes from the config (rope_freqs)
+	extraTensors func(a arch, cfg *config, raw []byte) ([]*ir.Tensor, error)
 }
 
 var archs = map[string]arch{
-	"LlamaForCausalLM":   {"llama", true},
-	"MistralForCausalLM": {"llama", true},
-	"Qwen2ForCausalLM":   {"qwen2", false},
+	"LlamaForCausalLM":   {name: "llama", permute: true},
+	"MistralForCausalLM": {name: "llama", permute: true},
+	"Qwen2ForCausalLM":   {name: "qwen2"},
 }
 
 // Read reads the checkpoint folder dir; readWeights reads one weight file (or a sharded
@@ -112,9 +128,33 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 		m.KeepAlive(wm)
 		tensors = append(tensors, wm.Graph.Initializers...)
 	}
-	m.KV = metadata(a, &cfg, filepath.Base(dir))
+	tensorName, mapT, addTok := gguFName, mapTensor, llamaTokenizer
+	if f := a.family; f != nil {
+		tensorName, mapT, addTok = f.tensorName, f.mapTensor, f.tokenizer
+		if m.KV, err = f.metadata(a, &cfg, raw, filepath.Base(dir)); err != nil {
+			return nil, withFile(err, cfgPath)
+		}
+		if f.extraTensors != nil {
+			extra, err := f.extraTensors(a, &cfg, raw)
+			if err != nil {
+				return nil, withFile(err, cfgPath)
+			}
+			m.Graph.Initializers = append(m.Graph.Initializers, extra...)
+		}
+	} else {
+		m.KV = metadata(a, &cfg, filepath.Base(dir))
+		if a.name == "llama" {
+			rf, err := llamaRopeFreqs(&cfg, raw)
+			if err != nil {
+				return nil, withFile(err, cfgPath)
+			}
+			if rf != nil {
+				m.Graph.Initializers = append(m.Graph.Initializers, rf)
+			}
+		}
+	}
 	for _, t := range tensors {
-		name, skip := gguFName(t.Name)
+		name, skip := tensorName(t.Name)
 		if skip {
 			continue
 		}
@@ -122,7 +162,7 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 			return nil, &ir.Error{Kind: ir.KindUnsupported, File: dir, Where: fmt.Sprintf("tensor %q", t.Name),
 				Err: fmt.Errorf("no GGUF name for this %s tensor", cfg.Architectures[0])}
 		}
-		out, err := mapTensor(t, name, a, &cfg)
+		out, err := mapT(t, name, a, &cfg)
 		if err != nil {
 			return nil, &ir.Error{Kind: ir.KindCorrupt, File: dir, Where: fmt.Sprintf("tensor %q", t.Name), Err: err}
 		}
@@ -131,7 +171,7 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 	sort.SliceStable(m.Graph.Initializers, func(i, j int) bool {
 		return tensorOrder(m.Graph.Initializers[i].Name) < tensorOrder(m.Graph.Initializers[j].Name)
 	})
-	if err := addTokenizer(m, dir, &cfg, a); err != nil {
+	if err := addTok(m, dir, &cfg, a); err != nil {
 		return nil, err
 	}
 	for _, e := range m.KV {
@@ -142,6 +182,14 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 	}
 	ok = true
 	return m, nil
+}
+
+// withFile turns a family's plain error into a corrupt-file error naming path.
+func withFile(err error, path string) error {
+	if _, ok := err.(*ir.Error); ok {
+		return err
+	}
+	return &ir.Error{Kind: ir.KindCorrupt, File: path, Err: err}
 }
 
 // weightFiles lists the weight files of dir: a sharded checkpoint's index if there is
@@ -252,6 +300,8 @@ func gguFName(hf string) (name string, skip bool) {
 // embedding, then the blocks in number order, then the output norm and head.
 func tensorOrder(name string) int {
 	switch {
+	case strings.HasPrefix(name, "rope_"): // computed from the config, written first
+		return -2
 	case name == "token_embd.weight":
 		return -1
 	case strings.HasPrefix(name, "blk."):
