@@ -374,3 +374,32 @@ def test_hf_qwen2_to_gguf(tmp_path):
     b = ts["blk.0.attn_k.bias"]
     assert b.tensor_type == Q.F32
     np.testing.assert_array_equal(np.asarray(b.data), extra["model.layers.0.self_attn.k_proj.bias"].astype(np.float32))
+
+
+@pytest.mark.parametrize("quant,value", [("q4_1", 7e4), ("q5_1", -7e4), ("q8_0", 1e7), ("q4_0", 6e5), ("q4_k", 1e8),
+                                         ("q6_k", 1e9)])
+def test_overflowing_blocks_refused(tmp_path, quant, value):
+    """A block whose f16 scale or minimum overflows: gguf-py's reference quantizer (for the
+    types it has) writes inf there, which llama.cpp's ggml_validate_row_data refuses
+    (llama-quantize stops with "quantized data validation failed"); modelc refuses with the
+    tensor, block and row named, leaves nothing behind, and writes the values as bf16."""
+    x = weights(4, 512)
+    x[2, 256:288] = value + np.arange(32, dtype=np.float32)
+    if quant in ("q4_1", "q5_1", "q8_0", "q4_0"):
+        with np.errstate(over="ignore"):
+            blocks = gguf.quants.quantize(x, Q[quant.upper()]).reshape(4, -1)
+        per_block = {"q4_1": 20, "q5_1": 24, "q8_0": 34, "q4_0": 18}[quant]
+        d_m = blocks[2, 8 * per_block:8 * per_block + 4].view(np.float16)
+        assert not np.isfinite(d_m[:2 if quant.endswith("_1") else 1]).all()  # the oracle writes inf
+    src = tmp_path / "in.safetensors"
+    save_file({"blk.0.ffn_up.weight": x}, str(src))
+    out = tmp_path / "o.gguf"
+    r = run_modelc("convert", src, out, "--quantize", quant)
+    assert r.returncode == 5, r.stderr
+    assert 'tensor "blk.0.ffn_up.weight"' in r.stderr and "row 2" in r.stderr, r.stderr
+    block = "block 40 " if quant in ("q4_1", "q5_1", "q8_0", "q4_0") else "block 5 "  # 16 blocks (2 super-blocks) a row
+    assert block in r.stderr and "ggml_validate_row_data" in r.stderr and "bf16" in r.stderr, r.stderr
+    assert not out.exists() and os.listdir(tmp_path) == ["in.safetensors"]
+    expect_ok(run_modelc("convert", src, out, "--quantize", "bf16"))
+    _, ts = reader_tensors(str(out))
+    assert ts["blk.0.ffn_up.weight"].tensor_type == Q.BF16

@@ -1,0 +1,109 @@
+package gguf
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// TestValidateRowsRefuses: values whose block scale or minimum overflows f16 are
+// refused for every type modelc quantizes to, as llama.cpp's ggml_validate_row_data
+// refuses them (ggml/src/ggml-quants.c: validate_fp16 on d, and on m / dmin for
+// Q4_1, Q5_1, Q4_K, Q5_K), naming the tensor, the block and its row; nothing is left
+// behind. The same values in a type that holds them (bf16, f32) are written.
+func TestValidateRowsRefuses(t *testing.T) {
+	const rows, cols = 2, 512
+	cases := []struct {
+		q     string
+		fill  func(x []float32) // row 1 from value 256: block 24 of 32 values, super-block 3 of 256
+		field string
+	}{
+		// d = amax/127 overflows past 65504·127
+		{"q8_0", func(x []float32) { x[8] = 1e7 }, "q8_0 scale overflows"},
+		// d = max/-8
+		{"q4_0", func(x []float32) { x[8] = -6e5 }, "q4_0 scale overflows"},
+		{"q5_0", func(x []float32) { x[8] = 2e6 }, "q5_0 scale overflows"},
+		// m = min: a block of values around 7e4 has a finite d and an infinite m
+		{"q4_1", func(x []float32) {
+			for i := range x[:32] {
+				x[i] = 7e4 + float32(i)
+			}
+		}, "q4_1 minimum overflows"},
+		{"q5_1", func(x []float32) {
+			for i := range x[:32] {
+				x[i] = -7e4 - float32(i)
+			}
+		}, "q5_1 minimum overflows"},
+		{"q4_k", func(x []float32) { x[8] = 1e8 }, "q4_k super-block scale overflows"},
+		{"q5_k", func(x []float32) {
+			for i := range x[:32] {
+				x[i] = -1e8
+			}
+			x[0] = 0
+		}, "overflows"},
+		{"q6_k", func(x []float32) { x[8] = 1e9 }, "q6_k super-block scale overflows"},
+		{"f16", func(x []float32) { x[8] = 1e5 }, "F16 cannot hold"},
+		{"q8_0", func(x []float32) { x[31] = float32(math.NaN()) }, "q8_0 scale is NaN"},
+	}
+	for _, c := range cases {
+		x := randomRows(rand.New(rand.NewPCG(3, 4)), rows, cols)
+		c.fill(x[cols+256:])
+		tn, err := ir.NewTensor("blk.0.ffn_up.weight", ir.Float32, []int64{rows, cols}, f32Bytes(x))
+		require.NoError(t, err)
+		m := &ir.Model{Graph: &ir.Graph{Initializers: []*ir.Tensor{tn}}}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "x.gguf")
+		err = Write(m, path, WriteOptions{Quantize: c.q})
+		require.Error(t, err, c.q)
+		assert.Equal(t, ir.KindUnsupported, ir.KindOf(err), err.Error())
+		msg := err.Error()
+		assert.Contains(t, msg, `tensor "blk.0.ffn_up.weight"`, c.q)
+		assert.Contains(t, msg, "x.gguf", c.q)
+		assert.Contains(t, msg, "row 1", c.q)
+		assert.Contains(t, msg, "ggml_validate_row_data", c.q)
+		if c.q == "f16" {
+			assert.Contains(t, msg, "value 776 (row 1, column 264)", c.q)
+		} else if q, _ := TypeByName(c.q); types[q].blockElems == 32 {
+			assert.Contains(t, msg, "block 24 (row 1, values 256 to 287", c.q)
+		} else {
+			assert.Contains(t, msg, "block 3 (row 1, values 256 to 511", c.q)
+		}
+		assert.Contains(t, strings.ToLower(msg), strings.ToLower(c.field), c.q)
+		entries, _ := os.ReadDir(dir)
+		assert.Empty(t, entries, "%s: nothing left behind", c.q)
+
+		// a type that holds the values writes them
+		if !strings.Contains(c.field, "NaN") {
+			require.NoError(t, Write(m, path, WriteOptions{Quantize: "bf16"}), c.q)
+		}
+	}
+}
+
+// TestValidateRowsAcceptsLargeFinite: the largest values that still fit are written.
+func TestValidateRowsAcceptsLargeFinite(t *testing.T) {
+	x := make([]float32, 256)
+	for i := range x {
+		x[i] = 6e4 // Q4_1 / Q5_1 minimum 6e4 fits f16
+	}
+	x[0] = 65504 * 127 // Q8_0 scale exactly 65504
+	tn, err := ir.NewTensor("w.weight", ir.Float32, []int64{1, 256}, f32Bytes(x))
+	require.NoError(t, err)
+	m := &ir.Model{Graph: &ir.Graph{Initializers: []*ir.Tensor{tn}}}
+	path := filepath.Join(t.TempDir(), "x.gguf")
+	require.NoError(t, Write(m, path, WriteOptions{Quantize: "q8_0"}))
+	x[0] = 6e4
+	tn, err = ir.NewTensor("w.weight", ir.Float32, []int64{1, 256}, f32Bytes(x))
+	require.NoError(t, err)
+	m = &ir.Model{Graph: &ir.Graph{Initializers: []*ir.Tensor{tn}}}
+	for _, q := range []string{"q4_1", "q5_1", "q4_0", "q4_k", "q6_k", "f16"} {
+		require.NoError(t, Write(m, path, WriteOptions{Quantize: q}), q)
+	}
+}
