@@ -46,6 +46,7 @@ type config struct {
 	RopeScaling           map[string]any `json:"rope_scaling"`
 	BosTokenID            *int64         `json:"bos_token_id"`
 	EosTokenID            any            `json:"eos_token_id"` // an id or a list of ids
+	NameOrPath            *string        `json:"_name_or_path"`
 }
 
 // arch describes one supported architecture.
@@ -112,7 +113,6 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 		m.KeepAlive(wm)
 		tensors = append(tensors, wm.Graph.Initializers...)
 	}
-	m.KV = metadata(a, &cfg, filepath.Base(dir))
 	for _, t := range tensors {
 		name, skip := gguFName(t.Name)
 		if skip {
@@ -131,6 +131,7 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 	sort.SliceStable(m.Graph.Initializers, func(i, j int) bool {
 		return tensorOrder(m.Graph.Initializers[i].Name) < tensorOrder(m.Graph.Initializers[j].Name)
 	})
+	m.KV = metadata(a, &cfg, filepath.Base(dir), m.Graph.Initializers)
 	if err := addTokenizer(m, dir, &cfg, a); err != nil {
 		return nil, err
 	}
@@ -166,25 +167,51 @@ func weightFiles(dir string) ([]string, error) {
 	return nil, ir.Errorf(ir.KindInvalidArgument, dir, "holds config.json but no weights (*.safetensors, *.bin)")
 }
 
-// metadata maps config.json to the llama.cpp keys convert_hf_to_gguf.py writes.
-func metadata(a arch, cfg *config, name string) []ir.MetaKV {
+// metadata maps config.json to the llama.cpp keys convert_hf_to_gguf.py writes
+// (conversion/base.py prepare_metadata and TextModel.set_gguf_parameters, llama.py
+// LlamaModel.set_gguf_parameters, at llama.cpp 2bbcf7fc / 7bca1fd9): general.type
+// "model"; the naming keys (naming.go); the hyperparameters; general.file_type, the
+// llama_ftype of the output's matrices (the GGUF writer sets it again for --quantize);
+// general.quantization_version, which the converter always writes.
+func metadata(a arch, cfg *config, folder string, tensors []*ir.Tensor) []ir.MetaKV {
 	p := a.name + "."
 	headDim := cfg.HiddenSize / cfg.NumHeads
 	if cfg.HeadDim > 0 {
 		headDim = cfg.HeadDim
 	}
+	var total int64
+	for _, t := range tensors {
+		total += t.NumElements()
+	}
+	n := modelNaming(cfg.NameOrPath, folder, total)
 	kv := []ir.MetaKV{
 		{Key: "general.architecture", Value: a.name},
-		{Key: "general.name", Value: name},
-		{Key: p + "block_count", Value: uint32(cfg.NumLayers)},
-		{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
-		{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
-		{Key: p + "feed_forward_length", Value: uint32(cfg.IntermediateSize)},
-		{Key: p + "attention.head_count", Value: uint32(cfg.NumHeads)},
-		{Key: p + "attention.head_count_kv", Value: uint32(cfg.NumKVHeads)},
-		{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
-		{Key: p + "rope.dimension_count", Value: uint32(headDim)},
+		{Key: "general.type", Value: "model"},
 	}
+	// in gguf-py Metadata.set_gguf_meta_model's order
+	for _, f := range []struct {
+		key string
+		v   opt
+	}{{"general.name", n.name}, {"general.version", n.version}, {"general.organization", n.organization},
+		{"general.finetune", n.finetune}, {"general.basename", n.basename}, {"general.size_label", n.sizeLabel}} {
+		if f.v.ok {
+			kv = append(kv, ir.MetaKV{Key: f.key, Value: f.v.s})
+		}
+	}
+	kv = append(kv,
+		ir.MetaKV{Key: p + "block_count", Value: uint32(cfg.NumLayers)},
+		ir.MetaKV{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
+		ir.MetaKV{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
+		ir.MetaKV{Key: p + "feed_forward_length", Value: uint32(cfg.IntermediateSize)},
+		ir.MetaKV{Key: p + "attention.head_count", Value: uint32(cfg.NumHeads)},
+		ir.MetaKV{Key: p + "attention.head_count_kv", Value: uint32(cfg.NumKVHeads)},
+		ir.MetaKV{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
+		ir.MetaKV{Key: p + "rope.dimension_count", Value: uint32(headDim)},
+	)
+	if ft, ok := fileType(tensors); ok {
+		kv = append(kv, ir.MetaKV{Key: "general.file_type", Value: ft})
+	}
+	kv = append(kv, ir.MetaKV{Key: "general.quantization_version", Value: uint32(2)}) // GGML_QUANT_VERSION
 	if cfg.RopeTheta != nil {
 		kv = append(kv, ir.MetaKV{Key: p + "rope.freq_base", Value: float32(*cfg.RopeTheta)})
 	}
@@ -202,6 +229,27 @@ func metadata(a arch, cfg *config, name string) []ir.MetaKV {
 		}
 	}
 	return kv
+}
+
+// fileType is the llama_ftype (gguf-py LlamaFileType) of a model whose matrices keep
+// their type: that of its first tensor of two or more dimensions, as the converter's
+// --outtype auto guesses it (ALL_F32 0, MOSTLY_F16 1, MOSTLY_BF16 32).
+func fileType(tensors []*ir.Tensor) (uint32, bool) {
+	for _, t := range tensors {
+		if len(t.Shape) < 2 {
+			continue
+		}
+		switch t.DType {
+		case ir.Float32:
+			return 0, true
+		case ir.Float16:
+			return 1, true
+		case ir.BFloat16:
+			return 32, true
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 var (
