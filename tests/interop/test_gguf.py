@@ -566,3 +566,43 @@ def test_hf_special_tokens_as_special_vocab(tmp_path):
     assert want["tokenizer.ggml.bos_token_id"] == 97 and want["tokenizer.ggml.mask_token_id"] == 99
     assert kv["tokenizer.ggml.pre"] == "default"  # no known pre-tokenizer: llama.cpp's default
     assert kv["tokenizer.ggml.merges"] == gguf.SpecialVocab(b, load_merges=True).merges == ["A B", "a b\u0120c"]
+
+
+@pytest.mark.parametrize("dtype,want,ftype", [(np.float32, Q.F16, 1), ("bf16", Q.BF16, 32)])
+def test_hf_quantize_auto(tmp_path, dtype, want, ftype):
+    """--quantize auto is convert_hf_to_gguf.py's default --outtype auto (ModelBase.__init__,
+    LlamaFileType.GUESSED, conversion/base.py at 2bbcf7fc): F16 matrices unless the first
+    16-bit matrix is BF16; 1-D tensors F32. Without --quantize an F32 checkpoint stays F32,
+    and --help says so."""
+    d = tmp_path / "m"
+    if dtype == "bf16":
+        make_llama(d, dtype=np.float32)
+        # rewrite the shards as bf16 (safetensors' numpy API has no bfloat16): the top 16 bits
+        for f in d.glob("*.safetensors"):
+            t = load_file(str(f))
+            raw = {k: v.view(np.uint32) >> 16 for k, v in t.items()}
+            header = {k: {"dtype": "BF16", "shape": list(v.shape)} for k, v in raw.items()}
+            off, blobs = 0, []
+            for k in sorted(raw):
+                b = raw[k].astype(np.uint16).tobytes()
+                header[k]["data_offsets"] = [off, off + len(b)]
+                off += len(b)
+                blobs.append(b)
+            h = json.dumps(header).encode()
+            h += b" " * (-len(h) % 8)
+            f.write_bytes(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+    else:
+        make_llama(d, dtype=dtype)
+    out = tmp_path / "auto.gguf"
+    expect_ok(run_modelc("convert", d, out, "--quantize", "auto"))
+    r, ts = reader_tensors(str(out))
+    assert ts["blk.0.attn_q.weight"].tensor_type == want and ts["token_embd.weight"].tensor_type == want
+    assert ts["blk.0.attn_norm.weight"].tensor_type == Q.F32
+    assert field_value(r, "general.file_type") == ftype
+    if dtype is np.float32:
+        kept = tmp_path / "kept.gguf"
+        expect_ok(run_modelc("convert", d, kept))
+        r, ts = reader_tensors(str(kept))
+        assert ts["blk.0.attn_q.weight"].tensor_type == Q.F32 and field_value(r, "general.file_type") == 0
+        h = run_modelc("convert", "--help")
+        assert "auto" in h.stdout + h.stderr and "F32 checkpoint stays F32" in h.stdout + h.stderr

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -106,4 +107,50 @@ func TestValidateRowsAcceptsLargeFinite(t *testing.T) {
 	for _, q := range []string{"q4_1", "q5_1", "q4_0", "q4_k", "q6_k", "f16"} {
 		require.NoError(t, Write(m, path, WriteOptions{Quantize: q}), q)
 	}
+}
+
+// TestAutoQuantize: auto is llama.cpp's `--outtype auto`: the first matrix that is BF16
+// or F16 decides, else F16 (an F32 model's matrices become F16; 1-D tensors F32).
+func TestAutoQuantize(t *testing.T) {
+	mk := func(dtypes ...ir.DType) *ir.Model {
+		m := &ir.Model{Graph: &ir.Graph{}}
+		for i, d := range dtypes {
+			shape := []int64{4, 32}
+			if i == 0 {
+				shape = []int64{32} // a 1-D tensor first: never decides
+			}
+			tn, err := ir.NewTensor(fmt.Sprintf("blk.%d.ffn_up.weight", i), d, shape, make([]byte, int(ir.NumElements(shape))*d.ElemBytes()))
+			require.NoError(t, err)
+			m.Graph.Initializers = append(m.Graph.Initializers, tn)
+		}
+		return m
+	}
+	for _, c := range []struct {
+		m    *ir.Model
+		want GGMLType
+	}{
+		{mk(ir.BFloat16, ir.Float32, ir.Float32), F16},
+		{mk(ir.Float32, ir.Float32, ir.BFloat16, ir.Float16), BF16},
+		{mk(ir.Float32, ir.Float16, ir.BFloat16), F16},
+	} {
+		got, err := ResolveQuantize(c.m, "auto")
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got)
+		path := filepath.Join(t.TempDir(), "a.gguf")
+		require.NoError(t, Write(c.m, path, WriteOptions{Quantize: "AUTO"}))
+		back, err := Read(path)
+		require.NoError(t, err)
+		wantD, _ := c.want.DType()
+		for i, tn := range back.Graph.Initializers {
+			if i == 0 {
+				assert.Equal(t, ir.Float32, tn.DType, tn.Name)
+			} else {
+				assert.Equal(t, wantD, tn.DType, tn.Name)
+			}
+		}
+		assert.Equal(t, map[GGMLType]uint32{F16: 1, BF16: 32}[c.want], ir.MetaLookup(back.KV, "general.file_type"))
+		back.Close()
+	}
+	assert.NoError(t, CheckQuantize("auto"))
+	assert.Error(t, CheckQuantize("q3_k"))
 }

@@ -16,7 +16,8 @@ import (
 // WriteOptions control Write.
 type WriteOptions struct {
 	// Quantize names the type for the weight matrices ("q8_0", "q4_k", "f16", ...; see
-	// QuantizeNames); "" keeps every tensor's type. 1-D tensors and norms become F32
+	// QuantizeNames; "auto": F16, or BF16 for a BF16 model, as llama.cpp's converter);
+	// "" keeps every tensor's type. 1-D tensors and norms become F32
 	// and the tensors llama.cpp never quantizes keep their type, as llama.cpp does.
 	Quantize string
 	// Written, if set, receives each piece of input tensor data once it is consumed (a
@@ -110,7 +111,7 @@ func prepare(m *ir.Model, path string, opts WriteOptions) (*encoding, error) {
 	quantizing := opts.Quantize != ""
 	if quantizing {
 		var err error
-		if quant, err = TypeByName(opts.Quantize); err != nil {
+		if quant, err = ResolveQuantize(m, opts.Quantize); err != nil {
 			return nil, &ir.Error{Kind: ir.KindInvalidArgument, File: path, Err: err}
 		}
 	}
