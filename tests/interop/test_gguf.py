@@ -567,6 +567,17 @@ def test_hf_special_tokens_as_special_vocab(tmp_path):
     assert kv["tokenizer.ggml.pre"] == "default"  # no known pre-tokenizer: llama.cpp's default
     assert kv["tokenizer.ggml.merges"] == gguf.SpecialVocab(b, load_merges=True).merges == ["A B", "a b\u0120c"]
 
+    # BERT's own template, [CLS] A [SEP] / [CLS] A [SEP] B [SEP]: SpecialVocab takes the
+    # trailing [SEP] as EOS (added) and then does not add a separator
+    tok["post_processor"]["single"].append(sep)
+    tok["post_processor"]["pair"].append(sep)
+    (b / "tokenizer.json").write_text(json.dumps(tok))
+    expect_ok(run_modelc("convert", b, out))
+    want = _expected_special(b, n_vocab=None, load_merges=True)
+    assert _special_keys(_kv(out)) == want
+    assert want["tokenizer.ggml.add_sep_token"] is False and want["tokenizer.ggml.add_eos_token"] is True
+    assert want["tokenizer.ggml.eos_token_id"] == 98
+
 
 @pytest.mark.parametrize("dtype,want,ftype", [(np.float32, Q.F16, 1), ("bf16", Q.BF16, 32)])
 def test_hf_quantize_auto(tmp_path, dtype, want, ftype):
@@ -606,3 +617,4 @@ def test_hf_quantize_auto(tmp_path, dtype, want, ftype):
         assert ts["blk.0.attn_q.weight"].tensor_type == Q.F32 and field_value(r, "general.file_type") == 0
         h = run_modelc("convert", "--help")
         assert "auto" in h.stdout + h.stderr and "F32 checkpoint stays F32" in h.stdout + h.stderr
+
