@@ -154,3 +154,30 @@ func TestAutoQuantize(t *testing.T) {
 	assert.NoError(t, CheckQuantize("auto"))
 	assert.Error(t, CheckQuantize("q3_k"))
 }
+
+// TestAnyExponentAllOnes: the word-at-a-time test agrees with a value-at-a-time one for
+// an infinity or NaN at every position, odd lengths included.
+func TestAnyExponentAllOnes(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		mask uint64
+		bad  func(uint16) bool
+	}{{0x7C00, halfNotFinite}, {0x7F80, bf16NotFinite}} {
+		for n := 0; n < 45; n++ {
+			for at := -1; at < n; at++ {
+				b := make([]byte, 2*n)
+				for i := 0; i < n; i++ {
+					h := uint16(r.Uint32())
+					for c.bad(h) {
+						h = uint16(r.Uint32())
+					}
+					le.PutUint16(b[2*i:], h)
+				}
+				if at >= 0 {
+					le.PutUint16(b[2*at:], uint16(c.mask)|uint16(r.Uint32())&^uint16(c.mask))
+				}
+				require.Equal(t, at >= 0, anyExponentAllOnes(b, c.mask*0x0001_0001_0001_0001), "mask %#x n %d at %d", c.mask, n, at)
+			}
+		}
+	}
+}
