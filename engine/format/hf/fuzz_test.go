@@ -16,6 +16,10 @@ func FuzzRead(f *testing.F) {
 		[]byte(`{"model":{"type":"BPE","vocab":{"a":0,"<0x0A>":1},"merges":["a a"],"byte_fallback":true},"added_tokens":[{"id":3,"content":"<s>","special":true}]}`))
 	f.Add([]byte(`{"architectures":["Qwen2ForCausalLM"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2}`),
 		[]byte(`{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a","a"]]}}`))
+	// the naming heuristics and SpecialVocab's post_processor reading
+	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"_name_or_path":"org/M-7b1-chat-v2","sep_token_id":1}`),
+		[]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1}},"added_tokens":[{"id":1,"content":"b"}],"post_processor":{"type":"Sequence","processors":[{"type":"RobertaProcessing","cls":["b",1]},`+
+			`{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"b"}},{"Sequence":{"id":"A"}},{"SpecialToken":{"id":"a"}}],"pair":[{"SpecialToken":{"id":"b"}},{"Sequence":{"id":"A"}},{"SpecialToken":{"id":"b"}},{"SpecialToken":{"id":"a"}},{"Sequence":{"id":"B"}}]}]}}`))
 	weights := func(string) (*ir.Model, error) {
 		q, _ := ir.NewTensor("model.layers.0.self_attn.q_proj.weight", ir.Float32, []int64{8, 2}, make([]byte, 64))
 		n, _ := ir.NewTensor("model.norm.weight", ir.Float16, []int64{8}, make([]byte, 16))
