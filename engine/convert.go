@@ -109,7 +109,7 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 		if out != "gguf" {
 			return wopts, Errorf(KindInvalidArgument, "option quantize: %s outputs have no ggml types; --quantize applies to GGUF outputs", out)
 		}
-		if _, err := gguf.TypeByName(opts.Quantize); err != nil {
+		if err := gguf.CheckQuantize(opts.Quantize); err != nil {
 			return wopts, Errorf(KindInvalidArgument, "option quantize: %v", err)
 		}
 	}

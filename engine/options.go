@@ -29,7 +29,8 @@ type ConvertOptions struct {
 	MaxShardSize string `json:"max_shard_size,omitempty"`
 	// Quantize stores the weight matrices of a GGUF output as this ggml type: q8_0, q4_0,
 	// q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16 or f32 (1-D tensors and norms become
-	// f32, as llama.cpp does). Empty keeps each tensor's type.
+	// f32, as llama.cpp does), or auto: f16, bf16 for a bf16 model (llama.cpp's converter's
+	// --outtype auto). Empty keeps each tensor's type: an f32 checkpoint stays f32.
 	Quantize string `json:"quantize,omitempty"`
 	// Opset converts an ONNX output to this ai.onnx opset (7 to 23), up or down, rewriting
 	// the ops whose signature changed; 0 keeps the model's opset. A node the target cannot

@@ -17,7 +17,7 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ExternalDataFile, "external-data-file", "", "ONNX: external data file name")
 	fs.Int64Var(&o.SizeThreshold, "size-threshold", 0, "ONNX: initializers below this many bytes stay inline")
 	fs.StringVar(&o.MaxShardSize, "max-shard-size", "", "safetensors: split into shards of at most this size (5GB, 500MB, 2GiB)")
-	fs.StringVar(&o.Quantize, "quantize", "", "GGUF: type of the weight matrices (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16, f32)")
+	fs.StringVar(&o.Quantize, "quantize", "", "GGUF: type of the weight matrices (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16, f32, or auto: f16/bf16 as llama.cpp's converter); unset keeps each tensor's type (F32 stays F32)")
 	fs.Int64Var(&o.Opset, "opset", 0, "ONNX: convert to this ai.onnx opset (7 to 23)")
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--to FORMAT] [--external-data] [--opset N]")
 	if err != nil {

@@ -56,7 +56,12 @@ Usage:
                                       q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16 or f32,
                                       byte for byte as llama.cpp (1-D tensors and norms
                                       become f32; rows that are not whole blocks fall back
-                                      as llama-quantize does)
+                                      as llama-quantize does); auto: f16, or bf16 for a
+                                      bf16 model, as convert_hf_to_gguf.py's default
+                                      --outtype auto. Without --quantize every tensor keeps
+                                      its type: an F32 checkpoint stays F32 (use auto for
+                                      llama.cpp's F16). A block whose f16 scale would
+                                      overflow is refused (exit 5), as llama-quantize does
       --opset N                       ONNX: convert to ai.onnx opset N (7 to 23), up or
                                       down: attributes that became inputs (Squeeze, Reduce*,
                                       Split, Pad, Clip, Slice, TopK, Resize, ...) move, new

@@ -374,3 +374,247 @@ def test_hf_qwen2_to_gguf(tmp_path):
     b = ts["blk.0.attn_k.bias"]
     assert b.tensor_type == Q.F32
     np.testing.assert_array_equal(np.asarray(b.data), extra["model.layers.0.self_attn.k_proj.bias"].astype(np.float32))
+
+
+@pytest.mark.parametrize("quant,value", [("q4_1", 7e4), ("q5_1", -7e4), ("q8_0", 1e7), ("q4_0", 6e5), ("q4_k", 1e8),
+                                         ("q6_k", 1e9)])
+def test_overflowing_blocks_refused(tmp_path, quant, value):
+    """A block whose f16 scale or minimum overflows: gguf-py's reference quantizer (for the
+    types it has) writes inf there, which llama.cpp's ggml_validate_row_data refuses
+    (llama-quantize stops with "quantized data validation failed"); modelc refuses with the
+    tensor, block and row named, leaves nothing behind, and writes the values as bf16."""
+    x = weights(4, 512)
+    x[2, 256:288] = value + np.arange(32, dtype=np.float32)
+    if quant in ("q4_1", "q5_1", "q8_0", "q4_0"):
+        with np.errstate(over="ignore"):
+            blocks = gguf.quants.quantize(x, Q[quant.upper()]).reshape(4, -1)
+        per_block = {"q4_1": 20, "q5_1": 24, "q8_0": 34, "q4_0": 18}[quant]
+        d_m = blocks[2, 8 * per_block:8 * per_block + 4].view(np.float16)
+        assert not np.isfinite(d_m[:2 if quant.endswith("_1") else 1]).all()  # the oracle writes inf
+    src = tmp_path / "in.safetensors"
+    save_file({"blk.0.ffn_up.weight": x}, str(src))
+    out = tmp_path / "o.gguf"
+    r = run_modelc("convert", src, out, "--quantize", quant)
+    assert r.returncode == 5, r.stderr
+    assert 'tensor "blk.0.ffn_up.weight"' in r.stderr and "row 2" in r.stderr, r.stderr
+    block = "block 40 " if quant in ("q4_1", "q5_1", "q8_0", "q4_0") else "block 5 "  # 16 blocks (2 super-blocks) a row
+    assert block in r.stderr and "ggml_validate_row_data" in r.stderr and "bf16" in r.stderr, r.stderr
+    assert not out.exists() and os.listdir(tmp_path) == ["in.safetensors"]
+    expect_ok(run_modelc("convert", src, out, "--quantize", "bf16"))
+    _, ts = reader_tensors(str(out))
+    assert ts["blk.0.ffn_up.weight"].tensor_type == Q.BF16
+
+
+# ---- parity with convert_hf_to_gguf.py's metadata ------------------------------------------------
+#
+# Expected values come from gguf-py 0.19.0 itself, the package llama.cpp's converter imports
+# for them (gguf-py/gguf/metadata.py Metadata.load, vocab.py SpecialVocab, utility.py
+# size_label), run on the same folder; and from llama.cpp's conversion/base.py at
+# 2bbcf7fc93a460f04d5709756a48b2408443eecb (ModelBase.prepare_metadata: general.type "model"
+# via set_type, general.name falling back to the folder name, size_label from the tensors'
+# parameter count, general.quantization_version = GGML_QUANT_VERSION always;
+# TextModel.set_gguf_parameters: {arch}.attention.key_length / value_length = head_dim when
+# config.json has head_dim, general.file_type = the ftype; _set_vocab_llama_hf:
+# tokenizer.ggml.pre "default" and SpecialVocab(n_vocab=len(tokens)); _set_vocab_gpt2:
+# SpecialVocab(load_merges=True)) and conversion/llama.py at
+# 7bca1fd9ca2a681b0182e16f24f832b7be1942af (LlamaModel.set_vocab: add_space_prefix).
+
+def _params(folder):
+    """The parameter count convert_hf_to_gguf.py passes to Metadata.load: every tensor it
+    writes (rotary inv_freq dropped)."""
+    from safetensors import safe_open
+    n = 0
+    for f in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(f), "np") as s:
+            for k in s.keys():
+                if not k.endswith("rotary_emb.inv_freq"):
+                    n += int(np.prod(s.get_slice(k).get_shape()))
+    return n
+
+
+def _expected_general(folder):
+    md = gguf.Metadata.load(None, folder, None, _params(folder))
+    if md.name is None:
+        md.name = folder.name
+    if md.size_label is None:
+        md.size_label = gguf.size_label(_params(folder), 0, 0, 0)
+    want = {"general.type": "model", "general.name": md.name, "general.quantization_version": 2}
+    for key, v in (("general.basename", md.basename), ("general.finetune", md.finetune),
+                   ("general.version", md.version), ("general.organization", md.organization),
+                   ("general.size_label", md.size_label)):
+        if v is not None:
+            want[key] = v
+    return want
+
+
+def _expected_special(folder, n_vocab, load_merges):
+    sv = gguf.SpecialVocab(folder, load_merges=load_merges, n_vocab=n_vocab)
+    names = {"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
+             "pad": "padding_token_id", "mask": "mask_token_id", "eot": "eot_token_id", "eom": "eom_token_id"}
+    want = {f"tokenizer.ggml.{names[t]}": i for t, i in sv.special_token_ids.items() if t in names}
+    want.update({f"tokenizer.ggml.add_{t}_token": v for t, v in sv.add_special_token.items() if t in ("bos", "eos", "sep")})
+    if sv.chat_template:
+        want["tokenizer.chat_template"] = sv.chat_template
+    return want
+
+
+def _kv(path):
+    r = gguf.GGUFReader(str(path))
+    return {k: field_value(r, k) for k in r.fields if not k.startswith("GGUF.")}
+
+
+def _special_keys(kv):
+    return {k: v for k, v in kv.items() if k == "tokenizer.chat_template" or (
+        k.startswith("tokenizer.ggml.") and (k.endswith("_token_id") or k.startswith("tokenizer.ggml.add_")
+                                            and k != "tokenizer.ggml.add_space_prefix"))}
+
+
+@pytest.mark.parametrize("name_or_path,folder,quant,ftype", [
+    ("meta-llama/Llama-2-7b-chat-hf", "llama", "", 1),        # F16 weights kept: MOSTLY_F16
+    (None, "TinyLlama-1.1B-step-50K-v0.3", "q8_0", 7),          # name from the folder; MOSTLY_Q8_0
+    ("/home/me/checkpoints/run-7", "Qwen2.5-0.5B-Instruct", "q4_k", 14),  # a path: ignored
+    ("mistralai/Mistral-7B-Instruct-v0.2", "x", "f32", 0),      # ALL_F32
+])
+def test_hf_general_metadata_as_converter(tmp_path, name_or_path, folder, quant, ftype):
+    d = tmp_path / folder
+    cfg, _ = make_llama(d)
+    if name_or_path is not None:
+        cfg["_name_or_path"] = name_or_path
+    cfg["head_dim"] = 16
+    (d / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "o.gguf"
+    expect_ok(run_modelc("convert", d, out, *(["--quantize", quant] if quant else [])))
+    kv = _kv(out)
+    want = _expected_general(d)
+    got = {k: kv.get(k) for k in ("general.type", "general.name", "general.basename", "general.finetune", "general.version",
+                                  "general.organization", "general.size_label", "general.quantization_version")}
+    assert {k: v for k, v in got.items() if v is not None} == want
+    assert kv["general.file_type"] == ftype
+    assert kv["llama.attention.key_length"] == 16 and kv["llama.attention.value_length"] == 16
+    assert kv["tokenizer.ggml.pre"] == "default"  # _set_vocab_llama_hf
+
+
+def test_hf_general_metadata_known_values(tmp_path):
+    """The values themselves, for one folder, as the converter writes them (so a change in
+    gguf-py's heuristics shows up here, not silently in both)."""
+    d = tmp_path / "llama"
+    cfg, _ = make_llama(d, dtype=np.float32)
+    cfg["_name_or_path"] = "meta-llama/Llama-2-7b-chat-hf"
+    (d / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "o.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv = _kv(out)
+    # embeddings and head 2·300·64, per layer q 64·64 + k, v 2·32·64 + o 64·64 + 3·96·64 + 2·64, and the norm
+    assert _params(d) == 100_160
+    assert (kv["general.name"], kv["general.basename"], kv["general.finetune"], kv["general.organization"]) == \
+        ("Llama 2 7b Chat Hf", "Llama-2", "7b-chat-hf", "Meta Llama")
+    assert kv["general.size_label"] == "100K" and "general.version" not in kv
+    assert kv["general.type"] == "model" and kv["general.file_type"] == 0 and kv["general.quantization_version"] == 2
+    assert "llama.attention.key_length" not in kv  # no head_dim in config.json
+
+
+def test_hf_special_tokens_as_special_vocab(tmp_path):
+    """Special token ids and add_*_token flags, add_sep_token included, as gguf-py's
+    SpecialVocab reads them: a Llama-2 style vocabulary whose tokenizer.json post_processor
+    adds BOS, and a byte-level BPE one whose TemplateProcessing puts a separator between
+    the pair's sequences ([CLS] A [SEP] B) and whose merges hold spaces."""
+    d = tmp_path / "llama"
+    make_llama(d)
+    tok = json.loads((d / "tokenizer.json").read_text())
+    tok["post_processor"] = {"type": "TemplateProcessing",
+                             "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                             "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                                      {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}]}
+    (d / "tokenizer.json").write_text(json.dumps(tok))
+    tc = json.loads((d / "tokenizer_config.json").read_text())
+    tc["pad_token"] = "</s>"
+    tc["add_prefix_space"] = False
+    (d / "tokenizer_config.json").write_text(json.dumps(tc))
+    out = tmp_path / "l.gguf"
+    expect_ok(run_modelc("convert", d, out))
+    kv = _kv(out)
+    want = _expected_special(d, n_vocab=300, load_merges=False)
+    assert _special_keys(kv) == want
+    assert want["tokenizer.ggml.padding_token_id"] == 2 and want["tokenizer.ggml.add_bos_token"] is True
+    assert kv["tokenizer.ggml.add_space_prefix"] is False
+
+    b = tmp_path / "bpe"
+    cfg, _ = make_llama(b, vocab=100)
+    del cfg["bos_token_id"]
+    cfg["eos_token_id"] = [98, 99]  # a list: SpecialVocab takes only ints
+    cfg["pad_token_id"] = 0
+    (b / "config.json").write_text(json.dumps(cfg))
+    vocab = {chr(0x41 + i): i for i in range(26)}
+    vocab.update({"a b": 26, "[CLS]": 97, "[SEP]": 98, "[MASK]": 99})
+    sep = {"SpecialToken": {"id": "[SEP]", "type_id": 0}}
+    tok = {"model": {"type": "BPE", "vocab": vocab, "merges": [["A", "B"], ["a", "b c"]], "byte_fallback": False},
+           "added_tokens": [{"id": 97, "content": "[CLS]", "special": True}, {"id": 98, "content": "[SEP]", "special": True},
+                            {"id": 99, "content": "[MASK]", "special": True}],
+           "post_processor": {"type": "TemplateProcessing",
+                              "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                              "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, sep,
+                                       {"Sequence": {"id": "B", "type_id": 1}}]}}
+    (b / "tokenizer.json").write_text(json.dumps(tok))
+    (b / "tokenizer_config.json").write_text(json.dumps(
+        {"cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]", "chat_template": ""}))
+    out = tmp_path / "b.gguf"
+    expect_ok(run_modelc("convert", b, out))
+    kv = _kv(out)
+    want = _expected_special(b, n_vocab=None, load_merges=True)
+    assert _special_keys(kv) == want
+    assert want["tokenizer.ggml.add_sep_token"] is True and want["tokenizer.ggml.seperator_token_id"] == 98
+    assert want["tokenizer.ggml.bos_token_id"] == 97 and want["tokenizer.ggml.mask_token_id"] == 99
+    assert kv["tokenizer.ggml.pre"] == "default"  # no known pre-tokenizer: llama.cpp's default
+    assert kv["tokenizer.ggml.merges"] == gguf.SpecialVocab(b, load_merges=True).merges == ["A B", "a b\u0120c"]
+
+    # BERT's own template, [CLS] A [SEP] / [CLS] A [SEP] B [SEP]: SpecialVocab takes the
+    # trailing [SEP] as EOS (added) and then does not add a separator
+    tok["post_processor"]["single"].append(sep)
+    tok["post_processor"]["pair"].append(sep)
+    (b / "tokenizer.json").write_text(json.dumps(tok))
+    expect_ok(run_modelc("convert", b, out))
+    want = _expected_special(b, n_vocab=None, load_merges=True)
+    assert _special_keys(_kv(out)) == want
+    assert want["tokenizer.ggml.add_sep_token"] is False and want["tokenizer.ggml.add_eos_token"] is True
+    assert want["tokenizer.ggml.eos_token_id"] == 98
+
+
+@pytest.mark.parametrize("dtype,want,ftype", [(np.float32, Q.F16, 1), ("bf16", Q.BF16, 32)])
+def test_hf_quantize_auto(tmp_path, dtype, want, ftype):
+    """--quantize auto is convert_hf_to_gguf.py's default --outtype auto (ModelBase.__init__,
+    LlamaFileType.GUESSED, conversion/base.py at 2bbcf7fc): F16 matrices unless the first
+    16-bit matrix is BF16; 1-D tensors F32. Without --quantize an F32 checkpoint stays F32,
+    and --help says so."""
+    d = tmp_path / "m"
+    if dtype == "bf16":
+        make_llama(d, dtype=np.float32)
+        # rewrite the shards as bf16 (safetensors' numpy API has no bfloat16): the top 16 bits
+        for f in d.glob("*.safetensors"):
+            t = load_file(str(f))
+            raw = {k: v.view(np.uint32) >> 16 for k, v in t.items()}
+            header = {k: {"dtype": "BF16", "shape": list(v.shape)} for k, v in raw.items()}
+            off, blobs = 0, []
+            for k in sorted(raw):
+                b = raw[k].astype(np.uint16).tobytes()
+                header[k]["data_offsets"] = [off, off + len(b)]
+                off += len(b)
+                blobs.append(b)
+            h = json.dumps(header).encode()
+            h += b" " * (-len(h) % 8)
+            f.write_bytes(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+    else:
+        make_llama(d, dtype=dtype)
+    out = tmp_path / "auto.gguf"
+    expect_ok(run_modelc("convert", d, out, "--quantize", "auto"))
+    r, ts = reader_tensors(str(out))
+    assert ts["blk.0.attn_q.weight"].tensor_type == want and ts["token_embd.weight"].tensor_type == want
+    assert ts["blk.0.attn_norm.weight"].tensor_type == Q.F32
+    assert field_value(r, "general.file_type") == ftype
+    if dtype is np.float32:
+        kept = tmp_path / "kept.gguf"
+        expect_ok(run_modelc("convert", d, kept))
+        r, ts = reader_tensors(str(kept))
+        assert ts["blk.0.attn_q.weight"].tensor_type == Q.F32 and field_value(r, "general.file_type") == 0
+        h = run_modelc("convert", "--help")
+        assert "auto" in h.stdout + h.stderr and "F32 checkpoint stays F32" in h.stdout + h.stderr
+

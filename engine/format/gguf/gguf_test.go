@@ -218,7 +218,7 @@ func TestQuantizedOutputIndependentOfThreads(t *testing.T) {
 		require.True(t, bytes.Equal(outs[0], outs[1]), q)
 		m, err := Parse(outs[0], q)
 		require.NoError(t, err)
-		want, _ := TypeByName(q)
+		want, _ := ResolveQuantize(testModel(t), q)
 		got := map[string]ir.DType{}
 		for _, tn := range m.Graph.Initializers {
 			got[tn.Name] = tn.DType

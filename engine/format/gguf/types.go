@@ -143,7 +143,8 @@ func typeOf(d ir.DType) (GGMLType, bool) {
 }
 
 // TypeByName parses a quantization name as the CLI takes it (q8_0, q4_k, f16, bf16, ...);
-// only the types modelc can produce are accepted.
+// only the types modelc can produce are accepted (auto, which depends on the model, is
+// ResolveQuantize's).
 func TypeByName(name string) (GGMLType, error) {
 	n := strings.ToUpper(name)
 	for _, t := range []GGMLType{F32, F16, BF16} {
@@ -161,7 +162,42 @@ func TypeByName(name string) (GGMLType, error) {
 
 // QuantizeNames lists what --quantize accepts, in a fixed order.
 func QuantizeNames() []string {
-	return []string{"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "f16", "bf16", "f32"}
+	return []string{"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "f16", "bf16", "f32", Auto}
+}
+
+// Auto is the --quantize choice of convert_hf_to_gguf.py's `--outtype auto`: F16
+// matrices, or BF16 when the model's are BF16 (see ResolveQuantize).
+const Auto = "auto"
+
+// CheckQuantize reports whether name is a --quantize value (a type name or auto).
+func CheckQuantize(name string) error {
+	if strings.EqualFold(name, Auto) {
+		return nil
+	}
+	_, err := TypeByName(name)
+	return err
+}
+
+// ResolveQuantize turns a --quantize value into the type of m's weight matrices. auto
+// follows llama.cpp's converter (ModelBase.__init__ with LlamaFileType.GUESSED,
+// conversion/base.py at 2bbcf7fc): the first tensor of two or more dimensions that is
+// BF16 or F16 decides (BF16 or F16); with none, F16.
+func ResolveQuantize(m *ir.Model, name string) (GGMLType, error) {
+	if !strings.EqualFold(name, Auto) {
+		return TypeByName(name)
+	}
+	for _, t := range m.Graph.Initializers {
+		if len(t.Shape) < 2 {
+			continue
+		}
+		switch t.DType {
+		case ir.BFloat16:
+			return BF16, nil
+		case ir.Float16:
+			return F16, nil
+		}
+	}
+	return F16, nil
 }
 
 // BlockSize returns how many values one block of t holds and its size in bytes.

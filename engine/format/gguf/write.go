@@ -16,7 +16,8 @@ import (
 // WriteOptions control Write.
 type WriteOptions struct {
 	// Quantize names the type for the weight matrices ("q8_0", "q4_k", "f16", ...; see
-	// QuantizeNames); "" keeps every tensor's type. 1-D tensors and norms become F32
+	// QuantizeNames; "auto": F16, or BF16 for a BF16 model, as llama.cpp's converter);
+	// "" keeps every tensor's type. 1-D tensors and norms become F32
 	// and the tensors llama.cpp never quantizes keep their type, as llama.cpp does.
 	Quantize string
 	// Written, if set, receives each piece of input tensor data once it is consumed (a
@@ -110,7 +111,7 @@ func prepare(m *ir.Model, path string, opts WriteOptions) (*encoding, error) {
 	quantizing := opts.Quantize != ""
 	if quantizing {
 		var err error
-		if quant, err = TypeByName(opts.Quantize); err != nil {
+		if quant, err = ResolveQuantize(m, opts.Quantize); err != nil {
 			return nil, &ir.Error{Kind: ir.KindInvalidArgument, File: path, Err: err}
 		}
 	}
@@ -158,8 +159,11 @@ func (e *encoding) writeTo(bw *bufio.Writer, path string, opts WriteOptions) err
 		return ir.IOError(path, w.err)
 	}
 	if err := stream(w, items, alignment, opts); err != nil {
-		if _, ok := err.(*ir.Error); ok {
-			return err
+		if e, ok := err.(*ir.Error); ok {
+			if e.File == "" {
+				e.File = path // a tensor that cannot be converted (validateRows)
+			}
+			return e
 		}
 		// ir.IOError drops the *fs.PathError, which names the temporary file.
 		return ir.IOError(path, err)
@@ -490,7 +494,7 @@ func produce(items []item, queue chan<- chan piece, slots chan struct{}, stop <-
 			in := data[r0*inRow : r1*inRow]
 			go func(it item, i int, last bool) {
 				n := int((r1 - r0) * row)
-				out, err := convert(buf, it, in, n, int((r1-r0)*outRow))
+				out, err := convert(buf, it, in, n, int((r1-r0)*outRow), r0*row)
 				ch <- piece{item: i, out: out, input: in, last: last, buf: buf, err: err}
 			}(it, i, r1 == rows)
 			select {
@@ -508,8 +512,10 @@ func rowBytes(t GGMLType, row int64) int64 {
 	return row / info.blockElems * info.blockBytes
 }
 
-// convert turns n values of it.src in `in` into outBytes bytes of it.dst via float32.
-func convert(buf *chunkBuf, it item, in []byte, n, outBytes int) ([]byte, error) {
+// convert turns n values of it.src in `in` into outBytes bytes of it.dst via float32;
+// first is the index in the tensor of the first value. Output that llama.cpp's
+// ggml_validate_row_data would refuse (an f16 scale that overflows) is an error.
+func convert(buf *chunkBuf, it item, in []byte, n, outBytes int, first int64) ([]byte, error) {
 	if cap(buf.f32) < n {
 		buf.f32 = make([]float32, n)
 	}
@@ -537,6 +543,9 @@ func convert(buf *chunkBuf, it item, in []byte, n, outBytes int) ([]byte, error)
 		}
 	}
 	encode(it.dst, out, f)
+	if err := validateRows(it.dst, out, f, first, it.ne[0]); err != nil {
+		return nil, &ir.Error{Kind: ir.KindUnsupported, Where: fmt.Sprintf("tensor %q", it.t.Name), Err: err}
+	}
 	return out, nil
 }
 

@@ -277,7 +277,7 @@ func bertTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
 		ir.MetaKV{Key: "tokenizer.ggml.pre", Value: "default"},
 		ir.MetaKV{Key: "tokenizer.ggml.tokens", Value: tokens},
 		ir.MetaKV{Key: "tokenizer.ggml.token_type", Value: types})
-	special, err := specialVocab(dir, len(tokens))
+	special, err := specialVocabKV(dir, int64(len(tokens)))
 	if err != nil {
 		return err
 	}

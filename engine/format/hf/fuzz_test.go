@@ -21,6 +21,10 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"architectures":["Gemma2ForCausalLM"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"head_dim":4,"rms_norm_eps":1e-6,"attn_logit_softcapping":50,"final_logit_softcapping":30,"sliding_window":4}`), []byte(`{}`))
 	f.Add([]byte(`{"architectures":["Phi3ForCausalLM"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rms_norm_eps":1e-5,"rope_theta":1e4,"original_max_position_embeddings":4,"max_position_embeddings":16,"rope_scaling":{"type":"longrope","long_factor":[1,2],"short_factor":[1,1]}}`), []byte(`{}`))
 	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8}}`), []byte(`{}`))
+	// the naming heuristics and SpecialVocab's post_processor reading
+	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"_name_or_path":"org/M-7b1-chat-v2","sep_token_id":1}`),
+		[]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1}},"added_tokens":[{"id":1,"content":"b"}],"post_processor":{"type":"Sequence","processors":[{"type":"RobertaProcessing","cls":["b",1]},`+
+			`{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"b"}},{"Sequence":{"id":"A"}},{"SpecialToken":{"id":"a"}}],"pair":[{"SpecialToken":{"id":"b"}},{"Sequence":{"id":"A"}},{"SpecialToken":{"id":"b"}},{"SpecialToken":{"id":"a"}},{"Sequence":{"id":"B"}}]}]}}`))
 	weights := func(string) (*ir.Model, error) {
 		q, _ := ir.NewTensor("model.layers.0.self_attn.q_proj.weight", ir.Float32, []int64{8, 2}, make([]byte, 64))
 		n, _ := ir.NewTensor("model.norm.weight", ir.Float16, []int64{8}, make([]byte, 16))

@@ -142,7 +142,7 @@ func gemmaTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
 		return err
 	}
 	if a.name == "gemma" {
-		extra, err := specialVocabOf(dir, -1, []string{"prefix", "suffix", "middle", "fsep", "eot"},
+		extra, err := specialVocabKVOf(dir, 0, []string{"prefix", "suffix", "middle", "fsep", "eot"},
 			map[string]int64{"prefix": 67, "suffix": 69, "middle": 68, "fsep": 70, "eot": 107}, false)
 		if err != nil {
 			return err

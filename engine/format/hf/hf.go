@@ -49,6 +49,7 @@ type config struct {
 	RopeScaling           map[string]any `json:"rope_scaling"`
 	BosTokenID            *int64         `json:"bos_token_id"`
 	EosTokenID            any            `json:"eos_token_id"` // an id or a list of ids
+	NameOrPath            *string        `json:"_name_or_path"`
 }
 
 // arch describes one supported architecture.
@@ -131,9 +132,6 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 	tensorName, mapT, addTok := gguFName, mapTensor, llamaTokenizer
 	if f := a.family; f != nil {
 		tensorName, mapT, addTok = f.tensorName, f.mapTensor, f.tokenizer
-		if m.KV, err = f.metadata(a, &cfg, raw, filepath.Base(dir)); err != nil {
-			return nil, withFile(err, cfgPath)
-		}
 		if f.extraTensors != nil {
 			extra, err := f.extraTensors(a, &cfg, raw)
 			if err != nil {
@@ -141,16 +139,13 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 			}
 			m.Graph.Initializers = append(m.Graph.Initializers, extra...)
 		}
-	} else {
-		m.KV = metadata(a, &cfg, filepath.Base(dir))
-		if a.name == "llama" {
-			rf, err := llamaRopeFreqs(&cfg, raw)
-			if err != nil {
-				return nil, withFile(err, cfgPath)
-			}
-			if rf != nil {
-				m.Graph.Initializers = append(m.Graph.Initializers, rf)
-			}
+	} else if a.name == "llama" {
+		rf, err := llamaRopeFreqs(&cfg, raw)
+		if err != nil {
+			return nil, withFile(err, cfgPath)
+		}
+		if rf != nil {
+			m.Graph.Initializers = append(m.Graph.Initializers, rf)
 		}
 	}
 	for _, t := range tensors {
@@ -171,6 +166,17 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 	sort.SliceStable(m.Graph.Initializers, func(i, j int) bool {
 		return tensorOrder(m.Graph.Initializers[i].Name) < tensorOrder(m.Graph.Initializers[j].Name)
 	})
+	// The metadata follows the tensors: general.size_label and general.file_type are
+	// computed from them.
+	if f := a.family; f != nil {
+		kv, err := f.metadata(a, &cfg, raw, filepath.Base(dir))
+		if err != nil {
+			return nil, withFile(err, cfgPath)
+		}
+		m.KV = withGeneralKeys(kv, &cfg, filepath.Base(dir), m.Graph.Initializers)
+	} else {
+		m.KV = metadata(a, &cfg, filepath.Base(dir), m.Graph.Initializers)
+	}
 	if err := addTok(m, dir, &cfg, a); err != nil {
 		return nil, err
 	}
@@ -214,25 +220,33 @@ func weightFiles(dir string) ([]string, error) {
 	return nil, ir.Errorf(ir.KindInvalidArgument, dir, "holds config.json but no weights (*.safetensors, *.bin)")
 }
 
-// metadata maps config.json to the llama.cpp keys convert_hf_to_gguf.py writes.
-func metadata(a arch, cfg *config, name string) []ir.MetaKV {
+// metadata maps config.json to the llama.cpp keys convert_hf_to_gguf.py writes
+// (conversion/base.py prepare_metadata and TextModel.set_gguf_parameters, llama.py
+// LlamaModel.set_gguf_parameters, at llama.cpp 2bbcf7fc / 7bca1fd9): general.type
+// "model"; the naming keys (naming.go); the hyperparameters; general.file_type, the
+// llama_ftype of the output's matrices (the GGUF writer sets it again for --quantize);
+// general.quantization_version, which the converter always writes.
+func metadata(a arch, cfg *config, folder string, tensors []*ir.Tensor) []ir.MetaKV {
 	p := a.name + "."
 	headDim := cfg.HiddenSize / cfg.NumHeads
 	if cfg.HeadDim > 0 {
 		headDim = cfg.HeadDim
 	}
-	kv := []ir.MetaKV{
-		{Key: "general.architecture", Value: a.name},
-		{Key: "general.name", Value: name},
-		{Key: p + "block_count", Value: uint32(cfg.NumLayers)},
-		{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
-		{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
-		{Key: p + "feed_forward_length", Value: uint32(cfg.IntermediateSize)},
-		{Key: p + "attention.head_count", Value: uint32(cfg.NumHeads)},
-		{Key: p + "attention.head_count_kv", Value: uint32(cfg.NumKVHeads)},
-		{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
-		{Key: p + "rope.dimension_count", Value: uint32(headDim)},
+	kv := append([]ir.MetaKV{{Key: "general.architecture", Value: a.name}}, namingKeys(cfg, folder, tensors)...)
+	kv = append(kv,
+		ir.MetaKV{Key: p + "block_count", Value: uint32(cfg.NumLayers)},
+		ir.MetaKV{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
+		ir.MetaKV{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
+		ir.MetaKV{Key: p + "feed_forward_length", Value: uint32(cfg.IntermediateSize)},
+		ir.MetaKV{Key: p + "attention.head_count", Value: uint32(cfg.NumHeads)},
+		ir.MetaKV{Key: p + "attention.head_count_kv", Value: uint32(cfg.NumKVHeads)},
+		ir.MetaKV{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(cfg.RMSNormEps)},
+		ir.MetaKV{Key: p + "rope.dimension_count", Value: uint32(headDim)},
+	)
+	if ft, ok := fileType(tensors); ok {
+		kv = append(kv, ir.MetaKV{Key: "general.file_type", Value: ft})
 	}
+	kv = append(kv, ir.MetaKV{Key: "general.quantization_version", Value: uint32(2)}) // GGML_QUANT_VERSION
 	if cfg.RopeTheta != nil {
 		kv = append(kv, ir.MetaKV{Key: p + "rope.freq_base", Value: float32(*cfg.RopeTheta)})
 	}
@@ -250,6 +264,70 @@ func metadata(a arch, cfg *config, name string) []ir.MetaKV {
 		}
 	}
 	return kv
+}
+
+// namingKeys are general.type and the naming keys convert_hf_to_gguf.py writes
+// (general.name, version, organization, finetune, basename, size_label), in gguf-py
+// Metadata.set_gguf_meta_model's order.
+func namingKeys(cfg *config, folder string, tensors []*ir.Tensor) []ir.MetaKV {
+	var total int64
+	for _, t := range tensors {
+		total += t.NumElements()
+	}
+	n := modelNaming(cfg.NameOrPath, folder, total)
+	kv := []ir.MetaKV{{Key: "general.type", Value: "model"}}
+	for _, f := range []struct {
+		key string
+		v   opt
+	}{{"general.name", n.name}, {"general.version", n.version}, {"general.organization", n.organization},
+		{"general.finetune", n.finetune}, {"general.basename", n.basename}, {"general.size_label", n.sizeLabel}} {
+		if f.v.ok {
+			kv = append(kv, ir.MetaKV{Key: f.key, Value: f.v.s})
+		}
+	}
+	return kv
+}
+
+// withGeneralKeys gives a family's metadata the general keys the Llama metadata has:
+// its general.name is replaced by namingKeys after general.architecture, and
+// general.file_type and general.quantization_version follow.
+func withGeneralKeys(kv []ir.MetaKV, cfg *config, folder string, tensors []*ir.Tensor) []ir.MetaKV {
+	out := make([]ir.MetaKV, 0, len(kv)+10)
+	for _, e := range kv {
+		switch e.Key {
+		case "general.name":
+		case "general.architecture":
+			out = append(out, e)
+			out = append(out, namingKeys(cfg, folder, tensors)...)
+		default:
+			out = append(out, e)
+		}
+	}
+	if ft, ok := fileType(tensors); ok {
+		out = append(out, ir.MetaKV{Key: "general.file_type", Value: ft})
+	}
+	return append(out, ir.MetaKV{Key: "general.quantization_version", Value: uint32(2)})
+}
+
+// fileType is the llama_ftype (gguf-py LlamaFileType) of a model whose matrices keep
+// their type: that of its first tensor of two or more dimensions, as the converter's
+// --outtype auto guesses it (ALL_F32 0, MOSTLY_F16 1, MOSTLY_BF16 32).
+func fileType(tensors []*ir.Tensor) (uint32, bool) {
+	for _, t := range tensors {
+		if len(t.Shape) < 2 {
+			continue
+		}
+		switch t.DType {
+		case ir.Float32:
+			return 0, true
+		case ir.Float16:
+			return 1, true
+		case ir.BFloat16:
+			return 32, true
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 var (

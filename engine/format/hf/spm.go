@@ -234,7 +234,7 @@ func addSPMTokenizer(m *ir.Model, dir string, cfg *config, phi3 bool) (bool, err
 		ir.MetaKV{Key: "tokenizer.ggml.tokens", Value: tokens},
 		ir.MetaKV{Key: "tokenizer.ggml.scores", Value: scores},
 		ir.MetaKV{Key: "tokenizer.ggml.token_type", Value: types})
-	special, err := specialVocab(dir, len(tokens))
+	special, err := specialVocabKV(dir, int64(len(tokens)))
 	if err != nil {
 		return false, err
 	}
@@ -272,7 +272,7 @@ func llamaTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
 		}
 	}
 	if cfg.VocabSize == 32016 {
-		extra, err := specialVocabOf(dir, -1, []string{"prefix", "suffix", "middle", "eot"},
+		extra, err := specialVocabKVOf(dir, 0, []string{"prefix", "suffix", "middle", "eot"},
 			map[string]int64{"prefix": 32007, "suffix": 32008, "middle": 32009, "eot": 32010}, true)
 		if err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/modelc/modelc/engine/ir"
@@ -103,6 +102,7 @@ func addTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
 			scores[i] = -1000
 		}
 		m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml.model", Value: "llama"},
+			ir.MetaKV{Key: "tokenizer.ggml.pre", Value: "default"}, // _set_vocab_llama_hf
 			ir.MetaKV{Key: "tokenizer.ggml.tokens", Value: tokens},
 			ir.MetaKV{Key: "tokenizer.ggml.scores", Value: scores},
 			ir.MetaKV{Key: "tokenizer.ggml.token_type", Value: types})
@@ -117,13 +117,23 @@ func addTokenizer(m *ir.Model, dir string, cfg *config, a arch) error {
 			ir.MetaKV{Key: "tokenizer.ggml.merges", Value: merges})
 		// llama.cpp's converter names the pre-tokenizer by hashing the tokenizer's output
 		// on a test text; modelc has no tokenizer to run, so it names the two it can tell
-		// apart without one, and otherwise leaves the key out (llama.cpp then warns and
-		// uses its default).
+		// apart without one, and otherwise writes "default", the pre-tokenizer llama.cpp
+		// uses when the key is missing or unknown.
+		pre := "default"
 		switch {
 		case a.name == "qwen2":
-			m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml.pre", Value: "qwen2"})
+			pre = "qwen2"
 		case a.name == "llama" && tj.Model.IgnoreMerges:
-			m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml.pre", Value: "llama-bpe"}) // Llama 3
+			pre = "llama-bpe" // Llama 3
+		}
+		m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml.pre", Value: pre})
+	}
+	if a.name == "llama" {
+		// LlamaModel.set_vocab: tokenizer_config.json's add_prefix_space, when set
+		if tc, err := readJSONFile(filepath.Join(dir, "tokenizer_config.json")); err != nil {
+			return err
+		} else if b, ok := tc["add_prefix_space"].(bool); ok {
+			m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml.add_space_prefix", Value: b})
 		}
 	}
 	return addSpecialTokens(m, dir, cfg, tj, tokens)
@@ -147,80 +157,24 @@ func parseMerges(raw json.RawMessage) ([]string, error) {
 		if len(p) != 2 {
 			return nil, fmt.Errorf("merge %d has %d parts", i, len(p))
 		}
-		out[i] = p[0] + " " + p[1]
+		// gguf-py SpecialVocab: a space inside a part is written as U+0120 ('Ġ')
+		out[i] = strings.ReplaceAll(p[0], " ", "\u0120") + " " + strings.ReplaceAll(p[1], " ", "\u0120")
 	}
 	return out, nil
 }
 
-// addSpecialTokens adds the bos/eos/unk/pad ids, add_bos/add_eos and the chat template
-// (gguf-py SpecialVocab): names from tokenizer_config.json, ids from config.json.
+// addSpecialTokens adds the special token ids, the add_*_token flags and the chat
+// template as gguf-py's SpecialVocab finds them (specialvocab.go); convert_hf_to_gguf.py
+// bounds the ids by the token count for a Llama (SentencePiece-style) vocabulary only.
 func addSpecialTokens(m *ir.Model, dir string, cfg *config, tj tokenizerJSON, tokens []string) error {
-	ids := map[string]int64{}
-	for i, t := range tokens {
-		if _, dup := ids[t]; !dup {
-			ids[t] = int64(i)
-		}
+	var nVocab int64
+	if tj.Model.ByteFallback {
+		nVocab = int64(len(tokens))
 	}
-	special := map[string]int64{}
-	path := filepath.Join(dir, "tokenizer_config.json")
-	var tc map[string]any
-	if raw, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(raw, &tc); err != nil {
-			return ir.Errorf(ir.KindCorrupt, path, "not valid JSON: %v", err)
-		}
+	sv, err := loadSpecialVocab(dir, nVocab)
+	if err != nil {
+		return err
 	}
-	for _, kind := range []string{"bos", "eos", "unk", "pad"} {
-		text := tokenText(tc[kind+"_token"])
-		if id, ok := ids[text]; ok && text != "" {
-			special[kind] = id
-		}
-	}
-	if _, ok := special["bos"]; !ok && cfg.BosTokenID != nil {
-		special["bos"] = *cfg.BosTokenID
-	}
-	if _, ok := special["eos"]; !ok {
-		switch v := cfg.EosTokenID.(type) {
-		case float64:
-			special["eos"] = int64(v)
-		case []any:
-			if len(v) > 0 {
-				if f, ok := v[0].(float64); ok {
-					special["eos"] = int64(f)
-				}
-			}
-		}
-	}
-	names := map[string]string{"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "pad": "padding_token_id"}
-	var kinds []string
-	for k := range special {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		if id := special[k]; id >= 0 && id < int64(len(tokens)) {
-			m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml." + names[k], Value: uint32(id)})
-		}
-	}
-	for _, k := range []string{"add_bos_token", "add_eos_token"} {
-		if b, ok := tc[k].(bool); ok {
-			m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.ggml." + k, Value: b})
-		}
-	}
-	if t, ok := tc["chat_template"].(string); ok && strings.TrimSpace(t) != "" {
-		m.KV = append(m.KV, ir.MetaKV{Key: "tokenizer.chat_template", Value: t})
-	}
+	m.KV = append(m.KV, sv.kv()...)
 	return nil
-}
-
-// tokenText reads a special token as tokenizer_config.json spells it: a string or an
-// AddedToken object {"content": ...}.
-func tokenText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case map[string]any:
-		s, _ := x["content"].(string)
-		return s
-	}
-	return ""
 }
