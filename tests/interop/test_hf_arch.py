@@ -196,10 +196,12 @@ def test_hf_bert_to_gguf(tmp_path, quant):
     }
     want.update(special_vocab_kv(tmp_path / "minilm", n))
     assert want["tokenizer.ggml.seperator_token_id"] == 3 and want["tokenizer.ggml.add_bos_token"] is True
-    # general.* beyond the architecture (name, file type, size label…) are the metadata
-    # parity work's; every other key must be exactly the converter's
+    # general.* beyond the architecture (name, file type, size label…) follow the naming
+    # rules tested in test_gguf.py; every other key must be exactly the converter's
     got = {k: v for k, v in kv.items() if not k.startswith("general.") or k == "general.architecture"}
     assert got == want
+    assert kv["general.type"] == "model" and kv["general.quantization_version"] == 2, kv
+    assert "general.name" in kv and "general.size_label" in kv and "general.file_type" in kv, kv
 
 
 def test_hf_bert_prefixed_gamma_beta(tmp_path):
