@@ -23,8 +23,9 @@ type ConvertResult struct {
 	From, To     string // format names
 	Output       string
 	ExternalFile string // ONNX external data file written, if any
-	// Shards are the files of a sharded output (safetensors with a maximum shard size),
-	// the index last; Output then names no file. Empty when one file was written.
+	// Shards are the files of a sharded output (safetensors with a maximum shard size,
+	// the index last; a GGUF split set, or the one file of it a --shard run writes);
+	// Output then names no file. Empty when one file was written.
 	Shards []string
 }
 
@@ -47,6 +48,10 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 		return nil, err
 	}
 	wopts, err := writeOptions(opts, out.Name)
+	if err != nil {
+		return nil, err
+	}
+	split, splitting, err := splitOptions(opts, out.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +80,22 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	track := newWriteTracker(ctx, progress, m, 0.5, 1)
 	track.drop = m.DropUnmodified
 	wopts.Written = track.written
+	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
+	if splitting {
+		// A GGUF split set, or one file of it (a worker of a sharded conversion).
+		files, err := gguf.WriteSplits(m, dst, gguf.WriteOptions{Quantize: wopts.Quantize, Written: wopts.Written}, split)
+		if err != nil {
+			return nil, err
+		}
+		res.Shards, res.Output = files, ""
+		if progress != nil {
+			progress("done", 1)
+		}
+		return res, nil
+	}
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}
-	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
 	if out.Name == "safetensors" && wopts.MaxShardSize > 0 {
 		if files := safetensors.Files(m, dst, wopts.MaxShardSize); len(files) > 1 {
 			res.Shards = files
