@@ -62,7 +62,7 @@ func splitOptions(opts ConvertOptions, out string) (gguf.SplitOptions, bool, err
 			return so, false, err
 		}
 		if so.Splits != 0 && so.Splits != n {
-			return so, false, Errorf(KindInvalidArgument, "option shard: %s is a file of a %d-file set, but splits is %d", opts.Shard, n, so.Splits)
+			return so, false, Errorf(KindInvalidArgument, "option shard: %s is a file of a %d-file set, but option splits asks for %d files", opts.Shard, n, so.Splits)
 		}
 		so.Only, so.Count = i, n
 	}
