@@ -51,6 +51,9 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err != nil {
 		return nil, err
 	}
+	if opts.WriteIndex {
+		return nil, Errorf(KindInvalidArgument, "option write_index: applies to modelc plan (convert writes the index itself)")
+	}
 	split, splitting, err := splitOptions(opts, out.Name)
 	if err != nil {
 		return nil, err
@@ -96,8 +99,8 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}
-	if out.Name == "safetensors" && wopts.MaxShardSize > 0 {
-		if files := safetensors.Files(m, dst, wopts.MaxShardSize); len(files) > 1 {
+	if out.Name == "safetensors" && (wopts.MaxShardSize > 0 || wopts.Splits > 0 || wopts.Shard > 0) {
+		if files := safetensors.Files(m, dst, safetensors.WriteOptions{MaxShardSize: wopts.MaxShardSize, Splits: wopts.Splits, Only: wopts.Shard, Count: wopts.ShardCount}); len(files) > 1 || wopts.Splits > 0 || wopts.Shard > 0 {
 			res.Shards = files
 		}
 	}
@@ -140,6 +143,13 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 	}
 	if out == "gguf" {
 		wopts.Quantize = opts.Quantize
+	}
+	if out == "safetensors" {
+		so, _, err := splitOptions(opts, "gguf")
+		if err != nil {
+			return wopts, err
+		}
+		wopts.Splits, wopts.Shard, wopts.ShardCount = so.Splits, so.Only, so.Count
 	}
 	return wopts, nil
 }

@@ -42,6 +42,9 @@ type ConvertOptions struct {
 	// byte for byte the same: "I/N", or "auto/N" to take I from the scheduler
 	// (JOB_COMPLETION_INDEX, 0-based, plus one; else SLURM_ARRAY_TASK_ID as given).
 	Shard string `json:"shard,omitempty"`
+	// WriteIndex (modelc plan only) writes the index of a sharded safetensors output, the
+	// bytes convert writes, for workers that write the shards with Shard.
+	WriteIndex bool `json:"write_index,omitempty"`
 	// Opset converts an ONNX output to this ai.onnx opset (7 to 23), up or down, rewriting
 	// the ops whose signature changed; 0 keeps the model's opset. A node the target cannot
 	// express is an unsupported-op error naming it.

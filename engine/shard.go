@@ -3,11 +3,13 @@ package engine
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/gguf"
+	"github.com/modelc/modelc/engine/format/safetensors"
 )
 
 // SplitPlan is the assignment of a model's tensors to the files of a split set.
@@ -76,8 +78,11 @@ func splitOptions(opts ConvertOptions, out string) (gguf.SplitOptions, bool, err
 	if !so.Active() {
 		return so, false, nil
 	}
+	if out == "safetensors" && so.MaxTensors == 0 {
+		return so, false, nil // the safetensors writer shards by itself (writeOptions)
+	}
 	if out != "gguf" {
-		return so, false, Errorf(KindInvalidArgument, "options splits, shard and max_shard_tensors write GGUF split sets; the output is %s", out)
+		return so, false, Errorf(KindInvalidArgument, "options splits, shard and max_shard_tensors write GGUF split sets (and, but for max_shard_tensors, safetensors shards); the output is %s", out)
 	}
 	return so, true, nil
 }
@@ -103,23 +108,109 @@ func Plan(ctx context.Context, src, dst string, opts ConvertOptions) (*SplitPlan
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		if out.Name != "gguf" {
-			return nil, Errorf(KindInvalidArgument, "modelc plan plans GGUF split sets; the output is %s", out.Name)
-		}
+	if out.Name != "gguf" && out.Name != "safetensors" {
+		return nil, Errorf(KindInvalidArgument, "modelc plan plans GGUF split sets and safetensors shards; the output is %s", out.Name)
+	}
+	if !ok && out.Name == "gguf" {
 		so.Splits = 1
+	}
+	if opts.WriteIndex && out.Name != "safetensors" {
+		return nil, Errorf(KindInvalidArgument, "option write_index: a GGUF split set has no index; it applies to safetensors outputs")
 	}
 	m, err := in.Read(src)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	so.Only = 0
-	return gguf.PlanSplits(m, dst, gguf.WriteOptions{Quantize: opts.Quantize}, so)
+	if out.Name == "gguf" {
+		so.Only = 0
+		return gguf.PlanSplits(m, dst, gguf.WriteOptions{Quantize: opts.Quantize}, so)
+	}
+	if err := prepareForWrite(m, out.Name, opts); err != nil {
+		return nil, err
+	}
+	sopts := safetensors.WriteOptions{MaxShardSize: 0, Splits: so.Splits, Count: so.Count}
+	if opts.MaxShardSize != "" {
+		sopts.MaxShardSize, _ = format.ParseSize(opts.MaxShardSize)
+	}
+	groups, names, err := safetensors.Shards(m, dst, sopts)
+	if err != nil {
+		return nil, err
+	}
+	p := &SplitPlan{}
+	for i, g := range groups {
+		f := gguf.PlannedFile{Path: names[i], Index: i + 1}
+		for _, t := range g {
+			n := t.ByteSize()
+			f.Tensors = append(f.Tensors, gguf.PlannedTensor{Name: t.Name, Type: t.DType.String(), Shape: t.Shape, InBytes: n, OutBytes: n, Cost: max(1, n)})
+			f.Bytes += n
+			f.Cost += max(1, n)
+		}
+		p.TotalCost += f.Cost
+		p.Files = append(p.Files, f)
+	}
+	if opts.WriteIndex {
+		if p.Index, err = safetensors.WriteIndex(m, dst, sopts); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
-// VerifyShards checks that path (a folder, or any file of a set) holds complete and
-// consistent GGUF split sets; see gguf.CheckSets.
-func VerifyShards(path string) ([]gguf.SetReport, error) {
-	return gguf.CheckSets(path)
+// ShardReport is what VerifyShards found for one set of files: a GGUF split set (First
+// names its first file) or a sharded safetensors checkpoint (First names its index).
+type ShardReport struct {
+	Format   string   `json:"format"`
+	First    string   `json:"first"`
+	Count    int      `json:"count"`
+	Present  []int    `json:"present"`
+	Missing  []int    `json:"missing"`
+	Tensors  int      `json:"tensors"`
+	Declared int      `json:"declared"`
+	Bytes    int64    `json:"bytes"`
+	Problems []string `json:"problems"`
+}
+
+// OK says whether the set is complete and consistent.
+func (r *ShardReport) OK() bool { return len(r.Problems) == 0 }
+
+// VerifyShards checks that path (a folder, a file of a GGUF split set, or a safetensors
+// index) holds complete and consistent sets: every file present and valid, every tensor
+// once, the counts the files declare.
+func VerifyShards(path string) ([]ShardReport, error) {
+	var out []ShardReport
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, &Error{Kind: KindIO, File: path, Err: err}
+	}
+	var indexes []string
+	if st.IsDir() {
+		indexes, _ = filepath.Glob(filepath.Join(path, "*"+safetensors.IndexSuffix))
+	} else if strings.HasSuffix(path, safetensors.IndexSuffix) {
+		indexes = []string{path}
+	}
+	var ggufErr error
+	if !strings.HasSuffix(path, safetensors.IndexSuffix) {
+		sets, err := gguf.CheckSets(path)
+		ggufErr = err
+		for _, r := range sets {
+			out = append(out, ShardReport{Format: "gguf", First: r.First, Count: r.Count, Present: r.Present, Missing: r.Missing,
+				Tensors: r.Tensors, Declared: r.Declared, Bytes: r.Bytes, Problems: r.Problems})
+		}
+	}
+	for _, idx := range indexes {
+		r, err := safetensors.CheckIndex(idx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ShardReport{Format: "safetensors", First: r.Index, Count: r.Count, Present: r.Present, Missing: r.Missing,
+			Tensors: r.Tensors, Declared: r.Declared, Bytes: r.Bytes, Problems: r.Problems})
+	}
+	if len(out) == 0 {
+		if ggufErr != nil && !st.IsDir() {
+			return nil, ggufErr
+		}
+		return nil, Errorf(KindInvalidArgument, "%s holds no GGUF split set (NAME-00001-of-0000N.gguf) and no safetensors index (*%s)", path, safetensors.IndexSuffix)
+	}
+	return out, nil
 }

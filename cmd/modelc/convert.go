@@ -27,8 +27,8 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return withFlagNames(fs, err)
 	}
-	if n := len(res.Shards); n > 0 && res.To == "gguf" {
-		fmt.Fprintf(stdout, "wrote %d file(s) of a GGUF split set (%s → %s):\n", n, res.From, res.To)
+	if n := len(res.Shards); n > 0 && (res.To == "gguf" || o.Shard != "") {
+		fmt.Fprintf(stdout, "wrote %d file(s) of a sharded %s output (%s → %s):\n", n, res.To, res.From, res.To)
 		for _, f := range res.Shards {
 			fmt.Fprintf(stdout, "  %s\n", f)
 		}

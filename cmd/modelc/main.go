@@ -74,22 +74,30 @@ Usage:
                                       type's cost per byte; see modelc plan)
       --shard I/N                     GGUF: write only file I (1 to N) of the set --splits N
                                       writes, byte for byte the same: N workers, one per I,
-                                      together write the set; each file appears whole or not
+                                      together write the set; each file appears whole or not.
+                                      safetensors (--splits N, --shard I/N): shards of about
+                                      equal size, NAME-0000I-of-0000N.safetensors; the
+                                      index comes with shard N (or from plan --write-index)
       --shard auto/N                  I from the scheduler: JOB_COMPLETION_INDEX + 1
                                       (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID
                                       (Slurm array run as --array=1-N); see deploy/
   modelc plan IN OUT [flags]          print the files convert IN OUT [flags] writes for a
-                                      GGUF split set: each file's tensors, bytes and cost
-                                      (--splits, --max-shard-size, --max-shard-tensors,
-                                      --quantize, --to as for convert); nothing is written
+                                      GGUF split set or safetensors shards: each file's
+                                      tensors, bytes and cost (--splits, --max-shard-size,
+                                      --max-shard-tensors, --quantize, --to as for convert);
+                                      nothing is written but what --write-index asks
       --tensors                       list each file's tensors
+      --write-index                   safetensors: write OUT's index (the bytes convert
+                                      writes), for workers that each write a shard
       --json                          the plan as JSON
   modelc verify-shards DIR|FILE [--json]
-                                      check that DIR (or FILE's set) holds complete,
-                                      consistent GGUF split sets: every file present and
+                                      check that DIR (or FILE's set, or a safetensors
+                                      index) holds complete, consistent GGUF split sets
+                                      and safetensors shards: every file present and
                                       valid, split keys matching the names and each other,
-                                      the metadata in file 1, every tensor once, the
-                                      declared count; exit 6 listing missing files
+                                      the metadata in file 1, every tensor once and where
+                                      the index says, the declared count; exit 6 listing
+                                      the missing files
   modelc backends [--json]            the CPU, its features, and the kernel chosen for each
                                       operation (MODELC_ACCEL=go|avx2|avx512|neon|cuda|auto
                                       overrides the automatic choice; the cuda: line

@@ -18,6 +18,7 @@ func cmdPlan(args []string, stdout io.Writer) error {
 	convertFlags(fs, &o)
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("tensors", false, "list each file's tensors")
+	fs.BoolVar(&o.WriteIndex, "write-index", false, "safetensors: write the index")
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--splits N | --max-shard-size SIZE | --max-shard-tensors N] [--quantize TYPE] [--json]")
 	if err != nil {
 		return err
@@ -30,10 +31,6 @@ func cmdPlan(args []string, stdout io.Writer) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
-	}
-	var most int64
-	for _, f := range p.Files {
-		most = max(most, f.Cost)
 	}
 	fmt.Fprintf(stdout, "%d file(s), total cost %d (cost = input bytes × the output type's cost per byte)\n", len(p.Files), p.TotalCost)
 	for _, f := range p.Files {
@@ -51,6 +48,9 @@ func cmdPlan(args []string, stdout io.Writer) error {
 				fmt.Fprintf(stdout, "      %-40s %-5s %v %d bytes\n", t.Name, t.Type, t.Shape, t.OutBytes)
 			}
 		}
+	}
+	if p.Index != "" {
+		fmt.Fprintf(stdout, "wrote %s\n", p.Index)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func cmdVerifyShards(args []string, stdout io.Writer) error {
 			if !r.OK() {
 				state = "INCOMPLETE OR INCONSISTENT"
 			}
-			fmt.Fprintf(stdout, "%s: %d of %d files, %d tensors (declared %d), %d bytes: %s\n", r.First, len(r.Present), r.Count, r.Tensors, r.Declared, r.Bytes, state)
+			fmt.Fprintf(stdout, "%s (%s): %d of %d files, %d tensors (declared %d), %d bytes: %s\n", r.First, r.Format, len(r.Present), r.Count, r.Tensors, r.Declared, r.Bytes, state)
 			for _, p := range r.Problems {
 				fmt.Fprintf(stdout, "  %s\n", p)
 			}

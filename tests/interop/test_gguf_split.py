@@ -249,7 +249,7 @@ def test_shard_errors(checkpoint, tmp_path):
         r = subprocess.run([modelc_path(), "convert", str(checkpoint), str(out), *flags], env=env,
                            capture_output=True, text=True)
         assert r.returncode == 2 and words in r.stderr, (flags, r.stderr)
-    r = run_modelc("convert", checkpoint, tmp_path / "m.safetensors", "--splits", 2)
+    r = run_modelc("convert", checkpoint, tmp_path / "m.safetensors", "--max-shard-tensors", 2)
     assert r.returncode == 2 and "GGUF" in r.stderr
     assert os.listdir(tmp_path) == []
 
@@ -328,3 +328,40 @@ def test_slurm_array(checkpoint, unsplit, tmp_path):
     r = subprocess.run(["bash", script], env={**os.environ, **base, "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0"},
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--array=1-" in r.stderr
+
+
+# ---- safetensors shards ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_safetensors_shard_workers(checkpoint, tmp_path, n):
+    from safetensors import safe_open
+
+    one = tmp_path / "one" / "model.safetensors"
+    one.parent.mkdir()
+    expect_ok(run_modelc("convert", checkpoint, one, "--splits", n, timeout=600))
+    sh = tmp_path / "workers" / "model.safetensors"
+    sh.parent.mkdir()
+    # the index from plan, before any worker runs; then the workers but the last
+    r = run_modelc("plan", checkpoint, sh, "--splits", n, "--write-index", "--json")
+    expect_ok(r)
+    assert [f["path"] for f in json.loads(r.stdout)["files"]] == [
+        str(sh.parent / f"model-{i:05d}-of-{n:05d}.safetensors") for i in range(1, n + 1)]
+    procs = [subprocess.Popen([modelc_path(), "convert", str(checkpoint), str(sh), "--shard", f"{i}/{n}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(1, n)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    r = run_modelc("verify-shards", sh.parent)
+    assert r.returncode == 6 and f"[{n}]" in r.stdout, r.stdout
+    expect_ok(run_modelc("convert", checkpoint, sh, "--shard", f"{n}/{n}", timeout=600))
+    expect_ok(run_modelc("verify-shards", sh.parent / "model.safetensors.index.json"))
+    assert sorted(os.listdir(one.parent)) == sorted(os.listdir(sh.parent))
+    for f in os.listdir(one.parent):
+        assert open(one.parent / f, "rb").read() == open(sh.parent / f, "rb").read(), f
+    index = json.loads((sh.parent / "model.safetensors.index.json").read_text())
+    for name, shard in index["weight_map"].items():
+        with safe_open(str(sh.parent / shard), "np") as f:
+            assert name in f.keys()
+    sizes = [os.path.getsize(sh.parent / f"model-{i:05d}-of-{n:05d}.safetensors") for i in range(1, n + 1)]
+    assert max(sizes) < 2 * min(sizes), sizes  # about equal

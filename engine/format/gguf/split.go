@@ -101,6 +101,8 @@ type Plan struct {
 	// TotalCost is the sum of the files' costs: what one process does, and what N
 	// workers do together.
 	TotalCost int64 `json:"total_cost"`
+	// Index is the safetensors index modelc plan --write-index wrote, if any.
+	Index string `json:"index,omitempty"`
 }
 
 // costPerByte is the relative work of turning one input byte into type dst: a copy
