@@ -28,13 +28,14 @@ func ParseShard(s string) (i, n int, err error) {
 		return 0, 0, Errorf(KindInvalidArgument, "option shard: %q: N must be a whole number from 1 to 65535", s)
 	}
 	if a == "auto" {
-		if v, ok := os.LookupEnv("JOB_COMPLETION_INDEX"); ok {
+		// An empty variable counts as unset.
+		if v := os.Getenv("JOB_COMPLETION_INDEX"); v != "" {
 			k, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || k < 0 {
 				return 0, 0, Errorf(KindInvalidArgument, "option shard: auto: JOB_COMPLETION_INDEX=%q is not a 0-based index", v)
 			}
 			i = k + 1
-		} else if v, ok := os.LookupEnv("SLURM_ARRAY_TASK_ID"); ok {
+		} else if v := os.Getenv("SLURM_ARRAY_TASK_ID"); v != "" {
 			if i, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
 				return 0, 0, Errorf(KindInvalidArgument, "option shard: auto: SLURM_ARRAY_TASK_ID=%q is not a number", v)
 			}
