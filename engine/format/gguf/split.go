@@ -32,7 +32,8 @@ type SplitOptions struct {
 	// contiguous runs of about equal cost (see Cost).
 	Splits int
 	// MaxBytes starts a new file before a tensor that would take the current one past
-	// this many bytes of tensor data (as gguf-split --split-max-size does).
+	// this many bytes of tensor data, each tensor's padded to the alignment (as gguf-split
+	// --split-max-size counts); a larger tensor gets a file of its own.
 	MaxBytes int64
 	// MaxTensors starts a new file after this many tensors (gguf-split --split-max-tensors).
 	MaxTensors int
@@ -154,11 +155,13 @@ func planSplits(e *encoding, path string, so SplitOptions) (*Plan, error) {
 		var bytes int64
 		count := 0
 		for i, it := range e.items {
-			if count > 0 && ((so.MaxTensors > 0 && count >= so.MaxTensors) || (so.MaxBytes > 0 && bytes+it.size > so.MaxBytes)) {
+			// As gguf-split counts: each tensor's size padded to the alignment.
+			padded := alignUp(it.size, e.alignment)
+			if count > 0 && ((so.MaxTensors > 0 && count >= so.MaxTensors) || (so.MaxBytes > 0 && bytes+padded > so.MaxBytes)) {
 				cuts = append(cuts, i)
 				bytes, count = 0, 0
 			}
-			bytes += it.size
+			bytes += padded
 			count++
 		}
 	default:
@@ -297,6 +300,10 @@ func splitInfo(m *ir.Model, name string) (no, count, tensors int, ok bool, err e
 	a, ok1 := vno.(uint16)
 	b, ok2 := vcount.(uint16)
 	c, ok3 := vt.(int32)
+	if ok2 && b == 0 {
+		// gguf-split --merge writes split.count 0 into the merged file: one file, not a set.
+		return 0, 0, 0, false, nil
+	}
 	if !ok1 || !ok2 || !ok3 || b == 0 || a >= b || c < 0 {
 		return 0, 0, 0, false, &ir.Error{Kind: ir.KindCorrupt, File: name,
 			Err: fmt.Errorf("split keys %s=%v (%T), %s=%v (%T), %s=%v (%T): want u16 split.no < u16 split.count and an i32 total", KeySplitNo, vno, vno, KeySplitCount, vcount, vcount, KeySplitTensor, vt, vt)}

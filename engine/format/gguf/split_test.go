@@ -135,3 +135,18 @@ func TestSplitSetErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, reports[0].OK())
 }
+
+// TestGGUFSplitMergedFile reads a file as gguf-split --merge leaves it: the split keys
+// kept, split.count 0. It is one file, read as it is.
+func TestGGUFSplitMergedFile(t *testing.T) {
+	m := testModel(t)
+	m.KV = append(m.KV, ir.MetaKV{Key: KeySplitNo, Value: uint16(0)}, ir.MetaKV{Key: KeySplitCount, Value: uint16(0)},
+		ir.MetaKV{Key: KeySplitTensor, Value: int32(len(m.Graph.Initializers))})
+	path := filepath.Join(t.TempDir(), "merged.gguf")
+	require.NoError(t, Write(m, path, WriteOptions{}))
+	back, err := Read(path)
+	require.NoError(t, err)
+	defer back.Close()
+	assert.Equal(t, m.KV, back.KV)
+	assert.Len(t, back.Graph.Initializers, len(m.Graph.Initializers))
+}
