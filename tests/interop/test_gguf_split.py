@@ -365,3 +365,33 @@ def test_safetensors_shard_workers(checkpoint, tmp_path, n):
             assert name in f.keys()
     sizes = [os.path.getsize(sh.parent / f"model-{i:05d}-of-{n:05d}.safetensors") for i in range(1, n + 1)]
     assert max(sizes) < 2 * min(sizes), sizes  # about equal
+
+
+def test_reads_split_set_gguf_py_wrote(tmp_path):
+    """A split set written by gguf-py's own writer (split_max_tensors) reads as one model:
+    `modelc info` counts every tensor, and merging gives the tensors gguf-py wrote."""
+    rng = np.random.default_rng(5)
+    tensors = {f"blk.{i}.ffn_up.weight": rng.standard_normal((8, 64)).astype(np.float32) for i in range(7)}
+    w = gguf.GGUFWriter(str(tmp_path / "py.gguf"), "llama", split_max_tensors=3)
+    w.add_uint32("llama.block_count", 7)
+    for name, x in tensors.items():
+        w.add_tensor(name, x)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    files = sorted(f for f in os.listdir(tmp_path) if f.endswith(".gguf"))
+    assert files == [f"py-{i:05d}-of-00003.gguf" for i in (1, 2, 3)], files
+    r = run_modelc("info", tmp_path / files[0], "--json")
+    expect_ok(r)
+    expect_ok(run_modelc("verify-shards", tmp_path))
+    merged = tmp_path / "merged.gguf"
+    expect_ok(run_modelc("convert", tmp_path / files[0], merged))
+    got = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(str(merged)).tensors}
+    assert set(got) == set(tensors)
+    for name, x in tensors.items():
+        assert np.array_equal(got[name].reshape(x.shape), x), name
+    fields = gguf.GGUFReader(str(merged)).fields
+    assert "split.count" not in fields and fields["llama.block_count"].contents() == 7
+    r = run_modelc("info", tmp_path / files[1])
+    assert r.returncode == 2 and files[0] in r.stderr
