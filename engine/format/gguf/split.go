@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -270,6 +271,13 @@ func WriteSplits(m *ir.Model, path string, opts WriteOptions, so SplitOptions) (
 	}
 	set := atomicfile.NewSet(m.Sources())
 	defer set.Abort()
+	if so.Only == 0 && len(p.Files) > 0 {
+		// A whole set replaces an earlier set of another size at the same name: its files
+		// go once the new set is in place, so a folder never holds two sets of one model.
+		if err := removeOtherSets(set, p.Files[0].Path, len(p.Files), m.Sources()); err != nil {
+			return nil, err
+		}
+	}
 	var written []string
 	for _, f := range p.Files {
 		if so.Only > 0 && f.Index != so.Only {
@@ -378,4 +386,29 @@ func readSplits(first *ir.Model, path string, count, total int) (*ir.Model, erro
 	}
 	stripSplitKeys(first)
 	return first, nil
+}
+
+// removeOtherSets schedules the removal, on commit, of the files beside first named like a
+// split set of the same prefix with another number of files. The input's own files stay
+// (re-splitting a set beside itself keeps the original).
+func removeOtherSets(set *atomicfile.Set, first string, n int, inputs []os.FileInfo) error {
+	prefix, _, _, _ := ParseSplitName(first)
+	entries, err := os.ReadDir(filepath.Dir(first))
+	if err != nil {
+		return nil // the write itself will report an unusable folder
+	}
+	for _, e := range entries {
+		p := filepath.Join(filepath.Dir(first), e.Name())
+		q, _, k, ok := ParseSplitName(p)
+		if !ok || q != prefix || k == n || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && slices.ContainsFunc(inputs, func(in os.FileInfo) bool { return os.SameFile(in, fi) }) {
+			continue
+		}
+		if err := set.RemoveOnCommit(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

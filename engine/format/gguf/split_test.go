@@ -150,3 +150,44 @@ func TestGGUFSplitMergedFile(t *testing.T) {
 	assert.Equal(t, m.KV, back.KV)
 	assert.Len(t, back.Graph.Initializers, len(m.Graph.Initializers))
 }
+
+func TestSplitReplacesOtherSets(t *testing.T) {
+	m := testModel(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.gguf")
+	_, err := WriteSplits(m, path, WriteOptions{}, SplitOptions{Splits: 4})
+	require.NoError(t, err)
+	other := filepath.Join(dir, "other-00001-of-00002.gguf")
+	require.NoError(t, os.WriteFile(other, []byte("x"), 0o644))
+	files, err := WriteSplits(m, path, WriteOptions{}, SplitOptions{Splits: 2})
+	require.NoError(t, err)
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"r-00001-of-00002.gguf", "r-00002-of-00002.gguf", "other-00001-of-00002.gguf"}, names)
+	assert.Len(t, files, 2)
+	// a worker's file leaves the rest alone
+	_, err = WriteSplits(m, path, WriteOptions{}, SplitOptions{Only: 1, Count: 3})
+	require.NoError(t, err)
+	_, err = os.Stat(files[1])
+	assert.NoError(t, err)
+}
+
+func TestResplitBesideItself(t *testing.T) {
+	m := testModel(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.gguf")
+	four, err := WriteSplits(m, path, WriteOptions{}, SplitOptions{Splits: 4})
+	require.NoError(t, err)
+	in, err := Read(four[0])
+	require.NoError(t, err)
+	defer in.Close()
+	two, err := WriteSplits(in, path, WriteOptions{}, SplitOptions{Splits: 2})
+	require.NoError(t, err)
+	for _, f := range append(four, two...) {
+		_, err := os.Stat(f)
+		assert.NoError(t, err, f) // the input set is kept
+	}
+}
