@@ -23,8 +23,9 @@ type ConvertResult struct {
 	From, To     string // format names
 	Output       string
 	ExternalFile string // ONNX external data file written, if any
-	// Shards are the files of a sharded output (safetensors with a maximum shard size),
-	// the index last; Output then names no file. Empty when one file was written.
+	// Shards are the files of a sharded output (safetensors with a maximum shard size,
+	// the index last; a GGUF split set, or the one file of it a --shard run writes);
+	// Output then names no file. Empty when one file was written.
 	Shards []string
 }
 
@@ -47,6 +48,13 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 		return nil, err
 	}
 	wopts, err := writeOptions(opts, out.Name)
+	if err != nil {
+		return nil, err
+	}
+	if opts.WriteIndex {
+		return nil, Errorf(KindInvalidArgument, "option write_index: applies to modelc plan (convert writes the index itself)")
+	}
+	split, splitting, err := splitOptions(opts, out.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +83,24 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	track := newWriteTracker(ctx, progress, m, 0.5, 1)
 	track.drop = m.DropUnmodified
 	wopts.Written = track.written
+	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
+	if splitting {
+		// A GGUF split set, or one file of it (a worker of a sharded conversion).
+		files, err := gguf.WriteSplits(m, dst, gguf.WriteOptions{Quantize: wopts.Quantize, Written: wopts.Written}, split)
+		if err != nil {
+			return nil, err
+		}
+		res.Shards, res.Output = files, ""
+		if progress != nil {
+			progress("done", 1)
+		}
+		return res, nil
+	}
 	if err := out.Write(m, dst, wopts); err != nil {
 		return nil, err
 	}
-	res := &ConvertResult{From: in.Name, To: out.Name, Output: dst}
-	if out.Name == "safetensors" && wopts.MaxShardSize > 0 {
-		if files := safetensors.Files(m, dst, wopts.MaxShardSize); len(files) > 1 {
+	if out.Name == "safetensors" && (wopts.MaxShardSize > 0 || wopts.Splits > 0 || wopts.Shard > 0) {
+		if files := safetensors.Files(m, dst, safetensors.WriteOptions{MaxShardSize: wopts.MaxShardSize, Splits: wopts.Splits, Only: wopts.Shard, Count: wopts.ShardCount}); len(files) > 1 || wopts.Splits > 0 || wopts.Shard > 0 {
 			res.Shards = files
 		}
 	}
@@ -123,6 +143,13 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 	}
 	if out == "gguf" {
 		wopts.Quantize = opts.Quantize
+	}
+	if out == "safetensors" {
+		so, _, err := splitOptions(opts, "gguf")
+		if err != nil {
+			return wopts, err
+		}
+		wopts.Splits, wopts.Shard, wopts.ShardCount = so.Splits, so.Only, so.Count
 	}
 	return wopts, nil
 }

@@ -75,6 +75,9 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 	if opts.ExternalData || opts.ExternalDataFile != "" {
 		return nil, Errorf(KindInvalidArgument, "external_data and external_data_file need an output file; an in-memory conversion returns one buffer")
 	}
+	if opts.Splits != 0 || opts.Shard != "" || opts.MaxShardTensors != 0 || opts.WriteIndex {
+		return nil, Errorf(KindInvalidArgument, "options splits, shard, max_shard_tensors and write_index make several files; an in-memory conversion returns one buffer")
+	}
 	if opts.MaxShardSize != "" {
 		return nil, Errorf(KindInvalidArgument, "option max_shard_size splits the output into files beside an index; an in-memory conversion returns one buffer")
 	}

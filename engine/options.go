@@ -32,6 +32,20 @@ type ConvertOptions struct {
 	// f32, as llama.cpp does), or auto: f16, bf16 for a bf16 model (llama.cpp's converter's
 	// --outtype auto). Empty keeps each tensor's type: an f32 checkpoint stays f32.
 	Quantize string `json:"quantize,omitempty"`
+	// MaxShardTensors splits a GGUF output into a split set (llama.cpp's gguf-split
+	// layout) of at most this many tensors per file; 0: no limit.
+	MaxShardTensors int `json:"max_shard_tensors,omitempty"`
+	// Splits writes a GGUF output as a split set of this many files, NAME-0000I-of-0000N
+	// .gguf, the tensors (in order) cut into runs of about equal cost (bytes × the output
+	// type's cost per byte); 0: one file (unless a maximum shard size or tensor count asks).
+	Splits int `json:"splits,omitempty"`
+	// Shard writes only file I (from 1) of the N-file split set Splits N would write,
+	// byte for byte the same: "I/N", or "auto/N" to take I from the scheduler
+	// (JOB_COMPLETION_INDEX, 0-based, plus one; else SLURM_ARRAY_TASK_ID as given).
+	Shard string `json:"shard,omitempty"`
+	// WriteIndex (modelc plan only) writes the index of a sharded safetensors output, the
+	// bytes convert writes, for workers that write the shards with Shard.
+	WriteIndex bool `json:"write_index,omitempty"`
 	// Opset converts an ONNX output to this ai.onnx opset (7 to 23), up or down, rewriting
 	// the ops whose signature changed; 0 keeps the model's opset. A node the target cannot
 	// express is an unsupported-op error naming it.

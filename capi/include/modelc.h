@@ -103,7 +103,8 @@ void modelc_free(void *ptr);
  * "to"). Options: "to" (format name), "external_data" (bool), "external_data_file"
  * (string), "size_threshold" (bytes), "opset" (ONNX outputs: convert to this ai.onnx
  * opset, 7 to 23; a node the target cannot express is MODELC_E_UNSUPPORTED, named in the
- * error message). The output appears atomically: on any failure,
+ * error message), "splits" (N), "shard" ("I/N" or "auto/N"), "max_shard_tensors" (GGUF
+ * split sets and safetensors shards, as the CLI flags). The output appears atomically: on any failure,
  * cancellation included, no file is left at dst, and src is never modified.
  * `progress` may be NULL; `user` is passed to it.
  */
@@ -116,7 +117,7 @@ modelc_status modelc_convert(const char *src, const char *dst, const char *optio
  * them is needed). On success *out receives a new buffer of *out_size bytes (release it
  * with modelc_free). The library reads `data` only during the call. Options as for
  * modelc_convert, except those that make files ("external_data", "external_data_file",
- * "max_shard_size" are MODELC_E_INVALID_ARGUMENT); "quantize" (a ggml type) applies to
+ * "max_shard_size", "max_shard_tensors", "splits", "shard" are MODELC_E_INVALID_ARGUMENT); "quantize" (a ggml type) applies to
  * gguf outputs. Formats (since ABI 2; ABI 1: onnx only): onnx, safetensors, gguf,
  * torch (a state-dict checkpoint), npy (read: .npy or .npz, a lone .npy array is called
  * "arr_0"; written: .npz). A format that is a folder (hf) is MODELC_E_INVALID_ARGUMENT.

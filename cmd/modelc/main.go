@@ -67,6 +67,42 @@ Usage:
                                       Split, Pad, Clip, Slice, TopK, Resize, ...) move, new
                                       ops are written with older ones where possible; a node
                                       the target cannot express is refused by name (exit 5)
+      --max-shard-size SIZE           GGUF: write a split set as llama.cpp's gguf-split does,
+      --max-shard-tensors N           OUT-00001-of-0000N.gguf ..., a new file before a
+                                      tensor that would pass SIZE bytes or after N tensors
+                                      (split.no, split.count, split.tensors.count in every
+                                      file, the model's metadata in the first). Every reader
+                                      takes a set by its first file; converting it to one
+                                      .gguf merges it
+      --splits N                      GGUF: a split set of N files, the tensors in order cut
+                                      into runs of about equal cost (bytes × the output
+                                      type's cost per byte; see modelc plan)
+      --shard I/N                     GGUF: write only file I (1 to N) of the set --splits N
+                                      writes, byte for byte the same: N workers, one per I,
+                                      together write the set; each file appears whole or not.
+                                      safetensors (--splits N, --shard I/N): shards of about
+                                      equal size, NAME-0000I-of-0000N.safetensors; the
+                                      index comes with shard N (or from plan --write-index)
+      --shard auto/N                  I from the scheduler: JOB_COMPLETION_INDEX + 1
+                                      (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID
+                                      (Slurm array run as --array=1-N); see deploy/
+  modelc plan IN OUT [flags]          print the files convert IN OUT [flags] writes for a
+                                      GGUF split set or safetensors shards: each file's
+                                      tensors, bytes and cost (--splits, --max-shard-size,
+                                      --max-shard-tensors, --quantize, --to as for convert);
+                                      nothing is written but what --write-index asks
+      --tensors                       list each file's tensors
+      --write-index                   safetensors: write OUT's index (the bytes convert
+                                      writes), for workers that each write a shard
+      --json                          the plan as JSON
+  modelc verify-shards DIR|FILE [--json]
+                                      check that DIR (or FILE's set, or a safetensors
+                                      index) holds complete, consistent GGUF split sets
+                                      and safetensors shards: every file present and
+                                      valid, split keys matching the names and each other,
+                                      the metadata in file 1, every tensor once and where
+                                      the index says, the declared count; exit 6 listing
+                                      the missing files
   modelc backends [--json]            the CPU, its features, and the kernel chosen for each
                                       operation (MODELC_ACCEL=go|avx2|avx512|neon|cuda|auto
                                       overrides the automatic choice; the cuda: line
@@ -218,6 +254,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdCheck(args[1:], stdout)
 	case "convert":
 		err = cmdConvert(args[1:], stdout, stderr)
+	case "plan":
+		err = cmdPlan(args[1:], stdout)
+	case "verify-shards":
+		err = cmdVerifyShards(args[1:], stdout)
 	case "run":
 		err = cmdRun(args[1:], stdout)
 	case "verify":

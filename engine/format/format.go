@@ -25,6 +25,9 @@ type WriteOptions struct {
 	ExternalFile  string // ONNX: that file's name, relative to the model's folder
 	SizeThreshold int64  // ONNX: smaller initializers stay inside the model
 	MaxShardSize  int64  // safetensors: split into files of at most this many bytes (0: one file)
+	// safetensors: Splits shards of about equal size; Shard (from 1) writes only that one
+	// of the ShardCount (the last one with the index).
+	Splits, Shard, ShardCount int
 	// Written, if set, receives each piece of tensor data (a few MiB at most) once
 	// written out, to release the input's pages, report progress and check for
 	// cancellation: an error from it stops the write, which then leaves no output.
@@ -84,7 +87,7 @@ var formats = []*Format{
 		DetectPath: safetensors.DetectPath,
 		Read:       safetensors.Read,
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
-			return safetensors.Write(m, path, safetensors.WriteOptions{MaxShardSize: o.MaxShardSize, Written: o.Written})
+			return safetensors.Write(m, path, safetensors.WriteOptions{MaxShardSize: o.MaxShardSize, Splits: o.Splits, Only: o.Shard, Count: o.ShardCount, Written: o.Written})
 		},
 		ReadBytes: safetensors.ReadBytes,
 		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {

@@ -322,7 +322,8 @@ def convert_bytes(
     format. Formats: ``"onnx"``, ``"safetensors"``, ``"gguf"``, ``"torch"`` (a state-dict
     checkpoint) and ``"npy"`` (reads .npy or .npz, a lone .npy array is called ``arr_0``;
     writes .npz). Options as for convert(), except those that make files
-    (``external_data``, ``external_data_file``, ``max_shard_size``); ``quantize`` (a ggml
+    (``external_data``, ``external_data_file``, ``max_shard_size``, ``max_shard_tensors``,
+    ``splits``, ``shard``); ``quantize`` (a ggml
     type such as ``"q8_0"``) applies to gguf outputs. The bytes are those convert() writes
     to a file, except that a weights-only model's ONNX graph has no file name to take.
     """

@@ -37,6 +37,22 @@ func Read(path string) (*ir.Model, error) {
 		return nil, err
 	}
 	m.KeepAlive(f)
+	// A split set (llama.cpp's gguf-split) is read whole, given its first file.
+	no, count, total, ok, err := splitInfo(m, path)
+	if err == nil && ok && no != 0 {
+		first := fmt.Sprintf("split %d of %d", no+1, count)
+		if prefix, _, n, ok := ParseSplitName(path); ok {
+			first = SplitName(prefix+".gguf", 1, n)
+		}
+		err = &ir.Error{Kind: ir.KindInvalidArgument, File: path, Err: fmt.Errorf("is split %d of %d of a split set; give its first file, %s, to read the whole set", no+1, count, first)}
+	}
+	if err == nil && ok {
+		_, err = readSplits(m, path, count, total)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -2,31 +2,35 @@ package safetensors
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/modelc/modelc/engine/ir"
 )
 
-// Files names the files Write(m, path, WriteOptions{MaxShardSize: max}) puts in place:
-// path itself for one file, or the shards and then the index. It is what a caller reports
-// after the write (path names no file when the model is sharded).
-func Files(m *ir.Model, path string, max int64) []string {
+// Files names the files Write(m, path, opts) puts in place: path itself for one file, or
+// the shards and then the index (with opts.Only, that shard, and the index after the
+// last). It is what a caller reports after the write (path names no file when the model
+// is sharded).
+func Files(m *ir.Model, path string, opts WriteOptions) []string {
 	tensors, err := collect(m, path)
 	if err != nil {
 		return []string{path}
 	}
-	n := len(split(tensors, max))
-	if n <= 1 {
+	groups, err := Groups(tensors, path, opts)
+	if err != nil {
 		return []string{path}
 	}
-	dir := filepath.Dir(path)
-	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	files := make([]string, 0, n+1)
-	for i := range n {
-		files = append(files, filepath.Join(dir, shardName(stem, i, n)))
+	n := len(groups)
+	if n <= 1 && opts.Splits == 0 && opts.Only == 0 {
+		return []string{path}
 	}
-	return append(files, filepath.Join(dir, stem+IndexSuffix))
+	names := ShardNames(path, n)
+	if opts.Only > 0 {
+		if opts.Only == n {
+			return []string{names[n-1], names[n]}
+		}
+		return []string{names[opts.Only-1]}
+	}
+	return names
 }
 
 // shardName is the name of shard i (from 0) of n, as transformers' save_pretrained

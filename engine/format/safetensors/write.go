@@ -23,6 +23,13 @@ type WriteOptions struct {
 	// named like Hugging Face's model-00001-of-00003.safetensors, beside an index
 	// model.safetensors.index.json. When everything fits one file, one file is written.
 	MaxShardSize int64
+	// Splits, when positive, cuts the tensors (in model order) into this many shards of
+	// about equal bytes, written as MaxShardSize writes them (the index included).
+	Splits int
+	// Only, from 1, writes only that shard of the Splits (or MaxShardSize) set, byte for
+	// byte what the whole write puts there; the last shard's run writes the index too.
+	// Count, if set, is the number of shards the caller expects.
+	Only, Count int
 	// Written, if set, is called with each piece of tensor data (at most WritePiece
 	// bytes) once written out; an error from it stops the write.
 	Written func([]byte) error
@@ -38,12 +45,18 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 		return err
 	}
 	meta := sortedMetadata(m.Metadata)
-	groups := split(tensors, opts.MaxShardSize)
+	groups, err := Groups(tensors, path, opts)
+	if err != nil {
+		return err
+	}
+	if opts.Only > 0 {
+		return writeOne(m, path, groups, meta, opts)
+	}
 	// The set of files the output is: checked against the input's files, written under
 	// temporary names, renamed with the commit point last, the earlier output's files that
 	// the new one does not reuse removed.
 	set := atomicfile.NewSet(m.Sources())
-	if len(groups) <= 1 {
+	if len(groups) <= 1 && opts.Splits == 0 {
 		if err := set.Check(path); err != nil {
 			return err
 		}
@@ -379,8 +392,6 @@ func writeSharded(set *atomicfile.Set, path string, groups [][]*ir.Tensor, meta 
 		set.Abort()
 		return err
 	}
-	weightMap := map[string]string{}
-	var total int64
 	for i, g := range groups {
 		shardPath := names[i]
 		f, err := set.Create(shardPath)
@@ -391,12 +402,20 @@ func writeSharded(set *atomicfile.Set, path string, groups [][]*ir.Tensor, meta 
 			set.Abort()
 			return &ir.Error{Kind: ir.KindIO, File: shardPath, Err: err}
 		}
+	}
+	return writeIndex(set, names[len(groups)], groups, names)
+}
+
+// writeIndex adds the index of the shards (groups, named by names) to the set and commits.
+func writeIndex(set *atomicfile.Set, indexPath string, groups [][]*ir.Tensor, names []string) error {
+	weightMap := map[string]string{}
+	var total int64
+	for i, g := range groups {
 		for _, t := range g {
-			weightMap[t.Name] = filepath.Base(shardPath)
+			weightMap[t.Name] = filepath.Base(names[i])
 			total += t.ByteSize()
 		}
 	}
-	indexPath := names[len(groups)]
 	f, err := set.Create(indexPath)
 	if err != nil {
 		return err
@@ -414,4 +433,121 @@ func writeSharded(set *atomicfile.Set, path string, groups [][]*ir.Tensor, meta 
 		return &ir.Error{Kind: ir.KindIO, File: indexPath, Err: err}
 	}
 	return set.Commit()
+}
+
+// Groups is how Write cuts the tensors into shards with these options (one group: one
+// file, unless Splits asks for a set of one).
+func Groups(tensors []*ir.Tensor, path string, opts WriteOptions) ([][]*ir.Tensor, error) {
+	bad := func(format string, args ...any) error {
+		return &ir.Error{Kind: ir.KindInvalidArgument, File: path, Err: fmt.Errorf(format, args...)}
+	}
+	var groups [][]*ir.Tensor
+	switch {
+	case opts.Splits > 0 && opts.MaxShardSize > 0:
+		return nil, bad("give either a number of splits or a maximum shard size, not both")
+	case opts.Splits > 0:
+		if opts.Splits > len(tensors) || opts.Splits > 99999 {
+			return nil, bad("%d shards for %d tensors: every shard holds at least one tensor", opts.Splits, len(tensors))
+		}
+		groups = balance(tensors, opts.Splits)
+	case opts.Count > 0 && opts.MaxShardSize == 0:
+		if opts.Count > len(tensors) {
+			return nil, bad("%d shards for %d tensors: every shard holds at least one tensor", opts.Count, len(tensors))
+		}
+		groups = balance(tensors, opts.Count)
+	default:
+		groups = split(tensors, opts.MaxShardSize)
+	}
+	if opts.Count > 0 && len(groups) != opts.Count {
+		return nil, bad("the sharded output has %d files, not %d", len(groups), opts.Count)
+	}
+	if opts.Only > len(groups) {
+		return nil, bad("shard %d of a set of %d files", opts.Only, len(groups))
+	}
+	return groups, nil
+}
+
+// balance cuts the tensors, in order, into k non-empty runs of about equal bytes: run j
+// ends at the tensor boundary nearest to (j+1)/k of the total.
+func balance(tensors []*ir.Tensor, k int) [][]*ir.Tensor {
+	n := len(tensors)
+	prefix := make([]int64, n+1)
+	for i, t := range tensors {
+		prefix[i+1] = prefix[i] + max(1, t.ByteSize())
+	}
+	total := prefix[n]
+	var groups [][]*ir.Tensor
+	start := 0
+	for j := 1; j <= k; j++ {
+		b := n
+		if j < k {
+			target := total/int64(k)*int64(j) + total%int64(k)*int64(j)/int64(k)
+			lo, hi := start+1, n-(k-j)
+			b = lo
+			for c := lo; c <= hi; c++ {
+				if absDiff(prefix[c], target) < absDiff(prefix[b], target) {
+					b = c
+				}
+				if prefix[c] > target {
+					break
+				}
+			}
+		}
+		groups = append(groups, tensors[start:b])
+		start = b
+	}
+	return groups
+}
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// writeOne writes shard opts.Only of the set (and, for the last shard, the index): one
+// worker of a sharded conversion. The other shards are other workers' and left alone.
+func writeOne(m *ir.Model, path string, groups [][]*ir.Tensor, meta []ir.StringPair, opts WriteOptions) error {
+	names := ShardNames(path, len(groups))
+	set := atomicfile.NewSet(m.Sources())
+	defer set.Abort()
+	i := opts.Only - 1
+	f, err := set.Create(names[i])
+	if err != nil {
+		return err
+	}
+	if err := writeFile(f, groups[i], meta, opts.Written); err != nil {
+		return &ir.Error{Kind: ir.KindIO, File: names[i], Err: err}
+	}
+	if opts.Only < len(groups) {
+		return set.Commit()
+	}
+	return writeIndex(set, names[len(groups)], groups, names)
+}
+
+// Shards is the sharded layout Write(m, path, opts) writes: each shard's tensors (in
+// model order) and the file names, the index last.
+func Shards(m *ir.Model, path string, opts WriteOptions) ([][]*ir.Tensor, []string, error) {
+	tensors, err := collect(m, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups, err := Groups(tensors, path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return groups, ShardNames(path, len(groups)), nil
+}
+
+// WriteIndex writes only the index of the sharded layout Write(m, path, opts) writes, the
+// same bytes: for a sharded conversion whose workers write the shards.
+func WriteIndex(m *ir.Model, path string, opts WriteOptions) (string, error) {
+	groups, names, err := Shards(m, path, opts)
+	if err != nil {
+		return "", err
+	}
+	set := atomicfile.NewSet(m.Sources())
+	defer set.Abort()
+	return names[len(groups)], writeIndex(set, names[len(groups)], groups, names)
 }
