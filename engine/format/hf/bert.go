@@ -124,7 +124,7 @@ type bertConfig struct {
 
 // bertMetadata writes TextModel.set_gguf_parameters' keys for a BERT config (no rope,
 // no RMS norm) plus attention.causal = false and the sentence-transformers pooling type.
-func bertMetadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, error) {
+func bertMetadata(a arch, cfg *config, raw []byte) ([]ir.MetaKV, error) {
 	var bc bertConfig
 	if err := json.Unmarshal(raw, &bc); err != nil {
 		return nil, err
@@ -132,7 +132,6 @@ func bertMetadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, er
 	p := a.name + "."
 	kv := []ir.MetaKV{
 		{Key: "general.architecture", Value: a.name},
-		{Key: "general.name", Value: name},
 		{Key: p + "block_count", Value: uint32(cfg.NumLayers)},
 		{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
 		{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},

@@ -85,7 +85,7 @@ type gemmaConfig struct {
 // gemmaMetadata writes GemmaModel / Gemma2Model.set_gguf_parameters' keys: no rope keys
 // (llama.cpp takes the rotary dimension from the head size), key and value length from
 // head_dim; Gemma 2 adds the two logit soft-capping values and the sliding window.
-func gemmaMetadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, error) {
+func gemmaMetadata(a arch, cfg *config, raw []byte) ([]ir.MetaKV, error) {
 	var gc gemmaConfig
 	if err := json.Unmarshal(raw, &gc); err != nil {
 		return nil, err
@@ -105,7 +105,6 @@ func gemmaMetadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, e
 	p := a.name + "."
 	kv := []ir.MetaKV{
 		{Key: "general.architecture", Value: a.name},
-		{Key: "general.name", Value: name},
 		{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
 		{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
 		{Key: p + "block_count", Value: uint32(cfg.NumLayers)},

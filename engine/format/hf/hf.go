@@ -65,7 +65,7 @@ type arch struct {
 type family struct {
 	tensorName func(hf string) (name string, skip bool)
 	mapTensor  func(t *ir.Tensor, name string, a arch, cfg *config) (*ir.Tensor, error)
-	metadata   func(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, error)
+	metadata   func(a arch, cfg *config, raw []byte) ([]ir.MetaKV, error) // general.* but the architecture come from withGeneralKeys
 	tokenizer  func(m *ir.Model, dir string, cfg *config, a arch) error
 	// extraTensors are tensors the converter computes from the config (rope_freqs)
 	extraTensors func(a arch, cfg *config, raw []byte) ([]*ir.Tensor, error)
@@ -169,7 +169,7 @@ func Read(dir string, readWeights func(path string) (*ir.Model, error)) (*ir.Mod
 	// The metadata follows the tensors: general.size_label and general.file_type are
 	// computed from them.
 	if f := a.family; f != nil {
-		kv, err := f.metadata(a, &cfg, raw, filepath.Base(dir))
+		kv, err := f.metadata(a, &cfg, raw)
 		if err != nil {
 			return nil, withFile(err, cfgPath)
 		}
@@ -289,18 +289,14 @@ func namingKeys(cfg *config, folder string, tensors []*ir.Tensor) []ir.MetaKV {
 }
 
 // withGeneralKeys gives a family's metadata the general keys the Llama metadata has:
-// its general.name is replaced by namingKeys after general.architecture, and
-// general.file_type and general.quantization_version follow.
+// namingKeys after general.architecture, then general.file_type and
+// general.quantization_version at the end.
 func withGeneralKeys(kv []ir.MetaKV, cfg *config, folder string, tensors []*ir.Tensor) []ir.MetaKV {
 	out := make([]ir.MetaKV, 0, len(kv)+10)
 	for _, e := range kv {
-		switch e.Key {
-		case "general.name":
-		case "general.architecture":
-			out = append(out, e)
+		out = append(out, e)
+		if e.Key == "general.architecture" {
 			out = append(out, namingKeys(cfg, folder, tensors)...)
-		default:
-			out = append(out, e)
 		}
 	}
 	if ft, ok := fileType(tensors); ok {

@@ -78,7 +78,7 @@ func phi3RopeDims(pc *phi3Config, cfg *config) int64 {
 
 // phi3Metadata writes Phi3MiniModel.set_gguf_parameters' keys, and the attention factor
 // of a long-context rope scaling as its generate_extra_tensors does.
-func phi3Metadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, error) {
+func phi3Metadata(a arch, cfg *config, raw []byte) ([]ir.MetaKV, error) {
 	pc, err := readPhi3Config(raw)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,6 @@ func phi3Metadata(a arch, cfg *config, raw []byte, name string) ([]ir.MetaKV, er
 	}
 	kv := []ir.MetaKV{
 		{Key: "general.architecture", Value: a.name},
-		{Key: "general.name", Value: name},
 		{Key: p + "context_length", Value: uint32(cfg.MaxPositionEmbeddings)},
 		{Key: p + "rope.scaling.original_context_length", Value: uint32(*pc.OrigMaxPos)},
 		{Key: p + "embedding_length", Value: uint32(cfg.HiddenSize)},
