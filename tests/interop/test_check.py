@@ -130,3 +130,16 @@ def test_unsorted_nodes_are_sorted_on_load(tmp_path):
     harness.expect_ok(harness.run_modelc("convert", src, out))
     onnx.checker.check_model(str(out), full_check=True)
     assert [n.name for n in onnx.load(str(out)).graph.node] == ["first", "second"]
+
+
+def test_schema_table_is_generated_from_the_pinned_onnx(tmp_path):
+    # The checker's table must follow the onnx release the tests pin: upgrading onnx in
+    # requirements-test.txt without `go generate ./engine/ir/schema` fails here.
+    import subprocess
+    import sys
+
+    out = tmp_path / "schemas.json.gz"
+    subprocess.run([sys.executable, os.path.join(harness.REPO, "scripts", "gen_onnx_schemas.py"), str(out)],
+                   check=True, capture_output=True)
+    committed = os.path.join(harness.REPO, "engine", "ir", "schema", "onnx_schemas.json.gz")
+    assert out.read_bytes() == open(committed, "rb").read(), "run: go generate ./engine/ir/schema"
