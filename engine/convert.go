@@ -33,21 +33,10 @@ type ConvertResult struct {
 // (or opts.To) names. The output appears atomically; src is never modified.
 func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress Progress) (*ConvertResult, error) {
 	step := stepper(ctx, progress)
-	if err := checkPaths(src, dst); err != nil {
-		return nil, err
-	}
 	if err := checkOutputFolder(dst); err != nil {
 		return nil, err
 	}
-	in, err := format.ForRead(src)
-	if err != nil {
-		return nil, err
-	}
-	out, err := writerFor(dst, opts.To)
-	if err != nil {
-		return nil, err
-	}
-	wopts, err := writeOptions(opts, out.Name)
+	in, out, wopts, err := conversion(src, dst, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +102,22 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 		progress("done", 1)
 	}
 	return res, nil
+}
+
+// conversion checks a conversion's paths and options and picks its reader and writer:
+// what Convert and Plan share before they read anything.
+func conversion(src, dst string, opts ConvertOptions) (in, out *format.Format, wopts format.WriteOptions, err error) {
+	if err = checkPaths(src, dst); err != nil {
+		return
+	}
+	if in, err = format.ForRead(src); err != nil {
+		return
+	}
+	if out, err = writerFor(dst, opts.To); err != nil {
+		return
+	}
+	wopts, err = writeOptions(opts, out.Name)
+	return
 }
 
 // writeOptions checks the options that shape an output in format out and returns the

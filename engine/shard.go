@@ -91,18 +91,8 @@ func splitOptions(opts ConvertOptions, out string) (gguf.SplitOptions, bool, err
 // Plan says how Convert with the same arguments cuts the output into a split set: each
 // file's tensors, bytes and cost. Nothing is written.
 func Plan(ctx context.Context, src, dst string, opts ConvertOptions) (*SplitPlan, error) {
-	if err := checkPaths(src, dst); err != nil {
-		return nil, err
-	}
-	in, err := format.ForRead(src)
+	in, out, _, err := conversion(src, dst, opts)
 	if err != nil {
-		return nil, err
-	}
-	out, err := writerFor(dst, opts.To)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := writeOptions(opts, out.Name); err != nil {
 		return nil, err
 	}
 	so, ok, err := splitOptions(opts, out.Name)
