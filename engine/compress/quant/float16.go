@@ -310,15 +310,9 @@ func Float16(m *ir.Model, o FloatOptions) (*compress.Report, error) {
 
 // outOfRange says why float32 values cannot become c.half ("" if they can).
 func (c *fp16) outOfRange(v []float32) string {
-	h := make([]uint16, len(v))
-	back := make([]float32, len(v))
+	_, back := c.roundTrip(v)
 	limit := maxHalfRelError
-	if c.half == ir.Float16 {
-		accel.F32ToF16(h, v)
-		accel.F16ToF32(back, h)
-	} else {
-		accel.F32ToBF16(h, v)
-		accel.BF16ToF32(back, h)
+	if c.half == ir.BFloat16 {
 		limit = maxBFloatRelError
 	}
 	var big float32
@@ -364,10 +358,9 @@ func (c *fp16) convertInit(t *ir.Tensor) error {
 	return nil
 }
 
-// convertValues encodes v in c.half (little-endian bytes) and decodes it back.
-func (c *fp16) convertValues(v []float32) ([]byte, []float32) {
-	h := make([]uint16, len(v))
-	back := make([]float32, len(v))
+// roundTrip converts v to c.half (h) and back to float32 (back).
+func (c *fp16) roundTrip(v []float32) (h []uint16, back []float32) {
+	h, back = make([]uint16, len(v)), make([]float32, len(v))
 	if c.half == ir.Float16 {
 		accel.F32ToF16(h, v)
 		accel.F16ToF32(back, h)
@@ -375,6 +368,12 @@ func (c *fp16) convertValues(v []float32) ([]byte, []float32) {
 		accel.F32ToBF16(h, v)
 		accel.BF16ToF32(back, h)
 	}
+	return h, back
+}
+
+// convertValues encodes v in c.half (little-endian bytes) and decodes it back.
+func (c *fp16) convertValues(v []float32) ([]byte, []float32) {
+	h, back := c.roundTrip(v)
 	b := make([]byte, 2*len(h))
 	for i, x := range h {
 		b[2*i], b[2*i+1] = byte(x), byte(x>>8)
