@@ -83,6 +83,11 @@ type CompressOptions struct {
 	// MinCosine is the cosine similarity verification requires (default 0.95; a
 	// negative value: report only, never fail).
 	MinCosine float64 `json:"min_cosine,omitempty"`
+	// Recover fine-tunes the compressed model by distillation from the original on the
+	// inputs Data (TrainOptions), keeping pruned weights at zero and quantized weights
+	// on their grid (weight-only quantization). It runs after every pass.
+	Recover bool `json:"recover,omitempty"`
+	TrainOptions
 }
 
 // CompressReport is what Compress did (the JSON of `modelc compress --json`).
@@ -99,6 +104,7 @@ type CompressReport struct {
 	QuantParamsAfter  int64              `json:"quant_params_after"`
 	Sparsity          float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
 	Passes            []*compress.Report `json:"passes"`
+	Recover           *TrainReport       `json:"recover,omitempty"`
 	Verify            *VerifyReport      `json:"verify,omitempty"`
 }
 
@@ -257,6 +263,13 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 			rep.Passes = append(rep.Passes, r)
 		}
 	}
+	if opts.Recover {
+		r, err := recoverModel(ctx, where.input, m, opts.TrainOptions, step)
+		if err != nil {
+			return nil, err
+		}
+		rep.Recover = r
+	}
 	rep.ParamsAfter, rep.QuantParamsAfter = compress.Params(m), compress.QuantParams(m)
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
 		return nil, err
@@ -292,6 +305,13 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 
 // compressSteps validates opts and returns the steps to run: opts itself, or the recipe.
 func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
+	if opts.Recover {
+		if err := opts.TrainOptions.check(); err != nil {
+			return nil, err
+		}
+	} else if opts.TrainOptions.set() {
+		return nil, Errorf(KindInvalidArgument, "the training options (data, epochs, batch_size, lr, ...) are used by recover; add recover")
+	}
 	if opts.Recipe == "" {
 		if err := checkStep(opts, "option"); err != nil {
 			return nil, err
@@ -321,8 +341,8 @@ func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
 		if err := ParseOptions(r, &s); err != nil {
 			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: err}
 		}
-		if s.Recipe != "" || s.Verify || s.Inputs != "" || s.Labels != "" || s.MinCosine != 0 {
-			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: fmt.Errorf("recipe, verify, inputs and labels belong to the command, not to a step")}
+		if s.Recipe != "" || s.Verify || s.Inputs != "" || s.Labels != "" || s.MinCosine != 0 || s.Recover || s.TrainOptions.set() {
+			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: fmt.Errorf("recipe, verify, inputs, labels, recover and its training options belong to the command, not to a step")}
 		}
 		if len(s.Exclude) == 0 {
 			s.Exclude = opts.Exclude

@@ -25,6 +25,9 @@ func (d *Data) N() int {
 	return 0
 }
 
+// Batch returns the samples idx of d.
+func (d *Data) Batch(idx []int) *Data { return d.batch(idx) }
+
 func (d *Data) batch(idx []int) *Data {
 	b := &Data{Inputs: map[string]*T{}, Features: map[string]*T{}}
 	for k, v := range d.Inputs {
@@ -97,7 +100,7 @@ func Fit(ctx context.Context, n *Net, d *Data, cfg Config, progress func(Epoch))
 	total := d.N()
 	rng := rand.New(rand.NewSource(cfg.Seed))
 	order := rng.Perm(total)
-	held := int(float64(total) * cfg.HoldOut)
+	held := heldCount(total, cfg.HoldOut)
 	if held >= total {
 		return nil, fmt.Errorf("the held-out fraction leaves no training data")
 	}
@@ -260,4 +263,13 @@ func (n *Net) Evaluate(d *Data, cfg Config) (loss, agreement, accuracy float64, 
 	}
 	f := float64(total)
 	return loss / f, float64(agree) / f, float64(correct) / f, nil
+}
+
+func heldCount(total int, frac float64) int { return int(float64(total) * frac) }
+
+// HeldOutIndices are the samples Fit keeps out of training for the same total, fraction
+// and seed.
+func HeldOutIndices(total int, frac float64, seed int64) []int {
+	order := rand.New(rand.NewSource(seed)).Perm(total)
+	return append([]int(nil), order[:heldCount(total, frac)]...)
 }
