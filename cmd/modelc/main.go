@@ -174,6 +174,41 @@ Usage:
                                       or it has NaN/Inf where the original's is finite.
                                       Unlike verify, no element-wise bound: the elements
                                       outside verify's atol 1e-5/rtol 1e-4 are counted only
+      --recover --data FILE.npz       after the passes, fine-tune the result by distillation
+                                      from IN on these inputs (no labels needed): pruned
+                                      weights stay zero, weight-only int8/int4 weights stay
+                                      on their grid (fake-quantized, straight-through
+                                      gradient). Training flags as for distill:
+                                      --epochs --batch-size --lr --optimizer --momentum
+                                      --weight-decay --schedule --temperature --alpha
+                                      --held-out --patience --seed --freeze
+      --json                          the report as JSON
+  modelc distill TEACHER STUDENT OUT --data FILE.npz [flags]
+                                      train STUDENT (an ONNX model with TEACHER's inputs and
+                                      output shape, or auto:width=F: TEACHER with a fraction
+                                      1−F of every layer's output channels removed) to
+                                      reproduce TEACHER's outputs, and write it to OUT;
+                                      prints the epochs (loss, held-out agreement), the
+                                      parameters and bytes of both. Ctrl-C cancels (exit 7)
+      --data FILE.npz                 training inputs keyed by input name (one array for a
+                                      one-input model may have any name)
+      --epochs N --batch-size B       epochs (10) and samples per step (32)
+      --lr LR --optimizer O           learning rate (adam 0.001, sgd 0.01); adam or sgd
+      --momentum M --weight-decay W   sgd momentum; L2 weight decay (torch's weight_decay)
+      --schedule S                    cosine (default, down to 0) or constant
+      --temperature T                 distillation temperature (4): the loss is
+                                      T²·KL(softmax(teacher/T) ‖ softmax(student/T))
+      --alpha A                       with labels: A·KD + (1−A)·cross-entropy (0.5)
+      --held-out F --patience N       hold out the fraction F (0.1) of the data; keep the
+                                      epoch with the best held-out loss; stop after N
+                                      epochs without a better one (0: never)
+      --seed S                        the split, batch order and dropout (0): same inputs
+                                      and flags, same bytes out
+      --freeze PATTERN                initializer or node name pattern or op type not
+                                      trained (repeatable)
+      --labels FILE.npy               class labels, one per sample: adds cross-entropy
+      --match T_TENSOR=S_TENSOR       add the mean squared difference of a teacher tensor
+                                      and a student tensor (repeatable)
       --json                          the report as JSON
   modelc version                      print the version
   modelc help [COMMAND]               this text, or one command's part of it (as
@@ -264,6 +299,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdVerify(args[1:], stdout)
 	case "compress":
 		err = cmdCompress(args[1:], stdout, stderr)
+	case "distill":
+		err = cmdDistill(args[1:], stdout, stderr)
 	case "backends":
 		err = cmdBackends(args[1:], stdout)
 	case "version", "--version":
