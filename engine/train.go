@@ -317,16 +317,19 @@ func fit(ctx context.Context, student *ir.Model, d *train.Data, o TrainOptions, 
 		rep.TeacherAccuracy = &ta
 	}
 	var sum float64
-	hist, err := train.Fit(ctx, net, d, cfg, func(e train.Epoch) {
+	hist, err := train.Fit(ctx, net, d, cfg, func(e train.Epoch) error {
 		sum += e.Seconds
 		msg := fmt.Sprintf("epoch %d/%d loss %.4g", e.Epoch, cfg.Epochs, e.Loss)
 		if e.HeldLoss != 0 || cfg.HoldOut > 0 {
 			msg += fmt.Sprintf(" held-out agreement %.2f%%", 100*e.Agreement)
 		}
-		_ = step(msg, float64(e.Epoch)/float64(cfg.Epochs))
+		return step(msg, float64(e.Epoch)/float64(cfg.Epochs))
 	})
 	rep.Epochs = hist
 	if err != nil {
+		if _, ok := err.(*Error); ok {
+			return nil, err
+		}
 		if ctx.Err() != nil {
 			return nil, &Error{Kind: KindCancelled, Err: err}
 		}

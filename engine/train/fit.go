@@ -81,10 +81,11 @@ type Epoch struct {
 	_         struct{}
 }
 
-// Fit trains n on d. progress (may be nil) is called after every epoch. The parameters
+// Fit trains n on d. progress (may be nil) is called after every epoch; an error from it
+// stops training and is returned. The parameters
 // end as those of the best epoch by held-out loss (the last epoch without a held-out
 // split). A cancelled context stops between batches with ctx.Err().
-func Fit(ctx context.Context, n *Net, d *Data, cfg Config, progress func(Epoch)) ([]Epoch, error) {
+func Fit(ctx context.Context, n *Net, d *Data, cfg Config, progress func(Epoch) error) ([]Epoch, error) {
 	if cfg.Epochs <= 0 {
 		return nil, fmt.Errorf("epochs must be positive")
 	}
@@ -159,7 +160,9 @@ func Fit(ctx context.Context, n *Net, d *Data, cfg Config, progress func(Epoch))
 		}
 		hist = append(hist, e)
 		if progress != nil {
-			progress(e)
+			if err := progress(e); err != nil {
+				return hist, err
+			}
 		}
 		if e.Stopped != "" {
 			break

@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -70,3 +71,27 @@ def test_training_steps_equal_torch(tmp_path, name, opt, lr, momentum, wd):
         moved = np.abs(w - before[k]).max()
         assert moved > 1e-4, f"{k}: torch's steps moved it only {moved}"
         np.testing.assert_allclose(got[k], w, rtol=1e-5, atol=2e-6, err_msg=k)
+
+
+def test_python_distill_and_cancel(tmp_path):
+    """The Python door: distill() with arrays for data, its report, and cancelling from
+    the progress callback (no output left)."""
+    if not os.environ.get("MODELC_LIBRARY"):
+        os.environ["MODELC_LIBRARY"] = os.path.join(harness.REPO, "lib", "libmodelc.so")
+    sys.path.insert(0, os.path.join(harness.REPO, "bindings", "python"))
+    import modelc
+
+    x = np.load(os.path.join(DIGITS, "test_inputs.npz"))["input"][:64]
+    src = os.path.join(DIGITS, "mlp.onnx")
+    stages = []
+    rep = modelc.distill(src, "auto:width=0.5", tmp_path / "s.onnx", data={"input": x}, epochs=2,
+                         progress=lambda stage, f: stages.append(stage))
+    assert rep["student_params"] < rep["teacher_params"]
+    assert [e["epoch"] for e in rep["train"]["epochs"]] == [1, 2]
+    assert any(s.startswith("epoch 2/2") for s in stages)
+    with pytest.raises(modelc.CancelledError):
+        modelc.distill(src, "auto:width=0.5", tmp_path / "c.onnx", data={"input": x}, epochs=5,
+                       progress=lambda stage, f: not stage.startswith("epoch 1/"))
+    assert not (tmp_path / "c.onnx").exists()
+    with pytest.raises(modelc.InvalidArgumentError, match="epoch"):
+        modelc.distill(src, src, tmp_path / "d.onnx", data={"input": x}, epoch=3)
