@@ -269,6 +269,9 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 			return nil, err
 		}
 		rep.Recover = r
+		if rep.Sparsity > 0 {
+			rep.Sparsity = compress.WeightSparsity(m)
+		}
 	}
 	rep.ParamsAfter, rep.QuantParamsAfter = compress.Params(m), compress.QuantParams(m)
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {

@@ -21,7 +21,7 @@ type TrainOptions struct {
 	Epochs int `json:"epochs,omitempty"`
 	// BatchSize samples per step (default 32).
 	BatchSize int `json:"batch_size,omitempty"`
-	// LR is the learning rate (default 0.001 for adam, 0.01 for sgd).
+	// LR is the learning rate (default 0.003 for adam, 0.01 for sgd).
 	LR float64 `json:"lr,omitempty"`
 	// Optimizer: adam (default) or sgd (with Momentum).
 	Optimizer string  `json:"optimizer,omitempty"`
@@ -30,7 +30,7 @@ type TrainOptions struct {
 	WeightDecay float64 `json:"weight_decay,omitempty"`
 	// Schedule of the learning rate: cosine (default, down to 0) or constant.
 	Schedule string `json:"schedule,omitempty"`
-	// Temperature of the distillation loss (default 4).
+	// Temperature of the distillation loss (default 2).
 	Temperature float64 `json:"temperature,omitempty"`
 	// Alpha weighs distillation against cross-entropy with labels: α·KD + (1−α)·CE
 	// (default 0.5; only with labels).
@@ -125,7 +125,7 @@ func (o TrainOptions) config(labels bool) train.Config {
 		c.BatchSize = 32
 	}
 	if c.Temperature == 0 {
-		c.Temperature = 4
+		c.Temperature = 2
 	}
 	if o.HeldOut != nil {
 		c.HoldOut = *o.HeldOut
@@ -141,7 +141,7 @@ func (o TrainOptions) config(labels bool) train.Config {
 		c.Optim.Schedule = "cosine"
 	}
 	if c.Optim.LR == 0 {
-		c.Optim.LR = 0.001
+		c.Optim.LR = 0.003
 		if o.Optimizer == "sgd" {
 			c.Optim.LR = 0.01
 		}

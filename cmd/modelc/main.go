@@ -193,10 +193,10 @@ Usage:
       --data FILE.npz                 training inputs keyed by input name (one array for a
                                       one-input model may have any name)
       --epochs N --batch-size B       epochs (10) and samples per step (32)
-      --lr LR --optimizer O           learning rate (adam 0.001, sgd 0.01); adam or sgd
+      --lr LR --optimizer O           learning rate (adam 0.003, sgd 0.01); adam or sgd
       --momentum M --weight-decay W   sgd momentum; L2 weight decay (torch's weight_decay)
       --schedule S                    cosine (default, down to 0) or constant
-      --temperature T                 distillation temperature (4): the loss is
+      --temperature T                 distillation temperature (2): the loss is
                                       T²·KL(softmax(teacher/T) ‖ softmax(student/T))
       --alpha A                       with labels: A·KD + (1−A)·cross-entropy (0.5)
       --held-out F --patience N       hold out the fraction F (0.1) of the data; keep the
