@@ -45,6 +45,9 @@ type TrainOptions struct {
 	Seed int64 `json:"seed,omitempty"`
 	// Freeze: initializer or node name patterns (path.Match) or op types not trained.
 	Freeze []string `json:"freeze,omitempty"`
+	// Float64 computes the matrix products in float64 as well (slower; by default their
+	// operands are rounded to float32 for the SIMD kernels, everything else is float64).
+	Float64 bool `json:"float64,omitempty"`
 }
 
 // TrainReport is what a training run did.
@@ -68,7 +71,7 @@ type TrainReport struct {
 func (o TrainOptions) set() bool {
 	return o.Data != "" || o.Epochs != 0 || o.BatchSize != 0 || o.LR != 0 || o.Optimizer != "" || o.Momentum != 0 ||
 		o.WeightDecay != 0 || o.Schedule != "" || o.Temperature != 0 || o.Alpha != nil || o.HeldOut != nil ||
-		o.Patience != 0 || o.Seed != 0 || len(o.Freeze) > 0
+		o.Patience != 0 || o.Seed != 0 || len(o.Freeze) > 0 || o.Float64
 }
 
 // check validates the options; prefix names where they came from ("option").
@@ -293,6 +296,7 @@ func fit(ctx context.Context, student *ir.Model, d *train.Data, o TrainOptions, 
 	if err != nil {
 		return nil, &Error{Kind: KindUnsupported, Err: fmt.Errorf("training: %w", err)}
 	}
+	net.Float64 = o.Float64
 	cfg := o.config(d.Labels != nil)
 	total := d.N()
 	held := int(float64(total) * cfg.HoldOut)

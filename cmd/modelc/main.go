@@ -181,7 +181,7 @@ Usage:
                                       gradient). Training flags as for distill:
                                       --epochs --batch-size --lr --optimizer --momentum
                                       --weight-decay --schedule --temperature --alpha
-                                      --held-out --patience --seed --freeze
+                                      --held-out --patience --seed --freeze --float64
       --json                          the report as JSON
   modelc distill TEACHER STUDENT OUT --data FILE.npz [flags]
                                       train STUDENT (an ONNX model with TEACHER's inputs and
@@ -206,6 +206,9 @@ Usage:
                                       and flags, same bytes out
       --freeze PATTERN                initializer or node name pattern or op type not
                                       trained (repeatable)
+      --float64                       matrix products in float64 too (slower; by default
+                                      their operands are rounded to float32 for the SIMD
+                                      kernels, the rest is float64)
       --labels FILE.npy               class labels, one per sample: adds cross-entropy
       --match T_TENSOR=S_TENSOR       add the mean squared difference of a teacher tensor
                                       and a student tensor (repeatable)

@@ -46,6 +46,7 @@ func addTrainFlags(fs *flag.FlagSet, o *engine.TrainOptions) func() {
 	fs.IntVar(&o.Patience, "patience", 0, "stop after N epochs without a better held-out loss")
 	fs.Int64Var(&o.Seed, "seed", 0, "seed of the split, the batch order and dropout")
 	fs.Var(&freeze, "freeze", "initializer or node name pattern or op type not trained (repeatable)")
+	fs.BoolVar(&o.Float64, "float64", false, "matrix products in float64 too (slower)")
 	return func() { o.Freeze = freeze }
 }
 

@@ -161,3 +161,31 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStepCNN is one training step (batch 32) of the digits CNN.
+func BenchmarkStepCNN(b *testing.B) {
+	m, err := onnx.Read(filepath.Join("..", "..", "testdata", "digits", "cnn.onnx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := NewNet(m, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(5))
+	x := New(32, 64)
+	for i := range x.D {
+		x.D[i] = rng.Float64()
+	}
+	d := &Data{Inputs: map[string]*T{"input": x}, Teacher: New(32, 10)}
+	cfg := Config{Temperature: 2}
+	opt, _ := newOptimizer(Optim{LR: 0.001}, n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n.ZeroGrad()
+		if _, _, err := n.step(d, cfg, true); err != nil {
+			b.Fatal(err)
+		}
+		opt.step(n)
+	}
+}

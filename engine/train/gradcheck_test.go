@@ -60,6 +60,7 @@ func gradCheck(t *testing.T, m *ir.Model, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.Float64 = true
 	tp, err := n.Forward(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -31,9 +31,12 @@ type Net struct {
 	params map[string]*Param
 	consts map[string]*T // initializers that are not trained
 	nodes  []*ir.Node
-	// Train switches Dropout on and BatchNormalization to batch statistics.
+	// Train switches Dropout on.
 	Train bool
-	rng   *rand.Rand
+	// Float64 computes the matrix products in float64 too (slower; the default rounds
+	// their operands to float32 for accel's SGEMM).
+	Float64 bool
+	rng     *rand.Rand
 }
 
 // Options say what is trained.

@@ -123,6 +123,7 @@ func (g geom) col2im(col []float64, c0, cg int, img []float64) {
 }
 
 func conv(c *opCtx, in []*T) ([]*T, backFn, error) {
+	mm := c.mm()
 	x, w := in[0], in[1]
 	g, err := convGeom(c, x, w, false)
 	if err != nil {
@@ -143,7 +144,7 @@ func conv(c *opCtx, in []*T) ([]*T, backFn, error) {
 			col := make([]float64, kk*ohw)
 			g.im2col(img, gi*cg, cg, col)
 			cols[b*g.group+gi] = col
-			gemm(false, false, mg, ohw, kk, w.D[gi*mg*kk:], col, out.D[(b*g.m+gi*mg)*ohw:(b*g.m+(gi+1)*mg)*ohw])
+			mm(false, false, mg, ohw, kk, w.D[gi*mg*kk:], col, out.D[(b*g.m+gi*mg)*ohw:(b*g.m+(gi+1)*mg)*ohw])
 		}
 		if len(in) > 2 && in[2] != nil {
 			for m := 0; m < g.m; m++ {
@@ -164,9 +165,9 @@ func conv(c *opCtx, in []*T) ([]*T, backFn, error) {
 		for b := 0; b < g.n; b++ {
 			for gi := 0; gi < g.group; gi++ {
 				gd := gout[0].D[(b*g.m+gi*mg)*ohw : (b*g.m+(gi+1)*mg)*ohw]
-				gemm(false, true, mg, kk, ohw, gd, cols[b*g.group+gi], gw.D[gi*mg*kk:(gi+1)*mg*kk])
+				mm(false, true, mg, kk, ohw, gd, cols[b*g.group+gi], gw.D[gi*mg*kk:(gi+1)*mg*kk])
 				clear(dcol)
-				gemm(true, false, kk, ohw, mg, w.D[gi*mg*kk:], gd, dcol)
+				mm(true, false, kk, ohw, mg, w.D[gi*mg*kk:], gd, dcol)
 				g.col2im(dcol, gi*cg, cg, gx.D[b*g.c*g.h*g.w:])
 			}
 			if gb != nil {
@@ -185,6 +186,7 @@ func conv(c *opCtx, in []*T) ([]*T, backFn, error) {
 // convTranspose is the adjoint of conv: with the roles of input and output swapped, its
 // forward is conv's input gradient and its backward is conv's forward.
 func convTranspose(c *opCtx, in []*T) ([]*T, backFn, error) {
+	mm := c.mm()
 	x, w := in[0], in[1]
 	t, err := convGeom(c, x, w, true)
 	if err != nil {
@@ -207,7 +209,7 @@ func convTranspose(c *opCtx, in []*T) ([]*T, backFn, error) {
 		for gi := 0; gi < g.group; gi++ {
 			clear(col)
 			xd := x.D[(b*g.m+gi*mg)*ohw : (b*g.m+(gi+1)*mg)*ohw]
-			gemm(true, false, kk, ohw, mg, w.D[gi*mg*kk:], xd, col)
+			mm(true, false, kk, ohw, mg, w.D[gi*mg*kk:], xd, col)
 			g.col2im(col, gi*cg, cg, out.D[b*g.c*g.h*g.w:])
 		}
 		if len(in) > 2 && in[2] != nil {
@@ -230,8 +232,8 @@ func convTranspose(c *opCtx, in []*T) ([]*T, backFn, error) {
 			for gi := 0; gi < g.group; gi++ {
 				g.im2col(gout[0].D[b*g.c*g.h*g.w:], gi*cg, cg, col)
 				xd := x.D[(b*g.m+gi*mg)*ohw : (b*g.m+(gi+1)*mg)*ohw]
-				gemm(false, false, mg, ohw, kk, w.D[gi*mg*kk:], col, gx.D[(b*g.m+gi*mg)*ohw:(b*g.m+(gi+1)*mg)*ohw])
-				gemm(false, true, mg, kk, ohw, xd, col, gw.D[gi*mg*kk:(gi+1)*mg*kk])
+				mm(false, false, mg, ohw, kk, w.D[gi*mg*kk:], col, gx.D[(b*g.m+gi*mg)*ohw:(b*g.m+(gi+1)*mg)*ohw])
+				mm(false, true, mg, kk, ohw, xd, col, gw.D[gi*mg*kk:(gi+1)*mg*kk])
 			}
 			if gb != nil {
 				for m := 0; m < t.m; m++ {

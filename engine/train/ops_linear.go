@@ -38,6 +38,7 @@ func gemm(ta, tb bool, m, n, k int, a, b, c []float64) {
 
 // matMul supports A [..., m, k] with B [k, n] or with B [..., k, n] of the same batch.
 func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
+	mm := c.mm()
 	a, b := in[0], in[1]
 	if len(a.Shape) < 2 || len(b.Shape) < 2 {
 		return nil, nil, fmt.Errorf("MatMul of %v and %v: 1-D operands are not supported", a.Shape, b.Shape)
@@ -62,7 +63,7 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 		if batch > 1 {
 			bo = bi * k * n
 		}
-		gemm(false, false, m, n, k, a.D[bi*m*k:], b.D[bo:], out.D[bi*m*n:(bi+1)*m*n])
+		mm(false, false, m, n, k, a.D[bi*m*k:], b.D[bo:], out.D[bi*m*n:(bi+1)*m*n])
 	}
 	back := func(g []*T) []*T {
 		ga, gb := zerosLike(a), zerosLike(b)
@@ -72,8 +73,8 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 				bo = bi * k * n
 			}
 			gd := g[0].D[bi*m*n : (bi+1)*m*n]
-			gemm(false, true, m, k, n, gd, b.D[bo:], ga.D[bi*m*k:(bi+1)*m*k])
-			gemm(true, false, k, n, m, a.D[bi*m*k:], gd, gb.D[bo:bo+k*n])
+			mm(false, true, m, k, n, gd, b.D[bo:], ga.D[bi*m*k:(bi+1)*m*k])
+			mm(true, false, k, n, m, a.D[bi*m*k:], gd, gb.D[bo:bo+k*n])
 		}
 		return []*T{ga, gb}
 	}
@@ -81,6 +82,7 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 }
 
 func gemmOp(c *opCtx, in []*T) ([]*T, backFn, error) {
+	mm := c.mm()
 	a, b := in[0], in[1]
 	ta, tb := c.int("transA", 0) == 1, c.int("transB", 0) == 1
 	alpha, beta := c.float("alpha", 1), c.float("beta", 1)
@@ -96,7 +98,7 @@ func gemmOp(c *opCtx, in []*T) ([]*T, backFn, error) {
 		n = b.Shape[0]
 	}
 	out := New(m, n)
-	gemm(ta, tb, m, n, k, a.D, b.D, out.D)
+	mm(ta, tb, m, n, k, a.D, b.D, out.D)
 	if alpha != 1 {
 		for i := range out.D {
 			out.D[i] *= alpha
@@ -122,14 +124,14 @@ func gemmOp(c *opCtx, in []*T) ([]*T, backFn, error) {
 		ga, gb := zerosLike(a), zerosLike(b)
 		// out = op(A)·op(B): d op(A) = G·op(B)ᵀ, d op(B) = op(A)ᵀ·G.
 		if ta {
-			gemm(tb, true, k, m, n, b.D, gd, ga.D) // (op(B)·Gᵀ) = dAᵀ stored k×m
+			mm(tb, true, k, m, n, b.D, gd, ga.D) // (op(B)·Gᵀ) = dAᵀ stored k×m
 		} else {
-			gemm(false, !tb, m, k, n, gd, b.D, ga.D)
+			mm(false, !tb, m, k, n, gd, b.D, ga.D)
 		}
 		if tb {
-			gemm(true, ta, n, k, m, gd, a.D, gb.D) // Gᵀ·op(A): n×k
+			mm(true, ta, n, k, m, gd, a.D, gb.D) // Gᵀ·op(A): n×k
 		} else {
-			gemm(!ta, false, k, n, m, a.D, gd, gb.D)
+			mm(!ta, false, k, n, m, a.D, gd, gb.D)
 		}
 		res := []*T{ga, gb, nil}
 		if cb != nil {
