@@ -40,6 +40,12 @@ Usage:
                                       weights-only file (safetensors, GGUF, PyTorch,
                                       NumPy) its tensors by dtype, the largest, metadata
       --tensors                       list every tensor (name, dtype, shape, bytes)
+      --macs                          multiply-accumulates of one forward pass (Conv,
+                                      ConvTranspose, MatMul, Gemm), in total and per op
+                                      type, at the declared input shapes (symbolic
+                                      dimensions as 1); runs the model once on zeros
+      --input-shape NAME=DIMS         count at this shape instead, e.g. input=1x3x112x112
+                                      (repeatable; implies --macs)
   modelc check MODEL [--json]         validate every node against the ONNX operator schemas
                                       of the model's opsets (attributes, input and output
                                       counts, element types), as onnxruntime does on load;
