@@ -175,3 +175,104 @@ def test_distill_mlp_without_labels(tmp_path, digits_train):
     harness.expect_ok(harness.run_modelc("distill", cnn, str(init), str(tmp_path / "ce.onnx"), *common, "--labels",
                                          str(digits_train / "train_labels.npy"), "--alpha", "0", timeout=300))
     assert _accuracy(tmp_path / "kd.onnx") >= _accuracy(tmp_path / "ce.onnx") - 0.3
+
+
+# ---- every backward op against torch.autograd ------------------------------------------------
+
+def _op_cases():
+    from onnx import helper as h
+
+    def mul(act, **attrs):  # x·s, then the op: s trains through the op's backward
+        return [h.make_node("Mul", ["x", "s"], ["m"]), h.make_node(act, ["m"], ["y"], **attrs)], {"s": (1, 4, 1, 1)}
+
+    cases = {
+        "conv_grouped": ([h.make_node("Conv", ["x", "w", "b"], ["y"], group=2, pads=[1, 1, 1, 1], strides=[2, 2])],
+                         {"w": (6, 2, 3, 3), "b": (6,)}),
+        "conv_depthwise_dilated": ([h.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[2, 2, 2, 2], dilations=[2, 2])],
+                                   {"w": (4, 1, 3, 3)}),
+        "conv_transpose": ([h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], group=2, strides=[2, 2], pads=[1, 1, 1, 1])],
+                           {"w": (4, 3, 3, 3), "b": (6,)}),
+        "matmul": ([h.make_node("MatMul", ["x", "w"], ["y"])], {"w": (6, 5)}),
+        "gemm_transA": ([h.make_node("Flatten", ["x"], ["f"]), h.make_node("Transpose", ["f"], ["ft"], perm=[1, 0]),
+                         h.make_node("Gemm", ["ft", "w", "c"], ["y"], transA=1, alpha=0.5, beta=2.0)],
+                        {"w": (144, 7), "c": (7,)}),
+        "sub_div_broadcast": ([h.make_node("Sub", ["x", "a"], ["u"]), h.make_node("Div", ["u", "d"], ["y"])],
+                              {"a": (4, 1, 1), "d": (1, 1, 6)}),
+        "clip": ([h.make_node("Mul", ["x", "s"], ["m"]), h.make_node("Clip", ["m", "lo", "hi"], ["y"])],
+                 {"s": (1, 4, 1, 1), "lo": (), "hi": ()}),
+        "maxpool": mul("MaxPool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        "averagepool": mul("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        "globalaveragepool": mul("GlobalAveragePool"),
+        "softmax": mul("Softmax", axis=1),
+        "logsoftmax": mul("LogSoftmax", axis=-1),
+        "transpose": mul("Transpose", perm=[0, 2, 3, 1]),
+        "concat": ([h.make_node("Mul", ["x", "s"], ["m"]), h.make_node("Concat", ["m", "x"], ["y"], axis=1)],
+                   {"s": (1, 4, 1, 1)}),
+        "batchnorm": ([h.make_node("BatchNormalization", ["x", "g", "b", "mean", "var"], ["y"])],
+                      {"g": (4,), "b": (4,), "mean": (4,), "var": (4,)}),
+        "layernorm": ([h.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-2)],
+                      {"g": (6, 6), "b": (6, 6)}),
+    }
+    for act in ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu"]:
+        cases[act.lower()] = mul(act)
+    return cases
+
+
+OP_CASES = _op_cases()
+
+
+@needs_torch
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_backward_ops_equal_torch_autograd(tmp_path, case):
+    """Each op's backward, inside x → op → Flatten → Gemm → cross-entropy: one SGD step of
+    learning rate 100 in modelc (float64) and in torch.autograd (float64) moves every
+    weight the same (the step is 100 × the gradient, so the float32 storage of the result
+    costs nothing)."""
+    from onnx import TensorProto, helper as h
+
+    nodes, shapes = OP_CASES[case]
+    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    weights = {}
+    for name, shape in shapes.items():
+        w = rng.standard_normal(shape).astype(np.float32)
+        if name in ("var", "d"):
+            w = (1.5 + np.abs(w)).astype(np.float32)
+        weights[name] = w
+    if case == "clip":
+        weights["lo"], weights["hi"] = np.array(-0.5, np.float32), np.array(0.7, np.float32)
+    x = rng.standard_normal((4, 4, 6, 6)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, n) for n, w in weights.items()]
+    xin = h.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4, 6, 6])
+    opset = 20 if case == "gelu" else 17  # Gelu is opset 20
+    probe = h.make_model(h.make_graph(nodes, "probe", [xin], [h.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits),
+                         opset_imports=[h.make_opsetid("", opset)])
+    probe.ir_version = 8
+    onnx.save(probe, str(tmp_path / "probe.onnx"))
+    feat = int(np.prod(harness.ort_session(str(tmp_path / "probe.onnx")).run(None, {"x": x})[0].shape[1:]))
+    weights["wout"] = (rng.standard_normal((3, feat)) / np.sqrt(feat)).astype(np.float32)
+    inits.append(numpy_helper.from_array(weights["wout"], "wout"))
+    full = nodes + [h.make_node("Flatten", ["y"], ["flat"]), h.make_node("Gemm", ["flat", "wout"], ["logits"], transB=1)]
+    model = h.make_model(h.make_graph(full, case, [xin], [h.make_tensor_value_info("logits", TensorProto.FLOAT, [4, 3])], inits),
+                         opset_imports=[h.make_opsetid("", opset)])
+    model.ir_version = 8
+    src = tmp_path / "m.onnx"
+    onnx.save(model, str(src))
+    labels = np.array([0, 2, 1, 2], np.int64)
+    np.savez(tmp_path / "batch.npz", x=x)
+    np.save(tmp_path / "labels.npy", labels)
+    np.savez(tmp_path / "weights.npz", **weights)
+    (tmp_path / "graph.json").write_text(json.dumps(_graph_json(model)))
+    out = tmp_path / "out.onnx"
+    harness.expect_ok(harness.run_modelc("distill", str(src), str(src), str(out), "--data", str(tmp_path / "batch.npz"),
+                                         "--labels", str(tmp_path / "labels.npy"), "--alpha", "0", "--held-out", "0",
+                                         "--epochs", "1", "--batch-size", "4", "--optimizer", "sgd", "--lr", "100",
+                                         "--schedule", "constant", "--float64"))
+    subprocess.run([SYSTEM_PYTHON, STEP, str(tmp_path / "graph.json"), str(tmp_path / "weights.npz"),
+                    str(tmp_path / "batch.npz"), str(tmp_path / "labels.npy"), str(tmp_path / "torch.npz"),
+                    "sgd", "100", "1", "0", "0", "mean,var,lo,hi"], check=True)
+    want = dict(np.load(tmp_path / "torch.npz"))
+    got = _weights(onnx.load(str(out)))
+    assert set(want) == set(shapes) - {"mean", "var", "lo", "hi"} | {"wout"}
+    for k, w in want.items():
+        assert np.abs(w - weights[k]).max() > 1e-3, f"{k} did not move"
+        np.testing.assert_allclose(got[k], w, rtol=1e-5, atol=1e-4, err_msg=k)

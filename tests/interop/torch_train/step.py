@@ -2,7 +2,7 @@
 tests/interop/test_train.py. Run by /usr/bin/python3 (Debian's python3-torch), which has
 no onnx package: the graph comes as JSON and the weights as .npz, written by the test.
 
-usage: step.py GRAPH.json WEIGHTS.npz BATCH.npz LABELS.npy OUT.npz OPTIMIZER LR STEPS [MOMENTUM WEIGHT_DECAY]
+usage: step.py GRAPH.json WEIGHTS.npz BATCH.npz LABELS.npy OUT.npz OPTIMIZER LR STEPS [MOMENTUM WEIGHT_DECAY [FIXED,NAMES]]
 """
 
 import json
@@ -24,19 +24,62 @@ def run(graph, values):
         elif op == "Conv":
             p = a.get("pads", [0, 0, 0, 0])
             assert p[0] == p[2] and p[1] == p[3]
-            y = F.conv2d(x[0], x[1], x[2], stride=a.get("strides", [1, 1]), padding=(p[0], p[1]),
+            b = x[2] if len(x) > 2 else None
+            y = F.conv2d(x[0], x[1], b, stride=a.get("strides", [1, 1]), padding=(p[0], p[1]),
                          dilation=a.get("dilations", [1, 1]), groups=a.get("group", 1))
+        elif op == "ConvTranspose":
+            p = a.get("pads", [0, 0, 0, 0])
+            assert p[0] == p[2] and p[1] == p[3]
+            b = x[2] if len(x) > 2 else None
+            y = F.conv_transpose2d(x[0], x[1], b, stride=a.get("strides", [1, 1]), padding=(p[0], p[1]),
+                                   output_padding=a.get("output_padding", [0, 0]), groups=a.get("group", 1))
+        elif op in ("Sigmoid", "Tanh"):
+            y = getattr(torch, op.lower())(x[0])
+        elif op == "LeakyRelu":
+            y = F.leaky_relu(x[0], a.get("alpha", 0.01))
+        elif op == "HardSigmoid":
+            y = torch.clamp(a.get("alpha", 0.2) * x[0] + a.get("beta", 0.5), 0, 1)
+        elif op == "HardSwish":
+            y = F.hardswish(x[0])
+        elif op == "Gelu":
+            y = F.gelu(x[0])
+        elif op == "Clip":
+            y = torch.clamp(x[0], x[1].item(), x[2].item())
+        elif op in ("Softmax", "LogSoftmax"):
+            f = F.softmax if op == "Softmax" else F.log_softmax
+            y = f(x[0], a.get("axis", -1))
+        elif op in ("Sub", "Mul", "Div"):
+            y = {"Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[op](x[0], x[1])
+        elif op == "AveragePool":
+            p = a.get("pads", [0, 0, 0, 0])
+            assert p[0] == p[2] and p[1] == p[3]
+            y = F.avg_pool2d(x[0], a["kernel_shape"], a.get("strides", [1, 1]), (p[0], p[1]),
+                             count_include_pad=bool(a.get("count_include_pad", 0)))
+        elif op == "GlobalAveragePool":
+            y = x[0].mean((2, 3), keepdim=True)
+        elif op == "Transpose":
+            y = x[0].permute(*a["perm"])
+        elif op == "Concat":
+            y = torch.cat(x, a["axis"])
+        elif op == "BatchNormalization":
+            y = F.batch_norm(x[0], x[3], x[4], x[1], x[2], training=False, eps=a.get("epsilon", 1e-5))
+        elif op == "LayerNormalization":
+            axis = a.get("axis", -1) % x[0].dim()
+            y = F.layer_norm(x[0], x[0].shape[axis:], x[1], x[2], a.get("epsilon", 1e-5))
         elif op == "Relu":
             y = torch.relu(x[0])
         elif op == "MaxPool":
-            y = F.max_pool2d(x[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]))
+            p = a.get("pads", [0, 0, 0, 0])
+            assert p[0] == p[2] and p[1] == p[3]
+            y = F.max_pool2d(x[0], a["kernel_shape"], a.get("strides", [1, 1]), (p[0], p[1]))
         elif op == "Flatten":
             y = torch.flatten(x[0], a.get("axis", 1))
         elif op == "Gemm":
             w = x[1].t() if a.get("transB", 0) else x[1]
-            y = x[0] @ w
+            u = x[0].t() if a.get("transA", 0) else x[0]
+            y = a.get("alpha", 1.0) * (u @ w)
             if len(x) > 2 and x[2] is not None:
-                y = y + x[2]
+                y = y + a.get("beta", 1.0) * x[2]
         elif op == "MatMul":
             y = x[0] @ x[1]
         elif op == "Add":
@@ -55,7 +98,9 @@ def main():
     opt_name, lr, steps = sys.argv[6], float(sys.argv[7]), int(sys.argv[8])
     momentum = float(sys.argv[9]) if len(sys.argv) > 9 else 0.0
     wd = float(sys.argv[10]) if len(sys.argv) > 10 else 0.0
-    params = {k: torch.tensor(w.astype(np.float64), requires_grad=w.dtype == np.float32) for k, w in weights.items()}
+    fixed = set(sys.argv[11].split(",")) if len(sys.argv) > 11 else set()
+    params = {k: torch.tensor(w.astype(np.float64), requires_grad=w.dtype == np.float32 and k not in fixed)
+              for k, w in weights.items()}
     trainable = [p for p in params.values() if p.requires_grad]
     if opt_name == "sgd":
         opt = torch.optim.SGD(trainable, lr=lr, momentum=momentum, weight_decay=wd)
