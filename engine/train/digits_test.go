@@ -189,3 +189,33 @@ func BenchmarkStepCNN(b *testing.B) {
 		opt.step(n)
 	}
 }
+
+// --freeze: a frozen layer's weights do not move, the others do.
+func TestFreeze(t *testing.T) {
+	m := digits(t, "mlp")
+	n, err := NewNet(m, Options{Freeze: []string{"fc1*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := n.Snapshot()
+	d := &Data{Inputs: map[string]*T{"input": randomInputs()}, Labels: make([]int64, 16)}
+	if _, err := Fit(context.Background(), n, d, Config{Epochs: 1, BatchSize: 16, Optim: Optim{LR: 0.01}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	frozen := 0
+	for i, p := range n.Params {
+		moved := false
+		for j, v := range p.Value.D {
+			moved = moved || v != before[i][j]
+		}
+		if p.Frozen {
+			frozen++
+		}
+		if moved == p.Frozen {
+			t.Errorf("%s: frozen %v, moved %v", p.Name, p.Frozen, moved)
+		}
+	}
+	if frozen == 0 {
+		t.Fatal("the pattern froze nothing")
+	}
+}
