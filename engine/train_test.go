@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,6 +63,23 @@ func TestRecoverKeepsSparsity(t *testing.T) {
 	defer m.Close()
 	if s := compress.WeightSparsity(m); s < 0.49 {
 		t.Fatalf("sparsity after recovery %.3f", s)
+	}
+}
+
+// The same input and options give the same bytes.
+func TestRecoverDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	var outs [2][]byte
+	for i := range outs {
+		out := filepath.Join(dir, fmt.Sprintf("o%d.onnx", i))
+		if _, err := Compress(context.Background(), digitsCNN, out, CompressOptions{Prune: "2:4", Recover: true,
+			TrainOptions: TrainOptions{Data: digitsCalib, Epochs: 1, Seed: 4}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		outs[i], _ = os.ReadFile(out)
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Fatal("two runs wrote different bytes")
 	}
 }
 

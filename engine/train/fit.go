@@ -78,7 +78,6 @@ type Epoch struct {
 	Samples   int     `json:"samples,omitempty"`  // training samples seen
 	LR        float64 `json:"learning_rate"`      // learning rate at the epoch's end
 	Stopped   string  `json:"stopped,omitempty"`  // why training ended after this epoch
-	_         struct{}
 }
 
 // Fit trains n on d. progress (may be nil) is called after every epoch; an error from it
