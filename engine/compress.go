@@ -88,6 +88,10 @@ type CompressOptions struct {
 	// on their grid (weight-only quantization). It runs after every pass.
 	Recover bool `json:"recover,omitempty"`
 	TrainOptions
+	// InputShape retargets an image input [N, C, H, W] to a new size, NAME=NxCxHxW (see
+	// package retarget); InputScale scales the height and width of every such input.
+	InputShape []string `json:"input_shape,omitempty"`
+	InputScale float64  `json:"input_scale,omitempty"`
 }
 
 // CompressReport is what Compress did (the JSON of `modelc compress --json`).
@@ -105,6 +109,9 @@ type CompressReport struct {
 	Sparsity          float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
 	Passes            []*compress.Report `json:"passes"`
 	Recover           *TrainReport       `json:"recover,omitempty"`
+	// MACsBefore and MACsAfter: multiply-accumulates per sample, when retargeted.
+	MACsBefore int64 `json:"macs_before,omitempty"`
+	MACsAfter  int64 `json:"macs_after,omitempty"`
 	Verify            *VerifyReport      `json:"verify,omitempty"`
 }
 
@@ -248,6 +255,12 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("the model has no graph to compress (weights only)")}
 	}
 	rep := &CompressReport{Input: src, Output: where.output, ParamsBefore: compress.Params(m), QuantParamsBefore: compress.QuantParams(m), BytesBefore: size}
+	retargeted := len(opts.InputShape) > 0 || opts.InputScale != 0
+	if retargeted {
+		if mc, err := CountMACs(ctx, m, nil); err == nil {
+			rep.MACsBefore = mc.Total
+		}
+	}
 	for i, s := range steps {
 		for _, p := range s.passes() {
 			if err := step(p, float64(i)/float64(len(steps)+1)); err != nil {
@@ -274,6 +287,11 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 		}
 	}
 	rep.ParamsAfter, rep.QuantParamsAfter = compress.Params(m), compress.QuantParams(m)
+	if retargeted {
+		if mc, err := CountMACs(ctx, m, nil); err == nil {
+			rep.MACsAfter = mc.Total
+		}
+	}
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
 		return nil, err
 	}
@@ -364,6 +382,9 @@ func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
 // passes lists the passes a step runs, in their fixed order.
 func (o CompressOptions) passes() []string {
 	var p []string
+	if len(o.InputShape) > 0 || o.InputScale != 0 {
+		p = append(p, "retarget")
+	}
 	if o.Simplify {
 		p = append(p, "simplify")
 	}
@@ -388,6 +409,15 @@ func bad(prefix, key, format string, args ...any) error {
 
 // checkStep validates one step's options; prefix names where they came from.
 func checkStep(o CompressOptions, prefix string) error {
+	if len(o.InputShape) > 0 && o.InputScale != 0 {
+		return bad(prefix, "input_scale", "give input_shape or input_scale, not both")
+	}
+	if o.InputScale < 0 || math.IsNaN(o.InputScale) || math.IsInf(o.InputScale, 0) {
+		return bad(prefix, "input_scale", "%g is not a positive number", o.InputScale)
+	}
+	if _, err := ParseInputShapes(o.InputShape); err != nil {
+		return err
+	}
 	switch o.Quantize {
 	case "", "int8", "uint8", "int4", "uint4", "fp16", "bf16":
 	default:
@@ -549,6 +579,8 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 	// initializers, which every pass works on; the values keep their names.
 	lifted := compress.LiftConstants(m)
 	switch pass {
+	case "retarget":
+		r, err = retargetPass(m, s)
 	case "simplify":
 		r, err = simplify.Simplify(m)
 	case "prune":

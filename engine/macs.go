@@ -50,12 +50,16 @@ func ParseInputShapes(specs []string) (map[string][]int64, error) {
 // CountMACs runs m once on zeros of the given input shapes (declared shapes otherwise,
 // symbolic dimensions as 1) with modelc's runtime to learn every tensor's shape, and
 // counts the multiply-accumulates of its Conv, ConvTranspose, MatMul and Gemm nodes.
-// It changes m's output list.
 func CountMACs(ctx context.Context, m *ir.Model, shapes map[string][]int64) (*MACs, error) {
-	g := m.Graph
-	if g == nil || len(g.Nodes) == 0 {
+	if m.Graph == nil || len(m.Graph.Nodes) == 0 {
 		return nil, Errorf(KindInvalidArgument, "the model has no graph to count")
 	}
+	// A copy of the graph whose outputs are every value; m itself is left as it is.
+	gc := *m.Graph
+	gc.Outputs = append([]*ir.ValueInfo(nil), gc.Outputs...)
+	mc := *m
+	mc.Graph = &gc
+	m, g := &mc, &gc
 	inits := map[string]bool{}
 	for _, t := range g.Initializers {
 		inits[t.Name] = true

@@ -171,6 +171,15 @@ Usage:
       --simplify                      fold constants and BatchNorm, drop Identity/Dropout,
                                       dead nodes and unused initializers
       --exclude PATTERN               node name pattern or op type to leave alone (repeatable)
+      --input-shape NAME=NxCxHxW      retarget an image input to a new resolution (or
+      --input-scale F                 scale every image input's height and width by F):
+                                      a Flatten before a fully connected layer gets a
+                                      Resize (nearest, smaller input) or AveragePool (larger)
+                                      back to the size it was trained at, by whole factors;
+                                      the model is run at the new size and must keep its
+                                      output shapes; prints MACs per sample before and after.
+                                      With --recover, the student sees --data resized
+                                      (bilinear), the original sees it as given
       --recipe FILE.json              an ordered list of steps, e.g.
                                       [{"prune":"2:4"},{"quantize":"int4","block_size":32}]
       --verify [--inputs F.npz] [--labels F.npy]
