@@ -110,9 +110,9 @@ type CompressReport struct {
 	Passes            []*compress.Report `json:"passes"`
 	Recover           *TrainReport       `json:"recover,omitempty"`
 	// MACsBefore and MACsAfter: multiply-accumulates per sample, when retargeted.
-	MACsBefore int64 `json:"macs_before,omitempty"`
-	MACsAfter  int64 `json:"macs_after,omitempty"`
-	Verify            *VerifyReport      `json:"verify,omitempty"`
+	MACsBefore int64         `json:"macs_before,omitempty"`
+	MACsAfter  int64         `json:"macs_after,omitempty"`
+	Verify     *VerifyReport `json:"verify,omitempty"`
 }
 
 // DefaultMaxLayerError is the accuracy guard's bound when none is given (see
