@@ -28,7 +28,8 @@ def _graph_json(model: onnx.ModelProto) -> dict:
     nodes = []
     for n in model.graph.node:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-        attrs = {k: (list(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") and not isinstance(v, (str, bytes)) else v) for k, v in attrs.items()}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else list(v) if isinstance(v, (list, tuple)) else v)
+                 for k, v in attrs.items()}
         nodes.append({"op": n.op_type, "inputs": list(n.input), "outputs": list(n.output), "attrs": attrs})
     return {"nodes": nodes, "output": model.graph.output[0].name}
 
@@ -205,6 +206,10 @@ def _op_cases():
         "softmax": mul("Softmax", axis=1),
         "logsoftmax": mul("LogSoftmax", axis=-1),
         "transpose": mul("Transpose", perm=[0, 2, 3, 1]),
+        "resize_nearest": ([h.make_node("Mul", ["x", "s"], ["m"]),
+                            h.make_node("Resize", ["m", "", "scales"], ["y"], mode="nearest",
+                                        coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+                           {"s": (1, 4, 1, 1), "scales": (4,)}),
         "concat": ([h.make_node("Mul", ["x", "s"], ["m"]), h.make_node("Concat", ["m", "x"], ["y"], axis=1)],
                    {"s": (1, 4, 1, 1)}),
         "batchnorm": ([h.make_node("BatchNormalization", ["x", "g", "b", "mean", "var"], ["y"])],
@@ -248,6 +253,8 @@ def test_backward_ops_equal_torch_autograd(tmp_path, case):
         weights[name] = w
     if case == "clip":
         weights["lo"], weights["hi"] = np.array(-0.5, np.float32), np.array(0.7, np.float32)
+    if case == "resize_nearest":
+        weights["scales"] = np.array([1, 1, 2, 3], np.float32)
     x = rng.standard_normal((4, 4, 6, 6)).astype(np.float32)
     inits = [numpy_helper.from_array(w, n) for n, w in weights.items()]
     xin = h.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4, 6, 6])
@@ -277,10 +284,10 @@ def test_backward_ops_equal_torch_autograd(tmp_path, case):
                                          "--schedule", "constant", "--float64"))
     subprocess.run([SYSTEM_PYTHON, STEP, str(tmp_path / "graph.json"), str(tmp_path / "weights.npz"),
                     str(tmp_path / "batch.npz"), str(tmp_path / "labels.npy"), str(tmp_path / "torch.npz"),
-                    "sgd", "100", "1", "0", "0", "mean,var,lo,hi"], check=True)
+                    "sgd", "100", "1", "0", "0", "mean,var,lo,hi,scales"], check=True)
     want = dict(np.load(tmp_path / "torch.npz"))
     got = _weights(onnx.load(str(out)))
-    assert set(want) == set(shapes) - {"mean", "var", "lo", "hi"} | {"wout"}
+    assert set(want) == set(shapes) - {"mean", "var", "lo", "hi", "scales"} | {"wout"}
     for k, w in want.items():
         assert np.abs(w - weights[k]).max() > 1e-3, f"{k} did not move"
         np.testing.assert_allclose(got[k], w, rtol=1e-5, atol=1e-4, err_msg=k)

@@ -55,6 +55,10 @@ def run(graph, values):
             assert p[0] == p[2] and p[1] == p[3]
             y = F.avg_pool2d(x[0], a["kernel_shape"], a.get("strides", [1, 1]), (p[0], p[1]),
                              count_include_pad=bool(a.get("count_include_pad", 0)))
+        elif op == "Resize":
+            assert a.get("mode") in (b"nearest", "nearest")
+            sc = x[2].tolist()
+            y = F.interpolate(x[0], scale_factor=(sc[2], sc[3]), mode="nearest")
         elif op == "GlobalAveragePool":
             y = x[0].mean((2, 3), keepdim=True)
         elif op == "Transpose":
