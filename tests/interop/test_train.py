@@ -152,7 +152,7 @@ def test_distill_auto_width_student(tmp_path, digits_train):
     src = os.path.join(DIGITS, "cnn.onnx")
     out = tmp_path / "student.onnx"
     harness.expect_ok(harness.run_modelc("distill", src, "auto:width=0.5", str(out), "--data",
-                                         str(digits_train / "train.npz"), "--epochs", "30", timeout=300))
+                                         str(digits_train / "train.npz"), "--epochs", "20", timeout=300))
     assert _params(out) <= 0.35 * _params(src)
     assert _accuracy(out) >= _accuracy(src) - 1
 
