@@ -43,7 +43,8 @@ type Net struct {
 type Options struct {
 	// Freeze: initializer or node name patterns (path.Match) whose weights are not trained.
 	Freeze []string
-	// KeepZeros holds weights that are exactly zero at the start (pruned) at zero.
+	// KeepZeros holds weights that are exactly zero at the start (pruned) at zero, in
+	// every weight of rank ≥ 2 that is not zero throughout.
 	KeepZeros bool
 	Seed      int64
 }
@@ -119,7 +120,9 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 					mask[i] = true
 				}
 			}
-			p.Mask = mask
+			if mask != nil && !allTrue(mask) { // an all-zero weight is a fresh one, not a pruned one
+				p.Mask = mask
+			}
 		}
 		n.Params = append(n.Params, p)
 		n.params[t.Name] = p
@@ -141,6 +144,15 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 		}
 	}
 	return n, nil
+}
+
+func allTrue(b []bool) bool {
+	for _, v := range b {
+		if !v {
+			return false
+		}
+	}
+	return true
 }
 
 func matchAny(patterns []string, name string, readers []*ir.Node) bool {
