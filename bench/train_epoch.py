@@ -6,7 +6,7 @@ run by /usr/bin/python3) runs the same graph, loss, optimiser and batches with o
 thread, in float32 and in float64 (modelc keeps values in float64 and rounds the operands
 of its matrix products to float32 for accel's SGEMM).
 
-usage: .venv/bin/python bench/train_epoch.py [--epochs N] [--rounds R]
+usage: .venv/bin/python bench/train_epoch.py [--model digits|big] [--epochs N] [--rounds R]
 """
 
 from __future__ import annotations
@@ -59,17 +59,56 @@ print(json.dumps(times))
 '''
 
 
+def big_cnn(path: str) -> None:
+    """A 5 M-parameter CNN for [N, 3, 32, 32] images: three Conv 3×3 + ReLU + MaxPool
+    (64, 128, 256 channels), Flatten, Gemm 4096→1152, ReLU, Gemm 1152→10."""
+    from onnx import TensorProto, helper as h
+
+    rng = np.random.default_rng(0)
+
+    def he(*shape):
+        return (rng.standard_normal(shape) * np.sqrt(2 / np.prod(shape[1:]))).astype(np.float32)
+
+    inits, nodes, prev, c = [], [], "input", 3
+    for i, m in enumerate([64, 128, 256]):
+        inits += [numpy_helper.from_array(he(m, c, 3, 3), f"w{i}"), numpy_helper.from_array(np.zeros(m, np.float32), f"b{i}")]
+        nodes += [h.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  h.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+                  h.make_node("MaxPool", [f"r{i}"], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2])]
+        prev, c = f"p{i}", m
+    inits += [numpy_helper.from_array(he(1152, 4096), "fc1.w"), numpy_helper.from_array(np.zeros(1152, np.float32), "fc1.b"),
+              numpy_helper.from_array(he(10, 1152), "fc2.w"), numpy_helper.from_array(np.zeros(10, np.float32), "fc2.b")]
+    nodes += [h.make_node("Flatten", [prev], ["f"]), h.make_node("Gemm", ["f", "fc1.w", "fc1.b"], ["g1"], transB=1),
+              h.make_node("Relu", ["g1"], ["a1"]), h.make_node("Gemm", ["a1", "fc2.w", "fc2.b"], ["logits"], transB=1)]
+    g = h.make_graph(nodes, "big", [h.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])],
+                     [h.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--model", choices=["digits", "big"], default="digits",
+                    help="digits: testdata/digits/cnn.onnx on the 1,437 training images; big: a 5 M-parameter "
+                         "CNN on 256 random 3×32×32 images")
     args = ap.parse_args()
     from test_train import _graph_json, _weights
 
-    rows = np.loadtxt(gzip.open(os.path.join(DIGITS, "digits.csv.gz")), delimiter=",")
-    x = (rows[np.arange(len(rows)) % 5 != 0, :64] / 16).astype(np.float32)
-    src = os.path.join(DIGITS, "cnn.onnx")
+    tmp = tempfile.mkdtemp(prefix="bench-train-")
+    if args.model == "digits":
+        rows = np.loadtxt(gzip.open(os.path.join(DIGITS, "digits.csv.gz")), delimiter=",")
+        x = (rows[np.arange(len(rows)) % 5 != 0, :64] / 16).astype(np.float32)
+        src = os.path.join(DIGITS, "cnn.onnx")
+    else:
+        x = np.random.default_rng(1).random((256, 3, 32, 32), dtype=np.float32)
+        src = os.path.join(tmp, "big.onnx")
+        big_cnn(src)
     model = onnx.load(src)
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    print(f"{args.model}: {params:,} parameters, {len(x)} samples, batch 32")
     with tempfile.TemporaryDirectory() as d:
         np.savez(os.path.join(d, "train.npz"), input=x)
         np.savez(os.path.join(d, "w.npz"), **_weights(model))
