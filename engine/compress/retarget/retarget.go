@@ -1,6 +1,6 @@
 // Package retarget changes the input resolution of a vision model: the declared input
-// shape is replaced, and every Flatten that feeds a fully connected layer gets a node in
-// front that brings the feature map back to the size the layer was trained for (Resize
+// shape is replaced, and every Flatten (or Reshape to two dimensions) of a feature map
+// gets a node in front that brings the feature map back to the size the layer was trained for (Resize
 // nearest to upsample after a smaller input, AveragePool after a larger one, by whole
 // factors), so the weights keep their shapes. The result is run once at the new size with
 // modelc's runtime: its outputs must keep their shapes, or the pass fails naming why.
@@ -46,7 +46,7 @@ func Retarget(m *ir.Model, name string, shape []int64) (*compress.Report, error)
 	names := compress.NewNames(m)
 	var nodes []*ir.Node
 	for _, n := range g.Nodes {
-		if n.OpType == "Flatten" || n.OpType == "Reshape" {
+		if n.OpType == "Flatten" || n.OpType == "Reshape" && len(before[n.Outputs[0]]) == 2 {
 			x := before[n.Inputs[0]]
 			if len(x) == 4 && (fh != 1 || fw != 1) {
 				fix, inits, err := restore(n, x, fh, fw, names, r)
