@@ -150,6 +150,36 @@ func modelc_compress(src, dst, optionsJSON *C.char, progress C.modelc_progress_f
 	})
 }
 
+//export modelc_distill
+func modelc_distill(teacher, student, dst, optionsJSON *C.char, progress C.modelc_progress_fn, user unsafe.Pointer, reportJSON **C.char) C.int {
+	return call(func() error {
+		if reportJSON != nil {
+			*reportJSON = nil
+		}
+		t, err := needString(teacher, "teacher")
+		if err != nil {
+			return err
+		}
+		s, err := needString(student, "student")
+		if err != nil {
+			return err
+		}
+		out, err := needString(dst, "dst")
+		if err != nil {
+			return err
+		}
+		var opts engine.DistillOptions
+		if err := parseOptions(optionsJSON, &opts); err != nil {
+			return err
+		}
+		rep, err := engine.Distill(context.Background(), t, s, out, opts, progressFunc(progress, user))
+		if err != nil {
+			return err
+		}
+		return withReport(rep, nil, reportJSON)
+	})
+}
+
 //export modelc_compress_bytes
 func modelc_compress_bytes(data unsafe.Pointer, size C.size_t, fromFormat, optionsJSON *C.char,
 	progress C.modelc_progress_fn, user unsafe.Pointer, out *unsafe.Pointer, outSize *C.size_t, reportJSON **C.char) C.int {

@@ -83,6 +83,15 @@ type CompressOptions struct {
 	// MinCosine is the cosine similarity verification requires (default 0.95; a
 	// negative value: report only, never fail).
 	MinCosine float64 `json:"min_cosine,omitempty"`
+	// Recover fine-tunes the compressed model by distillation from the original on the
+	// inputs Data (TrainOptions), keeping pruned weights at zero and quantized weights
+	// on their grid (weight-only quantization). It runs after every pass.
+	Recover bool `json:"recover,omitempty"`
+	TrainOptions
+	// InputShape retargets an image input [N, C, H, W] to a new size, NAME=NxCxHxW (see
+	// package retarget); InputScale scales the height and width of every such input.
+	InputShape []string `json:"input_shape,omitempty"`
+	InputScale float64  `json:"input_scale,omitempty"`
 }
 
 // CompressReport is what Compress did (the JSON of `modelc compress --json`).
@@ -99,7 +108,11 @@ type CompressReport struct {
 	QuantParamsAfter  int64              `json:"quant_params_after"`
 	Sparsity          float64            `json:"sparsity"` // zeros among the float weights after pruning (0 without)
 	Passes            []*compress.Report `json:"passes"`
-	Verify            *VerifyReport      `json:"verify,omitempty"`
+	Recover           *TrainReport       `json:"recover,omitempty"`
+	// MACsBefore and MACsAfter: multiply-accumulates per sample, when retargeted.
+	MACsBefore int64         `json:"macs_before,omitempty"`
+	MACsAfter  int64         `json:"macs_after,omitempty"`
+	Verify     *VerifyReport `json:"verify,omitempty"`
 }
 
 // DefaultMaxLayerError is the accuracy guard's bound when none is given (see
@@ -242,6 +255,12 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("the model has no graph to compress (weights only)")}
 	}
 	rep := &CompressReport{Input: src, Output: where.output, ParamsBefore: compress.Params(m), QuantParamsBefore: compress.QuantParams(m), BytesBefore: size}
+	retargeted := len(opts.InputShape) > 0 || opts.InputScale != 0
+	if retargeted {
+		if mc, err := CountMACs(ctx, m, nil); err == nil {
+			rep.MACsBefore = mc.Total
+		}
+	}
 	for i, s := range steps {
 		for _, p := range s.passes() {
 			if err := step(p, float64(i)/float64(len(steps)+1)); err != nil {
@@ -257,7 +276,22 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 			rep.Passes = append(rep.Passes, r)
 		}
 	}
+	if opts.Recover {
+		r, err := recoverModel(ctx, where.input, m, opts.TrainOptions, step)
+		if err != nil {
+			return nil, err
+		}
+		rep.Recover = r
+		if rep.Sparsity > 0 {
+			rep.Sparsity = compress.WeightSparsity(m)
+		}
+	}
 	rep.ParamsAfter, rep.QuantParamsAfter = compress.Params(m), compress.QuantParams(m)
+	if retargeted {
+		if mc, err := CountMACs(ctx, m, nil); err == nil {
+			rep.MACsAfter = mc.Total
+		}
+	}
 	if err := step("write", float64(len(steps))/float64(len(steps)+1)); err != nil {
 		return nil, err
 	}
@@ -292,6 +326,13 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 
 // compressSteps validates opts and returns the steps to run: opts itself, or the recipe.
 func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
+	if opts.Recover {
+		if err := opts.TrainOptions.check(); err != nil {
+			return nil, err
+		}
+	} else if opts.TrainOptions.set() {
+		return nil, Errorf(KindInvalidArgument, "the training options (data, epochs, batch_size, lr, ...) are used by recover; add recover")
+	}
 	if opts.Recipe == "" {
 		if err := checkStep(opts, "option"); err != nil {
 			return nil, err
@@ -321,8 +362,8 @@ func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
 		if err := ParseOptions(r, &s); err != nil {
 			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: err}
 		}
-		if s.Recipe != "" || s.Verify || s.Inputs != "" || s.Labels != "" || s.MinCosine != 0 {
-			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: fmt.Errorf("recipe, verify, inputs and labels belong to the command, not to a step")}
+		if s.Recipe != "" || s.Verify || s.Inputs != "" || s.Labels != "" || s.MinCosine != 0 || s.Recover || s.TrainOptions.set() {
+			return nil, &Error{Kind: KindInvalidArgument, File: opts.Recipe, Where: fmt.Sprintf("step %d", i+1), Err: fmt.Errorf("recipe, verify, inputs, labels, recover and its training options belong to the command, not to a step")}
 		}
 		if len(s.Exclude) == 0 {
 			s.Exclude = opts.Exclude
@@ -341,6 +382,9 @@ func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
 // passes lists the passes a step runs, in their fixed order.
 func (o CompressOptions) passes() []string {
 	var p []string
+	if len(o.InputShape) > 0 || o.InputScale != 0 {
+		p = append(p, "retarget")
+	}
 	if o.Simplify {
 		p = append(p, "simplify")
 	}
@@ -365,6 +409,15 @@ func bad(prefix, key, format string, args ...any) error {
 
 // checkStep validates one step's options; prefix names where they came from.
 func checkStep(o CompressOptions, prefix string) error {
+	if len(o.InputShape) > 0 && o.InputScale != 0 {
+		return bad(prefix, "input_scale", "give input_shape or input_scale, not both")
+	}
+	if o.InputScale < 0 || math.IsNaN(o.InputScale) || math.IsInf(o.InputScale, 0) {
+		return bad(prefix, "input_scale", "%g is not a positive number", o.InputScale)
+	}
+	if _, err := ParseInputShapes(o.InputShape); err != nil {
+		return err
+	}
 	switch o.Quantize {
 	case "", "int8", "uint8", "int4", "uint4", "fp16", "bf16":
 	default:
@@ -526,6 +579,8 @@ func runPass(pass string, s CompressOptions, m *ir.Model, src string) (*compress
 	// initializers, which every pass works on; the values keep their names.
 	lifted := compress.LiftConstants(m)
 	switch pass {
+	case "retarget":
+		r, err = retargetPass(m, s)
 	case "simplify":
 		r, err = simplify.Simplify(m)
 	case "prune":

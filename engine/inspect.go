@@ -34,6 +34,8 @@ type Info struct {
 	TensorsPerDType map[string]int `json:"tensors_per_dtype"`
 	// Tensors lists every initializer of the main graph, in the file's order.
 	Tensors []TensorSummary `json:"tensors"`
+	// MACs is the multiply-accumulate count, when asked for (modelc info --macs).
+	MACs *MACs `json:"macs,omitempty"`
 }
 
 // TensorSummary describes one stored tensor.

@@ -93,6 +93,10 @@ func OptionKeys(opts any) []string {
 	}
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.Anonymous && f.Type.Kind() == reflect.Struct {
+			keys = append(keys, OptionKeys(reflect.New(f.Type).Interface())...)
+			continue
+		}
 		tag := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
 		if tag != "" && tag != "-" {
 			keys = append(keys, tag)

@@ -40,8 +40,10 @@ extern "C" {
 /* The ABI version this header describes (see "Stability" above).
  *   1: the first release.
  *   2: adds modelc_compress_bytes; modelc_convert_bytes reads and writes safetensors,
- *      gguf, torch and npy besides onnx. Nothing of version 1 changed. */
-#define MODELC_ABI_VERSION 2
+ *      gguf, torch and npy besides onnx. Nothing of version 1 changed.
+ *   3: adds modelc_distill; modelc_compress takes "recover" and the training options.
+ *      Nothing of version 2 changed. */
+#define MODELC_ABI_VERSION 3
 
 /*
  * Status codes: one per error class of the engine. The numbering is fixed (codes are only
@@ -157,6 +159,21 @@ modelc_status modelc_compress(const char *src, const char *dst, const char *opti
 modelc_status modelc_compress_bytes(const void *data, size_t size, const char *from_format,
                                     const char *options_json, modelc_progress_fn progress, void *user,
                                     void **out, size_t *out_size, char **report_json);
+
+/*
+ * Distils (since ABI 3): trains `student` (an ONNX path, or "auto:width=F" to derive one
+ * from the teacher by removing a fraction 1-F of every layer's output channels) to
+ * reproduce the ONNX model `teacher`'s outputs, and writes it to `dst` (an .onnx path).
+ * Options: the flags of `modelc distill`, e.g. {"data": "inputs.npz", "epochs": 20,
+ * "labels": "y.npy", "match": ["t_feat=s_feat"], "temperature": 4}; "data" is required.
+ * The progress callback sees one stage per epoch ("epoch 3/20 loss ... held-out agreement
+ * ...") and may cancel. If report_json is not NULL, *report_json receives the report
+ * (parameters and bytes of both, each epoch, held-out agreement and accuracy before and
+ * after). A failure leaves no file at dst.
+ */
+modelc_status modelc_distill(const char *teacher, const char *student, const char *dst,
+                             const char *options_json, modelc_progress_fn progress, void *user,
+                             char **report_json);
 
 /*
  * Runs the models `ref` and `cand` on the same inputs and compares their outputs.

@@ -76,13 +76,26 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Labels, "labels", "", "verify: labels (.npy) for accuracy")
 	fs.Float64Var(&o.MinCosine, "min-cosine", 0, "verify: the cosine similarity required (0.95; negative: report only)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&o.Recover, "recover", false, "fine-tune the result by distillation from IN on --data")
+	var inputShapes multiFlag
+	fs.Var(&inputShapes, "input-shape", "retarget an image input: NAME=NxCxHxW (repeatable)")
+	fs.Float64Var(&o.InputScale, "input-scale", 0, "retarget every image input's height and width by this factor")
+	finishTrain := addTrainFlags(fs, &o.TrainOptions)
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--quantize T] [--prune P] ... (see modelc help)")
 	if err != nil {
 		return err
 	}
 	o.Exclude = exclude
 	o.QuantizeOps = quantizeOps
-	rep, err := engine.Compress(context.Background(), pos[0], pos[1], o, nil)
+	finishTrain()
+	o.InputShape = inputShapes
+	var progress engine.Progress
+	if o.Recover {
+		bar := newProgressBar(stderr, "recover")
+		defer bar.finish()
+		progress = bar.report
+	}
+	rep, err := engine.Compress(context.Background(), pos[0], pos[1], o, progress)
 	err = withFlagNames(fs, err)
 	if rep != nil {
 		if asJSON {
@@ -107,6 +120,9 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 	fmt.Fprintln(w)
 	if r.Sparsity > 0 {
 		fmt.Fprintf(w, "  sparsity    %.1f%% of the weights are zero\n", 100*r.Sparsity)
+	}
+	if r.MACsBefore > 0 {
+		fmt.Fprintf(w, "  MACs        %d → %d per sample (%.1f%%)\n", r.MACsBefore, r.MACsAfter, pct(r.MACsAfter, r.MACsBefore))
 	}
 	for _, p := range r.Passes {
 		fmt.Fprintf(w, "\n%s\n", p.Pass)
@@ -140,6 +156,9 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 		for _, n := range p.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
+	}
+	if r.Recover != nil {
+		printTrainReport(w, "recover", r.Recover)
 	}
 	if v := r.Verify; v != nil {
 		fmt.Fprintf(w, "\nverify (%s;\n        modelc verify's defaults differ: every element within atol %g + rtol %g·|ref|)\n",

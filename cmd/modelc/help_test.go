@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var commands = []string{"info", "check", "convert", "compress", "run", "verify", "backends"}
+var commands = []string{"info", "check", "convert", "compress", "distill", "run", "verify", "backends"}
 
 // Every command answers --help and -h with its own part of `modelc help`, and that part
 // names every flag the command accepts.

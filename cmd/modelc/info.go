@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +19,10 @@ func cmdInfo(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	allTensors := fs.Bool("tensors", false, "list every tensor")
-	pos, err := parseArgs(fs, args, 1, "MODEL [--tensors] [--json]")
+	withMACs := fs.Bool("macs", false, "count multiply-accumulates (runs the model once on zeros)")
+	var inputShapes multiFlag
+	fs.Var(&inputShapes, "input-shape", "NAME=D1xD2x... for --macs (repeatable; implies --macs)")
+	pos, err := parseArgs(fs, args, 1, "MODEL [--tensors] [--macs [--input-shape NAME=DIMS]] [--json]")
 	if err != nil {
 		return err
 	}
@@ -26,9 +30,19 @@ func cmdInfo(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *withMACs || len(inputShapes) > 0 {
+		shapes, err := engine.ParseInputShapes(inputShapes)
+		if err != nil {
+			return withFlagNames(fs, err)
+		}
+		if info.MACs, err = engine.InspectMACs(context.Background(), pos[0], shapes); err != nil {
+			return withFlagNames(fs, err)
+		}
+	}
 	if *asJSON {
 		return printJSON(stdout, info)
 	}
+	defer printMACs(stdout, info.MACs)
 	if info.WeightsOnly {
 		printWeightsInfo(stdout, info, *allTensors)
 		return nil
@@ -196,4 +210,28 @@ func plural(n int, noun string) string {
 		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printMACs prints a MACs count: the total, then per op type.
+func printMACs(w io.Writer, r *engine.MACs) {
+	if r == nil {
+		return
+	}
+	var names []string
+	for n := range r.InputShapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var in []string
+	for _, n := range names {
+		d := make([]string, len(r.InputShapes[n]))
+		for i, v := range r.InputShapes[n] {
+			d[i] = fmt.Sprint(v)
+		}
+		in = append(in, n+"="+strings.Join(d, "x"))
+	}
+	fmt.Fprintf(w, "MACs       %d (%s)\n", r.Total, strings.Join(in, ", "))
+	for _, op := range r.SortedOps() {
+		fmt.Fprintf(w, "  %-22s %d\n", op, r.PerOp[op])
+	}
 }

@@ -40,6 +40,12 @@ Usage:
                                       weights-only file (safetensors, GGUF, PyTorch,
                                       NumPy) its tensors by dtype, the largest, metadata
       --tensors                       list every tensor (name, dtype, shape, bytes)
+      --macs                          multiply-accumulates of one forward pass (Conv,
+                                      ConvTranspose, MatMul, Gemm), in total and per op
+                                      type, at the declared input shapes (symbolic
+                                      dimensions as 1); runs the model once on zeros
+      --input-shape NAME=DIMS         count at this shape instead, e.g. input=1x3x112x112
+                                      (repeatable; implies --macs)
   modelc check MODEL [--json]         validate every node against the ONNX operator schemas
                                       of the model's opsets (attributes, input and output
                                       counts, element types), as onnxruntime does on load;
@@ -165,6 +171,15 @@ Usage:
       --simplify                      fold constants and BatchNorm, drop Identity/Dropout,
                                       dead nodes and unused initializers
       --exclude PATTERN               node name pattern or op type to leave alone (repeatable)
+      --input-shape NAME=NxCxHxW      retarget an image input to a new resolution (or
+      --input-scale F                 scale every image input's height and width by F):
+                                      a Flatten before a fully connected layer gets a
+                                      Resize (nearest, smaller input) or AveragePool (larger)
+                                      back to the size it was trained at, by whole factors;
+                                      the model is run at the new size and must keep its
+                                      output shapes; prints MACs per sample before and after.
+                                      With --recover, the student sees --data resized
+                                      (bilinear), the original sees it as given
       --recipe FILE.json              an ordered list of steps, e.g.
                                       [{"prune":"2:4"},{"quantize":"int4","block_size":32}]
       --verify [--inputs F.npz] [--labels F.npy]
@@ -174,6 +189,44 @@ Usage:
                                       or it has NaN/Inf where the original's is finite.
                                       Unlike verify, no element-wise bound: the elements
                                       outside verify's atol 1e-5/rtol 1e-4 are counted only
+      --recover --data FILE.npz       after the passes, fine-tune the result by distillation
+                                      from IN on these inputs (no labels needed): pruned
+                                      weights stay zero, weight-only int8/int4 weights stay
+                                      on their grid (fake-quantized, straight-through
+                                      gradient). Training flags as for distill:
+                                      --epochs --batch-size --lr --optimizer --momentum
+                                      --weight-decay --schedule --temperature --alpha
+                                      --held-out --patience --seed --freeze --float64
+      --json                          the report as JSON
+  modelc distill TEACHER STUDENT OUT --data FILE.npz [flags]
+                                      train STUDENT (an ONNX model with TEACHER's inputs and
+                                      output shape, or auto:width=F: TEACHER with a fraction
+                                      1−F of every layer's output channels removed) to
+                                      reproduce TEACHER's outputs, and write it to OUT;
+                                      prints the epochs (loss, held-out agreement), the
+                                      parameters and bytes of both. Ctrl-C cancels (exit 7)
+      --data FILE.npz                 training inputs keyed by input name (one array for a
+                                      one-input model may have any name)
+      --epochs N --batch-size B       epochs (10) and samples per step (32)
+      --lr LR --optimizer O           learning rate (adam 0.003, sgd 0.01); adam or sgd
+      --momentum M --weight-decay W   sgd momentum; L2 weight decay (torch's weight_decay)
+      --schedule S                    cosine (default, down to 0) or constant
+      --temperature T                 distillation temperature (2): the loss is
+                                      T²·KL(softmax(teacher/T) ‖ softmax(student/T))
+      --alpha A                       with labels: A·KD + (1−A)·cross-entropy (0.5)
+      --held-out F --patience N       hold out the fraction F (0.1) of the data; keep the
+                                      epoch with the best held-out loss; stop after N
+                                      epochs without a better one (0: never)
+      --seed S                        the split, batch order and dropout (0): same inputs
+                                      and flags, same bytes out
+      --freeze PATTERN                initializer or node name pattern or op type not
+                                      trained (repeatable)
+      --float64                       matrix products in float64 too (slower; by default
+                                      their operands are rounded to float32 for the SIMD
+                                      kernels, the rest is float64)
+      --labels FILE.npy               class labels, one per sample: adds cross-entropy
+      --match T_TENSOR=S_TENSOR       add the mean squared difference of a teacher tensor
+                                      and a student tensor (repeatable)
       --json                          the report as JSON
   modelc version                      print the version
   modelc help [COMMAND]               this text, or one command's part of it (as
@@ -264,6 +317,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		err = cmdVerify(args[1:], stdout)
 	case "compress":
 		err = cmdCompress(args[1:], stdout, stderr)
+	case "distill":
+		err = cmdDistill(args[1:], stdout, stderr)
 	case "backends":
 		err = cmdBackends(args[1:], stdout)
 	case "version", "--version":

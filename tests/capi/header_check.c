@@ -8,6 +8,7 @@
 
 PIN(abi, MODELC_ABI_VERSION >= 1);
 PIN(abi2, MODELC_ABI_VERSION >= 2); /* modelc_compress_bytes */
+PIN(abi3, MODELC_ABI_VERSION >= 3); /* modelc_distill */
 PIN(ok, MODELC_OK == 0);
 PIN(internal, MODELC_E_INTERNAL == 1);
 PIN(invalid, MODELC_E_INVALID_ARGUMENT == 2);
@@ -34,3 +35,5 @@ modelc_status (*const pin_compress)(const char *, const char *, const char *, pr
 modelc_status (*const pin_verify)(const char *, const char *, const char *, progress_t, void *, char **) = modelc_verify;
 modelc_status (*const pin_compress_bytes)(const void *, size_t, const char *, const char *, progress_t, void *, void **,
                                           size_t *, char **) = modelc_compress_bytes;
+modelc_status (*const pin_distill)(const char *, const char *, const char *, const char *, progress_t, void *, char **) =
+    modelc_distill;

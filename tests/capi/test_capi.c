@@ -437,6 +437,18 @@ static void test_bad_arguments(const char *src) {
     CHECK(out == NULL && report == NULL, "a failed compress_bytes left *out or *report_json set");
     free(bytes);
 
+    /* modelc_distill (ABI 3): the same argument and option checks, no output on failure. */
+    report = (char *)"sentinel";
+    CHECK_STATUS(modelc_distill(NULL, src, dst, NULL, NULL, NULL, &report), MODELC_E_INVALID_ARGUMENT, "teacher is NULL");
+    CHECK(report == NULL, "a failed distill left *report_json set");
+    CHECK_STATUS(modelc_distill(src, NULL, dst, NULL, NULL, NULL, NULL), MODELC_E_INVALID_ARGUMENT, "student is NULL");
+    CHECK_STATUS(modelc_distill(src, "auto:width=0.5", dst, "{\"bogus_key\": 1}", NULL, NULL, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "bogus_key");
+    CHECK_STATUS(modelc_distill(src, "auto:width=0.5", dst, NULL, NULL, NULL, NULL), MODELC_E_INVALID_ARGUMENT, "data");
+    CHECK_STATUS(modelc_distill(src, "auto:width=0.5", dst, "{\"data\": \"x.npz\", \"alpha\": 2}", NULL, NULL, NULL),
+                 MODELC_E_INVALID_ARGUMENT, "alpha");
+    CHECK(!exists(dst), "a failed distill left %s", dst);
+
     /* The last error belongs to the thread's last failure: a success leaves it alone. */
     CHECK_STATUS(modelc_inspect(missing, &json), MODELC_E_IO, missing);
     CHECK_STATUS(modelc_backends(&json), MODELC_OK, "");

@@ -59,6 +59,7 @@ __all__ = [
     "compress_bytes",
     "convert",
     "convert_bytes",
+    "distill",
     "inspect",
     "library_path",
     "verify",
@@ -243,7 +244,7 @@ def _buffer(data: Any) -> tuple[Any, int]:
 # Options that name array files (.npz of arrays by name, .npy of one array): Python callers
 # may pass the arrays themselves (a mapping of name to numpy array, or one array), which
 # are saved to a temporary file for the call.
-_NPZ_OPTIONS = ("inputs", "calibration")
+_NPZ_OPTIONS = ("inputs", "calibration", "data")
 _NPY_OPTIONS = ("labels",)
 
 
@@ -363,13 +364,39 @@ def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: 
     ``calibration`` (a path, or a mapping of input name to numpy array),
     ``calibration_method``, ``quantize_ops`` (a list of op types), ``keep_io_types``,
     ``prune``, ``sparsity``, ``clip``, ``lowrank``, ``simplify``, ``exclude`` (a list),
-    ``recipe``, ``verify``, ``inputs``, ``labels``, ``min_cosine``.
+    ``recipe``, ``verify``, ``inputs``, ``labels``, ``min_cosine``; ``recover`` with
+    ``data`` (a path or a mapping of input name to array) and the training options of
+    distill() fine-tunes the result by distillation from src.
 
     With ``verify=True``, an output whose cosine similarity falls below ``min_cosine``
     raises VerificationFailedError (dst is written; the report is on the exception), unless
     ``check=False``, which returns the report instead.
     """
     return _report_call(_lib_handle.modelc_compress, src, dst, ("src", "dst"), progress, options, check)
+
+
+def distill(teacher: PathLike, student: PathLike, dst: PathLike, *, progress: Progress = None,
+            **options: Any) -> Dict[str, Any]:
+    """Trains ``student`` (an ONNX path, or ``"auto:width=0.5"`` to derive one from the
+    teacher by removing half of every layer's output channels) to reproduce the ONNX model
+    ``teacher``'s outputs, writes it to ``dst`` and returns the report.
+
+    Options are those of ``modelc distill``: ``data`` (required: a path, or a mapping of
+    input name to numpy array), ``labels`` (a path or an integer array), ``match`` (a list
+    of "teacher_tensor=student_tensor"), ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
+    ``momentum``, ``weight_decay``, ``schedule``, ``temperature``, ``alpha``, ``held_out``,
+    ``patience``, ``seed``, ``freeze`` (a list). The progress callback sees a stage per
+    epoch and may cancel (CancelledError).
+    """
+    t, s, d = _path(teacher, "teacher"), _path(student, "student"), _path(dst, "dst")
+    out = ctypes.c_void_p()
+    with tempfile.TemporaryDirectory(prefix="modelc-") as tmp:
+        opts = _array_files(options, tmp)
+        p = _Progress(progress)
+        status = p.call(_lib_handle.modelc_distill, t, s, d, _options(opts), p.fn, None, ctypes.byref(out))
+        report = json.loads(_take_string(out)) if out.value else None
+        p.finish(status)
+        return report
 
 
 def compress_bytes(data: Any, *, from_format: Optional[str] = None, progress: Progress = None,

@@ -16,8 +16,8 @@ import sys
 
 # The MODELC_ABI_VERSION of the modelc.h this package was written against. The ABI only
 # grows, so any library reporting this version or a later one will do.
-# Version 2 added modelc_compress_bytes.
-ABI_VERSION = 2
+# Version 2 added modelc_compress_bytes, version 3 modelc_distill.
+ABI_VERSION = 3
 
 LIBNAME = {"darwin": "libmodelc.dylib", "win32": "modelc.dll"}.get(sys.platform, "libmodelc.so")
 
@@ -58,6 +58,7 @@ def _declare(lib: ctypes.CDLL) -> None:
             [c_void_p, c_size_t, c_char_p, c_char_p, PROGRESS_FN, c_void_p, P(c_void_p), P(c_size_t), P(c_void_p)],
             c_int,
         ),
+        "modelc_distill": ([c_char_p, c_char_p, c_char_p, c_char_p, PROGRESS_FN, c_void_p, P(c_void_p)], c_int),
         "modelc_verify": ([c_char_p, c_char_p, c_char_p, PROGRESS_FN, c_void_p, P(c_void_p)], c_int),
         "modelc_inspect": ([c_char_p, P(c_void_p)], c_int),
         "modelc_backends": ([P(c_void_p)], c_int),

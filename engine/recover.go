@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/modelc/modelc/engine/ir"
+	"github.com/modelc/modelc/engine/train"
+)
+
+// recoverModel fine-tunes the compressed model m by distillation from the uncompressed
+// model teacher reads, on the inputs opts.Data, with the compression kept: weights that
+// are zero (pruned) stay zero and weights read by DequantizeLinear stay on their grid
+// (trained as float shadows, fake-quantized with a straight-through gradient).
+func recoverModel(ctx context.Context, teacher modelSource, m *ir.Model, opts TrainOptions, step func(string, float64) error) (*TrainReport, error) {
+	tm, _, err := teacher.open()
+	if err != nil {
+		return nil, err
+	}
+	defer tm.Close()
+	inputs, n, err := loadInputs(opts.Data, tm)
+	if err != nil {
+		return nil, err
+	}
+	logits, _, err := teacherOutputs(ctx, tm, inputs, n, nil)
+	if err != nil {
+		return nil, withFile(err, teacher.name)
+	}
+	d := &train.Data{Inputs: studentInputs(m, inputs), Teacher: logits}
+	return fit(ctx, m, d, opts, true, step)
+}
+
+// studentInputs resizes (bilinear) the images of a retargeted student's [N, C, H, W]
+// inputs from the teacher's size to the student's declared one.
+func studentInputs(m *ir.Model, inputs map[string]*train.T) map[string]*train.T {
+	out := map[string]*train.T{}
+	for k, v := range inputs {
+		out[k] = v
+	}
+	for _, in := range m.Graph.Inputs {
+		v := out[in.Name]
+		if v == nil || len(v.Shape) != 4 || in.Type == nil || in.Type.Shape == nil || len(in.Type.Shape.Dims) != 4 {
+			continue
+		}
+		d := in.Type.Shape.Dims
+		if d[2].HasValue && d[3].HasValue && (int(d[2].Value) != v.Shape[2] || int(d[3].Value) != v.Shape[3]) {
+			out[in.Name] = train.ResizeBilinear(v, int(d[2].Value), int(d[3].Value))
+		}
+	}
+	return out
+}

@@ -1,0 +1,249 @@
+package train
+
+import "math"
+
+func init() {
+	register(binary, "Add", "Sub", "Mul", "Div")
+	register(unary, "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu", "Clip", "Neg", "Identity", "Dropout")
+	register(softmax, "Softmax", "LogSoftmax")
+}
+
+func binary(c *opCtx, in []*T) ([]*T, backFn, error) {
+	a, b := in[0], in[1]
+	shape, err := broadcastShape(a.Shape, b.Shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	ia, ib := bindex(a.Shape, shape), bindex(b.Shape, shape)
+	out := New(shape...)
+	op := c.node.OpType
+	for i := range out.D {
+		x, y := a.D[ia[i]], b.D[ib[i]]
+		switch op {
+		case "Add":
+			out.D[i] = x + y
+		case "Sub":
+			out.D[i] = x - y
+		case "Mul":
+			out.D[i] = x * y
+		case "Div":
+			out.D[i] = x / y
+		}
+	}
+	back := func(g []*T) []*T {
+		ga, gb := New(shape...), New(shape...)
+		for i, v := range g[0].D {
+			x, y := a.D[ia[i]], b.D[ib[i]]
+			switch op {
+			case "Add":
+				ga.D[i], gb.D[i] = v, v
+			case "Sub":
+				ga.D[i], gb.D[i] = v, -v
+			case "Mul":
+				ga.D[i], gb.D[i] = v*y, v*x
+			case "Div":
+				ga.D[i], gb.D[i] = v/y, -v*x/(y*y)
+			}
+		}
+		return []*T{reduceTo(ga, a.Shape, ia), reduceTo(gb, b.Shape, ib)}
+	}
+	return []*T{out}, back, nil
+}
+
+// unary covers the activations: f and its derivative from the input x and output y.
+func unary(c *opCtx, in []*T) ([]*T, backFn, error) {
+	x := in[0]
+	op := c.node.OpType
+	alpha := c.float("alpha", map[string]float64{"LeakyRelu": 0.01, "HardSigmoid": 0.2}[op])
+	beta := c.float("beta", 0.5)
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if op == "Clip" {
+		if len(in) > 1 && in[1] != nil {
+			lo = in[1].D[0]
+		}
+		if len(in) > 2 && in[2] != nil {
+			hi = in[2].D[0]
+		}
+		if a := c.node.Attr("min"); a != nil {
+			lo = float64(a.Float)
+		}
+		if a := c.node.Attr("max"); a != nil {
+			hi = float64(a.Float)
+		}
+	}
+	tanhGelu := c.str("approximate", "none") == "tanh"
+	var mask []float64 // Dropout
+	if op == "Dropout" && c.net.Train {
+		ratio := 0.5
+		if a := c.node.Attr("ratio"); a != nil {
+			ratio = float64(a.Float)
+		}
+		if len(in) > 1 && in[1] != nil {
+			ratio = in[1].D[0]
+		}
+		mask = make([]float64, len(x.D))
+		for i := range mask {
+			if c.net.rng.Float64() >= ratio {
+				mask[i] = 1 / (1 - ratio)
+			}
+		}
+	}
+	y := zerosLike(x)
+	d := make([]float64, len(x.D)) // dy/dx
+	for i, v := range x.D {
+		switch op {
+		case "Relu":
+			if v > 0 {
+				y.D[i], d[i] = v, 1
+			}
+		case "LeakyRelu":
+			y.D[i], d[i] = v, 1
+			if v < 0 {
+				y.D[i], d[i] = alpha*v, alpha
+			}
+		case "Sigmoid":
+			s := 1 / (1 + math.Exp(-v))
+			y.D[i], d[i] = s, s*(1-s)
+		case "Tanh":
+			t := math.Tanh(v)
+			y.D[i], d[i] = t, 1-t*t
+		case "HardSigmoid":
+			t := alpha*v + beta
+			switch {
+			case t <= 0:
+			case t >= 1:
+				y.D[i] = 1
+			default:
+				y.D[i], d[i] = t, alpha
+			}
+		case "HardSwish":
+			t := v/6 + 0.5
+			switch {
+			case t <= 0:
+			case t >= 1:
+				y.D[i], d[i] = v, 1
+			default:
+				y.D[i], d[i] = v*t, t+v/6
+			}
+		case "Gelu":
+			if tanhGelu {
+				k := math.Sqrt(2 / math.Pi)
+				u := k * (v + 0.044715*v*v*v)
+				th := math.Tanh(u)
+				y.D[i] = 0.5 * v * (1 + th)
+				d[i] = 0.5*(1+th) + 0.5*v*(1-th*th)*k*(1+3*0.044715*v*v)
+			} else {
+				cdf := 0.5 * (1 + math.Erf(v/math.Sqrt2))
+				y.D[i] = v * cdf
+				d[i] = cdf + v*math.Exp(-v*v/2)/math.Sqrt(2*math.Pi)
+			}
+		case "Clip":
+			y.D[i] = math.Min(math.Max(v, lo), hi)
+			if v >= lo && v <= hi {
+				d[i] = 1
+			}
+		case "Neg":
+			y.D[i], d[i] = -v, -1
+		case "Identity":
+			y.D[i], d[i] = v, 1
+		case "Dropout":
+			y.D[i], d[i] = v, 1
+			if mask != nil {
+				y.D[i], d[i] = v*mask[i], mask[i]
+			}
+		}
+	}
+	back := func(g []*T) []*T {
+		gx := zerosLike(x)
+		for i, v := range g[0].D {
+			gx.D[i] = v * d[i]
+		}
+		return []*T{gx}
+	}
+	outs := []*T{y}
+	if op == "Dropout" && len(c.node.Outputs) > 1 {
+		m := zerosLike(x)
+		for i := range m.D {
+			m.D[i] = 1
+			if mask != nil && mask[i] == 0 {
+				m.D[i] = 0
+			}
+		}
+		outs = append(outs, m)
+	}
+	return outs, back, nil
+}
+
+// softmax along one axis (opset 13 semantics).
+func softmax(c *opCtx, in []*T) ([]*T, backFn, error) {
+	x := in[0]
+	axis := c.int("axis", -1)
+	if axis < 0 {
+		axis += len(x.Shape)
+	}
+	outer, n, inner := split(x.Shape, axis)
+	log := c.node.OpType == "LogSoftmax"
+	y := zerosLike(x)
+	for o := 0; o < outer; o++ {
+		for k := 0; k < inner; k++ {
+			base := o*n*inner + k
+			mx := math.Inf(-1)
+			for j := 0; j < n; j++ {
+				mx = math.Max(mx, x.D[base+j*inner])
+			}
+			s := 0.0
+			for j := 0; j < n; j++ {
+				s += math.Exp(x.D[base+j*inner] - mx)
+			}
+			for j := 0; j < n; j++ {
+				v := x.D[base+j*inner] - mx
+				if log {
+					y.D[base+j*inner] = v - math.Log(s)
+				} else {
+					y.D[base+j*inner] = math.Exp(v) / s
+				}
+			}
+		}
+	}
+	back := func(g []*T) []*T {
+		gx := zerosLike(x)
+		for o := 0; o < outer; o++ {
+			for k := 0; k < inner; k++ {
+				base := o*n*inner + k
+				dot := 0.0
+				for j := 0; j < n; j++ {
+					i := base + j*inner
+					if log {
+						dot += g[0].D[i]
+					} else {
+						dot += g[0].D[i] * y.D[i]
+					}
+				}
+				for j := 0; j < n; j++ {
+					i := base + j*inner
+					if log {
+						gx.D[i] = g[0].D[i] - math.Exp(y.D[i])*dot
+					} else {
+						gx.D[i] = y.D[i] * (g[0].D[i] - dot)
+					}
+				}
+			}
+		}
+		return []*T{gx}
+	}
+	return []*T{y}, back, nil
+}
+
+// split views shape as [outer, shape[axis], inner].
+func split(shape []int, axis int) (outer, n, inner int) {
+	outer, inner = 1, 1
+	for i, d := range shape {
+		switch {
+		case i < axis:
+			outer *= d
+		case i > axis:
+			inner *= d
+		}
+	}
+	return outer, shape[axis], inner
+}

@@ -1,0 +1,131 @@
+package train
+
+import (
+	"fmt"
+	"math"
+)
+
+func init() {
+	register(pool, "MaxPool", "AveragePool")
+	register(globalAvg, "GlobalAveragePool")
+}
+
+func pool(c *opCtx, in []*T) ([]*T, backFn, error) {
+	x := in[0]
+	if len(x.Shape) != 4 {
+		return nil, nil, fmt.Errorf("input %v: only 2-D pooling is supported", x.Shape)
+	}
+	k := c.ints("kernel_shape")
+	s := c.ints("strides")
+	if s == nil {
+		s = []int{1, 1}
+	}
+	p := c.ints("pads")
+	if p == nil {
+		p = []int{0, 0, 0, 0}
+	}
+	if c.int("ceil_mode", 0) != 0 || c.ints("dilations") != nil && (c.ints("dilations")[0] != 1 || c.ints("dilations")[1] != 1) {
+		return nil, nil, fmt.Errorf("ceil_mode and dilations are not supported")
+	}
+	if ap := c.str("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "VALID" {
+		return nil, nil, fmt.Errorf("auto_pad %s is not supported: give pads", ap)
+	}
+	isMax := c.node.OpType == "MaxPool"
+	incl := c.int("count_include_pad", 0) == 1
+	n, ch, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	oh, ow := (h+p[0]+p[2]-k[0])/s[0]+1, (w+p[1]+p[3]-k[1])/s[1]+1
+	out := New(n, ch, oh, ow)
+	arg := make([]int, out.Len())   // max: the input position chosen
+	count := make([]float64, oh*ow) // average: the divisor
+	for pl := 0; pl < n*ch; pl++ {
+		src := x.D[pl*h*w:]
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				best, bi, sum, cnt := math.Inf(-1), -1, 0.0, 0
+				for ky := 0; ky < k[0]; ky++ {
+					y := oy*s[0] - p[0] + ky
+					for kx := 0; kx < k[1]; kx++ {
+						xx := ox*s[1] - p[1] + kx
+						if y < 0 || y >= h || xx < 0 || xx >= w {
+							continue
+						}
+						v := src[y*w+xx]
+						if v > best || bi < 0 {
+							best, bi = v, y*w+xx
+						}
+						sum += v
+						cnt++
+					}
+				}
+				o := pl*oh*ow + oy*ow + ox
+				if isMax {
+					out.D[o], arg[o] = best, pl*h*w+bi
+				} else {
+					if incl {
+						cnt = k[0] * k[1]
+					}
+					count[oy*ow+ox] = float64(cnt)
+					out.D[o] = sum / float64(cnt)
+				}
+			}
+		}
+	}
+	back := func(g []*T) []*T {
+		gx := zerosLike(x)
+		for pl := 0; pl < n*ch; pl++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					o := pl*oh*ow + oy*ow + ox
+					if isMax {
+						gx.D[arg[o]] += g[0].D[o]
+						continue
+					}
+					v := g[0].D[o] / count[oy*ow+ox]
+					for ky := 0; ky < k[0]; ky++ {
+						y := oy*s[0] - p[0] + ky
+						for kx := 0; kx < k[1]; kx++ {
+							xx := ox*s[1] - p[1] + kx
+							if y >= 0 && y < h && xx >= 0 && xx < w {
+								gx.D[pl*h*w+y*w+xx] += v
+							}
+						}
+					}
+				}
+			}
+		}
+		return []*T{gx}
+	}
+	return []*T{out}, back, nil
+}
+
+func globalAvg(c *opCtx, in []*T) ([]*T, backFn, error) {
+	x := in[0]
+	if len(x.Shape) < 3 {
+		return nil, nil, fmt.Errorf("input %v: GlobalAveragePool needs [N, C, ...]", x.Shape)
+	}
+	nc := x.Shape[0] * x.Shape[1]
+	sp := x.Len() / nc
+	oshape := append([]int{x.Shape[0], x.Shape[1]}, make([]int, len(x.Shape)-2)...)
+	for i := 2; i < len(oshape); i++ {
+		oshape[i] = 1
+	}
+	out := New(oshape...)
+	for i := 0; i < nc; i++ {
+		s := 0.0
+		for _, v := range x.D[i*sp : (i+1)*sp] {
+			s += v
+		}
+		out.D[i] = s / float64(sp)
+	}
+	back := func(g []*T) []*T {
+		gx := zerosLike(x)
+		for i := 0; i < nc; i++ {
+			v := g[0].D[i] / float64(sp)
+			for j := i * sp; j < (i+1)*sp; j++ {
+				gx.D[j] = v
+			}
+		}
+		return []*T{gx}
+	}
+	return []*T{out}, back, nil
+}
