@@ -95,6 +95,15 @@ var formats = []*Format{
 		},
 	},
 	{
+		// TorchScript archives (torch.jit.save): weights, module tree and, for traced
+		// modules, the graph; recognised by their code/ entries, so before "torch".
+		Name:       "torchscript",
+		Extensions: []string{".jit", ".torchscript"},
+		DetectPath: torch.DetectScript,
+		Read:       torch.ReadScript,
+		ReadBytes:  torch.ReadScriptBytes,
+	},
+	{
 		// PyTorch zip checkpoints (state dicts), read with a restricted unpickler; a
 		// folder or pytorch_model.bin.index.json names a sharded one.
 		Name:       "torch",
