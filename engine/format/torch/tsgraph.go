@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -297,7 +298,8 @@ func tsTypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-var tsBuiltins = map[string]bool{"torch": true, "ops": true, "CONSTANTS": true, "int": true, "float": true, "bool": true, "getattr": true, "annotate": true, "uninitialized": true, "len": true, "str": true, "__torch__": true, "math": true}
+var tsBuiltins = map[string]bool{"torch": true, "ops": true, "CONSTANTS": true, "int": true, "float": true, "bool": true, "getattr": true, "annotate": true, "uninitialized": true, "len": true, "str": true, "__torch__": true, "math": true,
+	"List": true, "Optional": true, "Tensor": true, "Tuple": true, "Dict": true, "NoneType": true}
 
 func (b *tsBuilder) eval(e *tsExpr, env map[string]any) (any, error) {
 	switch e.kind {
@@ -343,6 +345,9 @@ func (b *tsBuilder) eval(e *tsExpr, env map[string]any) (any, error) {
 		y, err := b.eval(e.y, env)
 		if err != nil {
 			return nil, err
+		}
+		if q, ok := x.(tsQual); ok { // a type: List[int]
+			return q, nil
 		}
 		l, ok1 := x.(*tsList)
 		i, ok2 := y.(int64)
@@ -556,9 +561,10 @@ func floorDiv(a, b int64) int64 {
 // ---- graph construction ------------------------------------------------------------------
 
 // buildScriptGraph interprets the root module's forward into m.Graph. The inputs' ranks
-// are not recorded in a traced archive: each input is tried with rank 4, 3, 2, 5, 1 in
-// turn (images, sequences, feature vectors, volumes), and the first that the code
-// accepts with consistent ranks is kept.
+// are not recorded in a traced archive: each input is tried with rank 2, 3, 4, 5, 1 in
+// turn (feature vectors or token ids, sequences, images, volumes), and the first that
+// the code accepts with consistent ranks is kept (convolutions, pools, recurrent layers,
+// batched matrix products, transposes and sizes pin the rank).
 func buildScriptGraph(a *archive, m *ir.Model, root *pyObject, consts *tsList) error {
 	cls0 := &tsBuilder{a: a, files: map[string]*tsFile{}}
 	c, err := cls0.class(root.class)
@@ -571,7 +577,7 @@ func buildScriptGraph(a *archive, m *ir.Model, root *pyObject, consts *tsList) e
 	}
 	nin := len(fwd.params) - 1
 	ranks := make([]int, nin)
-	order := []int{4, 3, 2, 5, 1}
+	order := []int{2, 3, 4, 5, 1}
 	var first error
 	var try func(i int) error
 	try = func(i int) error {
@@ -589,6 +595,9 @@ func buildScriptGraph(a *archive, m *ir.Model, root *pyObject, consts *tsList) e
 			if !errors.As(err, &te) || !strings.Contains(te.msg, "rank") {
 				return err // not a matter of the input's rank
 			}
+			if os.Getenv("MODELC_TS_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "input rank %v: %v\n", ranks, err)
+			}
 			if first == nil {
 				first = err
 			}
@@ -603,7 +612,8 @@ func buildScriptGraph(a *archive, m *ir.Model, root *pyObject, consts *tsList) e
 		return buildWithRanks(a, m, root, consts, fwd, ranks, cls0.files)
 	}
 	if err := try(0); err != nil {
-		if first != nil {
+		var te *tsErr
+		if first != nil && errors.As(err, &te) && strings.Contains(te.msg, "rank") {
 			return first
 		}
 		return err

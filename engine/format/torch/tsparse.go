@@ -296,6 +296,9 @@ func parseTSDef(path string, lines []tsLogical, i int) (*tsFunc, int, error) {
 				fn.params = append(fn.params, t[k+1].s)
 			}
 		}
+		if depth == 0 {
+			break // the end of the parameter list; the return annotation follows
+		}
 	}
 	i++
 	bodyIndent := -1
