@@ -129,33 +129,49 @@ func (b *tsBuilder) constI64(v []int64, scalar bool) string {
 }
 
 func (b *tsBuilder) constF(v float64, dt ir.DType) string {
-	switch dt {
-	case ir.Float64:
-		u := math.Float64bits(v)
-		data := make([]byte, 8)
-		for k := range data {
-			data[k] = byte(u >> (8 * k))
-		}
-		return b.addInit(dt, nil, data)
-	case ir.Int64:
-		return b.constI64([]int64{int64(v)}, true)
-	case ir.Int32:
-		u := uint32(int32(v))
-		return b.addInit(dt, nil, []byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)})
-	case ir.Bool:
-		x := byte(0)
-		if v != 0 {
-			x = 1
-		}
-		return b.addInit(dt, nil, []byte{x})
-	}
-	return b.addInit(ir.Float32, nil, ir.Float32Bytes([]float32{float32(v)}))
+	return b.addInit(scalarTensorType(dt), nil, scalarBytes(v, dt))
 }
 
+func scalarTensorType(dt ir.DType) ir.DType {
+	switch dt {
+	case ir.Float64, ir.Int64, ir.Int32, ir.Bool:
+		return dt
+	}
+	return ir.Float32
+}
+
+// scalarBytes encodes v as one element of dtype (float32 for the others).
+func scalarBytes(v float64, dt ir.DType) []byte {
+	var u uint64
+	n := 4
+	switch dt {
+	case ir.Float64:
+		u, n = math.Float64bits(v), 8
+	case ir.Int64:
+		u, n = uint64(int64(v)), 8
+	case ir.Int32:
+		u = uint64(uint32(int32(v)))
+	case ir.Bool:
+		n = 1
+		if v != 0 {
+			u = 1
+		}
+	default:
+		u = uint64(math.Float32bits(float32(v)))
+	}
+	data := make([]byte, n)
+	for k := range data {
+		data[k] = byte(u >> (8 * k))
+	}
+	return data
+}
+
+// addInit adds a constant the graph needs as a Constant node (not an initializer: the
+// initializers are the archive's own weights, which a weights-only output lists).
 func (b *tsBuilder) addInit(dt ir.DType, shape []int64, data []byte) string {
 	name := b.fresh("const")
 	t, _ := ir.NewTensor(name, dt, shape, data)
-	b.g.Initializers = append(b.g.Initializers, t)
+	b.g.Nodes = append(b.g.Nodes, &ir.Node{Name: "n_" + name, OpType: "Constant", Outputs: []string{name}, Attrs: []*ir.Attribute{{Name: "value", Type: ir.AttrTensor, Tensor: t}}})
 	b.inits[name] = t
 	return name
 }
@@ -450,7 +466,7 @@ func (b *tsBuilder) attr(x any, name string) (any, error) {
 			if c, ok := b.consts.items[i].(*constTensor); ok {
 				if b.inits[c.t.Name] == nil {
 					b.inits[c.t.Name] = c.t
-					b.g.Initializers = append(b.g.Initializers, c.t)
+					b.g.Nodes = append(b.g.Nodes, &ir.Node{Name: "n_" + c.t.Name, OpType: "Constant", Outputs: []string{c.t.Name}, Attrs: []*ir.Attribute{{Name: "value", Type: ir.AttrTensor, Tensor: c.t}}})
 				}
 				return &tsTensor{c.t.Name, len(c.t.Shape), c.t.DType}, nil
 			}

@@ -1057,13 +1057,14 @@ func (b *tsBuilder) call(qual string, pos []any, kw map[string]any) (any, error)
 			}
 			dt = d
 		}
-		one, _ := b.asTensor(val, dt)
-		b.g.Initializers = b.g.Initializers[:len(b.g.Initializers)-1] // used as the attribute only
-		vt, err := ir.NewTensor("value", one.dtype, []int64{1}, b.inits[one.name].Bytes())
+		vdt := scalarTensorType(dt)
+		vt, err := ir.NewTensor("value", vdt, []int64{1}, scalarBytes(val, vdt))
 		if err != nil {
 			return nil, err
 		}
-		delete(b.inits, one.name)
+		if vdt != dt {
+			return &tsTensor{b.node1("Cast", []string{b.node1("ConstantOfShape", []string{shape.name}, &ir.Attribute{Name: "value", Type: ir.AttrTensor, Tensor: vt})}, attrInt("to", int64(dt))), rank, dt}, nil
+		}
 		return &tsTensor{b.node1("ConstantOfShape", []string{shape.name}, &ir.Attribute{Name: "value", Type: ir.AttrTensor, Tensor: vt}), rank, dt}, nil
 	case "to", "type_as":
 		x, err := a.tensor(0, "self")

