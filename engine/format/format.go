@@ -102,6 +102,12 @@ var formats = []*Format{
 		DetectPath: torch.DetectScript,
 		Read:       torch.ReadScript,
 		ReadBytes:  torch.ReadScriptBytes,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return torch.WriteScript(m, path, torch.WriteOptions{Written: o.Written})
+		},
+		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {
+			return torch.EncodeScript(m, w, name, torch.WriteOptions{Written: o.Written})
+		},
 	},
 	{
 		// PyTorch zip checkpoints (state dicts), read with a restricted unpickler; a
