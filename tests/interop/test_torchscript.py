@@ -160,3 +160,84 @@ def test_malicious_code_is_refused_without_running(fixtures, tmp_path):
     # The weights still convert; nothing ran.
     harness.expect_ok(harness.run_modelc("convert", bad, tmp_path / "o.safetensors"))
     assert not marker.exists()
+
+
+# ---- ONNX → TorchScript ------------------------------------------------------------------
+
+def _torch_run(tmp_path, jobs):
+    """Runs [(archive, inputs.npz, outputs.npz)] in one torch process; returns outputs
+    per archive, or the error torch gave."""
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([[str(a), str(i), str(o)] for a, i, o in jobs]))
+    r = subprocess.run([SYSTEM_PYTHON, os.path.join(HERE, "torchscript_run.py"), str(spec)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = {}
+    for a, _, o in jobs:
+        err = str(o) + ".err"
+        res[str(a)] = open(err).read() if os.path.exists(err) else _npz(o)
+    return res
+
+
+ONNX_FIXTURES = [("onnx", "cnn"), ("onnx", "transformer"), ("onnx", "lstm"), ("digits", "mlp"), ("digits", "cnn")]
+
+
+def test_onnx_to_torchscript_agrees_with_onnxruntime(tmp_path):
+    jobs, want = [], {}
+    for folder, name in ONNX_FIXTURES:
+        src = os.path.join(harness.REPO, "testdata", folder, f"{name}.onnx")
+        if folder == "onnx":
+            z = np.load(os.path.join(harness.REPO, "testdata", folder, f"{name}.inputs.npz"))
+            inputs = [z[k] for k in z.files]
+        else:
+            inputs = [np.load(os.path.join(harness.REPO, "testdata", "digits", "test_inputs.npz"))["input"][:32]]
+        inp = tmp_path / f"{folder}_{name}.in.npz"
+        np.savez(inp, *inputs)
+        out = tmp_path / f"{folder}_{name}.pt"
+        harness.expect_ok(harness.run_modelc("convert", src, out, "--to", "torchscript"))
+        jobs.append((out, inp, tmp_path / f"{folder}_{name}.out.npz"))
+        want[str(out)] = _ort(src, inputs)
+    got = _torch_run(tmp_path, jobs)
+    for a, w in want.items():
+        g = got[a]
+        assert not isinstance(g, str), f"torch.jit.load / run of {a}: {g}"
+        assert len(g) == len(w)
+        for gi, wi in zip(g, w):
+            assert gi.shape == wi.shape
+            diff = float(np.abs(gi - wi).max())
+            assert diff <= TOL, f"{a}: max abs diff {diff}"
+            harness.note("onnx → torchscript", os.path.basename(a), f"max abs diff {diff:.2e}")
+
+
+def test_onnx_control_flow_is_refused(tmp_path):
+    out = tmp_path / "loop.pt"
+    r = harness.run_modelc("convert", os.path.join(harness.REPO, "testdata", "onnx", "loop.onnx"), out, "--to", "torchscript")
+    assert r.returncode == UNSUPPORTED, harness.describe(r)
+    assert "Loop" in r.stderr and not out.exists()
+
+
+ROUND_TRIP = ["mixed", "transformer", "lstm", "digits_cnn", "resnet18", "mobilenet_v3_small"]
+
+
+def test_round_trip_torchscript_onnx_torchscript(fixtures, tmp_path):
+    d, index = fixtures
+    jobs = []
+    for name in ROUND_TRIP:
+        if name not in index:
+            continue
+        onnx_path = tmp_path / f"{name}.onnx"
+        back = tmp_path / f"{name}.jit"
+        harness.expect_ok(harness.run_modelc("convert", d / f"{name}.pt", onnx_path))
+        harness.expect_ok(harness.run_modelc("convert", onnx_path, back))
+        jobs.append((back, d / f"{name}.in.npz", tmp_path / f"{name}.out.npz"))
+    got = _torch_run(tmp_path, jobs)
+    for a, _, _ in jobs:
+        name = os.path.basename(str(a))[:-4]
+        g = got[str(a)]
+        assert not isinstance(g, str), f"torch.jit.load / run of {a}: {g}"
+        w = _npz(d / f"{name}.out.npz")
+        assert len(g) == len(w)
+        for gi, wi in zip(g, w):
+            diff = float(np.abs(gi - wi).max())
+            assert gi.shape == wi.shape and diff <= TOL, f"{name}: max abs diff {diff}"
+        harness.note("torchscript → onnx → torchscript", name, f"max abs diff {diff:.2e}")

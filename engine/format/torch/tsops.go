@@ -1562,12 +1562,19 @@ func (b *tsBuilder) rnn(a *tsArgs, base string) (any, error) {
 	var hOuts, cOuts []string
 	for l := int64(0); l < layers; l++ {
 		var ws, rs, bs []string
-		for d := int64(0); d < dirs; d++ {
-			p := params[(l*dirs+d)*int64(per):]
-			ws = append(ws, unsq0(reorder(p[0].name)))
-			rs = append(rs, unsq0(reorder(p[1].name)))
+		if w, r, bias, ok := b.rnnConsts(params[l*dirs*int64(per):(l+1)*dirs*int64(per)], dirs, per, int(gates), int(hidden), order); ok {
+			ws, rs = []string{w}, []string{r}
 			if hasB {
-				bs = append(bs, unsq0(b.node1("Concat", []string{reorder(p[2].name), reorder(p[3].name)}, attrInt("axis", 0))))
+				bs = []string{bias}
+			}
+		} else {
+			for d := int64(0); d < dirs; d++ {
+				p := params[(l*dirs+d)*int64(per):]
+				ws = append(ws, unsq0(reorder(p[0].name)))
+				rs = append(rs, unsq0(reorder(p[1].name)))
+				if hasB {
+					bs = append(bs, unsq0(b.node1("Concat", []string{reorder(p[2].name), reorder(p[3].name)}, attrInt("axis", 0))))
+				}
 			}
 		}
 		cat := func(v []string) string {
@@ -1620,6 +1627,49 @@ func (b *tsBuilder) rnn(a *tsArgs, base string) (any, error) {
 		res.items = append(res.items, &tsTensor{catState(cOuts), 3, x.dtype})
 	}
 	return res, nil
+}
+
+// rnnConsts reorders the gates of one layer's stored float32 weights into ONNX's W, R
+// and B (as Constant values), so the graph holds them as data, not as Split/Concat.
+func (b *tsBuilder) rnnConsts(p []*tsTensor, dirs int64, per, gates, hidden int, order []int) (w, r, bias string, ok bool) {
+	var wd, rd, bd []float32
+	var cols [2]int64
+	for d := 0; d < int(dirs); d++ {
+		q := p[d*per:]
+		for k := 0; k < per; k++ {
+			t := b.inits[q[k].name]
+			if t == nil || t.DType != ir.Float32 || int(t.Shape[0]) != gates*hidden {
+				return "", "", "", false
+			}
+		}
+		take := func(t *ir.Tensor) []float32 {
+			f, _ := t.Float32s()
+			c := len(f) / (gates * hidden)
+			out := make([]float32, 0, len(f))
+			for _, g := range order {
+				out = append(out, f[g*hidden*c:(g+1)*hidden*c]...)
+			}
+			return out
+		}
+		wt, rt := b.inits[q[0].name], b.inits[q[1].name]
+		if len(wt.Shape) != 2 || len(rt.Shape) != 2 {
+			return "", "", "", false
+		}
+		cols = [2]int64{wt.Shape[1], rt.Shape[1]}
+		wd = append(wd, take(wt)...)
+		rd = append(rd, take(rt)...)
+		if per == 4 {
+			bd = append(bd, take(b.inits[q[2].name])...)
+			bd = append(bd, take(b.inits[q[3].name])...)
+		}
+	}
+	gh := int64(gates * hidden)
+	w = b.addInit(ir.Float32, []int64{dirs, gh, cols[0]}, ir.Float32Bytes(wd))
+	r = b.addInit(ir.Float32, []int64{dirs, gh, cols[1]}, ir.Float32Bytes(rd))
+	if per == 4 {
+		bias = b.addInit(ir.Float32, []int64{dirs, 2 * gh}, ir.Float32Bytes(bd))
+	}
+	return w, r, bias, true
 }
 
 var _ = fmt.Sprintf
