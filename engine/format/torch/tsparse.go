@@ -96,6 +96,10 @@ func tokenizeTS(src string) ([]tsLogical, error) {
 				for j < len(src) && src[j] != '\n' {
 					j++
 				}
+				if j < len(src) {
+					j++ // the newline
+					line++
+				}
 				i = j
 				continue
 			}
