@@ -99,6 +99,7 @@ var formats = []*Format{
 		// modules, the graph; recognised by their code/ entries, so before "torch".
 		Name:       "torchscript",
 		Extensions: []string{".jit", ".torchscript"},
+		Detect:     torch.DetectScriptHead,
 		DetectPath: torch.DetectScript,
 		Read:       torch.ReadScript,
 		ReadBytes:  torch.ReadScriptBytes,

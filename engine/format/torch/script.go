@@ -12,6 +12,7 @@ package torch
 
 import (
 	"archive/zip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -27,6 +28,21 @@ const (
 	MetaModules    = "torchscript.modules"     // the module tree, one line per module
 	MetaGraphError = "torchscript.graph_error" // why no graph was read
 )
+
+// DetectScriptHead recognises a TorchScript archive by its first zip entry, for a model
+// held in memory: torch.jit.save writes the storages (<archive>/data/0) before data.pkl,
+// modelc writes <archive>/code/ first; a state dict starts with data.pkl.
+func DetectScriptHead(head []byte) bool {
+	if len(head) < 30 || string(head[:4]) != "PK\x03\x04" {
+		return false
+	}
+	n := int(binary.LittleEndian.Uint16(head[26:]))
+	if n > len(head)-30 {
+		return false
+	}
+	parts := strings.SplitN(string(head[30:30+n]), "/", 3)
+	return len(parts) == 3 && (parts[1] == "code" || parts[1] == "data" || parts[1] == "constants")
+}
 
 // DetectScript recognises a TorchScript archive by its entries (code/ or constants.pkl
 // beside data.pkl); it reads the zip's directory only.

@@ -53,10 +53,11 @@ func EncodeScript(m *ir.Model, w io.Writer, name string, opts WriteOptions) erro
 	cw := &countWriter{w: w}
 	zw := zip.NewWriter(cw)
 	prefix := archiveName + "/"
-	if err := addEntry(zw, cw, prefix+"data.pkl", sw.modulePickle()); err != nil {
+	// code/ first: it tells a TorchScript archive from a state dict by its first entry.
+	if err := addEntry(zw, cw, prefix+"code/__torch__.py", []byte(code)); err != nil {
 		return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
 	}
-	if err := addEntry(zw, cw, prefix+"code/__torch__.py", []byte(code)); err != nil {
+	if err := addEntry(zw, cw, prefix+"data.pkl", sw.modulePickle()); err != nil {
 		return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
 	}
 	if err := addEntry(zw, cw, prefix+"constants.pkl", []byte("\x80\x02).")); err != nil {
