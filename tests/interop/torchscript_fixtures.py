@@ -27,6 +27,15 @@ index = {}
 
 def save(name, module, inputs, scripted=False):
     module = module.eval()
+    # BatchNorm statistics and affine drawn at random, so the layers are no identities
+    # (torchvision's MobileNets would otherwise give outputs of about 1e-9).
+    with torch.no_grad():
+        for mod in module.modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
     if scripted:
         m = torch.jit.script(module)
     else:
