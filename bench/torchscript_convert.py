@@ -32,7 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELC = os.environ.get("MODELC") or os.path.join(REPO, "bin", "modelc")
 SYSTEM_PYTHON = "/usr/bin/python3"
 RUNS = int(os.environ.get("RUNS", "3"))
-MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "transformer", "lstm", "digits_cnn"]
+MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "transformer", "transformer_fused", "lstm", "digits_cnn"]
 
 PEER = r"""
 import sys, time, resource, numpy as np, torch

@@ -1,6 +1,7 @@
 """TorchScript archives (torch.jit.save) in and out.
 
-In: modules traced by torch itself (torchvision CNNs, a transformer encoder, LSTM/GRU,
+In: modules traced by torch itself (torchvision CNNs, a transformer encoder, traced with
+and without gradients (the fused inference kernel), LSTM/GRU,
 the digits architectures, a mix of the other mapped ops) convert to ONNX, and
 onnxruntime's outputs agree with torch's within 1e-4; the weights of every module,
 scripted ones too, convert to safetensors exactly; a scripted module's graph, an archive
@@ -65,7 +66,7 @@ def _ort(path, inputs) -> list[np.ndarray]:
     return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), inputs)})
 
 
-TRACED = ["mixed", "transformer", "lstm", "digits_mlp", "digits_cnn",
+TRACED = ["mixed", "transformer", "transformer_fused", "lstm", "digits_mlp", "digits_cnn",
           "resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1"]
 
 

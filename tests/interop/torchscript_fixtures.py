@@ -25,7 +25,7 @@ torch.manual_seed(0)
 index = {}
 
 
-def save(name, module, inputs, scripted=False):
+def save(name, module, inputs, scripted=False, no_grad=False):
     module = module.eval()
     # BatchNorm statistics and affine drawn at random, so the layers are no identities
     # (torchvision's MobileNets would otherwise give outputs of about 1e-9).
@@ -41,7 +41,11 @@ def save(name, module, inputs, scripted=False):
     else:
         # Gradients enabled while tracing: nn.TransformerEncoderLayer then records its
         # ops, not the fused inference kernel (aten::_transformer_encoder_layer_fwd).
-        m = torch.jit.trace(module, tuple(inputs), check_trace=False)
+        if no_grad:  # the fused inference kernels (aten::_transformer_encoder_layer_fwd)
+            with torch.no_grad():
+                m = torch.jit.trace(module, tuple(inputs), check_trace=False)
+        else:
+            m = torch.jit.trace(module, tuple(inputs), check_trace=False)
     path = os.path.join(OUT, name + ".pt")
     m.save(path)
     with torch.no_grad():
@@ -137,6 +141,9 @@ def transformer():
 img = torch.randn(2, 3, 64, 64)
 save("mixed", Mixed(), [torch.randn(2, 3, 16, 16)])
 save("transformer", transformer(), [torch.randn(2, 7, 32)])
+fused = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, norm_first=True, activation="gelu"), 2,
+                              enable_nested_tensor=False)
+save("transformer_fused", fused, [torch.randn(2, 7, 32)], no_grad=True)
 save("lstm", SmallLSTM(), [torch.randn(3, 5, 8)])
 digits = torch.from_numpy(np.load(DIGITS)["input"][:16]) if DIGITS else torch.rand(16, 64)
 save("digits_mlp", DigitsMLP(), [digits])

@@ -1104,6 +1104,8 @@ func (b *tsBuilder) call(qual string, pos []any, kw map[string]any) (any, error)
 		return b.upsample(a, base)
 	case "lstm", "gru":
 		return b.rnn(a, base)
+	case "_transformer_encoder_layer_fwd":
+		return b.encoderLayer(a)
 	case "scaled_dot_product_attention":
 		q, err := a.tensor(0, "query")
 		if err != nil {
@@ -1627,6 +1629,97 @@ func (b *tsBuilder) rnn(a *tsArgs, base string) (any, error) {
 		res.items = append(res.items, &tsTensor{catState(cOuts), 3, x.dtype})
 	}
 	return res, nil
+}
+
+// encoderLayer maps aten::_transformer_encoder_layer_fwd, the fused inference path
+// nn.TransformerEncoderLayer takes when traced without gradients (batch_first input
+// [B, S, E]): self-attention, residuals, layer norms and the feed-forward block.
+func (b *tsBuilder) encoderLayer(a *tsArgs) (any, error) {
+	x, err := a.tensor(0, "src")
+	if err != nil {
+		return nil, err
+	}
+	if x.rank != 3 {
+		return nil, b.fail("%s of an input of rank %d (it takes [batch, sequence, embedding])", a.op, x.rank)
+	}
+	e, err := a.int(1, "embed_dim", 0)
+	if err != nil {
+		return nil, err
+	}
+	h, err := a.int(2, "num_heads", 0)
+	if err != nil {
+		return nil, err
+	}
+	if e <= 0 || h <= 0 || e%h != 0 {
+		return nil, b.fail("%s: embedding %d and %d heads", a.op, e, h)
+	}
+	var ts [16]*tsTensor
+	names := []string{"", "", "", "qkv_weight", "qkv_bias", "proj_weight", "proj_bias", "", "", "", "norm_weight_1", "norm_bias_1", "norm_weight_2", "norm_bias_2", "ffn_weight_1", "ffn_bias_1", "ffn_weight_2", "ffn_bias_2"}
+	for i := 3; i < 18; i++ {
+		if names[i] == "" {
+			continue
+		}
+		if ts[i-3], err = a.tensor(i, names[i]); err != nil {
+			return nil, err
+		}
+	}
+	gelu, err := a.bool(7, "use_gelu", false)
+	if err != nil {
+		return nil, err
+	}
+	normFirst, err := a.bool(8, "norm_first", false)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := a.float(9, "eps", 1e-5)
+	if err != nil {
+		return nil, err
+	}
+	if m, _ := a.get(18, "mask"); m != nil {
+		return nil, b.fail("%s with a mask is not mapped", a.op)
+	}
+	lin := func(in string, w, bias *tsTensor) string {
+		wt := b.node1("Transpose", []string{w.name}, attrInts("perm", []int64{1, 0}))
+		return b.node1("Add", []string{b.node1("MatMul", []string{in, wt}), bias.name})
+	}
+	ln := func(in string, w, bias *tsTensor) string {
+		return b.node1("LayerNormalization", []string{in, w.name, bias.name}, attrInt("axis", -1), attrFloat("epsilon", eps))
+	}
+	d := e / h
+	attn := func(in string) string {
+		qkv := b.node("Split", []string{lin(in, ts[0], ts[1])}, 3, attrInt("axis", -1), attrInt("num_outputs", 3))
+		heads := func(t string, perm []int64) string {
+			r := b.node1("Reshape", []string{t, b.constI64([]int64{0, 0, h, d}, false)})
+			return b.node1("Transpose", []string{r}, attrInts("perm", perm))
+		}
+		q := heads(qkv[0], []int64{0, 2, 1, 3})
+		k := heads(qkv[1], []int64{0, 2, 3, 1})
+		v := heads(qkv[2], []int64{0, 2, 1, 3})
+		s := b.node1("Mul", []string{b.node1("MatMul", []string{q, k}), b.constF(1/math.Sqrt(float64(d)), x.dtype)})
+		o := b.node1("MatMul", []string{b.node1("Softmax", []string{s}, attrInt("axis", -1)), v})
+		o = b.node1("Reshape", []string{b.node1("Transpose", []string{o}, attrInts("perm", []int64{0, 2, 1, 3})), b.constI64([]int64{0, 0, e}, false)})
+		return lin(o, ts[2], ts[3])
+	}
+	ffn := func(in string) string {
+		y := lin(in, ts[11], ts[12])
+		if gelu {
+			er := b.node1("Erf", []string{b.node1("Div", []string{y, b.constF(math.Sqrt2, x.dtype)})})
+			y = b.node1("Mul", []string{b.node1("Mul", []string{y, b.node1("Add", []string{er, b.constF(1, x.dtype)})}), b.constF(0.5, x.dtype)})
+		} else {
+			y = b.node1("Relu", []string{y})
+		}
+		return lin(y, ts[13], ts[14])
+	}
+	add := func(p, q string) string { return b.node1("Add", []string{p, q}) }
+	out := x.name
+	if normFirst {
+		out = add(out, attn(ln(out, ts[7], ts[8])))
+		out = add(out, ffn(ln(out, ts[9], ts[10])))
+	} else {
+		out = ln(add(out, attn(out)), ts[7], ts[8])
+		out = ln(add(out, ffn(out)), ts[9], ts[10])
+	}
+	return &tsTensor{out, 3, x.dtype}, nil
 }
 
 // rnnConsts reorders the gates of one layer's stored float32 weights into ONNX's W, R
