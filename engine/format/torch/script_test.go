@@ -165,11 +165,23 @@ func FuzzParseCode(f *testing.F) {
 	f.Add("class M(Module):\n  def forward(self: __torch__.M,\n    x: Tensor) -> Tensor:\n    return torch.relu(x)\n")
 	f.Add("def f(x):\n  if x:\n    return [1, (2, 3.5e-1), 'a'][0]\n")
 	f.Add("class A(Module):\n  def forward(self, x):\n    a, b, = x.y[0](-1, k=not None)\n")
+	f.Add("class Model(Module):\n  __buffers__ = [\"b_fc_weight\", \"b_fc_bias\", ]\n  def forward(self: __torch__.Model, x: Tensor) -> Tensor:\n    _0 = torch.view(x, [int(torch.size(x, 0)), -1])\n    a, b, = torch.chunk(torch.linear(_0, self.b_fc_weight, self.b_fc_bias), 2, -1)\n    return torch.cat([torch.relu(a), torch.hardtanh(b, 0., 6.)], 1)\n")
+	seed := encodeScript(f, smallModel(f))
 	f.Fuzz(func(t *testing.T, src string) {
 		if len(src) > 1<<16 {
 			return
 		}
 		parseTSFile("code/__torch__.py", src)
+		// and interpreted as the forward of an archive with the seed's weights
+		data := rezip(t, seed, func(name string, b []byte) []byte {
+			if strings.HasSuffix(name, "code/__torch__.py") {
+				return []byte(src)
+			}
+			return b
+		})
+		if _, err := ReadScriptBytes(data, "fuzz.pt"); err != nil && ir.KindOf(err) != ir.KindCorrupt && ir.KindOf(err) != ir.KindUnsupported {
+			t.Fatalf("error of kind %v: %v", ir.KindOf(err), err)
+		}
 	})
 }
 

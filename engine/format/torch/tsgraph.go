@@ -493,6 +493,13 @@ func (b *tsBuilder) attr(x any, name string) (any, error) {
 }
 
 func (b *tsBuilder) moduleValue(m *tsModule, name string, v any) (any, error) {
+	return b.moduleValueDepth(m, name, v, 0)
+}
+
+func (b *tsBuilder) moduleValueDepth(m *tsModule, name string, v any, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, b.fail("attribute %s nests lists deeper than %d levels", name, maxDepth)
+	}
 	p := name
 	if m.path != "" {
 		p = m.path + "." + name
@@ -511,7 +518,7 @@ func (b *tsBuilder) moduleValue(m *tsModule, name string, v any) (any, error) {
 	case *pyList:
 		l := &tsList{}
 		for i, it := range x.items {
-			iv, err := b.moduleValue(m, name+"."+strconv.Itoa(i), it)
+			iv, err := b.moduleValueDepth(m, name+"."+strconv.Itoa(i), it, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -521,7 +528,7 @@ func (b *tsBuilder) moduleValue(m *tsModule, name string, v any) (any, error) {
 	case pyTuple:
 		l := &tsList{tuple: true}
 		for i, it := range x {
-			iv, err := b.moduleValue(m, name+"."+strconv.Itoa(i), it)
+			iv, err := b.moduleValueDepth(m, name+"."+strconv.Itoa(i), it, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -590,6 +597,9 @@ func buildScriptGraph(a *archive, m *ir.Model, root *pyObject, consts *tsList) e
 	fwd := c.methods["forward"]
 	if fwd == nil {
 		return cls0.fail("the root module %s has no forward method", root.class)
+	}
+	if len(fwd.params) < 1 {
+		return cls0.fail("the root module's forward takes no self")
 	}
 	nin := len(fwd.params) - 1
 	ranks := make([]int, nin)

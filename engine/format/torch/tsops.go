@@ -353,12 +353,14 @@ func (b *tsBuilder) call(qual string, pos []any, kw map[string]any) (any, error)
 		v, _ := a.get(1, "value")
 		return v, nil
 	case "getattr":
-		v, _ := a.get(0, "obj")
-		n, ok := a.pos[min(1, len(a.pos)-1)].(string)
-		if len(a.pos) != 2 || !ok {
+		if len(a.pos) != 2 {
 			return nil, b.fail("getattr needs an object and a constant name")
 		}
-		return b.attr(v, n)
+		n, ok := a.pos[1].(string)
+		if !ok {
+			return nil, b.fail("getattr needs an object and a constant name")
+		}
+		return b.attr(a.pos[0], n)
 	case "prim::dtype":
 		x, err := a.tensor(0, "a")
 		if err != nil {
@@ -1731,7 +1733,7 @@ func (b *tsBuilder) rnnConsts(p []*tsTensor, dirs int64, per, gates, hidden int,
 		q := p[d*per:]
 		for k := 0; k < per; k++ {
 			t := b.inits[q[k].name]
-			if t == nil || t.DType != ir.Float32 || int(t.Shape[0]) != gates*hidden {
+			if t == nil || t.DType != ir.Float32 || len(t.Shape) == 0 || int(t.Shape[0]) != gates*hidden || t.NumElements()%int64(gates*hidden) != 0 {
 				return "", "", "", false
 			}
 		}
