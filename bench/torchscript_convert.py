@@ -47,10 +47,14 @@ print(t1 - t0)
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, int, str]:
-    """Runs cmd under /usr/bin/time -v: wall seconds, max RSS (KiB), stdout."""
+def timed(cmd: list[str], may_fail: bool = False):
+    """Runs cmd under /usr/bin/time -v: wall seconds, max RSS (KiB), stdout (None when
+    a command that may fail does, e.g. torch.onnx.export of an op it cannot export)."""
     r = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
     if r.returncode != 0:
+        if may_fail:
+            err = [l for l in r.stderr.splitlines() if "Error" in l]
+            return None, 0, err[-1] if err else "failed"
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", r.stderr)
     h, m, s = (float(x) if x else 0.0 for x in wall.groups())
@@ -82,10 +86,13 @@ def main():
             w, rss, _ = timed([MODELC, "convert", src, os.path.join(work, name + ".modelc.onnx")])
             if best_m is None or w < best_m[0]:
                 best_m = (w, rss)
-            _, prss, out = timed([SYSTEM_PYTHON, peer, src, inp, os.path.join(work, name + ".torch.onnx")])
+            ok, prss, out = timed([SYSTEM_PYTHON, peer, src, inp, os.path.join(work, name + ".torch.onnx")], may_fail=True)
+            if ok is None:
+                best_p = (None, 0, out)
+                continue
             t = float(out.strip().splitlines()[-1])
-            if best_p is None or t < best_p[0]:
-                best_p = (t, prss)
+            if best_p is None or best_p[0] is None or t < best_p[0]:
+                best_p = (t, prss, "")
         z = np.load(inp)
         s = ort.InferenceSession(os.path.join(work, name + ".modelc.onnx"), providers=["CPUExecutionProvider"])
         got = s.run(None, {i.name: z[k] for i, k in zip(s.get_inputs(), sorted(z.files))})
@@ -93,11 +100,15 @@ def main():
         diff = max(float(np.abs(g - want[k]).max()) for g, k in zip(got, sorted(want.files)))
         scale = max(float(np.abs(want[k]).max()) for k in want.files)
         rows.append({"model": name, "modelc_s": best_m[0], "modelc_rss_mib": best_m[1] / 1024,
-                     "torch_s": best_p[0], "torch_rss_mib": best_p[1] / 1024,
+                     "torch_s": best_p[0], "torch_rss_mib": best_p[1] / 1024, "torch_error": best_p[2],
                      "torch_rss_over_import_mib": (best_p[1] - base_rss) / 1024, "max_abs_diff": diff, "max_abs_output": scale})
     print(f"import torch alone: {base_rss / 1024:.0f} MiB peak RSS")
     print(f"{'model':<20} {'modelc':>9} {'RSS':>8} {'torch.onnx.export':>18} {'RSS':>8} {'(over import)':>14} {'speed':>8} {'max|diff|':>10} {'max|y|':>9}")
     for r in rows:
+        if r["torch_s"] is None:
+            print(f"{r['model']:<20} {r['modelc_s']:>8.3f}s {r['modelc_rss_mib']:>6.0f}Mi   torch.onnx.export fails: {r['torch_error'][:90]}"
+                  f"  max|diff| {r['max_abs_diff']:.2e}")
+            continue
         print(f"{r['model']:<20} {r['modelc_s']:>8.3f}s {r['modelc_rss_mib']:>6.0f}Mi {r['torch_s']:>17.3f}s {r['torch_rss_mib']:>6.0f}Mi "
               f"{r['torch_rss_over_import_mib']:>12.0f}Mi {r['torch_s'] / max(r['modelc_s'], 1e-9):>7.1f}x {r['max_abs_diff']:>10.2e} {r['max_abs_output']:>9.2e}")
     if "--json" in sys.argv:
