@@ -231,6 +231,12 @@ def test_round_trip_torchscript_onnx_torchscript(fixtures, tmp_path):
         harness.expect_ok(harness.run_modelc("convert", d / f"{name}.pt", onnx_path))
         harness.expect_ok(harness.run_modelc("convert", onnx_path, back))
         jobs.append((back, d / f"{name}.in.npz", tmp_path / f"{name}.out.npz"))
+        # the weights keep their names and bytes through the round trip
+        st = tmp_path / f"{name}.back.safetensors"
+        harness.expect_ok(harness.run_modelc("convert", back, st))
+        got, want = safetensors.numpy.load_file(str(st)), np.load(d / f"{name}.state.npz")
+        for k in want.files:
+            assert k in got and got[k].tobytes() == want[k].tobytes(), f"{name}: {k}"
     got = _torch_run(tmp_path, jobs)
     for a, _, _ in jobs:
         name = os.path.basename(str(a))[:-4]

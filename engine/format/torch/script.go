@@ -13,6 +13,7 @@ package torch
 import (
 	"archive/zip"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -125,6 +126,61 @@ func decodeScript(m *ir.Model, data []byte, file string) error {
 			return gerr // a corrupt archive, not an unsupported graph
 		}
 		m.Metadata = append(m.Metadata, ir.StringPair{Key: MetaGraphError, Value: gerr.Error()})
+	}
+	return a.restoreNames(m)
+}
+
+// restoreNames renames the weights of an archive modelc wrote back to the names its
+// extra/modelc.names.json records (attribute → original tensor name).
+func (a *archive) restoreNames(m *ir.Model) error {
+	f, ok := a.entries[a.prefix+scriptNamesEntry]
+	if !ok {
+		return nil
+	}
+	if f.UncompressedSize64 > 64<<20 {
+		return ir.Errorf(ir.KindCorrupt, a.file, "%s%s is %d bytes", a.prefix, scriptNamesEntry, f.UncompressedSize64)
+	}
+	data, err := a.entry(f)
+	if err != nil {
+		return err
+	}
+	var names map[string]string
+	if err := json.Unmarshal(data, &names); err != nil {
+		return ir.Errorf(ir.KindCorrupt, a.file, "%s%s: %v", a.prefix, scriptNamesEntry, err)
+	}
+	taken := map[string]bool{}
+	for _, t := range m.Graph.Initializers {
+		taken[t.Name] = true
+	}
+	for _, v := range append(append([]*ir.ValueInfo{}, m.Graph.Inputs...), m.Graph.Outputs...) {
+		taken[v.Name] = true
+	}
+	for _, n := range m.Graph.Nodes {
+		for _, o := range n.Outputs {
+			taken[o] = true
+		}
+	}
+	rename := map[string]string{}
+	for _, t := range m.Graph.Initializers {
+		if n, ok := names[t.Name]; ok && n != "" && !taken[n] {
+			rename[t.Name] = n
+			taken[n] = true
+		}
+	}
+	if len(rename) == 0 {
+		return nil
+	}
+	for _, t := range m.Graph.Initializers {
+		if n, ok := rename[t.Name]; ok {
+			t.Name = n
+		}
+	}
+	for _, n := range m.Graph.Nodes {
+		for i, in := range n.Inputs {
+			if r, ok := rename[in]; ok {
+				n.Inputs[i] = r
+			}
+		}
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func TestScriptRoundTrip(t *testing.T) {
 	for _, ti := range m.Graph.Initializers {
 		names[ti.Name] = true
 	}
-	if !names["b_fc_weight"] || !names["b_fc_bias"] {
+	if !names["fc.weight"] || !names["fc.bias"] { // restored from extra/modelc.names.json
 		t.Fatalf("initializers %v", names)
 	}
 	var ops []string

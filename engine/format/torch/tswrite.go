@@ -10,6 +10,7 @@ package torch
 import (
 	"archive/zip"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +21,9 @@ import (
 	"github.com/modelc/modelc/engine/format/atomicfile"
 	"github.com/modelc/modelc/engine/ir"
 )
+
+// scriptNamesEntry maps buffer attributes to the tensor names they stand for.
+const scriptNamesEntry = "extra/modelc.names.json"
 
 // scriptFormatVersion is the archive's version entry.
 const scriptFormatVersion = "6\n"
@@ -72,6 +76,20 @@ func EncodeScript(m *ir.Model, w io.Writer, name string, opts WriteOptions) erro
 			if err := opts.Written(data); err != nil {
 				return err
 			}
+		}
+	}
+	// extra/ (which torch.jit.load ignores unless asked): the initializers' own names,
+	// which the buffer attributes had to turn into identifiers; modelc's reader restores them.
+	names := map[string]string{}
+	for i := 0; i < sw.nInit; i++ {
+		if n := sw.bufTensors[i].Name; n != sw.bufNames[i] {
+			names[sw.bufNames[i]] = n
+		}
+	}
+	if len(names) > 0 {
+		js, _ := json.Marshal(names)
+		if err := addEntry(zw, cw, prefix+scriptNamesEntry, js); err != nil {
+			return &ir.Error{Kind: ir.KindIO, File: name, Err: err}
 		}
 	}
 	if err := addEntry(zw, cw, prefix+"version", []byte(scriptFormatVersion)); err != nil {
