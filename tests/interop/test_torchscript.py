@@ -284,3 +284,32 @@ def test_python_bindings_read_and_write_torchscript(fixtures, tmp_path):
     got = _torch_run(tmp_path, [(back, d / "digits_cnn.in.npz", tmp_path / "back.out.npz")])[str(back)]
     assert not isinstance(got, str), got
     assert float(np.abs(got[0] - _npz(d / "digits_cnn.out.npz")[0]).max()) <= TOL
+
+
+def test_sdpa_maps_without_torch_having_it(tmp_path):
+    """aten::scaled_dot_product_attention (torch 2.x; the Debian torch has none): an
+    archive whose code calls it converts, and onnxruntime agrees with numpy's attention."""
+    base = tmp_path / "base.pt"
+    harness.expect_ok(harness.run_modelc("convert", os.path.join(harness.REPO, "testdata", "digits", "mlp.onnx"), base, "--to", "torchscript"))
+    code = (
+        "class Model(Module):\n"
+        "  __parameters__ = []\n"
+        "  training : bool\n"
+        "  def forward(self: __torch__.Model,\n"
+        "    q: Tensor,\n"
+        "    k: Tensor,\n"
+        "    v: Tensor) -> Tensor:\n"
+        "    _0 = torch.scaled_dot_product_attention(q, k, v, None, 0., False)\n"
+        "    return torch.permute(_0, [0, 2, 1, 3])\n"
+    )
+    src = tmp_path / "sdpa.pt"
+    _rewrite(base, src, lambda name, data: code.encode() if name.endswith("code/__torch__.py") else data)
+    out = tmp_path / "sdpa.onnx"
+    harness.expect_ok(harness.run_modelc("convert", src, out))
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 4, 5, 8)).astype(np.float32) for _ in range(3))
+    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(8)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    want = ((p / p.sum(-1, keepdims=True)) @ v).transpose(0, 2, 1, 3)
+    got = _ort(out, [q, k, v])[0]
+    assert float(np.abs(got - want).max()) <= TOL

@@ -1121,6 +1121,9 @@ func (b *tsBuilder) call(qual string, pos []any, kw map[string]any) (any, error)
 		if err != nil {
 			return nil, err
 		}
+		if q.rank != k.rank || q.rank != v.rank || q.rank < 2 {
+			return nil, b.fail("%s of query, key and value of rank %d, %d, %d", a.op, q.rank, k.rank, v.rank)
+		}
 		mask, _ := a.get(3, "attn_mask")
 		if causal, _ := a.bool(5, "is_causal", false); causal {
 			return nil, b.fail("aten::scaled_dot_product_attention with is_causal=True is not mapped")
