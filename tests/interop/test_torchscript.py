@@ -313,3 +313,21 @@ def test_sdpa_maps_without_torch_having_it(tmp_path):
     want = ((p / p.sum(-1, keepdims=True)) @ v).transpose(0, 2, 1, 3)
     got = _ort(out, [q, k, v])[0]
     assert float(np.abs(got - want).max()) <= TOL
+
+
+def test_run_and_verify_accept_torchscript(fixtures, tmp_path):
+    d, _ = fixtures
+    x = _npz(d / "digits_cnn.in.npz")[0]
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, x=x)  # the traced forward's parameter is called x
+    onnx_path = tmp_path / "m.onnx"
+    harness.expect_ok(harness.run_modelc("convert", d / "digits_cnn.pt", onnx_path))
+    r = harness.run_modelc("verify", d / "digits_cnn.pt", onnx_path, "--inputs", inputs)
+    harness.expect_ok(r)
+    assert "PASS" in r.stdout
+    out = tmp_path / "run"
+    out.mkdir()
+    r = harness.run_modelc("run", d / "digits_cnn.pt", "--inputs", inputs, "--output-dir", out)
+    harness.expect_ok(r)
+    got = np.load(next(out.glob("*.npy")))
+    assert float(np.abs(got - _npz(d / "digits_cnn.out.npz")[0]).max()) <= TOL
