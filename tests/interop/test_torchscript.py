@@ -66,7 +66,7 @@ def _ort(path, inputs) -> list[np.ndarray]:
     return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), inputs)})
 
 
-TRACED = ["mixed", "transformer", "transformer_fused", "lstm", "digits_mlp", "digits_cnn",
+TRACED = ["mixed", "transformer", "transformer_fused", "text_classifier", "lstm", "digits_mlp", "digits_cnn",
           "resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1"]
 
 
@@ -217,7 +217,7 @@ def test_onnx_control_flow_is_refused(tmp_path):
     assert "Loop" in r.stderr and not out.exists()
 
 
-ROUND_TRIP = ["mixed", "transformer", "lstm", "digits_cnn", "resnet18", "mobilenet_v3_small"]
+ROUND_TRIP = ["mixed", "transformer", "text_classifier", "lstm", "digits_cnn", "resnet18", "mobilenet_v3_small"]
 
 
 def test_round_trip_torchscript_onnx_torchscript(fixtures, tmp_path):

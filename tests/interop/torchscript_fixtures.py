@@ -116,6 +116,21 @@ class Mixed(nn.Module):
         return F.hardsigmoid(out).unsqueeze(0).reshape(-1, 8) + F.relu6(out * 3 - 1)
 
 
+class TextClassifier(nn.Module):
+    """Token ids (an int64 input) through an embedding, a learned position table, a GELU
+    transformer encoder, mean pooling and a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 32)
+        self.pos = nn.Parameter(torch.randn(1, 6, 32))
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, activation="gelu"), 2)
+        self.fc = nn.Linear(32, 3)
+
+    def forward(self, ids):
+        return self.fc(self.enc(self.emb(ids) + self.pos).mean(1))
+
+
 class Scripted(nn.Module):
     """A scripted module with control flow: its weights convert, its graph does not."""
 
@@ -145,6 +160,7 @@ fused = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=
                               enable_nested_tensor=False)
 save("transformer_fused", fused, [torch.randn(2, 7, 32)], no_grad=True)
 save("lstm", SmallLSTM(), [torch.randn(3, 5, 8)])
+save("text_classifier", TextClassifier(), [torch.randint(0, 50, (2, 6))])
 digits = torch.from_numpy(np.load(DIGITS)["input"][:16]) if DIGITS else torch.rand(16, 64)
 save("digits_mlp", DigitsMLP(), [digits])
 save("digits_cnn", DigitsCNN(), [digits])
