@@ -640,6 +640,10 @@ func buildScriptGraph(a *archive, m *ir.Model, root *pyObject, consts *tsList) e
 	if err := try(0); err != nil {
 		var te *tsErr
 		if first != nil && errors.As(err, &te) && strings.Contains(te.msg, "rank") {
+			var fe *tsErr
+			if errors.As(first, &fe) {
+				return &tsErr{where: fe.where, msg: fe.msg + " (a trace keeps no input shapes: every input rank 2, 3, 4, 5, 1 was tried, and none fits the code; this message is for rank 2)"}
+			}
 			return first
 		}
 		return err
