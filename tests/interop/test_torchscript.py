@@ -331,3 +331,13 @@ def test_run_and_verify_accept_torchscript(fixtures, tmp_path):
     harness.expect_ok(r)
     got = np.load(next(out.glob("*.npy")))
     assert float(np.abs(got - _npz(d / "digits_cnn.out.npz")[0]).max()) <= TOL
+
+
+def test_unmapped_op_is_refused_naming_op_and_line(fixtures, tmp_path):
+    d, _ = fixtures
+    bad = tmp_path / "erfinv.pt"
+    _rewrite(d / "digits_mlp.pt", bad,
+             lambda name, data: data.replace(b"input0 = torch.relu(", b"input0 = torch.erfinv(") if name.endswith("code/__torch__.py") else data)
+    r = harness.run_modelc("convert", bad, tmp_path / "o.onnx")
+    assert r.returncode == UNSUPPORTED, harness.describe(r)
+    assert "aten::erfinv has no ONNX mapping" in r.stderr and "code/__torch__.py:15" in r.stderr
