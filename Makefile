@@ -37,7 +37,9 @@ lib:
 # CPU-only torch 1.13 for /usr/bin/python3, for the torch.load(weights_only=True) check of
 # the .pt files modelc writes (tests/interop/test_torch.py). Installed without their
 # recommends: python3-torch's alone pull in OpenCV, GTK and Qt (262 packages, ~1 GiB).
-DEBIAN_PKGS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3-torch valgrind
+# python3-torchvision gives tests/interop/test_torchscript.py its CNNs (ResNet-18,
+# MobileNetV2/V3, SqueezeNet) to trace; without it those cases are skipped.
+DEBIAN_PKGS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3-torch python3-torchvision valgrind
 deps-debian:
 	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -73,6 +75,8 @@ fuzz:
 	$(GO) test ./engine/format/safetensors -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzUnpickle$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzParseCode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzReadScript$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME)
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as

@@ -10,6 +10,7 @@ import (
 	"github.com/modelc/modelc/engine/format/atomicfile"
 	"github.com/modelc/modelc/engine/format/gguf"
 	"github.com/modelc/modelc/engine/format/safetensors"
+	"github.com/modelc/modelc/engine/format/torch"
 	"github.com/modelc/modelc/engine/ir"
 	"github.com/modelc/modelc/engine/ir/opset"
 )
@@ -164,6 +165,11 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 // converted to the opset the options ask for, and checked: nothing invalid leaves modelc,
 // a model onnxruntime would refuse is not written.
 func prepareForWrite(m *ir.Model, out string, opts ConvertOptions) error {
+	if out == "onnx" || out == "torchscript" {
+		if err := torch.GraphError(m); err != nil { // a TorchScript module read as weights only
+			return err
+		}
+	}
 	if out == "gguf" {
 		return nil
 	}

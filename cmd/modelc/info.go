@@ -48,10 +48,24 @@ func cmdInfo(args []string, stdout io.Writer) error {
 		return nil
 	}
 	printInfo(stdout, info)
+	printModuleTree(stdout, info)
 	if *allTensors {
 		printTensors(stdout, "initializers", info.Tensors)
 	}
 	return nil
+}
+
+// moduleTreeKey is the metadata a TorchScript model's module tree is kept under.
+const moduleTreeKey = "torchscript.modules"
+
+// printModuleTree prints a TorchScript model's module tree, one module a line.
+func printModuleTree(w io.Writer, info *engine.Info) {
+	if tree := info.Metadata[moduleTreeKey]; tree != "" {
+		fmt.Fprintf(w, "modules\n")
+		for _, l := range strings.Split(tree, "\n") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 }
 
 // printJSON prints a report as indented JSON, NaN and ±Inf as null (engine.MarshalJSON).
@@ -95,15 +109,22 @@ func printWeightsInfo(w io.Writer, info *engine.Info, all bool) {
 		}
 		printTensors(w, title, largest)
 	}
+	printModuleTree(w, info)
 	if len(info.Metadata) > 0 {
 		keys := make([]string, 0, len(info.Metadata))
 		for k := range info.Metadata {
-			keys = append(keys, k)
+			if k != moduleTreeKey {
+				keys = append(keys, k)
+			}
 		}
 		sort.Strings(keys)
 		fmt.Fprintf(w, "metadata   %s\n", plural(len(keys), "entry"))
 		for _, k := range keys {
-			fmt.Fprintf(w, "  %s = %s\n", k, shorten(info.Metadata[k], 100))
+			n := 100
+			if strings.HasPrefix(k, "torchscript.") {
+				n = 1000 // why the graph was not read: worth reading whole
+			}
+			fmt.Fprintf(w, "  %s = %s\n", k, shorten(info.Metadata[k], n))
 		}
 	}
 }

@@ -51,7 +51,10 @@ Usage:
                                       counts, element types), as onnxruntime does on load;
                                       exit 4 with each problem listed when invalid
   modelc convert IN OUT [flags]       convert IN to the format OUT's extension names
+                                      (a TorchScript archive, torch.jit.save: its weights
+                                      always, its graph when traced; see the README)
       --to FORMAT                     output format, when the extension does not say it
+                                      (torchscript: OUT is an archive torch.jit.load runs)
       --external-data                 ONNX: store initializers in OUT.data beside OUT
       --external-data-file NAME       ONNX: name of that file (relative to OUT's folder)
       --size-threshold BYTES          ONNX: initializers below this stay inline (1024)

@@ -95,6 +95,22 @@ var formats = []*Format{
 		},
 	},
 	{
+		// TorchScript archives (torch.jit.save): weights, module tree and, for traced
+		// modules, the graph; recognised by their code/ entries, so before "torch".
+		Name:       "torchscript",
+		Extensions: []string{".jit", ".torchscript"},
+		Detect:     torch.DetectScriptHead,
+		DetectPath: torch.DetectScript,
+		Read:       torch.ReadScript,
+		ReadBytes:  torch.ReadScriptBytes,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return torch.WriteScript(m, path, torch.WriteOptions{Written: o.Written})
+		},
+		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {
+			return torch.EncodeScript(m, w, name, torch.WriteOptions{Written: o.Written})
+		},
+	},
+	{
 		// PyTorch zip checkpoints (state dicts), read with a restricted unpickler; a
 		// folder or pytorch_model.bin.index.json names a sharded one.
 		Name:       "torch",

@@ -42,6 +42,15 @@ type (
 	}
 	// opaque stands for an allowed value modelc does not interpret (a layout, a device).
 	opaque struct{ what string }
+	// pyClass is a TorchScript class (__torch__.*) named by a TorchScript archive's
+	// pickle: it is only ever instantiated as data (pyObject), never run.
+	pyClass struct{ name string }
+	// pyObject is an instance of a TorchScript class: its class name and the state BUILD
+	// gave it (for a module, a dict of its attributes).
+	pyObject struct {
+		class string
+		state any
+	}
 	// markObj is never on the stack; marks are kept apart.
 )
 
@@ -140,6 +149,10 @@ type unpickler struct {
 	memo  map[uint32]any
 	// persistentLoad resolves a persistent id (a storage reference) at offset op.
 	persistentLoad func(pid any) (any, error)
+	// script allows what a TorchScript archive's pickles hold besides a state dict:
+	// __torch__.* classes (built as pyObject data, never run) and the list builders of
+	// torch.jit._pickle.
+	script bool
 	// work counts what the pickle makes modelc do beyond reading its bytes once: dict
 	// keys hashed, bytes copied, tuples converted. A memo reference costs the pickle
 	// two bytes however large the object it repeats, so without this bound a small
@@ -610,6 +623,9 @@ func (u *unpickler) setItems(op int, d any, items []any) error {
 
 func (u *unpickler) global(op int, module, name string) error {
 	v, ok := allowedGlobal(module, name)
+	if !ok && u.script {
+		v, ok = scriptGlobal(module, name)
+	}
 	if !ok {
 		return u.fail(ir.KindUnsupported, op, "the pickle asks for the global %s.%s, which is not allowed: modelc reads state dicts only (tensors, storages, dtypes, OrderedDict) and never runs code from a checkpoint", module, name)
 	}
@@ -700,8 +716,14 @@ func (u *unpickler) persistent(op int, pid any) error {
 // version of each submodule) and a tensor's Python-side state are not weights, so they
 // are dropped; BUILD on anything else is refused.
 func (u *unpickler) build(op int, obj, state any) error {
-	switch obj.(type) {
+	switch o := obj.(type) {
 	case *pyDict, *tensorRef:
+		return nil
+	case *pyObject:
+		if o.state != nil {
+			return u.fail(ir.KindCorrupt, op, "BUILD twice on a %s", o.class)
+		}
+		o.state = state
 		return nil
 	}
 	return u.fail(ir.KindUnsupported, op, "BUILD on a %s is not supported", typeName(obj))
@@ -710,6 +732,16 @@ func (u *unpickler) build(op int, obj, state any) error {
 // call evaluates an allowed global applied to args. This is the only place a pickle's
 // "calls" happen, and each is modelc's own code.
 func (u *unpickler) call(op int, fn, argv any) (any, error) {
+	if c, ok := fn.(pyClass); ok {
+		// NEWOBJ of a TorchScript class: an empty object whose state BUILD sets.
+		if args, ok := argv.(pyTuple); !ok || len(args) != 0 {
+			return nil, u.fail(ir.KindUnsupported, op, "TorchScript class %s is built with arguments; only attribute state is supported", c.name)
+		}
+		if err := u.work.spend(1 + int64(len(c.name))); err != nil {
+			return nil, u.fail(ir.KindCorrupt, op, "%v", err)
+		}
+		return &pyObject{class: c.name}, nil
+	}
 	g, ok := fn.(pyGlobal)
 	if !ok {
 		return nil, u.fail(ir.KindUnsupported, op, "the pickle calls a %s, which is not allowed", typeName(fn))
@@ -809,6 +841,20 @@ func (u *unpickler) call(op int, fn, argv any) (any, error) {
 		return args[0], nil
 	case "torch.device":
 		return opaque{"device"}, nil
+	case "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_doublelist",
+		"torch.jit._pickle.build_boollist", "torch.jit._pickle.build_genericlist":
+		if len(args) != 1 {
+			return nil, bad("%d arguments", len(args))
+		}
+		if _, ok := args[0].(*pyList); !ok {
+			return nil, bad("the argument is a %s", typeName(args[0]))
+		}
+		return args[0], nil
+	case "torch.jit._pickle.restore_type_tag":
+		if len(args) != 2 {
+			return nil, bad("%d arguments", len(args))
+		}
+		return args[0], nil
 	case "_codecs.encode":
 		// Protocol 2 pickles bytes as _codecs.encode(text, "latin1").
 		if len(args) != 2 {
@@ -995,6 +1041,29 @@ func typeName(v any) string {
 		return "tensor"
 	case opaque:
 		return x.what
+	case pyClass:
+		return "class " + x.name
+	case *pyObject:
+		return x.class
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// scriptGlobal is what the pickles of a TorchScript archive may name beyond a state
+// dict's globals: its own classes (__torch__.*), which become data, and the list
+// builders its pickler writes. Nothing is imported or run.
+func scriptGlobal(module, name string) (any, bool) {
+	if module == "__torch__" || strings.HasPrefix(module, "__torch__.") {
+		if name == "" || strings.ContainsAny(name, " \n\x00") {
+			return nil, false
+		}
+		return pyClass{module + "." + name}, true
+	}
+	if module == "torch.jit._pickle" {
+		switch name {
+		case "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist", "build_genericlist", "restore_type_tag":
+			return pyGlobal{module, name}, true
+		}
+	}
+	return nil, false
 }

@@ -106,69 +106,107 @@ type archive struct {
 }
 
 func decodeInto(m *ir.Model, data []byte, file string) error {
+	_, _, err := decode(m, data, file)
+	return err
+}
+
+// decode reads the archive's data.pkl into m's initializers and returns the archive and
+// the pickle's root value (a TorchScript archive's module object).
+func decode(m *ir.Model, data []byte, file string) (*archive, any, error) {
 	a, err := openArchive(data, file)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if bo, ok := a.entries[a.prefix+"byteorder"]; ok {
 		b, err := a.entry(bo)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if s := strings.TrimSpace(string(b)); s != "little" {
-			return ir.Errorf(ir.KindUnsupported, file, "byte order %q: only little-endian checkpoints are supported", s)
+			return nil, nil, ir.Errorf(ir.KindUnsupported, file, "byte order %q: only little-endian checkpoints are supported", s)
 		}
 	}
-	pkl, err := a.entry(a.entries[a.prefix+"data.pkl"])
+	root, ts, err := a.load("data.pkl", "data/", "")
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	m.Graph.Initializers = append(m.Graph.Initializers, ts...)
+	return a, root, nil
+}
+
+// load unpickles the archive's pickle name (data.pkl, constants.pkl), whose storages are
+// under dir, and materializes its tensors, named by their paths (after prefix).
+func (a *archive) load(name, dir, prefix string) (any, []*ir.Tensor, error) {
+	file := a.file
+	f, ok := a.entries[a.prefix+name]
+	if !ok {
+		return nil, nil, ir.Errorf(ir.KindCorrupt, file, "the archive has no %s%s", a.prefix, name)
+	}
+	pkl, err := a.entry(f)
+	if err != nil {
+		return nil, nil, err
 	}
 	storages := map[string]*storageRef{}
-	u := &unpickler{file: file, data: pkl, persistentLoad: func(pid any) (any, error) { return a.loadStorage(pid, storages) }}
+	u := &unpickler{file: file, data: pkl, script: a.isScript(), persistentLoad: func(pid any) (any, error) { return a.loadStorage(pid, dir, storages) }}
 	root, err := u.run()
 	if err != nil {
 		var pe *pickleError
 		if errors.As(err, &pe) {
-			return &ir.Error{Kind: pe.kind, File: file, Where: fmt.Sprintf("%sdata.pkl offset %d", a.prefix, pe.off), Err: pe.err}
+			return nil, nil, &ir.Error{Kind: pe.kind, File: file, Where: fmt.Sprintf("%s%s offset %d", a.prefix, name, pe.off), Err: pe.err}
 		}
-		return err
+		return nil, nil, err
 	}
 	var found []named
-	if err := flatten(root, "", 0, map[any]bool{}, &u.work, &found); err != nil {
+	if err := flatten(root, prefix, 0, map[any]bool{}, &u.work, &found); err != nil {
 		kind := ir.KindUnsupported
 		if errors.Is(err, errExpansion) {
 			kind = ir.KindCorrupt
 		}
-		return &ir.Error{Kind: kind, File: file, Where: a.prefix + "data.pkl", Err: err}
+		return nil, nil, &ir.Error{Kind: kind, File: file, Where: a.prefix + name, Err: err}
 	}
 	seen := map[string]bool{}
 	for _, n := range found {
 		if seen[n.name] {
-			return &ir.Error{Kind: ir.KindCorrupt, File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: errors.New("two tensors flatten to this name")}
+			return nil, nil, &ir.Error{Kind: ir.KindCorrupt, File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: errors.New("two tensors flatten to this name")}
 		}
 		seen[n.name] = true
 	}
 	if err := planMemory(found, file); err != nil {
-		return err
+		return nil, nil, err
 	}
+	var out []*ir.Tensor
 	for _, n := range found {
 		if st := n.t.storage; st.entry != nil {
 			if st.data, err = a.inflate(st.entry, fmt.Sprintf("tensor %q", n.name), fmt.Sprintf("inflating its storage %q", st.key)); err != nil {
-				return err
+				return nil, nil, err
 			}
 			st.entry = nil
 		}
-		t, err := materialize(n.name, n.t, len(data), file)
+		t, err := materialize(n.name, n.t, len(a.data), file)
 		if err != nil {
 			var e *ir.Error
 			if errors.As(err, &e) && e.File != "" {
-				return err
+				return nil, nil, err
 			}
-			return &ir.Error{Kind: ir.KindOf(err), File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: err}
+			return nil, nil, &ir.Error{Kind: ir.KindOf(err), File: file, Where: fmt.Sprintf("tensor %q", n.name), Err: err}
 		}
-		m.Graph.Initializers = append(m.Graph.Initializers, t)
+		out = append(out, t)
 	}
-	return nil
+	return root, out, nil
+}
+
+// isScript reports whether the archive is a TorchScript module (torch.jit.save): it
+// has code/ or constants.pkl beside data.pkl.
+func (a *archive) isScript() bool {
+	if _, ok := a.entries[a.prefix+"constants.pkl"]; ok {
+		return true
+	}
+	for name := range a.entries {
+		if strings.HasPrefix(name, a.prefix+"code/") {
+			return true
+		}
+	}
+	return false
 }
 
 func openArchive(data []byte, file string) (*archive, error) {
@@ -256,7 +294,7 @@ func (a *archive) inflate(f *zip.File, where, what string) ([]byte, error) {
 // loadStorage resolves a persistent id ('storage', storage_type, key, location, numel):
 // the bytes of <archive>/data/<key>, checked against numel. Storages shared by several
 // tensors are loaded once.
-func (a *archive) loadStorage(pid any, cache map[string]*storageRef) (any, error) {
+func (a *archive) loadStorage(pid any, dir string, cache map[string]*storageRef) (any, error) {
 	t, ok := pid.(pyTuple)
 	if !ok || len(t) != 5 {
 		return nil, ir.Errorf(ir.KindCorrupt, "", "persistent id %v is not ('storage', type, key, location, numel)", pid)
@@ -279,9 +317,9 @@ func (a *archive) loadStorage(pid any, cache map[string]*storageRef) (any, error
 		}
 		return s, nil
 	}
-	f, ok := a.entries[a.prefix+"data/"+key]
+	f, ok := a.entries[a.prefix+dir+key]
 	if !ok {
-		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q: the archive has no entry %sdata/%s", key, a.prefix, key)
+		return nil, ir.Errorf(ir.KindCorrupt, "", "storage %q: the archive has no entry %s%s%s", key, a.prefix, dir, key)
 	}
 	data, err := a.check(f)
 	if err != nil {
@@ -403,6 +441,13 @@ func flatten(v any, prefix string, depth int, active map[any]bool, work *workBud
 				return err
 			}
 		}
+	case *pyObject: // a TorchScript module or object: its attributes, by name
+		if active[x] {
+			return errors.New("an object contains itself")
+		}
+		active[x] = true
+		defer delete(active, x)
+		return flatten(x.state, prefix, depth+1, active, work, out)
 	case *pyList:
 		if active[x] {
 			return errors.New("a list contains itself")
