@@ -17,6 +17,10 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ExternalDataFile, "external-data-file", "", "ONNX: external data file name")
 	fs.Int64Var(&o.SizeThreshold, "size-threshold", 0, "ONNX: initializers below this many bytes stay inline")
 	convertFlags(fs, &o)
+	fs.StringVar(&o.Mode, "mode", "", "TFLite: with --quantize int8, dynamic (int8 weights) or static (full integer, with --calibration)")
+	fs.StringVar(&o.Calibration, "calibration", "", "TFLite: .npz of inputs to calibrate full-integer int8 on")
+	fs.BoolVar(&o.NHWCIO, "nhwc-io", false, "TFLite: 4-D inputs and outputs in NHWC")
+	fs.BoolVar(&o.KeepNCHWIO, "keep-nchw-io", false, "TFLite: 4-D inputs and outputs keep NCHW (the default)")
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--to FORMAT] [--external-data] [--opset N] [--splits N] [--shard I/N]")
 	if err != nil {
 		return err

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"github.com/modelc/modelc/engine/format/tflite"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// tfliteOptions checks the options of a TFLite output.
+func tfliteOptions(o ConvertOptions) (tflite.WriteOptions, error) {
+	var t tflite.WriteOptions
+	if o.NHWCIO && o.KeepNCHWIO {
+		return t, Errorf(KindInvalidArgument, "options nhwc_io and keep_nchw_io: choose one")
+	}
+	t.NHWCIO = o.NHWCIO
+	switch o.Quantize {
+	case "":
+		if o.Mode != "" || o.Calibration != "" {
+			return t, Errorf(KindInvalidArgument, "options mode and calibration need quantize int8")
+		}
+	case "fp16", "float16":
+		if o.Mode != "" || o.Calibration != "" {
+			return t, Errorf(KindInvalidArgument, "options mode and calibration apply to quantize int8, not fp16")
+		}
+		t.Quantize = "fp16"
+	case "int8":
+		switch o.Mode {
+		case "dynamic":
+			if o.Calibration != "" {
+				return t, Errorf(KindInvalidArgument, "option calibration: dynamic-range int8 needs no calibration data")
+			}
+			t.Quantize = "int8-dynamic"
+		case "static", "":
+			if o.Calibration == "" {
+				return t, Errorf(KindInvalidArgument, "option quantize: full-integer int8 TFLite needs --calibration data.npz (or --mode dynamic for int8 weights only)")
+			}
+			t.Quantize = "int8"
+		default:
+			return t, Errorf(KindInvalidArgument, "option mode: %q is not dynamic or static", o.Mode)
+		}
+	default:
+		return t, Errorf(KindInvalidArgument, "option quantize: TFLite outputs take fp16 or int8, not %q", o.Quantize)
+	}
+	return t, nil
+}
+
+// tfliteRanges calibrates the float values of m on the inputs in the .npz at path with
+// modelc's runtime: the [min, max] of every graph input and node output.
+func tfliteRanges(m *ir.Model, path string) (map[string][2]float32, error) {
+	collect, err := calibrationCollector(m, path)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, in := range m.Graph.Inputs {
+		names = append(names, in.Name)
+	}
+	for _, n := range m.Graph.Nodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				names = append(names, o)
+			}
+		}
+	}
+	vals, err := collect(names)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][2]float32{}
+	for name, v := range vals {
+		if len(v) == 0 {
+			continue
+		}
+		lo, hi := v[0], v[0]
+		for _, x := range v {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		out[name] = [2]float32{lo, hi}
+	}
+	return out, nil
+}

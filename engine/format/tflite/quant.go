@@ -1,0 +1,158 @@
+package tflite
+
+import (
+	"math"
+
+	"github.com/modelc/modelc/engine/format/tflite/schema/tfl"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// weight returns the tensor of a constant weight stored with permutation perm, as the
+// quantization mode asks: float32; float16 behind a DEQUANTIZE (fp16); or int8 with one
+// scale per output channel along stored axis `axis` and zero point 0 (int8-dynamic,
+// int8). The second result is the int8 quantization, nil for float weights.
+func (l *lowerer) weight(v *value, perm []int, axis int, n *ir.Node) (int32, *tfl.QuantizationParametersT) {
+	switch l.opts.Quantize {
+	case "fp16":
+		f, err := v.konst.Float32s()
+		if err != nil {
+			return l.constIn(v, perm), nil
+		}
+		h := make([]byte, 2*len(f))
+		for i, x := range f {
+			b := ir.Float32ToFloat16(x)
+			h[2*i], h[2*i+1] = byte(b), byte(b>>8)
+		}
+		h = permuteData(h, v.shape, perm, 2)
+		shape := permute(v.shape, perm)
+		ht := l.b.tensor(v.name+"_fp16", tfl.TensorTypeFLOAT16, shape, h, nil)
+		ft := l.b.tensor(v.name, tfl.TensorTypeFLOAT32, shape, nil, nil)
+		l.b.op(tfl.BuiltinOperatorDEQUANTIZE, 3, []int32{ht}, []int32{ft}, nil)
+		return ft, nil
+	case "int8-dynamic", "int8":
+		if l.opts.Quantize == "int8-dynamic" && n.OpType == "ConvTranspose" {
+			return l.constIn(v, perm), nil // no hybrid TRANSPOSE_CONV kernel
+		}
+		f, err := v.konst.Float32s()
+		if err != nil {
+			return l.constIn(v, perm), nil
+		}
+		f = bytesF32(permuteData(f32bytes(f), v.shape, perm, 4))
+		shape := permute(v.shape, perm)
+		perTensor := l.opts.Quantize == "int8-dynamic" && (n.OpType == "Gemm" || n.OpType == "MatMul")
+		q, scales := quantizeSymmetric(f, shape, axis, perTensor)
+		qp := &tfl.QuantizationParametersT{Scale: scales, ZeroPoint: make([]int64, len(scales)), QuantizedDimension: int32(axis)}
+		if perTensor {
+			qp.QuantizedDimension = 0
+		}
+		return l.b.tensor(v.name+"_int8", tfl.TensorTypeINT8, shape, q, qp), qp
+	}
+	return l.constIn(v, perm), nil
+}
+
+func bytesF32(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+	}
+	return out
+}
+
+// quantizeSymmetric quantizes f (row-major, shape) to int8 in [-127, 127] with one scale per
+// index of axis (or one in all), zero point 0.
+func quantizeSymmetric(f []float32, shape []int64, axis int, perTensor bool) ([]byte, []float32) {
+	nch := int64(1)
+	inner := int64(1)
+	if !perTensor {
+		nch = shape[axis]
+		inner = ir.NumElements(shape[axis+1:])
+	}
+	ch := func(i int) int64 {
+		if perTensor {
+			return 0
+		}
+		return (int64(i) / inner) % nch
+	}
+	amax := make([]float32, nch)
+	for i, x := range f {
+		c := ch(i)
+		amax[c] = max(amax[c], float32(math.Abs(float64(x))))
+	}
+	scales := make([]float32, nch)
+	for c, a := range amax {
+		scales[c] = a / 127
+		if a == 0 {
+			scales[c] = 1
+		}
+	}
+	q := make([]byte, len(f))
+	for i, x := range f {
+		v := math.RoundToEven(float64(x / scales[ch(i)]))
+		q[i] = byte(int8(min(max(v, -127), 127)))
+	}
+	return q, scales
+}
+
+// bias returns the bias tensor of a conv or fully connected op with M outputs: float32,
+// or int32 with scale input_scale·weight_scale for a full-integer model.
+func (l *lowerer) bias(bv *value, M int64, in int32, wq *tfl.QuantizationParametersT, n *ir.Node) int32 {
+	var f []float32
+	if bv != nil {
+		f, _ = floats(bv.konst)
+	}
+	if len(f) != int(M) {
+		f = make([]float32, M)
+	}
+	if l.int8 && wq != nil {
+		iq := l.b.sg.Tensors[in].Quantization
+		is := float32(1)
+		if iq != nil && len(iq.Scale) == 1 {
+			is = iq.Scale[0]
+		}
+		scales := make([]float32, M)
+		q := make([]int32, M)
+		for c := range M {
+			ws := wq.Scale[0]
+			if len(wq.Scale) == int(M) {
+				ws = wq.Scale[c]
+			}
+			scales[c] = is * ws
+			q[c] = int32(math.RoundToEven(float64(f[c] / scales[c])))
+		}
+		qp := &tfl.QuantizationParametersT{Scale: scales, ZeroPoint: make([]int64, M)}
+		return l.b.tensor(n.Outputs[0]+"_bias", tfl.TensorTypeINT32, []int64{M}, i32bytes(q), qp)
+	}
+	return l.b.tensor(n.Outputs[0]+"_bias", tfl.TensorTypeFLOAT32, []int64{M}, f32bytes(f), nil)
+}
+
+// weightVersion raises an op's version for int8 weights: int8v for full-integer models,
+// hybridv for dynamic-range (float activations, int8 weights).
+func (l *lowerer) weightVersion(v int32, wq *tfl.QuantizationParametersT, int8v, hybridv int32) int32 {
+	switch {
+	case l.int8:
+		return max(v, int8v)
+	case wq != nil:
+		return max(v, hybridv)
+	}
+	return v
+}
+
+// actQuant is the int8 quantization of a float activation of a full-integer model,
+// from its calibrated range (nil in other modes, or without a range).
+func (l *lowerer) actQuant(name string) *tfl.QuantizationParametersT {
+	if !l.int8 {
+		return nil
+	}
+	r, ok := l.opts.Ranges[name]
+	if !ok {
+		return nil
+	}
+	lo, hi := min(r[0], 0), max(r[1], 0)
+	scale := (hi - lo) / 255
+	if scale == 0 {
+		scale = 1
+	}
+	zp := math.Round(float64(-128 - lo/scale))
+	zp = min(max(zp, -128), 127)
+	return &tfl.QuantizationParametersT{Scale: []float32{scale}, ZeroPoint: []int64{int64(zp)}}
+}
