@@ -384,12 +384,12 @@ func (l *lowerer) gemm(n *ir.Node) error {
 	if err != nil {
 		return unsupported(n, "%v", err)
 	}
-	K, M := bv.shape[0], bv.shape[1]
-	if attrInt(n, "transB", 0) == 0 { // [K, M] -> [M, K]
+	var K, M int64
+	if attrInt(n, "transB", 0) == 0 { // B [K, M] -> weights [M, K]
+		K, M = bv.shape[0], bv.shape[1]
 		wv = transpose2(wv, K, M)
-		K, M = M, K
 	} else {
-		K, M = M, K
+		M, K = bv.shape[0], bv.shape[1]
 	}
 	// now wv is [M(out), K(in)]
 	if alpha := attrFloat(n, "alpha", 1); alpha != 1 {
