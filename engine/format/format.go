@@ -136,6 +136,8 @@ var formats = []*Format{
 		Name:       "tflite",
 		Extensions: []string{".tflite"},
 		Detect:     tflite.Detect,
+		Read:       tflite.Read,
+		ReadBytes:  tflite.ReadBytes,
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
 			t := o.TFLite
 			t.Written = o.Written
