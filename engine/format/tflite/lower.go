@@ -113,6 +113,9 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 			t = l.reshape(t, permute(v.shape, want), o.Name, v.dtype)
 		}
 		l.b.sg.Tensors[t].Name = o.Name
+		if st := l.b.sg.Tensors[t]; l.dynBatch && len(st.Shape) > 0 && st.ShapeSignature == nil {
+			st.ShapeSignature = append([]int32{-1}, st.Shape[1:]...)
+		}
 		l.b.sg.Outputs = append(l.b.sg.Outputs, t)
 		sig.Outputs = append(sig.Outputs, &tfl.TensorMapT{Name: o.Name, TensorIndex: uint32(t)})
 	}

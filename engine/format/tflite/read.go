@@ -171,6 +171,7 @@ func (r *reader) read() (*ir.Model, error) {
 		}
 		r.g.Outputs = append(r.g.Outputs, vi)
 	}
+	r.prune()
 	if err := ir.SortNodes(r.g); err != nil {
 		return nil, r.corrupt("%v", err)
 	}
@@ -530,4 +531,25 @@ func (r *reader) ints(i int32) ([]int64, error) {
 		return out, nil
 	}
 	return nil, r.corrupt("tensor %q: expected int32 values", r.names[i])
+}
+
+// prune drops the initializers nothing uses (the TFLite-layout copies of weights that
+// were permuted to ONNX's layout).
+func (r *reader) prune() {
+	used := map[string]bool{}
+	for _, n := range r.g.Nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+	}
+	for _, o := range r.g.Outputs {
+		used[o.Name] = true
+	}
+	kept := r.g.Initializers[:0]
+	for _, t := range r.g.Initializers {
+		if used[t.Name] {
+			kept = append(kept, t)
+		}
+	}
+	r.g.Initializers = kept
 }

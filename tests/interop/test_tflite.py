@@ -1,0 +1,224 @@
+"""modelc's TFLite writer and reader, with the LiteRT interpreter (ai-edge-litert) and
+onnxruntime as the oracles.
+
+Export: the digits models and three synthetic ones (tflite_models.py: MobileNet-class CNN,
+UNet-like net with transposed convs and resizes, transformer encoder) go ONNX -> .tflite;
+LiteRT's outputs must match onnxruntime's on the ONNX within 1e-4 (float32), the
+fp16-rounded-weights ONNX within 1e-4 (fp16), and keep the digits accuracy (int8). The
+number of TRANSPOSE ops in each exported model is printed (pytest -s) and bounded.
+Round trip: the .tflite read back to ONNX runs in onnxruntime with the same outputs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+import harness
+import tflite_models
+
+Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
+
+DIGITS = os.path.join(harness.REPO, "testdata", "digits")
+X = np.load(os.path.join(DIGITS, "test_inputs.npz"))["input"]
+Y = np.load(os.path.join(DIGITS, "test_labels.npy"))
+CALIB = os.path.join(DIGITS, "calib.npz")
+
+# name: (path maker, pure CNN?, most TRANSPOSE ops allowed)
+SYNTHETIC = {"mobilenet": 1, "unet": 2, "transformer": 8}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tflite")
+    paths = {"cnn": os.path.join(DIGITS, "cnn.onnx"), "mlp": os.path.join(DIGITS, "mlp.onnx")}
+    for name in SYNTHETIC:
+        p = str(d / f"{name}.onnx")
+        onnx.save(getattr(tflite_models, name)(), p)
+        paths[name] = p
+    return d, paths
+
+
+def sample_input(name: str, sess):
+    rng = np.random.default_rng(7)
+    i = sess.get_inputs()[0]
+    if name in ("cnn", "mlp"):
+        return X
+    if name == "transformer":
+        return rng.integers(0, 50, (1, 8)).astype(np.int32)
+    return rng.standard_normal(i.shape).astype(np.float32)
+
+
+def litert(path: str, x: np.ndarray):
+    it = Interpreter(model_path=path)
+    d = it.get_input_details()[0]
+    if tuple(d["shape"]) != x.shape:
+        it.resize_tensor_input(d["index"], x.shape)
+    it.allocate_tensors()
+    if d["dtype"] != x.dtype and d["quantization"][0]:
+        s, z = d["quantization"]
+        x = np.clip(np.round(x / s) + z, -128, 127).astype(d["dtype"])
+    it.set_tensor(d["index"], x)
+    it.invoke()
+    o = it.get_output_details()[0]
+    y = it.get_tensor(o["index"])
+    if o["quantization"][0] and y.dtype != np.float32:
+        s, z = o["quantization"]
+        y = (y.astype(np.float32) - z) * s
+    ops = [op["op_name"] for op in it._get_ops_details()]
+    return y, ops
+
+
+def convert(src, dst, *flags):
+    r = harness.run_modelc("convert", src, dst, *flags)
+    harness.expect_ok(r)
+
+
+def ort_run(path, x):
+    sess = ort.InferenceSession(path)
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp", *SYNTHETIC])
+def test_export_float(models, name):
+    d, paths = models
+    out = str(d / f"{name}.tflite")
+    convert(paths[name], out)
+    sess = ort.InferenceSession(paths[name])
+    x = sample_input(name, sess)
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    y, ops = litert(out, x)
+    diff = float(np.abs(y - ref).max())
+    n_t = ops.count("TRANSPOSE")
+    print(f"\n{name}: LiteRT vs onnxruntime max abs diff {diff:.2e}, TRANSPOSE ops {n_t}, ops {len(ops)}")
+    assert diff <= 1e-4, diff
+    assert n_t <= SYNTHETIC.get(name, 0), ops
+    if name in ("cnn", "mlp"):
+        assert (y.argmax(1) == ref.argmax(1)).all()
+    # round trip: the .tflite read back to ONNX, run by onnxruntime
+    back = str(d / f"{name}.back.onnx")
+    convert(out, back)
+    onnx.checker.check_model(onnx.load(back))
+    rb = ort_run(back, x)
+    print(f"{name}: round trip ONNX -> TFLite -> ONNX max abs diff {np.abs(rb - ref).max():.2e}")
+    assert np.abs(rb - ref).max() <= 1e-4
+
+
+def test_export_nhwc_io(models):
+    d, paths = models
+    out = str(d / "mobilenet_nhwc.tflite")
+    convert(paths["mobilenet"], out, "--nhwc-io")
+    sess = ort.InferenceSession(paths["mobilenet"])
+    x = sample_input("mobilenet", sess)
+    ref = sess.run(None, {"image": x})[0]
+    y, ops = litert(out, np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    print(f"\nmobilenet --nhwc-io: TRANSPOSE ops {ops.count('TRANSPOSE')}, max abs diff {np.abs(y - ref).max():.2e}")
+    assert ops.count("TRANSPOSE") == 0
+    assert np.abs(y - ref).max() <= 1e-4
+
+
+def fp16_reference(path: str, dst: str) -> str:
+    """The ONNX model with its conv and matmul weights rounded to float16."""
+    m = onnx.load(path)
+    weights = {n.input[1] for n in m.graph.node if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") and len(n.input) > 1}
+    for i, t in enumerate(m.graph.initializer):
+        if t.name in weights and t.data_type == onnx.TensorProto.FLOAT:
+            a = numpy_helper.to_array(t).astype(np.float16).astype(np.float32)
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, t.name))
+    onnx.save(m, dst)
+    return dst
+
+
+@pytest.mark.parametrize("name", ["cnn", "mobilenet", "unet"])
+def test_export_fp16(models, name):
+    d, paths = models
+    out = str(d / f"{name}_fp16.tflite")
+    convert(paths[name], out, "--quantize", "fp16")
+    ref_path = fp16_reference(paths[name], str(d / f"{name}_fp16ref.onnx"))
+    sess = ort.InferenceSession(ref_path)
+    x = sample_input(name, sess)
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    y, ops = litert(out, x)
+    size = os.path.getsize(out) / os.path.getsize(str(d / f"{name}.tflite")) if os.path.exists(str(d / f"{name}.tflite")) else 0
+    diff = float(np.abs(y - ref).max())
+    print(f"\n{name} fp16: vs fp16-rounded ONNX max abs diff {diff:.2e}, DEQUANTIZE ops {ops.count('DEQUANTIZE')}, size ratio {size:.2f}")
+    assert diff <= 1e-4
+    assert "DEQUANTIZE" in ops
+
+
+def accuracy(logits):
+    return float((logits.argmax(1) == Y).mean())
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp"])
+def test_export_int8_dynamic(models, name):
+    d, paths = models
+    out = str(d / f"{name}_dyn.tflite")
+    convert(paths[name], out, "--quantize", "int8", "--mode", "dynamic")
+    ref = ort_run(paths[name], X)
+    y, ops = litert(out, X)
+    agree = float((y.argmax(1) == ref.argmax(1)).mean())
+    print(f"\n{name} int8 dynamic: accuracy {accuracy(y):.4f} (float {accuracy(ref):.4f}), top-1 agreement {agree:.4f}")
+    assert accuracy(y) >= accuracy(ref) - 0.01
+    assert agree >= 0.99
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp"])
+def test_export_int8_full(models, name):
+    d, paths = models
+    out = str(d / f"{name}_int8.tflite")
+    convert(paths[name], out, "--quantize", "int8", "--calibration", CALIB)
+    ref = ort_run(paths[name], X)
+    y, ops = litert(out, X)
+    agree = float((y.argmax(1) == ref.argmax(1)).mean())
+    it = Interpreter(model_path=out)
+    types = {t["dtype"].__name__ for t in it.get_tensor_details()}
+    print(f"\n{name} full int8: accuracy {accuracy(y):.4f} (float {accuracy(ref):.4f}), top-1 agreement {agree:.4f}, tensor types {sorted(types)}")
+    assert accuracy(y) >= accuracy(ref) - 0.01
+    assert agree >= 0.99
+    # read back: QDQ ONNX reproduces the interpreter within a quantization step
+    back = str(d / f"{name}_int8.back.onnx")
+    convert(out, back)
+    rb = ort_run(back, X)
+    o = it.get_output_details()[0]
+    step = o["quantization"][0] or 1e-4
+    print(f"{name} full int8 read back: max abs diff vs LiteRT {np.abs(rb - y).max():.3e} (output step {step:.3e})")
+    assert np.abs(rb - y).max() <= step * 1.01 + 1e-6
+
+
+def test_unsupported_op_names_node(tmp_path):
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Einsum", ["x", "x"], ["y"], name="the_einsum", equation="ij,ij->i")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    p = str(tmp_path / "e.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    r = harness.run_modelc("convert", p, str(tmp_path / "e.tflite"))
+    assert r.returncode == 5, harness.describe(r)
+    assert "the_einsum" in r.stderr and "Einsum" in r.stderr
+    assert not os.path.exists(tmp_path / "e.tflite")
+
+
+def test_bad_files(models, tmp_path):
+    d, paths = models
+    good = str(d / "cnn.tflite")
+    if not os.path.exists(good):
+        convert(paths["cnn"], good)
+    data = open(good, "rb").read()
+    cases = {
+        "truncated": data[: len(data) // 3],
+        "header_only": data[:16],
+        "bad_root": data[:4].replace(data[:4], b"\xff\xff\xff\x7f") + data[4:],
+        "garbage": data[:8] + bytes((i * 37) & 0xFF for i in range(len(data) - 8)),
+    }
+    for name, blob in cases.items():
+        p = str(tmp_path / f"{name}.tflite")
+        open(p, "wb").write(blob)
+        r = harness.run_modelc("info", p)
+        assert r.returncode in (4, 5), f"{name}: {harness.describe(r)}"
+        assert "panic" not in r.stderr and "goroutine" not in r.stderr, r.stderr
