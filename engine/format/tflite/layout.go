@@ -256,6 +256,18 @@ func (l *lowerer) constIn(v *value, want []int) int32 {
 	if !isIdentity(want) {
 		data = permuteData(data, k.Shape, want, int(size))
 	}
+	if l.int8 && dt == ir.Float32 {
+		// a float constant an int8 op reads: per-tensor asymmetric int8
+		f := bytesF32(data)
+		lo, hi := float32(0), float32(0)
+		for _, x := range f {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		q := quantParamsFor(lo, hi)
+		t := l.b.tensor(v.name, tfl.TensorTypeINT8, permute(k.Shape, want), quantizeAsym(f, q), q)
+		l.cache(v, key, t)
+		return t
+	}
 	t := l.constTensor(v.name, dt, permute(k.Shape, want), data)
 	l.cache(v, key, t)
 	return t

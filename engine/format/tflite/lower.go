@@ -88,8 +88,17 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		v.t = l.b.tensor(in.Name, l.ttype(dt), stored, nil, l.actQuant(in.Name))
 		l.b.sg.Tensors[v.t].ShapeSignature = sigShape
 		l.vals[in.Name] = v
-		l.b.sg.Inputs = append(l.b.sg.Inputs, v.t)
-		sig.Inputs = append(sig.Inputs, &tfl.TensorMapT{Name: in.Name, TensorIndex: uint32(v.t)})
+		outer := v.t
+		if l.int8 && dt == ir.Float32 {
+			// float in, QUANTIZE to the int8 the graph computes on
+			outer = v.t
+			l.b.sg.Tensors[outer].Type = tfl.TensorTypeFLOAT32
+			l.b.sg.Tensors[outer].Quantization = nil
+			v.t = l.b.tensor(in.Name+"_int8", tfl.TensorTypeINT8, stored, nil, l.actQuant(in.Name))
+			l.b.op(tfl.BuiltinOperatorQUANTIZE, 2, []int32{outer}, []int32{v.t}, nil)
+		}
+		l.b.sg.Inputs = append(l.b.sg.Inputs, outer)
+		sig.Inputs = append(sig.Inputs, &tfl.TensorMapT{Name: in.Name, TensorIndex: uint32(outer)})
 	}
 	for _, n := range nodes {
 		if l.skip[n] {
@@ -112,6 +121,13 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		if v.konst != nil || l.isGraphInput(t) {
 			t = l.reshape(t, permute(v.shape, want), o.Name, v.dtype)
 		}
+		if l.int8 && l.b.sg.Tensors[t].Type == tfl.TensorTypeINT8 {
+			// int8 inside, DEQUANTIZE to a float output
+			l.b.sg.Tensors[t].Name = l.b.uniqueName(o.Name + "_int8")
+			f := l.b.tensor(o.Name, tfl.TensorTypeFLOAT32, l.b.shapeOf(t), nil, nil)
+			l.b.op(tfl.BuiltinOperatorDEQUANTIZE, 2, []int32{t}, []int32{f}, nil)
+			t = f
+		}
 		l.b.sg.Tensors[t].Name = o.Name
 		if st := l.b.sg.Tensors[t]; l.dynBatch && len(st.Shape) > 0 && st.ShapeSignature == nil {
 			st.ShapeSignature = append([]int32{-1}, st.Shape[1:]...)
@@ -120,6 +136,13 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		sig.Outputs = append(sig.Outputs, &tfl.TensorMapT{Name: o.Name, TensorIndex: uint32(t)})
 	}
 	l.b.model.SignatureDefs = []*tfl.SignatureDefT{sig}
+	if l.int8 {
+		for _, t := range l.b.sg.Tensors {
+			if t.Type == tfl.TensorTypeINT8 && t.Quantization == nil {
+				return nil, ir.Errorf(ir.KindUnsupported, "", "full-integer int8: value %q has no calibrated range (an op modelc lowers to several TFLite ops is not supported in int8 yet)", t.Name)
+			}
+		}
+	}
 	return l.b, nil
 }
 

@@ -266,6 +266,9 @@ func (l *lowerer) pool(n *ir.Node) error {
 	out, act := l.fusedOut(n, []int64{x.shape[0], x.shape[1], g.out[0], g.out[1]}, nhwc)
 	opt := &tfl.Pool2DOptionsT{Padding: g.padding, StrideW: int32(s[1]), StrideH: int32(s[0]), FilterWidth: int32(k[1]), FilterHeight: int32(k[0]), FusedActivationFunction: act}
 	l.b.op(code, l.ver(1, 2), []int32{xin}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsPool2DOptions, Value: opt})
+	if act == tfl.ActivationFunctionTypeNONE {
+		l.sameQuant(out.t, xin)
+	}
 	return nil
 }
 
@@ -339,6 +342,9 @@ func (l *lowerer) reduceAxes(n *ir.Node, x *value, axes []int64, keep bool, code
 	out := l.out(n.Outputs[0], shape, outPerm, x.dtype)
 	at := l.b.tensor(n.Outputs[0]+"_axes", tfl.TensorTypeINT32, []int64{int64(len(stAxes))}, i32bytes(stAxes), nil)
 	l.b.op(code, l.ver(1, 2), []int32{xin, at}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsReducerOptions, Value: &tfl.ReducerOptionsT{KeepDims: keep}})
+	if code == tfl.BuiltinOperatorREDUCE_MAX || code == tfl.BuiltinOperatorREDUCE_MIN {
+		l.sameQuant(out.t, xin)
+	}
 	return nil
 }
 
@@ -736,6 +742,7 @@ func (l *lowerer) unaryCode(n *ir.Node, x *value, code tfl.BuiltinOperator, opt 
 	}
 	out := l.out(n.Outputs[0], x.shape, perm, x.dtype)
 	l.b.op(code, l.ver(1, 2), []int32{xin}, []int32{out.t}, opt)
+	l.fixedQuant(out.t, code)
 	return nil
 }
 
@@ -828,6 +835,7 @@ func (l *lowerer) softmax(n *ir.Node) error {
 	xin := l.plain(x)
 	out := l.out(n.Outputs[0], x.shape, nil, x.dtype)
 	l.b.op(tfl.BuiltinOperatorSOFTMAX, l.ver(1, 2), []int32{xin}, []int32{out.t}, opt)
+	l.fixedQuant(out.t, tfl.BuiltinOperatorSOFTMAX)
 	return nil
 }
 
@@ -920,16 +928,19 @@ func (l *lowerer) reshapeNode(n *ir.Node) error {
 		if onlyUnitsMove(st, inverse(x.perm)) { // the orders agree: a plain reshape
 			out := l.out(n.Outputs[0], shape, nil, x.dtype)
 			l.reshapeTo(x.t, out.t, shape)
+			l.sameQuant(out.t, x.t)
 			return nil
 		}
 		out := l.out(n.Outputs[0], shape, nil, x.dtype)
 		out.flat = x
 		l.reshapeTo(x.t, out.t, shape)
+		l.sameQuant(out.t, x.t)
 		return nil
 	}
 	xin := l.plain(x)
 	out := l.out(n.Outputs[0], shape, nil, x.dtype)
 	l.reshapeTo(xin, out.t, shape)
+	l.sameQuant(out.t, xin)
 	return nil
 }
 
@@ -1054,6 +1065,7 @@ func (l *lowerer) pad(n *ir.Node) error {
 	}
 	out := l.out(n.Outputs[0], shape, outPerm, x.dtype)
 	pt := l.b.tensor(n.Outputs[0]+"_paddings", tfl.TensorTypeINT32, []int64{int64(r), 2}, i32bytes(p), nil)
+	l.sameQuant(out.t, xin)
 	switch mode {
 	case "constant":
 		if fill == 0 {
@@ -1136,6 +1148,7 @@ func (l *lowerer) resize(n *ir.Node) error {
 	xin := l.inLayout(x, nhwc)
 	out := l.out(n.Outputs[0], []int64{x.shape[0], x.shape[1], oh, ow}, nhwc, x.dtype)
 	st := l.b.tensor(n.Outputs[0]+"_size", tfl.TensorTypeINT32, []int64{2}, i32bytes([]int32{int32(oh), int32(ow)}), nil)
+	l.sameQuant(out.t, xin)
 	v := int32(1)
 	if half {
 		v = 3
@@ -1203,6 +1216,7 @@ func (l *lowerer) gather(n *ir.Node) error {
 	xin := l.plain(x)
 	out := l.out(n.Outputs[0], shape, nil, x.dtype)
 	l.b.op(tfl.BuiltinOperatorGATHER, l.ver(1, 2), []int32{xin, it}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsGatherOptions, Value: &tfl.GatherOptionsT{Axis: int32(axis)}})
+	l.sameQuant(out.t, xin)
 	return nil
 }
 
@@ -1288,6 +1302,7 @@ func (l *lowerer) slice(n *ir.Node) error {
 		v = 4
 	}
 	l.b.op(tfl.BuiltinOperatorSTRIDED_SLICE, v, []int32{xin, bt, et, stt}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsStridedSliceOptions, Value: &tfl.StridedSliceOptionsT{}})
+	l.sameQuant(out.t, xin)
 	return nil
 }
 

@@ -147,7 +147,13 @@ func (l *lowerer) actQuant(name string) *tfl.QuantizationParametersT {
 	if !ok {
 		return nil
 	}
-	lo, hi := min(r[0], 0), max(r[1], 0)
+	return quantParamsFor(r[0], r[1])
+}
+
+// quantParamsFor is the per-tensor asymmetric int8 quantization of [lo, hi] (widened to
+// hold 0, which must be exact).
+func quantParamsFor(lo, hi float32) *tfl.QuantizationParametersT {
+	lo, hi = min(lo, 0), max(hi, 0)
 	scale := (hi - lo) / 255
 	if scale == 0 {
 		scale = 1
@@ -155,4 +161,35 @@ func (l *lowerer) actQuant(name string) *tfl.QuantizationParametersT {
 	zp := math.Round(float64(-128 - lo/scale))
 	zp = min(max(zp, -128), 127)
 	return &tfl.QuantizationParametersT{Scale: []float32{scale}, ZeroPoint: []int64{int64(zp)}}
+}
+
+func quantizeAsym(f []float32, q *tfl.QuantizationParametersT) []byte {
+	out := make([]byte, len(f))
+	for i, x := range f {
+		v := math.RoundToEven(float64(x/q.Scale[0])) + float64(q.ZeroPoint[0])
+		out[i] = byte(int8(min(max(v, -128), 127)))
+	}
+	return out
+}
+
+// sameQuant gives tensor out the quantization of tensor in (ops whose int8 kernels keep
+// the scale: pools, reshapes, pads, slices, gathers, resizes).
+func (l *lowerer) sameQuant(out, in int32) {
+	if l.int8 {
+		l.b.sg.Tensors[out].Quantization = l.b.sg.Tensors[in].Quantization
+	}
+}
+
+// fixedQuant sets the output quantization the int8 kernels of SOFTMAX, LOGISTIC and TANH
+// require.
+func (l *lowerer) fixedQuant(out int32, code tfl.BuiltinOperator) {
+	if !l.int8 {
+		return
+	}
+	switch code {
+	case tfl.BuiltinOperatorSOFTMAX, tfl.BuiltinOperatorLOGISTIC:
+		l.b.sg.Tensors[out].Quantization = &tfl.QuantizationParametersT{Scale: []float32{1.0 / 256}, ZeroPoint: []int64{-128}}
+	case tfl.BuiltinOperatorTANH:
+		l.b.sg.Tensors[out].Quantization = &tfl.QuantizationParametersT{Scale: []float32{1.0 / 128}, ZeroPoint: []int64{0}}
+	}
 }
