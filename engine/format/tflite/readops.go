@@ -395,6 +395,29 @@ func (c *opCtx) convert() error {
 		return c.stridedSlice()
 	case tfl.BuiltinOperatorRESIZE_BILINEAR, tfl.BuiltinOperatorRESIZE_NEAREST_NEIGHBOR:
 		return c.resize()
+	case tfl.BuiltinOperatorTILE, tfl.BuiltinOperatorBROADCAST_TO:
+		x, err := c.fin(0)
+		if err != nil {
+			return err
+		}
+		mi, err := c.in(1)
+		if err != nil {
+			return err
+		}
+		m, err := r.ints(mi)
+		if err != nil {
+			return err
+		}
+		out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+		if err != nil {
+			return err
+		}
+		op := "Tile"
+		if c.code == tfl.BuiltinOperatorBROADCAST_TO {
+			op = "Expand"
+		}
+		r.node(op, []string{x, r.constInt64("repeats", m)}, []string{out})
+		return fin()
 	case tfl.BuiltinOperatorCAST:
 		x, err := c.in(0)
 		if err != nil {
