@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test ./engine/format/safetensors -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzUnpickle$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/tflite -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME)
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as

@@ -71,7 +71,12 @@ func Write(m *ir.Model, path string, opts WriteOptions) error {
 // FlatBuffer, each buffer found by its offset and size (schema 3c), so that models over
 // 2 GB are written the same way and the weights are streamed, not copied into the
 // FlatBuffer builder.
-func Encode(m *ir.Model, w io.Writer, name string, opts WriteOptions) error {
+func Encode(m *ir.Model, w io.Writer, name string, opts WriteOptions) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = ir.Errorf(ir.KindInternal, name, "TFLite writer: %v (please report this model)", r)
+		}
+	}()
 	if m == nil || m.Graph == nil {
 		return ir.Errorf(ir.KindInvalidArgument, name, "no graph to write")
 	}
