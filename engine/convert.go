@@ -66,10 +66,8 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := prepareForWrite(m, out.Name, opts); err != nil {
 		return nil, err
 	}
-	if out.Name == "tflite" && wopts.TFLite.Quantize == "int8" {
-		if wopts.TFLite.Ranges, err = tfliteRanges(m, opts.Calibration); err != nil {
-			return nil, err
-		}
+	if err := calibrateTFLite(m, &wopts, opts); err != nil {
+		return nil, err
 	}
 	// Nothing modifies the tensors between reading and writing, so the writer may release
 	// the input's pages as it streams them out: the resident set stays small. Between

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/tflite"
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -41,6 +42,16 @@ func tfliteOptions(o ConvertOptions) (tflite.WriteOptions, error) {
 		return t, Errorf(KindInvalidArgument, "option quantize: TFLite outputs take fp16 or int8, not %q", o.Quantize)
 	}
 	return t, nil
+}
+
+// calibrateTFLite fills the calibrated ranges a full-integer int8 TFLite output needs.
+func calibrateTFLite(m *ir.Model, w *format.WriteOptions, o ConvertOptions) error {
+	if w.TFLite.Quantize != "int8" {
+		return nil
+	}
+	var err error
+	w.TFLite.Ranges, err = tfliteRanges(m, o.Calibration)
+	return err
 }
 
 // tfliteRanges calibrates the float values of m on the inputs in the .npz at path with

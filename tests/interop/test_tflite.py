@@ -222,3 +222,37 @@ def test_bad_files(models, tmp_path):
         r = harness.run_modelc("info", p)
         assert r.returncode in (4, 5), f"{name}: {harness.describe(r)}"
         assert "panic" not in r.stderr and "goroutine" not in r.stderr, r.stderr
+
+
+def _modelc_package():
+    import sys
+    try:
+        import modelc
+    except ImportError:  # not installed: the source tree and the repository's build
+        sys.path.insert(0, os.path.join(harness.REPO, "bindings", "python"))
+        os.environ.setdefault("MODELC_LIBRARY", os.path.join(harness.REPO, "lib", "libmodelc.so"))
+        import modelc
+    return modelc
+
+
+def test_python_doors(models, tmp_path):
+    """convert_bytes (modelc_convert_bytes) both ways and convert() with TFLite options."""
+    modelc = _modelc_package()
+    d, paths = models
+    data = open(paths["cnn"], "rb").read()
+    tfl = modelc.convert_bytes(data, "tflite")
+    assert tfl[4:8] == b"TFL3"
+    p = str(tmp_path / "cnn.tflite")
+    open(p, "wb").write(tfl)
+    ref = ort_run(paths["cnn"], X)
+    y, _ = litert(p, X)
+    assert np.abs(y - ref).max() <= 1e-4
+    back = modelc.convert_bytes(tfl, "onnx")
+    sess = ort.InferenceSession(back)
+    assert np.abs(sess.run(None, {"input": X})[0] - ref).max() <= 1e-4
+    q = str(tmp_path / "cnn_int8.tflite")
+    modelc.convert(paths["cnn"], q, quantize="int8", calibration=CALIB)
+    yq, ops = litert(q, X)
+    assert (yq.argmax(1) == ref.argmax(1)).mean() >= 0.99
+    with pytest.raises(modelc.InvalidArgumentError):
+        modelc.convert(paths["cnn"], str(tmp_path / "x.tflite"), quantize="int4")
