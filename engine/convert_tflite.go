@@ -66,6 +66,10 @@ func tfliteRanges(m *ir.Model, path string) (map[string][2]float32, error) {
 		names = append(names, in.Name)
 	}
 	for _, n := range m.Graph.Nodes {
+		switch n.OpType { // outputs that are not float32 activations
+		case "QuantizeLinear", "Shape", "Size", "ArgMax", "ArgMin", "NonZero", "Constant", "DynamicQuantizeLinear":
+			continue
+		}
 		for _, o := range n.Outputs {
 			if o != "" {
 				names = append(names, o)
@@ -86,6 +90,33 @@ func tfliteRanges(m *ir.Model, path string) (map[string][2]float32, error) {
 			lo, hi = min(lo, x), max(hi, x)
 		}
 		out[name] = [2]float32{lo, hi}
+	}
+	// A model already in QDQ form keeps its scales: the value a QuantizeLinear reads gets
+	// the range of that quantizer's grid, which TFLite's int8 parameters then reproduce.
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "QuantizeLinear" || len(n.Inputs) < 2 {
+			continue
+		}
+		st := m.Graph.Initializer(n.Inputs[1])
+		if st == nil {
+			continue
+		}
+		sc, err := st.Float32s()
+		if err != nil || len(sc) != 1 {
+			continue
+		}
+		lo, hi, zp := float32(-128), float32(127), float32(0)
+		if len(n.Inputs) > 2 {
+			if zt := m.Graph.Initializer(n.Inputs[2]); zt != nil {
+				if z, err := zt.Float32s(); err == nil && len(z) == 1 {
+					zp = z[0]
+					if zt.DType == ir.Uint8 {
+						lo, hi = 0, 255
+					}
+				}
+			}
+		}
+		out[n.Inputs[0]] = [2]float32{(lo - zp) * sc[0], (hi - zp) * sc[0]}
 	}
 	return out, nil
 }

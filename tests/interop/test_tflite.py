@@ -256,3 +256,20 @@ def test_python_doors(models, tmp_path):
     assert (yq.argmax(1) == ref.argmax(1)).mean() >= 0.99
     with pytest.raises(modelc.InvalidArgumentError):
         modelc.convert(paths["cnn"], str(tmp_path / "x.tflite"), quantize="int4")
+
+
+def test_qdq_model(models, tmp_path):
+    """A model modelc compressed to QDQ form: exported as float (the DequantizeLinear of
+    each weight folded), and as full int8 with its QuantizeLinear scales kept."""
+    d, paths = models
+    qdq = str(tmp_path / "cnn_qdq.onnx")
+    r = harness.run_modelc("compress", paths["cnn"], qdq, "--quantize", "int8", "--mode", "static", "--calibration", CALIB)
+    harness.expect_ok(r)
+    ref = ort_run(qdq, X)
+    for flags in ([], ["--quantize", "int8", "--calibration", CALIB]):
+        out = str(tmp_path / f"cnn_qdq{len(flags)}.tflite")
+        convert(qdq, out, *flags)
+        y, ops = litert(out, X)
+        agree = float((y.argmax(1) == ref.argmax(1)).mean())
+        print(f"\nQDQ cnn -> tflite {flags[:2]}: accuracy {accuracy(y):.4f} (QDQ ONNX {accuracy(ref):.4f}), top-1 agreement {agree:.4f}")
+        assert agree >= 0.99 and accuracy(y) >= accuracy(ref) - 0.01

@@ -406,6 +406,8 @@ func (l *lowerer) node(n *ir.Node) error {
 		t.Name = n.Outputs[0]
 		l.vals[t.Name] = &value{name: t.Name, shape: t.Shape, dtype: t.DType, t: -1, konst: &t}
 		return nil
+	case "DequantizeLinear", "QuantizeLinear":
+		return l.qdq(n)
 	case "Conv":
 		return l.conv(n)
 	case "ConvTranspose":

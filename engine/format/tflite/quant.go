@@ -193,3 +193,70 @@ func (l *lowerer) fixedQuant(out int32, code tfl.BuiltinOperator) {
 		l.b.sg.Tensors[out].Quantization = &tfl.QuantizationParametersT{Scale: []float32{1.0 / 128}, ZeroPoint: []int64{0}}
 	}
 }
+
+// qdq reads the QDQ form of a model modelc (or onnxruntime) quantized: a DequantizeLinear
+// of a constant becomes the float constant it stands for (which --quantize int8 quantizes
+// again, per channel); a QuantizeLinear → DequantizeLinear pair on an activation is the
+// float value itself.
+func (l *lowerer) qdq(n *ir.Node) error {
+	x, err := l.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if n.OpType == "QuantizeLinear" {
+		for _, c := range l.consumers[n.Outputs[0]] {
+			if c.OpType != "DequantizeLinear" {
+				return unsupported(n, "a QuantizeLinear read by %s (not a DequantizeLinear) has no float equivalent", c.DisplayName())
+			}
+		}
+		if l.outputs[n.Outputs[0]] {
+			return unsupported(n, "a quantized graph output")
+		}
+		l.vals[n.Outputs[0]] = x
+		return nil
+	}
+	if x.konst == nil {
+		l.vals[n.Outputs[0]] = x // the DequantizeLinear of a QuantizeLinear above
+		return nil
+	}
+	q, err := x.konst.Float32s()
+	if err != nil {
+		return unsupported(n, "%v", err)
+	}
+	sv, err := l.in(n, 1)
+	if err != nil || sv.konst == nil {
+		return unsupported(n, "the scale must be a constant")
+	}
+	scale, err := floats(sv.konst)
+	if err != nil {
+		return unsupported(n, "%v", err)
+	}
+	zp := make([]float32, len(scale))
+	if zv := l.optIn(n, 2); zv != nil {
+		if zv.konst == nil {
+			return unsupported(n, "the zero point must be a constant")
+		}
+		if zp, err = floats(zv.konst); err != nil || len(zp) != len(scale) {
+			return unsupported(n, "zero points do not match the scales")
+		}
+	}
+	shape := x.konst.Shape
+	axis := normAxis(attrInt(n, "axis", 1), len(shape))
+	inner := int64(1)
+	if len(scale) > 1 {
+		if axis >= len(shape) || shape[axis] != int64(len(scale)) || attrInt(n, "block_size", 0) != 0 {
+			return unsupported(n, "%d scales for shape %v along axis %d (blocked scales are not supported)", len(scale), shape, axis)
+		}
+		inner = ir.NumElements(shape[axis+1:])
+	}
+	f := make([]float32, len(q))
+	for i, v := range q {
+		c := 0
+		if len(scale) > 1 {
+			c = int((int64(i) / inner) % int64(len(scale)))
+		}
+		f[i] = (v - zp[c]) * scale[c]
+	}
+	l.vals[n.Outputs[0]] = constF32(n.Outputs[0], shape, f)
+	return nil
+}
