@@ -273,3 +273,21 @@ def test_qdq_model(models, tmp_path):
         agree = float((y.argmax(1) == ref.argmax(1)).mean())
         print(f"\nQDQ cnn -> tflite {flags[:2]}: accuracy {accuracy(y):.4f} (QDQ ONNX {accuracy(ref):.4f}), top-1 agreement {agree:.4f}")
         assert agree >= 0.99 and accuracy(y) >= accuracy(ref) - 0.01
+
+
+def test_export_int8_full_mobilenet(tmp_path):
+    """Full-integer MobileNet-class CNN (BatchNorm folded, ReLU6 fused, HardSwish, residual
+    add, sigmoid, pools): top-1 agreement with onnxruntime's float model ≥ 99%."""
+    src = str(tmp_path / "mobilenet_n.onnx")
+    onnx.save(tflite_models.mobilenet("N"), src)
+    rng = np.random.default_rng(3)
+    calib = str(tmp_path / "calib.npz")
+    np.savez(calib, image=rng.standard_normal((32, 3, 32, 32)).astype(np.float32))
+    out = str(tmp_path / "mobilenet_int8.tflite")
+    convert(src, out, "--quantize", "int8", "--calibration", calib)
+    x = rng.standard_normal((200, 3, 32, 32)).astype(np.float32)
+    ref = ort_run(src, x)
+    y, ops = litert(out, x)
+    agree = float((y.argmax(1) == ref.argmax(1)).mean())
+    print(f"\nmobilenet full int8: top-1 agreement {agree:.4f} on 200 inputs, max abs diff {np.abs(y - ref).max():.2e}, TRANSPOSE ops {ops.count('TRANSPOSE')}")
+    assert agree >= 0.99

@@ -60,7 +60,7 @@ class _G:
         return m
 
 
-def mobilenet() -> onnx.ModelProto:
+def mobilenet(batch=1) -> onnx.ModelProto:
     """MobileNetV2/V3-style: stem conv+BN+ReLU6, depthwise-separable block, an inverted
     residual block with HardSwish, global average pool, classifier, softmax."""
     g = _G(1)
@@ -80,8 +80,8 @@ def mobilenet() -> onnx.ModelProto:
     h = g.op("Gemm", [h, g.w(10, 48), g.const(np.zeros(10, np.float32))], transB=1)
     out = g.op("Softmax", [h], axis=-1)
     g.nodes[-1].output[0] = "probs"
-    return g.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])],
-                   [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10])])
+    return g.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 3, 32, 32])],
+                   [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, 10])])
 
 
 def unet() -> onnx.ModelProto:

@@ -55,6 +55,7 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 	for _, o := range g.Outputs {
 		l.outputs[o.Name] = true
 	}
+	nodes = l.foldBatchNorms(nodes)
 	sig := &tfl.SignatureDefT{SignatureKey: "serving_default"}
 	for _, in := range g.Inputs {
 		if _, ok := l.vals[in.Name]; ok {

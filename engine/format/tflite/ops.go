@@ -741,7 +741,11 @@ func (l *lowerer) unaryCode(n *ir.Node, x *value, code tfl.BuiltinOperator, opt 
 		xin, perm = l.plain(x), nil
 	}
 	out := l.out(n.Outputs[0], x.shape, perm, x.dtype)
-	l.b.op(code, l.ver(1, 2), []int32{xin}, []int32{out.t}, opt)
+	v := l.ver(1, 2)
+	if code == tfl.BuiltinOperatorHARD_SWISH || code == tfl.BuiltinOperatorRELU_N1_TO_1 {
+		v = 1 // one version for every type
+	}
+	l.b.op(code, v, []int32{xin}, []int32{out.t}, opt)
 	l.fixedQuant(out.t, code)
 	return nil
 }
@@ -1354,4 +1358,100 @@ func (l *lowerer) layerNorm(n *ir.Node) error {
 	}
 	l.vals[name] = res
 	return nil
+}
+
+// foldBatchNorms folds each inference BatchNormalization that alone reads a Conv's output
+// into that Conv's weights and bias (as converters do), returning the nodes to lower: the
+// Conv, rewritten to produce the BatchNormalization's output, replaces both. The source
+// model is not modified.
+func (l *lowerer) foldBatchNorms(nodes []*ir.Node) []*ir.Node {
+	folded := map[*ir.Node]*ir.Node{} // conv -> its replacement
+	drop := map[*ir.Node]bool{}
+	for _, bn := range nodes {
+		if bn.OpType != "BatchNormalization" || len(bn.Inputs) < 5 || (len(bn.Outputs) > 1 && bn.Outputs[1] != "") {
+			continue
+		}
+		var conv *ir.Node
+		for _, n := range nodes {
+			if (n.OpType == "Conv") && len(n.Outputs) == 1 && n.Outputs[0] == bn.Inputs[0] {
+				conv = n
+			}
+		}
+		if conv == nil || len(l.consumers[conv.Outputs[0]]) != 1 || l.outputs[conv.Outputs[0]] || len(conv.Inputs) < 2 {
+			continue
+		}
+		w := l.vals[conv.Inputs[1]]
+		if w == nil || w.konst == nil || len(w.shape) != 4 {
+			continue
+		}
+		var p [4][]float32
+		ok := true
+		for i := range 4 {
+			v := l.vals[bn.Inputs[i+1]]
+			if v == nil || v.konst == nil {
+				ok = false
+				break
+			}
+			var err error
+			if p[i], err = floats(v.konst); err != nil || int64(len(p[i])) != w.shape[0] {
+				ok = false
+				break
+			}
+		}
+		wf, err := floats(w.konst)
+		if !ok || err != nil {
+			continue
+		}
+		O := w.shape[0]
+		bias := make([]float32, O)
+		if len(conv.Inputs) > 2 && conv.Inputs[2] != "" {
+			bv := l.vals[conv.Inputs[2]]
+			if bv == nil || bv.konst == nil {
+				continue
+			}
+			if bias, err = floats(bv.konst); err != nil || int64(len(bias)) != O {
+				continue
+			}
+		}
+		eps := attrFloat(bn, "epsilon", 1e-5)
+		per := int64(len(wf)) / O
+		for o := range O {
+			k := p[0][o] / float32(math.Sqrt(float64(p[3][o]+eps)))
+			for j := range per {
+				wf[o*per+j] *= k
+			}
+			bias[o] = (bias[o]-p[2][o])*k + p[1][o]
+		}
+		wn, bn2 := bn.Outputs[0]+"_folded_weights", bn.Outputs[0]+"_folded_bias"
+		l.vals[wn] = constF32(wn, w.shape, wf)
+		l.vals[bn2] = constF32(bn2, []int64{O}, bias)
+		c := *conv
+		c.Inputs = []string{conv.Inputs[0], wn, bn2}
+		c.Outputs = []string{bn.Outputs[0]}
+		folded[conv] = &c
+		drop[bn] = true
+	}
+	if len(folded) == 0 {
+		return nodes
+	}
+	out := make([]*ir.Node, 0, len(nodes))
+	for _, n := range nodes {
+		if drop[n] {
+			continue
+		}
+		if c, ok := folded[n]; ok {
+			n = c
+		}
+		out = append(out, n)
+	}
+	// consumers of the rewritten convs' outputs (for activation fusion)
+	l.consumers = map[string][]*ir.Node{}
+	for _, n := range out {
+		for _, in := range n.Inputs {
+			if in != "" {
+				l.consumers[in] = append(l.consumers[in], n)
+			}
+		}
+	}
+	return out
 }
