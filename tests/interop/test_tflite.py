@@ -291,3 +291,20 @@ def test_export_int8_full_mobilenet(tmp_path):
     agree = float((y.argmax(1) == ref.argmax(1)).mean())
     print(f"\nmobilenet full int8: top-1 agreement {agree:.4f} on 200 inputs, max abs diff {np.abs(y - ref).max():.2e}, TRANSPOSE ops {ops.count('TRANSPOSE')}")
     assert agree >= 0.99
+
+
+def test_export_int8_full_unet(models, tmp_path):
+    """Full-integer UNet-like net: TRANSPOSE_CONV with int32 bias, resizes, and
+    concatenations whose inputs are requantized to the output's grid."""
+    d, paths = models
+    rng = np.random.default_rng(4)
+    calib = str(tmp_path / "calib.npz")
+    np.savez(calib, image=rng.standard_normal((1, 3, 16, 16)).astype(np.float32))
+    out = str(tmp_path / "unet_int8.tflite")
+    convert(paths["unet"], out, "--quantize", "int8", "--calibration", calib)
+    x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    ref = ort_run(paths["unet"], x)
+    y, ops = litert(out, x)
+    err = float(np.abs(y - ref).mean())
+    print(f"\nunet full int8: mean abs diff {err:.4f} (sigmoid output, step 1/256), max {np.abs(y - ref).max():.4f}, ops {sorted(set(ops))}")
+    assert err <= 0.02

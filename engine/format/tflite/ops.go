@@ -1019,6 +1019,17 @@ func (l *lowerer) concat(n *ir.Node) error {
 	}
 	stAxis := inverse(want)[axis]
 	out := l.out(n.Outputs[0], shape, perm, ins[0].dtype)
+	if l.int8 {
+		// int8 CONCATENATION needs every input on the output's grid: requantize the others
+		oq := l.b.sg.Tensors[out.t].Quantization
+		for i, t := range ts {
+			if q := l.b.sg.Tensors[t].Quantization; oq != nil && q != nil && (q.Scale[0] != oq.Scale[0] || q.ZeroPoint[0] != oq.ZeroPoint[0]) {
+				r := l.b.tensor(n.Outputs[0]+"_requantized", tfl.TensorTypeINT8, l.b.shapeOf(t), nil, oq)
+				l.b.op(tfl.BuiltinOperatorQUANTIZE, 2, []int32{t}, []int32{r}, nil)
+				ts[i] = r
+			}
+		}
+	}
 	opt := &tfl.ConcatenationOptionsT{Axis: int32(stAxis)}
 	l.b.op(tfl.BuiltinOperatorCONCATENATION, l.ver(1, 2), ts, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsConcatenationOptions, Value: opt})
 	return nil
