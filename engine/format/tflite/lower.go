@@ -96,7 +96,7 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 			l.b.sg.Tensors[outer].Type = tfl.TensorTypeFLOAT32
 			l.b.sg.Tensors[outer].Quantization = nil
 			v.t = l.b.tensor(in.Name+"_int8", tfl.TensorTypeINT8, stored, nil, l.actQuant(in.Name))
-			l.b.op(tfl.BuiltinOperatorQUANTIZE, 2, []int32{outer}, []int32{v.t}, nil)
+			l.b.op(tfl.BuiltinOperatorQUANTIZE, 1, []int32{outer}, []int32{v.t}, nil)
 		}
 		l.b.sg.Inputs = append(l.b.sg.Inputs, outer)
 		sig.Inputs = append(sig.Inputs, &tfl.TensorMapT{Name: in.Name, TensorIndex: uint32(outer)})

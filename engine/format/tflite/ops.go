@@ -139,11 +139,8 @@ func (l *lowerer) conv(n *ir.Node) error {
 		wt, wq := l.weight(w, []int{0, 2, 3, 1}, 0, n)
 		bt := l.bias(bias, O, xin, wq, n)
 		opt := &tfl.Conv2DOptionsT{Padding: g.padding, StrideW: int32(s[1]), StrideH: int32(s[0]), DilationWFactor: int32(d[1]), DilationHFactor: int32(d[0]), FusedActivationFunction: act}
-		v := int32(1)
-		if d[0] != 1 || d[1] != 1 {
-			v = 2
-		}
-		v = l.weightVersion(v, wq, 3, 5)
+		// versions as LiteRT's op_version.cc: int8 3, hybrid per-channel 5 (dilation: 1)
+		v := l.weightVersion(1, wq, 3, 5)
 		l.b.op(tfl.BuiltinOperatorCONV_2D, v, []int32{xin, wt, bt}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsConv2DOptions, Value: opt})
 	case group == cin && w.shape[1] == 1:
 		// depthwise: ONNX [C·M, 1, kh, kw] -> TFLite [1, kh, kw, C·M]
@@ -151,7 +148,7 @@ func (l *lowerer) conv(n *ir.Node) error {
 		bt := l.bias(bias, O, xin, wq, n)
 		opt := &tfl.DepthwiseConv2DOptionsT{Padding: g.padding, StrideW: int32(s[1]), StrideH: int32(s[0]), DepthMultiplier: int32(O / cin), DilationWFactor: int32(d[1]), DilationHFactor: int32(d[0]), FusedActivationFunction: act}
 		v := int32(1)
-		if d[0] != 1 || d[1] != 1 || O != cin {
+		if d[0] != 1 || d[1] != 1 {
 			v = 2
 		}
 		v = l.weightVersion(v, wq, 3, 6)
@@ -1025,7 +1022,7 @@ func (l *lowerer) concat(n *ir.Node) error {
 		for i, t := range ts {
 			if q := l.b.sg.Tensors[t].Quantization; oq != nil && q != nil && (q.Scale[0] != oq.Scale[0] || q.ZeroPoint[0] != oq.ZeroPoint[0]) {
 				r := l.b.tensor(n.Outputs[0]+"_requantized", tfl.TensorTypeINT8, l.b.shapeOf(t), nil, oq)
-				l.b.op(tfl.BuiltinOperatorQUANTIZE, 2, []int32{t}, []int32{r}, nil)
+				l.b.op(tfl.BuiltinOperatorQUANTIZE, 1, []int32{t}, []int32{r}, nil)
 				ts[i] = r
 			}
 		}
@@ -1186,6 +1183,9 @@ func (l *lowerer) resize(n *ir.Node) error {
 		}
 		if !ok {
 			return unsupported(n, "nearest resize with %s/%s has no TFLite equivalent", ctm, nm)
+		}
+		if align {
+			v = 3 // align_corners or half_pixel_centers
 		}
 		l.b.op(tfl.BuiltinOperatorRESIZE_NEAREST_NEIGHBOR, v, []int32{xin, st}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsResizeNearestNeighborOptions, Value: &tfl.ResizeNearestNeighborOptionsT{AlignCorners: align, HalfPixelCenters: half}})
 	default:

@@ -96,6 +96,19 @@ func TestOpVersions(t *testing.T) {
 	}
 }
 
+// TestConvVersions: CONV_2D versions as LiteRT's op_version.cc assigns them.
+func TestConvVersions(t *testing.T) {
+	m := readONNX(t, "../../../testdata/digits/cnn.onnx")
+	for q, want := range map[string]int32{"": 1, "fp16": 1, "int8-dynamic": 5} {
+		fm := tfl.GetRootAsModel(encode(t, m, WriteOptions{Quantize: q}), 0).UnPack()
+		for _, oc := range fm.OperatorCodes {
+			if oc.BuiltinCode == tfl.BuiltinOperatorCONV_2D && oc.Version != want {
+				t.Errorf("quantize %q: CONV_2D version %d, want %d", q, oc.Version, want)
+			}
+		}
+	}
+}
+
 func TestUnsupportedOpNamesNode(t *testing.T) {
 	m := &ir.Model{Graph: &ir.Graph{
 		Inputs:  []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, 3)}},
