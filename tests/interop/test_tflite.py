@@ -308,3 +308,24 @@ def test_export_int8_full_unet(models, tmp_path):
     err = float(np.abs(y - ref).mean())
     print(f"\nunet full int8: mean abs diff {err:.4f} (sigmoid output, step 1/256), max {np.abs(y - ref).max():.4f}, ops {sorted(set(ops))}")
     assert err <= 0.02
+
+
+def test_export_int8_full_transformer(tmp_path):
+    """Full-integer transformer encoder (float input x[N, 8, 32]): LayerNorm as MEAN /
+    SQUARED_DIFFERENCE / RSQRT with every intermediate calibrated, int8 BATCH_MATMUL,
+    SOFTMAX, GELU."""
+    src = str(tmp_path / "transformer_x.onnx")
+    onnx.save(tflite_models.transformer(ids=False), src)
+    rng = np.random.default_rng(3)
+    calib = str(tmp_path / "calib.npz")
+    np.savez(calib, x=rng.standard_normal((64, 8, 32)).astype(np.float32))
+    out = str(tmp_path / "transformer_int8.tflite")
+    convert(src, out, "--quantize", "int8", "--calibration", calib)
+    x = rng.standard_normal((100, 8, 32)).astype(np.float32)
+    ref = ort_run(src, x)
+    ys = [litert(out, x[i:i + 1])[0] for i in range(len(x))]
+    y = np.concatenate(ys)
+    agree = float((y.argmax(1) == ref.argmax(1)).mean())
+    rel = float(np.abs(y - ref).max() / np.abs(ref).max())
+    print(f"\ntransformer full int8: top-1 agreement {agree:.3f} on 100 inputs, max error {rel:.3f} of the output range")
+    assert agree >= 0.97
