@@ -147,3 +147,21 @@ func TestReadRejectsBadFiles(t *testing.T) {
 		t.Error("a buffer past the end was accepted")
 	}
 }
+
+// A WHILE whose body is the subgraph itself (a cycle) is refused, not followed.
+func TestReadRefusesControlFlow(t *testing.T) {
+	m := &tfl.ModelT{Version: SchemaVersion, Buffers: []*tfl.BufferT{{}},
+		OperatorCodes: []*tfl.OperatorCodeT{{BuiltinCode: tfl.BuiltinOperatorWHILE, DeprecatedBuiltinCode: int8(tfl.BuiltinOperatorWHILE), Version: 1}},
+		Subgraphs: []*tfl.SubGraphT{{
+			Tensors: []*tfl.TensorT{{Name: "x", Shape: []int32{1}, Type: tfl.TensorTypeFLOAT32}, {Name: "y", Shape: []int32{1}, Type: tfl.TensorTypeFLOAT32}},
+			Inputs:  []int32{0}, Outputs: []int32{1},
+			Operators: []*tfl.OperatorT{{Inputs: []int32{0}, Outputs: []int32{1}, BuiltinOptions: &tfl.BuiltinOptionsT{
+				Type: tfl.BuiltinOptionsWhileOptions, Value: &tfl.WhileOptionsT{CondSubgraphIndex: 0, BodySubgraphIndex: 0}}}},
+		}},
+	}
+	_, err := ReadBytes(packWithID(m), "while.tflite")
+	var e *ir.Error
+	if !errors.As(err, &e) || e.Kind != ir.KindUnsupported || !bytes.Contains([]byte(err.Error()), []byte("WHILE")) {
+		t.Fatalf("got %v", err)
+	}
+}
