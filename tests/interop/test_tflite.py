@@ -329,3 +329,31 @@ def test_export_int8_full_transformer(tmp_path):
     rel = float(np.abs(y - ref).max() / np.abs(ref).max())
     print(f"\ntransformer full int8: top-1 agreement {agree:.3f} on 100 inputs, max error {rel:.3f} of the output range")
     assert agree >= 0.97
+
+
+CORPUS = os.path.join(harness.REPO, "testdata", "corpus")
+# real-world exports (testdata/corpus/README.md) that convert: name -> tolerance
+CORPUS_CASES = {
+    "cnn_dim_minus1_op11": 1e-4, "dwsep_hswish_const_op13": 1e-4, "dwsep_hswish_const_op17": 1e-4,
+    "keras_cnn_bn_op13": 1e-4, "keras_mlp_op15": 1e-4, "skl_mlp_regressor_op15": 1e-4,
+    "torch_cnn_op11": 1e-4, "torch_reduce_squeeze_op12": 1e-4,
+    # QDQ: activations stay float (their rounding is not replayed), the clamps are kept
+    "ort_static_qdq_cnn": 2e-2,
+}
+
+
+@pytest.mark.parametrize("name", list(CORPUS_CASES))
+def test_corpus_export(name, tmp_path):
+    src = os.path.join(CORPUS, name + ".onnx")
+    out = str(tmp_path / (name + ".tflite"))
+    convert(src, out)
+    feeds = dict(np.load(os.path.join(CORPUS, name + ".inputs.npz")))
+    sess = ort.InferenceSession(src)
+    ref = sess.run(None, feeds)[0]
+    it = Interpreter(model_path=out)
+    res = it.get_signature_runner()(**feeds)
+    y = res[sess.get_outputs()[0].name]
+    ops = [o["op_name"] for o in it._get_ops_details()]
+    diff = float(np.abs(y - ref).max())
+    print(f"\ncorpus {name}: max abs diff {diff:.2e}, TRANSPOSE ops {ops.count('TRANSPOSE')} of {len(ops)}")
+    assert diff <= CORPUS_CASES[name]

@@ -55,7 +55,14 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 	for _, o := range g.Outputs {
 		l.outputs[o.Name] = true
 	}
-	nodes = l.foldBatchNorms(nodes)
+	for _, n := range nodes { // Constant nodes are known before the pattern rewrites look
+		if a := n.Attr("value"); n.OpType == "Constant" && a != nil && a.Tensor != nil && len(n.Outputs) == 1 {
+			t := *a.Tensor
+			t.Name = n.Outputs[0]
+			l.vals[t.Name] = &value{name: t.Name, shape: t.Shape, dtype: t.DType, t: -1, konst: &t}
+		}
+	}
+	nodes = l.matchGelu(l.foldBatchNorms(nodes))
 	sig := &tfl.SignatureDefT{SignatureKey: "serving_default"}
 	for _, in := range g.Inputs {
 		if _, ok := l.vals[in.Name]; ok {
@@ -390,6 +397,9 @@ func (l *lowerer) node(n *ir.Node) error {
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return unsupported(n, "domain %q has no TFLite equivalent", n.Domain)
 	}
+	if l.fold(n) {
+		return nil
+	}
 	switch n.OpType {
 	case "Identity", "Dropout":
 		v, err := l.in(n, 0)
@@ -449,6 +459,10 @@ func (l *lowerer) node(n *ir.Node) error {
 		return l.slice(n)
 	case "LayerNormalization":
 		return l.layerNorm(n)
+	case "Cast":
+		return l.cast(n)
+	case "HardSigmoid":
+		return l.hardSigmoid(n)
 	case "Shape":
 		v, err := l.in(n, 0)
 		if err != nil {
@@ -462,4 +476,208 @@ func (l *lowerer) node(n *ir.Node) error {
 		return nil
 	}
 	return unsupported(n, "op %s has no TFLite lowering in modelc", n.OpType)
+}
+
+// noFold are ops never evaluated at conversion time (random, or producing big tensors
+// from small inputs).
+var noFold = map[string]bool{"RandomNormal": true, "RandomUniform": true, "RandomNormalLike": true,
+	"RandomUniformLike": true, "Multinomial": true, "Bernoulli": true, "If": true, "Loop": true, "Scan": true}
+
+// fold evaluates n with opts.Fold when all its inputs are constants of modest size.
+func (l *lowerer) fold(n *ir.Node) bool {
+	if l.opts.Fold == nil || noFold[n.OpType] || len(n.Inputs) == 0 || n.OpType == "DequantizeLinear" || n.OpType == "QuantizeLinear" {
+		return false
+	}
+	var ins []*ir.Tensor
+	for _, in := range n.Inputs {
+		if in == "" {
+			continue
+		}
+		v := l.vals[in]
+		if v == nil || v.konst == nil || v.konst.ByteSize() > 1<<20 {
+			return false
+		}
+		t := *v.konst
+		t.Name = in
+		ins = append(ins, &t)
+	}
+	if len(ins) == 0 {
+		return false
+	}
+	outs, err := l.opts.Fold(n, ins)
+	if err != nil || len(outs) != len(n.Outputs) {
+		return false
+	}
+	for i, o := range outs {
+		if n.Outputs[i] == "" || o == nil {
+			continue
+		}
+		o.Name = n.Outputs[i]
+		l.vals[o.Name] = &value{name: o.Name, shape: o.Shape, dtype: o.DType, t: -1, konst: o}
+	}
+	return true
+}
+
+func (l *lowerer) cast(n *ir.Node) error {
+	x, err := l.in(n, 0)
+	if err != nil {
+		return err
+	}
+	to := ir.DType(attrInt(n, "to", int64(ir.Float32)))
+	if to == x.dtype {
+		l.vals[n.Outputs[0]] = x
+		return nil
+	}
+	tt := l.ttype(to)
+	if to == ir.Int64 {
+		to, tt = ir.Int32, tfl.TensorTypeINT32 // TFLite computes indices in int32
+	}
+	if x.dtype == ir.Int64 && to == ir.Int32 {
+		l.vals[n.Outputs[0]] = x
+		return nil
+	}
+	xin := l.stored(x)
+	perm := x.perm
+	if x.flat != nil {
+		xin, perm = l.plain(x), nil
+	}
+	out := l.out(n.Outputs[0], x.shape, perm, to)
+	l.b.sg.Tensors[out.t].Type = tt
+	l.b.op(tfl.BuiltinOperatorCAST, 1, []int32{xin}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsCastOptions,
+		Value: &tfl.CastOptionsT{InDataType: l.b.sg.Tensors[xin].Type, OutDataType: tt}})
+	return nil
+}
+
+// hardSigmoid is max(0, min(1, alpha·x + beta)): MUL, ADD, then clipped.
+func (l *lowerer) hardSigmoid(n *ir.Node) error {
+	x, err := l.in(n, 0)
+	if err != nil {
+		return err
+	}
+	name := n.Outputs[0]
+	a, b := attrFloat(n, "alpha", 0.2), attrFloat(n, "beta", 0.5)
+	v := l.binaryOp(name+"_scaled", tfl.BuiltinOperatorMUL, x, constF32(name+"_alpha", nil, []float32{a}), tfl.ActivationFunctionTypeNONE)
+	v = l.binaryOp(name+"_shifted", tfl.BuiltinOperatorADD, v, constF32(name+"_beta", nil, []float32{b}), tfl.ActivationFunctionTypeNONE)
+	v = l.binaryOp(name+"_min", tfl.BuiltinOperatorMINIMUM, v, constF32(name+"_one", nil, []float32{1}), tfl.ActivationFunctionTypeNONE)
+	l.vals[name] = l.binaryOp(name, tfl.BuiltinOperatorMAXIMUM, v, constF32(name+"_zero", nil, []float32{0}), tfl.ActivationFunctionTypeNONE)
+	return nil
+}
+
+// scalarConst is the value of a one-element float constant input.
+func (l *lowerer) scalarConst(name string) (float32, bool) {
+	v := l.vals[name]
+	if v == nil || v.konst == nil || v.konst.NumElements() != 1 {
+		return 0, false
+	}
+	f, err := v.konst.Float32s()
+	if err != nil {
+		return 0, false
+	}
+	return f[0], true
+}
+
+// matchGelu replaces the exact GELU as exporters spell it, x·0.5·(1 + erf(x/√2)) (Div or
+// Mul by 1/√2; the 0.5 applied first or last), with one Gelu node, so it lowers to GELU.
+func (l *lowerer) matchGelu(nodes []*ir.Node) []*ir.Node {
+	prod := map[string]*ir.Node{}
+	for _, n := range nodes {
+		for _, o := range n.Outputs {
+			prod[o] = n
+		}
+	}
+	near := func(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-3 }
+	one := func(n *ir.Node) *ir.Node { // the only consumer of n's output
+		if len(n.Outputs) != 1 || l.outputs[n.Outputs[0]] || len(l.consumers[n.Outputs[0]]) != 1 {
+			return nil
+		}
+		return l.consumers[n.Outputs[0]][0]
+	}
+	other := func(n *ir.Node, name string) string {
+		if len(n.Inputs) != 2 {
+			return ""
+		}
+		if n.Inputs[0] == name {
+			return n.Inputs[1]
+		}
+		if n.Inputs[1] == name {
+			return n.Inputs[0]
+		}
+		return ""
+	}
+	drop := map[*ir.Node]bool{}
+	repl := map[*ir.Node]*ir.Node{}
+	for _, erf := range nodes {
+		if erf.OpType != "Erf" || len(erf.Inputs) != 1 {
+			continue
+		}
+		scale := prod[erf.Inputs[0]]
+		if scale == nil || one(scale) != erf || len(scale.Inputs) != 2 {
+			continue
+		}
+		x := scale.Inputs[0]
+		c, ok := l.scalarConst(scale.Inputs[1])
+		if !ok || !((scale.OpType == "Div" && near(c, math.Sqrt2)) || (scale.OpType == "Mul" && near(c, 1/math.Sqrt2))) {
+			continue
+		}
+		add := one(erf)
+		if add == nil || add.OpType != "Add" {
+			continue
+		}
+		if c, ok := l.scalarConst(other(add, erf.Outputs[0])); !ok || c != 1 {
+			continue
+		}
+		m1 := one(add)
+		if m1 == nil || m1.OpType != "Mul" {
+			continue
+		}
+		var last *ir.Node
+		var half *ir.Node
+		o := other(m1, add.Outputs[0])
+		if o == x { // (x · (1+erf)) · 0.5
+			m2 := one(m1)
+			if m2 == nil || m2.OpType != "Mul" {
+				continue
+			}
+			if c, ok := l.scalarConst(other(m2, m1.Outputs[0])); !ok || c != 0.5 {
+				continue
+			}
+			last = m2
+		} else if h := prod[o]; h != nil && h.OpType == "Mul" && other(h, x) != "" { // (x·0.5) · (1+erf)
+			if c, ok := l.scalarConst(other(h, x)); !ok || c != 0.5 || len(l.consumers[h.Outputs[0]]) != 1 {
+				continue
+			}
+			half, last = h, m1
+		} else {
+			continue
+		}
+		g := &ir.Node{Name: erf.Name + "_gelu", OpType: "Gelu", Inputs: []string{x}, Outputs: []string{last.Outputs[0]}}
+		for _, d := range []*ir.Node{scale, erf, add, m1, last, half} {
+			if d != nil {
+				drop[d] = true
+			}
+		}
+		repl[last] = g
+	}
+	if len(repl) == 0 {
+		return nodes
+	}
+	out := make([]*ir.Node, 0, len(nodes))
+	for _, n := range nodes {
+		if g, ok := repl[n]; ok {
+			out = append(out, g)
+			continue
+		}
+		if !drop[n] {
+			out = append(out, n)
+		}
+	}
+	l.consumers = map[string][]*ir.Node{}
+	for _, n := range out {
+		for _, in := range n.Inputs {
+			if in != "" {
+				l.consumers[in] = append(l.consumers[in], n)
+			}
+		}
+	}
+	return out
 }

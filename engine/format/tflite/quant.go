@@ -212,7 +212,19 @@ func (l *lowerer) qdq(n *ir.Node) error {
 		if l.outputs[n.Outputs[0]] {
 			return unsupported(n, "a quantized graph output")
 		}
-		l.vals[n.Outputs[0]] = x
+		if l.int8 {
+			l.vals[n.Outputs[0]] = x // its grid is the int8 tensor's (see engine's calibration)
+			return nil
+		}
+		// In float, DequantizeLinear(QuantizeLinear(x)) still clamps x to the integer
+		// range (quantizers let that clamp stand for a ReLU): keep the clamp.
+		lo, hi, ok := l.qdqRange(n)
+		if !ok {
+			return unsupported(n, "the scale and zero point must be constants")
+		}
+		name := n.Outputs[0]
+		v := l.binaryOp(name+"_clamp_lo", tfl.BuiltinOperatorMAXIMUM, x, constF32(name+"_lo", nil, []float32{lo}), tfl.ActivationFunctionTypeNONE)
+		l.vals[name] = l.binaryOp(name, tfl.BuiltinOperatorMINIMUM, v, constF32(name+"_hi", nil, []float32{hi}), tfl.ActivationFunctionTypeNONE)
 		return nil
 	}
 	if x.konst == nil {
@@ -259,4 +271,34 @@ func (l *lowerer) qdq(n *ir.Node) error {
 	}
 	l.vals[n.Outputs[0]] = constF32(n.Outputs[0], shape, f)
 	return nil
+}
+
+// qdqRange is the real range [lo, hi] a per-tensor QuantizeLinear can represent.
+func (l *lowerer) qdqRange(n *ir.Node) (lo, hi float32, ok bool) {
+	if len(n.Inputs) < 2 {
+		return 0, 0, false
+	}
+	sc, ok := l.scalarConst(n.Inputs[1])
+	if !ok {
+		return 0, 0, false
+	}
+	qmin, qmax, zp := float32(0), float32(255), float32(0) // uint8 without a zero point
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		zv := l.vals[n.Inputs[2]]
+		if zv == nil || zv.konst == nil {
+			return 0, 0, false
+		}
+		if zp, ok = l.scalarConst(n.Inputs[2]); !ok {
+			return 0, 0, false
+		}
+		switch zv.konst.DType {
+		case ir.Int8:
+			qmin, qmax = -128, 127
+		case ir.Uint16:
+			qmax = 65535
+		case ir.Int16:
+			qmin, qmax = -32768, 32767
+		}
+	}
+	return (qmin - zp) * sc, (qmax - zp) * sc, true
 }

@@ -33,6 +33,9 @@ type WriteOptions struct {
 	Written func([]byte) error
 	// Stats, if set, is filled with what the writer produced.
 	Stats *Stats
+	// Fold, if set, evaluates a node whose inputs are all constants (the engine passes its
+	// runtime): shape arithmetic of exported graphs then becomes constants, not ops.
+	Fold func(n *ir.Node, inputs []*ir.Tensor) ([]*ir.Tensor, error)
 }
 
 // Stats count what a written model holds.
