@@ -64,6 +64,21 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 	}
 	nodes = l.matchGelu(l.foldBatchNorms(nodes))
 	sig := &tfl.SignatureDefT{SignatureKey: "serving_default"}
+	// Only a leading (batch) dimension stays dynamic: the writer computes every shape once,
+	// with unknown sizes taken as 1, and writes -1 where a RESHAPE keeps the leading
+	// dimension. A model with other unknown dimensions (a sequence length) gets them fixed
+	// at 1 and no dynamic signature at all, so the interpreter refuses a resize instead of
+	// computing with stale shapes.
+	otherDynamic := false
+	for _, in := range g.Inputs {
+		if in.Type != nil && in.Type.Shape != nil {
+			for i, d := range in.Type.Shape.Dims {
+				if i > 0 && !(d.HasValue && d.Value > 0) {
+					otherDynamic = true
+				}
+			}
+		}
+	}
 	for _, in := range g.Inputs {
 		if _, ok := l.vals[in.Name]; ok {
 			continue // an initializer listed as input (old ONNX files)
@@ -75,11 +90,12 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		sigShape := make([]int32, len(shape))
 		for i, d := range in.Type.Shape.Dims {
 			shape[i], sigShape[i] = 1, -1
-			if i == 0 {
-				l.dynBatch = true
-			}
 			if d.HasValue && d.Value > 0 {
 				shape[i], sigShape[i] = d.Value, int32(d.Value)
+			} else if i == 0 && !otherDynamic {
+				l.dynBatch = true
+			} else {
+				sigShape[i] = 1 // fixed at 1: see otherDynamic
 			}
 		}
 		v := &value{name: in.Name, shape: shape, dtype: in.Type.ElemType}
