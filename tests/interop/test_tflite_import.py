@@ -125,3 +125,19 @@ def test_import(converted, name, mode):
     print(f"\n{name} {mode}: ops {ops}\n  onnxruntime vs LiteRT max abs diff {diff:.3e}, modelc runtime {diff_m:.3e} (tolerance {tol:.3e})")
     assert diff <= tol
     assert diff_m <= tol
+
+
+def test_tflite_to_tflite(converted):
+    """The converter's float CNN read into modelc (NHWC values, Transposes around the
+    ONNX convs) and written again: the writer's layout pass cancels those Transposes."""
+    d, out = converted
+    path, x = out[("cnn", "float")]
+    again = str(d / "cnn_again.tflite")
+    harness.expect_ok(harness.run_modelc("convert", path, again))
+    ref, ops_ref, _ = litert(path, x)
+    y, ops, _ = litert(again, x)
+    it = Interpreter(model_path=again)
+    n_t = [o["op_name"] for o in it._get_ops_details()].count("TRANSPOSE")
+    print(f"\nTFLiteConverter cnn -> modelc -> .tflite: max abs diff {np.abs(y - ref).max():.2e}, TRANSPOSE ops {n_t}")
+    assert np.abs(y - ref).max() <= 1e-4
+    assert n_t == 0

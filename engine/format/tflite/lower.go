@@ -477,6 +477,8 @@ func (l *lowerer) node(n *ir.Node) error {
 		return l.layerNorm(n)
 	case "Cast":
 		return l.cast(n)
+	case "Tile":
+		return l.tile(n)
 	case "HardSigmoid":
 		return l.hardSigmoid(n)
 	case "Shape":
@@ -696,4 +698,41 @@ func (l *lowerer) matchGelu(nodes []*ir.Node) []*ir.Node {
 		}
 	}
 	return out
+}
+
+// tile repeats x in its stored layout (the repeats permuted to match).
+func (l *lowerer) tile(n *ir.Node) error {
+	x, err := l.in(n, 0)
+	if err != nil {
+		return err
+	}
+	reps, err := constInts(n, l.optIn(n, 1))
+	if err != nil {
+		return err
+	}
+	if len(reps) != len(x.shape) {
+		return unsupported(n, "repeats %v for rank %d", reps, len(x.shape))
+	}
+	perm := x.storedPerm()
+	xin := l.stored(x)
+	if x.flat != nil {
+		perm, xin = identity(len(x.shape)), l.plain(x)
+	}
+	shape := make([]int64, len(x.shape))
+	for i := range shape {
+		shape[i] = x.shape[i] * reps[i]
+	}
+	m := make([]int32, len(perm))
+	for i, p := range perm {
+		m[i] = int32(reps[p])
+	}
+	var outPerm []int
+	if !isIdentity(perm) {
+		outPerm = perm
+	}
+	out := l.out(n.Outputs[0], shape, outPerm, x.dtype)
+	mt := l.b.tensor(n.Outputs[0]+"_multiples", tfl.TensorTypeINT32, []int64{int64(len(m))}, i32bytes(m), nil)
+	l.b.op(tfl.BuiltinOperatorTILE, l.ver(1, 3), []int32{xin, mt}, []int32{out.t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsTileOptions, Value: &tfl.TileOptionsT{}})
+	l.sameQuant(out.t, xin)
+	return nil
 }
