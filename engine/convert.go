@@ -139,8 +139,8 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 			return wopts, err
 		}
 		wopts.TFLite = t
-	} else if opts.Mode != "" || opts.Calibration != "" || opts.NHWCIO || opts.KeepNCHWIO {
-		return wopts, Errorf(KindInvalidArgument, "options mode, calibration, nhwc_io and keep_nchw_io apply to TFLite outputs")
+	} else if opts.Mode != "" || opts.Calibration != "" || opts.NHWCIO || opts.KeepNCHWIO || opts.Int8IO {
+		return wopts, Errorf(KindInvalidArgument, "options mode, calibration, nhwc_io, keep_nchw_io and int8_io apply to TFLite outputs")
 	}
 	if opts.Quantize != "" && out != "tflite" {
 		if out != "gguf" {

@@ -15,8 +15,11 @@ func tfliteOptions(o ConvertOptions) (tflite.WriteOptions, error) {
 	if o.NHWCIO && o.KeepNCHWIO {
 		return t, Errorf(KindInvalidArgument, "options nhwc_io and keep_nchw_io: choose one")
 	}
-	t.NHWCIO = o.NHWCIO
+	t.NHWCIO, t.Int8IO = o.NHWCIO, o.Int8IO
 	t.Fold = foldNode
+	if o.Int8IO && (o.Quantize != "int8" || o.Mode == "dynamic") {
+		return t, Errorf(KindInvalidArgument, "option int8_io: needs full-integer int8 (quantize int8 with calibration)")
+	}
 	switch o.Quantize {
 	case "":
 		if o.Mode != "" || o.Calibration != "" {

@@ -59,6 +59,8 @@ type ConvertOptions struct {
 	// the source's NCHW (KeepNCHWIO says so explicitly).
 	NHWCIO     bool `json:"nhwc_io,omitempty"`
 	KeepNCHWIO bool `json:"keep_nchw_io,omitempty"`
+	// Int8IO gives a full-integer TFLite output int8 inputs and outputs.
+	Int8IO bool `json:"int8_io,omitempty"`
 }
 
 // ParseOptions decodes JSON options into opts (a pointer to an options struct). An unknown

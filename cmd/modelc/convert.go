@@ -21,6 +21,7 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Calibration, "calibration", "", "TFLite: .npz of inputs to calibrate full-integer int8 on")
 	fs.BoolVar(&o.NHWCIO, "nhwc-io", false, "TFLite: 4-D inputs and outputs in NHWC")
 	fs.BoolVar(&o.KeepNCHWIO, "keep-nchw-io", false, "TFLite: 4-D inputs and outputs keep NCHW (the default)")
+	fs.BoolVar(&o.Int8IO, "int8-io", false, "TFLite full integer: int8 inputs and outputs instead of float")
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--to FORMAT] [--external-data] [--opset N] [--splits N] [--shard I/N]")
 	if err != nil {
 		return err

@@ -72,6 +72,7 @@ Usage:
       --calibration DATA.npz          full-integer int8 calibrated on DATA (inputs by name)
                                       with modelc's runtime: int8 activations, per-channel
                                       int8 weights (zero point 0), int32 bias, float I/O
+      --int8-io                       (with --calibration) int8 inputs and outputs
       --nhwc-io | --keep-nchw-io      TFLite: 4-D inputs/outputs in NHWC, or (default) in
                                       the source's NCHW with at most one TRANSPOSE per edge;
                                       inside, the layout is NHWC throughout (TRANSPOSE-free

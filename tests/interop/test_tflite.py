@@ -357,3 +357,17 @@ def test_corpus_export(name, tmp_path):
     diff = float(np.abs(y - ref).max())
     print(f"\ncorpus {name}: max abs diff {diff:.2e}, TRANSPOSE ops {ops.count('TRANSPOSE')} of {len(ops)}")
     assert diff <= CORPUS_CASES[name]
+
+
+def test_export_int8_io(models, tmp_path):
+    """--int8-io: the full-integer digits CNN takes and gives int8 (no QUANTIZE/DEQUANTIZE)."""
+    d, paths = models
+    out = str(tmp_path / "cnn_int8_io.tflite")
+    convert(paths["cnn"], out, "--quantize", "int8", "--calibration", CALIB, "--int8-io")
+    it = Interpreter(model_path=out)
+    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    ref = ort_run(paths["cnn"], X)
+    y, ops = litert(out, X)  # quantizes X with the input's parameters, dequantizes the output
+    assert "QUANTIZE" not in ops and "DEQUANTIZE" not in ops
+    print(f"\ncnn --int8-io: accuracy {accuracy(y):.4f} (float {accuracy(ref):.4f})")
+    assert accuracy(y) >= accuracy(ref) - 0.01

@@ -35,6 +35,9 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 	default:
 		return nil, ir.Errorf(ir.KindInvalidArgument, "", "TFLite quantization %q: use fp16, int8-dynamic or int8", opts.Quantize)
 	}
+	if opts.Int8IO && opts.Quantize != "int8" {
+		return nil, ir.Errorf(ir.KindInvalidArgument, "", "int8 inputs and outputs need full-integer quantization (--quantize int8 --calibration)")
+	}
 	g := m.Graph
 	nodes, err := ir.TopoOrder(g, nil)
 	if err != nil {
@@ -113,7 +116,7 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		l.b.sg.Tensors[v.t].ShapeSignature = sigShape
 		l.vals[in.Name] = v
 		outer := v.t
-		if l.int8 && dt == ir.Float32 {
+		if l.int8 && dt == ir.Float32 && !opts.Int8IO {
 			// float in, QUANTIZE to the int8 the graph computes on
 			outer = v.t
 			l.b.sg.Tensors[outer].Type = tfl.TensorTypeFLOAT32
@@ -145,7 +148,7 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		if v.konst != nil || l.isGraphInput(t) {
 			t = l.reshape(t, permute(v.shape, want), o.Name, v.dtype)
 		}
-		if l.int8 && l.b.sg.Tensors[t].Type == tfl.TensorTypeINT8 {
+		if l.int8 && l.b.sg.Tensors[t].Type == tfl.TensorTypeINT8 && !opts.Int8IO {
 			// int8 inside, DEQUANTIZE to a float output
 			l.b.sg.Tensors[t].Name = l.b.uniqueName(o.Name + "_int8")
 			f := l.b.tensor(o.Name, tfl.TensorTypeFLOAT32, l.b.shapeOf(t), nil, nil)

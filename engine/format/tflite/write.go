@@ -28,6 +28,9 @@ type WriteOptions struct {
 	// Ranges are the calibrated [min, max] of the model's float values by ONNX name (full
 	// integer quantization); the graph's inputs and every node output need one.
 	Ranges map[string][2]float32
+	// Int8IO (full integer only) gives the model int8 inputs and outputs, quantized with
+	// their calibrated parameters, instead of float ones with QUANTIZE/DEQUANTIZE.
+	Int8IO bool
 	// Written, if set, receives each piece of tensor data once written (see
 	// format.WriteOptions).
 	Written func([]byte) error
