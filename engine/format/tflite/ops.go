@@ -383,7 +383,9 @@ func (l *lowerer) gemm(n *ir.Node) error {
 	if attrInt(n, "transA", 0) != 0 || bv.konst == nil || len(a.shape) != 2 {
 		return l.batchMatmul(n, a, bv, attrInt(n, "transA", 0) != 0, attrInt(n, "transB", 0) != 0, l.optIn(n, 2), attrFloat(n, "alpha", 1), attrFloat(n, "beta", 1))
 	}
-	wv, err := floats(bv.konst)
+	// a read-only view of the weights (it may alias the input file): transposed or scaled
+	// copies are made only where needed
+	wv, err := bv.konst.Float32s()
 	if err != nil {
 		return unsupported(n, "%v", err)
 	}
@@ -396,6 +398,9 @@ func (l *lowerer) gemm(n *ir.Node) error {
 	}
 	// now wv is [M(out), K(in)]
 	if alpha := attrFloat(n, "alpha", 1); alpha != 1 {
+		if attrInt(n, "transB", 0) != 0 {
+			wv = append([]float32(nil), wv...)
+		}
 		for i := range wv {
 			wv[i] *= alpha
 		}
@@ -470,7 +475,7 @@ func (l *lowerer) fullyConnected(n *ir.Node, a *value, w []float32, M, K int64, 
 		outShape = []int64{ir.NumElements(a.shape) / K, M}
 	}
 	out, act := l.fusedOut(n, outShape, nil)
-	wc := constF32(n.Outputs[0]+"_weights", []int64{M, K}, w)
+	wc := newConst(n.Outputs[0]+"_weights", ir.Float32, []int64{M, K}, ir.Float32Bytes(w)) // no copy
 	wt, wq := l.weight(wc, []int{0, 1}, 0, n)
 	var bv *value
 	if bias != nil {
@@ -512,7 +517,7 @@ func (l *lowerer) matmul(n *ir.Node) error {
 	if bv.konst == nil || len(bv.shape) != 2 || len(a.shape) < 2 {
 		return l.batchMatmul(n, a, bv, false, false, nil, 1, 1)
 	}
-	wv, err := floats(bv.konst)
+	wv, err := bv.konst.Float32s() // read-only view; transpose2 copies
 	if err != nil {
 		return unsupported(n, "%v", err)
 	}
