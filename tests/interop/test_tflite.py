@@ -371,3 +371,21 @@ def test_export_int8_io(models, tmp_path):
     assert "QUANTIZE" not in ops and "DEQUANTIZE" not in ops
     print(f"\ncnn --int8-io: accuracy {accuracy(y):.4f} (float {accuracy(ref):.4f})")
     assert accuracy(y) >= accuracy(ref) - 0.01
+
+
+@pytest.mark.parametrize("name", ["cnn_dim_minus1_op11", "dwsep_hswish_const_op13", "dwsep_hswish_const_op17",
+                                  "keras_cnn_bn_op13", "torch_cnn_op11", "torch_reduce_squeeze_op12", "keras_mlp_op15"])
+def test_corpus_export_int8(name, tmp_path):
+    """Full-integer export of the real-world corpus models, calibrated on their own sample
+    inputs (intermediates of multi-op lowerings bounded from their operands' ranges)."""
+    src = os.path.join(CORPUS, name + ".onnx")
+    feeds_path = os.path.join(CORPUS, name + ".inputs.npz")
+    out = str(tmp_path / (name + ".tflite"))
+    convert(src, out, "--quantize", "int8", "--calibration", feeds_path)
+    feeds = dict(np.load(feeds_path))
+    sess = ort.InferenceSession(src)
+    ref = sess.run(None, feeds)[0]
+    y = Interpreter(model_path=out).get_signature_runner()(**feeds)[sess.get_outputs()[0].name]
+    rel = float(np.abs(y - ref).max() / np.abs(ref).max())
+    print(f"\ncorpus {name} full int8: max abs error {rel:.3f} of the output range")
+    assert rel <= 0.05

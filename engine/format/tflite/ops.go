@@ -681,6 +681,13 @@ func (l *lowerer) binaryOp(name string, code tfl.BuiltinOperator, a, b *value, a
 		at, bt = l.plain(a), l.plain(b)
 	}
 	out := l.out(name, shape, perm, a.dtype)
+	if l.int8 && l.b.sg.Tensors[out.t].Quantization == nil {
+		// an intermediate of a lowering (BatchNormalization's scale, HardSigmoid's steps)
+		// has no calibrated range: bound it from its operands' ranges
+		if lo, hi, ok := intervalOf(code, l.rangeOf(at), l.rangeOf(bt)); ok {
+			l.b.sg.Tensors[out.t].Quantization = quantParamsFor(lo, hi)
+		}
+	}
 	var opt *tfl.BuiltinOptionsT
 	switch code {
 	case tfl.BuiltinOperatorADD:
@@ -1470,4 +1477,39 @@ func (l *lowerer) foldBatchNorms(nodes []*ir.Node) []*ir.Node {
 		}
 	}
 	return out
+}
+
+// rangeOf is the real range an int8 tensor's quantization covers.
+func (l *lowerer) rangeOf(t int32) *[2]float32 {
+	q := l.b.sg.Tensors[t].Quantization
+	if q == nil || len(q.Scale) != 1 || len(q.ZeroPoint) != 1 {
+		return nil
+	}
+	zp := float32(q.ZeroPoint[0])
+	return &[2]float32{(-128 - zp) * q.Scale[0], (127 - zp) * q.Scale[0]}
+}
+
+// intervalOf bounds the result of an element-wise op on values in the intervals a and b.
+func intervalOf(code tfl.BuiltinOperator, a, b *[2]float32) (lo, hi float32, ok bool) {
+	if a == nil || b == nil {
+		return 0, 0, false
+	}
+	switch code {
+	case tfl.BuiltinOperatorADD:
+		return a[0] + b[0], a[1] + b[1], true
+	case tfl.BuiltinOperatorSUB:
+		return a[0] - b[1], a[1] - b[0], true
+	case tfl.BuiltinOperatorMUL:
+		p := []float32{a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]}
+		lo, hi = p[0], p[0]
+		for _, v := range p[1:] {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		return lo, hi, true
+	case tfl.BuiltinOperatorMINIMUM:
+		return min(a[0], b[0]), min(a[1], b[1]), true
+	case tfl.BuiltinOperatorMAXIMUM:
+		return max(a[0], b[0]), max(a[1], b[1]), true
+	}
+	return 0, 0, false
 }
