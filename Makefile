@@ -68,16 +68,17 @@ test-go:
 	$(GO) test ./accel/... ./bench/... -run . -bench xxx
 
 fuzz:
-	$(GO) test ./engine/format/onnx -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/npy -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/gguf -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/hf -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/safetensors -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzUnpickle$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzParseCode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzReadScript$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/onnx -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/npy -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/gguf -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/hf -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/safetensors -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzUnpickle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzParseCode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzReadScript$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/tflite -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as
 # C++; tests/capi/test_capi.c (fixtures, bad arguments, cancellation, 8 threads) run

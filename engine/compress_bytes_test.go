@@ -98,7 +98,7 @@ func TestCompressBytesErrors(t *testing.T) {
 		{"missing recipe", data, "", CompressOptions{Recipe: "no/such.json"}, KindIO, "no/such.json"},
 		{"weights only", weights, "", int8, KindInvalidArgument, "no graph"},
 		{"a folder format", data, "hf", int8, KindInvalidArgument, "folder"},
-		{"unknown format", data, "tflite", int8, KindInvalidArgument, "tflite"},
+		{"unknown format", data, "coreml", int8, KindInvalidArgument, "coreml"},
 		{"not a model", []byte("hello"), "", int8, KindCorrupt, "not a model"},
 		{"empty", nil, "", int8, KindCorrupt, "not a model"},
 		{"truncated", data[:len(data)/2], "onnx", int8, KindCorrupt, memoryName},

@@ -67,6 +67,9 @@ func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress
 	if err := prepareForWrite(m, out.Name, opts); err != nil {
 		return nil, err
 	}
+	if err := calibrateTFLite(m, &wopts, opts); err != nil {
+		return nil, err
+	}
 	// Nothing modifies the tensors between reading and writing, so the writer may release
 	// the input's pages as it streams them out: the resident set stays small. Between
 	// pieces it reports progress and stops when cancelled.
@@ -131,7 +134,16 @@ func writeOptions(opts ConvertOptions, out string) (format.WriteOptions, error) 
 			return wopts, Errorf(KindInvalidArgument, "option max_shard_size: %v", err)
 		}
 	}
-	if opts.Quantize != "" {
+	if out == "tflite" {
+		t, err := tfliteOptions(opts)
+		if err != nil {
+			return wopts, err
+		}
+		wopts.TFLite = t
+	} else if opts.Mode != "" || opts.Calibration != "" || opts.NHWCIO || opts.KeepNCHWIO || opts.Int8IO {
+		return wopts, Errorf(KindInvalidArgument, "options mode, calibration, nhwc_io, keep_nchw_io and int8_io apply to TFLite outputs")
+	}
+	if opts.Quantize != "" && out != "tflite" {
 		if out != "gguf" {
 			return wopts, Errorf(KindInvalidArgument, "option quantize: %s outputs have no ggml types; --quantize applies to GGUF outputs", out)
 		}

@@ -117,6 +117,9 @@ func ConvertBytes(ctx context.Context, data []byte, from, to string, opts Conver
 	if err := prepareForWrite(m, out.Name, opts); err != nil {
 		return nil, err
 	}
+	if err := calibrateTFLite(m, &wopts, opts); err != nil {
+		return nil, err
+	}
 	wopts.Written = newWriteTracker(ctx, progress, m, 0.5, 1).written
 	b, err := encode(m, out, outputName, wopts)
 	if err != nil {

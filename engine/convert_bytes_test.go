@@ -59,8 +59,8 @@ func TestConvertBytesErrors(t *testing.T) {
 		kind     ErrorKind
 	}{
 		{"no output format", data, "", "", ConvertOptions{}, KindInvalidArgument},
-		{"unknown output format", data, "", "tflite", ConvertOptions{}, KindInvalidArgument},
-		{"unknown input format", data, "tflite", "onnx", ConvertOptions{}, KindInvalidArgument},
+		{"unknown output format", data, "", "coreml", ConvertOptions{}, KindInvalidArgument},
+		{"unknown input format", data, "coreml", "onnx", ConvertOptions{}, KindInvalidArgument},
 		{"ONNX bytes said to be GGUF", data, "gguf", "onnx", ConvertOptions{}, KindCorrupt},
 		{"a folder format in", data, "hf", "onnx", ConvertOptions{}, KindInvalidArgument},
 		{"a folder format out", data, "", "hf", ConvertOptions{}, KindInvalidArgument},
@@ -128,8 +128,9 @@ func TestConvertBytesEveryFormatMatchesConvert(t *testing.T) {
 	require.NoError(t, err)
 
 	ext := map[string]string{"onnx": ".onnx", "safetensors": ".safetensors", "gguf": ".gguf", "torch": ".pt", "npy": ".npz"}
-	// (torchscript is in memory too, but writes only models with a graph: its own tests)
-	require.ElementsMatch(t, []string{"gguf", "npy", "onnx", "safetensors", "torch", "torchscript"}, format.InMemory())
+	// torchscript and tflite are in memory too, but write graphs, not weights-only models
+	// (their in-memory round trips are in tests/interop/test_torchscript.py and test_tflite.py)
+	require.ElementsMatch(t, []string{"gguf", "npy", "onnx", "safetensors", "tflite", "torch", "torchscript"}, format.InMemory())
 	// One file per format, written by Convert from the ONNX model.
 	files := map[string]string{}
 	for name, e := range ext {

@@ -50,6 +50,17 @@ type ConvertOptions struct {
 	// the ops whose signature changed; 0 keeps the model's opset. A node the target cannot
 	// express is an unsupported-op error naming it.
 	Opset int64 `json:"opset,omitempty"`
+	// TFLite outputs: Quantize fp16 (float16 weights) or int8 with Mode dynamic (int8
+	// weights, float activations) or static (full-integer int8, the default when
+	// Calibration names an .npz of inputs keyed by graph input name).
+	Mode        string `json:"mode,omitempty"`
+	Calibration string `json:"calibration,omitempty"`
+	// NHWCIO gives a TFLite output's 4-D inputs and outputs in NHWC; by default they keep
+	// the source's NCHW (KeepNCHWIO says so explicitly).
+	NHWCIO     bool `json:"nhwc_io,omitempty"`
+	KeepNCHWIO bool `json:"keep_nchw_io,omitempty"`
+	// Int8IO gives a full-integer TFLite output int8 inputs and outputs.
+	Int8IO bool `json:"int8_io,omitempty"`
 }
 
 // ParseOptions decodes JSON options into opts (a pointer to an options struct). An unknown

@@ -120,7 +120,8 @@ modelc_status modelc_convert(const char *src, const char *dst, const char *optio
  * with modelc_free). The library reads `data` only during the call. Options as for
  * modelc_convert, except those that make files ("external_data", "external_data_file",
  * "max_shard_size", "max_shard_tensors", "splits", "shard" are MODELC_E_INVALID_ARGUMENT); "quantize" (a ggml type) applies to
- * gguf outputs. Formats (since ABI 2; ABI 1: onnx only): onnx, safetensors, gguf,
+ * gguf outputs, "quantize"/"mode"/"calibration"/"nhwc_io" to tflite outputs. Formats (since
+ * ABI 2; ABI 1: onnx only): onnx, safetensors, gguf, tflite (TensorFlow Lite FlatBuffers),
  * torch (a state-dict checkpoint), npy (read: .npy or .npz, a lone .npy array is called
  * "arr_0"; written: .npz). A format that is a folder (hf) is MODELC_E_INVALID_ARGUMENT.
  * A weights-only model read from memory has no file name, so an ONNX output's graph is

@@ -17,6 +17,11 @@ func cmdConvert(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ExternalDataFile, "external-data-file", "", "ONNX: external data file name")
 	fs.Int64Var(&o.SizeThreshold, "size-threshold", 0, "ONNX: initializers below this many bytes stay inline")
 	convertFlags(fs, &o)
+	fs.StringVar(&o.Mode, "mode", "", "TFLite: with --quantize int8, dynamic (int8 weights) or static (full integer, with --calibration)")
+	fs.StringVar(&o.Calibration, "calibration", "", "TFLite: .npz of inputs to calibrate full-integer int8 on")
+	fs.BoolVar(&o.NHWCIO, "nhwc-io", false, "TFLite: 4-D inputs and outputs in NHWC")
+	fs.BoolVar(&o.KeepNCHWIO, "keep-nchw-io", false, "TFLite: 4-D inputs and outputs keep NCHW (the default)")
+	fs.BoolVar(&o.Int8IO, "int8-io", false, "TFLite full integer: int8 inputs and outputs instead of float")
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--to FORMAT] [--external-data] [--opset N] [--splits N] [--shard I/N]")
 	if err != nil {
 		return err
@@ -54,6 +59,6 @@ func convertFlags(fs *flag.FlagSet, o *engine.ConvertOptions) {
 	fs.IntVar(&o.MaxShardTensors, "max-shard-tensors", 0, "GGUF: a split set of at most this many tensors per file")
 	fs.IntVar(&o.Splits, "splits", 0, "GGUF: a split set of N files balanced by cost")
 	fs.StringVar(&o.Shard, "shard", "", "GGUF: write only file I of the N-file set (I/N or auto/N)")
-	fs.StringVar(&o.Quantize, "quantize", "", "GGUF: type of the weight matrices (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16, f32, or auto: f16/bf16 as llama.cpp's converter); unset keeps each tensor's type (F32 stays F32)")
+	fs.StringVar(&o.Quantize, "quantize", "", "GGUF: type of the weight matrices (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, f16, bf16, f32, or auto: f16/bf16 as llama.cpp's converter); unset keeps each tensor's type (F32 stays F32). TFLite: fp16 or int8 (with --mode dynamic or --calibration)")
 	fs.Int64Var(&o.Opset, "opset", 0, "ONNX: convert to this ai.onnx opset (7 to 23)")
 }

@@ -76,6 +76,18 @@ Usage:
                                       Split, Pad, Clip, Slice, TopK, Resize, ...) move, new
                                       ops are written with older ones where possible; a node
                                       the target cannot express is refused by name (exit 5)
+      --quantize fp16|int8            TFLite (OUT.tflite): fp16 weights behind DEQUANTIZE;
+      --mode dynamic                  int8 weights (per channel), float activations;
+      --calibration DATA.npz          full-integer int8 calibrated on DATA (inputs by name)
+                                      with modelc's runtime: int8 activations, per-channel
+                                      int8 weights (zero point 0), int32 bias, float I/O
+      --int8-io                       (with --calibration) int8 inputs and outputs
+      --nhwc-io | --keep-nchw-io      TFLite: 4-D inputs/outputs in NHWC, or (default) in
+                                      the source's NCHW with at most one TRANSPOSE per edge;
+                                      inside, the layout is NHWC throughout (TRANSPOSE-free
+                                      for CNNs). A .tflite input reads back as ONNX ops
+                                      (quantized tensors in QDQ form) for convert, info,
+                                      run and verify
       --max-shard-size SIZE           GGUF: write a split set as llama.cpp's gguf-split does,
       --max-shard-tensors N           OUT-00001-of-0000N.gguf ..., a new file before a
                                       tensor that would pass SIZE bytes or after N tensors

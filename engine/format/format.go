@@ -14,6 +14,7 @@ import (
 	"github.com/modelc/modelc/engine/format/npy"
 	"github.com/modelc/modelc/engine/format/onnx"
 	"github.com/modelc/modelc/engine/format/safetensors"
+	"github.com/modelc/modelc/engine/format/tflite"
 	"github.com/modelc/modelc/engine/format/torch"
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -36,6 +37,8 @@ type WriteOptions struct {
 	// Progress, if set, is told after each tensor written how many input bytes are done
 	// of how many; an error from it stops the write. (GGUF)
 	Progress func(tensor string, done, total int64) error
+	// TFLite: layout, quantization and calibrated ranges (see tflite.WriteOptions).
+	TFLite tflite.WriteOptions
 }
 
 // Format is one file format modelc reads and/or writes.
@@ -139,6 +142,27 @@ var formats = []*Format{
 		ReadBytes: func(data []byte, name string) (*ir.Model, error) { return onnx.ReadBytes(data, name, "") },
 		Encode: func(m *ir.Model, w io.Writer, name string, _ WriteOptions) error {
 			if err := onnx.Encode(m, w); err != nil {
+				return withFile(err, name)
+			}
+			return nil
+		},
+	},
+	{
+		// TensorFlow Lite (LiteRT) FlatBuffers.
+		Name:       "tflite",
+		Extensions: []string{".tflite"},
+		Detect:     tflite.Detect,
+		Read:       tflite.Read,
+		ReadBytes:  tflite.ReadBytes,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			t := o.TFLite
+			t.Written = o.Written
+			return tflite.Write(m, path, t)
+		},
+		Encode: func(m *ir.Model, w io.Writer, name string, o WriteOptions) error {
+			t := o.TFLite
+			t.Written = o.Written
+			if err := tflite.Encode(m, w, name, t); err != nil {
 				return withFile(err, name)
 			}
 			return nil

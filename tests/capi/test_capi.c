@@ -383,10 +383,10 @@ static void test_bad_arguments(const char *src) {
                  MODELC_E_INVALID_ARGUMENT, "out and out_size");
     CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, NULL, NULL, NULL, NULL, &out, &out_size),
                  MODELC_E_INVALID_ARGUMENT, "name the output format");
-    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "tflite", NULL, NULL, NULL, &out, &out_size),
-                 MODELC_E_INVALID_ARGUMENT, "tflite");
-    CHECK_STATUS(modelc_convert_bytes(bytes, size, "tflite", "onnx", NULL, NULL, NULL, &out, &out_size),
-                 MODELC_E_INVALID_ARGUMENT, "tflite");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "coreml", NULL, NULL, NULL, &out, &out_size),
+                 MODELC_E_INVALID_ARGUMENT, "coreml");
+    CHECK_STATUS(modelc_convert_bytes(bytes, size, "coreml", "onnx", NULL, NULL, NULL, &out, &out_size),
+                 MODELC_E_INVALID_ARGUMENT, "coreml");
     CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "onnx", "{\"bogus_key\": 1}", NULL, NULL, &out, &out_size),
                  MODELC_E_INVALID_ARGUMENT, "bogus_key");
     CHECK_STATUS(modelc_convert_bytes(bytes, size, NULL, "onnx", "{\"external_data\": true}", NULL, NULL, &out, &out_size),

@@ -297,7 +297,10 @@ def convert(src: PathLike, dst: PathLike, *, progress: Progress = None, **option
     (bool: ONNX initializers in a file beside dst), ``external_data_file`` (that file's
     name), ``size_threshold`` (bytes under which initializers stay inline), ``opset``
     (ONNX outputs: convert to this ai.onnx opset, 7 to 23, up or down; a node the target
-    cannot express raises UnsupportedError naming it).
+    cannot express raises UnsupportedError naming it). TFLite outputs (``.tflite``):
+    ``quantize`` ``"fp16"`` or ``"int8"`` with ``mode="dynamic"`` (int8 weights) or
+    ``calibration="data.npz"`` (full-integer int8), ``nhwc_io`` (bool: 4-D inputs and
+    outputs in NHWC instead of the source's NCHW).
 
     The output appears atomically; on failure or cancellation no file is left at dst, and
     src is never modified. Raises a ModelcError subclass on failure.
@@ -320,8 +323,8 @@ def convert_bytes(
 
     ``data`` is any bytes-like object (bytes, bytearray, memoryview, numpy array);
     ``from_format`` its format (default: detected from the bytes); ``to`` the output
-    format. Formats: ``"onnx"``, ``"safetensors"``, ``"gguf"``, ``"torch"`` (a state-dict
-    checkpoint) and ``"npy"`` (reads .npy or .npz, a lone .npy array is called ``arr_0``;
+    format. Formats: ``"onnx"``, ``"safetensors"``, ``"gguf"``, ``"tflite"``, ``"torch"`` (a
+    state-dict checkpoint) and ``"npy"`` (reads .npy or .npz, a lone .npy array is called ``arr_0``;
     writes .npz). Options as for convert(), except those that make files
     (``external_data``, ``external_data_file``, ``max_shard_size``, ``max_shard_tensors``,
     ``splits``, ``shard``); ``quantize`` (a ggml
