@@ -40,6 +40,22 @@ static inline KTGT void ukr_avx512(int64_t kc, const float *pa, const float *pb,
 #define UKR ukr_avx512
 #define SGEMM_FN mc_sgemm_avx512
 #include "gemm_f32_driver.h"
+
+#define DWCONV_FN mc_dwconv2d_avx512
+// y += a·x with 16 lanes and one masked step for the tail (rows are short: 7 to 112).
+// Multiply then add, unfused, as the Go reference does.
+static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_t n) {
+	const __m512 va = _mm512_set1_ps(a);
+	int64_t o = 0;
+	for (; o + 16 <= n; o += 16)
+		_mm512_storeu_ps(y + o, _mm512_add_ps(_mm512_loadu_ps(y + o), _mm512_mul_ps(va, _mm512_loadu_ps(x + o))));
+	if (o < n) {
+		const __mmask16 m = tailmask(n - o);
+		_mm512_mask_storeu_ps(y + o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + o), _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + o))));
+	}
+}
+#define DW_AXPY dw_axpy_avx512
+#include "dwconv_driver.h"
 #undef MR
 #undef NR
 #undef KC

@@ -207,6 +207,10 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 	cg, mg := ch/group, m/group
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	y := allocRaw[float32](c, n*m*O) // every element is written by the GEMM (beta 0)
+	if cg == 1 && mg == 1 && len(g.in) == 2 && fastPaths {
+		depthwise2D(x, w, bias, y, n, ch, g, stages)
+		return y
+	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
 	var col []float32
 	if !pointwise {
@@ -247,6 +251,21 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 		}
 	}
 	return y
+}
+
+// depthwise2D is a 2-D Conv with one filter per channel (group = channels = outputs),
+// without im2col: accel's depthwise kernel, the epilogue run on each finished plane.
+func depthwise2D(x, w, bias, y []float32, n, ch int, g *convGeom, stages []epStage) {
+	p := accel.DWConv2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+	var post func(int, []float32)
+	if stages != nil {
+		post = func(c int, plane []float32) { applyEpilogue(plane, c, nil, stages) }
+	}
+	S, O := p.H*p.W, p.OH*p.OW
+	for img := 0; img < n; img++ {
+		accel.DepthwiseConv2D(p, x[img*ch*S:], w, bias, y[img*ch*O:], ch, post)
+	}
 }
 
 func allZero(s []int) bool {

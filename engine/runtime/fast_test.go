@@ -339,3 +339,30 @@ func TestFastQuantized(t *testing.T) {
 		closeTo(t, "Cast", fast[0], slow[0], 0, 0)
 	}
 }
+
+// Depthwise Conv (group = channels = outputs) takes accel's direct kernel: random
+// geometries, odd sizes, padding, strides and dilations, against the generic path.
+func TestFastDepthwiseConv(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
+	for i := 0; i < 40; i++ {
+		ch, h, w := 1+rng.Intn(7), 1+rng.Intn(13), 1+rng.Intn(17)
+		kh, kw := 1+rng.Intn(min(h, 5)), 1+rng.Intn(min(w, 5))
+		attrs := []*ir.Attribute{{Name: "group", Type: ir.AttrInt, Int: int64(ch)},
+			ints("pads", int64(rng.Intn(kh)), int64(rng.Intn(kw)), int64(rng.Intn(kh)), int64(rng.Intn(kw))),
+			ints("strides", int64(1+rng.Intn(3)), int64(1+rng.Intn(3)))}
+		if kh*2 <= h && kw*2 <= w && rng.Intn(3) == 0 {
+			attrs = append(attrs, ints("dilations", 2, 2))
+		}
+		x, wt := randT(rng, 1, 1+rng.Intn(2), ch, h, w), randT(rng, 1, ch, 1, kh, kw)
+		var b *Tensor
+		if rng.Intn(2) == 0 {
+			b = randT(rng, 1, ch)
+		}
+		n := &ir.Node{OpType: "Conv", Inputs: make([]string, 3), Outputs: []string{"y"}, Attrs: attrs}
+		fast, slow := runBoth(t, n, []*Tensor{x, wt, b})
+		closeTo(t, fmt.Sprintf("depthwise Conv %d", i), fast[0], slow[0], 1e-5, 1e-5)
+	}
+}
