@@ -273,6 +273,10 @@ func unaryFast(c *opContext, x *Tensor) (*Tensor, bool) {
 	if c.node.OpType == "Gelu" && c.attrString("approximate", "none") == "none" {
 		f = gelu32
 	}
+	if c.node.OpType == "HardSigmoid" {
+		al, be := c.attrFloat("alpha", 0.2), c.attrFloat("beta", 0.5)
+		f = func(dst, src []float32) { hardSigmoid32(dst, src, al, be) }
+	}
 	src, ok := x.Data.([]float32)
 	if f == nil || !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false

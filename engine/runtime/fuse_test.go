@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/modelc/modelc/engine/ir"
@@ -47,10 +48,16 @@ func TestFuseConv(t *testing.T) {
 		{"conv-clip", []string{"Clip"}, false, 1},
 		{"conv-bn-clip-bn", []string{"BatchNormalization", "Clip", "BatchNormalization"}, false, 1},
 		{"conv-relu-shared", []string{"Relu"}, true, 2},
+		{"conv-bn-hardswish", []string{"BatchNormalization", "x*HardSigmoid"}, false, 1},
+		{"conv-bn-silu-hardsigmoid", []string{"BatchNormalization", "x*Sigmoid", "HardSigmoid"}, false, 1},
+		{"conv-sigmoid-bn", []string{"Sigmoid", "BatchNormalization"}, false, 1},
 	} {
-		for _, group := range []int{1, 2} {
+		for _, group := range []int{1, 2, 4} {
 			t.Run(fmt.Sprintf("%s/group%d", ch.name, group), func(t *testing.T) {
 				m, c := 6, 4
+				if group == 4 { // depthwise
+					m = 4
+				}
 				x := randT(rng, 1, 2, c, 7, 9)
 				w := randT(rng, 0.5, m, c/group, 3, 3)
 				g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, int64(c), 7, 9)}}}
@@ -62,6 +69,14 @@ func TestFuseConv(t *testing.T) {
 				for i, op := range ch.ops {
 					out := fmt.Sprintf("v%d", i+1)
 					n := &ir.Node{OpType: op, Name: fmt.Sprintf("n%d", i), Inputs: []string{prev}, Outputs: []string{out}}
+					if act, ok := strings.CutPrefix(op, "x*"); ok { // act, then Mul by its input
+						a := &ir.Node{OpType: act, Name: fmt.Sprintf("a%d", i), Inputs: []string{prev}, Outputs: []string{out + "a"}}
+						if act == "HardSigmoid" {
+							a.Attrs = []*ir.Attribute{{Name: "alpha", Type: ir.AttrFloat, Float: 1.0 / 6}}
+						}
+						g.Nodes = append(g.Nodes, a)
+						n = &ir.Node{OpType: "Mul", Name: fmt.Sprintf("n%d", i), Inputs: []string{out + "a", prev}, Outputs: []string{out}}
+					}
 					switch op {
 					case "BatchNormalization":
 						names, ts := bnParams(fmt.Sprintf("bn%d_", i), m)
@@ -119,8 +134,10 @@ func TestFuseConvFallback(t *testing.T) {
 		Initializers: []*ir.Tensor{f32Tensor(t, "w", []int64{3, 2, 3, 3}, randT(rng, 1, 3, 2, 3, 3).Data.([]float32)),
 			f32Tensor(t, "lo", nil, []float32{0}), f32Tensor(t, "hi", nil, []float32{6})},
 		Nodes: []*ir.Node{{OpType: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"c"}},
-			{OpType: "Clip", Inputs: []string{"c", "lo", "hi"}, Outputs: []string{"y"}}},
-		Outputs: []*ir.ValueInfo{{Name: "y"}},
+			{OpType: "Clip", Inputs: []string{"c", "lo", "hi"}, Outputs: []string{"y"}},
+			{OpType: "HardSigmoid", Inputs: []string{"y"}, Outputs: []string{"hs"}},
+			{OpType: "Mul", Inputs: []string{"y", "hs"}, Outputs: []string{"z"}}},
+		Outputs: []*ir.ValueInfo{{Name: "z"}},
 	}
 	s, err := New(&ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}, Options{})
 	if err != nil {
@@ -140,8 +157,8 @@ func TestFuseConvFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeTo(t, "y", got["y"], want["y"], 1e-5, 1e-5)
-	for _, v := range got["y"].Data.([]float32) {
+	closeTo(t, "z", got["z"], want["z"], 1e-5, 1e-5)
+	for _, v := range got["z"].Data.([]float32) {
 		if v < 0 || v > 6 || math.IsNaN(float64(v)) {
 			t.Fatalf("value %v outside the Clip bounds", v)
 		}
