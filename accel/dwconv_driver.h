@@ -20,9 +20,61 @@ static inline int64_t glue(DWCONV_FN, _cdiv)(int64_t a, int64_t b) { // ceil(a/b
 	return a >= 0 ? (a + b - 1) / b : -((-a) / b);
 }
 
+// Undilated kernels: the channel is split into its sh×sw stride phases, zero-padded, each
+// phase an Hq×Wq plane: P[a][b][r][o] = x[r·sh + a − ph][o·sw + b − pw] (0 outside). Then
+// y[r][o] = Σ w[i][j]·P[i%sh][j%sw][r + i/sh][o + j/sw], and over the flattened index
+// t = r·Wq + o every tap is one contiguous axpy of (OH−1)·Wq + OW values: a few long
+// vector loops per channel instead of one short loop per row and tap. The columns
+// o ≥ OW of the flat result are scratch, dropped when the rows are copied out.
+static void KTGT glue(DWCONV_FN, _phased)(const float *x, const float *w, const float *bias, float *y, int64_t channels,
+                                          int64_t h, int64_t wd, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
+                                          int64_t sh, int64_t sw, int64_t ph, int64_t pw, float *buf) {
+	const int64_t hq = oh - 1 + (kh + sh - 1) / sh, wq = ow - 1 + (kw + sw - 1) / sw;
+	const int64_t plane = hq * wq, len = (oh - 1) * wq + ow;
+	float *flat = buf + sh * sw * plane;
+	for (int64_t c = 0; c < channels; c++) {
+		const float *xc = x + c * h * wd, *wc = w + c * kh * kw;
+		for (int64_t a = 0; a < sh; a++)
+			for (int64_t b = 0; b < sw; b++) {
+				float *p = buf + (a * sw + b) * plane;
+				for (int64_t r = 0; r < hq; r++) {
+					const int64_t ih = r * sh + a - ph;
+					float *pr = p + r * wq;
+					if (ih < 0 || ih >= h) {
+						for (int64_t o = 0; o < wq; o++) pr[o] = 0.0f;
+						continue;
+					}
+					const float *xr = xc + ih * wd;
+					for (int64_t o = 0; o < wq; o++) {
+						const int64_t iw = o * sw + b - pw;
+						pr[o] = iw >= 0 && iw < wd ? xr[iw] : 0.0f;
+					}
+				}
+			}
+		const float bv = bias ? bias[c] : 0.0f;
+		for (int64_t t = 0; t < len; t++) flat[t] = bv;
+		for (int64_t i = 0; i < kh; i++)
+			for (int64_t j = 0; j < kw; j++) {
+				const float *p = buf + ((i % sh) * sw + j % sw) * plane + (i / sh) * wq + j / sw;
+				DW_AXPY(flat, p, wc[i * kw + j], len);
+			}
+		float *yc = y + c * oh * ow;
+		for (int64_t r = 0; r < oh; r++) memcpy(yc + r * ow, flat + r * wq, (size_t)ow * sizeof(float));
+	}
+}
+
 void KTGT DWCONV_FN(const float *x, const float *w, const float *bias, float *y, int64_t channels,
                     int64_t h, int64_t wd, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+	if (dh == 1 && dw == 1 && oh > 0 && ow > 0) {
+		const int64_t hq = oh - 1 + (kh + sh - 1) / sh, wq = ow - 1 + (kw + sw - 1) / sw;
+		float *buf = (float *)malloc((size_t)(sh * sw * hq * wq + (oh - 1) * wq + ow) * sizeof(float));
+		if (buf) {
+			glue(DWCONV_FN, _phased)(x, w, bias, y, channels, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, buf);
+			free(buf);
+			return;
+		}
+	}
 	float phase[DW_MAXW];
 	for (int64_t c = 0; c < channels; c++) {
 		const float *xc = x + c * h * wd, *wc = w + c * kh * kw;

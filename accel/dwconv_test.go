@@ -122,10 +122,16 @@ func TestDepthwiseConv2DThreads(t *testing.T) {
 
 func BenchmarkDepthwiseConv2D(b *testing.B) {
 	// MobileNetV2's second depthwise layer: 96 channels, 112² → 56², 3×3, stride 2.
-	p := DWConv2D{H: 112, W: 112, OH: 56, OW: 56, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1}
-	ch := 96
-	r := rand.New(rand.NewPCG(1, 2))
-	x, w, bias := randF32(r, ch*p.H*p.W, 1), randF32(r, ch*9, 1), randF32(r, ch, 1)
+	benchDW(b, DWConv2D{H: 112, W: 112, OH: 56, OW: 56, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1}, 96)
+}
+
+func BenchmarkDepthwiseConv2DSmall(b *testing.B) {
+	// MobileNetV3-Small's late layers: 576 channels, 7², 5×5, stride 1.
+	benchDW(b, DWConv2D{H: 7, W: 7, OH: 7, OW: 7, KH: 5, KW: 5, SH: 1, SW: 1, PH: 2, PW: 2, DH: 1, DW: 1}, 576)
+}
+
+func benchDW(b *testing.B, p DWConv2D, ch int) {	r := rand.New(rand.NewPCG(1, 2))
+	x, w, bias := randF32(r, ch*p.H*p.W, 1), randF32(r, ch*p.KH*p.KW, 1), randF32(r, ch, 1)
 	y := make([]float32, ch*p.OH*p.OW)
 	for _, bt := range backendsUnderTest() {
 		b.Run(bt.name, func(b *testing.B) {

@@ -25,8 +25,8 @@ import (
 
 // epStage is one per-channel step of a fused Conv's epilogue.
 type epStage struct {
-	kind     byte // 'r' Relu, 'c' Clip, 'a' affine (a BatchNormalization), 's' HardSigmoid, 'h' HardSwish (x·HardSigmoid(x)), 'g' Sigmoid, 'w' SiLU (x·Sigmoid(x))
-	lo, hi   float32 // Clip's bounds; HardSigmoid's alpha and beta
+	kind     byte      // 'r' Relu, 'c' Clip, 'a' affine (a BatchNormalization), 's' HardSigmoid, 'h' HardSwish (x·HardSigmoid(x)), 'g' Sigmoid, 'w' SiLU (x·Sigmoid(x))
+	lo, hi   float32   // Clip's bounds; HardSigmoid's alpha and beta
 	mul, add []float32 // per output channel (affine)
 }
 
