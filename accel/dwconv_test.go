@@ -130,7 +130,8 @@ func BenchmarkDepthwiseConv2DSmall(b *testing.B) {
 	benchDW(b, DWConv2D{H: 7, W: 7, OH: 7, OW: 7, KH: 5, KW: 5, SH: 1, SW: 1, PH: 2, PW: 2, DH: 1, DW: 1}, 576)
 }
 
-func benchDW(b *testing.B, p DWConv2D, ch int) {	r := rand.New(rand.NewPCG(1, 2))
+func benchDW(b *testing.B, p DWConv2D, ch int) {
+	r := rand.New(rand.NewPCG(1, 2))
 	x, w, bias := randF32(r, ch*p.H*p.W, 1), randF32(r, ch*p.KH*p.KW, 1), randF32(r, ch, 1)
 	y := make([]float32, ch*p.OH*p.OW)
 	for _, bt := range backendsUnderTest() {

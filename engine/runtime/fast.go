@@ -512,15 +512,6 @@ func gemmAcc(m, n, k int, a, b, c []float32, accumulate bool) {
 	}
 }
 
-// transposeInto writes the cols×rows transpose of the rows×cols matrix a into dst.
-func transposeInto(dst, a []float32, rows, cols int) {
-	for i := 0; i < rows; i++ {
-		for j, v := range a[i*cols : (i+1)*cols] {
-			dst[j*rows+i] = v
-		}
-	}
-}
-
 // exp32 writes e^x; dst may be src. Long vectors go to accel.Exp; short ones (a gate
 // row of a small RNN), which accel would evaluate one math.Exp at a time, use Cephes'
 // single-precision polynomial (about 1 ulp), with math.Exp for the ranges where the
