@@ -25,6 +25,7 @@ void mc_dq8_0_##S(float *, const uint8_t *, int64_t); \
 void mc_q4_0_##S(uint8_t *, const float *, int64_t); \
 void mc_dq4_0_##S(float *, const uint8_t *, int64_t); \
 void mc_relu_##S(float *, const float *, int64_t); \
+void mc_bias_act_##S(float *, int64_t, int64_t, const float *, int, float, float); \
 void mc_dwconv2d_##S(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
 void mc_gelu_##S(float *, const float *, int64_t); \
 void mc_silu_##S(float *, const float *, int64_t); \
@@ -135,6 +136,10 @@ func fillAVX2(t *table) {
 		C.mc_dwconv2d_avx2(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
 	}
+	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
+		C.mc_bias_act_avx2(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
 	t.set("dwconv2d", "avx2", "per-row axpy over the valid columns, compiler-vectorised for AVX2")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
@@ -229,6 +234,10 @@ func fillAVX512(t *table, f features) {
 		C.mc_dwconv2d_avx512(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
 	}
+	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
+		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
 	t.set("dwconv2d", "avx512", "per-row axpy over the valid columns, compiler-vectorised for AVX-512")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

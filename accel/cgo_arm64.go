@@ -23,6 +23,7 @@ void mc_absmax_rows_neon(const float *, int64_t, int64_t, int64_t, float *);
 void mc_q8_0_neon(uint8_t *, const float *, int64_t);
 void mc_dq8_0_neon(float *, const uint8_t *, int64_t);
 void mc_relu_neon(float *, const float *, int64_t);
+void mc_bias_act_neon(float *, int64_t, int64_t, const float *, int, float, float);
 void mc_dwconv2d_neon(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
 */
 import "C"
@@ -96,5 +97,9 @@ func fillSIMD(t *table, b Backend, f features) {
 		C.mc_dwconv2d_neon(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
 	}
+	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
+		C.mc_bias_act_neon(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("bias_act", "neon", "compare-and-select, compiler-vectorised")
 	t.set("dwconv2d", "neon", "per-row axpy over the valid columns, compiler-vectorised")
 }

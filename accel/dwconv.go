@@ -11,11 +11,11 @@ type DWConv2D struct {
 // [0, channels): x holds channels H×W planes, w channels KH×KW filters, y channels
 // OH×OW planes; bias may be nil. No im2col: each output row is accumulated tap by tap.
 // Channels are split over the worker pool; post, when not nil, is called once for each
-// channel c with its finished output plane (on the thread that computed it, while the
-// plane is in cache), for an epilogue. The sum for each output runs in tap order on
+// run of channels [c0, c1) with their finished output planes (on the thread that
+// computed them, while they are in cache), for an epilogue. The sum for each output runs in tap order on
 // every backend, so results are the same for every thread count; SIMD backends may
 // differ from the Go reference by float32 rounding of that same sum.
-func DepthwiseConv2D(p DWConv2D, x, w, bias, y []float32, channels int, post func(c int, plane []float32)) {
+func DepthwiseConv2D(p DWConv2D, x, w, bias, y []float32, channels int, post func(c0, c1 int, planes []float32)) {
 	const fn = "DepthwiseConv2D"
 	check(channels >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0, fn, "bad geometry %+v", p)
 	check(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0, fn, "bad strides, dilations or pads %+v", p)
@@ -37,9 +37,7 @@ func DepthwiseConv2D(p DWConv2D, x, w, bias, y []float32, channels int, post fun
 		}
 		kern(&p, x[lo*in:hi*in], w[lo*k:hi*k], bs, y[lo*out:hi*out], hi-lo)
 		if post != nil {
-			for c := lo; c < hi; c++ {
-				post(c, y[c*out:(c+1)*out])
-			}
+			post(lo, hi, y[lo*out:hi*out])
 		}
 	})
 }

@@ -96,10 +96,12 @@ func TestDepthwiseConv2DThreads(t *testing.T) {
 		prev := SetMaxThreads(th)
 		y := make([]float32, ch*p.OH*p.OW)
 		seen := make([]int32, ch)
-		DepthwiseConv2D(p, x, w, b, y, ch, func(c int, plane []float32) {
-			seen[c]++
-			for i := range plane {
-				plane[i] = max(plane[i], 0)
+		DepthwiseConv2D(p, x, w, b, y, ch, func(c0, c1 int, planes []float32) {
+			for c := c0; c < c1; c++ {
+				seen[c]++
+			}
+			for i := range planes {
+				planes[i] = max(planes[i], 0)
 			}
 		})
 		SetMaxThreads(prev)

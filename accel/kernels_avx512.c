@@ -56,6 +56,9 @@ static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_
 }
 #define DW_AXPY dw_axpy_avx512
 #include "dwconv_driver.h"
+
+#define BIASACT_FN mc_bias_act_avx512
+#include "biasact_driver.h"
 #undef MR
 #undef NR
 #undef KC

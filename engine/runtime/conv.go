@@ -243,11 +243,7 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 			yg := y[(img*m+gi*mg)*O:]
 			wg := w[gi*mg*cg*K:]
 			accel.SGEMM(false, false, mg, O, cg*K, 1, wg, max(cg*K, 1), src, max(O, 1), 0, yg, max(O, 1))
-			if bias != nil || stages != nil {
-				for j := 0; j < mg; j++ {
-					applyEpilogue(yg[j*O:(j+1)*O], gi*mg+j, bias, stages)
-				}
-			}
+			epilogueBlock(yg, mg, O, gi*mg, bias, stages)
 		}
 	}
 	return y
@@ -258,9 +254,9 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 func depthwise2D(x, w, bias, y []float32, n, ch int, g *convGeom, stages []epStage) {
 	p := accel.DWConv2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
 		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
-	var post func(int, []float32)
+	var post func(int, int, []float32)
 	if stages != nil {
-		post = func(c int, plane []float32) { applyEpilogue(plane, c, nil, stages) }
+		post = func(c0, c1 int, planes []float32) { epilogueBlock(planes, c1-c0, p.OH*p.OW, c0, nil, stages) }
 	}
 	S, O := p.H*p.W, p.OH*p.OW
 	for img := 0; img < n; img++ {

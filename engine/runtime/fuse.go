@@ -38,6 +38,48 @@ type convFusion struct {
 	orig   []step
 }
 
+// epilogueBlock runs the epilogue on rows consecutive output rows of cols values, the
+// first of output channel ch0: one accel.BiasAct call when the stages are at most one
+// clamp-type activation (then at most one Sigmoid or SiLU over the whole block), the
+// row-by-row applyEpilogue otherwise. bias, when not nil, is indexed by channel.
+func epilogueBlock(y []float32, rows, cols, ch0 int, bias []float32, stages []epStage) {
+	if bias == nil && len(stages) == 0 || rows == 0 || cols == 0 {
+		return
+	}
+	var bs []float32
+	if bias != nil {
+		bs = bias[ch0 : ch0+rows]
+	}
+	act, rest := accel.Act{Kind: accel.ActNone}, stages
+	if len(rest) > 0 {
+		switch s := rest[0]; s.kind {
+		case 'r':
+			act, rest = accel.Act{Kind: accel.ActRelu}, rest[1:]
+		case 'c':
+			act, rest = accel.Act{Kind: accel.ActClip, P: s.lo, Q: s.hi}, rest[1:]
+		case 's':
+			act, rest = accel.Act{Kind: accel.ActHardSigmoid, P: s.lo, Q: s.hi}, rest[1:]
+		case 'h':
+			act, rest = accel.Act{Kind: accel.ActHardSwish, P: s.lo, Q: s.hi}, rest[1:]
+		}
+	}
+	block := y[:rows*cols]
+	switch {
+	case len(rest) == 0:
+		accel.BiasAct(block, rows, cols, bs, act)
+	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'w':
+		accel.BiasAct(block, rows, cols, bs, act)
+		accel.SiLU(block, block)
+	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'g':
+		accel.BiasAct(block, rows, cols, bs, act)
+		sigmoid32(block, block)
+	default:
+		for j := 0; j < rows; j++ {
+			applyEpilogue(y[j*cols:(j+1)*cols], ch0+j, bias, stages)
+		}
+	}
+}
+
 // applyEpilogue adds the bias (if any) and runs the stages on the row of output channel ch.
 func applyEpilogue(row []float32, ch int, bias []float32, stages []epStage) {
 	var bv float32

@@ -51,6 +51,9 @@ func TestFuseConv(t *testing.T) {
 		{"conv-bn-hardswish", []string{"BatchNormalization", "x*HardSigmoid"}, false, 1},
 		{"conv-bn-silu-hardsigmoid", []string{"BatchNormalization", "x*Sigmoid", "HardSigmoid"}, false, 1},
 		{"conv-sigmoid-bn", []string{"Sigmoid", "BatchNormalization"}, false, 1},
+		{"conv-bn-silu", []string{"BatchNormalization", "x*Sigmoid"}, false, 1},
+		{"conv-sigmoid", []string{"Sigmoid"}, false, 1},
+		{"conv-hardsigmoid", []string{"HardSigmoid"}, false, 1},
 	} {
 		for _, group := range []int{1, 2, 4} {
 			t.Run(fmt.Sprintf("%s/group%d", ch.name, group), func(t *testing.T) {
