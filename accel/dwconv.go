@@ -1,9 +1,10 @@
 package accel
 
-// DWConv2D is the geometry of a depthwise 2-D convolution over NCHW planes: one
-// KH×KW filter per channel, input H×W, output OH×OW, strides SH, SW, dilations DH, DW
-// and leading (top, left) padding PH, PW. Trailing padding is implied by OH, OW.
-type DWConv2D struct {
+// Window2D is the geometry of a 2-D sliding window over NCHW planes (a depthwise
+// convolution's filter, a pooling window): KH×KW window, input H×W, output OH×OW,
+// strides SH, SW, dilations DH, DW and leading (top, left) padding PH, PW. Trailing
+// padding is implied by OH, OW.
+type Window2D struct {
 	H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW int
 }
 
@@ -15,7 +16,7 @@ type DWConv2D struct {
 // computed them, while they are in cache), for an epilogue. The sum for each output runs in tap order on
 // every backend, so results are the same for every thread count; SIMD backends may
 // differ from the Go reference by float32 rounding of that same sum.
-func DepthwiseConv2D(p DWConv2D, x, w, bias, y []float32, channels int, post func(c0, c1 int, planes []float32)) {
+func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post func(c0, c1 int, planes []float32)) {
 	const fn = "DepthwiseConv2D"
 	check(channels >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0, fn, "bad geometry %+v", p)
 	check(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0, fn, "bad strides, dilations or pads %+v", p)
@@ -46,7 +47,7 @@ func DepthwiseConv2D(p DWConv2D, x, w, bias, y []float32, channels int, post fun
 const dwTaskWork = 1 << 15
 
 // refDWConv2D is the pure-Go reference of the depthwise kernel, in the C kernels' order.
-func refDWConv2D(p *DWConv2D, x, w, bias, y []float32, channels int) {
+func refDWConv2D(p *Window2D, x, w, bias, y []float32, channels int) {
 	in, k, out := p.H*p.W, p.KH*p.KW, p.OH*p.OW
 	for c := 0; c < channels; c++ {
 		xc, wc, yc := x[c*in:(c+1)*in], w[c*k:(c+1)*k], y[c*out:(c+1)*out]

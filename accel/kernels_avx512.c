@@ -59,6 +59,9 @@ static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_
 
 #define BIASACT_FN mc_bias_act_avx512
 #include "biasact_driver.h"
+
+#define MAXPOOL_FN mc_maxpool2d_avx512
+#include "maxpool_driver.h"
 #undef MR
 #undef NR
 #undef KC

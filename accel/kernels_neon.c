@@ -47,6 +47,9 @@ static inline void ukr_neon(int64_t kc, const float *pa, const float *pb, float 
 #define BIASACT_FN mc_bias_act_neon
 #include "biasact_driver.h"
 
+#define MAXPOOL_FN mc_maxpool2d_neon
+#include "maxpool_driver.h"
+
 // ---- int8 GEMM -------------------------------------------------------------------------------
 // dotprod: sdot by lane on k-quads (A 8 rows, B 12 columns); uint8 A is shifted to int8
 // (a−128) and 128·Σb is added back. Without dotprod: int16 widening, smlal by lane.
