@@ -261,3 +261,48 @@ func TestFuseIntMatMul(t *testing.T) {
 		})
 	}
 }
+
+// TestFuseGelu runs torch's GELU chain (Div by √2, Erf, Add 1, Mul by x, Mul by 0.5)
+// fused and unfused, and through the fallback; plus Pow by 2 (exact either way).
+func TestFuseGelu(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	x := randT(rng, 3, 3, 37)
+	x.Data.([]float32)[5] = -7 // the erfc branch
+	g := &ir.Graph{
+		Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 3, 37)}},
+		Initializers: []*ir.Tensor{f32Tensor(t, "sqrt2", nil, []float32{1.4142135381698608}), f32Tensor(t, "one", nil, []float32{1}),
+			f32Tensor(t, "half", nil, []float32{0.5}), f32Tensor(t, "two", nil, []float32{2})},
+		Nodes: []*ir.Node{{OpType: "Div", Inputs: []string{"x", "sqrt2"}, Outputs: []string{"d"}},
+			{OpType: "Erf", Inputs: []string{"d"}, Outputs: []string{"e"}},
+			{OpType: "Add", Inputs: []string{"e", "one"}, Outputs: []string{"a"}},
+			{OpType: "Mul", Inputs: []string{"x", "a"}, Outputs: []string{"m"}},
+			{OpType: "Mul", Inputs: []string{"m", "half"}, Outputs: []string{"y"}},
+			{OpType: "Pow", Inputs: []string{"y", "two"}, Outputs: []string{"z"}}},
+		Outputs: []*ir.ValueInfo{{Name: "z"}},
+	}
+	model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
+	run := func(on, fallback bool) (*Tensor, int) {
+		fastPaths = on
+		defer func() { fastPaths = true }()
+		s, err := New(model, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fallback {
+			fastPaths = false
+		}
+		res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res["z"], len(s.main.steps)
+	}
+	fast, steps := run(true, false)
+	slow, _ := run(false, false)
+	fb, _ := run(true, true)
+	if steps != 2 {
+		t.Errorf("%d steps after fusion, want 2", steps)
+	}
+	closeTo(t, "gelu", fast, slow, 1e-5, 1e-6)
+	closeTo(t, "gelu fallback", fb, slow, 0, 0)
+}

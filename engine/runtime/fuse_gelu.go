@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"math"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Load-time fusion of GELU as exporters without a Gelu op write it (torch before opset
+// 20): y = (x · (erf(x / √2) + 1)) · 0.5, five nodes (Div or Mul by 1/√2, Erf, Add 1,
+// Mul by x, Mul by 0.5), into one step running the float32 Gelu kernel (gelu32: accel's
+// vectorised GELU, absolute error ≤ 1e-6·max(1, |x|)) instead of a float64 erf per
+// element. Each intermediate must be read only by the next node of the chain and be no
+// graph output; at run time an input that is not float32 runs the original nodes.
+
+// chainFusion is a fused chain of steps: fast runs the chain in one kernel (reporting
+// false where it does not apply), orig are the original steps for the fallback.
+type chainFusion struct {
+	fast func(c *opContext, in []*Tensor) (*Tensor, bool)
+	orig []step
+}
+
+func (fu *chainFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	if fastPaths {
+		if t, ok := fu.fast(c, in); ok {
+			return one(t)
+		}
+	}
+	return runChain(c, fu.orig, c.step.in, in)
+}
+
+// runChain runs steps in turn, each reading the values the chain made (by slot), the
+// fused step's inputs (slots inSlots, values in), or else the plan's constants; it
+// returns the last step's outputs.
+func runChain(c *opContext, steps []step, inSlots []int, in []*Tensor) ([]*Tensor, error) {
+	node, stp := c.node, c.step
+	defer func() { c.node, c.step = node, stp }()
+	vals := map[int]*Tensor{}
+	for i, sl := range inSlots {
+		if sl >= 0 && i < len(in) {
+			vals[sl] = in[i]
+		}
+	}
+	var outs []*Tensor
+	for k := range steps {
+		st := &steps[k]
+		args := make([]*Tensor, len(st.in))
+		for j, sl := range st.in {
+			if v, ok := vals[sl]; ok {
+				args[j] = v
+			} else if sl >= 0 {
+				args[j] = c.plan.init[sl]
+			}
+		}
+		c.node, c.step = st.node, st
+		var err error
+		if outs, err = c.sess.exec(c, *st, args); err != nil {
+			return nil, err
+		}
+		for j, sl := range st.out {
+			if sl >= 0 && j < len(outs) {
+				vals[sl] = outs[j]
+			}
+		}
+	}
+	return outs, nil
+}
+
+// fuseGelu rewrites p.steps, replacing each GELU chain by one step.
+func (s *Session) fuseGelu(p *graphPlan) {
+	if !fastPaths {
+		return
+	}
+	uses, reader := p.readers(s)
+	scalar := func(sl int) (float64, bool) {
+		if sl < 0 || !p.fixed[sl] || p.init[sl] == nil || !p.init[sl].DType.IsFloat() || p.init[sl].Len() != 1 {
+			return 0, false
+		}
+		return float64s(p.init[sl])[0], true
+	}
+	// other returns the input of binary step st that is not slot sl, or -2.
+	other := func(st *step, sl int) int {
+		switch {
+		case len(st.in) != 2:
+			return -2
+		case st.in[0] == sl:
+			return st.in[1]
+		case st.in[1] == sl:
+			return st.in[0]
+		}
+		return -2
+	}
+	// next is the only reader of st's single output, if it is an op of type op.
+	next := func(st *step, op string) (int, bool) {
+		if len(st.out) != 1 || st.out[0] < 0 || uses[st.out[0]] != 1 || p.init[st.out[0]] != nil {
+			return 0, false
+		}
+		j := reader[st.out[0]]
+		n := p.steps[j].node
+		return j, n.OpType == op && (n.Domain == "" || n.Domain == "ai.onnx") && len(p.steps[j].out) == 1
+	}
+	near := func(v, want float64) bool { return math.Abs(v-want) <= 1e-6*want }
+	drop := make([]bool, len(p.steps))
+	for i := range p.steps {
+		d := &p.steps[i]
+		if drop[i] || len(d.in) != 2 || d.in[0] < 0 || p.types[d.in[0]].dtype != ir.Float32 {
+			continue
+		}
+		x := d.in[0]
+		if v, ok := scalar(d.in[1]); !ok || !(d.node.OpType == "Div" && near(v, math.Sqrt2) || d.node.OpType == "Mul" && near(v, 1/math.Sqrt2)) {
+			continue
+		}
+		e, ok := next(d, "Erf")
+		if !ok {
+			continue
+		}
+		a, ok := next(&p.steps[e], "Add")
+		if v, isC := scalar(other(&p.steps[a], p.steps[e].out[0])); !ok || !isC || v != 1 {
+			continue
+		}
+		m1, ok := next(&p.steps[a], "Mul")
+		if !ok || other(&p.steps[m1], p.steps[a].out[0]) != x {
+			continue
+		}
+		m2, ok := next(&p.steps[m1], "Mul")
+		if v, isC := scalar(other(&p.steps[m2], p.steps[m1].out[0])); !ok || !isC || v != 0.5 {
+			continue
+		}
+		chain := []int{i, e, a, m1, m2}
+		if drop[e] || drop[a] || drop[m1] || drop[m2] || !(e > i && a > e && m1 > a && m2 > m1) {
+			continue
+		}
+		fu := &chainFusion{fast: geluFast}
+		for _, k := range chain {
+			fu.orig = append(fu.orig, p.steps[k])
+		}
+		for _, k := range chain[1:] {
+			drop[k] = true
+		}
+		d.in, d.out, d.run = []int{x}, []int{p.steps[m2].out[0]}, fu.kernel
+	}
+	kept := p.steps[:0]
+	for i, st := range p.steps {
+		if !drop[i] {
+			kept = append(kept, st)
+		}
+	}
+	p.steps = kept
+}
+
+func geluFast(c *opContext, in []*Tensor) (*Tensor, bool) {
+	x := in[0]
+	src, ok := x.Data.([]float32)
+	if !ok || x.DType != ir.Float32 {
+		return nil, false
+	}
+	out := c.tensorF32(ir.Float32, shapeOf(x))
+	gelu32(out.Data.([]float32), src)
+	return out, true
+}
