@@ -252,7 +252,7 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 // depthwise2D is a 2-D Conv with one filter per channel (group = channels = outputs),
 // without im2col: accel's depthwise kernel, the epilogue run on each finished plane.
 func depthwise2D(x, w, bias, y []float32, n, ch int, g *convGeom, stages []epStage) {
-	p := accel.DWConv2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+	p := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
 		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
 	var post func(int, int, []float32)
 	if stages != nil {
@@ -371,26 +371,9 @@ func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	xf, wf := toF32(x), toF32(w)
 	cg := ch / group
 	K, S, O := prod(k), prod(inSp), prod(out)
-	// Where kernel offset kp applied at input position s lands in the output, or -1.
-	ost := stridesOf(out)
-	kst, ist := stridesOf(k), stridesOf(inSp)
-	land := make([]int, K*S)
-	for kp := 0; kp < K; kp++ {
-		for s := 0; s < S; s++ {
-			off := 0
-			for d := 0; d < r; d++ {
-				p := ((s/ist[d])%inSp[d])*strides[d] + ((kp/kst[d])%k[d])*dil[d] - pb[d]
-				if p < 0 || p >= out[d] {
-					off = -1
-					break
-				}
-				off += p * ost[d]
-			}
-			land[kp*S+s] = off
-		}
-	}
-	y := make([]float32, n*m*O)
-	col := make([]float32, mg*K*S)
+	land := c.landTable(inSp, k, out, strides, dil, pb)
+	y := allocZero[float32](c, n*m*O)
+	col := allocRaw[float32](c, mg*K*S) // written whole by the GEMM
 	for img := 0; img < n; img++ {
 		for gi := 0; gi < group; gi++ {
 			xg := xf[(img*ch+gi*cg)*S:]
@@ -417,13 +400,41 @@ func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			return nil, errf("B has %d values for %d output channels", len(bias), m)
 		}
 		for img := 0; img < n; img++ {
-			for j := 0; j < m; j++ {
-				plane := y[(img*m+j)*O : (img*m+j+1)*O]
-				for o := range plane {
-					plane[o] += bias[j]
-				}
-			}
+			accel.BiasAct(y[img*m*O:(img+1)*m*O], m, O, bias, accel.Act{Kind: accel.ActNone})
 		}
 	}
 	return one(fromF32(x.DType, append([]int{n, m}, out...), y))
+}
+
+// landTable lists where kernel offset kp applied at input position s lands in
+// ConvTranspose's output (table[kp·S+s]), or -1; built once per node and geometry
+// (the session keeps the last one of each node).
+func (c *opContext) landTable(inSp, k, out, strides, dil, pb []int) []int {
+	key := &convGeom{in: inSp, kernel: k, out: out, strides: strides, dil: dil, padBegin: pb, padEnd: pb}
+	if v, ok := c.sess.tables.Load(c.node); ok {
+		if e := v.(*tableEntry); e.g.equal(key) {
+			return e.table
+		}
+	}
+	r := len(inSp)
+	K, S := prod(k), prod(inSp)
+	ost := stridesOf(out)
+	kst, ist := stridesOf(k), stridesOf(inSp)
+	land := make([]int, K*S)
+	for kp := 0; kp < K; kp++ {
+		for s := 0; s < S; s++ {
+			off := 0
+			for d := 0; d < r; d++ {
+				p := ((s/ist[d])%inSp[d])*strides[d] + ((kp/kst[d])%k[d])*dil[d] - pb[d]
+				if p < 0 || p >= out[d] {
+					off = -1
+					break
+				}
+				off += p * ost[d]
+			}
+			land[kp*S+s] = off
+		}
+	}
+	c.sess.tables.Store(c.node, &tableEntry{g: key, table: land})
+	return land
 }

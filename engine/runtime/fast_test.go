@@ -366,3 +366,28 @@ func TestFastDepthwiseConv(t *testing.T) {
 		closeTo(t, fmt.Sprintf("depthwise Conv %d", i), fast[0], slow[0], 1e-5, 1e-5)
 	}
 }
+
+// Resize of the last two axes on float32 (nearest, linear, cubic; several coordinate
+// modes; up and down; odd sizes) against the generic float64 path.
+func TestFastResize(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	str := func(name, v string) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrString, String: []byte(v)}
+	}
+	for i, attrs := range [][]*ir.Attribute{
+		{str("mode", "nearest")},
+		{str("mode", "nearest"), str("coordinate_transformation_mode", "asymmetric"), str("nearest_mode", "floor")},
+		{str("mode", "linear")},
+		{str("mode", "linear"), str("coordinate_transformation_mode", "align_corners")},
+		{str("mode", "linear"), str("coordinate_transformation_mode", "pytorch_half_pixel")},
+		{str("mode", "cubic")},
+	} {
+		for _, sc := range [][2]float32{{2, 2}, {1.5, 0.75}, {0.5, 3}} {
+			x := randT(rng, 1, 2, 3, 5+i, 7)
+			scales := &Tensor{DType: ir.Float32, Shape: []int{4}, Data: []float32{1, 1, sc[0], sc[1]}}
+			n := &ir.Node{OpType: "Resize", Inputs: make([]string, 3), Outputs: []string{"y"}, Attrs: attrs}
+			fast, slow := runBoth(t, n, []*Tensor{x, nil, scales})
+			closeTo(t, fmt.Sprintf("Resize %d %v", i, sc), fast[0], slow[0], 1e-5, 1e-5)
+		}
+	}
+}
