@@ -78,6 +78,13 @@ func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 	return g, nil
 }
 
+// as2D is a 1-D geometry as the 2-D one of height 1 (same sizes, same order).
+func (g *convGeom) as2D() *convGeom {
+	lift := func(v []int, one int) []int { return []int{one, v[0]} }
+	return &convGeom{in: lift(g.in, 1), kernel: lift(g.kernel, 1), out: lift(g.out, 1), strides: lift(g.strides, 1),
+		dil: lift(g.dil, 1), padBegin: lift(g.padBegin, 0), padEnd: lift(g.padEnd, 0)}
+}
+
 func ones(n int) []int {
 	s := make([]int, n)
 	for i := range s {
@@ -193,6 +200,9 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 			return nil, errf("fused weights do not match W %v", w.Shape)
 		}
 		wf, bias = wOver, bOver
+	}
+	if len(g.in) == 1 && fastPaths {
+		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
 	}
 	var table []int
 	if len(g.in) != 2 || !fastPaths {

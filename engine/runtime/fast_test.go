@@ -391,3 +391,41 @@ func TestFastResize(t *testing.T) {
 		}
 	}
 }
+
+// 1-D Conv (plain, grouped, depthwise) and MaxPool run as 2-D ones of height 1:
+// against the generic path on odd lengths, strides, padding and dilation.
+func TestFastConvPool1D(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
+	for i, attrs := range [][]*ir.Attribute{
+		{ints("pads", 3, 2), ints("strides", 4)},
+		{ints("dilations", 2), ints("pads", 1, 1)},
+		{{Name: "group", Type: ir.AttrInt, Int: 2}, ints("strides", 3)},
+		{{Name: "group", Type: ir.AttrInt, Int: 4}, ints("pads", 2, 2)},
+	} {
+		group, m := 1, 6
+		for _, a := range attrs {
+			if a.Name == "group" {
+				group = int(a.Int)
+			}
+		}
+		if group == 4 {
+			m = 4
+		}
+		x, w := randT(rng, 1, 2, 4, 53), randT(rng, 1, m, 4/group, 7)
+		n := &ir.Node{OpType: "Conv", Inputs: make([]string, 3), Outputs: []string{"y"}, Attrs: attrs}
+		fast, slow := runBoth(t, n, []*Tensor{x, w, randT(rng, 1, m)})
+		closeTo(t, fmt.Sprintf("Conv1D %d", i), fast[0], slow[0], 1e-5, 1e-5)
+		pool := []*ir.Attribute{ints("kernel_shape", 4)}
+		for _, a := range attrs {
+			if a.Name != "group" {
+				pool = append(pool, a)
+			}
+		}
+		n = &ir.Node{OpType: "MaxPool", Inputs: make([]string, 1), Outputs: []string{"y"}, Attrs: pool}
+		fast, slow = runBoth(t, n, []*Tensor{x})
+		closeTo(t, fmt.Sprintf("MaxPool1D %d", i), fast[0], slow[0], 0, 0)
+	}
+}

@@ -41,9 +41,13 @@ func opMaxPool(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	nc := x.Shape[0] * x.Shape[1]
 	S, K, O := prod(g.in), prod(g.kernel), prod(g.out)
 	colMajor := c.attrInt("storage_order", 0) == 1
-	if f, ok := x.Data.([]float32); ok && len(c.node.Outputs) < 2 && len(g.in) == 2 && fastPaths {
+	if f, ok := x.Data.([]float32); ok && len(c.node.Outputs) < 2 && len(g.in) <= 2 && fastPaths {
 		res := allocRaw[float32](c, nc*O)
-		maxPool2D(res, f, nc, g)
+		if len(g.in) == 1 {
+			maxPool2D(res, f, nc, g.as2D())
+		} else {
+			maxPool2D(res, f, nc, g)
+		}
 		return one(&Tensor{DType: x.DType, Shape: append([]int{x.Shape[0], x.Shape[1]}, g.out...), Data: res})
 	}
 	table := c.cachedTable(g)
