@@ -222,6 +222,10 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 		return y
 	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	if n > 1 && group == 1 && O < batchedConvMaxO && table == nil && fastPaths {
+		convBatched(c, x, w, bias, y, n, ch, m, g, pointwise, stages)
+		return y
+	}
 	var col []float32
 	if !pointwise {
 		col = allocRaw[float32](c, cg*K*O) // scratch: the im2col loop writes all of it
@@ -257,6 +261,42 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 		}
 	}
 	return y
+}
+
+// batchedConvMaxO is the output size per image below which a batch is lowered as one
+// GEMM over all its images (small images: one GEMM per image would be too narrow).
+const batchedConvMaxO = 1024
+
+// convBatched is convF32 for a batch of small 2-D images without groups: the columns of
+// every image side by side, one GEMM of width n·O, then each image's rows moved into
+// place with the epilogue.
+func convBatched(c *opContext, x, w, bias, y []float32, n, ch, m int, g *convGeom, pointwise bool, stages []epStage) {
+	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
+	rows, width := ch*K, n*O
+	col := allocRaw[float32](c, rows*width)
+	var one []float32
+	if !pointwise {
+		one = allocRaw[float32](c, rows*O)
+	}
+	for img := 0; img < n; img++ {
+		src := x[img*ch*S : (img+1)*ch*S]
+		if !pointwise {
+			im2col2D(one, src, ch, g)
+			src = one
+		}
+		for r := 0; r < rows; r++ {
+			copy(col[r*width+img*O:r*width+(img+1)*O], src[r*O:(r+1)*O])
+		}
+	}
+	wide := allocRaw[float32](c, m*width)
+	accel.SGEMM(false, false, m, width, rows, 1, w, max(rows, 1), col, width, 0, wide, width)
+	for img := 0; img < n; img++ {
+		yi := y[img*m*O : (img+1)*m*O]
+		for j := 0; j < m; j++ {
+			copy(yi[j*O:(j+1)*O], wide[j*width+img*O:j*width+(img+1)*O])
+		}
+		epilogueBlock(yi, m, O, 0, bias, stages)
+	}
 }
 
 // depthwise2D is a 2-D Conv with one filter per channel (group = channels = outputs),

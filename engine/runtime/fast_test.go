@@ -214,7 +214,8 @@ func TestFastConvPool(t *testing.T) {
 		x, w := randT(rng, 1, 2, 4, 7, 9), randT(rng, 1, 6, 4/group, 3, 2)
 		n := &ir.Node{OpType: "Conv", Inputs: make([]string, 3), Outputs: []string{"y"}, Attrs: attrs}
 		fast, slow := runBoth(t, n, []*Tensor{x, w, randT(rng, 1, 6)})
-		closeTo(t, fmt.Sprintf("Conv %d", i), fast[0], slow[0], 0, 0) // same GEMM on the same columns
+		// A batch goes through one wide GEMM (convBatched): float32 rounding differs.
+		closeTo(t, fmt.Sprintf("Conv %d", i), fast[0], slow[0], 1e-5, 1e-5)
 		pool := []*ir.Attribute{ints("kernel_shape", 3, 2)}
 		if i == 5 {
 			pool = []*ir.Attribute{ints("kernel_shape", 2, 2)}
