@@ -235,7 +235,7 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 			xg := x[(img*ch+gi*cg)*S : (img*ch+(gi+1)*cg)*S]
 			src := xg
 			if !pointwise && table == nil {
-				im2col2D(col, xg, cg, g)
+				im2col2D(col, xg, cg, g, O)
 				src = col
 			} else if !pointwise {
 				for ci := 0; ci < cg; ci++ {
@@ -274,15 +274,11 @@ func convBatched(c *opContext, x, w, bias, y []float32, n, ch, m int, g *convGeo
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	rows, width := ch*K, n*O
 	col := allocRaw[float32](c, rows*width)
-	var one []float32
-	if !pointwise {
-		one = allocRaw[float32](c, rows*O)
-	}
 	for img := 0; img < n; img++ {
 		src := x[img*ch*S : (img+1)*ch*S]
 		if !pointwise {
-			im2col2D(one, src, ch, g)
-			src = one
+			im2col2D(col[img*O:], src, ch, g, width) // image img's columns, in place
+			continue
 		}
 		for r := 0; r < rows; r++ {
 			copy(col[r*width+img*O:r*width+(img+1)*O], src[r*O:(r+1)*O])

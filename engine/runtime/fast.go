@@ -543,7 +543,7 @@ func exp32(dst, src []float32) {
 // im2col2D fills col [(cg·kh·kw) × (oh·ow)] from the cg planes of x (each ih×iw) for a 2-D
 // convolution: per kernel offset and output row, one contiguous copy when the stride is
 // 1 (zeros where the window hangs over the padding), a strided gather otherwise.
-func im2col2D(col, x []float32, cg int, g *convGeom) {
+func im2col2D(col, x []float32, cg int, g *convGeom, ld int) {
 	ih, iw := g.in[0], g.in[1]
 	kh, kw := g.kernel[0], g.kernel[1]
 	oh, ow := g.out[0], g.out[1]
@@ -556,7 +556,7 @@ func im2col2D(col, x []float32, cg int, g *convGeom) {
 		plane := x[ci*ih*iw : (ci+1)*ih*iw]
 		for ki := 0; ki < kh; ki++ {
 			for kj := 0; kj < kw; kj++ {
-				dst := col[r*O : (r+1)*O]
+				dst := col[r*ld : r*ld+O]
 				r++
 				// Output columns whose input column lies inside the image: [lo, hi).
 				off := kj*dw - pw
