@@ -235,7 +235,11 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 			xg := x[(img*ch+gi*cg)*S : (img*ch+(gi+1)*cg)*S]
 			src := xg
 			if !pointwise && table == nil {
-				im2col2D(col, xg, cg, g, O)
+				// Channels split over the pool: each writes its own rows of col.
+				grain := max(1, im2colGrain/max(K*O, 1))
+				accel.ParallelFor(cg, grain, func(c0, c1 int) {
+					im2col2D(col[c0*K*O:], xg[c0*S:], c1-c0, g, O)
+				})
 				src = col
 			} else if !pointwise {
 				for ci := 0; ci < cg; ci++ {
@@ -263,6 +267,9 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 	return y
 }
 
+// im2colGrain is the number of column values one im2col task writes at least.
+const im2colGrain = 1 << 15
+
 // batchedConvMaxO is the output size per image below which a batch is lowered as one
 // GEMM over all its images (small images: one GEMM per image would be too narrow).
 const batchedConvMaxO = 1024
@@ -274,16 +281,18 @@ func convBatched(c *opContext, x, w, bias, y []float32, n, ch, m int, g *convGeo
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	rows, width := ch*K, n*O
 	col := allocRaw[float32](c, rows*width)
-	for img := 0; img < n; img++ {
-		src := x[img*ch*S : (img+1)*ch*S]
-		if !pointwise {
-			im2col2D(col[img*O:], src, ch, g, width) // image img's columns, in place
-			continue
+	accel.ParallelFor(n, 1, func(i0, i1 int) {
+		for img := i0; img < i1; img++ {
+			src := x[img*ch*S : (img+1)*ch*S]
+			if !pointwise {
+				im2col2D(col[img*O:], src, ch, g, width) // image img's columns, in place
+				continue
+			}
+			for r := 0; r < rows; r++ {
+				copy(col[r*width+img*O:r*width+(img+1)*O], src[r*O:(r+1)*O])
+			}
 		}
-		for r := 0; r < rows; r++ {
-			copy(col[r*width+img*O:r*width+(img+1)*O], src[r*O:(r+1)*O])
-		}
-	}
+	})
 	wide := allocRaw[float32](c, m*width)
 	accel.SGEMM(false, false, m, width, rows, 1, w, max(rows, 1), col, width, 0, wide, width)
 	for img := 0; img < n; img++ {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -198,7 +199,6 @@ func resize2D32(c *opContext, x *Tensor, out []int, scales, roi []float64, p res
 	planes := prod(x.Shape[:r-2])
 	y := c.tensorF32(ir.Float32, append(append([]int{}, x.Shape[:r-2]...), oh, ow))
 	ys := y.Data.([]float32)
-	tmp := make([]float32, w)
 	wts := func(t tap) []float32 {
 		f := make([]float32, len(t.w))
 		for i, v := range t.w {
@@ -213,35 +213,38 @@ func resize2D32(c *opContext, x *Tensor, out []int, scales, roi []float64, p res
 	for j := range tw {
 		ww[j] = wts(tw[j])
 	}
-	for pl := 0; pl < planes; pl++ {
-		plane := xs[pl*h*w : (pl+1)*h*w]
-		for j, t := range th {
-			src := tmp
-			if len(t.idx) == 1 && hw[j][0] == 1 {
-				src = plane[t.idx[0]*w : (t.idx[0]+1)*w]
-			} else {
-				clear(tmp)
-				for k, si := range t.idx {
-					wk, row := hw[j][k], plane[si*w:(si+1)*w]
-					for i, v := range row {
-						tmp[i] += wk * v
+	accel.ParallelFor(planes, max(1, (1<<15)/max(oh*ow, 1)), func(p0, p1 int) {
+		tmp := make([]float32, w)
+		for pl := p0; pl < p1; pl++ {
+			plane := xs[pl*h*w : (pl+1)*h*w]
+			for j, t := range th {
+				src := tmp
+				if len(t.idx) == 1 && hw[j][0] == 1 {
+					src = plane[t.idx[0]*w : (t.idx[0]+1)*w]
+				} else {
+					clear(tmp)
+					for k, si := range t.idx {
+						wk, row := hw[j][k], plane[si*w:(si+1)*w]
+						for i, v := range row {
+							tmp[i] += wk * v
+						}
 					}
 				}
-			}
-			orow := ys[(pl*oh+j)*ow : (pl*oh+j+1)*ow]
-			for o, tc := range tw {
-				if len(tc.idx) == 1 && ww[o][0] == 1 {
-					orow[o] = src[tc.idx[0]]
-					continue
+				orow := ys[(pl*oh+j)*ow : (pl*oh+j+1)*ow]
+				for o, tc := range tw {
+					if len(tc.idx) == 1 && ww[o][0] == 1 {
+						orow[o] = src[tc.idx[0]]
+						continue
+					}
+					var s float32
+					for k, si := range tc.idx {
+						s += ww[o][k] * src[si]
+					}
+					orow[o] = s
 				}
-				var s float32
-				for k, si := range tc.idx {
-					s += ww[o][k] * src[si]
-				}
-				orow[o] = s
 			}
 		}
-	}
+	})
 	return y, true
 }
 
