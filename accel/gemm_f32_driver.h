@@ -82,7 +82,8 @@ static inline void KTGT glue(SGEMM_FN, _store)(float *c, int64_t ldc, const floa
 // lanes (lane l takes p ≡ l mod 16) added pairwise at the end; four rows of B at a time
 // share the loads of a. op(B) = B (k×n): C[j] accumulates a[p]·B[p][j] over p in order,
 // in blocks of GEMV_NB columns. Either way each C[j] depends only on j's own data, in a
-// fixed order: the same bits for any split of the columns over threads.
+// fixed order: the same bits for any split of the columns over threads. An ISA file may
+// supply GEMV_T(n, k, a, b, ldb, acc) and GEMV_N with its own fixed lane order.
 #define GEMV_L 16
 #define GEMV_NB 1024
 
@@ -101,6 +102,13 @@ static void KTGT glue(SGEMM_FN, _gemv)(int transA, int transB, int64_t n, int64_
 	float acc[GEMV_NB];
 	for (int64_t j0 = 0; j0 < n; j0 += GEMV_NB) {
 		const int64_t nb = n - j0 < GEMV_NB ? n - j0 : GEMV_NB;
+#ifdef GEMV_T
+		if (transB) {
+			GEMV_T(nb, k, av, b + j0 * ldb, ldb, acc);
+		} else {
+			GEMV_N(nb, k, av, b + j0, ldb, acc);
+		}
+#else
 		if (transB) {
 			int64_t j = 0;
 			for (; j + 4 <= nb; j += 4) {
@@ -142,6 +150,7 @@ static void KTGT glue(SGEMM_FN, _gemv)(int transA, int transB, int64_t n, int64_
 				for (int64_t j = 0; j < nb; j++) acc[j] += x * bp[j];
 			}
 		}
+#endif
 		float *cj = c + j0;
 		const float *bj = bias ? bias + j0 : 0;
 		for (int64_t j = 0; j < nb; j++) {
