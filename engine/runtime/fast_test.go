@@ -430,3 +430,13 @@ func TestFastConvPool1D(t *testing.T) {
 		closeTo(t, fmt.Sprintf("MaxPool1D %d", i), fast[0], slow[0], 0, 0)
 	}
 }
+
+// GlobalAveragePool on float32 sums in float64 as the generic kernel does: the same bits.
+func TestFastGlobalAveragePool(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for _, shape := range [][]int{{2, 3, 7, 5}, {1, 5, 1, 1}, {3, 2, 11}} {
+		n := &ir.Node{OpType: "GlobalAveragePool", Inputs: make([]string, 1), Outputs: []string{"y"}}
+		fast, slow := runBoth(t, n, []*Tensor{randT(rng, 1, shape...)})
+		closeTo(t, fmt.Sprint("GlobalAveragePool ", shape), fast[0], slow[0], 0, 0)
+	}
+}
