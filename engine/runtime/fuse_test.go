@@ -306,3 +306,54 @@ func TestFuseGelu(t *testing.T) {
 	closeTo(t, "gelu", fast, slow, 1e-5, 1e-6)
 	closeTo(t, "gelu fallback", fb, slow, 0, 0)
 }
+
+// TestFuseLayerNorm runs torch's nine-node LayerNorm (opset < 17) fused, unfused and
+// through the fallback; x is also read after the chain.
+func TestFuseLayerNorm(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	x := randT(rng, 2, 2, 5, 33)
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
+	g := &ir.Graph{
+		Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, 5, 33)}},
+		Initializers: []*ir.Tensor{f32Tensor(t, "eps", nil, []float32{1e-5}), f32Tensor(t, "two", nil, []float32{2}),
+			f32Tensor(t, "gamma", []int64{33}, randT(rng, 1, 33).Data.([]float32)), f32Tensor(t, "beta", []int64{33}, randT(rng, 1, 33).Data.([]float32))},
+		Nodes: []*ir.Node{{OpType: "ReduceMean", Inputs: []string{"x"}, Outputs: []string{"m"}, Attrs: []*ir.Attribute{ints("axes", -1)}},
+			{OpType: "Sub", Inputs: []string{"x", "m"}, Outputs: []string{"d"}},
+			{OpType: "Pow", Inputs: []string{"d", "two"}, Outputs: []string{"p"}},
+			{OpType: "ReduceMean", Inputs: []string{"p"}, Outputs: []string{"v"}, Attrs: []*ir.Attribute{ints("axes", -1)}},
+			{OpType: "Add", Inputs: []string{"v", "eps"}, Outputs: []string{"e"}},
+			{OpType: "Sqrt", Inputs: []string{"e"}, Outputs: []string{"s"}},
+			{OpType: "Div", Inputs: []string{"d", "s"}, Outputs: []string{"n"}},
+			{OpType: "Mul", Inputs: []string{"n", "gamma"}, Outputs: []string{"y"}},
+			{OpType: "Add", Inputs: []string{"beta", "y"}, Outputs: []string{"z"}},
+			{OpType: "Add", Inputs: []string{"z", "x"}, Outputs: []string{"out"}}},
+		Outputs: []*ir.ValueInfo{{Name: "out"}},
+	}
+	model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 13}}, Graph: g}
+	run := func(on, fallback bool) (*Tensor, int) {
+		fastPaths = on
+		defer func() { fastPaths = true }()
+		s, err := New(model, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fallback {
+			fastPaths = false
+		}
+		res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res["out"], len(s.main.steps)
+	}
+	fast, steps := run(true, false)
+	slow, _ := run(false, false)
+	fb, _ := run(true, true)
+	if steps != 2 {
+		t.Errorf("%d steps after fusion, want 2", steps)
+	}
+	closeTo(t, "layernorm", fast, slow, 1e-5, 1e-5)
+	closeTo(t, "layernorm fallback", fb, slow, 0, 0)
+}
