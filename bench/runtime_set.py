@@ -125,8 +125,11 @@ def main() -> int:
                 print(f"{name:24s} {bm * 1e3:8.2f}ms {bo * 1e3:10.2f}ms {bm / bo:7.2f}   {first * 1e3:16.0f}ms {o.first * 1e3:6.0f}ms",
                       flush=True)
                 del o
-            gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-            print(f"{'geometric mean':24s} {'':10s} {'':12s} {gm:7.2f}   (worst {max(ratios):.2f})")
+            for label, sel in (("float32", [r for p, r in zip(paths, ratios) if not p.endswith("_int8.onnx")]),
+                               ("int8", [r for p, r in zip(paths, ratios) if p.endswith("_int8.onnx")])):
+                if sel:
+                    gm = math.exp(sum(math.log(r) for r in sel) / len(sel))
+                    print(f"{'geometric mean, ' + label:24s} {'':10s} {'':12s} {gm:7.2f}   (worst {max(sel):.2f}, {len(sel)} models)")
     return 0
 
 
