@@ -206,6 +206,17 @@ func resize2D32(c *opContext, x *Tensor, out []int, scales, roi []float64, p res
 		}
 		return f
 	}
+	var nearestW []int32
+	for o, tc := range tw {
+		if len(tc.idx) != 1 || tc.w[0] != 1 {
+			nearestW = nil
+			break
+		}
+		if nearestW == nil {
+			nearestW = make([]int32, ow)
+		}
+		nearestW[o] = int32(tc.idx[0])
+	}
 	hw, ww := make([][]float32, oh), make([][]float32, ow)
 	for j := range th {
 		hw[j] = wts(th[j])
@@ -231,6 +242,12 @@ func resize2D32(c *opContext, x *Tensor, out []int, scales, roi []float64, p res
 					}
 				}
 				orow := ys[(pl*oh+j)*ow : (pl*oh+j+1)*ow]
+				if nearestW != nil { // every column one tap of weight 1: a gather
+					for o, si := range nearestW {
+						orow[o] = src[si]
+					}
+					continue
+				}
 				for o, tc := range tw {
 					if len(tc.idx) == 1 && ww[o][0] == 1 {
 						orow[o] = src[tc.idx[0]]
