@@ -45,10 +45,23 @@ static void KTGT glue(DWCONV_FN, _phased)(const float *x, const float *w, const 
 						continue;
 					}
 					const float *xr = xc + ih * wd;
-					for (int64_t o = 0; o < wq; o++) {
-						const int64_t iw = o * sw + b - pw;
-						pr[o] = iw >= 0 && iw < wd ? xr[iw] : 0.0f;
+					// Columns o with 0 ≤ o·sw + b − pw < wd: [lo, hi); zeros around them.
+					int64_t lo = glue(DWCONV_FN, _cdiv)(pw - b, sw), hi = glue(DWCONV_FN, _cdiv)(wd + pw - b, sw);
+					if (lo < 0) lo = 0;
+					if (hi > wq) hi = wq;
+					if (hi < lo) hi = lo;
+					for (int64_t o = 0; o < lo; o++) pr[o] = 0.0f;
+					if (sw == 1) {
+						if (hi > lo) memcpy(pr + lo, xr + lo + b - pw, (size_t)(hi - lo) * sizeof(float));
+					} else {
+						const float *xs = xr + b - pw;
+						int64_t o = lo;
+#ifdef DW_GATHER2
+						if (sw == 2) o = DW_GATHER2(pr, xs, lo, hi);
+#endif
+						for (; o < hi; o++) pr[o] = xs[o * sw];
 					}
+					for (int64_t o = hi; o < wq; o++) pr[o] = 0.0f;
 				}
 			}
 		const float bv = bias ? bias[c] : 0.0f;

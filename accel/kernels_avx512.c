@@ -117,6 +117,16 @@ static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_
 	}
 }
 #define DW_AXPY dw_axpy_avx512
+// dst[o] = src[2·o] for o from lo while a whole vector's reads (up to src[2·o + 31])
+// stay at or below src[2·(hi−1)]; returns where the caller's scalar loop goes on.
+static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64_t lo, int64_t hi) {
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	int64_t o = lo;
+	for (; o + 17 <= hi; o += 16)
+		_mm512_storeu_ps(dst + o, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * o), even, _mm512_loadu_ps(src + 2 * o + 16)));
+	return o;
+}
+#define DW_GATHER2 dw_gather2_avx512
 #include "dwconv_driver.h"
 
 #define BIASACT_FN mc_bias_act_avx512
