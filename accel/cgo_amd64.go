@@ -25,6 +25,9 @@ void mc_dq8_0_##S(float *, const uint8_t *, int64_t); \
 void mc_q4_0_##S(uint8_t *, const float *, int64_t); \
 void mc_dq4_0_##S(float *, const uint8_t *, int64_t); \
 void mc_relu_##S(float *, const float *, int64_t); \
+void mc_maxpool2d_##S(const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
+void mc_bias_act_##S(float *, int64_t, int64_t, const float *, int, float, float); \
+void mc_dwconv2d_##S(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
 void mc_gelu_##S(float *, const float *, int64_t); \
 void mc_silu_##S(float *, const float *, int64_t); \
 void mc_exp_##S(float *, const float *, int64_t); \
@@ -130,6 +133,20 @@ func fillAVX2(t *table) {
 	}
 	t.set("fit_qx", "avx2", "AVX2, 8 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.dwconv2d = func(p *Window2D, x, w, bias, y []float32, channels int) {
+		C.mc_dwconv2d_avx2(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
+			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
+	}
+	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
+		C.mc_bias_act_avx2(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
+	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
+		C.mc_maxpool2d_avx2(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
+			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
+	}
+	t.set("maxpool2d", "avx2", "row by row over the valid columns, compiler-vectorised")
+	t.set("dwconv2d", "avx2", "per-row axpy over the valid columns, compiler-vectorised for AVX2")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.exp = func(d, s []float32) { C.mc_exp_avx2(pf32(d), pf32(s), C.int64_t(len(s))) }
@@ -219,6 +236,20 @@ func fillAVX512(t *table, f features) {
 	}
 	t.set("fit_qx", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
+	t.dwconv2d = func(p *Window2D, x, w, bias, y []float32, channels int) {
+		C.mc_dwconv2d_avx512(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
+			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
+	}
+	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
+		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
+	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
+		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
+			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
+	}
+	t.set("maxpool2d", "avx512", "row by row over the valid columns, compiler-vectorised")
+	t.set("dwconv2d", "avx512", "per-row axpy over the valid columns, compiler-vectorised for AVX-512")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.exp = func(d, s []float32) { C.mc_exp_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

@@ -77,10 +77,99 @@ static inline void KTGT glue(SGEMM_FN, _store)(float *c, int64_t ldc, const floa
 	}
 }
 
+// One row of A (m = 1): a matrix-vector product that reads B once, without packing.
+// op(B) = Bᵀ (B is n×k): each C[j] is a dot product over k, summed in 16 interleaved
+// lanes (lane l takes p ≡ l mod 16) added pairwise at the end; four rows of B at a time
+// share the loads of a. op(B) = B (k×n): C[j] accumulates a[p]·B[p][j] over p in order,
+// in blocks of GEMV_NB columns. Either way each C[j] depends only on j's own data, in a
+// fixed order: the same bits for any split of the columns over threads. An ISA file may
+// supply GEMV_T(n, k, a, b, ldb, acc) and GEMV_N with its own fixed lane order.
+#define GEMV_L 16
+#define GEMV_NB 1024
+
+static inline float KTGT glue(SGEMM_FN, _hsum)(const float *s) {
+	float t[8];
+	for (int l = 0; l < 8; l++) t[l] = s[l] + s[l + 8];
+	for (int l = 0; l < 4; l++) t[l] = t[l] + t[l + 4];
+	return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+static void KTGT glue(SGEMM_FN, _gemv)(int transA, int transB, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                                       const float *b, int64_t ldb, float beta, float *c, const float *bias) {
+	float av[k > 0 ? k : 1];
+	for (int64_t p = 0; p < k; p++) av[p] = transA ? a[p * lda] : a[p];
+	const int64_t kv = k / GEMV_L * GEMV_L;
+	float acc[GEMV_NB];
+	for (int64_t j0 = 0; j0 < n; j0 += GEMV_NB) {
+		const int64_t nb = n - j0 < GEMV_NB ? n - j0 : GEMV_NB;
+#ifdef GEMV_T
+		if (transB) {
+			GEMV_T(nb, k, av, b + j0 * ldb, ldb, acc);
+		} else {
+			GEMV_N(nb, k, av, b + j0, ldb, acc);
+		}
+#else
+		if (transB) {
+			int64_t j = 0;
+			for (; j + 4 <= nb; j += 4) {
+				const float *b0 = b + (j0 + j) * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+				float s0[GEMV_L] = {0}, s1[GEMV_L] = {0}, s2[GEMV_L] = {0}, s3[GEMV_L] = {0};
+				for (int64_t p = 0; p < kv; p += GEMV_L)
+					for (int l = 0; l < GEMV_L; l++) {
+						const float x = av[p + l];
+						s0[l] += x * b0[p + l];
+						s1[l] += x * b1[p + l];
+						s2[l] += x * b2[p + l];
+						s3[l] += x * b3[p + l];
+					}
+				for (int64_t p = kv; p < k; p++) {
+					const float x = av[p];
+					s0[p - kv] += x * b0[p];
+					s1[p - kv] += x * b1[p];
+					s2[p - kv] += x * b2[p];
+					s3[p - kv] += x * b3[p];
+				}
+				acc[j] = glue(SGEMM_FN, _hsum)(s0);
+				acc[j + 1] = glue(SGEMM_FN, _hsum)(s1);
+				acc[j + 2] = glue(SGEMM_FN, _hsum)(s2);
+				acc[j + 3] = glue(SGEMM_FN, _hsum)(s3);
+			}
+			for (; j < nb; j++) {
+				const float *b0 = b + (j0 + j) * ldb;
+				float s0[GEMV_L] = {0};
+				for (int64_t p = 0; p < kv; p += GEMV_L)
+					for (int l = 0; l < GEMV_L; l++) s0[l] += av[p + l] * b0[p + l];
+				for (int64_t p = kv; p < k; p++) s0[p - kv] += av[p] * b0[p];
+				acc[j] = glue(SGEMM_FN, _hsum)(s0);
+			}
+		} else {
+			for (int64_t j = 0; j < nb; j++) acc[j] = 0.0f;
+			for (int64_t p = 0; p < k; p++) {
+				const float x = av[p];
+				const float *bp = b + p * ldb + j0;
+				for (int64_t j = 0; j < nb; j++) acc[j] += x * bp[j];
+			}
+		}
+#endif
+		float *cj = c + j0;
+		const float *bj = bias ? bias + j0 : 0;
+		for (int64_t j = 0; j < nb; j++) {
+			float v = alpha * acc[j];
+			if (beta != 0.0f) v += beta * cj[j];
+			if (bj) v += bj[j];
+			cj[j] = v;
+		}
+	}
+}
+
 void KTGT SGEMM_FN(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                    float *c, int64_t ldc, const float *bias) {
 	if (m <= 0 || n <= 0) return;
+	if (m == 1 && k > 0 && k <= (1 << 14)) { // a on the stack: at most 64 KiB
+		glue(SGEMM_FN, _gemv)(transA, transB, n, k, alpha, a, lda, b, ldb, beta, c, bias);
+		return;
+	}
 	if (k <= 0) {
 		for (int64_t i = 0; i < m; i++)
 			for (int64_t j = 0; j < n; j++) {

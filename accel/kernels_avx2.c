@@ -37,6 +37,15 @@ static inline KTGT void ukr_avx2(int64_t kc, const float *pa, const float *pb, f
 #define SGEMM_FN mc_sgemm_avx2
 #include "gemm_f32_driver.h"
 
+#define DWCONV_FN mc_dwconv2d_avx2
+#include "dwconv_driver.h"
+
+#define BIASACT_FN mc_bias_act_avx2
+#include "biasact_driver.h"
+
+#define MAXPOOL_FN mc_maxpool2d_avx2
+#include "maxpool_driver.h"
+
 // ---- int8 GEMM with vpmaddwd: operands widened to int16 pairs, exact (no saturation) -------
 
 #define IMR 6

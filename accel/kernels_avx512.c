@@ -37,9 +37,103 @@ static inline KTGT void ukr_avx512(int64_t kc, const float *pa, const float *pb,
 	for (int i = 0; i < MR; i++) { _mm512_store_ps(acc + i * NR, c0[i]); _mm512_store_ps(acc + i * NR + 16, c1[i]); }
 }
 
+// acc[j] = Σ_p a[p]·b[j·ldb + p] for j < n: four rows of B per pass sharing the loads of
+// a, 16 lanes, a masked tail; each row's lanes are reduced in one fixed order.
+static inline KTGT float gemv_hsum_avx512(__m512 v) {
+	__m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+	__m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+	q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+	q = _mm_add_ss(q, _mm_movehdup_ps(q));
+	return _mm_cvtss_f32(q);
+}
+
+static KTGT void gemv_t_avx512(int64_t n, int64_t k, const float *a, const float *b, int64_t ldb, float *acc) {
+	const int64_t kv = k & ~(int64_t)15;
+	const __mmask16 tm = tailmask(k - kv);
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4) {
+		const float *b0 = b + j * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+		__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+		for (int64_t p = 0; p < kv; p += 16) {
+			const __m512 x = _mm512_loadu_ps(a + p);
+			s0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(b0 + p), s0);
+			s1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(b1 + p), s1);
+			s2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(b2 + p), s2);
+			s3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(b3 + p), s3);
+		}
+		if (kv < k) {
+			const __m512 x = _mm512_maskz_loadu_ps(tm, a + kv);
+			s0 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(tm, b0 + kv), s0);
+			s1 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(tm, b1 + kv), s1);
+			s2 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(tm, b2 + kv), s2);
+			s3 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(tm, b3 + kv), s3);
+		}
+		acc[j] = gemv_hsum_avx512(s0);
+		acc[j + 1] = gemv_hsum_avx512(s1);
+		acc[j + 2] = gemv_hsum_avx512(s2);
+		acc[j + 3] = gemv_hsum_avx512(s3);
+	}
+	for (; j < n; j++) {
+		const float *b0 = b + j * ldb;
+		__m512 s0 = _mm512_setzero_ps();
+		for (int64_t p = 0; p < kv; p += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + p), _mm512_loadu_ps(b0 + p), s0);
+		if (kv < k) s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, a + kv), _mm512_maskz_loadu_ps(tm, b0 + kv), s0);
+		acc[j] = gemv_hsum_avx512(s0);
+	}
+}
+
+// acc[j] = Σ_p a[p]·b[p·ldb + j] for j < n (n ≤ GEMV_NB), p in order.
+static KTGT void gemv_n_avx512(int64_t n, int64_t k, const float *a, const float *b, int64_t ldb, float *acc) {
+	for (int64_t j = 0; j < n; j++) acc[j] = 0.0f;
+	for (int64_t p = 0; p < k; p++) {
+		const __m512 x = _mm512_set1_ps(a[p]);
+		const float *bp = b + p * ldb;
+		int64_t j = 0;
+		for (; j + 16 <= n; j += 16) _mm512_storeu_ps(acc + j, _mm512_fmadd_ps(x, _mm512_loadu_ps(bp + j), _mm512_loadu_ps(acc + j)));
+		if (j < n) {
+			const __mmask16 m = tailmask(n - j);
+			_mm512_mask_storeu_ps(acc + j, m, _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, bp + j), _mm512_maskz_loadu_ps(m, acc + j)));
+		}
+	}
+}
+
+#define GEMV_T gemv_t_avx512
+#define GEMV_N gemv_n_avx512
 #define UKR ukr_avx512
 #define SGEMM_FN mc_sgemm_avx512
 #include "gemm_f32_driver.h"
+
+#define DWCONV_FN mc_dwconv2d_avx512
+// y += a·x with 16 lanes and one masked step for the tail (rows are short: 7 to 112).
+// Multiply then add, unfused, as the Go reference does.
+static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_t n) {
+	const __m512 va = _mm512_set1_ps(a);
+	int64_t o = 0;
+	for (; o + 16 <= n; o += 16)
+		_mm512_storeu_ps(y + o, _mm512_add_ps(_mm512_loadu_ps(y + o), _mm512_mul_ps(va, _mm512_loadu_ps(x + o))));
+	if (o < n) {
+		const __mmask16 m = tailmask(n - o);
+		_mm512_mask_storeu_ps(y + o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + o), _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + o))));
+	}
+}
+#define DW_AXPY dw_axpy_avx512
+// dst[o] = src[2·o] for o from lo while a whole vector's reads (up to src[2·o + 31])
+// stay at or below src[2·(hi−1)]; returns where the caller's scalar loop goes on.
+static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64_t lo, int64_t hi) {
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	int64_t o = lo;
+	for (; o + 17 <= hi; o += 16)
+		_mm512_storeu_ps(dst + o, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * o), even, _mm512_loadu_ps(src + 2 * o + 16)));
+	return o;
+}
+#define DW_GATHER2 dw_gather2_avx512
+#include "dwconv_driver.h"
+
+#define BIASACT_FN mc_bias_act_avx512
+#include "biasact_driver.h"
+
+#define MAXPOOL_FN mc_maxpool2d_avx512
+#include "maxpool_driver.h"
 #undef MR
 #undef NR
 #undef KC

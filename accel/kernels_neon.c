@@ -41,6 +41,15 @@ static inline void ukr_neon(int64_t kc, const float *pa, const float *pb, float 
 #define SGEMM_FN mc_sgemm_neon
 #include "gemm_f32_driver.h"
 
+#define DWCONV_FN mc_dwconv2d_neon
+#include "dwconv_driver.h"
+
+#define BIASACT_FN mc_bias_act_neon
+#include "biasact_driver.h"
+
+#define MAXPOOL_FN mc_maxpool2d_neon
+#include "maxpool_driver.h"
+
 // ---- int8 GEMM -------------------------------------------------------------------------------
 // dotprod: sdot by lane on k-quads (A 8 rows, B 12 columns); uint8 A is shifted to int8
 // (a−128) and 128·Σb is added back. Without dotprod: int16 widening, smlal by lane.

@@ -146,7 +146,8 @@ func TestSGEMM(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	type shape struct{ m, n, k int }
 	shapes := []shape{{0, 0, 0}, {1, 1, 1}, {1, 0, 3}, {0, 4, 2}, {3, 4, 0}, {1, 17, 5}, {13, 1, 7}, {2, 3, 4},
-		{12, 32, 16}, {13, 33, 17}, {11, 31, 15}, {25, 65, 257}, {37, 19, 300}, {100, 100, 100}, {97, 130, 520}, {130, 600, 40}}
+		{12, 32, 16}, {13, 33, 17}, {11, 31, 15}, {25, 65, 257}, {37, 19, 300}, {100, 100, 100}, {97, 130, 520}, {130, 600, 40},
+		{1, 1030, 37}, {1, 7, 300}, {1, 2100, 19}, {1, 5, 16}, {1, 33, 1}}
 	for i := 0; i < 10; i++ {
 		shapes = append(shapes, shape{1 + r.IntN(70), 1 + r.IntN(70), 1 + r.IntN(300)})
 	}
@@ -155,7 +156,7 @@ func TestSGEMM(t *testing.T) {
 			for _, tr := range [4][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 				for _, ab := range [][2]float32{{1, 0}, {0.75, -1.5}} {
 					name := fmt.Sprintf("%s/%dx%dx%d/tA=%v,tB=%v/alpha=%g,beta=%g", bt.name, s.m, s.n, s.k, tr[0], tr[1], ab[0], ab[1])
-					checkSGEMM(t, r, bt.t, name, s.m, s.n, s.k, tr[0], tr[1], ab[0], ab[1], s.m%2 == 0)
+					checkSGEMM(t, r, bt.t, name, s.m, s.n, s.k, tr[0], tr[1], ab[0], ab[1], s.m%2 == 0 || s.n%2 == 1)
 				}
 			}
 		}

@@ -117,3 +117,12 @@ func chunks(n, step int, fn func(lo, hi int)) {
 		fn(lo, min(n, lo+step))
 	})
 }
+
+// ParallelFor runs fn over [0, n) in pieces of grain items (the last may be shorter) on
+// up to MaxThreads() threads, the caller's included, and returns when all are done.
+// The pieces are the same whatever the thread count, so a fn that writes only its own
+// piece's results gives the same bits at every thread count.
+func ParallelFor(n, grain int, fn func(lo, hi int)) {
+	check(grain > 0, "ParallelFor", "grain %d must be positive", grain)
+	chunks(n, grain, fn)
+}

@@ -44,6 +44,9 @@ type table struct {
 	silu        func(dst, src []float32)
 	exp         func(dst, src []float32)
 	softmaxRows func(dst, src []float32, rows, cols int)
+	dwconv2d    func(p *Window2D, x, w, bias, y []float32, channels int)
+	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
+	maxPool2D   func(p *Window2D, x, y []float32, planes int)
 
 	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }
@@ -57,7 +60,7 @@ var kernelNames = []string{
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
-	"relu", "gelu", "silu", "exp", "softmax",
+	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -73,6 +76,7 @@ func goTable() *table {
 		quantQ8_0: refQuantizeQ8_0, dequantQ8_0: refDequantizeQ8_0,
 		quantQ4_0: refQuantizeQ4_0, dequantQ4_0: refDequantizeQ4_0, fitQKX2: refFitQKX2, fitQX: refFitQX,
 		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
+		dwconv2d: refDWConv2D, biasAct: refBiasAct, maxPool2D: refMaxPool2D,
 	}
 	for _, k := range kernelNames {
 		t.impl[k] = implInfo{"go", "pure-Go reference"}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelc/modelc/engine/format/npy"
 	"github.com/modelc/modelc/engine/format/onnx"
@@ -16,7 +17,8 @@ import (
 // BenchmarkRuntime times one Session.Run per iteration on each model: the fixtures of
 // testdata/onnx by default, or the comma-separated MODELC_BENCH_MODELS (each model's
 // inputs in <model minus .onnx>.inputs.npz). MODELC_BENCH_THREADS sets the thread
-// count (default 1). bench/runtime.py runs this and onnxruntime side by side.
+// count (default 1); the first-ms metric is the cost of read + plan + first run.
+// bench/runtime.py and bench/runtime_set.py run this and onnxruntime side by side.
 func BenchmarkRuntime(b *testing.B) {
 	models, _ := filepath.Glob("../testdata/onnx/*.onnx")
 	if env := os.Getenv("MODELC_BENCH_MODELS"); env != "" {
@@ -29,6 +31,7 @@ func BenchmarkRuntime(b *testing.B) {
 	for _, path := range models {
 		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
 		b.Run(name, func(b *testing.B) {
+			start := time.Now()
 			m, err := onnx.Read(path)
 			if err != nil {
 				b.Fatal(err)
@@ -51,12 +54,15 @@ func BenchmarkRuntime(b *testing.B) {
 			if _, err := s.Run(context.Background(), inputs); err != nil { // warm up
 				b.Fatal(err)
 			}
+			first := time.Since(start)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := s.Run(context.Background(), inputs); err != nil {
 					b.Fatal(err)
 				}
 			}
+			// Load + plan + first run, in milliseconds.
+			b.ReportMetric(float64(first.Microseconds())/1e3, "first-ms")
 		})
 	}
 }

@@ -78,6 +78,13 @@ func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 	return g, nil
 }
 
+// as2D is a 1-D geometry as the 2-D one of height 1 (same sizes, same order).
+func (g *convGeom) as2D() *convGeom {
+	lift := func(v []int, one int) []int { return []int{one, v[0]} }
+	return &convGeom{in: lift(g.in, 1), kernel: lift(g.kernel, 1), out: lift(g.out, 1), strides: lift(g.strides, 1),
+		dil: lift(g.dil, 1), padBegin: lift(g.padBegin, 0), padEnd: lift(g.padEnd, 0)}
+}
+
 func ones(n int) []int {
 	s := make([]int, n)
 	for i := range s {
@@ -194,6 +201,9 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 		}
 		wf, bias = wOver, bOver
 	}
+	if len(g.in) == 1 && fastPaths {
+		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
+	}
 	var table []int
 	if len(g.in) != 2 || !fastPaths {
 		table = c.cachedTable(g) // the 2-D path needs no table
@@ -207,7 +217,15 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 	cg, mg := ch/group, m/group
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	y := allocRaw[float32](c, n*m*O) // every element is written by the GEMM (beta 0)
+	if cg == 1 && mg == 1 && len(g.in) == 2 && fastPaths {
+		depthwise2D(x, w, bias, y, n, ch, g, stages)
+		return y
+	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	if n > 1 && group == 1 && O < batchedConvMaxO && table == nil && fastPaths {
+		convBatched(c, x, w, bias, y, n, ch, m, g, pointwise, stages)
+		return y
+	}
 	var col []float32
 	if !pointwise {
 		col = allocRaw[float32](c, cg*K*O) // scratch: the im2col loop writes all of it
@@ -217,7 +235,11 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 			xg := x[(img*ch+gi*cg)*S : (img*ch+(gi+1)*cg)*S]
 			src := xg
 			if !pointwise && table == nil {
-				im2col2D(col, xg, cg, g)
+				// Channels split over the pool: each writes its own rows of col.
+				grain := max(1, im2colGrain/max(K*O, 1))
+				accel.ParallelFor(cg, grain, func(c0, c1 int) {
+					im2col2D(col[c0*K*O:], xg[c0*S:], c1-c0, g, O)
+				})
 				src = col
 			} else if !pointwise {
 				for ci := 0; ci < cg; ci++ {
@@ -239,14 +261,62 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 			yg := y[(img*m+gi*mg)*O:]
 			wg := w[gi*mg*cg*K:]
 			accel.SGEMM(false, false, mg, O, cg*K, 1, wg, max(cg*K, 1), src, max(O, 1), 0, yg, max(O, 1))
-			if bias != nil || stages != nil {
-				for j := 0; j < mg; j++ {
-					applyEpilogue(yg[j*O:(j+1)*O], gi*mg+j, bias, stages)
-				}
-			}
+			epilogueBlock(yg, mg, O, gi*mg, bias, stages)
 		}
 	}
 	return y
+}
+
+// im2colGrain is the number of column values one im2col task writes at least.
+const im2colGrain = 1 << 15
+
+// batchedConvMaxO is the output size per image below which a batch is lowered as one
+// GEMM over all its images (small images: one GEMM per image would be too narrow).
+const batchedConvMaxO = 1024
+
+// convBatched is convF32 for a batch of small 2-D images without groups: the columns of
+// every image side by side, one GEMM of width n·O, then each image's rows moved into
+// place with the epilogue.
+func convBatched(c *opContext, x, w, bias, y []float32, n, ch, m int, g *convGeom, pointwise bool, stages []epStage) {
+	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
+	rows, width := ch*K, n*O
+	col := allocRaw[float32](c, rows*width)
+	accel.ParallelFor(n, 1, func(i0, i1 int) {
+		for img := i0; img < i1; img++ {
+			src := x[img*ch*S : (img+1)*ch*S]
+			if !pointwise {
+				im2col2D(col[img*O:], src, ch, g, width) // image img's columns, in place
+				continue
+			}
+			for r := 0; r < rows; r++ {
+				copy(col[r*width+img*O:r*width+(img+1)*O], src[r*O:(r+1)*O])
+			}
+		}
+	})
+	wide := allocRaw[float32](c, m*width)
+	accel.SGEMM(false, false, m, width, rows, 1, w, max(rows, 1), col, width, 0, wide, width)
+	for img := 0; img < n; img++ {
+		yi := y[img*m*O : (img+1)*m*O]
+		for j := 0; j < m; j++ {
+			copy(yi[j*O:(j+1)*O], wide[j*width+img*O:j*width+(img+1)*O])
+		}
+		epilogueBlock(yi, m, O, 0, bias, stages)
+	}
+}
+
+// depthwise2D is a 2-D Conv with one filter per channel (group = channels = outputs),
+// without im2col: accel's depthwise kernel, the epilogue run on each finished plane.
+func depthwise2D(x, w, bias, y []float32, n, ch int, g *convGeom, stages []epStage) {
+	p := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+	var post func(int, int, []float32)
+	if stages != nil {
+		post = func(c0, c1 int, planes []float32) { epilogueBlock(planes, c1-c0, p.OH*p.OW, c0, nil, stages) }
+	}
+	S, O := p.H*p.W, p.OH*p.OW
+	for img := 0; img < n; img++ {
+		accel.DepthwiseConv2D(p, x[img*ch*S:], w, bias, y[img*ch*O:], ch, post)
+	}
 }
 
 func allZero(s []int) bool {
@@ -356,26 +426,9 @@ func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	xf, wf := toF32(x), toF32(w)
 	cg := ch / group
 	K, S, O := prod(k), prod(inSp), prod(out)
-	// Where kernel offset kp applied at input position s lands in the output, or -1.
-	ost := stridesOf(out)
-	kst, ist := stridesOf(k), stridesOf(inSp)
-	land := make([]int, K*S)
-	for kp := 0; kp < K; kp++ {
-		for s := 0; s < S; s++ {
-			off := 0
-			for d := 0; d < r; d++ {
-				p := ((s/ist[d])%inSp[d])*strides[d] + ((kp/kst[d])%k[d])*dil[d] - pb[d]
-				if p < 0 || p >= out[d] {
-					off = -1
-					break
-				}
-				off += p * ost[d]
-			}
-			land[kp*S+s] = off
-		}
-	}
-	y := make([]float32, n*m*O)
-	col := make([]float32, mg*K*S)
+	land := c.landTable(inSp, k, out, strides, dil, pb)
+	y := allocZero[float32](c, n*m*O)
+	col := allocRaw[float32](c, mg*K*S) // written whole by the GEMM
 	for img := 0; img < n; img++ {
 		for gi := 0; gi < group; gi++ {
 			xg := xf[(img*ch+gi*cg)*S:]
@@ -402,13 +455,41 @@ func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			return nil, errf("B has %d values for %d output channels", len(bias), m)
 		}
 		for img := 0; img < n; img++ {
-			for j := 0; j < m; j++ {
-				plane := y[(img*m+j)*O : (img*m+j+1)*O]
-				for o := range plane {
-					plane[o] += bias[j]
-				}
-			}
+			accel.BiasAct(y[img*m*O:(img+1)*m*O], m, O, bias, accel.Act{Kind: accel.ActNone})
 		}
 	}
 	return one(fromF32(x.DType, append([]int{n, m}, out...), y))
+}
+
+// landTable lists where kernel offset kp applied at input position s lands in
+// ConvTranspose's output (table[kp·S+s]), or -1; built once per node and geometry
+// (the session keeps the last one of each node).
+func (c *opContext) landTable(inSp, k, out, strides, dil, pb []int) []int {
+	key := &convGeom{in: inSp, kernel: k, out: out, strides: strides, dil: dil, padBegin: pb, padEnd: pb}
+	if v, ok := c.sess.tables.Load(c.node); ok {
+		if e := v.(*tableEntry); e.g.equal(key) {
+			return e.table
+		}
+	}
+	r := len(inSp)
+	K, S := prod(k), prod(inSp)
+	ost := stridesOf(out)
+	kst, ist := stridesOf(k), stridesOf(inSp)
+	land := make([]int, K*S)
+	for kp := 0; kp < K; kp++ {
+		for s := 0; s < S; s++ {
+			off := 0
+			for d := 0; d < r; d++ {
+				p := ((s/ist[d])%inSp[d])*strides[d] + ((kp/kst[d])%k[d])*dil[d] - pb[d]
+				if p < 0 || p >= out[d] {
+					off = -1
+					break
+				}
+				off += p * ost[d]
+			}
+			land[kp*S+s] = off
+		}
+	}
+	c.sess.tables.Store(c.node, &tableEntry{g: key, table: land})
+	return land
 }

@@ -304,6 +304,17 @@ func opPow(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		return nil, err
 	}
 	x, y := in[0], in[1]
+	if xs, ok := x.Data.([]float32); ok && x.DType == ir.Float32 && y.DType.IsFloat() && y.Len() == 1 && len(y.Shape) <= len(x.Shape) && fastPaths {
+		if float64s(y)[0] == 2 {
+			// x² in float32 is correctly rounded, as float32(float64(x)²) is: the same bits.
+			out := c.tensorF32(ir.Float32, shapeOf(x))
+			o := out.Data.([]float32)
+			for i, v := range xs {
+				o[i] = v * v
+			}
+			return one(out)
+		}
+	}
 	yv := float64s(y)
 	yt := &Tensor{DType: ir.Float64, Shape: y.Shape, Data: yv}
 	xf := &Tensor{DType: ir.Float64, Shape: x.Shape, Data: float64s(x)}

@@ -273,6 +273,10 @@ func unaryFast(c *opContext, x *Tensor) (*Tensor, bool) {
 	if c.node.OpType == "Gelu" && c.attrString("approximate", "none") == "none" {
 		f = gelu32
 	}
+	if c.node.OpType == "HardSigmoid" {
+		al, be := c.attrFloat("alpha", 0.2), c.attrFloat("beta", 0.5)
+		f = func(dst, src []float32) { hardSigmoid32(dst, src, al, be) }
+	}
 	src, ok := x.Data.([]float32)
 	if f == nil || !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false
@@ -508,15 +512,6 @@ func gemmAcc(m, n, k int, a, b, c []float32, accumulate bool) {
 	}
 }
 
-// transposeInto writes the cols×rows transpose of the rows×cols matrix a into dst.
-func transposeInto(dst, a []float32, rows, cols int) {
-	for i := 0; i < rows; i++ {
-		for j, v := range a[i*cols : (i+1)*cols] {
-			dst[j*rows+i] = v
-		}
-	}
-}
-
 // exp32 writes e^x; dst may be src. Long vectors go to accel.Exp; short ones (a gate
 // row of a small RNN), which accel would evaluate one math.Exp at a time, use Cephes'
 // single-precision polynomial (about 1 ulp), with math.Exp for the ranges where the
@@ -548,7 +543,7 @@ func exp32(dst, src []float32) {
 // im2col2D fills col [(cg·kh·kw) × (oh·ow)] from the cg planes of x (each ih×iw) for a 2-D
 // convolution: per kernel offset and output row, one contiguous copy when the stride is
 // 1 (zeros where the window hangs over the padding), a strided gather otherwise.
-func im2col2D(col, x []float32, cg int, g *convGeom) {
+func im2col2D(col, x []float32, cg int, g *convGeom, ld int) {
 	ih, iw := g.in[0], g.in[1]
 	kh, kw := g.kernel[0], g.kernel[1]
 	oh, ow := g.out[0], g.out[1]
@@ -561,7 +556,7 @@ func im2col2D(col, x []float32, cg int, g *convGeom) {
 		plane := x[ci*ih*iw : (ci+1)*ih*iw]
 		for ki := 0; ki < kh; ki++ {
 			for kj := 0; kj < kw; kj++ {
-				dst := col[r*O : (r+1)*O]
+				dst := col[r*ld : r*ld+O]
 				r++
 				// Output columns whose input column lies inside the image: [lo, hi).
 				off := kj*dw - pw
@@ -627,68 +622,13 @@ func im2col2D(col, x []float32, cg int, g *convGeom) {
 	}
 }
 
-// maxPool2D is MaxPool over nc planes of a 2-D input without indices. Windows are
-// clipped to the image (padding never wins, as -Inf would not); a window that lies
-// entirely in the padding gives -Inf, as in the generic kernel. NaN never wins either.
+// maxPool2D is MaxPool over nc planes of a 2-D input without indices, on accel's kernel.
+// Windows are clipped to the image (padding never wins, as -Inf would not); a window
+// that lies entirely in the padding gives -Inf; a NaN counts only as a window's first
+// value inside the image: the generic kernel's order and comparisons.
 func maxPool2D(out, x []float32, nc int, g *convGeom) {
-	ih, iw := g.in[0], g.in[1]
-	oh, ow := g.out[0], g.out[1]
-	if g.kernel[0] == 2 && g.kernel[1] == 2 && g.strides[0] == 2 && g.strides[1] == 2 && g.dil[0] == 1 && g.dil[1] == 1 &&
-		g.padBegin[0] == 0 && g.padBegin[1] == 0 && 2*oh <= ih && 2*ow <= iw {
-		// The classic 2×2/2 pool, every window inside the image. Same order of
-		// comparisons as below, so NaN behaves the same.
-		for p := 0; p < nc; p++ {
-			plane := x[p*ih*iw : (p+1)*ih*iw]
-			o := out[p*oh*ow : (p+1)*oh*ow]
-			for y := 0; y < oh; y++ {
-				r0, r1 := plane[2*y*iw:(2*y+1)*iw], plane[(2*y+1)*iw:(2*y+2)*iw]
-				orow := o[y*ow : (y+1)*ow]
-				for xo := range orow {
-					best := r0[2*xo]
-					if v := r0[2*xo+1]; v > best {
-						best = v
-					}
-					if v := r1[2*xo]; v > best {
-						best = v
-					}
-					if v := r1[2*xo+1]; v > best {
-						best = v
-					}
-					orow[xo] = best
-				}
-			}
-		}
-		return
-	}
-	for p := 0; p < nc; p++ {
-		plane := x[p*ih*iw : (p+1)*ih*iw]
-		o := out[p*oh*ow : (p+1)*oh*ow]
-		for y := 0; y < oh; y++ {
-			for xo := 0; xo < ow; xo++ {
-				best, seen := float32(0), false
-				for ki := 0; ki < g.kernel[0]; ki++ {
-					yy := y*g.strides[0] + ki*g.dil[0] - g.padBegin[0]
-					if yy < 0 || yy >= ih {
-						continue
-					}
-					row := plane[yy*iw : (yy+1)*iw]
-					for kj := 0; kj < g.kernel[1]; kj++ {
-						xx := xo*g.strides[1] + kj*g.dil[1] - g.padBegin[1]
-						if xx < 0 || xx >= iw {
-							continue
-						}
-						if v := row[xx]; !seen || v > best {
-							best, seen = v, true
-						}
-					}
-				}
-				if !seen {
-					best = float32(math.Inf(-1))
-				}
-				o[y*ow+xo] = best
-			}
-		}
-	}
+	accel.MaxPool2D(accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}, x, out, nc)
 }
 
 // castFast converts the integer results of the quantized ops (and small integers in

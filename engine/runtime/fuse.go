@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -24,8 +25,8 @@ import (
 
 // epStage is one per-channel step of a fused Conv's epilogue.
 type epStage struct {
-	kind     byte // 'r' Relu, 'c' Clip, 'a' affine (a BatchNormalization)
-	lo, hi   float32
+	kind     byte      // 'r' Relu, 'c' Clip, 'a' affine (a BatchNormalization), 's' HardSigmoid, 'h' HardSwish (x·HardSigmoid(x)), 'g' Sigmoid, 'w' SiLU (x·Sigmoid(x))
+	lo, hi   float32   // Clip's bounds; HardSigmoid's alpha and beta
 	mul, add []float32 // per output channel (affine)
 }
 
@@ -35,6 +36,48 @@ type convFusion struct {
 	w, b   []float32 // nil: the Conv's own inputs
 	stages []epStage
 	orig   []step
+}
+
+// epilogueBlock runs the epilogue on rows consecutive output rows of cols values, the
+// first of output channel ch0: one accel.BiasAct call when the stages are at most one
+// clamp-type activation (then at most one Sigmoid or SiLU over the whole block), the
+// row-by-row applyEpilogue otherwise. bias, when not nil, is indexed by channel.
+func epilogueBlock(y []float32, rows, cols, ch0 int, bias []float32, stages []epStage) {
+	if bias == nil && len(stages) == 0 || rows == 0 || cols == 0 {
+		return
+	}
+	var bs []float32
+	if bias != nil {
+		bs = bias[ch0 : ch0+rows]
+	}
+	act, rest := accel.Act{Kind: accel.ActNone}, stages
+	if len(rest) > 0 {
+		switch s := rest[0]; s.kind {
+		case 'r':
+			act, rest = accel.Act{Kind: accel.ActRelu}, rest[1:]
+		case 'c':
+			act, rest = accel.Act{Kind: accel.ActClip, P: s.lo, Q: s.hi}, rest[1:]
+		case 's':
+			act, rest = accel.Act{Kind: accel.ActHardSigmoid, P: s.lo, Q: s.hi}, rest[1:]
+		case 'h':
+			act, rest = accel.Act{Kind: accel.ActHardSwish, P: s.lo, Q: s.hi}, rest[1:]
+		}
+	}
+	block := y[:rows*cols]
+	switch {
+	case len(rest) == 0:
+		accel.BiasAct(block, rows, cols, bs, act)
+	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'w':
+		accel.BiasAct(block, rows, cols, bs, act)
+		accel.SiLU(block, block)
+	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'g':
+		accel.BiasAct(block, rows, cols, bs, act)
+		sigmoid32(block, block)
+	default:
+		for j := 0; j < rows; j++ {
+			applyEpilogue(y[j*cols:(j+1)*cols], ch0+j, bias, stages)
+		}
+	}
 }
 
 // applyEpilogue adds the bias (if any) and runs the stages on the row of output channel ch.
@@ -93,6 +136,28 @@ func applyEpilogue(row []float32, ch int, bias []float32, stages []epStage) {
 			for o, v := range row {
 				row[o] = v*m + a
 			}
+		case 's':
+			hardSigmoid32(row, row, s.lo, s.hi)
+		case 'h':
+			al, be := s.lo, s.hi
+			for o, v := range row {
+				row[o] = v * min(max(al*v+be, 0), 1)
+			}
+		case 'g':
+			sigmoid32(row, row)
+		case 'w':
+			accel.SiLU(row, row)
+		}
+	}
+}
+
+// hardSigmoid32 is max(0, min(1, alpha·x + beta)) in float32 (NaN stays NaN).
+func hardSigmoid32(dst, src []float32, alpha, beta float32) {
+	for i, v := range src {
+		if u := alpha*v + beta; u != u {
+			dst[i] = u
+		} else {
+			dst[i] = min(max(u, 0), 1)
 		}
 	}
 }
@@ -134,7 +199,19 @@ func (s *Session) fuseConv(p *graphPlan) {
 		fu := &convFusion{orig: []step{*st}}
 		cur := st.out[0]
 		last := i
-		for len(fu.orig) < 5 {
+		for len(fu.orig) < 6 {
+			if uses[cur] == 2 && p.init[cur] == nil {
+				// x·HardSigmoid(x) (HardSwish as exporters write it) or x·Sigmoid(x) (SiLU).
+				stage, j, k, ok := s.gatedStage(p, cur, last, drop, uses)
+				if !ok {
+					break
+				}
+				fu.stages = append(fu.stages, stage)
+				fu.orig = append(fu.orig, p.steps[j], p.steps[k])
+				drop[j], drop[k] = true, true
+				cur, last = p.steps[k].out[0], k
+				continue
+			}
 			if uses[cur] != 1 || p.init[cur] != nil {
 				break
 			}
@@ -183,6 +260,49 @@ func (s *Session) fuseConv(p *graphPlan) {
 	p.steps = kept
 }
 
+// gatedStage finds the two readers of slot cur (after step last) and reports whether
+// they are an activation a = HardSigmoid(cur) or Sigmoid(cur), read only by a Mul of
+// cur and a: then the pair is one stage, 'h' or 'w'; j is the activation's step, k the Mul's.
+func (s *Session) gatedStage(p *graphPlan, cur, last int, drop []bool, uses []int) (e epStage, j, k int, ok bool) {
+	var rd []int
+	for i := last + 1; i < len(p.steps) && len(rd) <= 2; i++ {
+		for _, sl := range p.steps[i].in {
+			if sl == cur {
+				rd = append(rd, i)
+				break
+			}
+		}
+	}
+	if len(rd) != 2 {
+		return e, 0, 0, false
+	}
+	j, k = rd[0], rd[1]
+	a, m := &p.steps[j], &p.steps[k]
+	std := func(n *ir.Node) bool { return n.Domain == "" || n.Domain == "ai.onnx" }
+	if drop[j] || drop[k] || !std(a.node) || !std(m.node) || len(a.in) != 1 || len(a.out) != 1 || a.out[0] < 0 ||
+		uses[a.out[0]] != 1 || p.init[a.out[0]] != nil || m.node.OpType != "Mul" || len(m.in) != 2 || len(m.out) != 1 || m.out[0] < 0 {
+		return e, 0, 0, false
+	}
+	if !(m.in[0] == cur && m.in[1] == a.out[0] || m.in[1] == cur && m.in[0] == a.out[0]) {
+		return e, 0, 0, false
+	}
+	switch a.node.OpType {
+	case "HardSigmoid":
+		e = epStage{kind: 'h', lo: 0.2, hi: 0.5}
+		if at := a.node.Attr("alpha"); at != nil {
+			e.lo = at.Float
+		}
+		if at := a.node.Attr("beta"); at != nil {
+			e.hi = at.Float
+		}
+	case "Sigmoid":
+		e = epStage{kind: 'w'}
+	default:
+		return e, 0, 0, false
+	}
+	return e, j, k, true
+}
+
 // fusableStage reports whether step st (reading a float32 Conv output with m channels)
 // can join the epilogue, and as what.
 func (s *Session) fusableStage(p *graphPlan, st *step, m int, f32 func(int) []float32) (epStage, bool) {
@@ -198,6 +318,17 @@ func (s *Session) fusableStage(p *graphPlan, st *step, m int, f32 func(int) []fl
 	switch n.OpType {
 	case "Relu":
 		return epStage{kind: 'r'}, len(st.in) == 1
+	case "Sigmoid":
+		return epStage{kind: 'g'}, len(st.in) == 1
+	case "HardSigmoid":
+		e := epStage{kind: 's', lo: 0.2, hi: 0.5}
+		if a := n.Attr("alpha"); a != nil {
+			e.lo = a.Float
+		}
+		if a := n.Attr("beta"); a != nil {
+			e.hi = a.Float
+		}
+		return e, len(st.in) == 1
 	case "Clip":
 		lo, hi := math.Inf(-1), math.Inf(1)
 		if a := n.Attr("min"); a != nil {
@@ -266,16 +397,21 @@ func (fu *convFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Values made inside the chain, by slot; every other input is a constant.
+	vals := map[int]*Tensor{}
 	for k := 1; k < len(fu.orig); k++ {
-		st := &fu.orig[k]
+		prev := &fu.orig[k-1]
 		if len(outs) < 1 || outs[0] == nil {
-			return nil, errf("fused node %q produced no output", fu.orig[k-1].node.Name)
+			return nil, errf("fused node %q produced no output", prev.node.Name)
 		}
+		vals[prev.out[0]] = outs[0]
+		st := &fu.orig[k]
 		args := make([]*Tensor, len(st.in))
-		args[0] = outs[0]
-		for j := 1; j < len(st.in); j++ {
-			if st.in[j] >= 0 {
-				args[j] = c.plan.init[st.in[j]]
+		for j, sl := range st.in {
+			if v, ok := vals[sl]; ok {
+				args[j] = v
+			} else if sl >= 0 {
+				args[j] = c.plan.init[sl]
 			}
 		}
 		c.node, c.step = st.node, st

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/modelc/modelc/engine/ir"
@@ -47,10 +48,19 @@ func TestFuseConv(t *testing.T) {
 		{"conv-clip", []string{"Clip"}, false, 1},
 		{"conv-bn-clip-bn", []string{"BatchNormalization", "Clip", "BatchNormalization"}, false, 1},
 		{"conv-relu-shared", []string{"Relu"}, true, 2},
+		{"conv-bn-hardswish", []string{"BatchNormalization", "x*HardSigmoid"}, false, 1},
+		{"conv-bn-silu-hardsigmoid", []string{"BatchNormalization", "x*Sigmoid", "HardSigmoid"}, false, 1},
+		{"conv-sigmoid-bn", []string{"Sigmoid", "BatchNormalization"}, false, 1},
+		{"conv-bn-silu", []string{"BatchNormalization", "x*Sigmoid"}, false, 1},
+		{"conv-sigmoid", []string{"Sigmoid"}, false, 1},
+		{"conv-hardsigmoid", []string{"HardSigmoid"}, false, 1},
 	} {
-		for _, group := range []int{1, 2} {
+		for _, group := range []int{1, 2, 4} {
 			t.Run(fmt.Sprintf("%s/group%d", ch.name, group), func(t *testing.T) {
 				m, c := 6, 4
+				if group == 4 { // depthwise
+					m = 4
+				}
 				x := randT(rng, 1, 2, c, 7, 9)
 				w := randT(rng, 0.5, m, c/group, 3, 3)
 				g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, int64(c), 7, 9)}}}
@@ -62,6 +72,14 @@ func TestFuseConv(t *testing.T) {
 				for i, op := range ch.ops {
 					out := fmt.Sprintf("v%d", i+1)
 					n := &ir.Node{OpType: op, Name: fmt.Sprintf("n%d", i), Inputs: []string{prev}, Outputs: []string{out}}
+					if act, ok := strings.CutPrefix(op, "x*"); ok { // act, then Mul by its input
+						a := &ir.Node{OpType: act, Name: fmt.Sprintf("a%d", i), Inputs: []string{prev}, Outputs: []string{out + "a"}}
+						if act == "HardSigmoid" {
+							a.Attrs = []*ir.Attribute{{Name: "alpha", Type: ir.AttrFloat, Float: 1.0 / 6}}
+						}
+						g.Nodes = append(g.Nodes, a)
+						n = &ir.Node{OpType: "Mul", Name: fmt.Sprintf("n%d", i), Inputs: []string{out + "a", prev}, Outputs: []string{out}}
+					}
 					switch op {
 					case "BatchNormalization":
 						names, ts := bnParams(fmt.Sprintf("bn%d_", i), m)
@@ -119,8 +137,10 @@ func TestFuseConvFallback(t *testing.T) {
 		Initializers: []*ir.Tensor{f32Tensor(t, "w", []int64{3, 2, 3, 3}, randT(rng, 1, 3, 2, 3, 3).Data.([]float32)),
 			f32Tensor(t, "lo", nil, []float32{0}), f32Tensor(t, "hi", nil, []float32{6})},
 		Nodes: []*ir.Node{{OpType: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"c"}},
-			{OpType: "Clip", Inputs: []string{"c", "lo", "hi"}, Outputs: []string{"y"}}},
-		Outputs: []*ir.ValueInfo{{Name: "y"}},
+			{OpType: "Clip", Inputs: []string{"c", "lo", "hi"}, Outputs: []string{"y"}},
+			{OpType: "HardSigmoid", Inputs: []string{"y"}, Outputs: []string{"hs"}},
+			{OpType: "Mul", Inputs: []string{"y", "hs"}, Outputs: []string{"z"}}},
+		Outputs: []*ir.ValueInfo{{Name: "z"}},
 	}
 	s, err := New(&ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}, Options{})
 	if err != nil {
@@ -140,8 +160,8 @@ func TestFuseConvFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeTo(t, "y", got["y"], want["y"], 1e-5, 1e-5)
-	for _, v := range got["y"].Data.([]float32) {
+	closeTo(t, "z", got["z"], want["z"], 1e-5, 1e-5)
+	for _, v := range got["z"].Data.([]float32) {
 		if v < 0 || v > 6 || math.IsNaN(float64(v)) {
 			t.Fatalf("value %v outside the Clip bounds", v)
 		}
@@ -240,4 +260,100 @@ func TestFuseIntMatMul(t *testing.T) {
 			closeTo(t, "y", fast, slow, 0, 0)
 		})
 	}
+}
+
+// TestFuseGelu runs torch's GELU chain (Div by √2, Erf, Add 1, Mul by x, Mul by 0.5)
+// fused and unfused, and through the fallback; plus Pow by 2 (exact either way).
+func TestFuseGelu(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	x := randT(rng, 3, 3, 37)
+	x.Data.([]float32)[5] = -7 // the erfc branch
+	g := &ir.Graph{
+		Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 3, 37)}},
+		Initializers: []*ir.Tensor{f32Tensor(t, "sqrt2", nil, []float32{1.4142135381698608}), f32Tensor(t, "one", nil, []float32{1}),
+			f32Tensor(t, "half", nil, []float32{0.5}), f32Tensor(t, "two", nil, []float32{2})},
+		Nodes: []*ir.Node{{OpType: "Div", Inputs: []string{"x", "sqrt2"}, Outputs: []string{"d"}},
+			{OpType: "Erf", Inputs: []string{"d"}, Outputs: []string{"e"}},
+			{OpType: "Add", Inputs: []string{"e", "one"}, Outputs: []string{"a"}},
+			{OpType: "Mul", Inputs: []string{"x", "a"}, Outputs: []string{"m"}},
+			{OpType: "Mul", Inputs: []string{"m", "half"}, Outputs: []string{"y"}},
+			{OpType: "Pow", Inputs: []string{"y", "two"}, Outputs: []string{"z"}}},
+		Outputs: []*ir.ValueInfo{{Name: "z"}},
+	}
+	model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
+	run := func(on, fallback bool) (*Tensor, int) {
+		fastPaths = on
+		defer func() { fastPaths = true }()
+		s, err := New(model, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fallback {
+			fastPaths = false
+		}
+		res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res["z"], len(s.main.steps)
+	}
+	fast, steps := run(true, false)
+	slow, _ := run(false, false)
+	fb, _ := run(true, true)
+	if steps != 2 {
+		t.Errorf("%d steps after fusion, want 2", steps)
+	}
+	closeTo(t, "gelu", fast, slow, 1e-5, 1e-6)
+	closeTo(t, "gelu fallback", fb, slow, 0, 0)
+}
+
+// TestFuseLayerNorm runs torch's nine-node LayerNorm (opset < 17) fused, unfused and
+// through the fallback; x is also read after the chain.
+func TestFuseLayerNorm(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	x := randT(rng, 2, 2, 5, 33)
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
+	g := &ir.Graph{
+		Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, 5, 33)}},
+		Initializers: []*ir.Tensor{f32Tensor(t, "eps", nil, []float32{1e-5}), f32Tensor(t, "two", nil, []float32{2}),
+			f32Tensor(t, "gamma", []int64{33}, randT(rng, 1, 33).Data.([]float32)), f32Tensor(t, "beta", []int64{33}, randT(rng, 1, 33).Data.([]float32))},
+		Nodes: []*ir.Node{{OpType: "ReduceMean", Inputs: []string{"x"}, Outputs: []string{"m"}, Attrs: []*ir.Attribute{ints("axes", -1)}},
+			{OpType: "Sub", Inputs: []string{"x", "m"}, Outputs: []string{"d"}},
+			{OpType: "Pow", Inputs: []string{"d", "two"}, Outputs: []string{"p"}},
+			{OpType: "ReduceMean", Inputs: []string{"p"}, Outputs: []string{"v"}, Attrs: []*ir.Attribute{ints("axes", -1)}},
+			{OpType: "Add", Inputs: []string{"v", "eps"}, Outputs: []string{"e"}},
+			{OpType: "Sqrt", Inputs: []string{"e"}, Outputs: []string{"s"}},
+			{OpType: "Div", Inputs: []string{"d", "s"}, Outputs: []string{"n"}},
+			{OpType: "Mul", Inputs: []string{"n", "gamma"}, Outputs: []string{"y"}},
+			{OpType: "Add", Inputs: []string{"beta", "y"}, Outputs: []string{"z"}},
+			{OpType: "Add", Inputs: []string{"z", "x"}, Outputs: []string{"out"}}},
+		Outputs: []*ir.ValueInfo{{Name: "out"}},
+	}
+	model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 13}}, Graph: g}
+	run := func(on, fallback bool) (*Tensor, int) {
+		fastPaths = on
+		defer func() { fastPaths = true }()
+		s, err := New(model, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fallback {
+			fastPaths = false
+		}
+		res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res["out"], len(s.main.steps)
+	}
+	fast, steps := run(true, false)
+	slow, _ := run(false, false)
+	fb, _ := run(true, true)
+	if steps != 2 {
+		t.Errorf("%d steps after fusion, want 2", steps)
+	}
+	closeTo(t, "layernorm", fast, slow, 1e-5, 1e-5)
+	closeTo(t, "layernorm fallback", fb, slow, 0, 0)
 }

@@ -266,7 +266,8 @@ func inferNode(n *ir.Node, opset int64, in []valueType, consts []*Tensor) (out [
 			}
 		} else if len(consts) > 1 && consts[1] != nil {
 			axes = ints(consts[1])
-		} else if op == "Unsqueeze" || len(in) > 1 && in[1].known() {
+		} else if op == "Unsqueeze" || len(in) > 1 && in[1].known() || len(n.Inputs) > 1 && n.Inputs[1] != "" {
+			// axes given but not known here: squeezing every 1 would be a guess
 			return []valueType{{dtype: x.dtype, rank: -1}}
 		}
 		if op == "Unsqueeze" {

@@ -41,9 +41,13 @@ func opMaxPool(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	nc := x.Shape[0] * x.Shape[1]
 	S, K, O := prod(g.in), prod(g.kernel), prod(g.out)
 	colMajor := c.attrInt("storage_order", 0) == 1
-	if f, ok := x.Data.([]float32); ok && len(c.node.Outputs) < 2 && len(g.in) == 2 && fastPaths {
+	if f, ok := x.Data.([]float32); ok && len(c.node.Outputs) < 2 && len(g.in) <= 2 && fastPaths {
 		res := allocRaw[float32](c, nc*O)
-		maxPool2D(res, f, nc, g)
+		if len(g.in) == 1 {
+			maxPool2D(res, f, nc, g.as2D())
+		} else {
+			maxPool2D(res, f, nc, g)
+		}
 		return one(&Tensor{DType: x.DType, Shape: append([]int{x.Shape[0], x.Shape[1]}, g.out...), Data: res})
 	}
 	table := c.cachedTable(g)
@@ -162,6 +166,22 @@ func globalPool(kind byte) kernel {
 			return nil, errf("X needs rank ≥ 2")
 		}
 		nc, S := x.Shape[0]*x.Shape[1], prod(x.Shape[2:])
+		out := []int{x.Shape[0], x.Shape[1]}
+		for range x.Shape[2:] {
+			out = append(out, 1)
+		}
+		if f, ok := x.Data.([]float32); ok && kind == 'a' && x.DType == ir.Float32 && fastPaths {
+			// The same float64 sum in the same order, without a float64 copy of x.
+			res := allocRaw[float32](c, nc)
+			for i := range res {
+				var s float64
+				for _, v := range f[i*S : (i+1)*S] {
+					s += float64(v)
+				}
+				res[i] = float32(s / float64(S))
+			}
+			return one(&Tensor{DType: x.DType, Shape: out, Data: res})
+		}
 		p := float64(c.attrInt("p", 2))
 		v := float64s(x)
 		res := make([]float64, nc)
@@ -187,10 +207,6 @@ func globalPool(kind byte) kernel {
 				}
 				res[i] = math.Pow(s, 1/p)
 			}
-		}
-		out := []int{x.Shape[0], x.Shape[1]}
-		for range x.Shape[2:] {
-			out = append(out, 1)
 		}
 		return one(fromFloat64s(x.DType, out, res))
 	}

@@ -2,6 +2,9 @@ package runtime
 
 import (
 	"math"
+
+	"github.com/modelc/modelc/accel"
+	"github.com/modelc/modelc/engine/ir"
 )
 
 // Resize (opset 10 to 19: nearest / linear / cubic, every coordinate transformation
@@ -159,7 +162,107 @@ func opResize(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	default:
 		return nil, errf("needs scales or sizes")
 	}
+	if y, ok := resize2D32(c, x, out, scales, roi, p); ok {
+		return one(y)
+	}
 	return one(resizeAll(x, out, scales, roi, p))
+}
+
+// resize2D32 is resizeAll for float32 input whose last two axes alone change (images,
+// NCHW), in float32: per output row, the weighted input rows (one tap for nearest, two
+// for linear, …), then the weighted columns of that row; the same taps and the same
+// order as resizeAll, float32 arithmetic instead of float64.
+func resize2D32(c *opContext, x *Tensor, out []int, scales, roi []float64, p resizeParams) (*Tensor, bool) {
+	xs, ok := x.Data.([]float32)
+	r := len(x.Shape)
+	if !ok || x.DType != ir.Float32 || r < 2 || !fastPaths || p.coord == "tf_crop_and_resize" {
+		return nil, false
+	}
+	for a := 0; a < r-2; a++ {
+		if out[a] != x.Shape[a] || scales[a] != 1 {
+			return nil, false
+		}
+	}
+	h, w, oh, ow := x.Shape[r-2], x.Shape[r-1], out[r-2], out[r-1]
+	var rs, re, cs, ce float64
+	if roi != nil {
+		rs, re, cs, ce = roi[r-2], roi[2*r-2], roi[r-1], roi[2*r-1]
+	}
+	th, tw := axisTaps(h, oh, scales[r-2], rs, re, p), axisTaps(w, ow, scales[r-1], cs, ce, p)
+	for _, ts := range [][]tap{th, tw} {
+		for _, t := range ts {
+			if t.ext {
+				return nil, false
+			}
+		}
+	}
+	planes := prod(x.Shape[:r-2])
+	y := c.tensorF32(ir.Float32, append(append([]int{}, x.Shape[:r-2]...), oh, ow))
+	ys := y.Data.([]float32)
+	wts := func(t tap) []float32 {
+		f := make([]float32, len(t.w))
+		for i, v := range t.w {
+			f[i] = float32(v)
+		}
+		return f
+	}
+	var nearestW []int32
+	for o, tc := range tw {
+		if len(tc.idx) != 1 || tc.w[0] != 1 {
+			nearestW = nil
+			break
+		}
+		if nearestW == nil {
+			nearestW = make([]int32, ow)
+		}
+		nearestW[o] = int32(tc.idx[0])
+	}
+	hw, ww := make([][]float32, oh), make([][]float32, ow)
+	for j := range th {
+		hw[j] = wts(th[j])
+	}
+	for j := range tw {
+		ww[j] = wts(tw[j])
+	}
+	accel.ParallelFor(planes, max(1, (1<<15)/max(oh*ow, 1)), func(p0, p1 int) {
+		tmp := make([]float32, w)
+		for pl := p0; pl < p1; pl++ {
+			plane := xs[pl*h*w : (pl+1)*h*w]
+			for j, t := range th {
+				src := tmp
+				if len(t.idx) == 1 && hw[j][0] == 1 {
+					src = plane[t.idx[0]*w : (t.idx[0]+1)*w]
+				} else {
+					clear(tmp)
+					for k, si := range t.idx {
+						wk, row := hw[j][k], plane[si*w:(si+1)*w]
+						for i, v := range row {
+							tmp[i] += wk * v
+						}
+					}
+				}
+				orow := ys[(pl*oh+j)*ow : (pl*oh+j+1)*ow]
+				if nearestW != nil { // every column one tap of weight 1: a gather
+					for o, si := range nearestW {
+						orow[o] = src[si]
+					}
+					continue
+				}
+				for o, tc := range tw {
+					if len(tc.idx) == 1 && ww[o][0] == 1 {
+						orow[o] = src[tc.idx[0]]
+						continue
+					}
+					var s float32
+					for k, si := range tc.idx {
+						s += ww[o][k] * src[si]
+					}
+					orow[o] = s
+				}
+			}
+		}
+	})
+	return y, true
 }
 
 // resizeAll interpolates x to shape out, axis by axis (only axes whose size changes or

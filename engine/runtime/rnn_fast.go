@@ -125,18 +125,9 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 		rh, rhr = allocRaw[float32](c, batch*H), allocRaw[float32](c, batch*H)
 	}
 	xBias := allocRaw[float32](c, G)
-	rt := allocRaw[float32](c, G*H) // Rᵀ of one direction, so each step's product is row-major
-	var rht []float32               // R_hᵀ (GRU without linear_before_reset)
-	if rh != nil {
-		rht = allocRaw[float32](c, H*H)
-	}
 	for d := 0; d < dirs; d++ {
 		reverse := dirName == "reverse" || d == 1
 		W, R := wv[d*G*inSize:(d+1)*G*inSize], rv[d*G*H:(d+1)*G*H]
-		transposeInto(rt, R, G, H)
-		if rht != nil {
-			transposeInto(rht, R[2*H*H:], H, H)
-		}
 		// Biases folded into the input projection: Wb + Rb, except GRU's Rb of the
 		// hidden gate, which sits inside the reset gate's product.
 		clear(xBias)
@@ -166,7 +157,8 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 			pi, po, pf = pv[:H], pv[H:2*H], pv[2*H:]
 		}
 		for step := 0; step < maxLen; step++ {
-			gemmAcc(batch, G, H, hs, rt, hr, false)
+			// H·Rᵀ straight from R (G×H): for one sequence a matrix-vector product.
+			accel.SGEMM(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1))
 			if kind == 'G' && !lbr {
 				// z and r first, then R_h·(r ⊙ h) for the hidden gate.
 				for bi := 0; bi < batch; bi++ {
@@ -186,7 +178,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 						rh[bi*H+j] = hrow[H+j] * hs[bi*H+j]
 					}
 				}
-				gemmAcc(batch, H, H, rh, rht, rhr, false)
+				accel.SGEMM(false, true, batch, H, H, 1, rh, max(H, 1), R[2*H*H:], max(H, 1), 0, rhr, max(H, 1))
 			}
 			for bi := 0; bi < batch; bi++ {
 				if step >= lens[bi] {

@@ -1,0 +1,79 @@
+package accel
+
+// ActKind selects the activation of BiasAct.
+type ActKind int
+
+const (
+	ActNone        ActKind = iota // identity
+	ActRelu                       // max(x, 0)
+	ActClip                       // min(max(x, P), Q)
+	ActHardSigmoid                // min(max(P·x + Q, 0), 1)
+	ActHardSwish                  // x·min(max(P·x + Q, 0), 1)
+)
+
+// Act is an activation with its parameters.
+type Act struct {
+	Kind ActKind
+	P, Q float32
+}
+
+// BiasAct computes y[r][c] = act(y[r][c] + bias[r]) in place over a rows×cols matrix
+// (bias may be nil): a convolution's per-channel bias and activation in one pass. NaN
+// passes through every activation. The result is the same on every backend up to the
+// rounding of P·x + Q (the Go reference does not fuse it; the C kernels are built with
+// contraction off), so in practice bit for bit.
+func BiasAct(y []float32, rows, cols int, bias []float32, act Act) {
+	const fn = "BiasAct"
+	check(rows >= 0 && cols >= 0 && len(y) >= rows*cols, fn, "len(y) = %d < %d×%d", len(y), rows, cols)
+	check(bias == nil || len(bias) >= rows, fn, "len(bias) = %d < rows = %d", len(bias), rows)
+	check(act.Kind >= ActNone && act.Kind <= ActHardSwish, fn, "unknown activation %d", act.Kind)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	kern := tab().biasAct
+	if rows*cols < smallElems {
+		kern = refBiasAct
+	}
+	kern(y, rows, cols, bias, act)
+}
+
+// refBiasAct is the pure-Go reference of BiasAct.
+func refBiasAct(y []float32, rows, cols int, bias []float32, act Act) {
+	p, q := act.P, act.Q
+	for r := 0; r < rows; r++ {
+		yr := y[r*cols : (r+1)*cols]
+		var b float32
+		if bias != nil {
+			b = bias[r]
+		}
+		for c, v := range yr {
+			v += b
+			switch act.Kind {
+			case ActRelu:
+				if v < 0 {
+					v = 0
+				}
+			case ActClip:
+				if v < p {
+					v = p
+				}
+				if v > q {
+					v = q
+				}
+			case ActHardSigmoid, ActHardSwish:
+				u := p*v + q
+				if u < 0 {
+					u = 0
+				}
+				if u > 1 {
+					u = 1
+				}
+				if act.Kind == ActHardSwish {
+					u *= v
+				}
+				v = u
+			}
+			yr[c] = v
+		}
+	}
+}

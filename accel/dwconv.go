@@ -1,0 +1,88 @@
+package accel
+
+// Window2D is the geometry of a 2-D sliding window over NCHW planes (a depthwise
+// convolution's filter, a pooling window): KH×KW window, input H×W, output OH×OW,
+// strides SH, SW, dilations DH, DW and leading (top, left) padding PH, PW. Trailing
+// padding is implied by OH, OW.
+type Window2D struct {
+	H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW int
+}
+
+// DepthwiseConv2D computes y[c] = bias[c] + w[c] ⊛ x[c] for channels c in
+// [0, channels): x holds channels H×W planes, w channels KH×KW filters, y channels
+// OH×OW planes; bias may be nil. No im2col: each output row is accumulated tap by tap.
+// Channels are split over the worker pool; post, when not nil, is called once for each
+// run of channels [c0, c1) with their finished output planes (on the thread that
+// computed them, while they are in cache), for an epilogue. The sum for each output runs in tap order on
+// every backend, so results are the same for every thread count; SIMD backends may
+// differ from the Go reference by float32 rounding of that same sum.
+func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post func(c0, c1 int, planes []float32)) {
+	const fn = "DepthwiseConv2D"
+	check(channels >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0, fn, "bad geometry %+v", p)
+	check(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0, fn, "bad strides, dilations or pads %+v", p)
+	in, k, out := p.H*p.W, p.KH*p.KW, p.OH*p.OW
+	check(len(x) >= channels*in && len(w) >= channels*k && len(y) >= channels*out, fn,
+		"buffers too short for %d channels of %+v", channels, p)
+	check(bias == nil || len(bias) >= channels, fn, "len(bias) = %d < %d channels", len(bias), channels)
+	if channels == 0 || out == 0 {
+		return
+	}
+	kern := tab().dwconv2d
+	// Enough channels per task to amortise the call; a fixed split, so the same work
+	// lands in the same order whatever the thread count.
+	per := max(1, dwTaskWork/max(out*k, 1))
+	chunks(channels, per, func(lo, hi int) {
+		var bs []float32
+		if bias != nil {
+			bs = bias[lo:hi]
+		}
+		kern(&p, x[lo*in:hi*in], w[lo*k:hi*k], bs, y[lo*out:hi*out], hi-lo)
+		if post != nil {
+			post(lo, hi, y[lo*out:hi*out])
+		}
+	})
+}
+
+// dwTaskWork is the multiply-adds one DepthwiseConv2D task aims at.
+const dwTaskWork = 1 << 15
+
+// refDWConv2D is the pure-Go reference of the depthwise kernel, in the C kernels' order.
+func refDWConv2D(p *Window2D, x, w, bias, y []float32, channels int) {
+	in, k, out := p.H*p.W, p.KH*p.KW, p.OH*p.OW
+	for c := 0; c < channels; c++ {
+		xc, wc, yc := x[c*in:(c+1)*in], w[c*k:(c+1)*k], y[c*out:(c+1)*out]
+		var b float32
+		if bias != nil {
+			b = bias[c]
+		}
+		for r := 0; r < p.OH; r++ {
+			yr := yc[r*p.OW : (r+1)*p.OW]
+			for o := range yr {
+				yr[o] = b
+			}
+			for i := 0; i < p.KH; i++ {
+				ih := r*p.SH + i*p.DH - p.PH
+				if ih < 0 || ih >= p.H {
+					continue
+				}
+				xr := xc[ih*p.W : (ih+1)*p.W]
+				for j := 0; j < p.KW; j++ {
+					wv := wc[i*p.KW+j]
+					off := j*p.DW - p.PW
+					lo, hi := max(ceilDiv(-off, p.SW), 0), min(ceilDiv(p.W-off, p.SW), p.OW)
+					for o := lo; o < hi; o++ {
+						yr[o] += wv * xr[o*p.SW+off]
+					}
+				}
+			}
+		}
+	}
+}
+
+// ceilDiv is ⌈a/b⌉ for b > 0.
+func ceilDiv(a, b int) int {
+	if a >= 0 {
+		return (a + b - 1) / b
+	}
+	return -((-a) / b)
+}

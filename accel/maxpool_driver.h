@@ -1,0 +1,56 @@
+// 2-D max pooling over NCHW planes, included once per ISA file after that file defines
+// KTGT and MAXPOOL_FN. Row by row and tap by tap (kernel row, then column) over the
+// range of output columns whose input is inside the image, as the depthwise kernel.
+// Semantics of the Go reference: each output starts from its first tap inside the
+// image (in tap order), then takes v where v > best, so a NaN met first stays and a NaN
+// met later is skipped; a window wholly in the padding gives −Inf.
+
+static inline int64_t glue(MAXPOOL_FN, _cdiv)(int64_t a, int64_t b) {
+	return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+void KTGT MAXPOOL_FN(const float *x, float *y, int64_t planes, int64_t h, int64_t wd, int64_t oh, int64_t ow,
+                     int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+	for (int64_t c = 0; c < planes; c++) {
+		const float *xc = x + c * h * wd;
+		float *yc = y + c * oh * ow;
+		for (int64_t r = 0; r < oh; r++) {
+			float *yr = yc + r * ow;
+			for (int64_t o = 0; o < ow; o++) yr[o] = -INFINITY;
+			int first = 1;
+			for (int64_t i = 0; i < kh; i++) {
+				const int64_t ih = r * sh + i * dh - ph;
+				if (ih < 0 || ih >= h) continue;
+				const float *xr = xc + ih * wd;
+				int64_t prevlo = ow; // outputs from prevlo on have had a tap in this row
+				for (int64_t j = 0; j < kw; j++) {
+					const int64_t off = j * dw - pw;
+					int64_t lo = glue(MAXPOOL_FN, _cdiv)(-off, sw), hi = glue(MAXPOOL_FN, _cdiv)(wd - off, sw);
+					if (lo < 0) lo = 0;
+					if (hi > ow) hi = ow;
+					if (lo >= hi) continue;
+					int64_t mlo = lo;
+					if (first) { // outputs [lo, min(prevlo, hi)) meet their first tap here
+						const int64_t e = prevlo < hi ? prevlo : hi;
+						for (int64_t o = lo; o < e; o++) yr[o] = xr[o * sw + off];
+						mlo = e > lo ? e : lo;
+						if (lo < prevlo) prevlo = lo;
+					}
+					if (sw == 1) {
+						const float *xs = xr + off;
+						for (int64_t o = mlo; o < hi; o++) {
+							const float v = xs[o];
+							yr[o] = v > yr[o] ? v : yr[o];
+						}
+					} else {
+						for (int64_t o = mlo; o < hi; o++) {
+							const float v = xr[o * sw + off];
+							yr[o] = v > yr[o] ? v : yr[o];
+						}
+					}
+				}
+				first = 0;
+			}
+		}
+	}
+}
