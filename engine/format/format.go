@@ -14,6 +14,7 @@ import (
 	"github.com/modelc/modelc/engine/format/npy"
 	"github.com/modelc/modelc/engine/format/onnx"
 	"github.com/modelc/modelc/engine/format/safetensors"
+	"github.com/modelc/modelc/engine/format/tf"
 	"github.com/modelc/modelc/engine/format/torch"
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -127,6 +128,14 @@ var formats = []*Format{
 			}
 			return nil
 		},
+	},
+	{
+		// Keras: a Keras 3 .keras archive or a legacy HDF5 .h5 model, read as a graph.
+		Name:       "keras",
+		Extensions: []string{".keras", ".h5", ".hdf5"},
+		Detect:     tf.DetectKeras,
+		Read:       tf.ReadKeras,
+		ReadBytes:  tf.ParseKeras,
 	},
 	{
 		// NumPy arrays: weights only, one initializer per array (.npz) or one (.npy).

@@ -1,0 +1,121 @@
+"""Keras import: models built here with Keras (random weights), saved as .keras and legacy
+.h5, converted by modelc to ONNX; onnxruntime's and modelc's own outputs on the converted
+model agree with TensorFlow's (the oracle) within 1e-4 relative to the output's scale.
+Corrupt files are refused with exit 4 and a message, not a crash."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+import onnx
+import pytest
+
+import harness
+
+tf_missing = False
+try:
+    import keras_models  # noqa: F401  (imports nothing heavy by itself)
+    import keras  # noqa: F401
+except ImportError:  # pragma: no cover
+    tf_missing = True
+
+pytestmark = pytest.mark.skipif(tf_missing, reason="tensorflow/keras not installed")
+
+MODELS = ["digits_mlp", "digits_cnn", "mobilenetv2", "resnet_style", "transformer", "lstm_gru", "conv1d"]
+CORRUPT = 4
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keras")
+    return keras_models.save_all(str(folder))
+
+
+def _max_rel(got, want) -> float:
+    scale = max(1.0, float(np.max(np.abs(want))))
+    return float(np.max(np.abs(np.asarray(got, dtype=np.float64) - want))) / scale
+
+
+def _convert(src, tmp_path, name):
+    out = str(tmp_path / (name + ".onnx"))
+    harness.expect_ok(harness.run_modelc("convert", src, out))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+@pytest.mark.parametrize("name", MODELS)
+def test_keras_to_onnx_matches_tensorflow(saved, tmp_path, name, fmt):
+    case = saved[name]
+    out = _convert(case[fmt], tmp_path, name)
+    model = onnx.load(out)
+    onnx.checker.check_model(model)
+    feeds = [case["inputs"][k] for k in case["inputs"]]
+    names = [i.name for i in model.graph.input]
+    assert len(names) == len(feeds)
+    sess = harness.ort_session(out)
+    got = sess.run(None, dict(zip(names, feeds)))
+    for g, w in zip(got, case["expected"]):
+        assert g.shape == w.shape
+        d = _max_rel(g, w)
+        harness.note("keras_ort_max_rel", f"{name}.{fmt}", f"{d:.2e}")
+        assert d <= TOL, f"{name}.{fmt}: onnxruntime differs from TensorFlow by {d:.3g}"
+    # modelc's own runtime on the converted model.
+    np.savez(tmp_path / "in.npz", **dict(zip(names, feeds)))
+    od = tmp_path / "out"
+    harness.expect_ok(harness.run_modelc("run", out, "--inputs", str(tmp_path / "in.npz"), "--output-dir", str(od)))
+    for o, w in zip(model.graph.output, case["expected"]):
+        g = np.load(od / (o.name + ".npy"))
+        d = _max_rel(g, w)
+        assert d <= TOL, f"{name}.{fmt}: modelc run differs from TensorFlow by {d:.3g}"
+
+
+def test_keras_channels_last_handled_once(saved, tmp_path):
+    """NHWC → NCHW once at the input edge and back once before Flatten: no Transpose
+    pairs around each convolution."""
+    out = _convert(saved["mobilenetv2"]["keras"], tmp_path, "mnv2")
+    ops = [n.op_type for n in onnx.load(out).graph.node]
+    assert ops.count("Conv") > 20
+    assert ops.count("Transpose") <= 1, ops.count("Transpose")
+
+
+def test_keras_info(saved):
+    r = harness.run_modelc("info", saved["resnet_style"]["keras"])
+    harness.expect_ok(r)
+    assert "keras" in r.stdout and "Conv" in r.stdout
+
+
+def test_keras_unsupported_layer_named(tmp_path):
+    import keras
+
+    m = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Conv3D(2, 2, name="my_conv3d")])
+    p = str(tmp_path / "c3.keras")
+    m.save(p)
+    r = harness.run_modelc("convert", p, str(tmp_path / "c3.onnx"))
+    assert r.returncode == 5, harness.describe(r)
+    assert "my_conv3d" in r.stderr and "Conv3D" in r.stderr
+
+
+def test_keras_corrupt_inputs(saved, tmp_path):
+    src = saved["digits_cnn"]
+    data = open(src["h5"], "rb").read()
+    cases = {"trunc.h5": data[: len(data) // 2], "head.h5": data[:100]}
+    # A .keras whose weights file is cut short, and one whose config is not JSON.
+    with zipfile.ZipFile(src["keras"]) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    for label, change in {"trunc.keras": ("model.weights.h5", members["model.weights.h5"][:3000]),
+                          "badcfg.keras": ("config.json", b"{not json")}.items():
+        p = tmp_path / label
+        with zipfile.ZipFile(p, "w") as zf:
+            for n, b in members.items():
+                zf.writestr(n, change[1] if n == change[0] else b)
+        cases[label] = None
+    for label, blob in cases.items():
+        p = tmp_path / label
+        if blob is not None:
+            p.write_bytes(blob)
+        r = harness.run_modelc("convert", str(p), str(tmp_path / (label + ".onnx")))
+        assert r.returncode == CORRUPT, f"{label}: {harness.describe(r)}"
+        assert "panic" not in r.stderr
