@@ -119,3 +119,79 @@ def test_keras_corrupt_inputs(saved, tmp_path):
         r = harness.run_modelc("convert", str(p), str(tmp_path / (label + ".onnx")))
         assert r.returncode == CORRUPT, f"{label}: {harness.describe(r)}"
         assert "panic" not in r.stderr
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+TORCH_MODULE = r'''
+import sys, numpy as np, torch
+from torch import nn
+
+class DigitsCNN(nn.Module):
+    """The Keras model below, written by hand: Keras NHWC in, NHWC flatten before dense."""
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8, eps=1e-3, track_running_stats=True)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.dense1 = nn.Linear(16 * 2 * 2, 32)
+        self.ln = nn.LayerNorm(32, eps=1e-3)
+        self.out = nn.Linear(32, 10)
+    def forward(self, x):
+        x = x.permute(0, 3, 1, 2)
+        x = torch.max_pool2d(self.bn1(torch.relu(self.conv1(x))), 2)
+        x = torch.relu(self.conv2(x))
+        x = x.permute(0, 2, 3, 1).flatten(1)
+        x = self.ln(torch.relu(self.dense1(x)))
+        return torch.softmax(self.out(x), -1)
+
+m = DigitsCNN().eval()
+sd = torch.load(sys.argv[1], weights_only=True)
+sd["bn1.num_batches_tracked"] = torch.tensor(0)  # a torch-only counter Keras has no value for
+m.load_state_dict(sd, strict=True)
+x = torch.from_numpy(np.load(sys.argv[2]))
+with torch.no_grad():
+    np.save(sys.argv[3], m(x).numpy())
+'''
+
+
+def _system_torch() -> bool:
+    import subprocess
+
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _system_torch(), reason="torch is not importable by /usr/bin/python3")
+def test_keras_to_torch_state_dict(tmp_path):
+    """A Keras model converted to a PyTorch state dict loads (strict) into a hand-written
+    torch.nn.Module of the same architecture and computes TensorFlow's outputs. Layout
+    changes: Dense kernel (in, out) → Linear.weight (out, in); Conv2D HWIO → OIHW;
+    BatchNormalization gamma/beta/moving_* → weight/bias/running_*."""
+    import subprocess
+
+    import keras
+
+    L = keras.layers
+    m = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+                          L.BatchNormalization(name="bn1"), L.MaxPooling2D(name="pool"),
+                          L.Conv2D(16, 3, activation="relu", name="conv2"), L.Flatten(name="flat"),
+                          L.Dense(32, activation="relu", name="dense1"), L.LayerNormalization(name="ln"),
+                          L.Dense(10, activation="softmax", name="out")])
+    keras_models._randomize(m, np.random.default_rng(3))
+    x = np.random.default_rng(4).normal(0, 1, (3, 8, 8, 1)).astype(np.float32)
+    want = np.asarray(m(x, training=False))
+    src = str(tmp_path / "digits.keras")
+    m.save(src)
+    pt = str(tmp_path / "digits.pt")
+    harness.expect_ok(harness.run_modelc("convert", src, pt))
+    np.save(tmp_path / "x.npy", x)
+    script = tmp_path / "load.py"
+    script.write_text(TORCH_MODULE)
+    r = subprocess.run([SYSTEM_PYTHON, str(script), pt, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = np.load(tmp_path / "y.npy")
+    d = _max_rel(got, want)
+    assert d <= TOL, f"torch module differs from TensorFlow by {d:.3g}"

@@ -232,6 +232,20 @@ func (b *builder) dense(name string, c *layerConfig, x kval, w []*ir.Tensor) (kv
 	if err != nil {
 		return kval{}, err
 	}
+	if x.rank == 2 {
+		// Gemm with the kernel stored (out, in): the layout of torch.nn.Linear.weight.
+		kt, ks := permute(k, w[0].Shape, []int{1, 0})
+		ins := []string{x.name, b.constF(name+".weight", ks, kt)}
+		if c.useBias() && len(w) > 1 {
+			bias, err := f32(w[1])
+			if err != nil {
+				return kval{}, err
+			}
+			ins = append(ins, b.constF(name+".bias", w[1].Shape, bias))
+		}
+		y := b.op("Gemm", name+"_gemm", ins, aInt("transB", 1))
+		return b.activation(kval{name: y, rank: 2, dtype: ir.Float32}, c.Activation, name)
+	}
 	y := b.op("MatMul", name+"_matmul", []string{x.name, b.constF(name+".kernel", w[0].Shape, k)})
 	if c.useBias() && len(w) > 1 {
 		bias, err := f32(w[1])
@@ -318,7 +332,7 @@ func (b *builder) conv(name, class string, c *layerConfig, x kval, w []*ir.Tenso
 	if c.Groups > 1 {
 		attrs = append(attrs, aInt("group", c.Groups))
 	}
-	ins := []string{x.name, b.constF(name+".kernel", ks, kt)}
+	ins := []string{x.name, b.constF(name+".weight", ks, kt)}
 	if c.useBias() && len(w) > 1 {
 		bias, err := f32(w[1])
 		if err != nil {
@@ -354,7 +368,7 @@ func (b *builder) depthwise(name string, c *layerConfig, x kval, w []*ir.Tensor)
 		return kval{}, err
 	}
 	attrs = append(attrs, aInt("group", w[0].Shape[2]))
-	ins := []string{x.name, b.constF(name+".depthwise_kernel", ks, kt)}
+	ins := []string{x.name, b.constF(name+".weight", ks, kt)}
 	if c.useBias() && len(w) > 1 {
 		bias, err := f32(w[1])
 		if err != nil {
@@ -440,7 +454,7 @@ func (b *builder) convTranspose(name string, c *layerConfig, x kval, w []*ir.Ten
 	if outPad[0] != 0 || outPad[1] != 0 {
 		attrs = append(attrs, aInts("output_padding", outPad...))
 	}
-	ins := []string{x.name, b.constF(name+".kernel", ks, kt)}
+	ins := []string{x.name, b.constF(name+".weight", ks, kt)}
 	if c.useBias() && len(w) > 1 {
 		bias, err := f32(w[1])
 		if err != nil {
@@ -500,8 +514,8 @@ func (b *builder) batchNorm(name string, c *layerConfig, x kval, w []*ir.Tensor)
 	}
 	if x.cf || x.rank == 2 {
 		shape := []int64{int64(ch)}
-		y := b.op("BatchNormalization", name, []string{x.name, b.constF(name+".gamma", shape, gamma), b.constF(name+".beta", shape, beta),
-			b.constF(name+".moving_mean", shape, mean), b.constF(name+".moving_variance", shape, variance)}, aFloat("epsilon", float32(eps)))
+		y := b.op("BatchNormalization", name, []string{x.name, b.constF(name+".weight", shape, gamma), b.constF(name+".bias", shape, beta),
+			b.constF(name+".running_mean", shape, mean), b.constF(name+".running_var", shape, variance)}, aFloat("epsilon", float32(eps)))
 		return b.same(x, y), nil
 	}
 	// Channels-last of another rank: the same affine map on the last axis.
@@ -564,7 +578,7 @@ func (b *builder) layerNorm(name string, c *layerConfig, x kval, w []*ir.Tensor)
 		eps = *c.Epsilon
 	}
 	shape := []int64{int64(ch)}
-	y := b.op("LayerNormalization", name, []string{x.name, b.constF(name+".gamma", shape, gamma), b.constF(name+".beta", shape, beta)},
+	y := b.op("LayerNormalization", name, []string{x.name, b.constF(name+".weight", shape, gamma), b.constF(name+".bias", shape, beta)},
 		aInt("axis", -1), aFloat("epsilon", float32(eps)))
 	return b.same(x, y), nil
 }
@@ -802,7 +816,7 @@ func (b *builder) embedding(name string, c *layerConfig, x kval, w []*ir.Tensor)
 	}
 	x = b.toCL(x)
 	idx := b.op("Cast", name+"_ids", []string{x.name}, aInt("to", int64(ir.Int64)))
-	y := b.op("Gather", name, []string{b.constF(name+".embeddings", w[0].Shape, e), idx})
+	y := b.op("Gather", name, []string{b.constF(name+".weight", w[0].Shape, e), idx})
 	return kval{name: y, rank: x.rank + 1, dtype: ir.Float32}, nil
 }
 
