@@ -138,6 +138,17 @@ var formats = []*Format{
 		ReadBytes:  tf.ParseKeras,
 	},
 	{
+		// A TensorFlow checkpoint bundle: PREFIX.index + PREFIX.data-*, or the folder
+		// holding them (a SavedModel's variables/). Weights only.
+		Name:       "tfcheckpoint",
+		Extensions: []string{".index"},
+		DetectPath: tf.DetectBundlePath,
+		Read:       tf.ReadBundle,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return tf.WriteBundle(m, path, o.Written)
+		},
+	},
+	{
 		// NumPy arrays: weights only, one initializer per array (.npz) or one (.npy).
 		Name:       "npy",
 		Extensions: []string{".npy", ".npz"},
