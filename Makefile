@@ -74,6 +74,8 @@ fuzz:
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzUnpickle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzKeras$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzBundleIndex$$' -fuzztime $(FUZZTIME)
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as
 # C++; tests/capi/test_capi.c (fixtures, bad arguments, cancellation, 8 threads) run

@@ -87,11 +87,12 @@ func ReadBundle(path string) (m *ir.Model, err error) {
 	if err != nil {
 		return nil, ir.IOError(index, err)
 	}
-	m = &ir.Model{Graph: &ir.Graph{Name: filepath.Base(prefix)}}
+	model := &ir.Model{Graph: &ir.Graph{Name: filepath.Base(prefix)}}
+	m = model
 	m.KeepAlive(idx)
 	defer func() {
 		if err != nil {
-			m.Close()
+			model.Close()
 		}
 	}()
 	entries, header, err := parseIndex(idx.Data, index)
@@ -596,9 +597,13 @@ func entryProto(dtype uint64, shape []int64, off, size int64, crc uint32) []byte
 
 // buildTable lays out a LevelDB-format table of sorted keys: data blocks of about 4 KiB
 // (a restart point at every entry), an empty metaindex block, the index block, the footer.
-func buildTable(kvs []tableKV) []byte {
+func buildTable(kvs []tableKV) []byte { return buildTableWith(kvs, nil) }
+
+// buildTableWith is buildTable with the data blocks passed through compress (Snappy,
+// type 1) when it is set; tests use it.
+func buildTableWith(kvs []tableKV, compress func([]byte) []byte) []byte {
 	var out []byte
-	addBlock := func(entries []tableKV) handle {
+	addBlock := func(entries []tableKV, compress func([]byte) []byte) handle {
 		var blk []byte
 		var restarts []uint32
 		for _, kv := range entries {
@@ -616,10 +621,14 @@ func buildTable(kvs []tableKV) []byte {
 			blk = binary.LittleEndian.AppendUint32(blk, r)
 		}
 		blk = binary.LittleEndian.AppendUint32(blk, uint32(len(restarts)))
+		typ := byte(0)
+		if compress != nil {
+			blk, typ = compress(blk), 1
+		}
 		h := handle{uint64(len(out)), uint64(len(blk))}
 		out = append(out, blk...)
-		c := crc32.Update(crc32.Checksum(blk, castagnoli), castagnoli, []byte{0})
-		out = append(out, 0)
+		c := crc32.Update(crc32.Checksum(blk, castagnoli), castagnoli, []byte{typ})
+		out = append(out, typ)
 		out = binary.LittleEndian.AppendUint32(out, maskCRC(c))
 		return h
 	}
@@ -633,12 +642,12 @@ func buildTable(kvs []tableKV) []byte {
 			size += len(kvs[end].key) + len(kvs[end].value) + 8
 			end++
 		}
-		h := addBlock(kvs[start:end])
+		h := addBlock(kvs[start:end], compress)
 		index = append(index, tableKV{key: kvs[end-1].key, value: encode(h)})
 		start = end
 	}
-	meta := addBlock(nil)
-	ih := addBlock(index)
+	meta := addBlock(nil, nil)
+	ih := addBlock(index, nil)
 	foot := append(encode(meta), encode(ih)...)
 	foot = append(foot, make([]byte, 40-len(foot))...)
 	foot = binary.LittleEndian.AppendUint64(foot, tableMagic)

@@ -72,7 +72,7 @@ func catchH5(err *error, file string) {
 
 func (f *h5File) tick() {
 	f.steps++
-	if f.steps > 1<<24 {
+	if f.steps > 1<<22 {
 		h5fail("structure too large or cyclic")
 	}
 }
@@ -145,6 +145,7 @@ func openH5(data []byte, file string) (f *h5File, err error) {
 	f = &h5File{data: data}
 	c := &cursor{b: data[start:], pos: 8, f: f}
 	version := c.u8()
+	var eof uint64
 	switch version {
 	case 0, 1:
 		c.skip(4) // free-space, root symbol table, reserved, shared header versions
@@ -156,7 +157,7 @@ func openH5(data []byte, file string) (f *h5File, err error) {
 		}
 		f.base = c.off()
 		c.off() // free space
-		c.off() // end of file
+		eof = c.off()
 		c.off() // driver info
 		c.off() // root entry: link name offset
 		f.root = c.off()
@@ -166,13 +167,16 @@ func openH5(data []byte, file string) (f *h5File, err error) {
 		c.skip(1)
 		f.base = c.off()
 		c.off() // superblock extension
-		c.off() // end of file
+		eof = c.off()
 		f.root = c.off()
 	default:
 		h5fail("superblock version %d is not supported", version)
 	}
 	if f.base != 0 && f.base != uint64(start) {
 		h5fail("base address %d is not supported", f.base)
+	}
+	if !undefined(eof, f.offSize) && eof+f.base > uint64(len(data)) {
+		h5fail("file cut short: %d bytes, the superblock says %d", len(data), eof+f.base)
 	}
 	return f, nil
 }
@@ -301,7 +305,7 @@ func (o *h5Object) links() []h5Link {
 		c := &cursor{b: st.data, f: f}
 		btree, heap := c.off(), c.off()
 		names := f.localHeap(heap)
-		f.groupBTree(btree, names, &out, 0)
+		f.groupBTree(btree, names, &out, 0, map[uint64]bool{})
 	}
 	for _, m := range o.msgs {
 		switch m.typ {
@@ -373,10 +377,14 @@ func cstring(b []byte, off uint64) string {
 }
 
 // groupBTree walks a version 1 B-tree of group nodes, appending the symbols it finds.
-func (f *h5File) groupBTree(addr uint64, names []byte, out *[]h5Link, depth int) {
+func (f *h5File) groupBTree(addr uint64, names []byte, out *[]h5Link, depth int, seen map[uint64]bool) {
 	if depth > 64 {
 		h5fail("B-tree at %d too deep", addr)
 	}
+	if seen[addr] {
+		h5fail("B-tree node at %d reached twice", addr)
+	}
+	seen[addr] = true
 	f.tick()
 	hdr := &cursor{b: f.at(addr, uint64(8+2*f.offSize)), f: f}
 	if string(hdr.bytes(4)) != "TREE" {
@@ -392,9 +400,13 @@ func (f *h5File) groupBTree(addr uint64, names []byte, out *[]h5Link, depth int)
 		body.leng() // key
 		child := body.off()
 		if level > 0 {
-			f.groupBTree(child, names, out, depth+1)
+			f.groupBTree(child, names, out, depth+1, seen)
 			continue
 		}
+		if seen[child] {
+			h5fail("symbol table node at %d reached twice", child)
+		}
+		seen[child] = true
 		c := &cursor{b: f.at(child, 8), f: f}
 		if string(c.bytes(4)) != "SNOD" {
 			h5fail("no symbol table node at %d", child)
@@ -408,6 +420,9 @@ func (f *h5File) groupBTree(addr uint64, names []byte, out *[]h5Link, depth int)
 			nameOff := e.off()
 			obj := e.off()
 			e.skip(24)
+			if len(*out) >= 1<<20 {
+				h5fail("group with more than %d members", 1<<20)
+			}
 			*out = append(*out, h5Link{Name: cstring(names, nameOff), Addr: obj})
 		}
 	}
@@ -652,7 +667,11 @@ func (o *h5Object) dataset() h5Dataset {
 		addr := c.off()
 		size := c.leng()
 		if undefined(addr, f.offSize) {
-			data = make([]byte, want) // never written: the fill value (zero)
+			// Never written: the fill value (zero), within the memory budget.
+			var err error
+			if data, err = ir.AllocBytes(int64(want), "", "HDF5 dataset", "unwritten data"); err != nil {
+				h5fail("%v", err)
+			}
 			size = want
 		} else {
 			data = f.at(addr, size)
