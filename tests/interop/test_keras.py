@@ -195,3 +195,71 @@ def test_keras_to_torch_state_dict(tmp_path):
     got = np.load(tmp_path / "y.npy")
     d = _max_rel(got, want)
     assert d <= TOL, f"torch module differs from TensorFlow by {d:.3g}"
+
+
+# ---- TensorFlow checkpoint bundles -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    import tensorflow as tf
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    rng = np.random.default_rng(5)
+    values = {"w": rng.normal(0, 1, (3, 4, 5)).astype(np.float32), "i": np.arange(7, dtype=np.int64),
+              "h": rng.normal(0, 1, (6,)).astype(np.float16), "d": rng.normal(0, 1, (2, 2)),
+              "big": rng.normal(0, 1, (300, 40)).astype(np.float32)}
+    ck = tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in values.items()})
+    ck.write(str(folder / "model"))
+    return str(folder / "model"), {f"{k}/.ATTRIBUTES/VARIABLE_VALUE": v for k, v in values.items()}
+
+
+def test_checkpoint_to_safetensors_and_back(checkpoint, tmp_path):
+    """variables → safetensors holds exactly what TensorFlow wrote; safetensors → a bundle
+    that tf.train.load_checkpoint reads back with the same values."""
+    import safetensors.numpy
+    import tensorflow as tf
+
+    prefix, want = checkpoint
+    st = str(tmp_path / "w.safetensors")
+    harness.expect_ok(harness.run_modelc("convert", prefix + ".index", st))
+    got = safetensors.numpy.load_file(st)
+    assert sorted(got) == sorted(want)
+    for k, v in want.items():
+        assert got[k].dtype == v.dtype and np.array_equal(got[k], v), k
+    # The folder names the checkpoint too.
+    harness.expect_ok(harness.run_modelc("convert", os.path.dirname(prefix), str(tmp_path / "w2.safetensors")))
+    back = str(tmp_path / "variables.index")
+    harness.expect_ok(harness.run_modelc("convert", st, back))
+    r = tf.train.load_checkpoint(str(tmp_path / "variables"))
+    assert sorted(r.get_variable_to_shape_map()) == sorted(want)
+    for k, v in want.items():
+        assert np.array_equal(r.get_tensor(k), v), k
+
+
+def test_checkpoint_corrupt(checkpoint, tmp_path):
+    """A flipped data byte (crc32c), a data file cut short (offsets past its end), a
+    missing shard and a cut index are each refused (exit 4) with a message."""
+    import shutil
+
+    prefix, _ = checkpoint
+    data = prefix + ".data-00000-of-00001"
+    cases = {}
+    for label in ["crc", "short", "missing", "index"]:
+        d = tmp_path / label
+        d.mkdir()
+        shutil.copy(prefix + ".index", d / "model.index")
+        shutil.copy(data, d / "model.data-00000-of-00001")
+        cases[label] = d
+    blob = bytearray(open(data, "rb").read())
+    blob[len(blob) // 2] ^= 0x40
+    (cases["crc"] / "model.data-00000-of-00001").write_bytes(bytes(blob))
+    (cases["short"] / "model.data-00000-of-00001").write_bytes(bytes(blob[: len(blob) // 3]))
+    (cases["missing"] / "model.data-00000-of-00001").unlink()
+    idx = open(prefix + ".index", "rb").read()
+    (cases["index"] / "model.index").write_bytes(idx[:-10])
+    words = {"crc": "crc32c", "short": "past the end", "missing": "missing data shard", "index": "magic"}
+    for label, d in cases.items():
+        r = harness.run_modelc("convert", str(d / "model.index"), str(tmp_path / f"{label}.safetensors"))
+        assert r.returncode == CORRUPT, f"{label}: {harness.describe(r)}"
+        assert words[label] in r.stderr, f"{label}: {r.stderr}"
