@@ -149,6 +149,13 @@ var formats = []*Format{
 		},
 	},
 	{
+		// A TensorFlow SavedModel folder (written only: --to savedmodel).
+		Name: "savedmodel",
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return tf.WriteSavedModel(m, path, o.Written)
+		},
+	},
+	{
 		// NumPy arrays: weights only, one initializer per array (.npz) or one (.npy).
 		Name:       "npy",
 		Extensions: []string{".npy", ".npz"},

@@ -263,3 +263,76 @@ def test_checkpoint_corrupt(checkpoint, tmp_path):
         r = harness.run_modelc("convert", str(d / "model.index"), str(tmp_path / f"{label}.safetensors"))
         assert r.returncode == CORRUPT, f"{label}: {harness.describe(r)}"
         assert words[label] in r.stderr, f"{label}: {r.stderr}"
+
+
+# ---- ONNX → SavedModel -----------------------------------------------------------------
+
+EXPORT_FIXTURES = ["onnx/cnn.onnx", "digits/mlp.onnx", "digits/cnn.onnx"]
+
+
+def _check_savedmodel(onnx_path, sm_dir, tmp_path):
+    """tf.saved_model.load runs serving_default and agrees with onnxruntime within 1e-4
+    relative to the output's scale; returns the largest difference."""
+    import tensorflow as tf
+
+    sess = harness.ort_session(onnx_path)
+    rng = np.random.default_rng(11)
+    feeds = {}
+    for i in sess.get_inputs():
+        shape = [d if isinstance(d, int) else 2 for d in i.shape]
+        feeds[i.name] = rng.normal(0, 1, shape).astype(np.float32)
+    want = sess.run(None, feeds)
+    fn = tf.saved_model.load(sm_dir).signatures["serving_default"]
+    got = fn(**{k: tf.constant(v) for k, v in feeds.items()})
+    worst = 0.0
+    for o, w in zip(sess.get_outputs(), want):
+        d = _max_rel(got[o.name].numpy(), w)
+        worst = max(worst, d)
+        assert d <= TOL, f"{onnx_path}: TensorFlow differs from onnxruntime by {d:.3g}"
+    return worst
+
+
+@pytest.mark.parametrize("fixture", EXPORT_FIXTURES)
+def test_onnx_to_savedmodel(tmp_path, fixture):
+    src = os.path.join(harness.REPO, "testdata", fixture)
+    out = tmp_path / "sm"
+    out.mkdir()
+    harness.expect_ok(harness.run_modelc("convert", src, str(out) + "/", "--to", "savedmodel"))
+    d = _check_savedmodel(src, str(out), tmp_path)
+    harness.note("savedmodel_max_rel", fixture, f"{d:.2e}")
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2"])
+def test_keras_onnx_savedmodel_chain(saved, tmp_path, name):
+    """Keras → ONNX → SavedModel: TensorFlow runs modelc's SavedModel and agrees with
+    onnxruntime on modelc's ONNX (and so with the Keras original)."""
+    onnx_path = _convert(saved[name]["keras"], tmp_path, name)
+    out = tmp_path / "sm"
+    out.mkdir()
+    harness.expect_ok(harness.run_modelc("convert", onnx_path, str(out), "--to", "savedmodel"))
+    _check_savedmodel(onnx_path, str(out), tmp_path)
+
+
+def test_savedmodel_cli_lists_signature(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.access(cli, os.X_OK):
+        pytest.skip("saved_model_cli not installed")
+    out = tmp_path / "sm"
+    out.mkdir()
+    harness.expect_ok(harness.run_modelc("convert", os.path.join(harness.REPO, "testdata/digits/cnn.onnx"), str(out), "--to", "savedmodel"))
+    r = subprocess.run([cli, "show", "--dir", str(out), "--tag_set", "serve", "--signature_def", "serving_default"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "inputs['input']" in r.stdout and "outputs['logits']" in r.stdout
+
+
+def test_savedmodel_unmapped_op_named(tmp_path):
+    src = os.path.join(harness.REPO, "testdata/onnx/lstm.onnx")
+    (tmp_path / "sm").mkdir()
+    r = harness.run_modelc("convert", src, str(tmp_path / "sm"), "--to", "savedmodel")
+    assert r.returncode == 5, harness.describe(r)
+    assert "no TensorFlow mapping" in r.stderr
