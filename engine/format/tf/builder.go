@@ -70,12 +70,12 @@ func aString(name, v string) *ir.Attribute {
 	return &ir.Attribute{Name: name, Type: ir.AttrString, String: []byte(v)}
 }
 
-// constF adds a float32 initializer.
+// constF adds a float32 initializer holding v (not copied).
 func (b *builder) constF(base string, shape []int64, v []float32) string {
 	name := b.fresh(base)
-	data := make([]byte, 4*len(v))
-	copy(data, ir.Float32Bytes(v))
-	t, err := ir.NewTensor(name, ir.Float32, append([]int64{}, shape...), data)
+	// v is the tensor's data from here on: a fresh slice, or a view of the input's
+	// memory map (which is private: nothing writes it back).
+	t, err := ir.NewTensor(name, ir.Float32, append([]int64{}, shape...), ir.Float32Bytes(v))
 	if err != nil {
 		panic(err) // shapes here are built by the converter itself
 	}
