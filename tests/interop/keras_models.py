@@ -113,6 +113,31 @@ def build_all() -> dict:
     y = L.Dense(4, activation="selu")(y)
     models["conv1d"] = keras.Model(s, L.Softmax()(y), name="conv1d")
 
+    # Two inputs, two outputs, and the less common layers and settings.
+    a = keras.Input((8, 8, 4), name="img")
+    b = keras.Input((8, 8, 4), name="img2")
+    y = L.Conv2D(4, 3, padding="same", groups=2, activation="relu6")(a)
+    z = L.DepthwiseConv2D(1, use_bias=False)(b)
+    y = L.Average()([L.Subtract()([y, z]), L.Maximum()([y, z]), L.Minimum()([y, z])])
+    y = L.UpSampling2D(interpolation="bilinear")(y)
+    y = L.ReLU(max_value=6.0, negative_slope=0.1)(y)
+    y = L.Activation("hard_sigmoid")(y)
+    y = L.GlobalAveragePooling2D(keepdims=True)(L.Conv2D(6, 1)(y))
+    y = L.Dense(5, activation="gelu")(y)
+    out1 = L.Flatten(name="first")(y)
+    s2 = L.Reshape((64, 4))(L.ELU()(b))
+    s2 = L.ZeroPadding1D(2)(s2)
+    s2 = L.AveragePooling1D(3, strides=2)(s2)
+    s2 = L.Conv1D(3, 3, dilation_rate=2, activation="mish")(s2)
+    s2 = L.GRU(4, reset_after=False, return_sequences=True)(s2)
+    out2 = L.Activation("log_softmax", name="second")(L.GlobalAveragePooling1D()(L.LeakyReLU()(s2)))
+    models["multi_io"] = keras.Model([a, b], [out1, out2], name="multi_io")
+
+    # A Sequential model built without an Input layer.
+    m = keras.Sequential([L.Dense(6, activation="softplus"), L.Dense(3, activation="softsign")], name="built")
+    m.build((None, 5))
+    models["built"] = m
+
     inputs = {}
     for name, m in models.items():
         _randomize(m, rng)

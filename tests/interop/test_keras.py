@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover
 
 pytestmark = pytest.mark.skipif(tf_missing, reason="tensorflow/keras not installed")
 
-MODELS = ["digits_mlp", "digits_cnn", "mobilenetv2", "resnet_style", "transformer", "lstm_gru", "conv1d"]
+MODELS = ["digits_mlp", "digits_cnn", "mobilenetv2", "resnet_style", "transformer", "lstm_gru", "conv1d", "multi_io", "built"]
 CORRUPT = 4
 TOL = 1e-4
 
