@@ -280,7 +280,10 @@ def _check_savedmodel(onnx_path, sm_dir, tmp_path):
     feeds = {}
     for i in sess.get_inputs():
         shape = [d if isinstance(d, int) else 2 for d in i.shape]
-        feeds[i.name] = rng.normal(0, 1, shape).astype(np.float32)
+        if "int" in i.type:
+            feeds[i.name] = rng.integers(0, 20, shape).astype(np.int32 if "int32" in i.type else np.int64)
+        else:
+            feeds[i.name] = rng.normal(0, 1, shape).astype(np.float32)
     want = sess.run(None, feeds)
     fn = tf.saved_model.load(sm_dir).signatures["serving_default"]
     got = fn(**{k: tf.constant(v) for k, v in feeds.items()})
@@ -302,7 +305,7 @@ def test_onnx_to_savedmodel(tmp_path, fixture):
     harness.note("savedmodel_max_rel", fixture, f"{d:.2e}")
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2"])
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2", "transformer", "built"])
 def test_keras_onnx_savedmodel_chain(saved, tmp_path, name):
     """Keras → ONNX → SavedModel: TensorFlow runs modelc's SavedModel and agrees with
     onnxruntime on modelc's ONNX (and so with the Keras original)."""

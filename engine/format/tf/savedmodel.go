@@ -109,7 +109,24 @@ type exporter struct {
 	nhwc   map[string]string // ONNX value → the same value channels-last, when made
 	rank   map[string]int    // ranks known from the graph's inputs and the ops
 	consts map[string]*ir.Tensor
+	dtype  map[string]uint64 // TF dtype of values that are not float32
 	file   string
+}
+
+// dt is the TF dtype of ONNX value v.
+func (e *exporter) dt(v string) uint64 {
+	if d, ok := e.dtype[v]; ok {
+		return d
+	}
+	if c, ok := e.consts[v]; ok {
+		switch c.DType {
+		case ir.Int64:
+			return dtInt64
+		case ir.Int32:
+			return dtInt32
+		}
+	}
+	return dtFloat
 }
 
 func (e *exporter) fresh(base string) string {
@@ -221,7 +238,7 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 	if g == nil || len(g.Nodes) == 0 {
 		return ir.Errorf(ir.KindUnsupported, dir, "a SavedModel needs a graph: this model has weights only (write a checkpoint with --to tfcheckpoint)")
 	}
-	e := &exporter{used: map[string]bool{}, layout: map[string]string{}, nhwc: map[string]string{}, rank: map[string]int{}, consts: map[string]*ir.Tensor{}, file: dir}
+	e := &exporter{used: map[string]bool{}, layout: map[string]string{}, nhwc: map[string]string{}, rank: map[string]int{}, consts: map[string]*ir.Tensor{}, dtype: map[string]uint64{}, file: dir}
 	for _, t := range g.Initializers {
 		e.consts[t.Name] = t
 		e.rank[t.Name] = len(t.Shape)
@@ -231,8 +248,21 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		if _, isConst := e.consts[in.Name]; isConst {
 			continue
 		}
-		if in.Type == nil || in.Type.Kind != ir.TypeTensor || in.Type.ElemType != ir.Float32 {
-			return ir.Errorf(ir.KindUnsupported, dir, "input %q: only float32 tensor inputs are exported", in.Name)
+		if in.Type == nil || in.Type.Kind != ir.TypeTensor {
+			return ir.Errorf(ir.KindUnsupported, dir, "input %q: only tensor inputs are exported", in.Name)
+		}
+		idt := uint64(dtFloat)
+		switch in.Type.ElemType {
+		case ir.Float32:
+		case ir.Int32:
+			idt = dtInt32
+		case ir.Int64:
+			idt = dtInt64
+		default:
+			return ir.Errorf(ir.KindUnsupported, dir, "input %q: %v inputs are not exported (float32, int32, int64 are)", in.Name, in.Type.ElemType)
+		}
+		if idt != dtFloat {
+			e.dtype[in.Name] = idt
 		}
 		var dims []int64
 		if in.Type.Shape != nil {
@@ -246,9 +276,9 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 			}
 			e.rank[in.Name] = len(dims)
 		}
-		name := e.add("Placeholder", in.Name, nil, attrType("dtype", dtFloat), attrShape("shape", dims))
+		name := e.add("Placeholder", in.Name, nil, attrType("dtype", idt), attrShape("shape", dims))
 		e.layout[in.Name] = name
-		sigIn = append(sigIn, tensorInfo(in.Name, name+":0", dims))
+		sigIn = append(sigIn, tensorInfo(in.Name, name+":0", idt, dims))
 	}
 	for _, n := range g.Nodes {
 		if err := e.node(n); err != nil {
@@ -260,8 +290,8 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		if err != nil {
 			return err
 		}
-		id := e.add("Identity", out.Name, []string{s}, attrType("T", dtFloat))
-		sigOut = append(sigOut, tensorInfo(out.Name, id+":0", nil))
+		id := e.add("Identity", out.Name, []string{s}, attrType("T", e.dt(out.Name)))
+		sigOut = append(sigOut, tensorInfo(out.Name, id+":0", e.dt(out.Name), nil))
 	}
 	pb := savedModelProto(e.nodes, sigIn, sigOut)
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
@@ -284,12 +314,12 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 	return set.Commit()
 }
 
-func tensorInfo(key, name string, dims []int64) []byte {
+func tensorInfo(key, name string, dtype uint64, dims []int64) []byte {
 	var ti []byte
 	ti = protowire.AppendTag(ti, 1, protowire.BytesType)
 	ti = protowire.AppendString(ti, name)
 	ti = protowire.AppendTag(ti, 2, protowire.VarintType)
-	ti = protowire.AppendVarint(ti, dtFloat)
+	ti = protowire.AppendVarint(ti, dtype)
 	ti = protowire.AppendTag(ti, 3, protowire.BytesType)
 	ti = protowire.AppendBytes(ti, shapeProto(dims))
 	return mapEntry(key, ti)
@@ -403,6 +433,12 @@ func (e *exporter) node(n *ir.Node) error {
 	}
 	rank0 := func() int { return e.rank[n.Inputs[0]] }
 	T := attrType("T", dtFloat)
+	if len(n.Inputs) > 0 && n.Inputs[0] != "" {
+		if d := e.dt(n.Inputs[0]); d != dtFloat {
+			T = attrType("T", d)
+			e.dtype[out] = d
+		}
+	}
 	unary := map[string]string{"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
 		"Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Identity": "Identity", "Dropout": "Identity", "Elu": "Elu", "Selu": "Selu",
 		"Softplus": "Softplus", "Reciprocal": "Reciprocal"}
@@ -545,8 +581,17 @@ func (e *exporter) node(n *ir.Node) error {
 		e.rank[out] = 4
 		return nil
 	case "GlobalAveragePool", "GlobalMaxPool":
+		if rank0() == 3 {
+			x, err := in(0)
+			if err != nil {
+				return err
+			}
+			op := map[string]string{"GlobalAveragePool": "Mean", "GlobalMaxPool": "Max"}[n.OpType]
+			set(e.add(op, out, []string{x, e.constI32(out+"_axes", 2)}, T, attrType("Tidx", dtInt32), attrBool("keep_dims", true)), 3)
+			return nil
+		}
 		if rank0() != 4 {
-			return unsupported("only 4-D input")
+			return unsupported("only 3-D and 4-D input")
 		}
 		x, err := e.cl(n.Inputs[0])
 		if err != nil {
@@ -623,13 +668,12 @@ func (e *exporter) node(n *ir.Node) error {
 		if err != nil {
 			return err
 		}
-		for i, d := range shape {
-			if d == 0 && i > 0 {
-				return unsupported("0 (copy) in a dimension other than the first")
-			}
+		zeros := false
+		for _, d := range shape {
+			zeros = zeros || d == 0
 		}
-		if len(shape) > 0 && shape[0] == 0 {
-			set(e.reshapeBatch(out, x, shape[1:]...), len(shape))
+		if zeros && nodeInt(n, "allowzero", 0) == 0 {
+			set(e.reshapeCopy(out, x, shape), len(shape))
 			return nil
 		}
 		set(e.add("Reshape", out, []string{x, e.constI32(out+"_shape", shape...)}, T, attrType("Tshape", dtInt32)), len(shape))
@@ -752,6 +796,69 @@ func (e *exporter) node(n *ir.Node) error {
 		pc := e.add("Const", out+"_paddings", nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), tensorProto(dtInt32, []int64{int64(r), 2}, i32Bytes(pads)))})
 		set(e.add("Pad", out, []string{x, pc}, T, attrType("Tpaddings", dtInt32)), r)
 		return nil
+	case "Cast":
+		to := map[int64]uint64{int64(ir.Float32): dtFloat, int64(ir.Int32): dtInt32, int64(ir.Int64): dtInt64}[nodeInt(n, "to", 0)]
+		if to == 0 {
+			return unsupported("cast to %v", ir.DType(nodeInt(n, "to", 0)))
+		}
+		x, err := in(0)
+		if err != nil {
+			return err
+		}
+		set(e.add("Cast", out, []string{x}, attrType("SrcT", e.dt(n.Inputs[0])), attrType("DstT", to)), rank0())
+		if to == dtFloat {
+			delete(e.dtype, out)
+		} else {
+			e.dtype[out] = to
+		}
+		return nil
+	case "Gather":
+		x, err := in(0)
+		if err != nil {
+			return err
+		}
+		idx, err := in(1)
+		if err != nil {
+			return err
+		}
+		ax := nodeInt(n, "axis", 0)
+		if ax < 0 {
+			ax += int64(rank0())
+		}
+		set(e.add("GatherV2", out, []string{x, idx, e.scalarI32(out+"_axis", ax)}, attrType("Tparams", e.dt(n.Inputs[0])),
+			attrType("Tindices", e.dt(n.Inputs[1])), attrType("Taxis", dtInt32)), rank0()-1+e.rank[n.Inputs[1]])
+		return nil
+	case "LayerNormalization":
+		ax := nodeInt(n, "axis", -1)
+		if ax != -1 && ax != int64(rank0()-1) {
+			return unsupported("axis %d (only the last)", ax)
+		}
+		x, err := in(0)
+		if err != nil {
+			return err
+		}
+		axes := e.constI32(out+"_axes", -1)
+		mean := e.add("Mean", out+"_mean", []string{x, axes}, T, attrType("Tidx", dtInt32), attrBool("keep_dims", true))
+		centred := e.add("Sub", out+"_centred", []string{x, mean}, T)
+		v := e.add("Mean", out+"_var", []string{e.add("Square", out+"_sq", []string{centred}, T), axes}, T, attrType("Tidx", dtInt32), attrBool("keep_dims", true))
+		inv := e.add("Rsqrt", out+"_rsqrt", []string{e.add("AddV2", out+"_eps", []string{v, e.constF(out+"_eps_c", []int64{}, []float32{nodeFloat(n, "epsilon", 1e-5)})}, T)}, T)
+		y := e.add("Mul", out+"_norm", []string{centred, inv}, T)
+		if len(n.Inputs) > 1 && n.Inputs[1] != "" {
+			sc, err := in(1)
+			if err != nil {
+				return err
+			}
+			y = e.add("Mul", out+"_scale", []string{y, sc}, T)
+		}
+		if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+			b, err := in(2)
+			if err != nil {
+				return err
+			}
+			y = e.add("AddV2", out, []string{y, b}, T)
+		}
+		set(y, rank0())
+		return nil
 	case "LeakyRelu":
 		x, err := in(0)
 		if err != nil {
@@ -809,6 +916,25 @@ func (e *exporter) reshapeBatch(out, x string, rest ...int64) string {
 		attrType("T", dtInt32), attrType("Index", dtInt32))
 	target := e.add("ConcatV2", out+"_target", []string{batch, e.constI32(out+"_rest", rest...), e.scalarI32(out+"_axis", 0)},
 		attrInt("N", 2), attrType("T", dtInt32), attrType("Tidx", dtInt32))
+	return e.add("Reshape", out, []string{x, target}, T, attrType("Tshape", dtInt32))
+}
+
+// reshapeCopy reshapes x to shape, where a 0 copies that dimension of x (read at run
+// time).
+func (e *exporter) reshapeCopy(out, x string, shape []int64) string {
+	T := attrType("T", dtFloat)
+	dims := e.add("Shape", out+"_shape", []string{x}, T, attrType("out_type", dtInt32))
+	var parts []string
+	for i, d := range shape {
+		if d == 0 {
+			parts = append(parts, e.add("StridedSlice", fmt.Sprintf("%s_dim%d", out, i), []string{dims, e.constI32(out+"_b", int64(i)), e.constI32(out+"_e", int64(i+1)), e.constI32(out+"_s", 1)},
+				attrType("T", dtInt32), attrType("Index", dtInt32)))
+		} else {
+			parts = append(parts, e.constI32(fmt.Sprintf("%s_dim%d", out, i), d))
+		}
+	}
+	parts = append(parts, e.scalarI32(out+"_axis", 0))
+	target := e.add("ConcatV2", out+"_target", parts, attrInt("N", int64(len(shape))), attrType("T", dtInt32), attrType("Tidx", dtInt32))
 	return e.add("Reshape", out, []string{x, target}, T, attrType("Tshape", dtInt32))
 }
 
