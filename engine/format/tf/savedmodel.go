@@ -441,7 +441,7 @@ func (e *exporter) node(n *ir.Node) error {
 	}
 	unary := map[string]string{"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
 		"Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Identity": "Identity", "Dropout": "Identity", "Elu": "Elu", "Selu": "Selu",
-		"Softplus": "Softplus", "Reciprocal": "Reciprocal"}
+		"Softplus": "Softplus", "Softsign": "Softsign", "Reciprocal": "Reciprocal"}
 	binary := map[string]string{"Add": "AddV2", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv", "Max": "Maximum", "Min": "Minimum", "Pow": "Pow"}
 	switch {
 	case unary[n.OpType] != "":
