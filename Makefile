@@ -76,6 +76,7 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzKeras$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzBundleIndex$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzSavedModel$$' -fuzztime $(FUZZTIME)
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as
 # C++; tests/capi/test_capi.c (fixtures, bad arguments, cancellation, 8 threads) run

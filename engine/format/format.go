@@ -149,8 +149,11 @@ var formats = []*Format{
 		},
 	},
 	{
-		// A TensorFlow SavedModel folder (written only: --to savedmodel).
-		Name: "savedmodel",
+		// A TensorFlow SavedModel folder: its serving_default signature read as a graph;
+		// written with --to savedmodel.
+		Name:       "savedmodel",
+		DetectPath: tf.DetectSavedModelPath,
+		Read:       tf.ReadSavedModel,
 		Write: func(m *ir.Model, path string, o WriteOptions) error {
 			return tf.WriteSavedModel(m, path, o.Written)
 		},

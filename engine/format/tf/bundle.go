@@ -69,7 +69,14 @@ func BundlePrefix(path string) (prefix string, ok bool) {
 }
 
 // DetectBundlePath recognises a checkpoint bundle by its path.
-func DetectBundlePath(path string) bool { _, ok := BundlePrefix(path); return ok }
+// A SavedModel folder is the savedmodel format's.
+func DetectBundlePath(path string) bool {
+	if DetectSavedModelPath(path) {
+		return false
+	}
+	_, ok := BundlePrefix(path)
+	return ok
+}
 
 // ReadBundle reads the tensors of a checkpoint bundle into a weights-only model. String
 // tensors (the object graph Keras and tf.train.Checkpoint keep) are left out and counted

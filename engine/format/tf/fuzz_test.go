@@ -45,3 +45,23 @@ func FuzzBundleIndex(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSavedModel feeds arbitrary bytes as saved_model.pb: parsed, the variables matched
+// and the signature converted (against no variables), or an error; never a panic.
+func FuzzSavedModel(f *testing.F) {
+	if data, err := os.ReadFile(filepath.Join(fixtures, "tiny_cnn_savedmodel", "saved_model.pb")); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sm, err := parseSavedModel(data, "fuzz")
+		if err != nil {
+			return
+		}
+		handles, err := sm.variableKeys()
+		if err != nil {
+			return
+		}
+		im := &importer{sm: sm, b: newBuilder("fuzz", nil), vars: map[string]*ir.Tensor{}, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+		im.run()
+	})
+}

@@ -181,3 +181,36 @@ func TestTableSnappyBlock(t *testing.T) {
 		t.Fatalf("%+v %+v %v", entries, hdr, err)
 	}
 }
+
+// The SavedModel Keras exported of the same tiny CNN imports to the same ops as its
+// .keras file (BatchNormalization as TensorFlow computes it: Mul/Sub/Add with Rsqrt).
+func TestReadSavedModel(t *testing.T) {
+	dir := filepath.Join(fixtures, "tiny_cnn_savedmodel")
+	if !DetectSavedModelPath(dir) || DetectBundlePath(dir) {
+		t.Fatal("the folder is not detected as a SavedModel")
+	}
+	m, err := ReadSavedModel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got := ops(m)
+	for _, op := range []string{"Conv", "MaxPool", "MatMul", "Softmax", "Reshape"} {
+		if !strings.Contains(got, op) {
+			t.Errorf("no %s in %s", op, got)
+		}
+	}
+	if n := strings.Count(got, "Transpose"); n != 2 {
+		t.Errorf("%d Transposes (one in, one before the flatten): %s", n, got)
+	}
+	if len(m.Graph.Inputs) != 1 || len(m.Graph.Outputs) != 1 {
+		t.Errorf("inputs %d outputs %d", len(m.Graph.Inputs), len(m.Graph.Outputs))
+	}
+	// A saved_model.pb cut short is an error, not a panic.
+	data, _ := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	for n := 0; n < len(data); n += 211 {
+		if sm, err := parseSavedModel(data[:n], "x"); err == nil {
+			sm.variableKeys()
+		}
+	}
+}
