@@ -88,7 +88,7 @@ func ReadBundle(path string) (m *ir.Model, err error) {
 	}
 	index := prefix + ".index"
 	if _, err := os.Stat(filepath.Join(path, "saved_model.pb")); err == nil {
-		return nil, ir.Errorf(ir.KindUnsupported, path, "SavedModel graphs are not imported yet: convert its variables/ folder (%s) for the weights", filepath.Dir(prefix))
+		return nil, ir.Errorf(ir.KindUnsupported, path, "is a SavedModel folder (read as a graph by the savedmodel format); its weights alone are in %s", filepath.Dir(prefix))
 	}
 	idx, err := mmap.Open(index)
 	if err != nil {
