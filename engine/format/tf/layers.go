@@ -423,36 +423,9 @@ func (b *builder) convTranspose(name string, c *layerConfig, x kval, w []*ir.Ten
 	}
 	// Keras (H, W, out, in) → ONNX ConvTranspose (in, out, H, W).
 	kt, ks := permute(k, w[0].Shape, []int{3, 2, 0, 1})
-	strides := orDefault(c.Strides, 2, 1)
-	dil := orDefault(c.DilationRate, 2, 1)
-	attrs := []*ir.Attribute{aInts("kernel_shape", ks[2:]...), aInts("strides", strides...), aInts("dilations", dil...)}
-	pads := make([]int64, 4)
-	outPad := make([]int64, 2)
-	if len(c.OutputPadding) == 2 {
-		copy(outPad, c.OutputPadding)
-	}
-	switch paddingMode(c) {
-	case "valid":
-	case "same":
-		// The transpose of a "same" convolution from n·s to n: crop the forward
-		// convolution's padding, the smaller half first.
-		for i := 0; i < 2; i++ {
-			ke := (ks[2+i]-1)*dil[i] + 1
-			total := ke - strides[i]
-			if total < 0 {
-				if len(c.OutputPadding) != 2 {
-					outPad[i] = -total
-				}
-				total = 0
-			}
-			pads[i], pads[2+i] = total/2, total-total/2
-		}
-	default:
-		return kval{}, ir.Errorf(ir.KindUnsupported, "", "layer %q: padding %v is not supported", name, c.Padding)
-	}
-	attrs = append(attrs, aInts("pads", pads...))
-	if outPad[0] != 0 || outPad[1] != 0 {
-		attrs = append(attrs, aInts("output_padding", outPad...))
+	attrs, err := convTransposeAttrs(name, c, ks)
+	if err != nil {
+		return kval{}, err
 	}
 	ins := []string{x.name, b.constF(name+".weight", ks, kt)}
 	if c.useBias() && len(w) > 1 {
@@ -1075,3 +1048,40 @@ func (b *builder) rnn(name, class string, c *layerConfig, x kval, w []*ir.Tensor
 }
 
 var _ = fmt.Sprintf
+
+// convTransposeAttrs are the ConvTranspose attributes of a Keras Conv2DTranspose (or
+// TensorFlow's Conv2DBackpropInput) with an ONNX weight of shape ks.
+func convTransposeAttrs(name string, c *layerConfig, ks []int64) ([]*ir.Attribute, error) {
+	strides := orDefault(c.Strides, 2, 1)
+	dil := orDefault(c.DilationRate, 2, 1)
+	attrs := []*ir.Attribute{aInts("kernel_shape", ks[2:]...), aInts("strides", strides...), aInts("dilations", dil...)}
+	pads := make([]int64, 4)
+	outPad := make([]int64, 2)
+	if len(c.OutputPadding) == 2 {
+		copy(outPad, c.OutputPadding)
+	}
+	switch paddingMode(c) {
+	case "valid":
+	case "same":
+		// The transpose of a "same" convolution from n·s to n: crop the forward
+		// convolution's padding, the smaller half first.
+		for i := 0; i < 2; i++ {
+			ke := (ks[2+i]-1)*dil[i] + 1
+			total := ke - strides[i]
+			if total < 0 {
+				if len(c.OutputPadding) != 2 {
+					outPad[i] = -total
+				}
+				total = 0
+			}
+			pads[i], pads[2+i] = total/2, total-total/2
+		}
+	default:
+		return nil, ir.Errorf(ir.KindUnsupported, "", "layer %q: padding %v is not supported", name, c.Padding)
+	}
+	attrs = append(attrs, aInts("pads", pads...))
+	if outPad[0] != 0 || outPad[1] != 0 {
+		attrs = append(attrs, aInts("output_padding", outPad...))
+	}
+	return attrs, nil
+}

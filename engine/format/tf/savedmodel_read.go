@@ -750,7 +750,7 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 	name := n.name
 	unary := map[string]string{"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
 		"Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Identity": "Identity", "Elu": "Elu", "Selu": "Selu", "Softplus": "Softplus",
-		"Softsign": "Softsign", "Reciprocal": "Reciprocal"}
+		"Softsign": "Softsign", "Reciprocal": "Reciprocal", "StopGradient": "Identity"}
 	binary := map[string]string{"AddV2": "Add", "Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min"}
 	switch {
 	case unary[n.op] != "":
@@ -951,6 +951,72 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			return []kval{{name: b.op("Squeeze", name, []string{x.name}), rank: 1, dtype: x.dtype}}, nil
 		}
 		return []kval{{name: b.op("Squeeze", name, []string{x.name, b.constI(name+"_axes", dims...)}), rank: x.rank - len(dims), dtype: x.dtype}}, nil
+	case "Tile":
+		x = b.toCL(x)
+		m := b.op("Cast", name+"_reps", []string{b.toCL(ins[1]).name}, aInt("to", int64(ir.Int64)))
+		return []kval{{name: b.op("Tile", name, []string{x.name, m}), rank: x.rank, dtype: x.dtype}}, nil
+	case "Less", "Greater", "LessEqual", "GreaterEqual", "Equal":
+		a, c := b.toCL(ins[0]), b.toCL(ins[1])
+		op := map[string]string{"Less": "Less", "Greater": "Greater", "LessEqual": "LessOrEqual", "GreaterEqual": "GreaterOrEqual", "Equal": "Equal"}[n.op]
+		return []kval{{name: b.op(op, name, []string{a.name, c.name}), rank: max(a.rank, c.rank), dtype: ir.Bool}}, nil
+	case "Select", "SelectV2":
+		if len(ins) != 3 {
+			return nil, unsupported("%d inputs", len(ins))
+		}
+		c, a, e := b.toCL(ins[0]), b.toCL(ins[1]), b.toCL(ins[2])
+		return []kval{{name: b.op("Where", name, []string{c.name, a.name, e.name}), rank: max(a.rank, e.rank, c.rank), dtype: a.dtype}}, nil
+	case "Einsum":
+		var names []string
+		for _, v := range ins {
+			names = append(names, b.toCL(v).name)
+		}
+		eq := attrS(n, "equation")
+		r := strings.Index(eq, "->")
+		if r < 0 {
+			return nil, unsupported("equation %q", eq)
+		}
+		return []kval{{name: b.op("Einsum", name, names, aString("equation", eq)), rank: len(strings.TrimSpace(eq[r+2:])), dtype: x.dtype}}, nil
+	case "SquaredDifference":
+		a, c := b.toCL(ins[0]), b.toCL(ins[1])
+		d := b.op("Sub", name+"_diff", []string{a.name, c.name})
+		return []kval{{name: b.op("Mul", name, []string{d, d}), rank: max(a.rank, c.rank), dtype: a.dtype}}, nil
+	case "GatherV2":
+		ax := im.constOf(ins[2])
+		if ax == nil {
+			return nil, unsupported("axis is not constant")
+		}
+		av, _ := ax.Float32s()
+		p, idx := b.toCL(ins[0]), b.toCL(ins[1])
+		a := int64(av[0])
+		if a < 0 {
+			a += int64(p.rank)
+		}
+		return []kval{{name: b.op("Gather", name, []string{p.name, idx.name}, aInt("axis", a)), rank: p.rank - 1 + idx.rank, dtype: p.dtype}}, nil
+	case "Conv2DBackpropInput":
+		// Keras' Conv2DTranspose: (input_sizes, filter (H, W, out, in), out_backprop).
+		w := im.constOf(ins[1])
+		if w == nil || len(w.Shape) != 4 || len(ins) != 3 || attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("filter is not a constant")
+		}
+		wv, err := f32(w)
+		if err != nil {
+			return nil, err
+		}
+		kt, ks := permute(wv, w.Shape, []int{3, 2, 0, 1})
+		st, dil := attrList(n, "strides"), attrList(n, "dilations")
+		if len(st) != 4 {
+			st = []int64{1, 1, 1, 1}
+		}
+		if len(dil) != 4 {
+			dil = []int64{1, 1, 1, 1}
+		}
+		c := &layerConfig{Strides: []int64{st[1], st[2]}, DilationRate: []int64{dil[1], dil[2]}, Padding: strings.ToLower(attrS(n, "padding"))}
+		attrs, err := convTransposeAttrs(name, c, ks)
+		if err != nil {
+			return nil, err
+		}
+		x = b.toCF(ins[2])
+		return []kval{{name: b.op("ConvTranspose", name, []string{x.name, b.constF(name+".weight", ks, kt)}, attrs...), rank: 4, cf: true, dtype: ir.Float32}}, nil
 	case "Transpose":
 		p := im.constOf(ins[1])
 		if p == nil {
