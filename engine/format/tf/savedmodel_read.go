@@ -783,6 +783,9 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		return ins, nil
 	case "Relu6":
 		return []kval{b.same(x, b.op("Clip", name, []string{x.name, b.scalarF(name+"_min", 0), b.scalarF(name+"_max", 6)}))}, nil
+	case "Erfc":
+		e := b.op("Erf", name+"_erf", []string{x.name})
+		return []kval{b.same(x, b.op("Sub", name, []string{b.scalarF(name+"_one", 1), e}))}, nil
 	case "Rsqrt":
 		return []kval{b.same(x, b.op("Reciprocal", name, []string{b.op("Sqrt", name+"_sqrt", []string{x.name})}))}, nil
 	case "Square":
@@ -938,7 +941,7 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			return []kval{{name: b.op("Reshape", name, []string{x.name, b.constI(name+"_shape", dims...)}), rank: len(dims), dtype: x.dtype}}, nil
 		}
 		// A shape computed at run time (Flatten: Pack(batch, -1)).
-		r, ok := im.packLen[ins[1].name]
+		r, ok := im.length1D(ins[1])
 		if !ok {
 			return nil, unsupported("a shape of unknown length")
 		}
@@ -991,7 +994,11 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		if a < 0 {
 			a += int64(p.rank)
 		}
-		return []kval{{name: b.op("Gather", name, []string{p.name, idx.name}, aInt("axis", a)), rank: p.rank - 1 + idx.rank, dtype: p.dtype}}, nil
+		y := b.op("Gather", name, []string{p.name, idx.name}, aInt("axis", a))
+		if l, ok := im.length1D(idx); ok && p.rank == 1 && idx.rank == 1 {
+			im.packLen[y] = l
+		}
+		return []kval{{name: y, rank: p.rank - 1 + idx.rank, dtype: p.dtype}}, nil
 	case "Conv2DBackpropInput":
 		// Keras' Conv2DTranspose: (input_sizes, filter (H, W, out, in), out_backprop).
 		w := im.constOf(ins[1])
@@ -1057,7 +1064,29 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		if attrI2(n, "out_type", 6) == dtInt64 {
 			to = ir.Int64
 		}
-		return []kval{{name: b.op("Cast", name, []string{y}, aInt("to", int64(to))), rank: 1, dtype: to}}, nil
+		y = b.op("Cast", name, []string{y}, aInt("to", int64(to)))
+		im.packLen[y] = x.rank
+		return []kval{{name: y, rank: 1, dtype: to}}, nil
+	case "Prod":
+		ax := im.constOf(ins[1])
+		if ax == nil {
+			return nil, unsupported("axes are not constant")
+		}
+		av, _ := ax.Float32s()
+		x = b.toCL(x)
+		var axes []int64
+		for _, a := range av {
+			axes = append(axes, int64(a))
+		}
+		kd := int64(0)
+		r := x.rank - len(axes)
+		if attrB(n, "keep_dims") {
+			kd, r = 1, x.rank
+		}
+		// ReduceProd of opset 17 takes axes as an attribute; int32 is computed as int64.
+		in := b.op("Cast", name+"_i64", []string{x.name}, aInt("to", int64(ir.Int64)))
+		y := b.op("ReduceProd", name+"_prod", []string{in}, aInts("axes", axes...), aInt("keepdims", kd))
+		return []kval{{name: b.op("Cast", name, []string{y}, aInt("to", int64(x.dtype))), rank: r, dtype: x.dtype}}, nil
 	case "StridedSlice":
 		// The 1-D slices Keras' Flatten and friends take of a shape.
 		bg, en, st := im.constOf(ins[1]), im.constOf(ins[2]), im.constOf(ins[3])
@@ -1077,6 +1106,17 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		y := b.op("Slice", name+"_slice", []string{x.name, b.constI(name+"_starts", start), b.constI(name+"_ends", end), b.constI(name+"_axes", 0), b.constI(name+"_steps", int64(sv[0]))})
 		if attrI(n, "shrink_axis_mask")&1 != 0 {
 			return []kval{{name: b.op("Squeeze", name, []string{y, b.constI(name+"_sq", 0)}), rank: 0, dtype: x.dtype}}, nil
+		}
+		if l, ok := im.length1D(x); ok && int64(sv[0]) == 1 {
+			lo, hi := start, end
+			if lo < 0 {
+				lo += int64(l)
+			}
+			if hi < 0 {
+				hi += int64(l)
+			}
+			lo, hi = max(0, min(lo, int64(l))), max(0, min(hi, int64(l)))
+			im.packLen[y] = int(max(0, hi-lo))
 		}
 		return []kval{{name: y, rank: 1, dtype: x.dtype}}, nil
 	case "Pack":
@@ -1120,8 +1160,46 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			return nil, unsupported("axis is not constant")
 		}
 		av, _ := ax.Float32s()
+		parts := ins[:len(ins)-1]
+		if parts[0].rank == 1 {
+			// 1-D (shapes, perms): folded when all parts are constants, else its
+			// length recorded when each part's is known.
+			var all []int64
+			total, known, folded := 0, true, parts[0].dtype == ir.Int32 || parts[0].dtype == ir.Int64
+			for _, p := range parts {
+				l, ok := im.length1D(p)
+				total += l
+				known = known && ok
+				if t := im.constOf(p); t != nil && folded {
+					v, _ := t.Float32s()
+					for _, x := range v {
+						all = append(all, int64(x))
+					}
+				} else {
+					folded = false
+				}
+			}
+			if folded {
+				y := b.constI(name, all...)
+				if parts[0].dtype == ir.Int32 {
+					t, _ := ir.NewTensor(b.fresh(name+"_i32"), ir.Int32, []int64{int64(len(all))}, i32Bytes(all))
+					b.g.Initializers = append(b.g.Initializers, t)
+					y = t.Name
+				}
+				return []kval{{name: y, rank: 1, dtype: parts[0].dtype}}, nil
+			}
+			var names []string
+			for _, p := range parts {
+				names = append(names, p.name)
+			}
+			y := b.op("Concat", name, names, aInt("axis", 0))
+			if known {
+				im.packLen[y] = total
+			}
+			return []kval{{name: y, rank: 1, dtype: parts[0].dtype}}, nil
+		}
 		c := &layerConfig{Axis: float64(av[0])}
-		v, err := b.concat(name, c, ins[:len(ins)-1])
+		v, err := b.concat(name, c, parts)
 		if err != nil {
 			return nil, err
 		}
@@ -1137,6 +1215,16 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		return nil, nil
 	}
 	return nil, unsupported("no mapping to the IR")
+}
+
+// length1D is the number of elements of a 1-D tensor, when known: a constant's, or
+// one recorded by the op that made it (Pack, Shape, GatherV2, ConcatV2).
+func (im *importer) length1D(v kval) (int, bool) {
+	if t := im.constOf(v); t != nil && len(t.Shape) == 1 {
+		return int(t.Shape[0]), true
+	}
+	n, ok := im.packLen[v.name]
+	return n, ok
 }
 
 // channelVector reshapes a per-channel vector to (C, 1, ...) for a channels-first tensor
