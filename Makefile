@@ -79,6 +79,9 @@ fuzz:
 	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzReadScript$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./engine/format/tflite -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzKeras$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzBundleIndex$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzSavedModel$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as
 # C++; tests/capi/test_capi.c (fixtures, bad arguments, cancellation, 8 threads) run

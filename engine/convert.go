@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/atomicfile"
@@ -34,6 +35,10 @@ type ConvertResult struct {
 // (or opts.To) names. The output appears atomically; src is never modified.
 func Convert(ctx context.Context, src, dst string, opts ConvertOptions, progress Progress) (*ConvertResult, error) {
 	step := stepper(ctx, progress)
+	if strings.EqualFold(opts.To, "savedmodel") && filepath.Base(dst) != "saved_model.pb" {
+		// A SavedModel is a folder: the checks below apply to its saved_model.pb.
+		dst = filepath.Join(dst, "saved_model.pb")
+	}
 	if err := checkOutputFolder(dst); err != nil {
 		return nil, err
 	}

@@ -254,6 +254,11 @@ checkpoint; a Hugging Face folder with config.json (Llama, Mistral, Qwen2, BERT,
 Gemma, Gemma 2, Phi-3) converts to GGUF as llama.cpp's convert_hf_to_gguf.py does. GGUF block types are dequantized to
 float32 for formats that cannot hold them. PyTorch checkpoints (.pt, .pth, .bin) are read with an allow-list: a pickle
 that asks for anything but tensors, storages, dtypes and dicts is refused, never run.
+Keras .keras and legacy .h5 models convert to ONNX (and any weights format, in PyTorch
+layouts); a TensorFlow checkpoint (variables/ or PREFIX.index) converts to and from
+weights formats (OUT.index writes OUT.index + OUT.data-00000-of-00001); a SavedModel
+folder's serving_default signature converts to ONNX; --to savedmodel writes an ONNX
+model as a SavedModel into OUT, an existing folder.
 
 JSON (--json, the C ABI, Python): a number that is NaN or ±Inf, which JSON cannot
 hold, is written as null; verify's non_finite counts say where NaN/Inf appeared.

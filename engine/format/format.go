@@ -14,6 +14,7 @@ import (
 	"github.com/modelc/modelc/engine/format/npy"
 	"github.com/modelc/modelc/engine/format/onnx"
 	"github.com/modelc/modelc/engine/format/safetensors"
+	"github.com/modelc/modelc/engine/format/tf"
 	"github.com/modelc/modelc/engine/format/tflite"
 	"github.com/modelc/modelc/engine/format/torch"
 	"github.com/modelc/modelc/engine/ir"
@@ -166,6 +167,35 @@ var formats = []*Format{
 				return withFile(err, name)
 			}
 			return nil
+		},
+	},
+	{
+		// Keras: a Keras 3 .keras archive or a legacy HDF5 .h5 model, read as a graph.
+		Name:       "keras",
+		Extensions: []string{".keras", ".h5", ".hdf5"},
+		Detect:     tf.DetectKeras,
+		Read:       tf.ReadKeras,
+		ReadBytes:  tf.ParseKeras,
+	},
+	{
+		// A TensorFlow checkpoint bundle: PREFIX.index + PREFIX.data-*, or the folder
+		// holding them (a SavedModel's variables/). Weights only.
+		Name:       "tfcheckpoint",
+		Extensions: []string{".index"},
+		DetectPath: tf.DetectBundlePath,
+		Read:       tf.ReadBundle,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return tf.WriteBundle(m, path, o.Written)
+		},
+	},
+	{
+		// A TensorFlow SavedModel folder: its serving_default signature read as a graph;
+		// written with --to savedmodel.
+		Name:       "savedmodel",
+		DetectPath: tf.DetectSavedModelPath,
+		Read:       tf.ReadSavedModel,
+		Write: func(m *ir.Model, path string, o WriteOptions) error {
+			return tf.WriteSavedModel(m, path, o.Written)
 		},
 	},
 	{

@@ -1,0 +1,1267 @@
+package tf
+
+// SavedModel import, for what Keras' model.export() and tf.saved_model.save write for
+// the CNN and MLP layers: the serving_default signature's call is inlined
+// (StatefulPartitionedCall / PartitionedCall, nested), variables are found through the
+// SavedModel's own restore function (RestoreV2's tensor names → AssignVariableOp → the
+// VarHandleOp the call reads) and read from variables/, and the TensorFlow ops become IR
+// nodes. Channels-last tensors are transposed to channels-first once, where a convolution
+// or pool first reads them, as the Keras reader does.
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// DetectSavedModelPath recognises a SavedModel folder.
+func DetectSavedModelPath(path string) bool {
+	st, err := os.Stat(filepath.Join(path, "saved_model.pb"))
+	return err == nil && st.Mode().IsRegular()
+}
+
+type tfNodeDef struct {
+	name, op string
+	inputs   []string
+	attrs    map[string][]byte // AttrValue bytes
+}
+
+type tfFunction struct {
+	name    string
+	inArgs  []string
+	outArgs []string
+	nodes   []*tfNodeDef
+	ret     map[string]string
+}
+
+type savedModel struct {
+	nodes     map[string]*tfNodeDef
+	order     []*tfNodeDef
+	functions map[string]*tfFunction
+	sigIn     [][2]string // key, tensor name
+	sigOut    [][2]string
+}
+
+func bytesFields(b []byte) (map[protowire.Number][][]byte, error) {
+	out := map[protowire.Number][][]byte{}
+	err := fields(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if typ == protowire.BytesType {
+			out[num] = append(out[num], raw)
+		} else {
+			out[num] = append(out[num], protowire.AppendVarint(nil, v))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func parseNodeDef(b []byte) (*tfNodeDef, error) {
+	f, err := bytesFields(b)
+	if err != nil {
+		return nil, err
+	}
+	n := &tfNodeDef{attrs: map[string][]byte{}}
+	if len(f[1]) > 0 {
+		n.name = string(f[1][0])
+	}
+	if len(f[2]) > 0 {
+		n.op = string(f[2][0])
+	}
+	for _, in := range f[3] {
+		n.inputs = append(n.inputs, string(in))
+	}
+	for _, e := range f[5] {
+		ef, err := bytesFields(e)
+		if err != nil {
+			return nil, err
+		}
+		if len(ef[1]) > 0 && len(ef[2]) > 0 {
+			n.attrs[string(ef[1][0])] = ef[2][0]
+		}
+	}
+	return n, nil
+}
+
+func parseSavedModel(data []byte, file string) (*savedModel, error) {
+	corrupt := func(err error) error { return ir.Errorf(ir.KindCorrupt, file, "saved_model.pb: %v", err) }
+	top, err := bytesFields(data)
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	var mg map[protowire.Number][][]byte
+	for _, raw := range top[2] {
+		m, err := bytesFields(raw)
+		if err != nil {
+			return nil, corrupt(err)
+		}
+		serve := false
+		for _, info := range m[1] {
+			inf, _ := bytesFields(info)
+			for _, t := range inf[4] {
+				serve = serve || string(t) == "serve"
+			}
+		}
+		if serve || mg == nil {
+			mg = m
+		}
+	}
+	if mg == nil || len(mg[2]) == 0 {
+		return nil, ir.Errorf(ir.KindCorrupt, file, "saved_model.pb holds no MetaGraphDef with a graph")
+	}
+	sm := &savedModel{nodes: map[string]*tfNodeDef{}, functions: map[string]*tfFunction{}}
+	gd, err := bytesFields(mg[2][0])
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	for _, nb := range gd[1] {
+		n, err := parseNodeDef(nb)
+		if err != nil {
+			return nil, corrupt(err)
+		}
+		sm.nodes[n.name] = n
+		sm.order = append(sm.order, n)
+	}
+	for _, lib := range gd[2] {
+		lf, err := bytesFields(lib)
+		if err != nil {
+			return nil, corrupt(err)
+		}
+		for _, fb := range lf[1] {
+			ff, err := bytesFields(fb)
+			if err != nil {
+				return nil, corrupt(err)
+			}
+			fn := &tfFunction{ret: map[string]string{}}
+			if len(ff[1]) > 0 {
+				sig, _ := bytesFields(ff[1][0])
+				if len(sig[1]) > 0 {
+					fn.name = string(sig[1][0])
+				}
+				for _, a := range sig[2] {
+					af, _ := bytesFields(a)
+					if len(af[1]) > 0 {
+						fn.inArgs = append(fn.inArgs, string(af[1][0]))
+					}
+				}
+				for _, a := range sig[3] {
+					af, _ := bytesFields(a)
+					if len(af[1]) > 0 {
+						fn.outArgs = append(fn.outArgs, string(af[1][0]))
+					}
+				}
+			}
+			for _, nb := range ff[3] {
+				n, err := parseNodeDef(nb)
+				if err != nil {
+					return nil, corrupt(err)
+				}
+				fn.nodes = append(fn.nodes, n)
+			}
+			for _, r := range ff[4] {
+				rf, _ := bytesFields(r)
+				if len(rf[1]) > 0 && len(rf[2]) > 0 {
+					fn.ret[string(rf[1][0])] = string(rf[2][0])
+				}
+			}
+			sm.functions[fn.name] = fn
+		}
+	}
+	for _, e := range mg[5] {
+		ef, _ := bytesFields(e)
+		if len(ef[1]) == 0 || string(ef[1][0]) != "serving_default" || len(ef[2]) == 0 {
+			continue
+		}
+		sig, _ := bytesFields(ef[2][0])
+		for i, num := range []protowire.Number{1, 2} {
+			for _, m := range sig[num] {
+				mf, _ := bytesFields(m)
+				if len(mf[1]) == 0 || len(mf[2]) == 0 {
+					continue
+				}
+				ti, _ := bytesFields(mf[2][0])
+				if len(ti[1]) == 0 {
+					continue
+				}
+				kv := [2]string{string(mf[1][0]), string(ti[1][0])}
+				if i == 0 {
+					sm.sigIn = append(sm.sigIn, kv)
+				} else {
+					sm.sigOut = append(sm.sigOut, kv)
+				}
+			}
+		}
+	}
+	if len(sm.sigIn) == 0 || len(sm.sigOut) == 0 {
+		return nil, ir.Errorf(ir.KindUnsupported, file, "SavedModel without a serving_default signature")
+	}
+	return sm, nil
+}
+
+// attr helpers over AttrValue bytes.
+func attrField(b []byte, num protowire.Number) []byte {
+	f, _ := bytesFields(b)
+	if len(f[num]) == 0 {
+		return nil
+	}
+	return f[num][0]
+}
+
+func attrS(n *tfNodeDef, name string) string { return string(attrField(n.attrs[name], 2)) }
+func attrI(n *tfNodeDef, name string) int64 {
+	v := attrField(n.attrs[name], 3)
+	x, _ := protowire.ConsumeVarint(v)
+	return int64(x)
+}
+func attrB(n *tfNodeDef, name string) bool { return attrI2(n, name, 5) != 0 }
+func attrI2(n *tfNodeDef, name string, num protowire.Number) uint64 {
+	v := attrField(n.attrs[name], num)
+	x, _ := protowire.ConsumeVarint(v)
+	return x
+}
+func attrF(n *tfNodeDef, name string) float32 {
+	f, _ := bytesFields(n.attrs[name])
+	_ = f
+	var out float32
+	fields(n.attrs[name], func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+		if num == 4 && typ == protowire.Fixed32Type {
+			out = float32frombits(uint32(v))
+		}
+		return nil
+	})
+	return out
+}
+func attrList(n *tfNodeDef, name string) []int64 {
+	l := attrField(n.attrs[name], 1)
+	var out []int64
+	fields(l, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if num != 3 {
+			return nil
+		}
+		if typ == protowire.BytesType {
+			for len(raw) > 0 {
+				x, k := protowire.ConsumeVarint(raw)
+				if k < 0 {
+					return nil
+				}
+				out = append(out, int64(x))
+				raw = raw[k:]
+			}
+			return nil
+		}
+		out = append(out, int64(v))
+		return nil
+	})
+	return out
+}
+func attrFunc(n *tfNodeDef) string {
+	fa := attrField(n.attrs["f"], 10)
+	return string(attrField(fa, 1))
+}
+
+// constTensor decodes a Const node's value: numbers into an IR tensor, strings as a list.
+func constValue(n *tfNodeDef, name string) (*ir.Tensor, []string, error) {
+	tp := attrField(n.attrs["value"], 8)
+	f, err := bytesFields(tp)
+	if err != nil {
+		return nil, nil, err
+	}
+	dt := uint64(0)
+	if len(f[1]) > 0 {
+		dt, _ = protowire.ConsumeVarint(f[1][0])
+	}
+	var shape []int64
+	if len(f[2]) > 0 {
+		sf, _ := bytesFields(f[2][0])
+		for _, d := range sf[2] {
+			df, _ := bytesFields(d)
+			var size uint64
+			if len(df[1]) > 0 {
+				size, _ = protowire.ConsumeVarint(df[1][0])
+			}
+			shape = append(shape, int64(size))
+		}
+	}
+	if shape == nil {
+		shape = []int64{}
+	}
+	if dt == tfString {
+		var s []string
+		for _, v := range f[8] {
+			s = append(s, string(v))
+		}
+		return nil, s, nil
+	}
+	idt, ok := tfDTypes[dt]
+	if !ok {
+		return nil, nil, fmt.Errorf("Const %s: dtype %d", n.name, dt)
+	}
+	n64 := ir.NumElements(shape)
+	want, _ := idt.ByteSize(n64)
+	var content []byte
+	if len(f[4]) > 0 {
+		content = f[4][0]
+	} else {
+		// Typed repeated fields: float_val 5, int_val 7, int64_val 10; a single value
+		// fills the tensor.
+		var vals []uint64
+		num := map[ir.DType]protowire.Number{ir.Float32: 5, ir.Int32: 7, ir.Int64: 10}[idt]
+		if num == 0 {
+			return nil, nil, fmt.Errorf("Const %s: %v without tensor_content", n.name, idt)
+		}
+		fields(tp, func(k protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+			if k != num {
+				return nil
+			}
+			if typ == protowire.BytesType {
+				for len(raw) > 0 {
+					if idt == ir.Float32 {
+						x, c := protowire.ConsumeFixed32(raw)
+						if c < 0 {
+							return nil
+						}
+						vals = append(vals, uint64(x))
+						raw = raw[c:]
+					} else {
+						x, c := protowire.ConsumeVarint(raw)
+						if c < 0 {
+							return nil
+						}
+						vals = append(vals, x)
+						raw = raw[c:]
+					}
+				}
+				return nil
+			}
+			vals = append(vals, v)
+			return nil
+		})
+		es := int64(idt.ElemBytes())
+		content = make([]byte, 0, want)
+		for i := int64(0); i < n64; i++ {
+			var v uint64
+			if len(vals) > 0 {
+				v = vals[min(int(i), len(vals)-1)]
+			}
+			for j := int64(0); j < es; j++ {
+				content = append(content, byte(v>>(8*j)))
+			}
+		}
+	}
+	t, err := ir.NewTensor(name, idt, shape, content)
+	return t, nil, err
+}
+
+// ReadSavedModel imports a SavedModel folder's serving_default signature.
+func ReadSavedModel(dir string) (m *ir.Model, err error) {
+	pbPath := filepath.Join(dir, "saved_model.pb")
+	data, err := os.ReadFile(pbPath)
+	if err != nil {
+		return nil, ir.IOError(pbPath, err)
+	}
+	sm, err := parseSavedModel(data, pbPath)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := ReadBundle(filepath.Join(dir, "variables"))
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]*ir.Tensor{}
+	for _, t := range vars.Graph.Initializers {
+		byKey[t.Name] = t
+	}
+	handles, err := sm.variableKeys()
+	if err != nil {
+		vars.Close()
+		return nil, ir.Errorf(ir.KindUnsupported, dir, "%v", err)
+	}
+	imp := &importer{sm: sm, b: newBuilder(dir, nil), vars: byKey, handles: handles, vals: map[string]kval{}, file: dir, packLen: map[string]int{}}
+	if err := imp.run(); err != nil {
+		vars.Close()
+		if e, ok := err.(*ir.Error); ok && e.File == "" {
+			e.File = dir
+		}
+		return nil, err
+	}
+	imp.b.g.Name = filepath.Base(filepath.Clean(dir))
+	dropUnused(imp.b.g)
+	model := &ir.Model{IRVersion: 8, Opsets: []ir.OpsetImport{{Version: 17}}, ProducerName: "modelc (savedmodel)", Graph: imp.b.g}
+	model.KeepAlive(vars)
+	return model, nil
+}
+
+// variableKeys maps each VarHandleOp of the graph to its checkpoint key, through the
+// SavedModel's restore function: RestoreV2's tensor i is assigned (AssignVariableOp) to
+// an argument, which the graph's call node binds to a VarHandleOp.
+func (sm *savedModel) variableKeys() (map[string]string, error) {
+	out := map[string]string{}
+	for _, call := range sm.order {
+		if call.op != "StatefulPartitionedCall" && call.op != "PartitionedCall" {
+			continue
+		}
+		fn := sm.functions[attrFunc(call)]
+		if fn == nil {
+			continue
+		}
+		var names []string
+		restore := ""
+		for _, n := range fn.nodes {
+			if n.op == "RestoreV2" {
+				restore = n.name
+				if len(n.inputs) > 1 {
+					src := strings.SplitN(n.inputs[1], ":", 2)[0]
+					for _, c := range fn.nodes {
+						if c.name == src && c.op == "Const" {
+							_, names, _ = constValue(c, c.name)
+						}
+					}
+				}
+			}
+		}
+		if restore == "" {
+			continue
+		}
+		// Identity_k ← RestoreV2:tensors:i; AssignVariableOp(arg, Identity_k).
+		ident := map[string]int{}
+		for _, n := range fn.nodes {
+			if n.op == "Identity" && len(n.inputs) > 0 && strings.HasPrefix(n.inputs[0], restore+":tensors:") {
+				var i int
+				fmt.Sscanf(strings.TrimPrefix(n.inputs[0], restore+":tensors:"), "%d", &i)
+				ident[n.name] = i
+			}
+		}
+		for _, n := range fn.nodes {
+			if n.op != "AssignVariableOp" || len(n.inputs) < 2 {
+				continue
+			}
+			i, ok := ident[strings.SplitN(n.inputs[1], ":", 2)[0]]
+			if !ok || i >= len(names) {
+				continue
+			}
+			for k, a := range fn.inArgs {
+				if a == n.inputs[0] && k < len(call.inputs) {
+					out[call.inputs[k]] = names[i]
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no restore function found: the variables cannot be matched to the graph")
+	}
+	return out, nil
+}
+
+type importer struct {
+	sm      *savedModel
+	b       *builder
+	vars    map[string]*ir.Tensor
+	handles map[string]string // VarHandleOp node → checkpoint key
+	vals    map[string]kval   // resolved "scope/tensor:idx" → value
+	consts  map[string]*ir.Tensor
+	file    string
+	depth   int
+	packLen map[string]int // length of 1-D shapes built by Pack
+}
+
+// scope is one function body being inlined.
+type scope struct {
+	fn    *tfFunction // nil: the graph itself
+	nodes map[string]*tfNodeDef
+	args  map[string]ref // argument → the caller's tensor
+	id    string
+}
+
+// ref names a tensor: a scope and an output of a node in it (or a variable handle).
+type ref struct {
+	sc   *scope
+	node string
+	idx  int
+	arg  string // set when the tensor is a variable handle: its VarHandleOp name
+}
+
+func (im *importer) run() error {
+	root := &scope{nodes: im.sm.nodes, id: ""}
+	for _, kv := range im.sm.sigIn {
+		name := strings.SplitN(kv[1], ":", 2)[0]
+		n := im.sm.nodes[name]
+		if n == nil || n.op != "Placeholder" {
+			return ir.Errorf(ir.KindCorrupt, "", "signature input %s is not a Placeholder", kv[1])
+		}
+		dims := shapeAttr(n.attrs["shape"])
+		cfg := map[string]any{"batch_shape": dims, "dtype": "float32"}
+		if dt := attrI2(n, "dtype", 6); dt == dtInt32 {
+			cfg["dtype"] = "int32"
+		} else if dt == dtInt64 {
+			cfg["dtype"] = "int64"
+		}
+		raw := mustMarshal(cfg)
+		v, err := im.b.input(&kerasObj{ClassName: "InputLayer", Name: kv[0], Config: raw})
+		if err != nil {
+			return err
+		}
+		im.vals[fmt.Sprintf("%s/%s:0", root.id, name)] = v
+	}
+	for _, kv := range im.sm.sigOut {
+		r, err := im.parseRef(root, kv[1], true)
+		if err != nil {
+			return err
+		}
+		v, err := im.value(r)
+		if err != nil {
+			return err
+		}
+		im.b.output(v, kv[0])
+	}
+	return nil
+}
+
+func shapeAttr(b []byte) []*int64 {
+	sp := attrField(b, 7)
+	sf, _ := bytesFields(sp)
+	var out []*int64
+	for _, d := range sf[2] {
+		df, _ := bytesFields(d)
+		var size uint64
+		if len(df[1]) > 0 {
+			size, _ = protowire.ConsumeVarint(df[1][0])
+		}
+		if int64(size) < 0 {
+			out = append(out, nil)
+		} else {
+			s := int64(size)
+			out = append(out, &s)
+		}
+	}
+	return out
+}
+
+// parseRef reads an input string: "node", "node:idx" (graph), "node:arg:idx" (function),
+// or a function argument name.
+func (im *importer) parseRef(sc *scope, s string, graph bool) (ref, error) {
+	if strings.HasPrefix(s, "^") {
+		return ref{}, fmt.Errorf("control input")
+	}
+	parts := strings.Split(s, ":")
+	if sc.fn != nil && len(parts) == 1 {
+		if a, ok := sc.args[s]; ok {
+			return a, nil
+		}
+	}
+	r := ref{sc: sc, node: parts[0]}
+	last := parts[len(parts)-1]
+	if len(parts) > 1 {
+		fmt.Sscanf(last, "%d", &r.idx)
+	}
+	if len(parts) == 3 {
+		n := sc.nodes[parts[0]]
+		if n != nil {
+			r.idx += outputOffset(n.op, parts[1])
+		}
+	}
+	return r, nil
+}
+
+// outputOffset is the flat index of an op's named output list (only multi-output ops
+// need it).
+func outputOffset(op, arg string) int {
+	switch op {
+	case "FusedBatchNormV3", "FusedBatchNorm":
+		return map[string]int{"y": 0, "batch_mean": 1, "batch_variance": 2}[arg]
+	}
+	return 0
+}
+
+func (r ref) key() string { return fmt.Sprintf("%s/%s:%d", r.sc.id, r.node, r.idx) }
+
+// value resolves a tensor to a graph value, converting the nodes it needs.
+func (im *importer) value(r ref) (kval, error) {
+	if v, ok := im.vals[r.key()]; ok {
+		return v, nil
+	}
+	im.depth++
+	defer func() { im.depth-- }()
+	if im.depth > 10000 {
+		return kval{}, ir.Errorf(ir.KindUnsupported, "", "graph too deep")
+	}
+	n := r.sc.nodes[r.node]
+	if n == nil {
+		return kval{}, ir.Errorf(ir.KindCorrupt, "", "tensor %s: no node %q", r.key(), r.node)
+	}
+	outs, err := im.convert(r.sc, n)
+	if err != nil {
+		return kval{}, err
+	}
+	for i, v := range outs {
+		im.vals[fmt.Sprintf("%s/%s:%d", r.sc.id, n.name, i)] = v
+	}
+	if r.idx >= len(outs) {
+		return kval{}, ir.Errorf(ir.KindUnsupported, "", "node %s (%s): output %d", n.name, n.op, r.idx)
+	}
+	return outs[r.idx], nil
+}
+
+// handle returns the VarHandleOp a resource tensor comes from.
+func (im *importer) handle(r ref) (string, error) {
+	for i := 0; i < 100; i++ {
+		if r.arg != "" {
+			return r.arg, nil
+		}
+		n := r.sc.nodes[r.node]
+		if n == nil {
+			break
+		}
+		if n.op == "VarHandleOp" && r.sc.fn == nil {
+			return n.name, nil
+		}
+		if n.op == "Identity" && len(n.inputs) > 0 {
+			var err error
+			if r, err = im.parseRef(r.sc, n.inputs[0], false); err != nil {
+				return "", err
+			}
+			continue
+		}
+		break
+	}
+	return "", ir.Errorf(ir.KindUnsupported, "", "resource %s is not a variable handle", r.key())
+}
+
+func (im *importer) data(sc *scope, n *tfNodeDef) ([]kval, error) {
+	var out []kval
+	for _, in := range n.inputs {
+		if strings.HasPrefix(in, "^") {
+			continue
+		}
+		r, err := im.parseRef(sc, in, sc.fn == nil)
+		if err != nil {
+			return nil, err
+		}
+		v, err := im.value(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// constOf returns the IR initializer behind v, if v is one.
+func (im *importer) constOf(v kval) *ir.Tensor {
+	for _, t := range im.b.g.Initializers {
+		if t.Name == v.name {
+			return t
+		}
+	}
+	return nil
+}
+
+func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
+	b := im.b
+	unsupported := func(why string, args ...any) error {
+		return ir.Errorf(ir.KindUnsupported, "", "TensorFlow node %s (%s): %s", n.name, n.op, fmt.Sprintf(why, args...))
+	}
+	switch n.op {
+	case "StatefulPartitionedCall", "PartitionedCall":
+		fn := im.sm.functions[attrFunc(n)]
+		if fn == nil {
+			return nil, unsupported("function %q not in the library", attrFunc(n))
+		}
+		inner := &scope{fn: fn, nodes: map[string]*tfNodeDef{}, args: map[string]ref{}, id: sc.id + "/" + n.name}
+		for _, x := range fn.nodes {
+			inner.nodes[x.name] = x
+		}
+		k := 0
+		for _, in := range n.inputs {
+			if strings.HasPrefix(in, "^") {
+				continue
+			}
+			if k >= len(fn.inArgs) {
+				break
+			}
+			r, err := im.parseRef(sc, in, sc.fn == nil)
+			if err != nil {
+				return nil, err
+			}
+			if h, err := im.handle(r); err == nil {
+				r.arg = h
+			}
+			inner.args[fn.inArgs[k]] = r
+			k++
+		}
+		var outs []kval
+		for _, a := range fn.outArgs {
+			r, err := im.parseRef(inner, fn.ret[a], false)
+			if err != nil {
+				return nil, err
+			}
+			v, err := im.value(r)
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, v)
+		}
+		return outs, nil
+	case "ReadVariableOp":
+		if len(n.inputs) == 0 {
+			return nil, unsupported("no input")
+		}
+		r, err := im.parseRef(sc, n.inputs[0], sc.fn == nil)
+		if err != nil {
+			return nil, err
+		}
+		h, err := im.handle(r)
+		if err != nil {
+			return nil, err
+		}
+		key, ok := im.handles[h]
+		t := im.vars[key]
+		if !ok || t == nil {
+			return nil, unsupported("variable %s has no value in variables/", h)
+		}
+		v, err := f32(t)
+		if err != nil {
+			return nil, err
+		}
+		name := b.constF(strings.TrimSuffix(key, "/.ATTRIBUTES/VARIABLE_VALUE"), t.Shape, v)
+		return []kval{{name: name, rank: len(t.Shape), dtype: ir.Float32}}, nil
+	case "Const":
+		t, _, err := constValue(n, n.name)
+		if err != nil || t == nil {
+			return nil, unsupported("value: %v", err)
+		}
+		t.Name = b.fresh(n.name)
+		b.g.Initializers = append(b.g.Initializers, t)
+		return []kval{{name: t.Name, rank: len(t.Shape), dtype: t.DType}}, nil
+	}
+	ins, err := im.data(sc, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ins) == 0 {
+		return nil, unsupported("no inputs")
+	}
+	x := ins[0]
+	name := n.name
+	unary := map[string]string{"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
+		"Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Identity": "Identity", "Elu": "Elu", "Selu": "Selu", "Softplus": "Softplus",
+		"Softsign": "Softsign", "Reciprocal": "Reciprocal", "StopGradient": "Identity"}
+	binary := map[string]string{"AddV2": "Add", "Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min"}
+	switch {
+	case unary[n.op] != "":
+		return []kval{b.same(x, b.op(unary[n.op], name, []string{x.name}))}, nil
+	case binary[n.op] != "":
+		if len(ins) != 2 {
+			return nil, unsupported("%d inputs", len(ins))
+		}
+		a, c := ins[0], ins[1]
+		// A channels-first tensor with a per-channel vector: the vector becomes (C,1,1).
+		switch {
+		case a.cf && c.rank == 1:
+			c = im.channelVector(c, a.rank)
+		case c.cf && a.rank == 1:
+			a = im.channelVector(a, c.rank)
+		case a.cf && c.rank == 0, c.cf && a.rank == 0:
+		case a.cf && c.cf:
+		default:
+			a, c = b.toCL(a), b.toCL(c)
+		}
+		out := b.op(binary[n.op], name, []string{a.name, c.name})
+		res := a
+		if c.rank > a.rank || c.cf {
+			res = c
+		}
+		return []kval{b.same(res, out)}, nil
+	}
+	switch n.op {
+	case "IdentityN":
+		return ins, nil
+	case "Relu6":
+		return []kval{b.same(x, b.op("Clip", name, []string{x.name, b.scalarF(name+"_min", 0), b.scalarF(name+"_max", 6)}))}, nil
+	case "Erfc":
+		e := b.op("Erf", name+"_erf", []string{x.name})
+		return []kval{b.same(x, b.op("Sub", name, []string{b.scalarF(name+"_one", 1), e}))}, nil
+	case "Rsqrt":
+		return []kval{b.same(x, b.op("Reciprocal", name, []string{b.op("Sqrt", name+"_sqrt", []string{x.name})}))}, nil
+	case "Square":
+		return []kval{b.same(x, b.op("Mul", name, []string{x.name, x.name}))}, nil
+	case "LeakyRelu":
+		return []kval{b.same(x, b.op("LeakyRelu", name, []string{x.name}, aFloat("alpha", attrF(n, "alpha"))))}, nil
+	case "Softmax":
+		x = b.toCL(x)
+		return []kval{b.same(x, b.op("Softmax", name, []string{x.name}, aInt("axis", -1)))}, nil
+	case "BiasAdd":
+		if len(ins) != 2 {
+			return nil, unsupported("%d inputs", len(ins))
+		}
+		c := ins[1]
+		if x.cf {
+			c = im.channelVector(c, x.rank)
+		}
+		return []kval{b.same(x, b.op("Add", name, []string{x.name, c.name}))}, nil
+	case "Conv2D", "DepthwiseConv2dNative":
+		if attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("data_format NCHW")
+		}
+		w := im.constOf(ins[1])
+		if w == nil || len(w.Shape) != 4 {
+			return nil, unsupported("filter is not a constant")
+		}
+		wv, err := f32(w)
+		if err != nil {
+			return nil, err
+		}
+		var kt []float32
+		var ks []int64
+		var group int64 = 1
+		if n.op == "Conv2D" {
+			kt, ks = permute(wv, w.Shape, []int{3, 2, 0, 1})
+			if ks[1] != 0 && w.Shape[2] > 0 {
+				// A grouped convolution has a filter of in/groups channels; the input's
+				// channel count is not known here, so only ungrouped ones are read.
+			}
+		} else {
+			kt, ks, err = depthwiseKernel(w)
+			if err != nil {
+				return nil, err
+			}
+			group = w.Shape[2]
+		}
+		strides := attrList(n, "strides")
+		dil := attrList(n, "dilations")
+		if len(strides) != 4 {
+			strides = []int64{1, 1, 1, 1}
+		}
+		if len(dil) != 4 {
+			dil = []int64{1, 1, 1, 1}
+		}
+		attrs := []*ir.Attribute{aInts("kernel_shape", ks[2:]...), aInts("strides", strides[1], strides[2]), aInts("dilations", dil[1], dil[2])}
+		switch attrS(n, "padding") {
+		case "SAME":
+			attrs = append(attrs, aString("auto_pad", "SAME_UPPER"))
+		case "VALID":
+		case "EXPLICIT":
+			p := attrList(n, "explicit_paddings")
+			if len(p) != 8 {
+				return nil, unsupported("explicit_paddings %v", p)
+			}
+			attrs = append(attrs, aInts("pads", p[2], p[4], p[3], p[5]))
+		default:
+			return nil, unsupported("padding %s", attrS(n, "padding"))
+		}
+		if group > 1 {
+			attrs = append(attrs, aInt("group", group))
+		}
+		x = b.toCF(x)
+		return []kval{{name: b.op("Conv", name, []string{x.name, b.constF(name+".weight", ks, kt)}, attrs...), rank: 4, cf: true, dtype: ir.Float32}}, nil
+	case "MaxPool", "AvgPool":
+		k, s := attrList(n, "ksize"), attrList(n, "strides")
+		if len(k) != 4 || len(s) != 4 || attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("settings")
+		}
+		attrs := []*ir.Attribute{aInts("kernel_shape", k[1], k[2]), aInts("strides", s[1], s[2])}
+		switch attrS(n, "padding") {
+		case "SAME":
+			attrs = append(attrs, aString("auto_pad", "SAME_UPPER"))
+		case "VALID":
+		default:
+			return nil, unsupported("padding %s", attrS(n, "padding"))
+		}
+		x = b.toCF(x)
+		op := map[string]string{"MaxPool": "MaxPool", "AvgPool": "AveragePool"}[n.op]
+		return []kval{b.same(x, b.op(op, name, []string{x.name}, attrs...))}, nil
+	case "Mean", "Max", "Sum":
+		ax := im.constOf(ins[1])
+		if ax == nil {
+			return nil, unsupported("axes are not constant")
+		}
+		av, _ := ax.Float32s()
+		keep := attrB(n, "keep_dims")
+		// Global pooling of a channels-first tensor over its spatial axes.
+		if x.cf && len(av) == x.rank-2 {
+			spatial := true
+			for i, a := range av {
+				spatial = spatial && int(a) == i+1
+			}
+			if spatial {
+				op := map[string]string{"Mean": "GlobalAveragePool", "Max": "GlobalMaxPool"}[n.op]
+				if op != "" {
+					y := b.op(op, name+"_pool", []string{x.name})
+					if keep {
+						return []kval{b.same(x, y)}, nil
+					}
+					return []kval{{name: b.op("Flatten", name, []string{y}, aInt("axis", 1)), rank: 2, dtype: x.dtype}}, nil
+				}
+			}
+		}
+		x = b.toCL(x)
+		var axes []int64
+		for _, a := range av {
+			axes = append(axes, int64(a))
+		}
+		op := map[string]string{"Mean": "ReduceMean", "Max": "ReduceMax", "Sum": "ReduceSum"}[n.op]
+		kd := int64(0)
+		if keep {
+			kd = 1
+		}
+		r := x.rank
+		if !keep {
+			r -= len(axes)
+		}
+		var y string
+		if op == "ReduceSum" {
+			y = b.op(op, name, []string{x.name, b.constI(name+"_axes", axes...)}, aInt("keepdims", kd))
+		} else {
+			y = b.op(op, name, []string{x.name}, aInts("axes", axes...), aInt("keepdims", kd))
+		}
+		return []kval{{name: y, rank: r, dtype: x.dtype}}, nil
+	case "MatMul", "BatchMatMulV2":
+		a, c := b.toCL(ins[0]), b.toCL(ins[1])
+		if attrB(n, "transpose_a") || attrB(n, "adj_x") {
+			a = kval{name: b.op("Transpose", name+"_at", []string{a.name}, aInts("perm", 1, 0)), rank: 2, dtype: a.dtype}
+		}
+		if attrB(n, "transpose_b") || attrB(n, "adj_y") {
+			c = kval{name: b.op("Transpose", name+"_bt", []string{c.name}, aInts("perm", 1, 0)), rank: 2, dtype: c.dtype}
+		}
+		return []kval{{name: b.op("MatMul", name, []string{a.name, c.name}), rank: max(a.rank, c.rank), dtype: a.dtype}}, nil
+	case "Reshape":
+		x = b.toCL(x)
+		shape := im.constOf(ins[1])
+		if shape != nil {
+			sv, _ := shape.Float32s()
+			var dims []int64
+			for _, d := range sv {
+				dims = append(dims, int64(d))
+			}
+			return []kval{{name: b.op("Reshape", name, []string{x.name, b.constI(name+"_shape", dims...)}), rank: len(dims), dtype: x.dtype}}, nil
+		}
+		// A shape computed at run time (Flatten: Pack(batch, -1)).
+		r, ok := im.length1D(ins[1])
+		if !ok {
+			return nil, unsupported("a shape of unknown length")
+		}
+		s := b.op("Cast", name+"_shape64", []string{ins[1].name}, aInt("to", int64(ir.Int64)))
+		return []kval{{name: b.op("Reshape", name, []string{x.name, s}), rank: r, dtype: x.dtype}}, nil
+	case "Squeeze":
+		x = b.toCL(x)
+		dims := attrList(n, "squeeze_dims")
+		if len(dims) == 0 {
+			return []kval{{name: b.op("Squeeze", name, []string{x.name}), rank: 1, dtype: x.dtype}}, nil
+		}
+		return []kval{{name: b.op("Squeeze", name, []string{x.name, b.constI(name+"_axes", dims...)}), rank: x.rank - len(dims), dtype: x.dtype}}, nil
+	case "Tile":
+		x = b.toCL(x)
+		m := b.op("Cast", name+"_reps", []string{b.toCL(ins[1]).name}, aInt("to", int64(ir.Int64)))
+		return []kval{{name: b.op("Tile", name, []string{x.name, m}), rank: x.rank, dtype: x.dtype}}, nil
+	case "Less", "Greater", "LessEqual", "GreaterEqual", "Equal":
+		a, c := b.toCL(ins[0]), b.toCL(ins[1])
+		op := map[string]string{"Less": "Less", "Greater": "Greater", "LessEqual": "LessOrEqual", "GreaterEqual": "GreaterOrEqual", "Equal": "Equal"}[n.op]
+		return []kval{{name: b.op(op, name, []string{a.name, c.name}), rank: max(a.rank, c.rank), dtype: ir.Bool}}, nil
+	case "Select", "SelectV2":
+		if len(ins) != 3 {
+			return nil, unsupported("%d inputs", len(ins))
+		}
+		c, a, e := b.toCL(ins[0]), b.toCL(ins[1]), b.toCL(ins[2])
+		return []kval{{name: b.op("Where", name, []string{c.name, a.name, e.name}), rank: max(a.rank, e.rank, c.rank), dtype: a.dtype}}, nil
+	case "Einsum":
+		var names []string
+		for _, v := range ins {
+			names = append(names, b.toCL(v).name)
+		}
+		eq := attrS(n, "equation")
+		r := strings.Index(eq, "->")
+		if r < 0 {
+			return nil, unsupported("equation %q", eq)
+		}
+		return []kval{{name: b.op("Einsum", name, names, aString("equation", eq)), rank: len(strings.TrimSpace(eq[r+2:])), dtype: x.dtype}}, nil
+	case "SquaredDifference":
+		a, c := b.toCL(ins[0]), b.toCL(ins[1])
+		d := b.op("Sub", name+"_diff", []string{a.name, c.name})
+		return []kval{{name: b.op("Mul", name, []string{d, d}), rank: max(a.rank, c.rank), dtype: a.dtype}}, nil
+	case "GatherV2":
+		ax := im.constOf(ins[2])
+		if ax == nil {
+			return nil, unsupported("axis is not constant")
+		}
+		av, _ := ax.Float32s()
+		p, idx := b.toCL(ins[0]), b.toCL(ins[1])
+		a := int64(av[0])
+		if a < 0 {
+			a += int64(p.rank)
+		}
+		y := b.op("Gather", name, []string{p.name, idx.name}, aInt("axis", a))
+		if l, ok := im.length1D(idx); ok && p.rank == 1 && idx.rank == 1 {
+			im.packLen[y] = l
+		}
+		return []kval{{name: y, rank: p.rank - 1 + idx.rank, dtype: p.dtype}}, nil
+	case "Conv2DBackpropInput":
+		// Keras' Conv2DTranspose: (input_sizes, filter (H, W, out, in), out_backprop).
+		w := im.constOf(ins[1])
+		if w == nil || len(w.Shape) != 4 || len(ins) != 3 || attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("filter is not a constant")
+		}
+		wv, err := f32(w)
+		if err != nil {
+			return nil, err
+		}
+		kt, ks := permute(wv, w.Shape, []int{3, 2, 0, 1})
+		st, dil := attrList(n, "strides"), attrList(n, "dilations")
+		if len(st) != 4 {
+			st = []int64{1, 1, 1, 1}
+		}
+		if len(dil) != 4 {
+			dil = []int64{1, 1, 1, 1}
+		}
+		c := &layerConfig{Strides: []int64{st[1], st[2]}, DilationRate: []int64{dil[1], dil[2]}, Padding: strings.ToLower(attrS(n, "padding"))}
+		attrs, err := convTransposeAttrs(name, c, ks)
+		if err != nil {
+			return nil, err
+		}
+		x = b.toCF(ins[2])
+		return []kval{{name: b.op("ConvTranspose", name, []string{x.name, b.constF(name+".weight", ks, kt)}, attrs...), rank: 4, cf: true, dtype: ir.Float32}}, nil
+	case "Transpose":
+		p := im.constOf(ins[1])
+		if p == nil {
+			return nil, unsupported("perm is not constant")
+		}
+		pv, _ := p.Float32s()
+		var perm []int64
+		for _, v := range pv {
+			perm = append(perm, int64(v))
+		}
+		x = b.toCL(x)
+		return []kval{{name: b.op("Transpose", name, []string{x.name}, aInts("perm", perm...)), rank: len(perm), dtype: x.dtype}}, nil
+	case "ExpandDims":
+		ax := im.constOf(ins[1])
+		if ax == nil {
+			return nil, unsupported("axis is not constant")
+		}
+		av, _ := ax.Float32s()
+		x = b.toCL(x)
+		a := int64(av[0])
+		if a < 0 {
+			a += int64(x.rank) + 1
+		}
+		if t := im.constOf(x); t != nil && t.DType == ir.Float32 && a <= int64(len(t.Shape)) {
+			// A constant (a Conv1D filter made 2-D): fold it.
+			v, err := f32(t)
+			if err != nil {
+				return nil, err
+			}
+			shape := append(append(append([]int64{}, t.Shape[:a]...), 1), t.Shape[a:]...)
+			return []kval{{name: b.constF(name, shape, v), rank: len(shape), dtype: ir.Float32}}, nil
+		}
+		return []kval{{name: b.op("Unsqueeze", name, []string{x.name, b.constI(name+"_axes", a)}), rank: x.rank + 1, dtype: x.dtype}}, nil
+	case "Shape":
+		x = b.toCL(x)
+		y := b.op("Shape", name+"_i64", []string{x.name})
+		to := ir.Int32
+		if attrI2(n, "out_type", 6) == dtInt64 {
+			to = ir.Int64
+		}
+		y = b.op("Cast", name, []string{y}, aInt("to", int64(to)))
+		im.packLen[y] = x.rank
+		return []kval{{name: y, rank: 1, dtype: to}}, nil
+	case "Prod":
+		ax := im.constOf(ins[1])
+		if ax == nil {
+			return nil, unsupported("axes are not constant")
+		}
+		av, _ := ax.Float32s()
+		x = b.toCL(x)
+		var axes []int64
+		for _, a := range av {
+			axes = append(axes, int64(a))
+		}
+		kd := int64(0)
+		r := x.rank - len(axes)
+		if attrB(n, "keep_dims") {
+			kd, r = 1, x.rank
+		}
+		// ReduceProd of opset 17 takes axes as an attribute; int32 is computed as int64.
+		in := b.op("Cast", name+"_i64", []string{x.name}, aInt("to", int64(ir.Int64)))
+		y := b.op("ReduceProd", name+"_prod", []string{in}, aInts("axes", axes...), aInt("keepdims", kd))
+		return []kval{{name: b.op("Cast", name, []string{y}, aInt("to", int64(x.dtype))), rank: r, dtype: x.dtype}}, nil
+	case "StridedSlice":
+		// The 1-D slices Keras' Flatten and friends take of a shape.
+		bg, en, st := im.constOf(ins[1]), im.constOf(ins[2]), im.constOf(ins[3])
+		if bg == nil || en == nil || st == nil || x.rank != 1 || len(bg.Shape) != 1 || bg.Shape[0] != 1 {
+			return nil, unsupported("only constant 1-D slices")
+		}
+		bv, _ := bg.Float32s()
+		ev, _ := en.Float32s()
+		sv, _ := st.Float32s()
+		start, end := int64(bv[0]), int64(ev[0])
+		if attrI(n, "begin_mask")&1 != 0 {
+			start = 0
+		}
+		if attrI(n, "end_mask")&1 != 0 {
+			end = 1 << 31
+		}
+		y := b.op("Slice", name+"_slice", []string{x.name, b.constI(name+"_starts", start), b.constI(name+"_ends", end), b.constI(name+"_axes", 0), b.constI(name+"_steps", int64(sv[0]))})
+		if attrI(n, "shrink_axis_mask")&1 != 0 {
+			return []kval{{name: b.op("Squeeze", name, []string{y, b.constI(name+"_sq", 0)}), rank: 0, dtype: x.dtype}}, nil
+		}
+		if l, ok := im.length1D(x); ok && int64(sv[0]) == 1 {
+			lo, hi := start, end
+			if lo < 0 {
+				lo += int64(l)
+			}
+			if hi < 0 {
+				hi += int64(l)
+			}
+			lo, hi = max(0, min(lo, int64(l))), max(0, min(hi, int64(l)))
+			im.packLen[y] = int(max(0, hi-lo))
+		}
+		return []kval{{name: y, rank: 1, dtype: x.dtype}}, nil
+	case "Pack":
+		var parts []string
+		for i, v := range ins {
+			v = b.toCL(v)
+			if v.dtype != ins[0].dtype {
+				return nil, unsupported("mixed dtypes")
+			}
+			parts = append(parts, b.op("Unsqueeze", fmt.Sprintf("%s_%d", name, i), []string{v.name, b.constI(fmt.Sprintf("%s_ax%d", name, i), attrI(n, "axis"))}))
+		}
+		y := b.op("Concat", name, parts, aInt("axis", attrI(n, "axis")))
+		if ins[0].rank == 0 {
+			im.packLen[y] = len(ins)
+		}
+		return []kval{{name: y, rank: ins[0].rank + 1, dtype: ins[0].dtype}}, nil
+	case "Pad":
+		p := im.constOf(ins[1])
+		if p == nil || len(p.Shape) != 2 {
+			return nil, unsupported("paddings are not constant")
+		}
+		pv, _ := p.Float32s()
+		r := int(p.Shape[0])
+		pads := make([]int64, 2*r)
+		if x.cf && r == x.rank {
+			// Keras order (N, spatial..., C) → channels-first (N, C, spatial...).
+			perm := cfPerm(r)
+			for i, k := range perm {
+				pads[i], pads[r+i] = int64(pv[2*k]), int64(pv[2*k+1])
+			}
+		} else {
+			x = b.toCL(x)
+			for i := 0; i < r; i++ {
+				pads[i], pads[r+i] = int64(pv[2*i]), int64(pv[2*i+1])
+			}
+		}
+		return []kval{b.same(x, b.op("Pad", name, []string{x.name, b.constI(name+"_pads", pads...)}))}, nil
+	case "ConcatV2":
+		ax := im.constOf(ins[len(ins)-1])
+		if ax == nil {
+			return nil, unsupported("axis is not constant")
+		}
+		av, _ := ax.Float32s()
+		parts := ins[:len(ins)-1]
+		if parts[0].rank == 1 {
+			// 1-D (shapes, perms): folded when all parts are constants, else its
+			// length recorded when each part's is known.
+			var all []int64
+			total, known, folded := 0, true, parts[0].dtype == ir.Int32 || parts[0].dtype == ir.Int64
+			for _, p := range parts {
+				l, ok := im.length1D(p)
+				total += l
+				known = known && ok
+				if t := im.constOf(p); t != nil && folded {
+					v, _ := t.Float32s()
+					for _, x := range v {
+						all = append(all, int64(x))
+					}
+				} else {
+					folded = false
+				}
+			}
+			if folded {
+				y := b.constI(name, all...)
+				if parts[0].dtype == ir.Int32 {
+					t, _ := ir.NewTensor(b.fresh(name+"_i32"), ir.Int32, []int64{int64(len(all))}, i32Bytes(all))
+					b.g.Initializers = append(b.g.Initializers, t)
+					y = t.Name
+				}
+				return []kval{{name: y, rank: 1, dtype: parts[0].dtype}}, nil
+			}
+			var names []string
+			for _, p := range parts {
+				names = append(names, p.name)
+			}
+			y := b.op("Concat", name, names, aInt("axis", 0))
+			if known {
+				im.packLen[y] = total
+			}
+			return []kval{{name: y, rank: 1, dtype: parts[0].dtype}}, nil
+		}
+		c := &layerConfig{Axis: float64(av[0])}
+		v, err := b.concat(name, c, parts)
+		if err != nil {
+			return nil, err
+		}
+		return []kval{v}, nil
+	case "Cast":
+		to := map[uint64]ir.DType{dtFloat: ir.Float32, dtInt32: ir.Int32, dtInt64: ir.Int64}[attrI2(n, "DstT", 6)]
+		if to == ir.Undefined {
+			return nil, unsupported("to dtype %d", attrI2(n, "DstT", 6))
+		}
+		y := b.op("Cast", name, []string{x.name}, aInt("to", int64(to)))
+		return []kval{{name: y, rank: x.rank, cf: x.cf, dtype: to}}, nil
+	case "NoOp":
+		return nil, nil
+	}
+	return nil, unsupported("no mapping to the IR")
+}
+
+// length1D is the number of elements of a 1-D tensor, when known: a constant's, or
+// one recorded by the op that made it (Pack, Shape, GatherV2, ConcatV2).
+func (im *importer) length1D(v kval) (int, bool) {
+	if t := im.constOf(v); t != nil && len(t.Shape) == 1 {
+		return int(t.Shape[0]), true
+	}
+	n, ok := im.packLen[v.name]
+	return n, ok
+}
+
+// channelVector reshapes a per-channel vector to (C, 1, ...) for a channels-first tensor
+// of the given rank.
+func (im *importer) channelVector(v kval, rank int) kval {
+	axes := []int64{}
+	for i := 1; i < rank-1; i++ {
+		axes = append(axes, int64(i))
+	}
+	y := im.b.op("Unsqueeze", v.name+"_cf", []string{v.name, im.b.constI(v.name+"_cf_axes", axes...)})
+	return kval{name: y, rank: rank - 1, dtype: v.dtype}
+}
+
+func float32frombits(b uint32) float32 { return math.Float32frombits(b) }
+
+func mustMarshal(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// dropUnused removes the initializers no node reads (the variables' TensorFlow layouts,
+// once converted; the constants of ops folded away).
+func dropUnused(g *ir.Graph) {
+	used := map[string]bool{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+	}
+	for _, o := range g.Outputs {
+		used[o.Name] = true
+	}
+	kept := g.Initializers[:0]
+	for _, t := range g.Initializers {
+		if used[t.Name] {
+			kept = append(kept, t)
+		}
+	}
+	g.Initializers = kept
+}
