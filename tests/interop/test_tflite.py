@@ -311,9 +311,9 @@ def test_export_int8_full_unet(models, tmp_path):
 
 
 def test_export_int8_full_transformer(tmp_path):
-    """Full-integer transformer encoder (float input x[N, 8, 32]): LayerNorm as MEAN /
-    SQUARED_DIFFERENCE / RSQRT with every intermediate calibrated, int8 BATCH_MATMUL,
-    SOFTMAX, GELU."""
+    """Full-integer transformer encoder (float input x[N, 8, 32]): int8 BATCH_MATMUL,
+    SOFTMAX, GELU; LayerNorm's MEAN / SQUARED_DIFFERENCE / RSQRT in float between a
+    DEQUANTIZE and a QUANTIZE."""
     src = str(tmp_path / "transformer_x.onnx")
     onnx.save(tflite_models.transformer(ids=False), src)
     rng = np.random.default_rng(3)
@@ -328,7 +328,7 @@ def test_export_int8_full_transformer(tmp_path):
     agree = float((y.argmax(1) == ref.argmax(1)).mean())
     rel = float(np.abs(y - ref).max() / np.abs(ref).max())
     print(f"\ntransformer full int8: top-1 agreement {agree:.3f} on 100 inputs, max error {rel:.3f} of the output range")
-    assert agree >= 0.97
+    assert agree >= 0.99
 
 
 CORPUS = os.path.join(harness.REPO, "testdata", "corpus")
