@@ -112,10 +112,11 @@ def unet() -> onnx.ModelProto:
                    [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 2, 32, 32])])
 
 
-def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True) -> onnx.ModelProto:
+def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None) -> onnx.ModelProto:
     """Token embedding (Gather) plus positions, pre-LN encoder layers with multi-head
     self-attention and a GELU MLP, final LayerNorm, mean pooling, classifier. ids=False:
-    the input is the embedded sequence x[N, seq, d] (float, any batch) instead of token ids."""
+    the input is the embedded sequence x[N, seq, d] (float, any batch) instead of token ids.
+    batch: the leading dimension (default 1 for ids, "N" for x)."""
     g = _G(3)
     dh = d // heads
     h = g.op("Gather", [g.w(vocab, d, scale=0.5), "ids"], axis=0) if ids else "x"  # [1, seq, d]
@@ -147,8 +148,8 @@ def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True) -> onnx.Mode
     h = g.op("ReduceMean", [ln(h), g.const(np.array([1], np.int64), "axes")], keepdims=0)
     h = g.op("Gemm", [h, g.w(d, 5), g.const(np.zeros(5, np.float32))])
     g.nodes[-1].output[0] = "logits"
-    b = 1 if ids else "N"
-    inp = helper.make_tensor_value_info("ids", TensorProto.INT32, [1, seq]) if ids else \
+    b = batch if batch is not None else (1 if ids else "N")
+    inp = helper.make_tensor_value_info("ids", TensorProto.INT32, [b, seq]) if ids else \
         helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, seq, d])
     return g.model([inp],
                    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [b, 5])], opset=20)
