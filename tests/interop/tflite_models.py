@@ -112,15 +112,18 @@ def unet() -> onnx.ModelProto:
                    [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 2, 32, 32])])
 
 
-def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None) -> onnx.ModelProto:
+def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None, dyn_seq=False) -> onnx.ModelProto:
     """Token embedding (Gather) plus positions, pre-LN encoder layers with multi-head
     self-attention and a GELU MLP, final LayerNorm, mean pooling, classifier. ids=False:
     the input is the embedded sequence x[N, seq, d] (float, any batch) instead of token ids.
-    batch: the leading dimension (default 1 for ids, "N" for x)."""
+    batch: the leading dimension (default 1 for ids, "N" for x). dyn_seq: the sequence
+    length is a free dimension "S" (reshapes say -1; no learned positions)."""
     g = _G(3)
     dh = d // heads
     h = g.op("Gather", [g.w(vocab, d, scale=0.5), "ids"], axis=0) if ids else "x"  # [1, seq, d]
-    h = g.op("Add", [h, g.w(1, seq, d, scale=0.1)])
+    if not dyn_seq:
+        h = g.op("Add", [h, g.w(1, seq, d, scale=0.1)])
+    s_dim = -1 if dyn_seq else seq
 
     def ln(x):
         return g.op("LayerNormalization", [x, g.const((1 + 0.1 * g.rng.standard_normal(d)).astype(np.float32)),
@@ -134,14 +137,14 @@ def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None) 
         a = ln(h)
         qkv = []
         for _ in range(3):
-            t = g.op("Reshape", [lin(a, d, d), g.const(np.array([0, seq, heads, dh], np.int64), "shape")])
+            t = g.op("Reshape", [lin(a, d, d), g.const(np.array([0, s_dim, heads, dh], np.int64), "shape")])
             qkv.append(g.op("Transpose", [t], perm=[0, 2, 1, 3]))             # [1, H, S, dh]
         q, k, v = qkv
         s = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])])
         s = g.op("Mul", [s, g.const(np.float32(1 / np.sqrt(dh)))])
         p = g.op("Softmax", [s], axis=-1)
         o = g.op("Transpose", [g.op("MatMul", [p, v])], perm=[0, 2, 1, 3])
-        o = g.op("Reshape", [o, g.const(np.array([0, seq, d], np.int64), "shape")])
+        o = g.op("Reshape", [o, g.const(np.array([0, s_dim, d], np.int64), "shape")])
         h = g.op("Add", [h, lin(o, d, d)])
         f = g.op("Gelu", [lin(ln(h), d, 2 * d)])
         h = g.op("Add", [h, lin(f, 2 * d, d)])
@@ -149,7 +152,8 @@ def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None) 
     h = g.op("Gemm", [h, g.w(d, 5), g.const(np.zeros(5, np.float32))])
     g.nodes[-1].output[0] = "logits"
     b = batch if batch is not None else (1 if ids else "N")
-    inp = helper.make_tensor_value_info("ids", TensorProto.INT32, [b, seq]) if ids else \
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, seq, d])
+    sq = "S" if dyn_seq else seq
+    inp = helper.make_tensor_value_info("ids", TensorProto.INT32, [b, sq]) if ids else \
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, sq, d])
     return g.model([inp],
                    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [b, 5])], opset=20)

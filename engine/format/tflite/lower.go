@@ -26,6 +26,39 @@ func unsupported(n *ir.Node, format string, args ...any) error {
 }
 
 func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
+	if !otherDynamicDims(m.Graph) {
+		return lowerSized(m, opts, 0)
+	}
+	// Unknown sizes past the batch (a sequence length): lower twice with different sizes
+	// for them and keep them dynamic where only tensor shapes and RESHAPE targets differ
+	// (see dynamicDims); otherwise fix them at 1 as before.
+	if a, err := lowerSized(m, opts, 2); err == nil {
+		if b, err := lowerSized(m, opts, 3); err == nil && dynamicDims(a, b) {
+			return a, nil
+		}
+	}
+	return lowerSized(m, opts, 1)
+}
+
+// otherDynamicDims reports whether a graph input has an unknown size past its first
+// dimension.
+func otherDynamicDims(g *ir.Graph) bool {
+	for _, in := range g.Inputs {
+		if in.Type != nil && in.Type.Shape != nil {
+			for i, d := range in.Type.Shape.Dims {
+				if i > 0 && !(d.HasValue && d.Value > 0) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// lowerSized lowers m. unknown 0: a leading unknown dimension stays dynamic (size 1);
+// unknown 1: every unknown size is fixed at 1; unknown ≥ 2: the k-th distinct unknown
+// dimension (by name) is given the size unknown+2k, for dynamicDims to compare.
+func lowerSized(m *ir.Model, opts WriteOptions, unknown int64) (*builder, error) {
 	switch opts.Quantize {
 	case "", "fp16", "int8-dynamic":
 	case "int8":
@@ -67,21 +100,12 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 	}
 	nodes = l.matchGelu(l.foldBatchNorms(nodes))
 	sig := &tfl.SignatureDefT{SignatureKey: "serving_default"}
-	// Only a leading (batch) dimension stays dynamic: the writer computes every shape once,
-	// with unknown sizes taken as 1, and writes -1 where a RESHAPE keeps the leading
-	// dimension. A model with other unknown dimensions (a sequence length) gets them fixed
-	// at 1 and no dynamic signature at all, so the interpreter refuses a resize instead of
-	// computing with stale shapes.
-	otherDynamic := false
-	for _, in := range g.Inputs {
-		if in.Type != nil && in.Type.Shape != nil {
-			for i, d := range in.Type.Shape.Dims {
-				if i > 0 && !(d.HasValue && d.Value > 0) {
-					otherDynamic = true
-				}
-			}
-		}
-	}
+	// The writer computes every shape once. unknown 0: a leading (batch) dimension taken as
+	// 1 stays dynamic, with -1 where a RESHAPE keeps it. unknown 1: every unknown size is
+	// fixed at 1 and the signature is static, so the interpreter refuses a resize instead of
+	// computing with stale shapes. unknown ≥ 2: see lower and dynamicDims.
+	otherDynamic := unknown > 0
+	syms := map[string]int64{}
 	for _, in := range g.Inputs {
 		if _, ok := l.vals[in.Name]; ok {
 			continue // an initializer listed as input (old ONNX files)
@@ -97,6 +121,15 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 				shape[i], sigShape[i] = d.Value, int32(d.Value)
 			} else if i == 0 && !otherDynamic {
 				l.dynBatch = true
+			} else if unknown >= 2 {
+				key := d.Param
+				if key == "" {
+					key = fmt.Sprintf("%s:%d", in.Name, i)
+				}
+				if _, ok := syms[key]; !ok {
+					syms[key] = unknown + 2*int64(len(syms))
+				}
+				shape[i] = syms[key]
 			} else {
 				sigShape[i] = 1 // fixed at 1: see otherDynamic
 			}

@@ -418,6 +418,23 @@ func (c *opCtx) convert() error {
 		}
 		r.node(op, []string{x, r.constInt64("repeats", m)}, []string{out})
 		return fin()
+	case tfl.BuiltinOperatorSHAPE:
+		x, err := c.in(0)
+		if err != nil {
+			return err
+		}
+		out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+		if err != nil {
+			return err
+		}
+		dt, err := r.dtype(r.tensors[c.outs[0]])
+		if err != nil {
+			return err
+		}
+		s64 := r.tmp(out + "_i64")
+		r.node("Shape", []string{r.names[x]}, []string{s64})
+		r.node("Cast", []string{s64}, []string{out}, intAttr("to", int64(dt)))
+		return fin()
 	case tfl.BuiltinOperatorCAST:
 		x, err := c.in(0)
 		if err != nil {
@@ -746,6 +763,17 @@ func (c *opCtx) reshape() error {
 				if err != nil {
 					return err
 				}
+			} else if r.names[c.ins[1]] != "" {
+				// a target computed at run time (SHAPE, CONCATENATION, GATHER of a
+				// dynamic size): ONNX's Reshape takes it as int64
+				out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+				if err != nil {
+					return err
+				}
+				s64 := r.tmp(out + "_shape")
+				r.node("Cast", []string{r.names[c.ins[1]]}, []string{s64}, intAttr("to", int64(ir.Int64)))
+				r.node("Reshape", []string{x, s64}, []string{out})
+				return fin()
 			}
 		}
 	}
