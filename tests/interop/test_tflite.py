@@ -465,3 +465,46 @@ def test_dynamic_sequence_length(ids, tmp_path):
         print(f"\n{os.path.basename(path)} (ids={ids}) at sequence lengths 5 and 12: top-1 agreement {agree}, SHAPE ops {ops.count('SHAPE')}")
         if path == q:
             assert min(agree) >= 2 / 3
+
+
+@pytest.mark.parametrize("direction,peepholes,init", [("forward", False, False), ("reverse", True, False), ("bidirectional", True, True)])
+def test_lstm(direction, peepholes, init, tmp_path):
+    """ONNX LSTM, unrolled: LiteRT gives Y, Y_h and Y_c within 1e-5 of onnxruntime, the same
+    on a second invocation (no state carried over), and the .tflite reads back to ONNX."""
+    src, out = str(tmp_path / "lstm.onnx"), str(tmp_path / "lstm.tflite")
+    onnx.save(tflite_models.lstm(direction, peepholes=peepholes, init=init), src)
+    convert(src, out)
+    x = np.random.default_rng(2).standard_normal((6, 2, 5)).astype(np.float32)
+    sess = ort.InferenceSession(src)
+    ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
+    it = Interpreter(model_path=out)
+    it.allocate_tensors()
+    for _ in range(2):
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        for o in it.get_output_details():
+            np.testing.assert_allclose(it.get_tensor(o["index"]), ref[o["name"]], atol=1e-5)
+    back = str(tmp_path / "lstm.back.onnx")
+    convert(out, back)
+    rb = ort.InferenceSession(back).run(None, {"x": x})
+    for y, name in zip(rb, ("Y", "Y_h", "Y_c")):
+        np.testing.assert_allclose(y, ref[name], atol=1e-5)
+    ops = [o["op_name"] for o in it._get_ops_details()]
+    print(f"\nLSTM {direction}: {len(ops)} ops ({sorted(set(ops))})")
+
+
+def test_lstm_int8_full(tmp_path):
+    """A bidirectional LSTM classifier in full int8: the LSTM runs in float between
+    DEQUANTIZE and QUANTIZE, the classifier in int8; top-1 agreement ≥ 99%."""
+    src, out = str(tmp_path / "lstm_clf.onnx"), str(tmp_path / "lstm_clf_int8.tflite")
+    onnx.save(tflite_models.lstm("bidirectional", batch=32, hidden=8, classes=5), src)
+    rng = np.random.default_rng(4)
+    calib = str(tmp_path / "calib.npz")
+    np.savez(calib, x=rng.standard_normal((6, 32, 5)).astype(np.float32))
+    convert(src, out, "--quantize", "int8", "--calibration", calib)
+    x = rng.standard_normal((6, 32, 5)).astype(np.float32)
+    y, ops = litert(out, x)
+    ref = ort_run(src, x)
+    agree = float((y.argmax(1) == ref.argmax(1)).mean())
+    print(f"\nLSTM classifier full int8: top-1 agreement {agree:.3f} on 32 sequences")
+    assert agree >= 0.99 and "FULLY_CONNECTED" in ops

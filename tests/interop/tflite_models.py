@@ -157,3 +157,39 @@ def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None, 
         helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, sq, d])
     return g.model([inp],
                    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [b, 5])], opset=20)
+
+
+def lstm(direction="forward", seq=6, batch=2, inp=5, hidden=4, peepholes=False, init=False, classes=0) -> onnx.ModelProto:
+    """One ONNX LSTM (layout 0: x[seq, batch, inp]) with outputs Y, Y_h, Y_c; peepholes P,
+    non-zero constant initial states; classes > 0: Y_h of both directions into a MatMul
+    classifier whose output is the only one ("logits")."""
+    rng = np.random.default_rng(11)
+    d = 2 if direction == "bidirectional" else 1
+
+    def arr(*shape, s=0.5):
+        return numpy_helper.from_array((s * rng.standard_normal(shape)).astype(np.float32))
+    inits = {"W": arr(d, 4 * hidden, inp), "R": arr(d, 4 * hidden, hidden), "B": arr(d, 8 * hidden, s=0.3)}
+    ins = ["x", "W", "R", "B", "", "", "", ""]
+    if init:
+        inits["h0"], inits["c0"] = arr(d, batch, hidden), arr(d, batch, hidden)
+        ins[5], ins[6] = "h0", "c0"
+    if peepholes:
+        inits["P"] = arr(d, 3 * hidden, s=0.3)
+        ins[7] = "P"
+    while ins[-1] == "":
+        ins.pop()
+    for k, t in inits.items():
+        t.name = k
+    nodes = [helper.make_node("LSTM", ins, ["Y", "Y_h", "Y_c"], hidden_size=hidden, direction=direction)]
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in ("Y", "Y_h", "Y_c")]
+    if classes:
+        nodes[0].output[2] = ""
+        nodes += [helper.make_node("Transpose", ["Y_h"], ["h_t"], perm=[1, 0, 2]),
+                  helper.make_node("Reshape", ["h_t", "flat"], ["h_flat"]),
+                  helper.make_node("MatMul", ["h_flat", "Wc"], ["logits"])]
+        inits["flat"] = numpy_helper.from_array(np.array([batch, d * hidden], np.int64), "flat")
+        inits["Wc"] = numpy_helper.from_array(rng.standard_normal((d * hidden, classes)).astype(np.float32), "Wc")
+        outs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)]
+    g = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, batch, inp])],
+                          outs, list(inits.values()))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)

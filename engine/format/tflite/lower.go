@@ -511,6 +511,8 @@ func (l *lowerer) node(n *ir.Node) error {
 		return l.slice(n)
 	case "LayerNormalization":
 		return l.layerNorm(n)
+	case "LSTM":
+		return l.lstm(n)
 	case "Cast":
 		return l.cast(n)
 	case "Tile":

@@ -418,6 +418,30 @@ func (c *opCtx) convert() error {
 		}
 		r.node(op, []string{x, r.constInt64("repeats", m)}, []string{out})
 		return fin()
+	case tfl.BuiltinOperatorSPLIT, tfl.BuiltinOperatorUNPACK:
+		return c.split()
+	case tfl.BuiltinOperatorPACK:
+		o := &tfl.PackOptions{}
+		axis := int64(0)
+		if c.opts(o) {
+			axis = int64(o.Axis())
+		}
+		var xs []string
+		for k := range c.ins {
+			x, err := c.fin(k)
+			if err != nil {
+				return err
+			}
+			u := r.tmp(x + "_unsqueezed")
+			r.node("Unsqueeze", []string{x, r.constInt64("axes", []int64{axis})}, []string{u})
+			xs = append(xs, u)
+		}
+		out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+		if err != nil {
+			return err
+		}
+		r.node("Concat", xs, []string{out}, intAttr("axis", axis))
+		return fin()
 	case tfl.BuiltinOperatorSHAPE:
 		x, err := c.in(0)
 		if err != nil {
@@ -747,6 +771,71 @@ func (c *opCtx) fullyConnected() error {
 		r.node("MatMul", []string{x, w}, []string{out})
 	}
 	return fin()
+}
+
+// split maps SPLIT (equal parts along a constant axis) and UNPACK (parts of size 1,
+// squeezed) to ONNX Split.
+func (c *opCtx) split() error {
+	r := c.r
+	xi, axis := 1, int64(0)
+	if c.code == tfl.BuiltinOperatorUNPACK {
+		xi = 0
+		o := &tfl.UnpackOptions{}
+		if c.opts(o) {
+			axis = int64(o.Axis())
+		}
+	} else {
+		ai, err := c.in(0)
+		if err != nil {
+			return err
+		}
+		a, err := r.ints(ai)
+		if err != nil || len(a) != 1 {
+			return c.unsupported("the axis must be a constant scalar")
+		}
+		axis = a[0]
+	}
+	x, err := c.fin(xi)
+	if err != nil {
+		return err
+	}
+	shape, err := c.shapeIn(xi)
+	if err != nil {
+		return err
+	}
+	if axis < 0 {
+		axis += int64(len(shape))
+	}
+	k := int64(len(c.outs))
+	if axis < 0 || axis >= int64(len(shape)) || k == 0 || shape[axis] <= 0 || shape[axis]%k != 0 {
+		return c.unsupported("%d parts of shape %v along axis %d", k, shape, axis)
+	}
+	sizes := make([]int64, k)
+	for i := range sizes {
+		sizes[i] = shape[axis] / k
+	}
+	outs := make([]string, k)
+	fins := make([]func() error, k)
+	parts := make([]string, k)
+	for i := range outs {
+		if outs[i], fins[i], err = c.result(i, tfl.ActivationFunctionTypeNONE); err != nil {
+			return err
+		}
+		parts[i] = outs[i]
+		if c.code == tfl.BuiltinOperatorUNPACK {
+			parts[i] = r.tmp(outs[i] + "_part")
+		}
+	}
+	r.node("Split", []string{x, r.constInt64("split", sizes)}, parts, intAttr("axis", axis))
+	for i := range outs {
+		if c.code == tfl.BuiltinOperatorUNPACK {
+			r.node("Squeeze", []string{parts[i], r.constInt64("axes", []int64{axis})}, []string{outs[i]})
+		}
+		if err := fins[i](); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *opCtx) reshape() error {
