@@ -467,12 +467,23 @@ def test_dynamic_sequence_length(ids, tmp_path):
             assert min(agree) >= 2 / 3
 
 
-@pytest.mark.parametrize("direction,peepholes,init", [("forward", False, False), ("reverse", True, False), ("bidirectional", True, True)])
-def test_lstm(direction, peepholes, init, tmp_path):
-    """ONNX LSTM, unrolled: LiteRT gives Y, Y_h and Y_c within 1e-5 of onnxruntime, the same
-    on a second invocation (no state carried over), and the .tflite reads back to ONNX."""
-    src, out = str(tmp_path / "lstm.onnx"), str(tmp_path / "lstm.tflite")
-    onnx.save(tflite_models.lstm(direction, peepholes=peepholes, init=init), src)
+RNN_CASES = {
+    "lstm forward": lambda: tflite_models.lstm("forward"),
+    "lstm reverse peepholes": lambda: tflite_models.lstm("reverse", peepholes=True),
+    "lstm bidirectional peepholes init": lambda: tflite_models.lstm("bidirectional", peepholes=True, init=True),
+    "gru forward": lambda: tflite_models.gru("forward"),
+    "gru bidirectional linear_before_reset=0 init": lambda: tflite_models.gru("bidirectional", linear_before_reset=0, init=True),
+}
+
+
+@pytest.mark.parametrize("case", list(RNN_CASES))
+def test_rnn(case, tmp_path):
+    """ONNX LSTM and GRU, unrolled: LiteRT gives Y, Y_h (and Y_c) within 1e-5 of
+    onnxruntime, the same on a second invocation (no state carried over), and the .tflite
+    reads back to ONNX."""
+    src, out = str(tmp_path / "rnn.onnx"), str(tmp_path / "rnn.tflite")
+    onnx.save(RNN_CASES[case](), src)
+    direction = case
     convert(src, out)
     x = np.random.default_rng(2).standard_normal((6, 2, 5)).astype(np.float32)
     sess = ort.InferenceSession(src)
@@ -484,13 +495,13 @@ def test_lstm(direction, peepholes, init, tmp_path):
         it.invoke()
         for o in it.get_output_details():
             np.testing.assert_allclose(it.get_tensor(o["index"]), ref[o["name"]], atol=1e-5)
-    back = str(tmp_path / "lstm.back.onnx")
+    back = str(tmp_path / "rnn.back.onnx")
     convert(out, back)
     rb = ort.InferenceSession(back).run(None, {"x": x})
-    for y, name in zip(rb, ("Y", "Y_h", "Y_c")):
+    for y, name in zip(rb, ("Y", "Y_h", "Y_c")[:len(rb)]):
         np.testing.assert_allclose(y, ref[name], atol=1e-5)
     ops = [o["op_name"] for o in it._get_ops_details()]
-    print(f"\nLSTM {direction}: {len(ops)} ops ({sorted(set(ops))})")
+    print(f"\n{direction}: {len(ops)} ops ({sorted(set(ops))})")
 
 
 def test_lstm_int8_full(tmp_path):

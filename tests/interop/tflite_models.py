@@ -193,3 +193,23 @@ def lstm(direction="forward", seq=6, batch=2, inp=5, hidden=4, peepholes=False, 
     g = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, batch, inp])],
                           outs, list(inits.values()))
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def gru(direction="forward", seq=6, batch=2, inp=5, hidden=4, linear_before_reset=1, init=False) -> onnx.ModelProto:
+    """One ONNX GRU (layout 0: x[seq, batch, inp]) with outputs Y, Y_h; init: a non-zero
+    constant initial state."""
+    rng = np.random.default_rng(12)
+    d = 2 if direction == "bidirectional" else 1
+
+    def arr(name, *shape, s=0.5):
+        return numpy_helper.from_array((s * rng.standard_normal(shape)).astype(np.float32), name)
+    inits = [arr("W", d, 3 * hidden, inp), arr("R", d, 3 * hidden, hidden), arr("B", d, 6 * hidden, s=0.3)]
+    ins = ["x", "W", "R", "B"]
+    if init:
+        inits.append(arr("h0", d, batch, hidden))
+        ins += ["", "h0"]
+    node = helper.make_node("GRU", ins, ["Y", "Y_h"], hidden_size=hidden, direction=direction,
+                            linear_before_reset=linear_before_reset)
+    g = helper.make_graph([node], "gru", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, batch, inp])],
+                          [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in ("Y", "Y_h")], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)

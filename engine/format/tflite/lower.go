@@ -513,6 +513,8 @@ func (l *lowerer) node(n *ir.Node) error {
 		return l.layerNorm(n)
 	case "LSTM":
 		return l.lstm(n)
+	case "GRU":
+		return l.gru(n)
 	case "Cast":
 		return l.cast(n)
 	case "Tile":

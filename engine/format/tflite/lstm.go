@@ -141,6 +141,7 @@ func (l *lowerer) lstm(n *ir.Node) error {
 	}
 	// X·Wᵀ + Wb + Rb of every step at once: [S·N, 4H], then one [N, 4H] per step
 	x2 := l.reshape(xin, []int64{S * N, I}, name+"_x2d", ir.Float32)
+	axis1 := l.constTensor(name+"_axis1", ir.Int32, nil, i32bytes([]int32{1}))
 	var ys [][]int32
 	var hs, cs []int32
 	for d := range dirs {
@@ -177,7 +178,6 @@ func (l *lowerer) lstm(n *ir.Node) error {
 			return k(name+sfx+nm, []int64{N, H}, init[k2][int64(d)*N*H:int64(d+1)*N*H])
 		}
 		h, c := state(0, "_h0"), state(1, "_c0")
-		axis1 := l.constTensor(name+"_axis1", ir.Int32, nil, i32bytes([]int32{1}))
 		y := make([]int32, S)
 		for i := range S {
 			t := i
@@ -227,31 +227,12 @@ func (l *lowerer) lstm(n *ir.Node) error {
 		}
 		yd = append(yd, l.reshape(t, []int64{S, 1, N, H}, name+sfx+"_4d", ir.Float32))
 	}
-	emit := func(out string, parts []int32, shape []int64, axis int32) {
-		if out == "" {
-			return
-		}
-		t := parts[0]
-		if len(parts) > 1 {
-			t = l.b.tensor(out+"_cat", tfl.TensorTypeFLOAT32, shape, nil, nil)
-			l.b.op(tfl.BuiltinOperatorCONCATENATION, 1, parts, []int32{t}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsConcatenationOptions, Value: &tfl.ConcatenationOptionsT{Axis: axis}})
-		}
-		if !int8 {
-			l.b.sg.Tensors[t].Name = l.b.uniqueName(out)
-			l.vals[out] = &value{name: out, shape: shape, dtype: ir.Float32, t: t}
-			return
-		}
-		l.int8 = true
-		v := l.out(out, shape, nil, ir.Float32)
-		l.int8 = false
-		l.b.op(tfl.BuiltinOperatorQUANTIZE, 1, []int32{t}, []int32{v.t}, nil)
-	}
-	emit(n.Outputs[0], yd, []int64{S, dirs, N, H}, 1)
+	l.rnnOutput(n.Outputs[0], yd, []int64{S, dirs, N, H}, 1, int8)
 	if len(n.Outputs) > 1 {
-		emit(n.Outputs[1], hs, []int64{dirs, N, H}, 0)
+		l.rnnOutput(n.Outputs[1], hs, []int64{dirs, N, H}, 0, int8)
 	}
 	if len(n.Outputs) > 2 {
-		emit(n.Outputs[2], cs, []int64{dirs, N, H}, 0)
+		l.rnnOutput(n.Outputs[2], cs, []int64{dirs, N, H}, 0, int8)
 	}
 	return nil
 }
