@@ -425,9 +425,11 @@ def test_export_int8_full_token_ids(tmp_path):
 def test_dynamic_sequence_length(ids, tmp_path):
     """A transformer with free batch and sequence dimensions keeps both dynamic
     (shape_signature -1): LiteRT resizes it (strict) to two sequence lengths and agrees
-    with onnxruntime within 1e-4 (float) and on the top-1 class (full int8)."""
+    with onnxruntime within 1e-4 (float) and on the top-1 class (full int8). With token
+    ids, learned positions are sliced to the sequence length as torch exports them
+    (Shape, Gather, Slice): the slice end is read from the input's SHAPE at run time."""
     src = str(tmp_path / "transformer_dyn.onnx")
-    onnx.save(tflite_models.transformer(ids=ids, batch="N", dyn_seq=True), src)
+    onnx.save(tflite_models.transformer(ids=ids, batch="N", dyn_seq=True, positions=ids), src)
     rng = np.random.default_rng(5)
 
     def sample(n, s):

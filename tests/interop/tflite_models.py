@@ -112,17 +112,25 @@ def unet() -> onnx.ModelProto:
                    [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 2, 32, 32])])
 
 
-def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None, dyn_seq=False) -> onnx.ModelProto:
+def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None, dyn_seq=False,
+                positions=False) -> onnx.ModelProto:
     """Token embedding (Gather) plus positions, pre-LN encoder layers with multi-head
     self-attention and a GELU MLP, final LayerNorm, mean pooling, classifier. ids=False:
     the input is the embedded sequence x[N, seq, d] (float, any batch) instead of token ids.
     batch: the leading dimension (default 1 for ids, "N" for x). dyn_seq: the sequence
-    length is a free dimension "S" (reshapes say -1; no learned positions)."""
+    length is a free dimension "S" (reshapes say -1); positions: learned positions sliced to
+    the sequence length, as torch exports them."""
     g = _G(3)
     dh = d // heads
     h = g.op("Gather", [g.w(vocab, d, scale=0.5), "ids"], axis=0) if ids else "x"  # [1, seq, d]
     if not dyn_seq:
         h = g.op("Add", [h, g.w(1, seq, d, scale=0.1)])
+    elif positions:  # as torch exports pos[:, :x.size(1)]: Shape, Gather, Unsqueeze, Slice
+        n = g.op("Unsqueeze", [g.op("Gather", [g.op("Shape", [h]), g.const(np.array(1, np.int64), "i")], axis=0),
+                               g.const(np.array([0], np.int64), "axes")])
+        p = g.op("Slice", [g.w(1, 4 * seq, d, scale=0.1), g.const(np.array([0], np.int64), "starts"), n,
+                           g.const(np.array([1], np.int64), "axes")])
+        h = g.op("Add", [h, p])
     s_dim = -1 if dyn_seq else seq
 
     def ln(x):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"reflect"
+	"sort"
 
 	"github.com/modelc/modelc/engine/format/tflite/schema/tfl"
 )
@@ -11,10 +12,12 @@ import (
 // dynamicDims compares two lowerings of one graph whose unknown input sizes were given
 // different values (a, then b) and, when they differ only where sizes may, turns a into
 // a model whose tensors carry -1 in shape_signature for those sizes, so the interpreter
-// can resize them. A RESHAPE target that differs is rewritten: entries that are sizes of
-// the RESHAPE's input come from a SHAPE of it at run time (SHAPE, CONCATENATION, GATHER)
-// and one entry of neither kind becomes -1. Any other difference (a constant that depends
-// on a size, a slice end, a split) makes it give up: it returns false and a is unusable.
+// can resize them. An int32 operand that differs (a RESHAPE target, a slice end) is
+// computed at run time: its entries that are sizes of the RESHAPE's input or of a graph
+// input come from a SHAPE of that tensor (SHAPE, CONCATENATION, GATHER), and a RESHAPE
+// may leave one entry of neither kind as -1. Any other difference (a float constant or an
+// op count that depends on a size, a broadcast against a fixed size) makes it give up: it
+// returns false and a is unusable.
 func dynamicDims(a, b *builder) bool {
 	if len(a.sg.Tensors) != len(b.sg.Tensors) || len(a.sg.Operators) != len(b.sg.Operators) ||
 		len(a.data) != len(b.data) || !reflect.DeepEqual(a.model.OperatorCodes, b.model.OperatorCodes) {
@@ -88,85 +91,140 @@ func dynamicDims(a, b *builder) bool {
 			}
 		}
 	}
-	// constants: only RESHAPE targets may differ
+	// int32 constants that differ: each differing entry must be a size of a tensor known
+	// before the op that reads it (the RESHAPE's own input, or a graph input), read at run
+	// time; a RESHAPE target may leave one entry of neither kind as -1.
+	consumers := map[int32][]int{}
+	for i, o := range a.sg.Operators {
+		for _, in := range o.Inputs {
+			if in >= 0 {
+				consumers[in] = append(consumers[in], i)
+			}
+		}
+	}
 	type fix struct {
-		op           int
-		target       int32
-		vals         []int32
-		src          []int // per entry: input dimension, or -1 for a constant (-1 itself once)
-		needsRuntime bool
+		target  int32
+		at      int // the first op reading it: the new ops go before it
+		vals    []int32
+		src     [][2]int32 // per entry: (tensor, dimension) read at run time, or {-1, -1}
+		runtime bool
 	}
 	var fixes []fix
 	for i, ta := range a.sg.Tensors {
 		if ta.Buffer == 0 || bytes.Equal(a.data[ta.Buffer], b.data[b.sg.Tensors[i].Buffer]) {
 			continue
 		}
-		opi, ok := reshapeOf[int32(i)]
-		if !ok || ta.Type != tfl.TensorTypeINT32 {
+		ops := consumers[int32(i)]
+		if ta.Type != tfl.TensorTypeINT32 || len(ops) == 0 {
 			return false
 		}
+		reshape := true
+		for _, o := range ops {
+			op := a.sg.Operators[o]
+			if a.model.OperatorCodes[op.OpcodeIndex].BuiltinCode != tfl.BuiltinOperatorRESHAPE || len(op.Inputs) < 2 || op.Inputs[1] != int32(i) {
+				reshape = false
+			}
+		}
+		var cands []int32
+		if reshape && len(ops) == 1 {
+			cands = append(cands, a.sg.Operators[ops[0]].Inputs[0])
+		}
+		cands = append(cands, a.sg.Inputs...)
 		va, vb := int32s(a.data[ta.Buffer]), int32s(b.data[b.sg.Tensors[i].Buffer])
-		in := a.sg.Operators[opi].Inputs[0]
-		ia, ib := a.sg.Tensors[in].Shape, b.sg.Tensors[in].Shape
-		f := fix{op: opi, target: int32(i), vals: va, src: make([]int, len(va))}
+		f := fix{target: int32(i), at: ops[0], vals: va, src: make([][2]int32, len(va))}
 		free := 0
 		for j := range va {
-			f.src[j] = -1
+			f.src[j] = [2]int32{-1, -1}
 			if va[j] == vb[j] {
 				continue
 			}
-			found := false
-			for k := range ia {
-				if ia[k] != ib[k] && ia[k] == va[j] && ib[k] == vb[j] && (!found || k == j) {
-					f.src[j], found = k, true
+		search:
+			for ci, c := range cands {
+				sa, sb := a.sg.Tensors[c].Shape, b.sg.Tensors[c].Shape
+				for k := range sa {
+					if sa[k] != sb[k] && sa[k] == va[j] && sb[k] == vb[j] {
+						f.src[j] = [2]int32{c, int32(k)}
+						if ci > 0 || k == j {
+							break search
+						}
+					}
+				}
+				if f.src[j][0] >= 0 {
+					break
 				}
 			}
-			if found {
-				f.needsRuntime = true
-				continue
+			switch {
+			case f.src[j][0] >= 0:
+				f.runtime = true
+			case reshape:
+				f.vals = append([]int32(nil), f.vals...)
+				f.vals[j] = -1
+				free++
+			default:
+				return false
 			}
-			f.vals = append([]int32(nil), f.vals...)
-			f.vals[j] = -1
-			free++
 		}
 		if free > 1 {
 			return false
 		}
 		fixes = append(fixes, f)
 	}
-	// rewrite the RESHAPEs, last first so that inserted ops keep earlier indices valid
-	for i := len(fixes) - 1; i >= 0; i-- {
-		f := fixes[i]
-		op := a.sg.Operators[f.op]
-		op.BuiltinOptions = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsReshapeOptions, Value: &tfl.ReshapeOptionsT{}}
-		if !f.needsRuntime {
+	// rewrite, latest insertion point first so that earlier indices stay valid
+	sort.SliceStable(fixes, func(i, j int) bool { return fixes[i].at > fixes[j].at })
+	for _, f := range fixes {
+		for _, o := range consumers[f.target] {
+			op := a.sg.Operators[o]
+			if a.model.OperatorCodes[op.OpcodeIndex].BuiltinCode == tfl.BuiltinOperatorRESHAPE {
+				op.BuiltinOptions = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsReshapeOptions, Value: &tfl.ReshapeOptionsT{}}
+			}
+		}
+		if !f.runtime {
 			a.data[a.sg.Tensors[f.target].Buffer] = i32bytes(f.vals)
 			continue
 		}
-		in := op.Inputs[0]
-		rin := int64(len(a.sg.Tensors[in].Shape))
-		rout := int64(len(f.vals))
 		n := len(a.sg.Operators)
-		sh := a.tensor("shape_of", tfl.TensorTypeINT32, []int64{rin}, nil, nil)
-		a.op(tfl.BuiltinOperatorSHAPE, 1, []int32{in}, []int32{sh}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsShapeOptions, Value: &tfl.ShapeOptionsT{OutType: tfl.TensorTypeINT32}})
-		kt := a.tensor("shape_const", tfl.TensorTypeINT32, []int64{rout}, i32bytes(f.vals), nil)
-		table := a.tensor("shape_table", tfl.TensorTypeINT32, []int64{rin + rout}, nil, nil)
-		a.op(tfl.BuiltinOperatorCONCATENATION, 1, []int32{sh, kt}, []int32{table}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsConcatenationOptions, Value: &tfl.ConcatenationOptionsT{}})
-		idx := make([]int32, rout)
+		var parts []int32
+		offset := map[int32]int32{}
+		size := int32(0)
+		for _, s := range f.src {
+			if s[0] < 0 {
+				continue
+			}
+			if _, ok := offset[s[0]]; ok {
+				continue
+			}
+			r := int64(len(a.sg.Tensors[s[0]].Shape))
+			sh := a.tensor("shape_of", tfl.TensorTypeINT32, []int64{r}, nil, nil)
+			a.op(tfl.BuiltinOperatorSHAPE, 1, []int32{s[0]}, []int32{sh}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsShapeOptions, Value: &tfl.ShapeOptionsT{OutType: tfl.TensorTypeINT32}})
+			offset[s[0]] = size
+			size += int32(r)
+			parts = append(parts, sh)
+		}
+		nv := int64(len(f.vals))
+		parts = append(parts, a.tensor("shape_const", tfl.TensorTypeINT32, []int64{nv}, i32bytes(f.vals), nil))
+		table := a.tensor("shape_table", tfl.TensorTypeINT32, []int64{int64(size) + nv}, nil, nil)
+		a.op(tfl.BuiltinOperatorCONCATENATION, 1, parts, []int32{table}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsConcatenationOptions, Value: &tfl.ConcatenationOptionsT{}})
+		idx := make([]int32, nv)
 		for j, s := range f.src {
-			idx[j] = int32(rin) + int32(j)
-			if s >= 0 {
-				idx[j] = int32(s)
+			idx[j] = size + int32(j)
+			if s[0] >= 0 {
+				idx[j] = offset[s[0]] + s[1]
 			}
 		}
-		it := a.tensor("shape_index", tfl.TensorTypeINT32, []int64{rout}, i32bytes(idx), nil)
-		target := a.tensor("shape", tfl.TensorTypeINT32, []int64{rout}, nil, nil)
-		a.op(tfl.BuiltinOperatorGATHER, 1, []int32{table, it}, []int32{target}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsGatherOptions, Value: &tfl.GatherOptionsT{}})
-		op.Inputs = []int32{in, target}
-		// move the three new ops before the RESHAPE
+		it := a.tensor("shape_index", tfl.TensorTypeINT32, []int64{nv}, i32bytes(idx), nil)
+		computed := a.tensor(a.sg.Tensors[f.target].Name+"_dynamic", tfl.TensorTypeINT32, []int64{nv}, nil, nil)
+		a.op(tfl.BuiltinOperatorGATHER, 1, []int32{table, it}, []int32{computed}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsGatherOptions, Value: &tfl.GatherOptionsT{}})
+		for _, o := range consumers[f.target] {
+			for k, in := range a.sg.Operators[o].Inputs {
+				if in == f.target {
+					a.sg.Operators[o].Inputs[k] = computed
+				}
+			}
+		}
+		// move the new ops before the first reader
 		added := append([]*tfl.OperatorT(nil), a.sg.Operators[n:]...)
-		rest := append([]*tfl.OperatorT(nil), a.sg.Operators[f.op:n]...)
-		a.sg.Operators = append(append(a.sg.Operators[:f.op], added...), rest...)
+		rest := append([]*tfl.OperatorT(nil), a.sg.Operators[f.at:n]...)
+		a.sg.Operators = append(append(a.sg.Operators[:f.at], added...), rest...)
 	}
 	return true
 }

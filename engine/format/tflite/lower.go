@@ -19,6 +19,11 @@ type lowerer struct {
 	skip      map[*ir.Node]bool // nodes fused into an earlier one
 	int8      bool              // full-integer quantization
 	dynBatch  bool              // an input's leading dimension is not fixed
+	// sized: values computed from a Shape; with keepSized (sizes under comparison, see
+	// lower) an op mixing them with float data is lowered, not folded, so that the size
+	// stays an operand dynamicDims can compute at run time
+	sized     map[string]bool
+	keepSized bool
 }
 
 func unsupported(n *ir.Node, format string, args ...any) error {
@@ -77,7 +82,8 @@ func lowerSized(m *ir.Model, opts WriteOptions, unknown int64) (*builder, error)
 		return nil, err
 	}
 	l := &lowerer{b: newBuilder(), opts: opts, vals: map[string]*value{}, consumers: map[string][]*ir.Node{},
-		outputs: map[string]bool{}, skip: map[*ir.Node]bool{}, int8: opts.Quantize == "int8"}
+		outputs: map[string]bool{}, skip: map[*ir.Node]bool{}, int8: opts.Quantize == "int8",
+		sized: map[string]bool{}, keepSized: unknown >= 2}
 	for _, t := range g.Initializers {
 		l.vals[t.Name] = &value{name: t.Name, shape: t.Shape, dtype: t.DType, t: -1, konst: t}
 	}
@@ -531,6 +537,7 @@ func (l *lowerer) node(n *ir.Node) error {
 			binary.LittleEndian.PutUint64(d[8*i:], uint64(s))
 		}
 		l.vals[n.Outputs[0]] = newConst(n.Outputs[0], ir.Int64, []int64{int64(len(v.shape))}, d)
+		l.sized[n.Outputs[0]] = true
 		return nil
 	}
 	return unsupported(n, "op %s has no TFLite lowering in modelc", n.OpType)
@@ -547,9 +554,15 @@ func (l *lowerer) fold(n *ir.Node) bool {
 		return false
 	}
 	var ins []*ir.Tensor
+	sized, data := false, false
 	for _, in := range n.Inputs {
 		if in == "" {
 			continue
+		}
+		if l.sized[in] {
+			sized = true
+		} else if v := l.vals[in]; v != nil && (v.dtype == ir.Float32 || v.dtype == ir.Float16 || v.dtype == ir.Float64) {
+			data = true
 		}
 		v := l.vals[in]
 		if v == nil || v.konst == nil || v.konst.ByteSize() > 1<<20 {
@@ -559,7 +572,7 @@ func (l *lowerer) fold(n *ir.Node) bool {
 		t.Name = in
 		ins = append(ins, &t)
 	}
-	if len(ins) == 0 {
+	if len(ins) == 0 || (sized && data && l.keepSized) {
 		return false
 	}
 	outs, err := l.opts.Fold(n, ins)
@@ -572,6 +585,7 @@ func (l *lowerer) fold(n *ir.Node) bool {
 		}
 		o.Name = n.Outputs[i]
 		l.vals[o.Name] = &value{name: o.Name, shape: o.Shape, dtype: o.DType, t: -1, konst: o}
+		l.sized[o.Name] = sized
 	}
 	return true
 }

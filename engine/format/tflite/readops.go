@@ -962,6 +962,18 @@ func (c *opCtx) stridedSlice() error {
 		return err
 	}
 	var vals [3][]int64
+	for k := range 2 { // begin or end computed at run time (a size read from a SHAPE)
+		i, err := c.in(k + 1)
+		if err != nil {
+			return err
+		}
+		if t := r.tensors[i]; t == nil || r.names[i] == "" {
+			continue
+		} else if d, _ := r.bufferData(t.Buffer()); len(d) > 0 {
+			continue
+		}
+		return c.dynamicSlice(x, bm|em|shrink)
+	}
 	for k := range 3 {
 		i, err := c.in(k + 1)
 		if err != nil {
@@ -1018,6 +1030,48 @@ func (c *opCtx) stridedSlice() error {
 	if squeeze != nil {
 		r.node("Squeeze", []string{sl, r.constInt64("axes", squeeze)}, []string{out})
 	}
+	return fin()
+}
+
+// dynamicSlice maps a STRIDED_SLICE whose begin or end is computed to an ONNX Slice on
+// every axis with the same operands (cast to int64); masks are not supported there.
+func (c *opCtx) dynamicSlice(x string, masks int32) error {
+	r := c.r
+	if masks != 0 {
+		return c.unsupported("begin, end and shrink masks with a computed begin or end")
+	}
+	si, err := c.in(3)
+	if err != nil {
+		return err
+	}
+	steps, err := r.ints(si)
+	if err != nil {
+		return err
+	}
+	axes := make([]int64, len(steps))
+	for d := range axes {
+		axes[d] = int64(d)
+	}
+	ins := []string{x}
+	for k := 1; k <= 2; k++ {
+		i, _ := c.in(k)
+		t := r.tmp("slice_bound")
+		if r.names[i] != "" {
+			r.node("Cast", []string{r.names[i]}, []string{t}, intAttr("to", int64(ir.Int64)))
+		} else {
+			v, err := r.ints(i)
+			if err != nil {
+				return err
+			}
+			t = r.constInt64("slice_bound", v)
+		}
+		ins = append(ins, t)
+	}
+	out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+	if err != nil {
+		return err
+	}
+	r.node("Slice", append(ins, r.constInt64("axes", axes), r.constInt64("steps", steps)), []string{out})
 	return fin()
 }
 
