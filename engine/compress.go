@@ -723,6 +723,12 @@ func quantizeOpsPresent(m *ir.Model, ops []string, ex compress.Exclude) error {
 // inputs, and returns a collector that runs the float model (as it is now) with the
 // asked-for values added to its outputs.
 func calibrationCollector(m *ir.Model, path string) (quant.Collector, error) {
+	return calibrationCollectorFor(m, path, false)
+}
+
+// calibrationCollectorFor is calibrationCollector; floatOnly leaves the values that are
+// not float32 (token ids, shape arithmetic) out of the result instead of refusing them.
+func calibrationCollectorFor(m *ir.Model, path string, floatOnly bool) (quant.Collector, error) {
 	arrays, names, err := LoadArrays(path)
 	if err != nil {
 		return nil, err
@@ -763,6 +769,9 @@ func calibrationCollector(m *ir.Model, path string) (quant.Collector, error) {
 		for _, v := range values {
 			if t := inputs[v]; t != nil {
 				f, ok := t.Data.([]float32)
+				if !ok && floatOnly {
+					continue
+				}
 				if !ok {
 					return nil, Errorf(KindUnsupported, "calibration input %q is %v, not float32", v, t.DType)
 				}
@@ -786,6 +795,9 @@ func calibrationCollector(m *ir.Model, path string) (quant.Collector, error) {
 		}
 		for _, o := range g.Outputs {
 			f, ok := res[o.Name].Data.([]float32)
+			if !ok && floatOnly {
+				continue
+			}
 			if !ok {
 				return nil, Errorf(KindUnsupported, "activation %q is %v, not float32: it cannot be calibrated", o.Name, res[o.Name].DType)
 			}

@@ -62,10 +62,11 @@ func calibrateTFLite(m *ir.Model, w *format.WriteOptions, o ConvertOptions) erro
 }
 
 // tfliteRanges calibrates the float values of m on the inputs in the .npz at path with
-// modelc's runtime: the [min, max] of every graph input and node output.
+// modelc's runtime: the [min, max] of every float graph input and node output (integer
+// values such as token ids stay unquantized).
 func tfliteRanges(m *ir.Model, path string) (map[string][2]float32, error) {
 	m = tflite.CalibrationModel(m) // the writer's intermediate tensors get names and ranges
-	collect, err := calibrationCollector(m, path)
+	collect, err := calibrationCollectorFor(m, path, true)
 	if err != nil {
 		return nil, err
 	}

@@ -112,14 +112,26 @@ def unet() -> onnx.ModelProto:
                    [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 2, 32, 32])])
 
 
-def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True) -> onnx.ModelProto:
+def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True, batch=None, dyn_seq=False,
+                positions=False) -> onnx.ModelProto:
     """Token embedding (Gather) plus positions, pre-LN encoder layers with multi-head
     self-attention and a GELU MLP, final LayerNorm, mean pooling, classifier. ids=False:
-    the input is the embedded sequence x[N, seq, d] (float, any batch) instead of token ids."""
+    the input is the embedded sequence x[N, seq, d] (float, any batch) instead of token ids.
+    batch: the leading dimension (default 1 for ids, "N" for x). dyn_seq: the sequence
+    length is a free dimension "S" (reshapes say -1); positions: learned positions sliced to
+    the sequence length, as torch exports them."""
     g = _G(3)
     dh = d // heads
     h = g.op("Gather", [g.w(vocab, d, scale=0.5), "ids"], axis=0) if ids else "x"  # [1, seq, d]
-    h = g.op("Add", [h, g.w(1, seq, d, scale=0.1)])
+    if not dyn_seq:
+        h = g.op("Add", [h, g.w(1, seq, d, scale=0.1)])
+    elif positions:  # as torch exports pos[:, :x.size(1)]: Shape, Gather, Unsqueeze, Slice
+        n = g.op("Unsqueeze", [g.op("Gather", [g.op("Shape", [h]), g.const(np.array(1, np.int64), "i")], axis=0),
+                               g.const(np.array([0], np.int64), "axes")])
+        p = g.op("Slice", [g.w(1, 4 * seq, d, scale=0.1), g.const(np.array([0], np.int64), "starts"), n,
+                           g.const(np.array([1], np.int64), "axes")])
+        h = g.op("Add", [h, p])
+    s_dim = -1 if dyn_seq else seq
 
     def ln(x):
         return g.op("LayerNormalization", [x, g.const((1 + 0.1 * g.rng.standard_normal(d)).astype(np.float32)),
@@ -133,22 +145,79 @@ def transformer(seq=8, d=32, heads=4, vocab=50, layers=2, ids=True) -> onnx.Mode
         a = ln(h)
         qkv = []
         for _ in range(3):
-            t = g.op("Reshape", [lin(a, d, d), g.const(np.array([0, seq, heads, dh], np.int64), "shape")])
+            t = g.op("Reshape", [lin(a, d, d), g.const(np.array([0, s_dim, heads, dh], np.int64), "shape")])
             qkv.append(g.op("Transpose", [t], perm=[0, 2, 1, 3]))             # [1, H, S, dh]
         q, k, v = qkv
         s = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])])
         s = g.op("Mul", [s, g.const(np.float32(1 / np.sqrt(dh)))])
         p = g.op("Softmax", [s], axis=-1)
         o = g.op("Transpose", [g.op("MatMul", [p, v])], perm=[0, 2, 1, 3])
-        o = g.op("Reshape", [o, g.const(np.array([0, seq, d], np.int64), "shape")])
+        o = g.op("Reshape", [o, g.const(np.array([0, s_dim, d], np.int64), "shape")])
         h = g.op("Add", [h, lin(o, d, d)])
         f = g.op("Gelu", [lin(ln(h), d, 2 * d)])
         h = g.op("Add", [h, lin(f, 2 * d, d)])
     h = g.op("ReduceMean", [ln(h), g.const(np.array([1], np.int64), "axes")], keepdims=0)
     h = g.op("Gemm", [h, g.w(d, 5), g.const(np.zeros(5, np.float32))])
     g.nodes[-1].output[0] = "logits"
-    b = 1 if ids else "N"
-    inp = helper.make_tensor_value_info("ids", TensorProto.INT32, [1, seq]) if ids else \
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, seq, d])
+    b = batch if batch is not None else (1 if ids else "N")
+    sq = "S" if dyn_seq else seq
+    inp = helper.make_tensor_value_info("ids", TensorProto.INT32, [b, sq]) if ids else \
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, sq, d])
     return g.model([inp],
                    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [b, 5])], opset=20)
+
+
+def lstm(direction="forward", seq=6, batch=2, inp=5, hidden=4, peepholes=False, init=False, classes=0) -> onnx.ModelProto:
+    """One ONNX LSTM (layout 0: x[seq, batch, inp]) with outputs Y, Y_h, Y_c; peepholes P,
+    non-zero constant initial states; classes > 0: Y_h of both directions into a MatMul
+    classifier whose output is the only one ("logits")."""
+    rng = np.random.default_rng(11)
+    d = 2 if direction == "bidirectional" else 1
+
+    def arr(*shape, s=0.5):
+        return numpy_helper.from_array((s * rng.standard_normal(shape)).astype(np.float32))
+    inits = {"W": arr(d, 4 * hidden, inp), "R": arr(d, 4 * hidden, hidden), "B": arr(d, 8 * hidden, s=0.3)}
+    ins = ["x", "W", "R", "B", "", "", "", ""]
+    if init:
+        inits["h0"], inits["c0"] = arr(d, batch, hidden), arr(d, batch, hidden)
+        ins[5], ins[6] = "h0", "c0"
+    if peepholes:
+        inits["P"] = arr(d, 3 * hidden, s=0.3)
+        ins[7] = "P"
+    while ins[-1] == "":
+        ins.pop()
+    for k, t in inits.items():
+        t.name = k
+    nodes = [helper.make_node("LSTM", ins, ["Y", "Y_h", "Y_c"], hidden_size=hidden, direction=direction)]
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in ("Y", "Y_h", "Y_c")]
+    if classes:
+        nodes[0].output[2] = ""
+        nodes += [helper.make_node("Transpose", ["Y_h"], ["h_t"], perm=[1, 0, 2]),
+                  helper.make_node("Reshape", ["h_t", "flat"], ["h_flat"]),
+                  helper.make_node("MatMul", ["h_flat", "Wc"], ["logits"])]
+        inits["flat"] = numpy_helper.from_array(np.array([batch, d * hidden], np.int64), "flat")
+        inits["Wc"] = numpy_helper.from_array(rng.standard_normal((d * hidden, classes)).astype(np.float32), "Wc")
+        outs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)]
+    g = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, batch, inp])],
+                          outs, list(inits.values()))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def gru(direction="forward", seq=6, batch=2, inp=5, hidden=4, linear_before_reset=1, init=False) -> onnx.ModelProto:
+    """One ONNX GRU (layout 0: x[seq, batch, inp]) with outputs Y, Y_h; init: a non-zero
+    constant initial state."""
+    rng = np.random.default_rng(12)
+    d = 2 if direction == "bidirectional" else 1
+
+    def arr(name, *shape, s=0.5):
+        return numpy_helper.from_array((s * rng.standard_normal(shape)).astype(np.float32), name)
+    inits = [arr("W", d, 3 * hidden, inp), arr("R", d, 3 * hidden, hidden), arr("B", d, 6 * hidden, s=0.3)]
+    ins = ["x", "W", "R", "B"]
+    if init:
+        inits.append(arr("h0", d, batch, hidden))
+        ins += ["", "h0"]
+    node = helper.make_node("GRU", ins, ["Y", "Y_h"], hidden_size=hidden, direction=direction,
+                            linear_before_reset=linear_before_reset)
+    g = helper.make_graph([node], "gru", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, batch, inp])],
+                          [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in ("Y", "Y_h")], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)

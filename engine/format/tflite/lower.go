@@ -19,6 +19,11 @@ type lowerer struct {
 	skip      map[*ir.Node]bool // nodes fused into an earlier one
 	int8      bool              // full-integer quantization
 	dynBatch  bool              // an input's leading dimension is not fixed
+	// sized: values computed from a Shape; with keepSized (sizes under comparison, see
+	// lower) an op mixing them with float data is lowered, not folded, so that the size
+	// stays an operand dynamicDims can compute at run time
+	sized     map[string]bool
+	keepSized bool
 }
 
 func unsupported(n *ir.Node, format string, args ...any) error {
@@ -26,6 +31,39 @@ func unsupported(n *ir.Node, format string, args ...any) error {
 }
 
 func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
+	if !otherDynamicDims(m.Graph) {
+		return lowerSized(m, opts, 0)
+	}
+	// Unknown sizes past the batch (a sequence length): lower twice with different sizes
+	// for them and keep them dynamic where only tensor shapes and RESHAPE targets differ
+	// (see dynamicDims); otherwise fix them at 1 as before.
+	if a, err := lowerSized(m, opts, 2); err == nil {
+		if b, err := lowerSized(m, opts, 3); err == nil && dynamicDims(a, b) {
+			return a, nil
+		}
+	}
+	return lowerSized(m, opts, 1)
+}
+
+// otherDynamicDims reports whether a graph input has an unknown size past its first
+// dimension.
+func otherDynamicDims(g *ir.Graph) bool {
+	for _, in := range g.Inputs {
+		if in.Type != nil && in.Type.Shape != nil {
+			for i, d := range in.Type.Shape.Dims {
+				if i > 0 && !(d.HasValue && d.Value > 0) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// lowerSized lowers m. unknown 0: a leading unknown dimension stays dynamic (size 1);
+// unknown 1: every unknown size is fixed at 1; unknown ≥ 2: the k-th distinct unknown
+// dimension (by name) is given the size unknown+2k, for dynamicDims to compare.
+func lowerSized(m *ir.Model, opts WriteOptions, unknown int64) (*builder, error) {
 	switch opts.Quantize {
 	case "", "fp16", "int8-dynamic":
 	case "int8":
@@ -44,7 +82,8 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 		return nil, err
 	}
 	l := &lowerer{b: newBuilder(), opts: opts, vals: map[string]*value{}, consumers: map[string][]*ir.Node{},
-		outputs: map[string]bool{}, skip: map[*ir.Node]bool{}, int8: opts.Quantize == "int8"}
+		outputs: map[string]bool{}, skip: map[*ir.Node]bool{}, int8: opts.Quantize == "int8",
+		sized: map[string]bool{}, keepSized: unknown >= 2}
 	for _, t := range g.Initializers {
 		l.vals[t.Name] = &value{name: t.Name, shape: t.Shape, dtype: t.DType, t: -1, konst: t}
 	}
@@ -67,21 +106,12 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 	}
 	nodes = l.matchGelu(l.foldBatchNorms(nodes))
 	sig := &tfl.SignatureDefT{SignatureKey: "serving_default"}
-	// Only a leading (batch) dimension stays dynamic: the writer computes every shape once,
-	// with unknown sizes taken as 1, and writes -1 where a RESHAPE keeps the leading
-	// dimension. A model with other unknown dimensions (a sequence length) gets them fixed
-	// at 1 and no dynamic signature at all, so the interpreter refuses a resize instead of
-	// computing with stale shapes.
-	otherDynamic := false
-	for _, in := range g.Inputs {
-		if in.Type != nil && in.Type.Shape != nil {
-			for i, d := range in.Type.Shape.Dims {
-				if i > 0 && !(d.HasValue && d.Value > 0) {
-					otherDynamic = true
-				}
-			}
-		}
-	}
+	// The writer computes every shape once. unknown 0: a leading (batch) dimension taken as
+	// 1 stays dynamic, with -1 where a RESHAPE keeps it. unknown 1: every unknown size is
+	// fixed at 1 and the signature is static, so the interpreter refuses a resize instead of
+	// computing with stale shapes. unknown ≥ 2: see lower and dynamicDims.
+	otherDynamic := unknown > 0
+	syms := map[string]int64{}
 	for _, in := range g.Inputs {
 		if _, ok := l.vals[in.Name]; ok {
 			continue // an initializer listed as input (old ONNX files)
@@ -97,6 +127,15 @@ func lower(m *ir.Model, opts WriteOptions) (*builder, error) {
 				shape[i], sigShape[i] = d.Value, int32(d.Value)
 			} else if i == 0 && !otherDynamic {
 				l.dynBatch = true
+			} else if unknown >= 2 {
+				key := d.Param
+				if key == "" {
+					key = fmt.Sprintf("%s:%d", in.Name, i)
+				}
+				if _, ok := syms[key]; !ok {
+					syms[key] = unknown + 2*int64(len(syms))
+				}
+				shape[i] = syms[key]
 			} else {
 				sigShape[i] = 1 // fixed at 1: see otherDynamic
 			}
@@ -478,6 +517,10 @@ func (l *lowerer) node(n *ir.Node) error {
 		return l.slice(n)
 	case "LayerNormalization":
 		return l.layerNorm(n)
+	case "LSTM":
+		return l.lstm(n)
+	case "GRU":
+		return l.gru(n)
 	case "Cast":
 		return l.cast(n)
 	case "Tile":
@@ -494,6 +537,7 @@ func (l *lowerer) node(n *ir.Node) error {
 			binary.LittleEndian.PutUint64(d[8*i:], uint64(s))
 		}
 		l.vals[n.Outputs[0]] = newConst(n.Outputs[0], ir.Int64, []int64{int64(len(v.shape))}, d)
+		l.sized[n.Outputs[0]] = true
 		return nil
 	}
 	return unsupported(n, "op %s has no TFLite lowering in modelc", n.OpType)
@@ -510,9 +554,15 @@ func (l *lowerer) fold(n *ir.Node) bool {
 		return false
 	}
 	var ins []*ir.Tensor
+	sized, data := false, false
 	for _, in := range n.Inputs {
 		if in == "" {
 			continue
+		}
+		if l.sized[in] {
+			sized = true
+		} else if v := l.vals[in]; v != nil && (v.dtype == ir.Float32 || v.dtype == ir.Float16 || v.dtype == ir.Float64) {
+			data = true
 		}
 		v := l.vals[in]
 		if v == nil || v.konst == nil || v.konst.ByteSize() > 1<<20 {
@@ -522,7 +572,7 @@ func (l *lowerer) fold(n *ir.Node) bool {
 		t.Name = in
 		ins = append(ins, &t)
 	}
-	if len(ins) == 0 {
+	if len(ins) == 0 || (sized && data && l.keepSized) {
 		return false
 	}
 	outs, err := l.opts.Fold(n, ins)
@@ -535,6 +585,7 @@ func (l *lowerer) fold(n *ir.Node) bool {
 		}
 		o.Name = n.Outputs[i]
 		l.vals[o.Name] = &value{name: o.Name, shape: o.Shape, dtype: o.DType, t: -1, konst: o}
+		l.sized[o.Name] = sized
 	}
 	return true
 }

@@ -1334,7 +1334,10 @@ func (l *lowerer) slice(n *ir.Node) error {
 }
 
 // layerNorm lowers LayerNormalization as converters do: MEAN, SQUARED_DIFFERENCE, MEAN,
-// ADD eps, RSQRT, MUL, MUL scale, ADD bias.
+// ADD eps, RSQRT, MUL, MUL scale, ADD bias. In a full-integer model these run in float
+// between a DEQUANTIZE of the input and a QUANTIZE of the output: as eight int8 ops
+// they doubled the error of the residual stream they read (transformer encoder top-1
+// agreement 98% instead of 100%).
 func (l *lowerer) layerNorm(n *ir.Node) error {
 	x, err := l.in(n, 0)
 	if err != nil {
@@ -1351,6 +1354,23 @@ func (l *lowerer) layerNorm(n *ir.Node) error {
 	}
 	name := n.Outputs[0]
 	xp := &value{name: x.name, shape: x.shape, dtype: x.dtype, t: l.plain(x)}
+	final := name
+	if l.int8 {
+		final = name + "_float"
+		q := l.b.tensor(name+"_in_float", tfl.TensorTypeFLOAT32, l.b.shapeOf(xp.t), nil, nil)
+		l.b.op(tfl.BuiltinOperatorDEQUANTIZE, 2, []int32{xp.t}, []int32{q}, nil)
+		xp.t = q
+		l.int8 = false
+		defer func() {
+			l.int8 = true
+			f := l.vals[name]
+			if f == nil {
+				return
+			}
+			qv := l.out(name, f.shape, f.perm, ir.Float32)
+			l.b.op(tfl.BuiltinOperatorQUANTIZE, 1, []int32{f.t}, []int32{qv.t}, nil)
+		}()
+	}
 	mean := &ir.Node{Name: n.Name + "_mean", OpType: "ReduceMean", Outputs: []string{name + "_mean"}}
 	if err := l.reduceAxes(mean, xp, axes, true, tfl.BuiltinOperatorMEAN); err != nil {
 		return err
@@ -1366,7 +1386,7 @@ func (l *lowerer) layerNorm(n *ir.Node) error {
 	l.b.op(tfl.BuiltinOperatorRSQRT, l.ver(1, 2), []int32{varv.t}, []int32{rs.t}, nil)
 	cen := l.binaryOp(name+"_centered", tfl.BuiltinOperatorSUB, xp, mv, tfl.ActivationFunctionTypeNONE)
 	norm := l.binaryOp(name+"_norm", tfl.BuiltinOperatorMUL, cen, rs, tfl.ActivationFunctionTypeNONE)
-	outName := name
+	outName := final
 	bias := l.optIn(n, 2)
 	if bias != nil {
 		outName = name + "_scaled"
@@ -1377,7 +1397,7 @@ func (l *lowerer) layerNorm(n *ir.Node) error {
 	}
 	res := l.binaryOp(outName, tfl.BuiltinOperatorMUL, norm, scale, tfl.ActivationFunctionTypeNONE)
 	if bias != nil {
-		res = l.binaryOp(name, tfl.BuiltinOperatorADD, res, bias, tfl.ActivationFunctionTypeNONE)
+		res = l.binaryOp(final, tfl.BuiltinOperatorADD, res, bias, tfl.ActivationFunctionTypeNONE)
 	}
 	l.vals[name] = res
 	return nil

@@ -418,6 +418,47 @@ func (c *opCtx) convert() error {
 		}
 		r.node(op, []string{x, r.constInt64("repeats", m)}, []string{out})
 		return fin()
+	case tfl.BuiltinOperatorSPLIT, tfl.BuiltinOperatorUNPACK:
+		return c.split()
+	case tfl.BuiltinOperatorPACK:
+		o := &tfl.PackOptions{}
+		axis := int64(0)
+		if c.opts(o) {
+			axis = int64(o.Axis())
+		}
+		var xs []string
+		for k := range c.ins {
+			x, err := c.fin(k)
+			if err != nil {
+				return err
+			}
+			u := r.tmp(x + "_unsqueezed")
+			r.node("Unsqueeze", []string{x, r.constInt64("axes", []int64{axis})}, []string{u})
+			xs = append(xs, u)
+		}
+		out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+		if err != nil {
+			return err
+		}
+		r.node("Concat", xs, []string{out}, intAttr("axis", axis))
+		return fin()
+	case tfl.BuiltinOperatorSHAPE:
+		x, err := c.in(0)
+		if err != nil {
+			return err
+		}
+		out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+		if err != nil {
+			return err
+		}
+		dt, err := r.dtype(r.tensors[c.outs[0]])
+		if err != nil {
+			return err
+		}
+		s64 := r.tmp(out + "_i64")
+		r.node("Shape", []string{r.names[x]}, []string{s64})
+		r.node("Cast", []string{s64}, []string{out}, intAttr("to", int64(dt)))
+		return fin()
 	case tfl.BuiltinOperatorCAST:
 		x, err := c.in(0)
 		if err != nil {
@@ -732,6 +773,71 @@ func (c *opCtx) fullyConnected() error {
 	return fin()
 }
 
+// split maps SPLIT (equal parts along a constant axis) and UNPACK (parts of size 1,
+// squeezed) to ONNX Split.
+func (c *opCtx) split() error {
+	r := c.r
+	xi, axis := 1, int64(0)
+	if c.code == tfl.BuiltinOperatorUNPACK {
+		xi = 0
+		o := &tfl.UnpackOptions{}
+		if c.opts(o) {
+			axis = int64(o.Axis())
+		}
+	} else {
+		ai, err := c.in(0)
+		if err != nil {
+			return err
+		}
+		a, err := r.ints(ai)
+		if err != nil || len(a) != 1 {
+			return c.unsupported("the axis must be a constant scalar")
+		}
+		axis = a[0]
+	}
+	x, err := c.fin(xi)
+	if err != nil {
+		return err
+	}
+	shape, err := c.shapeIn(xi)
+	if err != nil {
+		return err
+	}
+	if axis < 0 {
+		axis += int64(len(shape))
+	}
+	k := int64(len(c.outs))
+	if axis < 0 || axis >= int64(len(shape)) || k == 0 || shape[axis] <= 0 || shape[axis]%k != 0 {
+		return c.unsupported("%d parts of shape %v along axis %d", k, shape, axis)
+	}
+	sizes := make([]int64, k)
+	for i := range sizes {
+		sizes[i] = shape[axis] / k
+	}
+	outs := make([]string, k)
+	fins := make([]func() error, k)
+	parts := make([]string, k)
+	for i := range outs {
+		if outs[i], fins[i], err = c.result(i, tfl.ActivationFunctionTypeNONE); err != nil {
+			return err
+		}
+		parts[i] = outs[i]
+		if c.code == tfl.BuiltinOperatorUNPACK {
+			parts[i] = r.tmp(outs[i] + "_part")
+		}
+	}
+	r.node("Split", []string{x, r.constInt64("split", sizes)}, parts, intAttr("axis", axis))
+	for i := range outs {
+		if c.code == tfl.BuiltinOperatorUNPACK {
+			r.node("Squeeze", []string{parts[i], r.constInt64("axes", []int64{axis})}, []string{outs[i]})
+		}
+		if err := fins[i](); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (c *opCtx) reshape() error {
 	r := c.r
 	x, err := c.fin(0)
@@ -746,6 +852,17 @@ func (c *opCtx) reshape() error {
 				if err != nil {
 					return err
 				}
+			} else if r.names[c.ins[1]] != "" {
+				// a target computed at run time (SHAPE, CONCATENATION, GATHER of a
+				// dynamic size): ONNX's Reshape takes it as int64
+				out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+				if err != nil {
+					return err
+				}
+				s64 := r.tmp(out + "_shape")
+				r.node("Cast", []string{r.names[c.ins[1]]}, []string{s64}, intAttr("to", int64(ir.Int64)))
+				r.node("Reshape", []string{x, s64}, []string{out})
+				return fin()
 			}
 		}
 	}
@@ -845,6 +962,18 @@ func (c *opCtx) stridedSlice() error {
 		return err
 	}
 	var vals [3][]int64
+	for k := range 2 { // begin or end computed at run time (a size read from a SHAPE)
+		i, err := c.in(k + 1)
+		if err != nil {
+			return err
+		}
+		if t := r.tensors[i]; t == nil || r.names[i] == "" {
+			continue
+		} else if d, _ := r.bufferData(t.Buffer()); len(d) > 0 {
+			continue
+		}
+		return c.dynamicSlice(x, bm|em|shrink)
+	}
 	for k := range 3 {
 		i, err := c.in(k + 1)
 		if err != nil {
@@ -901,6 +1030,48 @@ func (c *opCtx) stridedSlice() error {
 	if squeeze != nil {
 		r.node("Squeeze", []string{sl, r.constInt64("axes", squeeze)}, []string{out})
 	}
+	return fin()
+}
+
+// dynamicSlice maps a STRIDED_SLICE whose begin or end is computed to an ONNX Slice on
+// every axis with the same operands (cast to int64); masks are not supported there.
+func (c *opCtx) dynamicSlice(x string, masks int32) error {
+	r := c.r
+	if masks != 0 {
+		return c.unsupported("begin, end and shrink masks with a computed begin or end")
+	}
+	si, err := c.in(3)
+	if err != nil {
+		return err
+	}
+	steps, err := r.ints(si)
+	if err != nil {
+		return err
+	}
+	axes := make([]int64, len(steps))
+	for d := range axes {
+		axes[d] = int64(d)
+	}
+	ins := []string{x}
+	for k := 1; k <= 2; k++ {
+		i, _ := c.in(k)
+		t := r.tmp("slice_bound")
+		if r.names[i] != "" {
+			r.node("Cast", []string{r.names[i]}, []string{t}, intAttr("to", int64(ir.Int64)))
+		} else {
+			v, err := r.ints(i)
+			if err != nil {
+				return err
+			}
+			t = r.constInt64("slice_bound", v)
+		}
+		ins = append(ins, t)
+	}
+	out, fin, err := c.result(0, tfl.ActivationFunctionTypeNONE)
+	if err != nil {
+		return err
+	}
+	r.node("Slice", append(ins, r.constInt64("axes", axes), r.constInt64("steps", steps)), []string{out})
 	return fin()
 }
 
