@@ -195,6 +195,11 @@ Usage:
                                       output shapes; prints MACs per sample before and after.
                                       With --recover, the student sees --data resized
                                       (bilinear), the original sees it as given
+      --max-sequence-length N         retarget a token model ([batch, sequence] integer
+                                      ids, [batch, sequence, features] floats) to N tokens:
+                                      the declared length, Reshape/Expand/Slice/
+                                      ConstantOfShape constants and position ids/tables
+                                      (first N kept) follow; prints MACs before and after
       --recipe FILE.json              an ordered list of steps, e.g.
                                       [{"prune":"2:4"},{"quantize":"int4","block_size":32}]
       --verify [--inputs F.npz] [--labels F.npy]
