@@ -217,6 +217,7 @@ Usage:
                                       --epochs --batch-size --lr --optimizer --momentum
                                       --weight-decay --schedule --temperature --alpha
                                       --held-out --patience --seed --freeze --float64
+                                      --batchnorm
       --json                          the report as JSON
   modelc distill TEACHER STUDENT OUT --data FILE.npz [flags]
                                       train STUDENT (an ONNX model with TEACHER's inputs and
@@ -244,6 +245,13 @@ Usage:
       --float64                       matrix products in float64 too (slower; by default
                                       their operands are rounded to float32 for the SIMD
                                       kernels, the rest is float64)
+      --batchnorm M                   auto (default): a BatchNormalization layer whose
+                                      running statistics are fresh (mean 0, variance 1: a
+                                      student from scratch) trains with the batch's
+                                      statistics and updates its running mean/variance as
+                                      torch's train mode does (ONNX momentum, default 0.9);
+                                      any other layer keeps its statistics (fine-tuning).
+                                      train: every layer so; frozen: none
       --labels FILE.npy               class labels, one per sample: adds cross-entropy
       --match T_TENSOR=S_TENSOR       add the mean squared difference of a teacher tensor
                                       and a student tensor (repeatable)
