@@ -41,6 +41,7 @@ type Net struct {
 	bnTrain map[*ir.Node]bool
 	// stats are the running statistics of those nodes, written back by Store.
 	stats []*stat
+	needs map[string]bool
 	rng   *rand.Rand
 }
 
@@ -164,8 +165,25 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 			return nil, fmt.Errorf("node %s: no training support for op %s", nd.DisplayName(), nd.OpType)
 		}
 	}
+	n.needs = map[string]bool{}
+	for _, p := range n.Params {
+		n.needs[p.Name] = !p.Frozen
+	}
+	for _, nd := range nodes {
+		any := false
+		for _, in := range nd.Inputs {
+			any = any || n.needs[in]
+		}
+		for _, o := range nd.Outputs {
+			n.needs[o] = any
+		}
+	}
 	return n, nil
 }
+
+// needsGrad reports whether the value called name depends on a trained parameter (so
+// that a backward op must compute its gradient). A net built without NewNet needs all.
+func (n *Net) needsGrad(name string) bool { return n.needs == nil || n.needs[name] }
 
 func allTrue(b []bool) bool {
 	for _, v := range b {
@@ -284,9 +302,11 @@ func (n *Net) Forward(inputs map[string]*T) (*Tape, error) {
 // Backward runs the tape backward from the gradients of some values (usually the loss's
 // gradient with respect to the outputs) and adds the parameters' gradients to Param.Grad.
 func (tp *Tape) Backward(seed map[string]*T) error {
+	// A gradient is never changed once stored (a backward op may hand back a view of
+	// its output's gradient): fan-in adds into a fresh copy.
 	grads := map[string]*T{}
 	for k, v := range seed {
-		grads[k] = v.Clone()
+		grads[k] = v
 	}
 	for i := len(tp.steps) - 1; i >= 0; i-- {
 		st := tp.steps[i]
@@ -318,9 +338,11 @@ func (tp *Tape) Backward(seed map[string]*T) error {
 				continue
 			}
 			if have := grads[name]; have != nil {
-				addInto(have.D, gi.D)
+				sum := have.Clone()
+				addInto(sum.D, gi.D)
+				grads[name] = sum
 			} else {
-				grads[name] = gi.Clone()
+				grads[name] = gi
 			}
 		}
 	}

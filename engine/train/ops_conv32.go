@@ -8,7 +8,7 @@ import "github.com/modelc/modelc/accel"
 // pass, and each product is one accel SGEMM per group over the whole batch (forward,
 // weight gradient and input gradient), writing straight into float32 buffers. The SGEMM
 // is blocked the same way whatever the thread count, so the result does not depend on it.
-func conv32(x, w, bias *T, g geom, oshape []int) ([]*T, backFn) {
+func conv32(x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, backFn) {
 	cg, mg := g.c/g.group, g.m/g.group
 	kk := cg * g.kh * g.kw
 	ohw := g.oh * g.ow
@@ -38,15 +38,17 @@ func conv32(x, w, bias *T, g geom, oshape []int) ([]*T, backFn) {
 		}
 	}
 	back := func(gout []*T) []*T {
-		gx, gw := zerosLike(x), zerosLike(w)
-		var gb *T
+		gw := zerosLike(w)
+		var gx, gb *T
 		if bias != nil {
 			gb = zerosLike(bias)
 		}
 		gd := make([]float32, mg*nn)
-		dcol := make([]float32, kk*nn)
 		gwb := make([]float32, mg*kk)
-		gimg := make([]float32, g.n*g.c*g.h*g.w)
+		var dcol, gimg []float32
+		if needX {
+			dcol, gimg = make([]float32, kk*nn), make([]float32, g.n*g.c*g.h*g.w)
+		}
 		for gi := 0; gi < g.group; gi++ {
 			for m := 0; m < mg; m++ {
 				for b := 0; b < g.n; b++ {
@@ -65,43 +67,60 @@ func conv32(x, w, bias *T, g geom, oshape []int) ([]*T, backFn) {
 			for i, v := range gwb {
 				gw.D[gi*mg*kk+i] = float64(v)
 			}
+			if !needX {
+				continue
+			}
 			accel.SGEMM(true, false, kk, nn, mg, 1, w32[gi*mg*kk:], kk, gd, nn, 0, dcol, nn)
 			for b := 0; b < g.n; b++ {
 				g.col2im32(dcol[b*ohw:], gi*cg, cg, gimg[b*g.c*g.h*g.w:], nn)
 			}
 		}
-		for i, v := range gimg {
-			gx.D[i] = float64(v)
+		if needX {
+			gx = zerosLike(x)
+			for i, v := range gimg {
+				gx.D[i] = float64(v)
+			}
 		}
 		return []*T{gx, gw, gb}
 	}
 	return []*T{out}, back
 }
 
-// im2col32 is im2col on float32 values, rows ld apart.
+// im2col32 is im2col on float32 values, rows ld apart. Stride 1 (the common case) runs
+// as plain loops over the in-image span of each row: the images are often small (8×8),
+// so the per-row work must be a few instructions, not calls.
 func (g geom) im2col32(img []float32, c0, cg int, col []float32, ld int) {
 	for ci := 0; ci < cg; ci++ {
-		plane := img[(c0+ci)*g.h*g.w:]
+		plane := img[(c0+ci)*g.h*g.w : (c0+ci+1)*g.h*g.w]
 		for ky := 0; ky < g.kh; ky++ {
 			for kx := 0; kx < g.kw; kx++ {
 				row := col[((ci*g.kh+ky)*g.kw+kx)*ld:]
+				lo, hi := g.span(kx)
+				off := kx*g.dw - g.pl
 				for oy := 0; oy < g.oh; oy++ {
 					y := oy*g.sh - g.pt + ky*g.dh
 					r := row[oy*g.ow : (oy+1)*g.ow]
 					if y < 0 || y >= g.h {
-						clear(r)
+						for i := range r {
+							r[i] = 0
+						}
 						continue
 					}
 					line := plane[y*g.w : (y+1)*g.w]
 					if g.sw == 1 {
-						lo, hi := g.span(kx)
-						clear(r[:lo])
-						copy(r[lo:hi], line[lo-g.pl+kx*g.dw:])
-						clear(r[hi:])
+						for ox := 0; ox < lo; ox++ {
+							r[ox] = 0
+						}
+						for ox := lo; ox < hi; ox++ {
+							r[ox] = line[ox+off]
+						}
+						for ox := hi; ox < len(r); ox++ {
+							r[ox] = 0
+						}
 						continue
 					}
 					for ox := range r {
-						x := ox*g.sw - g.pl + kx*g.dw
+						x := ox*g.sw + off
 						if x >= 0 && x < g.w {
 							r[ox] = line[x]
 						} else {
@@ -117,10 +136,12 @@ func (g geom) im2col32(img []float32, c0, cg int, col []float32, ld int) {
 // col2im32 is col2im on float32 values, rows ld apart.
 func (g geom) col2im32(col []float32, c0, cg int, img []float32, ld int) {
 	for ci := 0; ci < cg; ci++ {
-		plane := img[(c0+ci)*g.h*g.w:]
+		plane := img[(c0+ci)*g.h*g.w : (c0+ci+1)*g.h*g.w]
 		for ky := 0; ky < g.kh; ky++ {
 			for kx := 0; kx < g.kw; kx++ {
 				row := col[((ci*g.kh+ky)*g.kw+kx)*ld:]
+				lo, hi := g.span(kx)
+				off := kx*g.dw - g.pl
 				for oy := 0; oy < g.oh; oy++ {
 					y := oy*g.sh - g.pt + ky*g.dh
 					if y < 0 || y >= g.h {
@@ -129,17 +150,13 @@ func (g geom) col2im32(col []float32, c0, cg int, img []float32, ld int) {
 					line := plane[y*g.w : (y+1)*g.w]
 					r := row[oy*g.ow : (oy+1)*g.ow]
 					if g.sw == 1 {
-						lo, hi := g.span(kx)
-						if lo < hi {
-							dst := line[lo-g.pl+kx*g.dw : hi-g.pl+kx*g.dw]
-							for i, v := range r[lo:hi] {
-								dst[i] += v
-							}
+						for ox := lo; ox < hi; ox++ {
+							line[ox+off] += r[ox]
 						}
 						continue
 					}
 					for ox, v := range r {
-						x := ox*g.sw - g.pl + kx*g.dw
+						x := ox*g.sw + off
 						if x >= 0 && x < g.w {
 							line[x] += v
 						}

@@ -23,7 +23,7 @@ func TestConv32MatchesFloat64(t *testing.T) {
 		{[]int{4, 8, 9, 9}, []int{16, 8, 3, 3}, []int64{0, 1, 2, 0}, []int64{2, 2}, []int64{2, 1}, 1},
 		{[]int{3, 5, 40}, []int{7, 5, 4}, []int64{2, 1}, []int64{3}, nil, 1},
 	} {
-		node := &ir.Node{OpType: "Conv", Attrs: []*ir.Attribute{{Name: "group", Type: ir.AttrInt, Int: c.group}}}
+		node := &ir.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Attrs: []*ir.Attribute{{Name: "group", Type: ir.AttrInt, Int: c.group}}}
 		for name, v := range map[string][]int64{"pads": c.pads, "strides": c.strides, "dilations": c.dils} {
 			if v != nil {
 				node.Attrs = append(node.Attrs, &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v})
