@@ -124,7 +124,8 @@ def main():
         for _ in range(args.rounds):
             r = subprocess.run([os.path.join(REPO, "bin", "modelc"), "distill", src, src, os.path.join(d, "s.onnx"),
                                 "--data", os.path.join(d, "train.npz"), "--epochs", str(args.epochs), "--held-out", "0",
-                                "--json"], capture_output=True, text=True, check=True)
+                                "--json"], capture_output=True, text=True, check=True,
+                               env={**os.environ, "GOMAXPROCS": "1"})  # one thread, as torch
             keep("modelc (float64, SGEMM float32)", [e["seconds"] for e in json.loads(r.stdout)["train"]["epochs"]])
             for dt in ("float32", "float64"):
                 out = subprocess.run(["/usr/bin/python3", "-c", TORCH, os.path.join(REPO, "tests", "interop", "torch_train"),

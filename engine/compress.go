@@ -14,6 +14,7 @@ import (
 	"github.com/modelc/modelc/engine/compress/lowrank"
 	"github.com/modelc/modelc/engine/compress/prune"
 	"github.com/modelc/modelc/engine/compress/quant"
+	"github.com/modelc/modelc/engine/compress/retarget"
 	"github.com/modelc/modelc/engine/compress/simplify"
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/ir"
@@ -92,6 +93,9 @@ type CompressOptions struct {
 	// package retarget); InputScale scales the height and width of every such input.
 	InputShape []string `json:"input_shape,omitempty"`
 	InputScale float64  `json:"input_scale,omitempty"`
+	// MaxSequenceLength retargets a token model ([batch, sequence] integer inputs) to a
+	// shorter sequence (see retarget.Sequence).
+	MaxSequenceLength int64 `json:"max_sequence_length,omitempty"`
 }
 
 // CompressReport is what Compress did (the JSON of `modelc compress --json`).
@@ -255,8 +259,8 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 		return nil, &Error{Kind: KindInvalidArgument, File: src, Err: fmt.Errorf("the model has no graph to compress (weights only)")}
 	}
 	rep := &CompressReport{Input: src, Output: where.output, ParamsBefore: compress.Params(m), QuantParamsBefore: compress.QuantParams(m), BytesBefore: size}
-	retargeted := len(opts.InputShape) > 0 || opts.InputScale != 0
-	if retargeted {
+	retargeted := len(opts.InputShape) > 0 || opts.InputScale != 0 || opts.MaxSequenceLength > 0
+	if retargeted && !(opts.MaxSequenceLength > 0 && retarget.DynamicLength(m)) {
 		if mc, err := CountMACs(ctx, m, nil); err == nil {
 			rep.MACsBefore = mc.Total
 		}
@@ -382,7 +386,7 @@ func compressSteps(opts CompressOptions) ([]CompressOptions, error) {
 // passes lists the passes a step runs, in their fixed order.
 func (o CompressOptions) passes() []string {
 	var p []string
-	if len(o.InputShape) > 0 || o.InputScale != 0 {
+	if len(o.InputShape) > 0 || o.InputScale != 0 || o.MaxSequenceLength > 0 {
 		p = append(p, "retarget")
 	}
 	if o.Simplify {
@@ -411,6 +415,15 @@ func bad(prefix, key, format string, args ...any) error {
 func checkStep(o CompressOptions, prefix string) error {
 	if len(o.InputShape) > 0 && o.InputScale != 0 {
 		return bad(prefix, "input_scale", "give input_shape or input_scale, not both")
+	}
+	if o.MaxSequenceLength < 0 {
+		return bad(prefix, "max_sequence_length", "%d is not a positive length", o.MaxSequenceLength)
+	}
+	if o.MaxSequenceLength > 0 && o.Recover {
+		return bad(prefix, "recover", "not supported with max_sequence_length yet (token models are not trained: integer ids, Gather)")
+	}
+	if o.MaxSequenceLength > 0 && (len(o.InputShape) > 0 || o.InputScale != 0) {
+		return bad(prefix, "max_sequence_length", "give max_sequence_length or input_shape/input_scale, not both")
 	}
 	if o.InputScale < 0 || math.IsNaN(o.InputScale) || math.IsInf(o.InputScale, 0) {
 		return bad(prefix, "input_scale", "%g is not a positive number", o.InputScale)

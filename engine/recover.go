@@ -38,13 +38,32 @@ func studentInputs(m *ir.Model, inputs map[string]*train.T) map[string]*train.T 
 	}
 	for _, in := range m.Graph.Inputs {
 		v := out[in.Name]
-		if v == nil || len(v.Shape) != 4 || in.Type == nil || in.Type.Shape == nil || len(in.Type.Shape.Dims) != 4 {
+		if v == nil || in.Type == nil || in.Type.Shape == nil || len(in.Type.Shape.Dims) != len(v.Shape) || len(v.Shape) < 2 {
 			continue
 		}
 		d := in.Type.Shape.Dims
-		if d[2].HasValue && d[3].HasValue && (int(d[2].Value) != v.Shape[2] || int(d[3].Value) != v.Shape[3]) {
+		if len(d) <= 3 && d[1].HasValue && int(d[1].Value) < v.Shape[1] {
+			out[in.Name] = firstTokens(v, int(d[1].Value))
+			continue
+		}
+		if len(d) == 4 && d[2].HasValue && d[3].HasValue && (int(d[2].Value) != v.Shape[2] || int(d[3].Value) != v.Shape[3]) {
 			out[in.Name] = train.ResizeBilinear(v, int(d[2].Value), int(d[3].Value))
 		}
+	}
+	return out
+}
+
+// firstTokens keeps the first n entries of dimension 1 of v ([batch, sequence, ...]).
+func firstTokens(v *train.T, n int) *train.T {
+	inner := 1
+	for _, d := range v.Shape[2:] {
+		inner *= d
+	}
+	sh := append([]int(nil), v.Shape...)
+	sh[1] = n
+	out := train.New(sh...)
+	for b := 0; b < v.Shape[0]; b++ {
+		copy(out.D[b*n*inner:(b+1)*n*inner], v.D[b*v.Shape[1]*inner:b*v.Shape[1]*inner+n*inner])
 	}
 	return out
 }

@@ -13,6 +13,13 @@ import (
 // retargetPass runs package retarget for each input input_shape names, or for every
 // [N, C, H, W] input with input_scale.
 func retargetPass(m *ir.Model, s CompressOptions) (*compress.Report, error) {
+	if s.MaxSequenceLength > 0 {
+		r, err := retarget.Sequence(m, s.MaxSequenceLength)
+		if err != nil {
+			return nil, Errorf(KindUnsupported, "option max_sequence_length: %v", err)
+		}
+		return r, nil
+	}
 	shapes, err := ParseInputShapes(s.InputShape)
 	if err != nil {
 		return nil, err

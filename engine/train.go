@@ -48,6 +48,12 @@ type TrainOptions struct {
 	// Float64 computes the matrix products in float64 as well (slower; by default their
 	// operands are rounded to float32 for the SIMD kernels, everything else is float64).
 	Float64 bool `json:"float64,omitempty"`
+	// BatchNorm: how BatchNormalization layers train (see train.Options.BatchNorm):
+	// auto (default: batch statistics and running-statistics updates for a layer whose
+	// statistics are fresh, mean 0 and variance 1, i.e. a student trained from scratch;
+	// frozen running statistics otherwise), train (every layer, as torch's train mode) or
+	// frozen (every layer normalises with its running statistics, which stay).
+	BatchNorm string `json:"batchnorm,omitempty"`
 }
 
 // TrainReport is what a training run did.
@@ -71,7 +77,7 @@ type TrainReport struct {
 func (o TrainOptions) set() bool {
 	return o.Data != "" || o.Epochs != 0 || o.BatchSize != 0 || o.LR != 0 || o.Optimizer != "" || o.Momentum != 0 ||
 		o.WeightDecay != 0 || o.Schedule != "" || o.Temperature != 0 || o.Alpha != nil || o.HeldOut != nil ||
-		o.Patience != 0 || o.Seed != 0 || len(o.Freeze) > 0 || o.Float64
+		o.Patience != 0 || o.Seed != 0 || len(o.Freeze) > 0 || o.Float64 || o.BatchNorm != ""
 }
 
 // check validates the options; prefix names where they came from ("option").
@@ -106,6 +112,11 @@ func (o TrainOptions) check() error {
 	}
 	if err := checkPatterns(o.Freeze); err != nil {
 		return Errorf(KindInvalidArgument, "option freeze: %v", err)
+	}
+	switch o.BatchNorm {
+	case "", "auto", "train", "frozen":
+	default:
+		return Errorf(KindInvalidArgument, "option batchnorm: %q is not one of auto, train, frozen", o.BatchNorm)
 	}
 	return nil
 }
@@ -292,7 +303,7 @@ func teacherOutputs(ctx context.Context, m *ir.Model, inputs map[string]*train.T
 
 // fit trains student against the teacher's outputs in d and reports.
 func fit(ctx context.Context, student *ir.Model, d *train.Data, o TrainOptions, keepZeros bool, step func(string, float64) error) (*TrainReport, error) {
-	net, err := train.NewNet(student, train.Options{Freeze: o.Freeze, KeepZeros: keepZeros, Seed: o.Seed})
+	net, err := train.NewNet(student, train.Options{Freeze: o.Freeze, KeepZeros: keepZeros, Seed: o.Seed, BatchNorm: o.BatchNorm})
 	if err != nil {
 		return nil, &Error{Kind: KindUnsupported, Err: fmt.Errorf("training: %w", err)}
 	}

@@ -80,6 +80,7 @@ func cmdCompress(args []string, stdout, stderr io.Writer) error {
 	var inputShapes multiFlag
 	fs.Var(&inputShapes, "input-shape", "retarget an image input: NAME=NxCxHxW (repeatable)")
 	fs.Float64Var(&o.InputScale, "input-scale", 0, "retarget every image input's height and width by this factor")
+	fs.Int64Var(&o.MaxSequenceLength, "max-sequence-length", 0, "retarget a token model ([batch, sequence] ids) to this shorter sequence length")
 	finishTrain := addTrainFlags(fs, &o.TrainOptions)
 	pos, err := parseArgs(fs, args, 2, "IN OUT [--quantize T] [--prune P] ... (see modelc help)")
 	if err != nil {
@@ -123,6 +124,8 @@ func printCompressReport(w io.Writer, r *engine.CompressReport) {
 	}
 	if r.MACsBefore > 0 {
 		fmt.Fprintf(w, "  MACs        %d → %d per sample (%.1f%%)\n", r.MACsBefore, r.MACsAfter, pct(r.MACsAfter, r.MACsBefore))
+	} else if r.MACsAfter > 0 {
+		fmt.Fprintf(w, "  MACs        %d per sample (the original's length was not declared)\n", r.MACsAfter)
 	}
 	for _, p := range r.Passes {
 		fmt.Fprintf(w, "\n%s\n", p.Pass)

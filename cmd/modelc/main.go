@@ -195,6 +195,11 @@ Usage:
                                       output shapes; prints MACs per sample before and after.
                                       With --recover, the student sees --data resized
                                       (bilinear), the original sees it as given
+      --max-sequence-length N         retarget a token model ([batch, sequence] integer
+                                      ids, [batch, sequence, features] floats) to N tokens:
+                                      the declared length, Reshape/Expand/Slice/
+                                      ConstantOfShape constants and position ids/tables
+                                      (first N kept) follow; prints MACs before and after
       --recipe FILE.json              an ordered list of steps, e.g.
                                       [{"prune":"2:4"},{"quantize":"int4","block_size":32}]
       --verify [--inputs F.npz] [--labels F.npy]
@@ -212,6 +217,7 @@ Usage:
                                       --epochs --batch-size --lr --optimizer --momentum
                                       --weight-decay --schedule --temperature --alpha
                                       --held-out --patience --seed --freeze --float64
+                                      --batchnorm
       --json                          the report as JSON
   modelc distill TEACHER STUDENT OUT --data FILE.npz [flags]
                                       train STUDENT (an ONNX model with TEACHER's inputs and
@@ -239,6 +245,13 @@ Usage:
       --float64                       matrix products in float64 too (slower; by default
                                       their operands are rounded to float32 for the SIMD
                                       kernels, the rest is float64)
+      --batchnorm M                   auto (default): a BatchNormalization layer whose
+                                      running statistics are fresh (mean 0, variance 1: a
+                                      student from scratch) trains with the batch's
+                                      statistics and updates its running mean/variance as
+                                      torch's train mode does (ONNX momentum, default 0.9);
+                                      any other layer keeps its statistics (fine-tuning).
+                                      train: every layer so; frozen: none
       --labels FILE.npy               class labels, one per sample: adds cross-entropy
       --match T_TENSOR=S_TENSOR       add the mean squared difference of a teacher tensor
                                       and a student tensor (repeatable)

@@ -47,6 +47,7 @@ func addTrainFlags(fs *flag.FlagSet, o *engine.TrainOptions) func() {
 	fs.Int64Var(&o.Seed, "seed", 0, "seed of the split, the batch order and dropout")
 	fs.Var(&freeze, "freeze", "initializer or node name pattern or op type not trained (repeatable)")
 	fs.BoolVar(&o.Float64, "float64", false, "matrix products in float64 too (slower)")
+	fs.StringVar(&o.BatchNorm, "batchnorm", "", "BatchNormalization while training: auto (train mode for fresh statistics), train or frozen")
 	return func() { o.Freeze = freeze }
 }
 

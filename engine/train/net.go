@@ -36,7 +36,18 @@ type Net struct {
 	// Float64 computes the matrix products in float64 too (slower; the default rounds
 	// their operands to float32 for accel's SGEMM).
 	Float64 bool
-	rng     *rand.Rand
+	// bnTrain holds the BatchNormalization nodes (by name) that train with the batch's
+	// statistics and update their running mean and variance (see Options.BatchNorm).
+	bnTrain map[*ir.Node]bool
+	// stats are the running statistics of those nodes, written back by Store.
+	stats []*stat
+	needs map[string]bool
+	rng   *rand.Rand
+}
+
+type stat struct {
+	v   *T
+	src *ir.Tensor
 }
 
 // Options say what is trained.
@@ -47,6 +58,14 @@ type Options struct {
 	// every weight of rank ≥ 2 that is not zero throughout.
 	KeepZeros bool
 	Seed      int64
+	// BatchNorm says how BatchNormalization trains: "frozen" normalises with the running
+	// statistics and leaves them (fine-tuning); "train" uses the batch's statistics and
+	// updates the running mean and variance as torch's train mode does (running =
+	// momentum·running + (1−momentum)·batch, ONNX's momentum attribute, default 0.9 =
+	// torch's 0.1; the unbiased batch variance); "" or "auto": "train" for a node whose
+	// running statistics are fresh (mean 0 and variance 1 throughout: a student that
+	// never saw data), "frozen" otherwise.
+	BatchNorm string
 }
 
 // NewNet prepares m (its main graph) for training. Float32 initializers become parameters,
@@ -127,6 +146,9 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 		n.Params = append(n.Params, p)
 		n.params[t.Name] = p
 	}
+	if err := n.batchNorms(o.BatchNorm, inits); err != nil {
+		return nil, err
+	}
 	for _, nd := range nodes {
 		if nd.OpType == "Constant" {
 			if a := nd.Attr("value"); a != nil && a.Tensor != nil {
@@ -143,8 +165,25 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 			return nil, fmt.Errorf("node %s: no training support for op %s", nd.DisplayName(), nd.OpType)
 		}
 	}
+	n.needs = map[string]bool{}
+	for _, p := range n.Params {
+		n.needs[p.Name] = !p.Frozen
+	}
+	for _, nd := range nodes {
+		any := false
+		for _, in := range nd.Inputs {
+			any = any || n.needs[in]
+		}
+		for _, o := range nd.Outputs {
+			n.needs[o] = any
+		}
+	}
 	return n, nil
 }
+
+// needsGrad reports whether the value called name depends on a trained parameter (so
+// that a backward op must compute its gradient). A net built without NewNet needs all.
+func (n *Net) needsGrad(name string) bool { return n.needs == nil || n.needs[name] }
 
 func allTrue(b []bool) bool {
 	for _, v := range b {
@@ -263,9 +302,11 @@ func (n *Net) Forward(inputs map[string]*T) (*Tape, error) {
 // Backward runs the tape backward from the gradients of some values (usually the loss's
 // gradient with respect to the outputs) and adds the parameters' gradients to Param.Grad.
 func (tp *Tape) Backward(seed map[string]*T) error {
+	// A gradient is never changed once stored (a backward op may hand back a view of
+	// its output's gradient): fan-in adds into a fresh copy.
 	grads := map[string]*T{}
 	for k, v := range seed {
-		grads[k] = v.Clone()
+		grads[k] = v
 	}
 	for i := len(tp.steps) - 1; i >= 0; i-- {
 		st := tp.steps[i]
@@ -297,9 +338,11 @@ func (tp *Tape) Backward(seed map[string]*T) error {
 				continue
 			}
 			if have := grads[name]; have != nil {
-				addInto(have.D, gi.D)
+				sum := have.Clone()
+				addInto(sum.D, gi.D)
+				grads[name] = sum
 			} else {
-				grads[name] = gi.Clone()
+				grads[name] = gi
 			}
 		}
 	}
@@ -336,14 +379,27 @@ func (n *Net) Store() error {
 			return err
 		}
 	}
+	for _, st := range n.stats {
+		f := make([]float32, len(st.v.D))
+		for i, v := range st.v.D {
+			f[i] = float32(v)
+		}
+		if err := st.src.SetBytes(ir.Float32Bytes(f)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Snapshot copies the parameter values; Restore puts a snapshot back.
+// Snapshot copies the parameter values (and the running statistics that train);
+// Restore puts a snapshot back.
 func (n *Net) Snapshot() [][]float64 {
-	s := make([][]float64, len(n.Params))
-	for i, p := range n.Params {
-		s[i] = append([]float64(nil), p.Value.D...)
+	s := make([][]float64, 0, len(n.Params)+len(n.stats))
+	for _, p := range n.Params {
+		s = append(s, append([]float64(nil), p.Value.D...))
+	}
+	for _, st := range n.stats {
+		s = append(s, append([]float64(nil), st.v.D...))
 	}
 	return s
 }
@@ -353,6 +409,53 @@ func (n *Net) Restore(s [][]float64) {
 	for i, p := range n.Params {
 		copy(p.Value.D, s[i])
 	}
+	for i, st := range n.stats {
+		copy(st.v.D, s[len(n.Params)+i])
+	}
+}
+
+// batchNorms chooses, per BatchNormalization node, whether it trains in batch mode.
+func (n *Net) batchNorms(mode string, inits map[string]*ir.Tensor) error {
+	switch mode {
+	case "", "auto", "train", "frozen":
+	default:
+		return fmt.Errorf("batchnorm %q is not one of auto, train, frozen", mode)
+	}
+	n.bnTrain = map[*ir.Node]bool{}
+	seen := map[string]bool{}
+	for _, nd := range n.nodes {
+		if nd.OpType != "BatchNormalization" || len(nd.Inputs) < 5 || mode == "frozen" {
+			continue
+		}
+		mean, vr := inits[nd.Inputs[3]], inits[nd.Inputs[4]]
+		if mean == nil || vr == nil || mean.DType != ir.Float32 || vr.DType != ir.Float32 {
+			continue
+		}
+		mt, vt := n.consts[mean.Name], n.consts[vr.Name]
+		if mt == nil || vt == nil {
+			continue
+		}
+		if mode != "train" && !(allEqual(mt.D, 0) && allEqual(vt.D, 1)) {
+			continue
+		}
+		n.bnTrain[nd] = true
+		for _, st := range []*stat{{mt, mean}, {vt, vr}} {
+			if !seen[st.src.Name] {
+				seen[st.src.Name] = true
+				n.stats = append(n.stats, st)
+			}
+		}
+	}
+	return nil
+}
+
+func allEqual(d []float64, v float64) bool {
+	for _, x := range d {
+		if x != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Count is the number of trainable values (frozen ones excluded).

@@ -136,6 +136,14 @@ func conv(c *opCtx, in []*T) ([]*T, backFn, error) {
 	if len(x.Shape) == 3 {
 		oshape = []int{g.n, g.m, g.ow}
 	}
+	if !c.net.Float64 && mg*g.n*ohw*kk >= 4096 {
+		var bias *T
+		if len(in) > 2 {
+			bias = in[2]
+		}
+		outs, back := conv32(x, w, bias, g, oshape, c.net.needsGrad(c.node.Inputs[0]))
+		return outs, back, nil
+	}
 	out := New(oshape...)
 	cols := make([][]float64, g.n*g.group) // kept for the backward pass
 	for b := 0; b < g.n; b++ {

@@ -54,6 +54,24 @@ func binary(c *opCtx, in []*T) ([]*T, backFn, error) {
 func unary(c *opCtx, in []*T) ([]*T, backFn, error) {
 	x := in[0]
 	op := c.node.OpType
+	if op == "Relu" { // the common case: no derivative array, no per-element switch
+		y := zerosLike(x)
+		for i, v := range x.D {
+			if v > 0 {
+				y.D[i] = v
+			}
+		}
+		back := func(g []*T) []*T {
+			gx := zerosLike(x)
+			for i, v := range g[0].D {
+				if y.D[i] > 0 {
+					gx.D[i] = v
+				}
+			}
+			return []*T{gx}
+		}
+		return []*T{y}, back, nil
+	}
 	alpha := c.float("alpha", map[string]float64{"LeakyRelu": 0.01, "HardSigmoid": 0.2}[op])
 	beta := c.float("beta", 0.5)
 	lo, hi := math.Inf(-1), math.Inf(1)

@@ -12,14 +12,32 @@ func init() {
 }
 
 // batchNorm normalises with the running statistics (inference form, the usual choice for
-// fine-tuning), or with the batch's when the node says training_mode=1.
+// fine-tuning), or with the batch's when the node says training_mode=1 or the net trains
+// the node in batch mode (Options.BatchNorm); then a training forward also updates the
+// running mean and variance in place, as torch's train mode does.
 func batchNorm(c *opCtx, in []*T) ([]*T, backFn, error) {
 	x, scale, bias, mean, vr := in[0], in[1], in[2], in[3], in[4]
 	eps := c.float("epsilon", 1e-5)
 	n, ch := x.Shape[0], x.Shape[1]
 	sp := x.Len() / (n * ch)
-	batch := c.int("training_mode", 0) == 1
-	mu, inv := make([]float64, ch), make([]float64, ch)
+	update := c.net.Train && c.net.bnTrain[c.node]
+	batch := c.int("training_mode", 0) == 1 || update
+	mom := c.float("momentum", 0.9)
+	cnt := float64(n * sp)
+	mu, inv, bv := make([]float64, ch), make([]float64, ch), make([]float64, ch)
+	defer func() {
+		if !update {
+			return
+		}
+		for k := 0; k < ch; k++ {
+			v := bv[k]
+			if cnt > 1 {
+				v *= cnt / (cnt - 1)
+			}
+			mean.D[k] = mom*mean.D[k] + (1-mom)*mu[k]
+			vr.D[k] = mom*vr.D[k] + (1-mom)*v
+		}
+	}()
 	for k := 0; k < ch; k++ {
 		m, v := mean.D[k], vr.D[k]
 		if batch {
@@ -37,7 +55,7 @@ func batchNorm(c *opCtx, in []*T) ([]*T, backFn, error) {
 			}
 			v /= float64(n * sp)
 		}
-		mu[k], inv[k] = m, 1/math.Sqrt(v+eps)
+		mu[k], inv[k], bv[k] = m, 1/math.Sqrt(v+eps), v
 	}
 	xhat, y := zerosLike(x), zerosLike(x)
 	for i, v := range x.D {
@@ -52,7 +70,6 @@ func batchNorm(c *opCtx, in []*T) ([]*T, backFn, error) {
 			gs.D[k] += v * xhat.D[i]
 			gb.D[k] += v
 		}
-		cnt := float64(n * sp)
 		for i, v := range g[0].D {
 			k := (i / sp) % ch
 			if batch {

@@ -37,7 +37,29 @@ func pool(c *opCtx, in []*T) ([]*T, backFn, error) {
 	out := New(n, ch, oh, ow)
 	arg := make([]int, out.Len())   // max: the input position chosen
 	count := make([]float64, oh*ow) // average: the divisor
-	for pl := 0; pl < n*ch; pl++ {
+	if isMax && p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0 {
+		// no padding: every window lies inside the image, no bounds tests
+		for pl := 0; pl < n*ch; pl++ {
+			src := x.D[pl*h*w : (pl+1)*h*w]
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					base := oy*s[0]*w + ox*s[1]
+					best, bi := src[base], base
+					for ky := 0; ky < k[0]; ky++ {
+						row := src[base+ky*w : base+ky*w+k[1]]
+						for kx, v := range row {
+							if v > best {
+								best, bi = v, base+ky*w+kx
+							}
+						}
+					}
+					o := pl*oh*ow + oy*ow + ox
+					out.D[o], arg[o] = best, pl*h*w+bi
+				}
+			}
+		}
+	}
+	for pl := 0; pl < n*ch && !(isMax && p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0); pl++ {
 		src := x.D[pl*h*w:]
 		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {

@@ -367,7 +367,8 @@ def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: 
     ``calibration`` (a path, or a mapping of input name to numpy array),
     ``calibration_method``, ``quantize_ops`` (a list of op types), ``keep_io_types``,
     ``prune``, ``sparsity``, ``clip``, ``lowrank``, ``simplify``, ``exclude`` (a list),
-    ``recipe``, ``verify``, ``inputs``, ``labels``, ``min_cosine``; ``recover`` with
+    ``recipe``, ``verify``, ``inputs``, ``labels``, ``min_cosine``, ``input_shape``,
+    ``input_scale``, ``max_sequence_length``; ``recover`` with
     ``data`` (a path or a mapping of input name to array) and the training options of
     distill() fine-tunes the result by distillation from src.
 
@@ -388,7 +389,8 @@ def distill(teacher: PathLike, student: PathLike, dst: PathLike, *, progress: Pr
     input name to numpy array), ``labels`` (a path or an integer array), ``match`` (a list
     of "teacher_tensor=student_tensor"), ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
     ``momentum``, ``weight_decay``, ``schedule``, ``temperature``, ``alpha``, ``held_out``,
-    ``patience``, ``seed``, ``freeze`` (a list). The progress callback sees a stage per
+    ``patience``, ``seed``, ``freeze`` (a list), ``batchnorm`` ("auto", "train",
+    "frozen"). The progress callback sees a stage per
     epoch and may cancel (CancelledError).
     """
     t, s, d = _path(teacher, "teacher"), _path(student, "student"), _path(dst, "dst")

@@ -133,7 +133,13 @@ func shapes(m *ir.Model, inputs map[string][]int64) (map[string][]int, error) {
 	}
 	feed := map[string]*runtime.Tensor{}
 	for name, shape := range inputs {
-		t, err := runtime.FromFloat64s(ir.Float32, shape, make([]float64, ir.NumElements(shape)))
+		dt := ir.Float32
+		for _, v := range m.Graph.Inputs {
+			if v.Name == name && v.Type != nil && v.Type.ElemType != 0 {
+				dt = v.Type.ElemType
+			}
+		}
+		t, err := runtime.FromFloat64s(dt, shape, make([]float64, ir.NumElements(shape)))
 		if err != nil {
 			return nil, err
 		}

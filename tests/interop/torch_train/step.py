@@ -6,11 +6,17 @@ usage: step.py GRAPH.json WEIGHTS.npz BATCH.npz LABELS.npy OUT.npz OPTIMIZER LR 
 """
 
 import json
+import os
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+# BN_TRAIN=1: BatchNormalization in train mode (batch statistics; the running mean and
+# variance updated in place and written to OUT.npz too).
+BN_TRAIN = os.environ.get("BN_TRAIN") == "1"
 
 
 def run(graph, values):
@@ -66,7 +72,8 @@ def run(graph, values):
         elif op == "Concat":
             y = torch.cat(x, a["axis"])
         elif op == "BatchNormalization":
-            y = F.batch_norm(x[0], x[3], x[4], x[1], x[2], training=False, eps=a.get("epsilon", 1e-5))
+            y = F.batch_norm(x[0], x[3], x[4], x[1], x[2], training=BN_TRAIN, momentum=1 - a.get("momentum", 0.9),
+                             eps=a.get("epsilon", 1e-5))
         elif op == "LayerNormalization":
             axis = a.get("axis", -1) % x[0].dim()
             y = F.layer_norm(x[0], x[0].shape[axis:], x[1], x[2], a.get("epsilon", 1e-5))
@@ -116,7 +123,10 @@ def main():
         loss = F.cross_entropy(run(graph, {**params, **inputs}), labels)
         loss.backward()
         opt.step()
-    np.savez(sys.argv[5], **{k: p.detach().numpy() for k, p in params.items() if p.requires_grad})
+    keep = {k for k, p in params.items() if p.requires_grad}
+    if BN_TRAIN:
+        keep |= {i for n in graph["nodes"] if n["op"] == "BatchNormalization" for i in n["inputs"][3:5]}
+    np.savez(sys.argv[5], **{k: p.detach().numpy() for k, p in params.items() if k in keep})
 
 
 if __name__ == "__main__":
