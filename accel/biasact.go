@@ -61,7 +61,9 @@ func refBiasAct(y []float32, rows, cols int, bias []float32, act Act) {
 					v = q
 				}
 			case ActHardSigmoid, ActHardSwish:
-				u := p*v + q
+				// float32(p*v) keeps Go from fusing the multiply-add on arm64: the C
+				// kernels round twice (-std=c11 implies -ffp-contract=off).
+				u := float32(p*v) + q
 				if u < 0 {
 					u = 0
 				}
