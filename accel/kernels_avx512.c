@@ -97,6 +97,92 @@ static KTGT void gemv_n_avx512(int64_t n, int64_t k, const float *a, const float
 	}
 }
 
+
+// ---- f32 GEMM without packing: 8×48 register tile read straight from A and B ----------
+// For op(A) = A and op(B) = B (every convolution and MatMul in the runtime): no copy of
+// either operand. A(i,p) is broadcast from its row, B's row p is loaded as three vectors
+// (the last one masked at n's edge, and only as many vectors as the edge needs); the
+// 8×48 tile accumulates over a k-block of DKC in registers and is stored with alpha,
+// beta and bias applied as the packed driver does. Loop order: k-block, 48-column
+// sliver of B (kept in L1 across the row blocks), 8-row block of A (the k-block of A
+// stays in L2). Each C element sums its products in p order within a k-block and the
+// k-blocks start at fixed p, so a split of C over threads changes no bits.
+#define DMR 8
+#define DNV 3
+#define DKC 256
+
+static inline __attribute__((always_inline)) KTGT void dkr_avx512(const int R, const int V, int64_t kc, const float *a, int64_t lda,
+                                                                   const float *b, int64_t ldb, float *c, int64_t ldc, __mmask16 ml,
+                                                                   float alpha, float beta, const float *bias, int first) {
+	__m512 acc[DMR][DNV];
+#pragma GCC unroll 8
+	for (int i = 0; i < R; i++)
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) acc[i][v] = _mm512_setzero_ps();
+	for (int64_t p = 0; p < kc; p++) {
+		const float *bp = b + p * ldb;
+		__m512 bv[DNV];
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(ml, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+#pragma GCC unroll 8
+		for (int i = 0; i < R; i++) {
+			const __m512 av = _mm512_set1_ps(a[i * lda + p]);
+#pragma GCC unroll 3
+			for (int v = 0; v < V; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+		}
+	}
+	const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+	for (int i = 0; i < R; i++) {
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) {
+			const __mmask16 m = v == V - 1 ? ml : (__mmask16)0xffff;
+			float *cp = c + i * ldc + 16 * v;
+			__m512 r = _mm512_mul_ps(va, acc[i][v]);
+			if (!first) {
+				r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cp), r);
+			} else {
+				if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, cp)));
+				if (bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+			}
+			_mm512_mask_storeu_ps(cp, m, r);
+		}
+	}
+}
+
+#define DKR_CASE(R, V)                                                                                 \
+	case (R) * 4 + (V):                                                                            \
+		dkr_avx512(R, V, kc, a, lda, b, ldb, c, ldc, ml, alpha, beta, bias, first);                 \
+		break;
+#define DKR_ROW(R) DKR_CASE(R, 1) DKR_CASE(R, 2) DKR_CASE(R, 3)
+
+static KTGT void dkr_dispatch_avx512(int R, int V, int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                                     int64_t ldc, __mmask16 ml, float alpha, float beta, const float *bias, int first) {
+	switch (R * 4 + V) {
+		DKR_ROW(1) DKR_ROW(2) DKR_ROW(3) DKR_ROW(4) DKR_ROW(5) DKR_ROW(6) DKR_ROW(7) DKR_ROW(8)
+	}
+}
+
+static KTGT void sgemm_direct_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                                     int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
+	for (int64_t pc = 0; pc < k; pc += DKC) {
+		const int64_t kc = k - pc < DKC ? k - pc : DKC;
+		for (int64_t jr = 0; jr < n; jr += 16 * DNV) {
+			const int64_t nr = n - jr < 16 * DNV ? n - jr : 16 * DNV;
+			const int V = (int)((nr + 15) / 16);
+			const __mmask16 ml = tailmask(nr - 16 * (V - 1));
+			for (int64_t ir = 0; ir < m; ir += DMR) {
+				const int R = (int)(m - ir < DMR ? m - ir : DMR);
+				dkr_dispatch_avx512(R, V, kc, a + ir * lda + pc, lda, b + pc * ldb + jr, ldb, c + ir * ldc + jr, ldc, ml, alpha,
+				                    beta, bias ? bias + jr : 0, pc == 0);
+			}
+		}
+	}
+}
+// Which products take the unpacked path (the packed one still serves transposed operands).
+#define SGEMM_DIRECT(ta, tb, m, n, k) (!(ta) && !(tb))
+#define SGEMM_DIRECT_FN sgemm_direct_avx512
+
 #define GEMV_T gemv_t_avx512
 #define GEMV_N gemv_n_avx512
 #define UKR ukr_avx512
@@ -140,6 +226,8 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 #undef MC
 #undef NC
 #undef UKR
+#undef SGEMM_DIRECT
+#undef SGEMM_DIRECT_FN
 
 // ---- int8 GEMM with VNNI: vpdpbusd on packed k-quads, 12×32 tile --------------------------
 // A is packed as unsigned bytes (a^0x80 for int8 A, i.e. a+128), B as signed bytes, four
