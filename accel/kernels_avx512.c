@@ -99,8 +99,10 @@ static KTGT void gemv_n_avx512(int64_t n, int64_t k, const float *a, const float
 
 
 // ---- f32 GEMM without packing: 8×48 register tile read straight from A and B ----------
-// For op(A) = A and op(B) = B (every convolution and MatMul in the runtime): no copy of
-// either operand. A(i,p) is broadcast from its row, B's row p is loaded as three vectors
+// For op(A) = A and op(B) = B (every convolution and MatMul in the runtime): A is never
+// copied; when more than one row block will reuse it, each k-block × 48 sliver of B is
+// copied to contiguous aligned rows (one vector load and store per 16 floats; a large
+// ldb otherwise maps the sliver's rows onto few L1 sets). A(i,p) is broadcast from its row, B's row p is loaded as three vectors
 // (the last one masked at n's edge, and only as many vectors as the edge needs); the
 // 8×48 tile accumulates over a k-block of DKC in registers and is stored with alpha,
 // beta and bias applied as the packed driver does. Loop order: k-block, 48-column
@@ -165,16 +167,27 @@ static KTGT void dkr_dispatch_avx512(int R, int V, int64_t kc, const float *a, i
 
 static KTGT void sgemm_direct_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                                      int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
+	float bbuf[DKC * 16 * DNV] __attribute__((aligned(64)));
 	for (int64_t pc = 0; pc < k; pc += DKC) {
 		const int64_t kc = k - pc < DKC ? k - pc : DKC;
 		for (int64_t jr = 0; jr < n; jr += 16 * DNV) {
 			const int64_t nr = n - jr < 16 * DNV ? n - jr : 16 * DNV;
 			const int V = (int)((nr + 15) / 16);
 			const __mmask16 ml = tailmask(nr - 16 * (V - 1));
+			const float *bs = b + pc * ldb + jr;
+			int64_t lds = ldb;
+			if (m > DMR) { // copy the sliver to contiguous rows: no cache-set conflicts from a power-of-two-ish ldb
+				for (int64_t p = 0; p < kc; p++)
+					for (int v = 0; v < V; v++)
+						_mm512_store_ps(bbuf + p * 16 * DNV + 16 * v,
+						                v == V - 1 ? _mm512_maskz_loadu_ps(ml, bs + p * ldb + 16 * v) : _mm512_loadu_ps(bs + p * ldb + 16 * v));
+				bs = bbuf;
+				lds = 16 * DNV;
+			}
 			for (int64_t ir = 0; ir < m; ir += DMR) {
 				const int R = (int)(m - ir < DMR ? m - ir : DMR);
-				dkr_dispatch_avx512(R, V, kc, a + ir * lda + pc, lda, b + pc * ldb + jr, ldb, c + ir * ldc + jr, ldc, ml, alpha,
-				                    beta, bias ? bias + jr : 0, pc == 0);
+				dkr_dispatch_avx512(R, V, kc, a + ir * lda + pc, lda, bs, lds, c + ir * ldc + jr, ldc, ml, alpha, beta,
+				                    bias ? bias + jr : 0, pc == 0);
 			}
 		}
 	}
