@@ -192,6 +192,57 @@ static KTGT void sgemm_direct_avx512(int64_t m, int64_t n, int64_t k, float alph
 		}
 	}
 }
+// ---- implicit-GEMM 2-D convolution, stride 1, output the size of the input ------------
+// y[i][j] = Σ_p wt[i·ldw + p] · col[p][j] for rows i < m and output pixels j in [j0, j1),
+// where col is the im2col matrix (p = (ci, ki, kj), col[p][j] = x[ci] at (j / w + ki·dh − ph,
+// j mod w + kj·dw − pw), 0 outside the plane) that is never built: each k-block × 48 sliver
+// of it is gathered straight from x into the aligned buffer the 8×48 kernel reads, with
+// one masked load per 16 pixels (row p of the sliver is x[ci] shifted by a fixed offset;
+// the mask drops the pixels whose tap falls in the padding). Same blocking and
+// summation order as sgemm_direct_avx512.
+void KTGT mc_sconv_same_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t dh, int64_t dw,
+                               int64_t ph, int64_t pw, const float *wt, int64_t ldw, const float *x, float *y, int64_t ldy,
+                               int64_t j0, int64_t j1) {
+	const int64_t taps = kh * kw, k = cg * taps, hw = h * w;
+	float bbuf[DKC * 16 * DNV] __attribute__((aligned(64)));
+	uint64_t tmask[taps > 0 ? taps : 1];
+	int64_t tshift[taps > 0 ? taps : 1];
+	for (int64_t t = 0; t < taps; t++) tshift[t] = ((t / kw) * dh - ph) * w + (t % kw) * dw - pw;
+	for (int64_t jr = j0; jr < j1; jr += 16 * DNV) { // slivers outermost: masks once per sliver
+		const int64_t nr = j1 - jr < 16 * DNV ? j1 - jr : 16 * DNV;
+		const int V = (int)((nr + 15) / 16);
+		const __mmask16 ml = tailmask(nr - 16 * (V - 1));
+		int64_t py[16 * DNV], px[16 * DNV];
+		for (int64_t q = 0; q < nr; q++) py[q] = (jr + q) / w, px[q] = (jr + q) % w;
+		for (int64_t t = 0; t < taps; t++) {
+			const int64_t oy = (t / kw) * dh - ph, ox = (t % kw) * dw - pw;
+			uint64_t mk = 0;
+			for (int64_t q = 0; q < nr; q++) {
+				const int64_t yy = py[q] + oy, xx = px[q] + ox;
+				if (yy >= 0 && yy < h && xx >= 0 && xx < w) mk |= (uint64_t)1 << q;
+			}
+			tmask[t] = mk;
+		}
+		for (int64_t pc = 0; pc < k; pc += DKC) {
+			const int64_t kc = k - pc < DKC ? k - pc : DKC;
+			int64_t ci = pc / taps, t = pc % taps;
+			for (int64_t p = 0; p < kc; p++, t = t + 1 == taps ? (ci++, 0) : t + 1) {
+				// Only lanes whose pixel lies inside plane ci are read.
+				const float *src = x + ci * hw + jr + tshift[t];
+				for (int v = 0; v < V; v++) {
+					const __mmask16 mv = (__mmask16)(tmask[t] >> (16 * v));
+					_mm512_store_ps(bbuf + p * 16 * DNV + 16 * v, _mm512_maskz_loadu_ps(mv, src + 16 * v));
+				}
+			}
+			for (int64_t ir = 0; ir < m; ir += DMR) {
+				const int R = (int)(m - ir < DMR ? m - ir : DMR);
+				dkr_dispatch_avx512(R, V, kc, wt + ir * ldw + pc, ldw, bbuf, 16 * DNV, y + ir * ldy + jr, ldy, ml, 1.0f, 0.0f, 0,
+				                    pc == 0);
+			}
+		}
+	}
+}
+
 // Which products take the unpacked path (the packed one still serves transposed operands).
 #define SGEMM_DIRECT(ta, tb, m, n, k) (!(ta) && !(tb))
 #define SGEMM_DIRECT_FN sgemm_direct_avx512
