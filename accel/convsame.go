@@ -28,6 +28,9 @@ func ConvSame2D(m, cg, h, w, kh, kw, dh, dw, ph, pw int, wt, x, y []float32) boo
 	return true
 }
 
+// HasConvSame2D reports whether ConvSame2D has a kernel on the selected backend.
+func HasConvSame2D() bool { return tab().convSame2D != nil }
+
 // refConvSame2D is the Go reference: y[i][j] for j in [j0, j1) as the dot product of
 // weight row i with im2col column j, summed in p order.
 func refConvSame2D(m, cg, h, w, kh, kw, dh, dw, ph, pw int, wt, x, y []float32, j0, j1 int) {
