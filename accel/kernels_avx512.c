@@ -192,28 +192,36 @@ static KTGT void sgemm_direct_avx512(int64_t m, int64_t n, int64_t k, float alph
 		}
 	}
 }
-// ---- implicit-GEMM 2-D convolution, stride 1, output the size of the input ------------
-// y[i][j] = Σ_p wt[i·ldw + p] · col[p][j] for rows i < m and output pixels j in [j0, j1),
-// where col is the im2col matrix (p = (ci, ki, kj), col[p][j] = x[ci] at (j / w + ki·dh − ph,
-// j mod w + kj·dw − pw), 0 outside the plane) that is never built: each k-block × 48 sliver
-// of it is gathered straight from x into the aligned buffer the 8×48 kernel reads, with
-// one masked load per 16 pixels (row p of the sliver is x[ci] shifted by a fixed offset;
-// the mask drops the pixels whose tap falls in the padding). Same blocking and
-// summation order as sgemm_direct_avx512.
-void KTGT mc_sconv_same_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t dh, int64_t dw,
-                               int64_t ph, int64_t pw, const float *wt, int64_t ldw, const float *x, float *y, int64_t ldy,
-                               int64_t j0, int64_t j1) {
+// ---- implicit-GEMM 2-D convolution (no groups) -----------------------------------------
+// y[i][j] = Σ_p wt[i·ldw + p] · col[p][j] for rows i < m and output pixels j in [j0, j1) of
+// an oh×ow output, where col is the im2col matrix (p = (ci, ki, kj); col[p][j] = x[ci] at
+// (oy·sh + ki·dh − ph, ox·sw + kj·dw − pw) for j = (oy, ox), 0 outside the h×w plane) that
+// is never built: each k-block × 48 sliver of it is gathered straight from x into the
+// aligned buffer the 8×48 kernel reads. With stride 1 and an output the size of the input,
+// row p of a sliver is x[ci] shifted by a fixed offset: one masked load per 16 pixels;
+// otherwise one masked gather with per-pixel indices. The masks drop the pixels whose tap
+// falls in the padding. Same blocking and summation order as sgemm_direct_avx512.
+void KTGT mc_sconv_implicit_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
+                                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ph, int64_t pw, const float *wt,
+                                   int64_t ldw, const float *x, float *y, int64_t ldy, int64_t j0, int64_t j1) {
 	const int64_t taps = kh * kw, k = cg * taps, hw = h * w;
+	const int same = sh == 1 && sw == 1 && oh == h && ow == w;
 	float bbuf[DKC * 16 * DNV] __attribute__((aligned(64)));
 	uint64_t tmask[taps > 0 ? taps : 1];
-	int64_t tshift[taps > 0 ? taps : 1];
-	for (int64_t t = 0; t < taps; t++) tshift[t] = ((t / kw) * dh - ph) * w + (t % kw) * dw - pw;
+	int32_t tshift[taps > 0 ? taps : 1];
+	int32_t base[16 * DNV] __attribute__((aligned(64)));
+	for (int64_t t = 0; t < taps; t++) tshift[t] = (int32_t)(((t / kw) * dh - ph) * w + (t % kw) * dw - pw);
+	(void)oh;
 	for (int64_t jr = j0; jr < j1; jr += 16 * DNV) { // slivers outermost: masks once per sliver
 		const int64_t nr = j1 - jr < 16 * DNV ? j1 - jr : 16 * DNV;
 		const int V = (int)((nr + 15) / 16);
 		const __mmask16 ml = tailmask(nr - 16 * (V - 1));
 		int64_t py[16 * DNV], px[16 * DNV];
-		for (int64_t q = 0; q < nr; q++) py[q] = (jr + q) / w, px[q] = (jr + q) % w;
+		for (int64_t q = 0; q < 16 * DNV; q++) {
+			const int64_t j = q < nr ? jr + q : jr;
+			py[q] = j / ow * sh, px[q] = j % ow * sw;
+			base[q] = (int32_t)(py[q] * w + px[q]);
+		}
 		for (int64_t t = 0; t < taps; t++) {
 			const int64_t oy = (t / kw) * dh - ph, ox = (t % kw) * dw - pw;
 			uint64_t mk = 0;
@@ -228,10 +236,17 @@ void KTGT mc_sconv_same_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, int6
 			int64_t ci = pc / taps, t = pc % taps;
 			for (int64_t p = 0; p < kc; p++, t = t + 1 == taps ? (ci++, 0) : t + 1) {
 				// Only lanes whose pixel lies inside plane ci are read.
-				const float *src = x + ci * hw + jr + tshift[t];
+				const float *plane = x + ci * hw;
 				for (int v = 0; v < V; v++) {
 					const __mmask16 mv = (__mmask16)(tmask[t] >> (16 * v));
-					_mm512_store_ps(bbuf + p * 16 * DNV + 16 * v, _mm512_maskz_loadu_ps(mv, src + 16 * v));
+					__m512 r;
+					if (same) {
+						r = _mm512_maskz_loadu_ps(mv, plane + jr + tshift[t] + 16 * v);
+					} else {
+						const __m512i idx = _mm512_add_epi32(_mm512_load_si512((const void *)(base + 16 * v)), _mm512_set1_epi32(tshift[t]));
+						r = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mv, idx, plane, 4);
+					}
+					_mm512_store_ps(bbuf + p * 16 * DNV + 16 * v, r);
 				}
 			}
 			for (int64_t ir = 0; ir < m; ir += DMR) {
