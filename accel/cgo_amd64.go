@@ -36,6 +36,7 @@ void mc_fit_qkx2_##S(float *, float *, uint8_t *, const float *, int64_t, int32_
 void mc_fit_qx_##S(float *, int8_t *, const float *, int64_t, int32_t);
 
 DECL_ISA(avx512)
+void mc_sconv_implicit_avx512(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, const float *, float *, int64_t, int64_t, int64_t);
 DECL_ISA(avx2)
 
 void mc_gemm_s8s8_vnni(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
@@ -249,6 +250,11 @@ func fillAVX512(t *table, f features) {
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
 	}
 	t.set("maxpool2d", "avx512", "row by row over the valid columns, compiler-vectorised")
+	t.convImplicit2D = func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int) {
+		C.mc_sconv_implicit_avx512(C.int64_t(m), C.int64_t(cg), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW), C.int64_t(p.KH), C.int64_t(p.KW),
+			C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.DH), C.int64_t(p.DW), C.int64_t(p.PH), C.int64_t(p.PW),
+			pf32(wt), C.int64_t(cg*p.KH*p.KW), pf32(x), pf32(y), C.int64_t(p.OH*p.OW), C.int64_t(j0), C.int64_t(j1))
+	}
 	t.set("dwconv2d", "avx512", "per-row axpy over the valid columns, compiler-vectorised for AVX-512")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

@@ -6,6 +6,8 @@
 //   UKR             static void UKR(int64_t kc, const float *pa, const float *pb, float *acc)
 //                   acc[MR*NR] = Σ_p pa[p*MR+i] · pb[p*NR+j]  (row-major MR×NR)
 //   SGEMM_FN        the name of the exported driver
+// and optionally SGEMM_DIRECT(transA, transB, m, n, k), a test choosing SGEMM_DIRECT_FN (same
+// arguments as the driver without the transposes) for products it serves without packing.
 // The driver computes C = alpha·op(A)·op(B) + beta·C + bias on the calling thread; Go
 // splits big problems over threads by calling it on disjoint blocks of C.
 
@@ -180,6 +182,12 @@ void KTGT SGEMM_FN(int transA, int transB, int64_t m, int64_t n, int64_t k, floa
 			}
 		return;
 	}
+#ifdef SGEMM_DIRECT
+	if (SGEMM_DIRECT(transA, transB, m, n, k)) {
+		SGEMM_DIRECT_FN(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+		return;
+	}
+#endif
 	const int64_t kcmax = k < KC ? k : KC;
 	const int64_t ncmax = ((n < NC ? n : NC) + NR - 1) / NR * NR;
 	const int64_t mcmax = ((m < MC ? m : MC) + MR - 1) / MR * MR;

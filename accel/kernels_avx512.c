@@ -97,6 +97,171 @@ static KTGT void gemv_n_avx512(int64_t n, int64_t k, const float *a, const float
 	}
 }
 
+
+// ---- f32 GEMM without packing: 8×48 register tile read straight from A and B ----------
+// For op(A) = A and op(B) = B (every convolution and MatMul in the runtime): A is never
+// copied; when more than one row block will reuse it, each k-block × 48 sliver of B is
+// copied to contiguous aligned rows (one vector load and store per 16 floats; a large
+// ldb otherwise maps the sliver's rows onto few L1 sets). A(i,p) is broadcast from its row, B's row p is loaded as three vectors
+// (the last one masked at n's edge, and only as many vectors as the edge needs); the
+// 8×48 tile accumulates over a k-block of DKC in registers and is stored with alpha,
+// beta and bias applied as the packed driver does. Loop order: k-block, 48-column
+// sliver of B (kept in L1 across the row blocks), 8-row block of A (the k-block of A
+// stays in L2). Each C element sums its products in p order within a k-block and the
+// k-blocks start at fixed p, so a split of C over threads changes no bits.
+#define DMR 8
+#define DNV 3
+#define DKC 256
+
+static inline __attribute__((always_inline)) KTGT void dkr_avx512(const int R, const int V, int64_t kc, const float *a, int64_t lda,
+                                                                   const float *b, int64_t ldb, float *c, int64_t ldc, __mmask16 ml,
+                                                                   float alpha, float beta, const float *bias, int first) {
+	__m512 acc[DMR][DNV];
+#pragma GCC unroll 8
+	for (int i = 0; i < R; i++)
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) acc[i][v] = _mm512_setzero_ps();
+	for (int64_t p = 0; p < kc; p++) {
+		const float *bp = b + p * ldb;
+		__m512 bv[DNV];
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(ml, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+#pragma GCC unroll 8
+		for (int i = 0; i < R; i++) {
+			const __m512 av = _mm512_set1_ps(a[i * lda + p]);
+#pragma GCC unroll 3
+			for (int v = 0; v < V; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+		}
+	}
+	const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+	for (int i = 0; i < R; i++) {
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) {
+			const __mmask16 m = v == V - 1 ? ml : (__mmask16)0xffff;
+			float *cp = c + i * ldc + 16 * v;
+			__m512 r = _mm512_mul_ps(va, acc[i][v]);
+			if (!first) {
+				r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cp), r);
+			} else {
+				if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, cp)));
+				if (bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+			}
+			_mm512_mask_storeu_ps(cp, m, r);
+		}
+	}
+}
+
+#define DKR_CASE(R, V)                                                                                 \
+	case (R) * 4 + (V):                                                                            \
+		dkr_avx512(R, V, kc, a, lda, b, ldb, c, ldc, ml, alpha, beta, bias, first);                 \
+		break;
+#define DKR_ROW(R) DKR_CASE(R, 1) DKR_CASE(R, 2) DKR_CASE(R, 3)
+
+static KTGT void dkr_dispatch_avx512(int R, int V, int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                                     int64_t ldc, __mmask16 ml, float alpha, float beta, const float *bias, int first) {
+	switch (R * 4 + V) {
+		DKR_ROW(1) DKR_ROW(2) DKR_ROW(3) DKR_ROW(4) DKR_ROW(5) DKR_ROW(6) DKR_ROW(7) DKR_ROW(8)
+	}
+}
+
+static KTGT void sgemm_direct_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                                     int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
+	float bbuf[DKC * 16 * DNV] __attribute__((aligned(64)));
+	for (int64_t pc = 0; pc < k; pc += DKC) {
+		const int64_t kc = k - pc < DKC ? k - pc : DKC;
+		for (int64_t jr = 0; jr < n; jr += 16 * DNV) {
+			const int64_t nr = n - jr < 16 * DNV ? n - jr : 16 * DNV;
+			const int V = (int)((nr + 15) / 16);
+			const __mmask16 ml = tailmask(nr - 16 * (V - 1));
+			const float *bs = b + pc * ldb + jr;
+			int64_t lds = ldb;
+			if (m > DMR) { // copy the sliver to contiguous rows: no cache-set conflicts from a power-of-two-ish ldb
+				for (int64_t p = 0; p < kc; p++)
+					for (int v = 0; v < V; v++)
+						_mm512_store_ps(bbuf + p * 16 * DNV + 16 * v,
+						                v == V - 1 ? _mm512_maskz_loadu_ps(ml, bs + p * ldb + 16 * v) : _mm512_loadu_ps(bs + p * ldb + 16 * v));
+				bs = bbuf;
+				lds = 16 * DNV;
+			}
+			for (int64_t ir = 0; ir < m; ir += DMR) {
+				const int R = (int)(m - ir < DMR ? m - ir : DMR);
+				dkr_dispatch_avx512(R, V, kc, a + ir * lda + pc, lda, bs, lds, c + ir * ldc + jr, ldc, ml, alpha, beta,
+				                    bias ? bias + jr : 0, pc == 0);
+			}
+		}
+	}
+}
+// ---- implicit-GEMM 2-D convolution (no groups) -----------------------------------------
+// y[i][j] = Σ_p wt[i·ldw + p] · col[p][j] for rows i < m and output pixels j in [j0, j1) of
+// an oh×ow output, where col is the im2col matrix (p = (ci, ki, kj); col[p][j] = x[ci] at
+// (oy·sh + ki·dh − ph, ox·sw + kj·dw − pw) for j = (oy, ox), 0 outside the h×w plane) that
+// is never built: each k-block × 48 sliver of it is gathered straight from x into the
+// aligned buffer the 8×48 kernel reads. With stride 1 and an output the size of the input,
+// row p of a sliver is x[ci] shifted by a fixed offset: one masked load per 16 pixels;
+// otherwise one masked gather with per-pixel indices. The masks drop the pixels whose tap
+// falls in the padding. Same blocking and summation order as sgemm_direct_avx512.
+void KTGT mc_sconv_implicit_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
+                                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ph, int64_t pw, const float *wt,
+                                   int64_t ldw, const float *x, float *y, int64_t ldy, int64_t j0, int64_t j1) {
+	const int64_t taps = kh * kw, k = cg * taps, hw = h * w;
+	const int same = sh == 1 && sw == 1 && oh == h && ow == w;
+	float bbuf[DKC * 16 * DNV] __attribute__((aligned(64)));
+	uint64_t tmask[taps > 0 ? taps : 1];
+	int32_t tshift[taps > 0 ? taps : 1];
+	int32_t base[16 * DNV] __attribute__((aligned(64)));
+	for (int64_t t = 0; t < taps; t++) tshift[t] = (int32_t)(((t / kw) * dh - ph) * w + (t % kw) * dw - pw);
+	(void)oh;
+	for (int64_t jr = j0; jr < j1; jr += 16 * DNV) { // slivers outermost: masks once per sliver
+		const int64_t nr = j1 - jr < 16 * DNV ? j1 - jr : 16 * DNV;
+		const int V = (int)((nr + 15) / 16);
+		const __mmask16 ml = tailmask(nr - 16 * (V - 1));
+		int64_t py[16 * DNV], px[16 * DNV];
+		for (int64_t q = 0; q < 16 * DNV; q++) {
+			const int64_t j = q < nr ? jr + q : jr;
+			py[q] = j / ow * sh, px[q] = j % ow * sw;
+			base[q] = (int32_t)(py[q] * w + px[q]);
+		}
+		for (int64_t t = 0; t < taps; t++) {
+			const int64_t oy = (t / kw) * dh - ph, ox = (t % kw) * dw - pw;
+			uint64_t mk = 0;
+			for (int64_t q = 0; q < nr; q++) {
+				const int64_t yy = py[q] + oy, xx = px[q] + ox;
+				if (yy >= 0 && yy < h && xx >= 0 && xx < w) mk |= (uint64_t)1 << q;
+			}
+			tmask[t] = mk;
+		}
+		for (int64_t pc = 0; pc < k; pc += DKC) {
+			const int64_t kc = k - pc < DKC ? k - pc : DKC;
+			int64_t ci = pc / taps, t = pc % taps;
+			for (int64_t p = 0; p < kc; p++, t = t + 1 == taps ? (ci++, 0) : t + 1) {
+				// Only lanes whose pixel lies inside plane ci are read.
+				const float *plane = x + ci * hw;
+				for (int v = 0; v < V; v++) {
+					const __mmask16 mv = (__mmask16)(tmask[t] >> (16 * v));
+					__m512 r;
+					if (same) {
+						r = _mm512_maskz_loadu_ps(mv, plane + jr + tshift[t] + 16 * v);
+					} else {
+						const __m512i idx = _mm512_add_epi32(_mm512_load_si512((const void *)(base + 16 * v)), _mm512_set1_epi32(tshift[t]));
+						r = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mv, idx, plane, 4);
+					}
+					_mm512_store_ps(bbuf + p * 16 * DNV + 16 * v, r);
+				}
+			}
+			for (int64_t ir = 0; ir < m; ir += DMR) {
+				const int R = (int)(m - ir < DMR ? m - ir : DMR);
+				dkr_dispatch_avx512(R, V, kc, wt + ir * ldw + pc, ldw, bbuf, 16 * DNV, y + ir * ldy + jr, ldy, ml, 1.0f, 0.0f, 0,
+				                    pc == 0);
+			}
+		}
+	}
+}
+
+// Which products take the unpacked path (the packed one still serves transposed operands).
+#define SGEMM_DIRECT(ta, tb, m, n, k) (!(ta) && !(tb))
+#define SGEMM_DIRECT_FN sgemm_direct_avx512
+
 #define GEMV_T gemv_t_avx512
 #define GEMV_N gemv_n_avx512
 #define UKR ukr_avx512
@@ -140,6 +305,8 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 #undef MC
 #undef NC
 #undef UKR
+#undef SGEMM_DIRECT
+#undef SGEMM_DIRECT_FN
 
 // ---- int8 GEMM with VNNI: vpdpbusd on packed k-quads, 12×32 tile --------------------------
 // A is packed as unsigned bytes (a^0x80 for int8 A, i.e. a+128), B as signed bytes, four

@@ -47,6 +47,8 @@ type table struct {
 	dwconv2d    func(p *Window2D, x, w, bias, y []float32, channels int)
 	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
+	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
+	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
 
 	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }

@@ -222,17 +222,43 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 		return y
 	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	// 2-D, not pointwise: an implicit GEMM (no im2col matrix) where the backend has one.
+	implicit := !pointwise && table == nil && len(g.in) == 2 && fastPaths && S < 1<<31 && accel.HasConvImplicit2D()
+	win := accel.Window2D{}
+	if implicit {
+		win = accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+			SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+	}
+	if implicit && n > 1 {
+		// One image per task: no im2col copy to amortise, so no batching either.
+		accel.ParallelFor(n, 1, func(i0, i1 int) {
+			for img := i0; img < i1; img++ {
+				for gi := 0; gi < group; gi++ {
+					yg := y[(img*m+gi*mg)*O:]
+					accel.ConvImplicit2D(mg, cg, win, w[gi*mg*cg*K:], x[(img*ch+gi*cg)*S:(img*ch+(gi+1)*cg)*S], yg)
+					epilogueBlock(yg, mg, O, gi*mg, bias, stages)
+				}
+			}
+		})
+		return y
+	}
 	if n > 1 && group == 1 && O < batchedConvMaxO && table == nil && fastPaths {
 		convBatched(c, x, w, bias, y, n, ch, m, g, pointwise, stages)
 		return y
 	}
 	var col []float32
-	if !pointwise {
+	if !pointwise && !implicit {
 		col = allocRaw[float32](c, cg*K*O) // scratch: the im2col loop writes all of it
 	}
 	for img := 0; img < n; img++ {
 		for gi := 0; gi < group; gi++ {
 			xg := x[(img*ch+gi*cg)*S : (img*ch+(gi+1)*cg)*S]
+			if implicit {
+				yg := y[(img*m+gi*mg)*O:]
+				accel.ConvImplicit2D(mg, cg, win, w[gi*mg*cg*K:], xg, yg)
+				epilogueBlock(yg, mg, O, gi*mg, bias, stages)
+				continue
+			}
 			src := xg
 			if !pointwise && table == nil {
 				// Channels split over the pool: each writes its own rows of col.
