@@ -1,12 +1,10 @@
 package engine
 
 import (
-	"context"
-
+	"github.com/modelc/modelc/engine/compress/simplify"
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/format/tflite"
 	"github.com/modelc/modelc/engine/ir"
-	"github.com/modelc/modelc/engine/runtime"
 )
 
 // tfliteOptions checks the options of a TFLite output.
@@ -131,32 +129,8 @@ func tfliteRanges(m *ir.Model, path string) (map[string][2]float32, error) {
 }
 
 // foldNode evaluates one node on constant inputs with the reference runtime (the TFLite
-// writer folds shape arithmetic with it).
+// writer folds shape arithmetic with it), at opset 21, which reads every form the writer
+// meets.
 func foldNode(n *ir.Node, inputs []*ir.Tensor) ([]*ir.Tensor, error) {
-	sub := &ir.Model{IRVersion: 9, Opsets: []ir.OpsetImport{{Version: 21}}, Graph: &ir.Graph{
-		Nodes: []*ir.Node{n}, Initializers: inputs,
-	}}
-	for _, o := range n.Outputs {
-		if o != "" {
-			sub.Graph.Outputs = append(sub.Graph.Outputs, &ir.ValueInfo{Name: o})
-		}
-	}
-	s, err := runtime.New(sub, runtime.Options{Threads: 1})
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.Run(context.Background(), nil)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*ir.Tensor, len(n.Outputs))
-	for i, o := range n.Outputs {
-		if o == "" {
-			continue
-		}
-		if out[i], err = runtime.ToIR(o, res[o]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return simplify.Evaluate(&ir.Model{IRVersion: 9, Opsets: []ir.OpsetImport{{Version: 21}}}, n, inputs)
 }

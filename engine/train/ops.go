@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -96,7 +97,7 @@ func broadcastShape(a, b []int) ([]int, error) {
 func bindex(s, out []int) []int {
 	n := numel(out)
 	idx := make([]int, n)
-	if sameShape(s, out) {
+	if slices.Equal(s, out) {
 		for i := range idx {
 			idx[i] = i
 		}

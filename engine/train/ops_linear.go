@@ -1,6 +1,9 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 func init() {
 	register(matMul, "MatMul")
@@ -51,7 +54,7 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 	n := b.Shape[len(b.Shape)-1]
 	batch := 1
 	if len(b.Shape) > 2 {
-		if len(b.Shape) != len(a.Shape) || !sameShape(a.Shape[:len(a.Shape)-2], b.Shape[:len(b.Shape)-2]) {
+		if len(b.Shape) != len(a.Shape) || !slices.Equal(a.Shape[:len(a.Shape)-2], b.Shape[:len(b.Shape)-2]) {
 			return nil, nil, fmt.Errorf("MatMul of %v and %v: batch dimensions must be equal", a.Shape, b.Shape)
 		}
 		batch = b.Len() / (k * n)

@@ -60,18 +60,6 @@ func (t *T) rows(idx []int) *T {
 // Rows is rows for callers outside the package.
 func (t *T) Rows(idx []int) *T { return t.rows(idx) }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // addInto adds src into dst (same length).
 func addInto(dst, src []float64) {
 	for i, v := range src {

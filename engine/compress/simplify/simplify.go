@@ -172,22 +172,28 @@ func foldConstants(m *ir.Model, r *compress.Report) (int, error) {
 			kept = append(kept, n)
 			continue
 		}
-		outs, err := evaluate(m, n, inits)
+		outs, err := Evaluate(m, n, inits)
 		if err != nil {
 			// A node the runtime cannot evaluate here stays as it is.
 			r.Notes = append(r.Notes, fmt.Sprintf("not folded: %s (%s): %v", compress.NodeName(n), n.OpType, err))
 			kept = append(kept, n)
 			continue
 		}
-		g.Initializers = append(g.Initializers, outs...)
+		for _, t := range outs {
+			if t != nil {
+				g.Initializers = append(g.Initializers, t)
+			}
+		}
 		folded++
 	}
 	g.Nodes = kept
 	return folded, nil
 }
 
-// evaluate runs one node on constant inputs.
-func evaluate(m *ir.Model, n *ir.Node, inits []*ir.Tensor) ([]*ir.Tensor, error) {
+// Evaluate runs one node on constant inputs with the reference runtime, at m's IR version
+// and opsets, and returns its outputs by position (nil where an output name is empty).
+// Constant folding here and the TFLite writer's shape arithmetic both use it.
+func Evaluate(m *ir.Model, n *ir.Node, inits []*ir.Tensor) ([]*ir.Tensor, error) {
 	sub := &ir.Model{IRVersion: m.IRVersion, Opsets: m.Opsets, Graph: &ir.Graph{
 		Nodes: []*ir.Node{n}, Initializers: inits,
 	}}
@@ -204,13 +210,14 @@ func evaluate(m *ir.Model, n *ir.Node, inits []*ir.Tensor) ([]*ir.Tensor, error)
 	if err != nil {
 		return nil, err
 	}
-	var out []*ir.Tensor
-	for _, o := range sub.Graph.Outputs {
-		t, err := runtime.ToIR(o.Name, res[o.Name])
-		if err != nil {
+	out := make([]*ir.Tensor, len(n.Outputs))
+	for i, o := range n.Outputs {
+		if o == "" {
+			continue
+		}
+		if out[i], err = runtime.ToIR(o, res[o]); err != nil {
 			return nil, err
 		}
-		out = append(out, t)
 	}
 	return out, nil
 }
