@@ -85,41 +85,12 @@ func (l *lowerer) gru(n *ir.Node) error {
 	if name == "" {
 		name = n.Name + "_Y"
 	}
-	xin := l.plain(x)
-	int8 := l.int8
+	xin, int8 := l.rnnInput(x, name)
 	if int8 {
-		f := l.b.tensor(name+"_in_float", tfl.TensorTypeFLOAT32, l.b.shapeOf(xin), nil, nil)
-		l.b.op(tfl.BuiltinOperatorDEQUANTIZE, 2, []int32{xin}, []int32{f}, nil)
-		xin = f
-		l.int8 = false
 		defer func() { l.int8 = true }()
 	}
-	f32 := func(nm string, shape ...int64) int32 { return l.b.tensor(nm, tfl.TensorTypeFLOAT32, shape, nil, nil) }
-	k := func(nm string, shape []int64, v []float32) int32 {
-		return l.constTensor(nm, ir.Float32, shape, f32bytes(v))
-	}
-	fc := func(in, w, b int32, out int32) {
-		l.b.op(tfl.BuiltinOperatorFULLY_CONNECTED, 1, []int32{in, w, b}, []int32{out}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsFullyConnectedOptions, Value: &tfl.FullyConnectedOptionsT{}})
-	}
-	bin := func(code tfl.BuiltinOperator, a, b int32, nm string) int32 {
-		out := f32(nm, N, H)
-		var opt *tfl.BuiltinOptionsT
-		switch code {
-		case tfl.BuiltinOperatorADD:
-			opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsAddOptions, Value: &tfl.AddOptionsT{}}
-		case tfl.BuiltinOperatorSUB:
-			opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsSubOptions, Value: &tfl.SubOptionsT{}}
-		case tfl.BuiltinOperatorMUL:
-			opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsMulOptions, Value: &tfl.MulOptionsT{}}
-		}
-		l.b.op(code, 1, []int32{a, b}, []int32{out}, opt)
-		return out
-	}
-	un := func(code tfl.BuiltinOperator, a int32, nm string) int32 {
-		out := f32(nm, N, H)
-		l.b.op(code, 1, []int32{a}, []int32{out}, nil)
-		return out
-	}
+	st := rnnSteps{l: l, n: N, h: H}
+	f32, k, fc, bin, un := st.f32, st.konst, st.fc, st.bin, st.un
 	axis1 := l.constTensor(name+"_axis1", ir.Int32, nil, i32bytes([]int32{1}))
 	split := func(z int32, parts int, nm string) []int32 {
 		outs := make([]int32, parts)
@@ -238,4 +209,59 @@ func (l *lowerer) rnnOutput(out string, parts []int32, shape []int64, axis int32
 	v := l.out(out, shape, nil, ir.Float32)
 	l.int8 = false
 	l.b.op(tfl.BuiltinOperatorQUANTIZE, 1, []int32{t}, []int32{v.t}, nil)
+}
+
+// rnnInput returns the recurrent op's input x as a float32 tensor. In a full-int8 model
+// the recurrence runs in float between DEQUANTIZE and QUANTIZE: l.int8 is switched off
+// and int8 reports that the caller must switch it back on when done.
+func (l *lowerer) rnnInput(x *value, name string) (xin int32, int8 bool) {
+	xin = l.plain(x)
+	if !l.int8 {
+		return xin, false
+	}
+	f := l.b.tensor(name+"_in_float", tfl.TensorTypeFLOAT32, l.b.shapeOf(xin), nil, nil)
+	l.b.op(tfl.BuiltinOperatorDEQUANTIZE, 2, []int32{xin}, []int32{f}, nil)
+	l.int8 = false
+	return f, true
+}
+
+// rnnSteps emits the float32 ops of an unrolled recurrence whose states are [n, h].
+type rnnSteps struct {
+	l    *lowerer
+	n, h int64
+}
+
+func (r rnnSteps) f32(nm string, shape ...int64) int32 {
+	return r.l.b.tensor(nm, tfl.TensorTypeFLOAT32, shape, nil, nil)
+}
+
+func (r rnnSteps) konst(nm string, shape []int64, v []float32) int32 {
+	return r.l.constTensor(nm, ir.Float32, shape, f32bytes(v))
+}
+
+func (r rnnSteps) fc(in, w, b int32, out int32) {
+	r.l.b.op(tfl.BuiltinOperatorFULLY_CONNECTED, 1, []int32{in, w, b}, []int32{out}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsFullyConnectedOptions, Value: &tfl.FullyConnectedOptionsT{}})
+}
+
+// bin is ADD, SUB or MUL of two [n, h] states.
+func (r rnnSteps) bin(code tfl.BuiltinOperator, a, b int32, nm string) int32 {
+	out := r.f32(nm, r.n, r.h)
+	var opt *tfl.BuiltinOptionsT
+	switch code {
+	case tfl.BuiltinOperatorADD:
+		opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsAddOptions, Value: &tfl.AddOptionsT{}}
+	case tfl.BuiltinOperatorSUB:
+		opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsSubOptions, Value: &tfl.SubOptionsT{}}
+	case tfl.BuiltinOperatorMUL:
+		opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsMulOptions, Value: &tfl.MulOptionsT{}}
+	}
+	r.l.b.op(code, 1, []int32{a, b}, []int32{out}, opt)
+	return out
+}
+
+// un is an activation (LOGISTIC, TANH, ...) of an [n, h] state.
+func (r rnnSteps) un(code tfl.BuiltinOperator, a int32, nm string) int32 {
+	out := r.f32(nm, r.n, r.h)
+	r.l.b.op(code, 1, []int32{a}, []int32{out}, nil)
+	return out
 }

@@ -106,39 +106,12 @@ func (l *lowerer) lstm(n *ir.Node) error {
 	if name == "" {
 		name = n.Name + "_Y"
 	}
-	xin := l.plain(x)
-	int8 := l.int8
+	xin, int8 := l.rnnInput(x, name)
 	if int8 {
-		f := l.b.tensor(name+"_in_float", tfl.TensorTypeFLOAT32, l.b.shapeOf(xin), nil, nil)
-		l.b.op(tfl.BuiltinOperatorDEQUANTIZE, 2, []int32{xin}, []int32{f}, nil)
-		xin = f
-		l.int8 = false
 		defer func() { l.int8 = true }()
 	}
-	f32 := func(nm string, shape ...int64) int32 { return l.b.tensor(nm, tfl.TensorTypeFLOAT32, shape, nil, nil) }
-	k := func(nm string, shape []int64, v []float32) int32 {
-		return l.constTensor(nm, ir.Float32, shape, f32bytes(v))
-	}
-	fc := func(in, w, b int32, out int32) {
-		l.b.op(tfl.BuiltinOperatorFULLY_CONNECTED, 1, []int32{in, w, b}, []int32{out}, &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsFullyConnectedOptions, Value: &tfl.FullyConnectedOptionsT{}})
-	}
-	bin := func(code tfl.BuiltinOperator, a, b int32, nm string) int32 {
-		out := f32(nm, N, H)
-		var opt *tfl.BuiltinOptionsT
-		switch code {
-		case tfl.BuiltinOperatorADD:
-			opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsAddOptions, Value: &tfl.AddOptionsT{}}
-		case tfl.BuiltinOperatorMUL:
-			opt = &tfl.BuiltinOptionsT{Type: tfl.BuiltinOptionsMulOptions, Value: &tfl.MulOptionsT{}}
-		}
-		l.b.op(code, 1, []int32{a, b}, []int32{out}, opt)
-		return out
-	}
-	un := func(code tfl.BuiltinOperator, a int32, nm string) int32 {
-		out := f32(nm, N, H)
-		l.b.op(code, 1, []int32{a}, []int32{out}, nil)
-		return out
-	}
+	st := rnnSteps{l: l, n: N, h: H}
+	f32, k, fc, bin, un := st.f32, st.konst, st.fc, st.bin, st.un
 	// X·Wᵀ + Wb + Rb of every step at once: [S·N, 4H], then one [N, 4H] per step
 	x2 := l.reshape(xin, []int64{S * N, I}, name+"_x2d", ir.Float32)
 	axis1 := l.constTensor(name+"_axis1", ir.Int32, nil, i32bytes([]int32{1}))
