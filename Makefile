@@ -67,21 +67,22 @@ test-go:
 	$(GO) test -race ./engine/... ./cmd/...
 	$(GO) test ./accel/... ./bench/... -run . -bench xxx
 
+# Each reader's fuzz target for FUZZTIME (scripts/fuzz.sh says which Go 1.26 flake it tolerates).
 fuzz:
-	$(GO) test ./engine/format/onnx -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/npy -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/gguf -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/hf -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/safetensors -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzUnpickle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzParseCode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/torch -run '^$$' -fuzz '^FuzzReadScript$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/tflite -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine -run '^$$' -fuzz '^FuzzRecipe$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzKeras$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzBundleIndex$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./engine/format/tf -run '^$$' -fuzz '^FuzzSavedModel$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/onnx FuzzRead
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/npy FuzzParse
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/gguf FuzzRead
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/hf FuzzRead
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/safetensors FuzzRead
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/torch FuzzRead
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/torch FuzzUnpickle
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/torch FuzzParseCode
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/torch FuzzReadScript
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/tflite FuzzRead
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine FuzzRecipe
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/tf FuzzKeras
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/tf FuzzBundleIndex
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh ./engine/format/tf FuzzSavedModel
 
 # The C ABI as a C host sees it: the Go side's tests; the header compiled as C99 and as
 # C++; tests/capi/test_capi.c (fixtures, bad arguments, cancellation, 8 threads) run
