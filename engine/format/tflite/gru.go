@@ -31,26 +31,10 @@ func (l *lowerer) gru(n *ir.Node) error {
 	if attrFloat(n, "clip", 0) != 0 {
 		return unsupported(n, "clip is not supported")
 	}
-	wv, err := l.in(n, 1)
+	W, R, dirs, H, I, err := l.rnnWeights(n, x)
 	if err != nil {
 		return err
 	}
-	rv, err := l.in(n, 2)
-	if err != nil {
-		return err
-	}
-	if wv.konst == nil || rv.konst == nil || len(x.shape) != 3 || len(wv.shape) != 3 || len(rv.shape) != 3 {
-		return unsupported(n, "W and R must be constants and X of rank 3")
-	}
-	W, err := floats(wv.konst)
-	if err != nil {
-		return unsupported(n, "%v", err)
-	}
-	R, err := floats(rv.konst)
-	if err != nil {
-		return unsupported(n, "%v", err)
-	}
-	dirs, H, I := wv.shape[0], rv.shape[2], wv.shape[2]
 	var B []float32
 	if bv := l.optIn(n, 3); bv != nil {
 		if bv.konst == nil {
@@ -264,4 +248,27 @@ func (r rnnSteps) un(code tfl.BuiltinOperator, a int32, nm string) int32 {
 	out := r.f32(nm, r.n, r.h)
 	r.l.b.op(code, 1, []int32{a}, []int32{out}, nil)
 	return out
+}
+
+// rnnWeights reads an LSTM's or GRU's constant W [dirs, gates·H, I] and R [dirs, gates·H, H]
+// for an input X of rank 3.
+func (l *lowerer) rnnWeights(n *ir.Node, x *value) (W, R []float32, dirs, H, I int64, err error) {
+	wv, err := l.in(n, 1)
+	if err != nil {
+		return nil, nil, 0, 0, 0, err
+	}
+	rv, err := l.in(n, 2)
+	if err != nil {
+		return nil, nil, 0, 0, 0, err
+	}
+	if wv.konst == nil || rv.konst == nil || len(x.shape) != 3 || len(wv.shape) != 3 || len(rv.shape) != 3 {
+		return nil, nil, 0, 0, 0, unsupported(n, "W and R must be constants and X of rank 3")
+	}
+	if W, err = floats(wv.konst); err != nil {
+		return nil, nil, 0, 0, 0, unsupported(n, "%v", err)
+	}
+	if R, err = floats(rv.konst); err != nil {
+		return nil, nil, 0, 0, 0, unsupported(n, "%v", err)
+	}
+	return W, R, wv.shape[0], rv.shape[2], wv.shape[2], nil
 }

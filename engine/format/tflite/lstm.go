@@ -35,26 +35,10 @@ func (l *lowerer) lstm(n *ir.Node) error {
 	if v := l.optIn(n, 4); v != nil {
 		return unsupported(n, "sequence_lens is not supported")
 	}
-	wv, err := l.in(n, 1)
+	W, R, dirs, H, I, err := l.rnnWeights(n, x)
 	if err != nil {
 		return err
 	}
-	rv, err := l.in(n, 2)
-	if err != nil {
-		return err
-	}
-	if wv.konst == nil || rv.konst == nil || len(x.shape) != 3 || len(wv.shape) != 3 || len(rv.shape) != 3 {
-		return unsupported(n, "W and R must be constants and X of rank 3")
-	}
-	W, err := floats(wv.konst)
-	if err != nil {
-		return unsupported(n, "%v", err)
-	}
-	R, err := floats(rv.konst)
-	if err != nil {
-		return unsupported(n, "%v", err)
-	}
-	dirs, H, I := wv.shape[0], rv.shape[2], wv.shape[2]
 	var B, P []float32
 	if bv := l.optIn(n, 3); bv != nil {
 		if bv.konst == nil {
