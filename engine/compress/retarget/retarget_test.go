@@ -21,7 +21,7 @@ func TestRetarget(t *testing.T) {
 	for _, c := range []struct {
 		size int64
 		op   string
-	}{{8, "Resize"}, {32, "AveragePool"}, {16, ""}} {
+	}{{8, "Resize"}, {32, "AveragePool"}, {16, ""}, {12, "MatMul"}, {20, "MatMul"}} {
 		m := cnn(t)
 		r, err := Retarget(m, "image", []int64{1, 3, c.size, c.size})
 		if err != nil {
@@ -31,7 +31,7 @@ func TestRetarget(t *testing.T) {
 		for _, n := range m.Graph.Nodes {
 			ops[n.OpType]++
 		}
-		if c.op != "" && (ops[c.op] != 1 || len(r.Notes) != 1) {
+		if c.op != "" && (ops[c.op] == 0 || len(r.Notes) != 1) {
 			t.Errorf("%d: ops %v, notes %v", c.size, ops, r.Notes)
 		}
 		after, err := shapes(m, map[string][]int64{"image": {2, 3, c.size, c.size}})
@@ -39,12 +39,37 @@ func TestRetarget(t *testing.T) {
 			t.Errorf("%d: %v %v", c.size, err, after["logits"])
 		}
 	}
-	for _, bad := range [][]int64{{1, 3, 12, 12}, {1, 4, 8, 8}, {1, 3, 8}} {
+	for _, bad := range [][]int64{{1, 3, 1, 1}, {1, 4, 8, 8}, {1, 3, 8}} {
 		if _, err := Retarget(cnn(t), "image", bad); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
 	}
 	if _, err := Retarget(cnn(t), "x", []int64{1, 3, 8, 8}); err == nil || !strings.Contains(err.Error(), `"x"`) {
 		t.Errorf("unknown input: %v", err)
+	}
+}
+
+// TestAdaptivePoolMatrix: the bins of torch's adaptive_avg_pool1d (start floor(i·in/out),
+// end ceil((i+1)·in/out)), written out by hand for a stretch 6 → 8 and a shrink 8 → 3.
+func TestAdaptivePoolMatrix(t *testing.T) {
+	for _, c := range []struct {
+		in, out int
+		bins    [][2]int
+	}{
+		{6, 8, [][2]int{{0, 1}, {0, 2}, {1, 3}, {2, 3}, {3, 4}, {3, 5}, {4, 6}, {5, 6}}},
+		{8, 3, [][2]int{{0, 3}, {2, 6}, {5, 8}}},
+	} {
+		m := AdaptivePoolMatrix(c.in, c.out)
+		for i, b := range c.bins {
+			for j := 0; j < c.in; j++ {
+				want := float32(0)
+				if j >= b[0] && j < b[1] {
+					want = 1 / float32(b[1]-b[0])
+				}
+				if m[j*c.out+i] != want {
+					t.Errorf("%d→%d: output %d input %d weight %g, want %g", c.in, c.out, i, j, m[j*c.out+i], want)
+				}
+			}
+		}
 	}
 }

@@ -70,7 +70,7 @@ func main() {
 }
 
 // outputs are the files run writes.
-var outputs = []string{"mlp.onnx", "cnn.onnx", "test_inputs.npz", "test_labels.npy", "calib.npz"}
+var outputs = []string{"mlp.onnx", "cnn.onnx", "cnn32.onnx", "test_inputs.npz", "test_labels.npy", "calib.npz"}
 
 func run(dataPath, dst string) error {
 	x, y, err := load(dataPath)
@@ -88,8 +88,13 @@ func run(dataPath, dst string) error {
 		}
 	}
 	log.Printf("train %d, test %d", len(trX), len(teX))
-	for _, spec := range []netSpec{mlpSpec(), cnnSpec()} {
-		w, err := train(spec, trX, trY, teX, teY)
+	trX32, teX32 := upsample(trX), upsample(teX)
+	for _, spec := range []netSpec{mlpSpec(), cnnSpec(), cnn32Spec()} {
+		tr, te := trX, teX
+		if spec.inputs == side*side {
+			tr, te = trX32, teX32
+		}
+		w, err := train(spec, tr, trY, te, teY)
 		if err != nil {
 			return fmt.Errorf("%s: %w", spec.name, err)
 		}
@@ -194,6 +199,7 @@ type param struct {
 // gorgonia, how to export it, and how long to train.
 type netSpec struct {
 	name    string
+	inputs  int // values per sample the graph reads: 64 pixels, or 1024 for the 32×32 CNN
 	params  []param
 	forward func(g *G.ExprGraph, x *G.Node, w []*G.Node, n int) (*G.Node, error)
 	export  func(w [][]float32) (*ir.Model, error)
@@ -218,7 +224,7 @@ func mlpSpec() netSpec {
 		{"fc2.weight", []int{128, 64}, heInit(rng, 128*64, 128)}, {"fc2.bias", []int{64}, make([]float32, 64)},
 		{"fc3.weight", []int{64, 10}, heInit(rng, 64*10, 64)}, {"fc3.bias", []int{10}, make([]float32, 10)},
 	}
-	return netSpec{name: "mlp", params: p, epochs: 40, lr: 0.002,
+	return netSpec{name: "mlp", inputs: features, params: p, epochs: 40, lr: 0.002,
 		forward: func(g *G.ExprGraph, x *G.Node, w []*G.Node, n int) (*G.Node, error) {
 			h := x
 			for l := 0; l < 3; l++ {
@@ -249,7 +255,7 @@ func cnnSpec() netSpec {
 		{"fc1.weight", []int{64, 512}, heInit(rng, 64*512, 512)}, {"fc1.bias", []int{64}, make([]float32, 64)},
 		{"fc2.weight", []int{10, 64}, heInit(rng, 10*64, 64)}, {"fc2.bias", []int{10}, make([]float32, 10)},
 	}
-	return netSpec{name: "cnn", params: p, epochs: 30, lr: 0.002,
+	return netSpec{name: "cnn", inputs: features, params: p, epochs: 30, lr: 0.002,
 		forward: func(g *G.ExprGraph, x *G.Node, w []*G.Node, n int) (*G.Node, error) {
 			h, err := G.Reshape(x, tensor.Shape{n, 1, 8, 8})
 			if err != nil {
@@ -304,7 +310,7 @@ func cnnSpec() netSpec {
 // build makes a graph of the network for n images with the given weights.
 func build(spec netSpec, w [][]float32, n int) (*G.ExprGraph, *G.Node, []*G.Node, *G.Node, error) {
 	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float32, G.WithShape(n, features), G.WithName("x"))
+	x := G.NewMatrix(g, tensor.Float32, G.WithShape(n, spec.inputs), G.WithName("x"))
 	nodes := make([]*G.Node, len(spec.params))
 	for i, p := range spec.params {
 		val := tensor.New(tensor.WithShape(p.shape...), tensor.WithBacking(append([]float32(nil), w[i]...)))
@@ -348,7 +354,7 @@ func train(spec netSpec, trX [][]float32, trY []int, teX [][]float32, teY []int)
 	defer vm.Close()
 	solver := G.NewAdamSolver(G.WithLearnRate(spec.lr))
 	rng := rand.New(rand.NewSource(42))
-	xb := make([]float32, batch*features)
+	xb := make([]float32, batch*spec.inputs)
 	yb := make([]float32, batch*classes)
 	for epoch := 0; epoch < spec.epochs; epoch++ {
 		perm := rng.Perm(len(trX))
@@ -358,10 +364,10 @@ func train(spec netSpec, trX [][]float32, trY []int, teX [][]float32, teY []int)
 			clear(yb)
 			for i := 0; i < batch; i++ {
 				k := perm[s*batch+i]
-				copy(xb[i*features:], trX[k])
+				copy(xb[i*spec.inputs:], trX[k])
 				yb[i*classes+trY[k]] = 1
 			}
-			if err := G.Let(x, tensor.New(tensor.WithShape(batch, features), tensor.WithBacking(xb))); err != nil {
+			if err := G.Let(x, tensor.New(tensor.WithShape(batch, spec.inputs), tensor.WithBacking(xb))); err != nil {
 				return nil, err
 			}
 			if err := G.Let(y, tensor.New(tensor.WithShape(batch, classes), tensor.WithBacking(yb))); err != nil {
@@ -402,11 +408,11 @@ func accuracy(spec netSpec, w [][]float32, teX [][]float32, teY []int) (float64,
 	if err != nil {
 		return 0, err
 	}
-	flat := make([]float32, 0, len(teX)*features)
+	flat := make([]float32, 0, len(teX)*spec.inputs)
 	for _, r := range teX {
 		flat = append(flat, r...)
 	}
-	if err := G.Let(x, tensor.New(tensor.WithShape(len(teX), features), tensor.WithBacking(flat))); err != nil {
+	if err := G.Let(x, tensor.New(tensor.WithShape(len(teX), spec.inputs), tensor.WithBacking(flat))); err != nil {
 		return 0, err
 	}
 	vm := G.NewTapeMachine(g)
