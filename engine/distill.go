@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/modelc/modelc/engine/compress"
+	"github.com/modelc/modelc/engine/compress/depth"
 	"github.com/modelc/modelc/engine/compress/prune"
 	"github.com/modelc/modelc/engine/format"
 	"github.com/modelc/modelc/engine/ir"
@@ -28,8 +29,10 @@ type DistillOptions struct {
 
 // DistillReport is what Distill did (the JSON of `modelc distill --json`).
 type DistillReport struct {
-	Teacher       string       `json:"teacher"`
-	Student       string       `json:"student"` // a path or "auto:width=F"
+	Teacher string `json:"teacher"`
+	Student string `json:"student"` // a path, "auto:width=F" or "auto:depth=F"
+	// Derived says how an auto: student was made from the teacher (the blocks removed).
+	Derived       []string     `json:"derived,omitempty"`
 	Output        string       `json:"output"`
 	TeacherParams int64        `json:"teacher_params"`
 	StudentParams int64        `json:"student_params"`
@@ -40,7 +43,8 @@ type DistillReport struct {
 
 // Distill trains the student (an ONNX model with the teacher's inputs and output shape,
 // or "auto:width=F": the teacher with a fraction 1−F of the output channels of every
-// layer removed) to reproduce the teacher's outputs on opts.Data, and writes it to dst.
+// layer removed, or "auto:depth=F": the teacher with a fraction 1−F of its repeated
+// blocks removed) to reproduce the teacher's outputs on opts.Data, and writes it to dst.
 func Distill(ctx context.Context, teacher, student, dst string, opts DistillOptions, progress Progress) (*DistillReport, error) {
 	if err := checkPaths(teacher, dst); err != nil {
 		return nil, err
@@ -90,10 +94,11 @@ func Distill(ctx context.Context, teacher, student, dst string, opts DistillOpti
 	if st, err := os.Stat(teacher); err == nil {
 		rep.TeacherBytes = st.Size()
 	}
-	sm, err := studentModel(teacher, student)
+	sm, derived, err := studentModel(teacher, student)
 	if err != nil {
 		return nil, err
 	}
+	rep.Derived = derived
 	defer sm.Close()
 	inputs, n, err := loadInputs(opts.Data, tm)
 	if err != nil {
@@ -144,30 +149,40 @@ func Distill(ctx context.Context, teacher, student, dst string, opts DistillOpti
 	return rep, nil
 }
 
-// studentModel reads the student, or derives it from the teacher ("auto:width=F").
-func studentModel(teacher, student string) (*ir.Model, error) {
+// studentModel reads the student, or derives it from the teacher: "auto:width=F" keeps
+// a fraction F of the output channels of every layer, "auto:depth=F" a fraction F of each
+// run of repeated blocks (package depth). The notes say what was removed.
+func studentModel(teacher, student string) (*ir.Model, []string, error) {
 	spec, ok := strings.CutPrefix(student, "auto:")
 	if !ok {
 		m, _, err := Read(student)
-		return m, err
+		return m, nil, err
 	}
 	key, val, _ := strings.Cut(spec, "=")
-	w, err := strconv.ParseFloat(val, 64)
+	f, err := strconv.ParseFloat(val, 64)
 	switch {
-	case key == "depth":
-		return nil, Errorf(KindUnsupported, "student %q: auto:depth is not supported yet; give auto:width=F or a student model", student)
-	case key != "width" || err != nil || w <= 0 || w > 1:
-		return nil, Errorf(KindInvalidArgument, "student %q: expected auto:width=F with 0 < F ≤ 1", student)
+	case key == "depth" && (err != nil || !(f > 0 && f < 1)):
+		return nil, nil, Errorf(KindInvalidArgument, "student %q: expected auto:depth=F with 0 < F < 1 (the fraction of each run of repeated blocks kept)", student)
+	case key != "width" && key != "depth" || key == "width" && (err != nil || !(f > 0 && f <= 1)):
+		return nil, nil, Errorf(KindInvalidArgument, "student %q: expected auto:width=F with 0 < F ≤ 1 or auto:depth=F with 0 < F < 1", student)
 	}
 	m, _, err := Read(teacher)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if w < 1 {
-		if _, err := prune.Channels(m, 1-w, "l1", nil); err != nil {
-			m.Close()
-			return nil, &Error{Kind: KindUnsupported, File: teacher, Err: fmt.Errorf("deriving the student: %w", err)}
-		}
+	var r *compress.Report
+	switch {
+	case key == "depth":
+		r, err = depth.Drop(m, f)
+	case f < 1:
+		r, err = prune.Channels(m, 1-f, "l1", nil)
 	}
-	return m, nil
+	if err != nil {
+		m.Close()
+		return nil, nil, &Error{Kind: KindUnsupported, File: teacher, Err: fmt.Errorf("deriving the student: %w", err)}
+	}
+	if key == "depth" {
+		return m, r.Notes, nil
+	}
+	return m, nil, nil
 }

@@ -94,10 +94,14 @@ func TestDistillAutoWidth(t *testing.T) {
 	if rep.StudentParams*100 > rep.TeacherParams*35 {
 		t.Fatalf("student %d parameters, teacher %d", rep.StudentParams, rep.TeacherParams)
 	}
-	for _, bad := range []string{"auto:depth=2", "auto:width=2"} {
+	for _, bad := range []string{"auto:depth=2", "auto:depth=1", "auto:width=2", "auto:height=0.5"} {
 		if _, err := Distill(context.Background(), digitsCNN, bad, out, DistillOptions{TrainOptions: TrainOptions{Data: digitsCalib}}, nil); err == nil || !strings.Contains(err.Error(), "auto:") {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+	// The digits CNN has no block that repeats (conv 1→16, conv 16→32, two Gemms).
+	if _, err := Distill(context.Background(), digitsCNN, "auto:depth=0.5", out, DistillOptions{TrainOptions: TrainOptions{Data: digitsCalib}}, nil); KindOf(err) != KindUnsupported || !strings.Contains(err.Error(), "repeats") {
+		t.Errorf("auto:depth on the digits CNN: %v", err)
 	}
 	cancel := func(stage string, _ float64) bool { return !strings.HasPrefix(stage, "epoch") }
 	_, err = Distill(context.Background(), digitsCNN, "auto:width=0.5", filepath.Join(t.TempDir(), "c.onnx"), DistillOptions{TrainOptions: TrainOptions{Data: digitsCalib, Epochs: 3}}, cancel)

@@ -222,8 +222,10 @@ Usage:
   modelc distill TEACHER STUDENT OUT --data FILE.npz [flags]
                                       train STUDENT (an ONNX model with TEACHER's inputs and
                                       output shape, or auto:width=F: TEACHER with a fraction
-                                      1−F of every layer's output channels removed) to
-                                      reproduce TEACHER's outputs, and write it to OUT;
+                                      1−F of every layer's output channels removed, or
+                                      auto:depth=F: TEACHER with a fraction 1−F of each run
+                                      of repeated same-shape blocks removed) to reproduce
+                                      TEACHER's outputs, and write it to OUT;
                                       prints the epochs (loss, held-out agreement), the
                                       parameters and bytes of both. Ctrl-C cancels (exit 7)
       --data FILE.npz                 training inputs keyed by input name (one array for a

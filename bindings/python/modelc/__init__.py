@@ -382,7 +382,8 @@ def compress(src: PathLike, dst: PathLike, *, progress: Progress = None, check: 
 def distill(teacher: PathLike, student: PathLike, dst: PathLike, *, progress: Progress = None,
             **options: Any) -> Dict[str, Any]:
     """Trains ``student`` (an ONNX path, or ``"auto:width=0.5"`` to derive one from the
-    teacher by removing half of every layer's output channels) to reproduce the ONNX model
+    teacher by removing half of every layer's output channels, or ``"auto:depth=0.5"``
+    by removing half of each run of repeated blocks) to reproduce the ONNX model
     ``teacher``'s outputs, writes it to ``dst`` and returns the report.
 
     Options are those of ``modelc distill``: ``data`` (required: a path, or a mapping of

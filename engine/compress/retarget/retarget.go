@@ -37,7 +37,7 @@ func Retarget(m *ir.Model, name string, shape []int64) (*compress.Report, error)
 	}
 	oldH, oldW := dims[2].Value, dims[3].Value
 	r := &compress.Report{Pass: fmt.Sprintf("retarget %s %dx%d → %dx%d", name, oldH, oldW, shape[2], shape[3])}
-	before, err := shapes(m, map[string][]int64{name: {1, shape[1], oldH, oldW}})
+	before, err := Shapes(m, map[string][]int64{name: {1, shape[1], oldH, oldW}})
 	if err != nil {
 		return nil, fmt.Errorf("running the model at its declared shape: %w", err)
 	}
@@ -59,7 +59,7 @@ func Retarget(m *ir.Model, name string, shape []int64) (*compress.Report, error)
 	for i := 2; i < 4; i++ {
 		dims[i] = ir.Dim{Value: shape[i], HasValue: true}
 	}
-	now, err := shapes(front(m, sources), map[string][]int64{name: {1, shape[1], shape[2], shape[3]}})
+	now, err := Shapes(front(m, sources), map[string][]int64{name: {1, shape[1], shape[2], shape[3]}})
 	if err != nil {
 		return nil, fmt.Errorf("the layers before the classifier do not run at %dx%d: %w", shape[2], shape[3], err)
 	}
@@ -80,7 +80,7 @@ func Retarget(m *ir.Model, name string, shape []int64) (*compress.Report, error)
 		nodes = append(nodes, n)
 	}
 	g.Nodes = nodes
-	after, err := shapes(m, map[string][]int64{name: {1, shape[1], shape[2], shape[3]}})
+	after, err := Shapes(m, map[string][]int64{name: {1, shape[1], shape[2], shape[3]}})
 	if err != nil {
 		return nil, fmt.Errorf("the model does not run at %dx%d: %w", shape[2], shape[3], err)
 	}
@@ -208,8 +208,9 @@ func front(m *ir.Model, targets []string) *ir.Model {
 	return &mc
 }
 
-// shapes runs m once on zeros and returns the shape of every value.
-func shapes(m *ir.Model, inputs map[string][]int64) (map[string][]int, error) {
+// Shapes runs m once on zeros of the given input shapes and returns the shape of every
+// value.
+func Shapes(m *ir.Model, inputs map[string][]int64) (map[string][]int, error) {
 	g := *m.Graph
 	outs := map[string]bool{}
 	g.Outputs = append([]*ir.ValueInfo(nil), g.Outputs...)

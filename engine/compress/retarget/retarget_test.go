@@ -34,7 +34,7 @@ func TestRetarget(t *testing.T) {
 		if c.op != "" && (ops[c.op] == 0 || len(r.Notes) != 1) {
 			t.Errorf("%d: ops %v, notes %v", c.size, ops, r.Notes)
 		}
-		after, err := shapes(m, map[string][]int64{"image": {2, 3, c.size, c.size}})
+		after, err := Shapes(m, map[string][]int64{"image": {2, 3, c.size, c.size}})
 		if err != nil || len(after["logits"]) != 2 || after["logits"][1] != 10 {
 			t.Errorf("%d: %v %v", c.size, err, after["logits"])
 		}

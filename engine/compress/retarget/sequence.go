@@ -70,7 +70,7 @@ func Sequence(m *ir.Model, n int64) (*compress.Report, error) {
 	if old != 0 {
 		r.Pass = fmt.Sprintf("sequence length %d → %d", old, n)
 		var err error
-		if before, err = shapes(m, feed(old)); err != nil {
+		if before, err = Shapes(m, feed(old)); err != nil {
 			return nil, fmt.Errorf("running the model at its declared length: %w", err)
 		}
 		if err := rewriteConstants(g, old, n, r); err != nil {
@@ -83,7 +83,7 @@ func Sequence(m *ir.Model, n int64) (*compress.Report, error) {
 		v.Type.Shape.Dims[1] = ir.Dim{Value: n, HasValue: true}
 		r.Notes = append(r.Notes, fmt.Sprintf("input %s: sequence length %d", v.Name, n))
 	}
-	after, err := shapes(m, feed(n))
+	after, err := Shapes(m, feed(n))
 	if err != nil {
 		return nil, fmt.Errorf("the model does not run at sequence length %d: %w", n, err)
 	}
