@@ -1,6 +1,7 @@
 """compress --input-shape / --input-scale on image models. Oracles: torch (a CNN with an
 nn.AdaptiveAvgPool2d before its classifier, run at the new size) for the pool that
-retargeting inserts before a flatten; onnxruntime for the digits demonstration (a CNN
+retargeting inserts before a flatten; torch (F.interpolate bicubic, as timm's
+resample_abs_pos_embed) for the position embedding of a ViT; onnxruntime for the digits demonstration (a CNN
 trained at 32×32, retargeted to 24×24 and 16×16 and recovered by distillation).
 """
 
@@ -14,6 +15,7 @@ import subprocess
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 import pytest
 
@@ -22,6 +24,7 @@ from test_torch import SYSTEM_PYTHON, needs_torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CNN = os.path.join(HERE, "torch_retarget", "cnn.py")
+VIT = os.path.join(HERE, "torch_retarget", "vit.py")
 DIGITS = os.path.join(harness.REPO, "testdata", "digits")
 
 # feature map 4×4 at 8×8; the new sizes give 6×6 and 5×5 (averaging MatMuls), 8×8
@@ -46,6 +49,28 @@ def test_adaptive_pool_equals_torch(tmp_path, size):
     got = ort.InferenceSession(str(out)).run(None, {"image": want["image"]})[0]
     np.testing.assert_allclose(got, want["logits"], atol=1e-5, rtol=1e-5)
     harness.note("retargeted CNN equals torch with AdaptiveAvgPool2d", size, float(np.abs(got - want["logits"]).max()))
+
+
+@needs_torch
+def test_vit_position_embedding_resampled_as_torch(tmp_path):
+    sizes = ["8x8", "24x24", "12x20", "32x32"]
+    r = subprocess.run([SYSTEM_PYTHON, VIT, str(tmp_path), *sizes], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for size in sizes:
+        out = tmp_path / f"vit{size}.onnx"
+        h, w = size.split("x")
+        r = harness.run_modelc("compress", tmp_path / "vit.onnx", out, "--input-shape", f"image=1x3x{h}x{w}")
+        harness.expect_ok(r)
+        assert "position embedding pos_embed: 1 prefix tokens kept, grid 4x4 resampled" in r.stdout
+        m = onnx.load(out)
+        onnx.checker.check_model(m)
+        want = np.load(tmp_path / f"{size}.npz")
+        pos = next(onnx.numpy_helper.to_array(t) for t in m.graph.initializer if t.name == "pos_embed")
+        assert pos.shape == want["pos_embed"].shape
+        np.testing.assert_allclose(pos, want["pos_embed"], atol=1e-5, rtol=0)
+        got = ort.InferenceSession(str(out)).run(None, {"image": want["image"]})[0]
+        np.testing.assert_allclose(got, want["logits"], atol=1e-4, rtol=1e-4)
+        harness.note("ViT position embedding resampled as torch", size, float(np.abs(pos - want["pos_embed"]).max()))
 
 
 def _downscale_script():

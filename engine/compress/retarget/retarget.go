@@ -59,6 +59,9 @@ func Retarget(m *ir.Model, name string, shape []int64) (*compress.Report, error)
 	for i := 2; i < 4; i++ {
 		dims[i] = ir.Dim{Value: shape[i], HasValue: true}
 	}
+	if err := resamplePositions(m, name, []int64{1, shape[1], shape[2], shape[3]}, before, r); err != nil {
+		return nil, err
+	}
 	now, err := Shapes(front(m, sources), map[string][]int64{name: {1, shape[1], shape[2], shape[3]}})
 	if err != nil {
 		return nil, fmt.Errorf("the layers before the classifier do not run at %dx%d: %w", shape[2], shape[3], err)

@@ -1,6 +1,7 @@
 package retarget
 
 import (
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +71,30 @@ func TestAdaptivePoolMatrix(t *testing.T) {
 					t.Errorf("%d→%d: output %d input %d weight %g, want %g", c.in, c.out, i, j, m[j*c.out+i], want)
 				}
 			}
+		}
+	}
+}
+
+// TestBicubic: the same size gives the grid back and a constant grid stays constant (the
+// weights sum to 1); torch's F.interpolate is the oracle in tests/interop/test_retarget.py.
+func TestBicubic(t *testing.T) {
+	grid := make([]float32, 4*5*2)
+	for i := range grid {
+		grid[i] = float32(i%7) - 3
+	}
+	same := Bicubic(grid, 4, 5, 2, 4, 5)
+	for i := range grid {
+		if same[i] != grid[i] {
+			t.Fatalf("same size: value %d is %g, want %g", i, same[i], grid[i])
+		}
+	}
+	flat := make([]float32, 3*3)
+	for i := range flat {
+		flat[i] = 2.5
+	}
+	for i, v := range Bicubic(flat, 3, 3, 1, 7, 5) {
+		if math.Abs(float64(v)-2.5) > 1e-6 {
+			t.Fatalf("constant grid: value %d is %g", i, v)
 		}
 	}
 }
