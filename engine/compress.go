@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -265,15 +266,19 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 			rep.MACsBefore = mc.Total
 		}
 	}
+	var fixed []string // nodes inserted by a pass that later passes and training leave alone
 	for i, s := range steps {
 		for _, p := range s.passes() {
 			if err := step(p, float64(i)/float64(len(steps)+1)); err != nil {
 				return nil, err
 			}
-			r, err := runPass(p, s, m, src)
+			so := s
+			so.Exclude = append(slices.Clone(s.Exclude), fixed...)
+			r, err := runPass(p, so, m, src)
 			if err != nil {
 				return nil, err
 			}
+			fixed = append(fixed, r.Fixed...)
 			if p == "prune" {
 				rep.Sparsity = compress.WeightSparsity(m)
 			}
@@ -281,7 +286,9 @@ func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOp
 		}
 	}
 	if opts.Recover {
-		r, err := recoverModel(ctx, where.input, m, opts.TrainOptions, step)
+		to := opts.TrainOptions
+		to.Freeze = append(slices.Clone(to.Freeze), fixed...)
+		r, err := recoverModel(ctx, where.input, m, to, step)
 		if err != nil {
 			return nil, err
 		}

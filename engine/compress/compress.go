@@ -71,6 +71,10 @@ type Report struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// Notes are other facts worth telling the user (ops kept in float32, ...).
 	Notes []string `json:"notes,omitempty"`
+	// Fixed are node name patterns (path.Match) of nodes the pass inserted that compute
+	// a fixed function with constant weights (retarget's averaging MatMuls): later passes
+	// leave them alone and training keeps their weights.
+	Fixed []string `json:"-"`
 }
 
 // Skip records a layer left alone.

@@ -119,3 +119,38 @@ def test_digits_32_retargeted_and_recovered(tmp_path, size):
     assert [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim[2:]] == [size, size]
     harness.note("digits 32×32 CNN retargeted and recovered", f"{size}×{size}",
                  f"{base:.2f} → {before:.2f} → {after:.2f} % at {100 * share:.1f} % MACs")
+
+
+def test_adaptive_pool_kept_by_later_passes_and_recover(tmp_path):
+    """The averaging matrices are a fixed function: a prune or quantize pass in the same
+    run leaves them alone and --recover does not train them."""
+    ds = _downscale_script()
+    rows = np.loadtxt(gzip.open(os.path.join(DIGITS, "digits.csv.gz")), delimiter=",")
+    x = ds.resize_bilinear((rows[:200, :64] / 16).reshape(-1, 1, 8, 8).astype(np.float32), 32)
+    np.savez(tmp_path / "train32.npz", image=x)
+    teacher = os.path.join(DIGITS, "cnn32.onnx")
+
+    def matrices(path):
+        m = onnx.load(path)
+        found = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer if "adaptive_pool" in t.name}
+        for n in m.graph.node:
+            if n.op_type == "Constant" and "adaptive_pool" in n.output[0]:
+                found[n.output[0]] = onnx.numpy_helper.to_array(n.attribute[0].t)
+        return found
+
+    harness.expect_ok(harness.run_modelc("compress", teacher, tmp_path / "plain.onnx", "--input-scale", "0.75"))
+    want = matrices(tmp_path / "plain.onnx")
+    assert len(want) == 2
+    r = harness.run_modelc("compress", teacher, tmp_path / "pruned.onnx", "--input-scale", "0.75", "--prune", "magnitude",
+                           "--recover", "--data", tmp_path / "train32.npz", "--epochs", "1", timeout=300)
+    harness.expect_ok(r)
+    assert "skipped flatten/adaptive_pool_MatMul: excluded" in r.stdout
+    got = matrices(tmp_path / "pruned.onnx")
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    r = harness.run_modelc("compress", teacher, tmp_path / "q.onnx", "--input-scale", "0.75", "--quantize", "int8")
+    harness.expect_ok(r)
+    got = matrices(tmp_path / "q.onnx")
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])

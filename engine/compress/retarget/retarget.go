@@ -9,6 +9,7 @@ package retarget
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/modelc/modelc/engine/compress"
 	"github.com/modelc/modelc/engine/ir"
@@ -148,8 +149,25 @@ func restore(n *ir.Node, old, cur []int, names *compress.Names, r *compress.Repo
 		step("Transpose", []string{x}, swap)
 	}
 	nodes[len(nodes)-1].Outputs[0] = out
+	for _, nd := range nodes {
+		if nd.OpType == "MatMul" {
+			r.Fixed = append(r.Fixed, literal(nd.Name))
+		}
+	}
 	r.Notes = append(r.Notes, fmt.Sprintf("%s: adaptive average pool (MatMul by fixed averaging matrices) %s", base, what))
 	return nodes
+}
+
+// literal is a path.Match pattern that matches name alone.
+func literal(name string) string {
+	var b strings.Builder
+	for _, c := range name {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // AdaptivePoolMatrix is the [in, out] matrix M with x·M = torch's adaptive_avg_pool1d(x,
