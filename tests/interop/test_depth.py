@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import onnxruntime as ort
@@ -68,3 +69,22 @@ def test_auto_depth_student_trains(nets, tmp_path, name):
     assert losses[-1] < losses[0], losses
     y = ort.InferenceSession(str(out)).run(None, {INPUT[name]: x})[0]
     assert y.shape == np.load(nets / f"{name}.npz")["full"].shape
+
+
+@needs_torch
+def test_auto_depth_through_python(nets, tmp_path):
+    """The Python door: distill() with auto:depth, the removed blocks in its report."""
+    if not os.environ.get("MODELC_LIBRARY"):
+        os.environ["MODELC_LIBRARY"] = os.path.join(harness.REPO, "lib", "libmodelc.so")
+    sys.path.insert(0, os.path.join(harness.REPO, "bindings", "python"))
+    import modelc
+
+    x = np.load(nets / "resnet.npz")["x"]
+    rep = modelc.distill(nets / "resnet.onnx", "auto:depth=0.5", tmp_path / "s.onnx", data={"image": x}, epochs=1,
+                         held_out=0)
+    assert rep["student"] == "auto:depth=0.5"
+    assert [d for d in rep["derived"] if d.startswith("removed block")] == [
+        "removed block /2/body/body.0/Conv … /2/Relu (5 nodes, /1/Relu_output_0 → /2/Relu_output_0)"]
+    with pytest.raises(modelc.UnsupportedError):
+        modelc.distill(os.path.join(harness.REPO, "testdata", "digits", "cnn.onnx"), "auto:depth=0.5",
+                       tmp_path / "c.onnx", data={"input": x.reshape(4, 64)}, epochs=1)
