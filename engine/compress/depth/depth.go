@@ -128,6 +128,15 @@ func Drop(m *ir.Model, keep float64) (*compress.Report, error) {
 		for j, in := range nd.Inputs {
 			nd.Inputs[j] = resolve(in)
 		}
+		for _, sub := range nd.Subgraphs() { // an If branch or Loop body reading a removed block's output
+			ir.WalkGraphs(sub, func(sg *ir.Graph) {
+				for _, n := range sg.Nodes {
+					for j, in := range n.Inputs {
+						n.Inputs[j] = resolve(in)
+					}
+				}
+			})
+		}
 		left = append(left, nd)
 	}
 	g.Nodes = left
@@ -145,6 +154,24 @@ func Drop(m *ir.Model, keep float64) (*compress.Report, error) {
 	compress.RemoveInitializers(g, unused...)
 	compress.DropValueInfos(g, gone...)
 	return r, nil
+}
+
+// reads lists the values nd reads: its inputs and what the graphs in its attributes (If
+// branches, Loop bodies) read from the enclosing scope, or define themselves (a harmless
+// overestimate).
+func reads(nd *ir.Node) []string {
+	in := append([]string(nil), nd.Inputs...)
+	for _, sub := range nd.Subgraphs() {
+		ir.WalkGraphs(sub, func(g *ir.Graph) {
+			for _, n := range g.Nodes {
+				in = append(in, n.Inputs...)
+			}
+			for _, o := range g.Outputs {
+				in = append(in, o.Name)
+			}
+		})
+	}
+	return in
 }
 
 // removeDead deletes nodes none of whose outputs is read (the constants and shape
@@ -206,7 +233,7 @@ func segments(g *ir.Graph, nodes []*ir.Node, shapes map[string][]int) []segment 
 	last := map[string]int{} // the position of the last node that reads a value
 	for i, nd := range nodes {
 		allConst, act, weighted := true, false, false
-		for _, in := range nd.Inputs {
+		for _, in := range reads(nd) {
 			if in == "" {
 				continue
 			}
