@@ -86,7 +86,8 @@ type CompressOptions struct {
 	MinCosine float64 `json:"min_cosine,omitempty"`
 	// Recover fine-tunes the compressed model by distillation from the original on the
 	// inputs Data (TrainOptions), keeping pruned weights at zero and quantized weights
-	// on their grid (weight-only quantization). It runs after every pass.
+	// on their grid, in the form the passes wrote: QDQ (weight-only, static), dynamic
+	// (MatMulInteger) or float16/bfloat16. It runs after every pass.
 	Recover bool `json:"recover,omitempty"`
 	TrainOptions
 	// InputShape retargets an image input [N, C, H, W] to a new size, NAME=NxCxHxW (see

@@ -9,8 +9,9 @@ import (
 
 // recoverModel fine-tunes the compressed model m by distillation from the uncompressed
 // model teacher reads, on the inputs opts.Data, with the compression kept: weights that
-// are zero (pruned) stay zero and weights read by DequantizeLinear stay on their grid
-// (trained as float shadows, fake-quantized with a straight-through gradient).
+// are zero (pruned) stay zero and quantized weights stay on their grid (trained as
+// float shadows, fake-quantized with a straight-through gradient): int8/int4 weights read
+// by DequantizeLinear or MatMulInteger, float16/bfloat16 weights (see train.NewNet).
 func recoverModel(ctx context.Context, teacher modelSource, m *ir.Model, opts TrainOptions, step func(string, float64) error) (*TrainReport, error) {
 	tm, _, err := teacher.open()
 	if err != nil {
