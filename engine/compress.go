@@ -420,9 +420,6 @@ func checkStep(o CompressOptions, prefix string) error {
 	if o.MaxSequenceLength < 0 {
 		return bad(prefix, "max_sequence_length", "%d is not a positive length", o.MaxSequenceLength)
 	}
-	if o.MaxSequenceLength > 0 && o.Recover {
-		return bad(prefix, "recover", "not supported with max_sequence_length yet (token models are not trained: integer ids, Gather)")
-	}
 	if o.MaxSequenceLength > 0 && (len(o.InputShape) > 0 || o.InputScale != 0) {
 		return bad(prefix, "max_sequence_length", "give max_sequence_length or input_shape/input_scale, not both")
 	}

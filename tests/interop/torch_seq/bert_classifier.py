@@ -1,0 +1,89 @@
+"""A small BERT-style classifier (token + learned position embeddings, LayerNorm, two
+bidirectional self-attention blocks with GELU FFNs, first-token pooler, linear head over 4
+classes), trained briefly by torch on random ids (the class: the first id mod 4,
+so the first token decides it) and exported by torch.onnx.export at a fixed
+sequence length with a dynamic batch (opset 14: LayerNorm and GELU decomposed into
+ReduceMean/Pow/Sqrt and Erf).
+
+usage: bert_classifier.py OUT_DIR SEQ
+writes OUT_DIR/bert_cls.onnx, OUT_DIR/train.npz (input_ids [1024, SEQ] int64, the data
+to recover with) and OUT_DIR/test.npz (input_ids [512, SEQ], fresh ids to measure on).
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+VOCAB, HIDDEN, HEADS, CLASSES = 50, 32, 4, 4
+
+
+class Attention(nn.Module):
+    def __init__(self, seq):
+        super().__init__()
+        self.seq, self.d = seq, HIDDEN // HEADS
+        self.qkv = nn.Linear(HIDDEN, 3 * HIDDEN)
+        self.out = nn.Linear(HIDDEN, HIDDEN)
+
+    def forward(self, x):
+        # -1 for the batch and a constant length: the exported Reshape targets are
+        # constants the sequence retargeting rewrites, with no Shape arithmetic.
+        q, k, v = self.qkv(x).split(HIDDEN, dim=-1)
+        q, k, v = (t.reshape(-1, self.seq, HEADS, self.d).transpose(1, 2) for t in (q, k, v))
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.d), dim=-1)
+        return self.out((a @ v).transpose(1, 2).reshape(-1, self.seq, HIDDEN))
+
+
+class Block(nn.Module):
+    def __init__(self, seq):
+        super().__init__()
+        self.attn, self.n1 = Attention(seq), nn.LayerNorm(HIDDEN)
+        self.ff = nn.Sequential(nn.Linear(HIDDEN, 2 * HIDDEN), nn.GELU(), nn.Linear(2 * HIDDEN, HIDDEN))
+        self.n2 = nn.LayerNorm(HIDDEN)
+
+    def forward(self, x):
+        x = self.n1(x + self.attn(x))
+        return self.n2(x + self.ff(x))
+
+
+class Classifier(nn.Module):
+    def __init__(self, seq):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(VOCAB, HIDDEN), nn.Embedding(seq, HIDDEN)
+        self.register_buffer("position_ids", torch.arange(seq).unsqueeze(0))
+        self.norm = nn.LayerNorm(HIDDEN)
+        self.blocks = nn.ModuleList([Block(seq), Block(seq)])
+        self.pool, self.head = nn.Linear(HIDDEN, HIDDEN), nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, ids):
+        x = self.norm(self.tok(ids) + self.pos(self.position_ids))
+        for b in self.blocks:
+            x = b(x)
+        return self.head(torch.tanh(self.pool(x[:, 0])))
+
+
+def main():
+    out, seq = sys.argv[1], int(sys.argv[2])
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    m = Classifier(seq)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for _ in range(300):
+        ids = torch.randint(0, VOCAB, (64, seq))
+        loss = nn.functional.cross_entropy(m(ids), ids[:, 0] % CLASSES)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    ids = torch.randint(0, VOCAB, (2, seq))
+    torch.onnx.export(m, (ids,), os.path.join(out, "bert_cls.onnx"), input_names=["input_ids"], output_names=["logits"],
+                      dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"}}, opset_version=14)
+    rng = np.random.default_rng(1)
+    np.savez(os.path.join(out, "train.npz"), input_ids=rng.integers(0, VOCAB, (1024, seq), dtype=np.int64))
+    np.savez(os.path.join(out, "test.npz"), input_ids=rng.integers(0, VOCAB, (512, seq), dtype=np.int64))
+
+
+if __name__ == "__main__":
+    main()
