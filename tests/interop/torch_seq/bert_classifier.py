@@ -1,9 +1,10 @@
 """A small BERT-style classifier (token + learned position embeddings, LayerNorm, two
 bidirectional self-attention blocks with GELU FFNs, first-token pooler, linear head over 4
-classes), trained briefly by torch on random ids (the class: the first id mod 4,
-so the first token decides it) and exported by torch.onnx.export at a fixed
-sequence length with a dynamic batch (opset 14: LayerNorm and GELU decomposed into
-ReduceMean/Pow/Sqrt and Erf).
+classes) with torch's default initialisation (seed 0): distillation needs a teacher
+function, not a trained task, and an untrained transformer's logits lie close together,
+so compression changes its decisions where a task-trained one would keep them. Exported
+by torch.onnx.export at a fixed sequence length with a dynamic batch (opset 14:
+LayerNorm and GELU decomposed into ReduceMean/Pow/Sqrt and Erf).
 
 usage: bert_classifier.py OUT_DIR SEQ
 writes OUT_DIR/bert_cls.onnx, OUT_DIR/train.npz (input_ids [1024, SEQ] int64, the data
@@ -69,13 +70,6 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)
     m = Classifier(seq)
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
-    for _ in range(300):
-        ids = torch.randint(0, VOCAB, (64, seq))
-        loss = nn.functional.cross_entropy(m(ids), ids[:, 0] % CLASSES)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
     m.eval()
     ids = torch.randint(0, VOCAB, (2, seq))
     torch.onnx.export(m, (ids,), os.path.join(out, "bert_cls.onnx"), input_names=["input_ids"], output_names=["logits"],

@@ -1,0 +1,124 @@
+"""compress --recover beyond weight-only QDQ: dynamic (MatMulInteger), static (QDQ
+activations) and float16 models keep their form while recovering; token models (a
+torch-exported BERT-style classifier) recover after pruning and after
+--max-sequence-length; the digits MLP's recovery numbers. onnxruntime measures every
+accuracy and agreement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import harness
+from test_torch import SYSTEM_PYTHON, needs_torch
+from test_train import DIGITS, _accuracy, digits_train  # noqa: F401 (a fixture)
+
+BERT_CLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_seq", "bert_classifier.py")
+
+
+def _ops(path) -> set:
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def _weights(path, dtype) -> list:
+    return [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+            if t.data_type == dtype and len(t.dims) == 2]
+
+
+@pytest.mark.parametrize("quant,ops,dtype", [
+    (["--quantize", "int8", "--mode", "dynamic", "--symmetric"], {"MatMulInteger", "DynamicQuantizeLinear"}, onnx.TensorProto.INT8),
+    (["--quantize", "int8", "--mode", "static", "--symmetric", "--calibration", "CALIB"], {"QuantizeLinear", "DequantizeLinear"}, onnx.TensorProto.INT8),
+    (["--quantize", "fp16", "--keep-io-types"], {"Cast"}, onnx.TensorProto.FLOAT16),
+], ids=["int8-dynamic", "int8-static", "fp16"])
+def test_recover_keeps_quantized_form(tmp_path, digits_train, quant, ops, dtype):
+    """The digits MLP pruned 50 % and quantized in operator form (dynamic), with quantized
+    activations (static) or to float16, then recovered: accuracy back up by ≥ 0.8 point
+    (measured: 96.67 % before; 97.78, 98.06, 98.06 % after; unpruned 98.33 %), the form
+    and the weights' dtype kept, the pruned weights still zero."""
+    src = os.path.join(DIGITS, "mlp.onnx")
+    quant = [str(digits_train / "train.npz") if a == "CALIB" else a for a in quant]
+    flags = ["--prune", "magnitude", "--sparsity", "0.5", *quant]
+    harness.expect_ok(harness.run_modelc("compress", src, str(tmp_path / "before.onnx"), *flags))
+    harness.expect_ok(harness.run_modelc("compress", src, str(tmp_path / "after.onnx"), *flags, "--recover",
+                                         "--data", str(digits_train / "train.npz"), timeout=300))
+    before, after = _accuracy(tmp_path / "before.onnx"), _accuracy(tmp_path / "after.onnx")
+    assert after >= before + 0.8, (before, after)
+    assert after >= _accuracy(src) - 1
+    assert ops <= _ops(tmp_path / "after.onnx")
+    ws = _weights(tmp_path / "after.onnx", dtype)
+    assert len(ws) == 3, [w.shape for w in ws]
+    for w in ws:  # symmetric int8 and float16: a pruned weight is stored as 0
+        assert (w == 0).mean() >= 0.5, (w == 0).mean()
+    assert any(not np.array_equal(a, b) for a, b in zip(ws, _weights(tmp_path / "before.onnx", dtype)))
+
+
+@pytest.mark.parametrize("flags", [["--prune", "magnitude", "--sparsity", "0.5"], ["--prune", "2:4", "--epochs", "40"],
+                                   ["--quantize", "int4"]], ids=["prune50", "2of4", "int4"])
+def test_recover_digits_mlp(tmp_path, digits_train, flags):
+    """compress --recover brings the pruned or int4 digits MLP back within 0.5 point of the
+    unpruned one (98.33 %; measured after recovery: 98.06, 98.33, 98.33 %). 2:4 removes the
+    most (87.78 % before recovery) and its held-out loss still falls at the default 10
+    epochs (97.78 %): 40 epochs of the same cosine schedule, 98.06-98.33 % over seeds 0-4."""
+    src = os.path.join(DIGITS, "mlp.onnx")
+    out = tmp_path / "out.onnx"
+    harness.expect_ok(harness.run_modelc("compress", src, str(out), *flags, "--recover",
+                                         "--data", str(digits_train / "train.npz"), timeout=300))
+    assert _accuracy(out) >= _accuracy(src) - 0.5
+
+
+# ---- token models ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bert_cls(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bert_cls")
+    r = subprocess.run([SYSTEM_PYTHON, BERT_CLS, str(d), "16"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return d
+
+
+def _argmax(path, ids) -> np.ndarray:
+    return harness.ort_session(str(path)).run(None, {"input_ids": ids})[0].argmax(1)
+
+
+@needs_torch
+def test_recover_bert_classifier_after_pruning(tmp_path, bert_cls):
+    """Pruning 50 % of a BERT-style classifier's weights (embedding table included) and
+    recovering on random ids (no labels) moves its agreement with the unpruned model up,
+    on 512 fresh ids, by onnxruntime (measured: 81.25 % → 99.22 %)."""
+    src = bert_cls / "bert_cls.onnx"
+    ids = np.load(bert_cls / "test.npz")["input_ids"]
+    flags = ["--prune", "magnitude", "--sparsity", "0.5"]
+    harness.expect_ok(harness.run_modelc("compress", str(src), str(tmp_path / "before.onnx"), *flags))
+    harness.expect_ok(harness.run_modelc("compress", str(src), str(tmp_path / "after.onnx"), *flags, "--recover",
+                                         "--data", str(bert_cls / "train.npz"), "--epochs", "5", timeout=600))
+    teacher = _argmax(src, ids)
+    before = (_argmax(tmp_path / "before.onnx", ids) == teacher).mean()
+    after = (_argmax(tmp_path / "after.onnx", ids) == teacher).mean()
+    assert after >= before + 0.05 and after >= 0.9, (before, after)
+
+
+@needs_torch
+def test_recover_bert_classifier_shorter_sequence(tmp_path, bert_cls):
+    """--max-sequence-length 8 and 50 % pruning, then --recover: the student trains on the
+    first 8 ids with the full-length model as teacher and runs in onnxruntime at length 8;
+    its agreement with the teacher on all 16 ids (measured: 82.23 % → 96.68 %)."""
+    src = bert_cls / "bert_cls.onnx"
+    out = tmp_path / "s8.onnx"
+    r = harness.run_modelc("compress", str(src), str(out), "--max-sequence-length", "8", "--prune", "magnitude",
+                           "--sparsity", "0.5", "--recover", "--data", str(bert_cls / "train.npz"), "--epochs", "5",
+                           "--json", timeout=600)
+    harness.expect_ok(r)
+    ids = np.load(bert_cls / "test.npz")["input_ids"]
+    teacher = _argmax(src, ids)
+    rep = json.loads(r.stdout)
+    assert rep["recover"]["agreement_after"] > rep["recover"]["agreement_before"]
+    agree = (_argmax(out, ids[:, :8]) == teacher).mean()
+    assert agree >= 0.9, agree
