@@ -18,7 +18,7 @@ from onnx import numpy_helper
 
 import harness
 from test_torch import SYSTEM_PYTHON, needs_torch
-from test_train import DIGITS, _accuracy, digits_train  # noqa: F401 (a fixture)
+from test_train import DIGITS, STEP, _accuracy, _graph_json, digits_train  # noqa: F401 (a fixture)
 
 BERT_CLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_seq", "bert_classifier.py")
 
@@ -122,3 +122,42 @@ def test_recover_bert_classifier_shorter_sequence(tmp_path, bert_cls):
     assert rep["recover"]["agreement_after"] > rep["recover"]["agreement_before"]
     agree = (_argmax(out, ids[:, :8]) == teacher).mean()
     assert agree >= 0.9, agree
+
+
+@needs_torch
+def test_bert_classifier_training_steps_equal_torch(tmp_path, bert_cls):
+    """Two SGD steps (cross-entropy, float64) on the whole torch-exported classifier —
+    embedding Gather, Split of the fused QKV, batched MatMul, Softmax, Erf GELU, LayerNorm
+    as ReduceMean/Pow/Sqrt, the first-token Gather — give torch.autograd's weights."""
+    model = onnx.load(str(bert_cls / "bert_cls.onnx"))
+    for n in [n for n in model.graph.node if n.op_type == "Constant"]:  # JSON carries no tensors
+        t = onnx.helper.get_attribute_value(n.attribute[0])
+        t.name = n.output[0]
+        model.graph.initializer.append(t)
+        model.graph.node.remove(n)
+    src = tmp_path / "m.onnx"
+    onnx.save(model, str(src))
+    ids = np.load(bert_cls / "train.npz")["input_ids"][:8]
+    np.savez(tmp_path / "batch.npz", input_ids=ids)
+    np.save(tmp_path / "labels.npy", np.random.default_rng(0).integers(0, 4, 8))
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    np.savez(tmp_path / "weights.npz", **weights)
+    (tmp_path / "graph.json").write_text(json.dumps(_graph_json(model)))
+    out = tmp_path / "out.onnx"
+    harness.expect_ok(harness.run_modelc("distill", str(src), str(src), str(out), "--data", str(tmp_path / "batch.npz"),
+                                         "--labels", str(tmp_path / "labels.npy"), "--alpha", "0", "--held-out", "0",
+                                         "--epochs", "2", "--batch-size", "8", "--optimizer", "sgd", "--lr", "0.5",
+                                         "--schedule", "constant", "--float64"))
+    exponents = ",".join(n.input[1] for n in model.graph.node if n.op_type == "Pow")  # not trained by modelc
+    subprocess.run([SYSTEM_PYTHON, STEP, str(tmp_path / "graph.json"), str(tmp_path / "weights.npz"),
+                    str(tmp_path / "batch.npz"), str(tmp_path / "labels.npy"), str(tmp_path / "torch.npz"),
+                    "sgd", "0.5", "2", "0", "0", exponents], check=True)
+    want = dict(np.load(tmp_path / "torch.npz"))
+    got = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    assert {"tok.weight", "pos.weight", "head.weight", "norm.weight"} <= set(want)
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, rtol=1e-5, atol=1e-6, err_msg=k)
+    used = np.unique(ids)
+    assert np.abs(want["tok.weight"][used] - weights["tok.weight"][used]).max() > 1e-3
+    unused = np.setdiff1d(np.arange(weights["tok.weight"].shape[0]), used)
+    np.testing.assert_array_equal(got["tok.weight"][unused], weights["tok.weight"][unused])
