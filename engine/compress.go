@@ -238,6 +238,11 @@ type compressIO struct {
 func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOptions, progress Progress, where compressIO) (*CompressReport, error) {
 	step := stepper(ctx, progress)
 	src := where.input.name
+	if opts.Recover {
+		if err := recoverable(steps); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Verify {
 		if opts.Labels != "" && opts.Inputs == "" {
 			return nil, Errorf(KindInvalidArgument, "option labels needs option inputs")

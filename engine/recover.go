@@ -30,6 +30,26 @@ func recoverModel(ctx context.Context, teacher modelSource, m *ir.Model, opts Tr
 	return fit(ctx, m, d, opts, true, step)
 }
 
+// recoverable refuses the passes whose result recovery would undo: clipping bounds each
+// weight's range, which training does not know and would leave. Quantizing after the
+// clip keeps the range (the grid ends where the clipped weights did).
+func recoverable(steps []CompressOptions) error {
+	clipped := false
+	for _, s := range steps {
+		if s.Clip != "" {
+			clipped = true
+		}
+		if s.Quantize != "" {
+			clipped = false
+		}
+	}
+	if clipped {
+		return Errorf(KindInvalidArgument, "option recover: training would move the clipped weights out of their range; "+
+			"quantize after the clip (recovery keeps the quantization grid) or recover without clip")
+	}
+	return nil
+}
+
 // studentInputs resizes (bilinear) the images of a retargeted student's [N, C, H, W]
 // inputs from the teacher's size to the student's declared one.
 func studentInputs(m *ir.Model, inputs map[string]*train.T) map[string]*train.T {
