@@ -7,13 +7,16 @@ import (
 
 // The ops of token models as torch exports them: the embedding lookup (Gather on a
 // table, backward a scatter-add into its rows), GELU's erf form, LayerNorm's
-// decomposition (ReduceMean, Pow, Sqrt) and the Split of a fused QKV projection.
+// decomposition (ReduceMean, Pow, Sqrt), the Split of a fused QKV projection, attention
+// masks (Equal, Where) and attention's batched MatMul with broadcasting.
 func init() {
 	register(gather, "Gather")
 	register(elementwise, "Erf", "Sqrt")
 	register(pow, "Pow")
 	register(reduceMean, "ReduceMean")
 	register(splitOp, "Split")
+	register(equal, "Equal")
+	register(where, "Where")
 }
 
 // gather picks slices of data along axis at the integer indices (an embedding lookup
@@ -221,4 +224,84 @@ func splitOp(c *opCtx, in []*T) ([]*T, backFn, error) {
 		return []*T{gx}
 	}
 	return outs, back, nil
+}
+
+// matMulBroadcast is MatMul whose batch dimensions differ and broadcast (numpy's
+// matmul: [B, H, S, D]·[1, H, D, S], [S, D]·[B, D, S]); a gradient sums over the
+// batches its operand was broadcast to.
+func matMulBroadcast(c *opCtx, a, b *T) ([]*T, backFn, error) {
+	mm := c.mm()
+	ra, rb := len(a.Shape), len(b.Shape)
+	m, k, n := a.Shape[ra-2], a.Shape[ra-1], b.Shape[rb-1]
+	batch, err := broadcastShape(a.Shape[:ra-2], b.Shape[:rb-2])
+	if err != nil {
+		return nil, nil, fmt.Errorf("MatMul of %v and %v: %w", a.Shape, b.Shape, err)
+	}
+	ia, ib := bindex(a.Shape[:ra-2], batch), bindex(b.Shape[:rb-2], batch)
+	out := New(append(append([]int(nil), batch...), m, n)...)
+	for i := range ia {
+		mm(false, false, m, n, k, a.D[ia[i]*m*k:], b.D[ib[i]*k*n:], out.D[i*m*n:(i+1)*m*n])
+	}
+	back := func(g []*T) []*T {
+		ga, gb := zerosLike(a), zerosLike(b)
+		for i := range ia {
+			gi := g[0].D[i*m*n : (i+1)*m*n]
+			mm(false, true, m, k, n, gi, b.D[ib[i]*k*n:], ga.D[ia[i]*m*k:(ia[i]+1)*m*k])
+			mm(true, false, k, n, m, a.D[ia[i]*m*k:], gi, gb.D[ib[i]*k*n:(ib[i]+1)*k*n])
+		}
+		return []*T{ga, gb}
+	}
+	return []*T{out}, back, nil
+}
+
+// equal compares (with broadcasting) into 1 or 0, as the condition of a Where: no
+// gradient.
+func equal(c *opCtx, in []*T) ([]*T, backFn, error) {
+	a, b := in[0], in[1]
+	shape, err := broadcastShape(a.Shape, b.Shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	ia, ib := bindex(a.Shape, shape), bindex(b.Shape, shape)
+	out := New(shape...)
+	for i := range out.D {
+		if a.D[ia[i]] == b.D[ib[i]] {
+			out.D[i] = 1
+		}
+	}
+	return []*T{out}, nil, nil
+}
+
+// where picks x where the condition holds and y elsewhere (an attention mask filling
+// scores); each gets the gradient of the positions it filled.
+func where(c *opCtx, in []*T) ([]*T, backFn, error) {
+	cond, x, y := in[0], in[1], in[2]
+	shape, err := broadcastShape(cond.Shape, x.Shape)
+	if err == nil {
+		shape, err = broadcastShape(shape, y.Shape)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ic, ix, iy := bindex(cond.Shape, shape), bindex(x.Shape, shape), bindex(y.Shape, shape)
+	out := New(shape...)
+	for i := range out.D {
+		if cond.D[ic[i]] != 0 {
+			out.D[i] = x.D[ix[i]]
+		} else {
+			out.D[i] = y.D[iy[i]]
+		}
+	}
+	back := func(g []*T) []*T {
+		gx, gy := New(shape...), New(shape...)
+		for i, v := range g[0].D {
+			if cond.D[ic[i]] != 0 {
+				gx.D[i] = v
+			} else {
+				gy.D[i] = v
+			}
+		}
+		return []*T{nil, reduceTo(gx, x.Shape, ix), reduceTo(gy, y.Shape, iy)}
+	}
+	return []*T{out}, back, nil
 }

@@ -57,6 +57,17 @@ func TestTokenOpGradients(t *testing.T) {
 			node("Mul", []string{"q", "k"}, []string{"qk"}),
 			node("Add", []string{"qk", "v"}, []string{"y"}),
 		}, []init_{{name: "x", shape: []int64{2, 6}}}},
+		"matmul_broadcast_batch": {[]*ir.Node{node("MatMul", []string{"a", "b"}, []string{"y"})},
+			[]init_{{name: "a", shape: []int64{2, 3, 4, 5}}, {name: "b", shape: []int64{1, 3, 5, 2}}}},
+		"matmul_2d_by_3d": {[]*ir.Node{node("MatMul", []string{"a", "b"}, []string{"y"})},
+			[]init_{{name: "a", shape: []int64{4, 5}}, {name: "b", shape: []int64{2, 5, 3}}}},
+		// scores.masked_fill(mask == 0, fill) as torch exports it
+		"attention_mask_where": {[]*ir.Node{
+			node("Equal", []string{"mask", "zero"}, []string{"pad"}),
+			node("Where", []string{"pad", "fill", "scores"}, []string{"y"}),
+		}, []init_{{name: "mask", shape: []int64{2, 1, 1, 4}, ints: []int64{1, 1, 0, 0, 1, 1, 1, 0}},
+			{name: "zero", shape: []int64{}, ints: []int64{0}}, {name: "fill", shape: []int64{}},
+			{name: "scores", shape: []int64{2, 3, 4, 4}}}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
