@@ -242,8 +242,8 @@ func matMulInteger(c *opCtx, in []*T) ([]*T, backFn, error) {
 
 // cast to a float type passes values and gradients through unchanged (training computes
 // in float64; a float16 graph's weights are rounded by their grid, its activations are
-// not); to an integer type it truncates toward zero as ONNX's Cast does, with no
-// gradient.
+// not); to an integer type it truncates toward zero as ONNX's Cast does, to bool it
+// gives 1 for non-zero, with no gradient.
 func cast(c *opCtx, in []*T) ([]*T, backFn, error) {
 	to := ir.DType(c.int("to", int(ir.Float32)))
 	x := in[0]
@@ -251,12 +251,15 @@ func cast(c *opCtx, in []*T) ([]*T, backFn, error) {
 		back := func(g []*T) []*T { return []*T{g[0]} }
 		return []*T{x}, back, nil
 	}
-	if to == ir.Bool || to == ir.String {
+	if to == ir.String {
 		return nil, nil, fmt.Errorf("Cast to %v is not supported while training", to)
 	}
 	y := zerosLike(x)
 	for i, v := range x.D {
 		y.D[i] = math.Trunc(v)
+		if to == ir.Bool && v != 0 { // a mask's condition: true is 1
+			y.D[i] = 1
+		}
 	}
 	return []*T{y}, nil, nil
 }

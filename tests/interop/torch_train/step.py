@@ -101,6 +101,17 @@ def run(graph, values):
             y = y.reshape(list(x[0].shape[:axis]) + list(x[1].shape) + list(x[0].shape[axis + 1:]))
         elif op == "Identity":
             y = x[0]
+        elif op == "Unsqueeze":
+            y = x[0]
+            for axis in sorted(int(d) for d in x[1].tolist()):
+                y = y.unsqueeze(axis)
+        elif op == "Equal":
+            y = x[0] == x[1]
+        elif op == "Cast":  # only to bool here (an attention mask's condition)
+            assert a["to"] == 9, a
+            y = x[0] != 0
+        elif op == "Where":
+            y = torch.where(x[0], x[1], x[2])
         elif op in ("Erf", "Sqrt"):
             y = getattr(torch, op.lower())(x[0])
         elif op == "Pow":
