@@ -13,7 +13,8 @@ import (
 
 // quantForms are the compressed forms besides weight-only QDQ that training keeps:
 // dynamic quantization (DynamicQuantizeLinear → MatMulInteger for MatMul, QDQ with a
-// dynamic input for Conv) and float16 weights with Cast nodes at the graph's edges.
+// dynamic input for Conv) and float16 or bfloat16 weights with Cast nodes at the graph's
+// edges (and around the ops kept in float32).
 var quantForms = []struct {
 	name  string
 	apply func(*ir.Model) error
@@ -32,6 +33,10 @@ var quantForms = []struct {
 		_, err := quant.Float16(m, quant.FloatOptions{Type: ir.Float16, KeepIO: true})
 		return err
 	}, ir.Float16, 1e-2}, // the runtime rounds activations to float16 too, training does not
+	{"bf16", func(m *ir.Model) error {
+		_, err := quant.Float16(m, quant.FloatOptions{Type: ir.BFloat16, KeepIO: true})
+		return err
+	}, ir.BFloat16, 5e-2}, // bfloat16 keeps 8 bits of mantissa
 }
 
 // forwardNear: the training forward computes what modelc's runtime computes on the
