@@ -128,12 +128,19 @@ def test_recover_bert_classifier_shorter_sequence(tmp_path, bert_cls):
 
 
 @needs_torch
-def test_bert_classifier_training_steps_equal_torch(tmp_path, bert_cls):
+@pytest.mark.parametrize("opset", [14, 17])
+def test_bert_classifier_training_steps_equal_torch(tmp_path, bert_cls, opset):
     """Two SGD steps (cross-entropy, float64) on the whole torch-exported classifier —
     embedding Gather, Split of the fused QKV, batched MatMul, the attention mask's
-    Equal/Where, Softmax, Erf GELU, LayerNorm as ReduceMean/Pow/Sqrt, the first-token
-    Gather — give torch.autograd's weights."""
+    Equal/Where, Softmax, Erf GELU, LayerNorm as ReduceMean/Pow/Sqrt (opset 14) or
+    LayerNormalization (17), the first-token Gather — give torch.autograd's weights."""
+    if opset != 14:
+        r = subprocess.run([SYSTEM_PYTHON, BERT_CLS, str(tmp_path), "16", str(opset)], capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        bert_cls = tmp_path
     model = onnx.load(str(bert_cls / "bert_cls.onnx"))
+    assert ("LayerNormalization" in _ops(bert_cls / "bert_cls.onnx")) == (opset >= 17)
     for n in [n for n in model.graph.node if n.op_type == "Constant"]:  # JSON carries no tensors
         t = onnx.helper.get_attribute_value(n.attribute[0])
         t.name = n.output[0]

@@ -3,10 +3,11 @@ bidirectional self-attention blocks with GELU FFNs and an attention mask over pa
 first-token pooler, linear head over 4 classes) with torch's default initialisation (seed 0): distillation needs a teacher
 function, not a trained task, and an untrained transformer's logits lie close together,
 so compression changes its decisions where a task-trained one would keep them. Exported
-by torch.onnx.export at a fixed sequence length with a dynamic batch (opset 14:
-LayerNorm and GELU decomposed into ReduceMean/Pow/Sqrt and Erf).
+by torch.onnx.export at a fixed sequence length with a dynamic batch (opset 14 by
+default: LayerNorm and GELU decomposed into ReduceMean/Pow/Sqrt and Erf; opset 17:
+LayerNormalization).
 
-usage: bert_classifier.py OUT_DIR SEQ
+usage: bert_classifier.py OUT_DIR SEQ [OPSET]
 writes OUT_DIR/bert_cls.onnx (inputs input_ids and attention_mask, [batch, SEQ] int64),
 OUT_DIR/train.npz (1024 samples, the data to recover with) and OUT_DIR/test.npz (512 fresh
 samples to measure on): random ids, each sample padded after a random length ≥ SEQ/2.
@@ -69,6 +70,7 @@ class Classifier(nn.Module):
 
 def main():
     out, seq = sys.argv[1], int(sys.argv[2])
+    opset = int(sys.argv[3]) if len(sys.argv) > 3 else 14
     torch.manual_seed(0)
     torch.set_num_threads(1)
     m = Classifier(seq)
@@ -83,7 +85,7 @@ def main():
     example = samples(2)
     torch.onnx.export(m, (torch.from_numpy(example["input_ids"]), torch.from_numpy(example["attention_mask"])),
                       os.path.join(out, "bert_cls.onnx"), input_names=["input_ids", "attention_mask"],
-                      output_names=["logits"], opset_version=14,
+                      output_names=["logits"], opset_version=opset,
                       dynamic_axes={"input_ids": {0: "batch"}, "attention_mask": {0: "batch"}, "logits": {0: "batch"}})
     np.savez(os.path.join(out, "train.npz"), **samples(1024))
     np.savez(os.path.join(out, "test.npz"), **samples(512))
