@@ -87,7 +87,8 @@ type CompressOptions struct {
 	MinCosine float64 `json:"min_cosine,omitempty"`
 	// Recover fine-tunes the compressed model by distillation from the original on the
 	// inputs Data (TrainOptions), keeping pruned weights at zero and quantized weights
-	// on their grid (weight-only quantization). It runs after every pass.
+	// on their grid, in the form the passes wrote: QDQ (weight-only, static), dynamic
+	// (MatMulInteger) or float16/bfloat16. It runs after every pass.
 	Recover bool `json:"recover,omitempty"`
 	TrainOptions
 	// InputShape retargets an image input [N, C, H, W] to a new size, NAME=NxCxHxW (see
@@ -238,6 +239,11 @@ type compressIO struct {
 func compressModel(ctx context.Context, steps []CompressOptions, opts CompressOptions, progress Progress, where compressIO) (*CompressReport, error) {
 	step := stepper(ctx, progress)
 	src := where.input.name
+	if opts.Recover {
+		if err := recoverable(steps); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Verify {
 		if opts.Labels != "" && opts.Inputs == "" {
 			return nil, Errorf(KindInvalidArgument, "option labels needs option inputs")
@@ -425,9 +431,6 @@ func checkStep(o CompressOptions, prefix string) error {
 	}
 	if o.MaxSequenceLength < 0 {
 		return bad(prefix, "max_sequence_length", "%d is not a positive length", o.MaxSequenceLength)
-	}
-	if o.MaxSequenceLength > 0 && o.Recover {
-		return bad(prefix, "recover", "not supported with max_sequence_length yet (token models are not trained: integer ids, Gather)")
 	}
 	if o.MaxSequenceLength > 0 && (len(o.InputShape) > 0 || o.InputScale != 0) {
 		return bad(prefix, "max_sequence_length", "give max_sequence_length or input_shape/input_scale, not both")

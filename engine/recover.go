@@ -9,8 +9,9 @@ import (
 
 // recoverModel fine-tunes the compressed model m by distillation from the uncompressed
 // model teacher reads, on the inputs opts.Data, with the compression kept: weights that
-// are zero (pruned) stay zero and weights read by DequantizeLinear stay on their grid
-// (trained as float shadows, fake-quantized with a straight-through gradient).
+// are zero (pruned) stay zero and quantized weights stay on their grid (trained as
+// float shadows, fake-quantized with a straight-through gradient): int8/int4 weights read
+// by DequantizeLinear or MatMulInteger, float16/bfloat16 weights (see train.NewNet).
 func recoverModel(ctx context.Context, teacher modelSource, m *ir.Model, opts TrainOptions, step func(string, float64) error) (*TrainReport, error) {
 	tm, _, err := teacher.open()
 	if err != nil {
@@ -27,6 +28,26 @@ func recoverModel(ctx context.Context, teacher modelSource, m *ir.Model, opts Tr
 	}
 	d := &train.Data{Inputs: studentInputs(m, inputs), Teacher: logits}
 	return fit(ctx, m, d, opts, true, step)
+}
+
+// recoverable refuses the passes whose result recovery would undo: clipping bounds each
+// weight's range, which training does not know and would leave. Quantizing after the
+// clip keeps the range (the grid ends where the clipped weights did).
+func recoverable(steps []CompressOptions) error {
+	clipped := false
+	for _, s := range steps {
+		if s.Clip != "" {
+			clipped = true
+		}
+		if s.Quantize != "" {
+			clipped = false
+		}
+	}
+	if clipped {
+		return Errorf(KindInvalidArgument, "option recover: training would move the clipped weights out of their range; "+
+			"quantize after the clip (recovery keeps the quantization grid) or recover without clip")
+	}
+	return nil
 }
 
 // studentInputs resizes (bilinear) the images of a retargeted student's [N, C, H, W]

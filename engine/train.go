@@ -251,6 +251,13 @@ func teacherOutputs(ctx context.Context, m *ir.Model, inputs map[string]*train.T
 	if err != nil {
 		return nil, nil, err
 	}
+	// Inputs are fed in their declared dtype (token ids as int64), float32 otherwise.
+	dtypes := map[string]ir.DType{}
+	for _, in := range m.Graph.Inputs {
+		if in.Type != nil && in.Type.Kind == ir.TypeTensor && in.Type.ElemType != 0 {
+			dtypes[in.Name] = in.Type.ElemType
+		}
+	}
 	first := m.Graph.Outputs[0].Name
 	names := append([]string{first}, extra...)
 	parts := map[string][]*train.T{}
@@ -267,7 +274,11 @@ func teacherOutputs(ctx context.Context, m *ir.Model, inputs map[string]*train.T
 			for i, d := range r.Shape {
 				shape[i] = int64(d)
 			}
-			rt, err := runtime.FromFloat64s(ir.Float32, shape, r.D)
+			dt, ok := dtypes[k]
+			if !ok {
+				dt = ir.Float32
+			}
+			rt, err := runtime.FromFloat64s(dt, shape, r.D)
 			if err != nil {
 				return nil, nil, err
 			}

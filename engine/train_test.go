@@ -29,7 +29,7 @@ func TestTrainOptionsAreChecked(t *testing.T) {
 		{CompressOptions{Prune: "2:4", Recover: true, TrainOptions: TrainOptions{Data: digitsCalib, Optimizer: "lbfgs"}}, "option optimizer"},
 		{CompressOptions{Prune: "2:4", Recover: true, TrainOptions: TrainOptions{Data: digitsCalib, HeldOut: &neg}}, "option held_out"},
 		{CompressOptions{Prune: "2:4", Recover: true, TrainOptions: TrainOptions{Data: "../testdata/digits/test_labels.npy"}}, "input"},
-		{CompressOptions{Quantize: "int8", Mode: "dynamic", Recover: true, TrainOptions: TrainOptions{Data: digitsCalib, Epochs: 1}}, "no training support"},
+		{CompressOptions{Clip: "percentile:99", Recover: true, TrainOptions: TrainOptions{Data: digitsCalib, Epochs: 1}}, "clipped"},
 	}
 	for _, c := range cases {
 		_, err := Compress(context.Background(), digitsCNN, out, c.opts, nil)

@@ -199,7 +199,9 @@ Usage:
                                       ids, [batch, sequence, features] floats) to N tokens:
                                       the declared length, Reshape/Expand/Slice/
                                       ConstantOfShape constants and position ids/tables
-                                      (first N kept) follow; prints MACs before and after
+                                      (first N kept) follow; prints MACs before and after.
+                                      With --recover, the student trains on the first N
+                                      tokens of --data, the original sees them all
       --recipe FILE.json              an ordered list of steps, e.g.
                                       [{"prune":"2:4"},{"quantize":"int4","block_size":32}]
       --verify [--inputs F.npz] [--labels F.npy]
@@ -211,9 +213,11 @@ Usage:
                                       outside verify's atol 1e-5/rtol 1e-4 are counted only
       --recover --data FILE.npz       after the passes, fine-tune the result by distillation
                                       from IN on these inputs (no labels needed): pruned
-                                      weights stay zero, weight-only int8/int4 weights stay
-                                      on their grid (fake-quantized, straight-through
-                                      gradient). Training flags as for distill:
+                                      weights stay zero, quantized weights stay on their
+                                      grid in the form written (QDQ, dynamic MatMulInteger,
+                                      fp16/bf16; fake-quantized, straight-through gradient).
+                                      Refused after --clip without --quantize.
+                                      Training flags as for distill:
                                       --epochs --batch-size --lr --optimizer --momentum
                                       --weight-decay --schedule --temperature --alpha
                                       --held-out --patience --seed --freeze --float64

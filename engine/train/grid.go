@@ -7,13 +7,34 @@ import (
 	"github.com/modelc/modelc/engine/ir"
 )
 
-// Grid is the quantization grid of a quantized initializer read by DequantizeLinear:
-// per element, the scale, the zero point and the integer range.
+// Grid is the quantization grid of a quantized initializer read by DequantizeLinear (or
+// by MatMulInteger): per element, the scale, the zero point and the integer range. A
+// float16 or bfloat16 initializer has a grid too (no scale): the values that dtype holds.
 type Grid struct {
 	DType  ir.DType
 	Scale  []float64
 	Zero   []float64
 	Lo, Hi float64
+}
+
+// newFloatGrid is the grid of a float16 or bfloat16 initializer.
+func newFloatGrid(t *ir.Tensor) (*Grid, error) {
+	if t.DType != ir.Float16 && t.DType != ir.BFloat16 {
+		return nil, fmt.Errorf("tensor %q: no float grid for %v", t.Name, t.DType)
+	}
+	return &Grid{DType: t.DType}, nil
+}
+
+// isFloat reports whether g is the grid of a float16 or bfloat16 tensor.
+func (g *Grid) isFloat() bool { return g.DType == ir.Float16 || g.DType == ir.BFloat16 }
+
+// roundFloat rounds v to the nearest value of g's float dtype (nearest even, as the
+// conversion the quantize pass did).
+func (g *Grid) roundFloat(v float64) float64 {
+	if g.DType == ir.BFloat16 {
+		return float64(ir.BFloat16ToFloat32(ir.Float32ToBFloat16(float32(v))))
+	}
+	return float64(ir.Float16ToFloat32(ir.Float32ToFloat16(float32(v))))
 }
 
 // newGrid expands dq's scale and zero point (per tensor, per axis or blocked, as
@@ -111,6 +132,13 @@ func (g *Grid) level(i int, v float64) float64 {
 func (g *Grid) fake(w *T) (*T, []bool) {
 	out := zerosLike(w)
 	in := make([]bool, len(w.D))
+	if g.isFloat() {
+		for i, v := range w.D {
+			out.D[i] = g.roundFloat(v)
+			in[i] = !math.IsInf(out.D[i], 0)
+		}
+		return out, in
+	}
 	for i, v := range w.D {
 		if g.Scale[i] == 0 {
 			continue
@@ -122,8 +150,19 @@ func (g *Grid) fake(w *T) (*T, []bool) {
 	return out, in
 }
 
-// store writes w's grid integers into t.
+// store writes w's grid integers (or float16/bfloat16 values) into t.
 func (g *Grid) store(t *ir.Tensor, w *T) error {
+	if g.isFloat() {
+		b := make([]byte, 2*len(w.D))
+		for i, v := range w.D {
+			h := ir.Float32ToFloat16(float32(v))
+			if g.DType == ir.BFloat16 {
+				h = ir.Float32ToBFloat16(float32(v))
+			}
+			b[2*i], b[2*i+1] = byte(h), byte(h>>8) // little-endian, as ONNX raw data
+		}
+		return t.SetBytes(b)
+	}
 	q := make([]int, len(w.D))
 	for i, v := range w.D {
 		if g.Scale[i] != 0 {

@@ -107,6 +107,19 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 	for _, t := range g.Initializers {
 		inits[t.Name] = t
 	}
+	// MatMulInteger's integer weights train like those read by DequantizeLinear, with
+	// the grid of the scale the product is multiplied by afterwards.
+	for _, nd := range nodes {
+		if nd.OpType != "MatMulInteger" || len(nd.Inputs) < 2 || inits[nd.Inputs[1]] == nil {
+			continue
+		}
+		dq, err := matMulIntegerGrid(nd, readers, nodes, inits)
+		if err != nil {
+			return nil, err
+		}
+		fixed[dq.Inputs[1]] = true
+		grids[nd.Inputs[1]] = dq
+	}
 	for _, t := range g.Initializers {
 		if len(readers[t.Name]) == 0 {
 			continue
@@ -116,12 +129,18 @@ func NewNet(m *ir.Model, o Options) (*Net, error) {
 			return nil, err
 		}
 		var grid *Grid
-		if dq := grids[t.Name]; dq != nil && t.DType != ir.Float32 {
+		switch dq := grids[t.Name]; {
+		case dq != nil && t.DType != ir.Float32:
 			grid, err = newGrid(dq, t, inits)
 			if err != nil {
 				return nil, err
 			}
 			v = grid.dequant(v)
+		case (t.DType == ir.Float16 || t.DType == ir.BFloat16) && !fixed[t.Name]:
+			// fp16/bf16 weights train in float64, seen by the graph rounded to their dtype.
+			if grid, err = newFloatGrid(t); err != nil {
+				return nil, err
+			}
 		}
 		if (t.DType != ir.Float32 && grid == nil) || fixed[t.Name] {
 			n.consts[t.Name] = v
@@ -266,6 +285,11 @@ func (n *Net) Forward(inputs map[string]*T) (*Tape, error) {
 	}
 	for _, p := range n.Params {
 		tp.Values[p.Name] = p.Value
+		if p.Grid != nil && p.Grid.isFloat() {
+			// Rounded to float16/bfloat16; the gradient passes straight through to the
+			// float64 value (Backward adds it to p.Grad unchanged).
+			tp.Values[p.Name], _ = p.Grid.fake(p.Value)
+		}
 	}
 	for k, v := range inputs {
 		tp.Values[k] = v
@@ -361,8 +385,8 @@ func (n *Net) ZeroGrad() {
 	}
 }
 
-// Store writes the trained values back into the model's initializers (float32, or the
-// integers of a quantized initializer on its grid).
+// Store writes the trained values back into the model's initializers (float32, the
+// integers of a quantized initializer on its grid, or float16/bfloat16).
 func (n *Net) Store() error {
 	for _, p := range n.Params {
 		if p.Grid != nil {
@@ -467,4 +491,53 @@ func (n *Net) Count() int {
 		}
 	}
 	return c
+}
+
+// matMulIntegerGrid finds the scale of the integer weight of mmi (MatMulInteger) and
+// returns a DequantizeLinear node that reads the weight with that scale and the node's
+// weight zero point (per output column, axis 1 of [K, N]): the form modelc's dynamic
+// quantization and onnxruntime's quantize_dynamic write, MatMulInteger → Cast →
+// Mul(·, x_scale·w_scale), where w_scale is an initializer.
+func matMulIntegerGrid(mmi *ir.Node, readers map[string][]*ir.Node, nodes []*ir.Node, inits map[string]*ir.Tensor) (*ir.Node, error) {
+	producer := map[string]*ir.Node{}
+	for _, nd := range nodes {
+		for _, o := range nd.Outputs {
+			producer[o] = nd
+		}
+	}
+	notFound := fmt.Errorf("node %s (MatMulInteger): cannot find the scale of weight %q to train it on its grid "+
+		"(expected MatMulInteger → Cast → Mul by x_scale·w_scale with w_scale an initializer)", mmi.DisplayName(), mmi.Inputs[1])
+	only := func(name string, op string) *ir.Node {
+		if r := readers[name]; len(r) == 1 && r[0].OpType == op {
+			return r[0]
+		}
+		return nil
+	}
+	cast := only(mmi.Outputs[0], "Cast")
+	if cast == nil {
+		return nil, notFound
+	}
+	mul := only(cast.Outputs[0], "Mul")
+	if mul == nil {
+		return nil, notFound
+	}
+	other := mul.Inputs[0]
+	if other == cast.Outputs[0] {
+		other = mul.Inputs[1]
+	}
+	scaleMul := producer[other]
+	if scaleMul == nil || scaleMul.OpType != "Mul" {
+		return nil, notFound
+	}
+	for _, in := range scaleMul.Inputs {
+		if t := inits[in]; t != nil && t.DType == ir.Float32 {
+			dq := &ir.Node{Name: mmi.Name + "/weight_grid", OpType: "DequantizeLinear", Inputs: []string{mmi.Inputs[1], in},
+				Attrs: []*ir.Attribute{{Name: "axis", Type: ir.AttrInt, Int: 1}}}
+			if len(mmi.Inputs) > 3 && mmi.Inputs[3] != "" {
+				dq.Inputs = append(dq.Inputs, mmi.Inputs[3])
+			}
+			return dq, nil
+		}
+	}
+	return nil, notFound
 }

@@ -55,7 +55,7 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 	batch := 1
 	if len(b.Shape) > 2 {
 		if len(b.Shape) != len(a.Shape) || !slices.Equal(a.Shape[:len(a.Shape)-2], b.Shape[:len(b.Shape)-2]) {
-			return nil, nil, fmt.Errorf("MatMul of %v and %v: batch dimensions must be equal", a.Shape, b.Shape)
+			return matMulBroadcast(c, a, b)
 		}
 		batch = b.Len() / (k * n)
 		m /= batch

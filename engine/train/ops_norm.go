@@ -156,7 +156,7 @@ func layerNorm(c *opCtx, in []*T) ([]*T, backFn, error) {
 func dequantize(c *opCtx, in []*T) ([]*T, backFn, error) {
 	p := c.net.params[c.node.Inputs[0]]
 	if p == nil || p.Grid == nil {
-		return nil, nil, fmt.Errorf("only a quantized initializer can be dequantized while training")
+		return dequantizeActivation(c, in)
 	}
 	y, inRange := p.Grid.fake(in[0])
 	back := func(g []*T) []*T {

@@ -95,9 +95,35 @@ def run(graph, values):
             y = x[0] @ x[1]
         elif op == "Add":
             y = x[0] + x[1]
+        elif op == "Gather":  # indices arrive as float64 like every array here
+            y = torch.index_select(x[0], a.get("axis", 0), x[1].long().reshape(-1))
+            axis = a.get("axis", 0) % x[0].dim()
+            y = y.reshape(list(x[0].shape[:axis]) + list(x[1].shape) + list(x[0].shape[axis + 1:]))
+        elif op == "Identity":
+            y = x[0]
+        elif op == "Unsqueeze":
+            y = x[0]
+            for axis in sorted(int(d) for d in x[1].tolist()):
+                y = y.unsqueeze(axis)
+        elif op == "Equal":
+            y = x[0] == x[1]
+        elif op == "Cast":  # only to bool here (an attention mask's condition)
+            assert a["to"] == 9, a
+            y = x[0] != 0
+        elif op == "Where":
+            y = torch.where(x[0], x[1], x[2])
+        elif op in ("Erf", "Sqrt"):
+            y = getattr(torch, op.lower())(x[0])
+        elif op == "Pow":
+            y = torch.pow(x[0], x[1])
+        elif op == "ReduceMean":
+            y = x[0].mean(dim=a["axes"], keepdim=bool(a.get("keepdims", 1)))
+        elif op == "Split":
+            y = torch.split(x[0], [int(s) for s in x[1].tolist()], a.get("axis", 0))
         else:
             raise SystemExit(f"step.py: no {op}")
-        v[n["outputs"][0]] = y
+        for name, out in zip(n["outputs"], y if isinstance(y, tuple) else (y,)):
+            v[name] = out
     return v[graph["output"]]
 
 
