@@ -26,6 +26,7 @@ type qdqConv struct {
 	kshape []int           // spatial kernel size (1 or 2 values)
 	wT     *accel.PackedB8 // the int8 weight transposed to P×m (P = ch·K) and packed
 	wScale []float32       // per output channel
+	wZP    []int32         // per output channel; nil: all 0
 	bias   []float32       // nil: none
 	stages []epStage       // the epilogue after the bias
 	orig   []step          // DequantizeLinear, Conv, the epilogue's nodes: the fallback
@@ -143,8 +144,7 @@ func (s *Session) fuseQDQConv(p *graphPlan) {
 
 // quantConvWeight returns the fusion's weight part when the Conv weight named w is
 // DequantizeLinear of constant int8 values with float32 scales per tensor or per output
-// channel (axis 0) and zero points that are all 0 (symmetric, as compress writes them);
-// nil otherwise.
+// channel (axis 0), and int8 zero points of the same shape (or none); nil otherwise.
 func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqConv {
 	n := producer[w]
 	if n == nil || n.OpType != "DequantizeLinear" || len(n.Inputs) < 2 || (n.Domain != "" && n.Domain != "ai.onnx") {
@@ -166,21 +166,32 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 	default:
 		return nil
 	}
+	q := &qdqConv{m: m, ch: wq.Shape[1], kshape: wq.Shape[2:], wScale: make([]float32, m)}
+	for oc := range q.wScale {
+		q.wScale[oc] = sv[min(oc, len(sv)-1)]
+	}
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		zp := p.consts[n.Inputs[2]]
 		if zp == nil || zp.DType != ir.Int8 {
 			return nil
 		}
 		zv, _ := zp.Data.([]int8)
-		for _, z := range zv {
-			if z != 0 {
-				return nil
+		if len(zv) != len(sv) || !sameShape(zp.Shape, sc.Shape) {
+			return nil
+		}
+		for oc, z := range zv {
+			if z != 0 && q.wZP == nil {
+				q.wZP = make([]int32, m)
+			}
+			if q.wZP != nil {
+				q.wZP[oc] = int32(z)
 			}
 		}
-	}
-	q := &qdqConv{m: m, ch: wq.Shape[1], kshape: wq.Shape[2:], wScale: make([]float32, m)}
-	for oc := range q.wScale {
-		q.wScale[oc] = sv[min(oc, len(sv)-1)]
+		if q.wZP != nil && len(zv) == 1 {
+			for oc := range q.wZP {
+				q.wZP[oc] = int32(zv[0])
+			}
+		}
 	}
 	// Wᵀ (P×m): the GEMM's B, so that the activations are its uint8 (or int8) A.
 	P := len(wv) / m
@@ -265,15 +276,31 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 	} else {
 		colS = allocRaw[int8](c, O*P)
 	}
+	// A weight zero point comes off as wzp[oc]·Σ_p (x − x_zp) over each window: the
+	// sums of the column rows (padding holds x_zp, so it adds nothing).
+	var xsum []int32
+	if q.wZP != nil {
+		xsum = allocRaw[int32](c, O)
+	}
 	grain := max(1, im2colGrain/max(P, 1))
 	for img := 0; img < n; img++ {
 		if isU8 {
 			xi := xu8[img*ch*S : (img+1)*ch*S]
-			accel.ParallelFor(O, grain, func(o0, o1 int) { im2colT2D(colU[o0*P:o1*P], xi, ch, g, o0, o1, uint8(xzp)) })
+			accel.ParallelFor(O, grain, func(o0, o1 int) {
+				im2colT2D(colU[o0*P:o1*P], xi, ch, g, o0, o1, uint8(xzp))
+				if xsum != nil {
+					rowSums(xsum[o0:o1], colU[o0*P:o1*P], P)
+				}
+			})
 			accel.GEMMU8S8PackedZP(O, colU, P, uint8(xzp), q.wT, acc, m)
 		} else {
 			xi := xs8[img*ch*S : (img+1)*ch*S]
-			accel.ParallelFor(O, grain, func(o0, o1 int) { im2colT2D(colS[o0*P:o1*P], xi, ch, g, o0, o1, int8(xzp)) })
+			accel.ParallelFor(O, grain, func(o0, o1 int) {
+				im2colT2D(colS[o0*P:o1*P], xi, ch, g, o0, o1, int8(xzp))
+				if xsum != nil {
+					rowSums(xsum[o0:o1], colS[o0*P:o1*P], P)
+				}
+			})
 			accel.GEMMS8S8PackedZP(O, colS, P, int8(xzp), q.wT, acc, m)
 		}
 		yi := y[img*m*O : (img+1)*m*O]
@@ -281,9 +308,20 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 		// channels, reading one cache line of acc per position.
 		accel.ParallelFor(m, 16, func(c0, c1 int) {
 			sc := scale[c0:c1]
-			for o := 0; o < O; o++ {
-				for j, v := range acc[o*m+c0 : o*m+c1] {
-					yi[(c0+j)*O+o] = float32(v) * sc[j]
+			if xsum == nil {
+				for o := 0; o < O; o++ {
+					for j, v := range acc[o*m+c0 : o*m+c1] {
+						yi[(c0+j)*O+o] = float32(v) * sc[j]
+					}
+				}
+			} else {
+				zw := q.wZP[c0:c1]
+				P32 := int32(P)
+				for o := 0; o < O; o++ {
+					d := xsum[o] - P32*xzp // Σ (x − x_zp) over the window, wrapping like the reference
+					for j, v := range acc[o*m+c0 : o*m+c1] {
+						yi[(c0+j)*O+o] = float32(v-zw[j]*d) * sc[j]
+					}
 				}
 			}
 			epilogueBlock(yi[c0*O:c1*O], c1-c0, O, c0, q.bias, q.stages)

@@ -21,7 +21,7 @@ type qdqConvCase struct {
 	perChannel, bias      bool
 	epilogue              []string // "Relu", "Clip", "x*HardSigmoid"
 	group                 int      // 0: 1
-	weightZeroPoint       int8     // not 0: the float Conv stays (asymmetric weights are not fused)
+	weightZeroPoint       int8     // the first channel's weight zero point, the others near it (0: all 0)
 	wantSteps, wantSteps0 int      // steps with fusion: all of it, and the plain model
 }
 
@@ -45,6 +45,9 @@ func (tc qdqConvCase) model(t *testing.T, rng *rand.Rand) *ir.Model {
 	zps := make([]byte, tc.m)
 	for i := range zps {
 		zps[i] = byte(tc.weightZeroPoint)
+		if tc.weightZeroPoint != 0 {
+			zps[i] += byte(i % 7) // a different one per channel
+		}
 	}
 	wdq := &ir.Node{OpType: "DequantizeLinear", Name: "wdq", Inputs: []string{"wq", "ws", "wzp"}, Outputs: []string{"w"}}
 	var ws, wzp *ir.Tensor
@@ -125,15 +128,15 @@ var qdqConvCases = []qdqConvCase{
 	{name: "stride2-asympad-dil", batch: 1, ch: 6, m: 33, in: []int{13, 10}, kernel: []int{3, 2}, strides: []int{2, 2},
 		pads: []int{0, 1, 2, 0}, dil: []int{2, 1}, bias: true, wantSteps: 2, wantSteps0: 3},
 	{name: "static-int8-hardswish", batch: 1, ch: 16, m: 40, in: []int{12, 12}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1},
-		static: true, perChannel: true, bias: true, epilogue: []string{"x*HardSigmoid"}, wantSteps: 2, wantSteps0: 5},
+		static: true, perChannel: true, bias: true, weightZeroPoint: -5, epilogue: []string{"x*HardSigmoid"}, wantSteps: 2, wantSteps0: 5},
 	{name: "1d", batch: 2, ch: 4, m: 7, in: []int{31}, kernel: []int{5}, strides: []int{3}, pads: []int{2, 2},
-		perChannel: true, bias: true, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
+		perChannel: true, weightZeroPoint: -120, bias: true, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
 	{name: "large-7x7", batch: 1, ch: 3, m: 64, in: []int{57, 45}, kernel: []int{7, 7}, strides: []int{2, 2},
-		pads: []int{3, 3, 3, 3}, perChannel: true, bias: true, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
-	// Not fused: grouped, and weights with a zero point.
-	{name: "grouped", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, group: 2, perChannel: true,
-		wantSteps: 3, wantSteps0: 3},
+		pads: []int{3, 3, 3, 3}, perChannel: true, bias: true, weightZeroPoint: 100, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
 	{name: "weight-zero-point", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, weightZeroPoint: 3,
+		pads: []int{1, 2, 0, 1}, wantSteps: 2, wantSteps0: 3},
+	// Not fused: grouped.
+	{name: "grouped", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, group: 2, perChannel: true,
 		wantSteps: 3, wantSteps0: 3},
 }
 
