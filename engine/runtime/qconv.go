@@ -193,12 +193,16 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 			}
 		}
 	}
-	// Wᵀ (P×m): the GEMM's B, so that the activations are its uint8 (or int8) A.
+	// Wᵀ (P×m): the GEMM's B, so that the activations are its uint8 (or int8) A; its
+	// rows in the channels-last window order of the columns, (kernel position, channel).
 	P := len(wv) / m
+	K := P / q.ch
 	wt := make([]int8, len(wv))
 	for oc := 0; oc < m; oc++ {
-		for k, v := range wv[oc*P : (oc+1)*P] {
-			wt[k*m+oc] = v
+		for ci := 0; ci < q.ch; ci++ {
+			for kp, v := range wv[(oc*q.ch+ci)*K : (oc*q.ch+ci+1)*K] {
+				wt[(kp*q.ch+ci)*m+oc] = v
+			}
 		}
 	}
 	q.wT = accel.PackB8(wt, P, m, m)
@@ -244,71 +248,91 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 			return nil, false, nil
 		}
 	}
-	xu8, isU8 := x.Data.([]uint8)
-	xs8, isS8 := x.Data.([]int8)
-	if !isU8 && !isS8 {
-		return nil, false, nil
-	}
 	g, err := geometry(c, x.Shape[2:], q.kshape, false)
 	if err != nil {
 		return nil, true, err
 	}
-	n, m, ch := x.Shape[0], q.m, q.ch
-	outShape := append([]int{n, m}, g.out...)
+	outShape := append([]int{x.Shape[0], q.m}, g.out...)
 	if len(g.in) == 1 {
 		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
 	}
+	switch xv := x.Data.(type) {
+	case []uint8:
+		if x.DType == ir.Uint8 {
+			return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: qconvRun(c, q, xv, uint8(xzp), sv[0], g)}}, true, nil
+		}
+	case []int8:
+		if x.DType == ir.Int8 {
+			return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: qconvRun(c, q, xv, int8(xzp), sv[0], g)}}, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// qconvRun is the integer convolution of the 2-D images x (N×ch×H×W) with zero point
+// xzp and scale xs, per image: x to channels-last (with the per-position channel sums a
+// weight zero point needs), the window rows gathered by whole channel runs (none for a
+// pointwise convolution: the channels-last image is the matrix), one packed GEMM
+// (positions × output channels), then the scale, bias and epilogue into y (N×m×OH×OW).
+func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32, g *convGeom) []float32 {
+	ch, m := q.ch, q.m
+	n := len(x) / max(ch*prod(g.in), 1)
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	P := ch * K
+	y := allocRaw[float32](c, n*m*O) // the epilogue below writes every element
 	if O == 0 || n == 0 {
-		return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: allocRaw[float32](c, n*m*O)}}, true, nil
+		return y
 	}
 	scale := make([]float32, m)
 	for oc := range scale {
-		scale[oc] = sv[0] * q.wScale[oc]
+		scale[oc] = xs * q.wScale[oc]
 	}
-	y := allocRaw[float32](c, n*m*O) // the epilogue below writes every element
+	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	xt := allocRaw[T](c, S*ch)
+	col := xt
+	if !pointwise {
+		col = allocRaw[T](c, O*P)
+	}
 	acc := allocRaw[int32](c, O*m)
-	var colU []uint8
-	var colS []int8
-	if isU8 {
-		colU = allocRaw[uint8](c, O*P)
-	} else {
-		colS = allocRaw[int8](c, O*P)
-	}
-	// A weight zero point comes off as wzp[oc]·Σ_p (x − x_zp) over each window: the
-	// sums of the column rows (padding holds x_zp, so it adds nothing).
-	var xsum []int32
+	// A weight zero point comes off as wzp[oc]·Σ (x − x_zp) over each window: d[o].
+	var chsum, d []int32
 	if q.wZP != nil {
-		xsum = allocRaw[int32](c, O)
+		chsum, d = allocRaw[int32](c, S), allocRaw[int32](c, O)
 	}
-	grain := max(1, im2colGrain/max(P, 1))
+	zp32, ch32 := int32(xzp), int32(ch)
 	for img := 0; img < n; img++ {
-		if isU8 {
-			xi := xu8[img*ch*S : (img+1)*ch*S]
-			accel.ParallelFor(O, grain, func(o0, o1 int) {
-				im2colT2D(colU[o0*P:o1*P], xi, ch, g, o0, o1, uint8(xzp))
-				if xsum != nil {
-					rowSums(xsum[o0:o1], colU[o0*P:o1*P], P)
+		xi := x[img*ch*S : (img+1)*ch*S]
+		accel.ParallelFor(S, max(1, im2colGrain/max(ch, 1)), func(s0, s1 int) {
+			toChannelsLast(xt, xi, ch, S, s0, s1)
+			if chsum != nil {
+				for s := s0; s < s1; s++ {
+					var t int32
+					for _, v := range xt[s*ch : (s+1)*ch] {
+						t += int32(v)
+					}
+					chsum[s] = t - ch32*zp32
 				}
+			}
+		})
+		if !pointwise {
+			accel.ParallelFor(O, max(1, im2colGrain/max(P, 1)), func(o0, o1 int) {
+				windowRows(col, xt, ch, g, o0, o1, xzp, chsum, d)
 			})
-			accel.GEMMU8S8PackedZP(O, colU, P, uint8(xzp), q.wT, acc, m)
-		} else {
-			xi := xs8[img*ch*S : (img+1)*ch*S]
-			accel.ParallelFor(O, grain, func(o0, o1 int) {
-				im2colT2D(colS[o0*P:o1*P], xi, ch, g, o0, o1, int8(xzp))
-				if xsum != nil {
-					rowSums(xsum[o0:o1], colS[o0*P:o1*P], P)
-				}
-			})
-			accel.GEMMS8S8PackedZP(O, colS, P, int8(xzp), q.wT, acc, m)
+		} else if d != nil {
+			copy(d, chsum)
+		}
+		switch cv := any(col).(type) {
+		case []uint8:
+			accel.GEMMU8S8PackedZP(O, cv, P, uint8(zp32), q.wT, acc, m)
+		case []int8:
+			accel.GEMMS8S8PackedZP(O, cv, P, int8(zp32), q.wT, acc, m)
 		}
 		yi := y[img*m*O : (img+1)*m*O]
 		// acc is O×m (position-major); y is channel-major: each task takes a band of
 		// channels, reading one cache line of acc per position.
 		accel.ParallelFor(m, 16, func(c0, c1 int) {
 			sc := scale[c0:c1]
-			if xsum == nil {
+			if d == nil {
 				for o := 0; o < O; o++ {
 					for j, v := range acc[o*m+c0 : o*m+c1] {
 						yi[(c0+j)*O+o] = float32(v) * sc[j]
@@ -316,71 +340,71 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 				}
 			} else {
 				zw := q.wZP[c0:c1]
-				P32 := int32(P)
 				for o := 0; o < O; o++ {
-					d := xsum[o] - P32*xzp // Σ (x − x_zp) over the window, wrapping like the reference
+					do := d[o]
 					for j, v := range acc[o*m+c0 : o*m+c1] {
-						yi[(c0+j)*O+o] = float32(v-zw[j]*d) * sc[j]
+						yi[(c0+j)*O+o] = float32(v-zw[j]*do) * sc[j] // wrapping int32, like the reference
 					}
 				}
 			}
 			epilogueBlock(yi[c0*O:c1*O], c1-c0, O, c0, q.bias, q.stages)
 		})
 	}
-	return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: y}}, true, nil
+	return y
 }
 
-// im2colT2D writes rows [o0, o1) of the transposed im2col of ch planes: row o (output
-// position oh·OW+ow) holds, for every channel and kernel position, the input value the
-// window reads, or pad (the zero point: it contributes nothing) in the padding.
-func im2colT2D[T uint8 | int8](dst, x []T, ch int, g *convGeom, o0, o1 int, pad T) {
+// toChannelsLast writes positions [s0, s1) of the ch planes of S values x into xt,
+// channels-last (xt[s·ch + ci] = x[ci·S + s]), by tiles of positions.
+func toChannelsLast[T uint8 | int8](xt, x []T, ch, S, s0, s1 int) {
+	const tile = 64
+	for t0 := s0; t0 < s1; t0 += tile {
+		t1 := min(t0+tile, s1)
+		for ci := 0; ci < ch; ci++ {
+			for s, v := range x[ci*S+t0 : ci*S+t1] {
+				xt[(t0+s)*ch+ci] = v
+			}
+		}
+	}
+}
+
+// windowRows writes rows [o0, o1) of the window matrix of the channels-last image xt:
+// row o (output position oh·OW+ow) holds, for every kernel position in turn, the ch
+// values the window reads there, or pad (the zero point: it contributes nothing) where
+// it covers padding. With chsum (Σ (x − x_zp) over the channels of each position) it also
+// writes d[o], the same sum over the whole window.
+func windowRows[T uint8 | int8](col, xt []T, ch int, g *convGeom, o0, o1 int, pad T, chsum, d []int32) {
 	H, W := g.in[0], g.in[1]
 	KH, KW := g.kernel[0], g.kernel[1]
 	OW := g.out[1]
 	P := ch * KH * KW
-	if KH == 1 && KW == 1 && g.strides[0] == 1 && g.strides[1] == 1 && g.padBegin[0] == 0 && g.padBegin[1] == 0 &&
-		g.out[0] == H && OW == W {
-		// Pointwise: a transpose of [ch, H·W] to [H·W, ch], by tiles of positions.
-		S := H * W
-		const tile = 64
-		for t0 := o0; t0 < o1; t0 += tile {
-			t1 := min(t0+tile, o1)
-			for ci := 0; ci < ch; ci++ {
-				src := x[ci*S+t0 : ci*S+t1]
-				for o, v := range src {
-					dst[(t0-o0+o)*P+ci] = v
+	for o := o0; o < o1; o++ {
+		oh, ow := o/OW, o%OW
+		row := col[o*P : (o+1)*P]
+		ih0 := oh*g.strides[0] - g.padBegin[0]
+		iw0 := ow*g.strides[1] - g.padBegin[1]
+		var sum int32
+		i := 0
+		for kh := 0; kh < KH; kh++ {
+			ih := ih0 + kh*g.dil[0]
+			for kw := 0; kw < KW; kw++ {
+				dst := row[i : i+ch]
+				i += ch
+				iw := iw0 + kw*g.dil[1]
+				if ih < 0 || ih >= H || iw < 0 || iw >= W {
+					for j := range dst {
+						dst[j] = pad
+					}
+					continue
+				}
+				s := ih*W + iw
+				copy(dst, xt[s*ch:(s+1)*ch])
+				if chsum != nil {
+					sum += chsum[s]
 				}
 			}
 		}
-		return
-	}
-	for o := o0; o < o1; o++ {
-		oh, ow := o/OW, o%OW
-		row := dst[(o-o0)*P : (o-o0+1)*P]
-		ih0 := oh*g.strides[0] - g.padBegin[0]
-		iw0 := ow*g.strides[1] - g.padBegin[1]
-		i := 0
-		for ci := 0; ci < ch; ci++ {
-			plane := x[ci*H*W : (ci+1)*H*W]
-			for kh := 0; kh < KH; kh++ {
-				ih := ih0 + kh*g.dil[0]
-				if ih < 0 || ih >= H {
-					for kw := 0; kw < KW; kw++ {
-						row[i+kw] = pad
-					}
-					i += KW
-					continue
-				}
-				line := plane[ih*W : (ih+1)*W]
-				for kw := 0; kw < KW; kw++ {
-					v := pad
-					if iw := iw0 + kw*g.dil[1]; iw >= 0 && iw < W {
-						v = line[iw]
-					}
-					row[i+kw] = v
-				}
-				i += KW
-			}
+		if d != nil {
+			d[o] = sum
 		}
 	}
 }
