@@ -1,6 +1,9 @@
 package runtime
 
 import (
+	"encoding/binary"
+	"unsafe"
+
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -20,11 +23,17 @@ import (
 // it agrees with onnxruntime within the tolerance the float Conv already has. Values of
 // other types or shapes at run time take the original steps.
 
+// qdqConvFusion switches the fusion on; benchmarks turn it off to time the path it
+// replaces (DequantizeLinear, then the float Conv).
+var qdqConvFusion = true
+
 // qdqConv is what the fused step carries.
 type qdqConv struct {
 	m, ch  int             // output and input channels
 	kshape []int           // spatial kernel size (1 or 2 values)
 	wT     *accel.PackedB8 // the int8 weight transposed to P×m (P = ch·K) and packed
+	wOnes  []int8          // 1×1 kernels: W (m×P) and a row of ones, (m+1)×P; else nil
+	wSum   []int32         // Σ_p w[oc][p]
 	wScale []float32       // per output channel
 	wZP    []int32         // per output channel; nil: all 0
 	bias   []float32       // nil: none
@@ -37,7 +46,7 @@ type qdqConv struct {
 // after folding (the weight's DequantizeLinear is then a constant, its float value kept
 // for the fallback) and before fuseConv.
 func (s *Session) fuseQDQConv(p *graphPlan) {
-	if !fastPaths {
+	if !fastPaths || !qdqConvFusion {
 		return
 	}
 	producer := map[string]*ir.Node{} // for the folded weight's DequantizeLinear
@@ -206,6 +215,20 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 		}
 	}
 	q.wT = accel.PackB8(wt, P, m, m)
+	q.wSum = make([]int32, m)
+	for oc := range q.wSum {
+		for _, v := range wv[oc*P : (oc+1)*P] {
+			q.wSum[oc] += int32(v)
+		}
+	}
+	if K == 1 {
+		// A 1×1 kernel: W as stored with a row of ones under it, for qconvPointwise.
+		q.wOnes = make([]int8, (m+1)*P)
+		copy(q.wOnes, wv)
+		for i := m * P; i < len(q.wOnes); i++ {
+			q.wOnes[i] = 1
+		}
+	}
 	return q
 }
 
@@ -288,6 +311,10 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		scale[oc] = xs * q.wScale[oc]
 	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	if pointwise && q.wOnes != nil {
+		qconvPointwise(c, q, x, xzp, scale, n, O, y)
+		return y
+	}
 	xt := allocRaw[T](c, S*ch)
 	col := xt
 	if !pointwise {
@@ -406,6 +433,85 @@ func windowRows[T uint8 | int8](col, xt []T, ch int, g *convGeom, o0, o1 int, pa
 		if d != nil {
 			d[o] = sum
 		}
+	}
+}
+
+// qconvPointwise is qconvRun for a pointwise convolution, channel-major all the way:
+// one int8 GEMM of W (with a row of ones under it) times X (ch × positions of every
+// image, shifted to int8 by flipping the top bit when it is uint8; X itself for one
+// int8 image), whose rows are already y's. With b = x − s (s = 128 for uint8, 0 for
+// int8) and bz = x_zp − s, what is wanted is
+//
+//	Σ (w − wzp)(b − bz) = Σ w·b − bz·Σw − wzp·Σ(b − bz)
+//
+// in wrapping int32 like the reference; the row of ones gives Σb per position.
+func qconvPointwise[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, scale []float32, n, O int, y []float32) {
+	ch, m := q.ch, q.m
+	var flip uint8
+	if _, ok := any(xzp).(uint8); ok {
+		flip = 0x80
+	}
+	bz := int32(int8(uint8(xzp) ^ flip))
+	width := n * O
+	var b []int8
+	if xv, ok := any(x).([]int8); ok && n == 1 {
+		b = xv
+	} else {
+		b = allocRaw[int8](c, ch*width)
+		accel.ParallelFor(n*ch, max(1, im2colGrain/max(O, 1)), func(r0, r1 int) {
+			for r := r0; r < r1; r++ { // row r: image r/ch, channel r%ch
+				img, ci := r/ch, r%ch
+				flipBits(b[ci*width+img*O:ci*width+(img+1)*O], x[r*O:(r+1)*O], flip)
+			}
+		})
+	}
+	acc := allocRaw[int32](c, (m+1)*width)
+	accel.GEMMS8S8(false, m+1, width, ch, q.wOnes, ch, b, width, acc, width)
+	colSum := acc[m*width:] // Σ_ci b per position
+	P32 := int32(ch)
+	accel.ParallelFor(m, max(1, 4096/max(O, 1)), func(c0, c1 int) {
+		for oc := c0; oc < c1; oc++ {
+			fix, sc := bz*q.wSum[oc], scale[oc]
+			var zw int32
+			if q.wZP != nil {
+				zw = q.wZP[oc]
+			}
+			for img := 0; img < n; img++ {
+				src := acc[oc*width+img*O : oc*width+(img+1)*O]
+				dst := y[(img*m+oc)*O : (img*m+oc+1)*O]
+				cs := colSum[img*O : (img+1)*O]
+				if zw == 0 {
+					for o, v := range src {
+						dst[o] = float32(v-fix) * sc
+					}
+					continue
+				}
+				for o, v := range src {
+					dst[o] = float32(v-fix-zw*(cs[o]-P32*bz)) * sc
+				}
+			}
+		}
+		for img := 0; img < n; img++ {
+			epilogueBlock(y[(img*m+c0)*O:], c1-c0, O, c0, q.bias, q.stages)
+		}
+	})
+}
+
+// flipBits writes src as int8 with the top bit of every byte xor flip, eight bytes at a
+// time.
+func flipBits[T uint8 | int8](dst []int8, src []T, flip uint8) {
+	src = src[:len(dst)]
+	mask := uint64(flip) * 0x0101010101010101
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		d := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), n8)
+		s := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(src))), n8)
+		for i := 0; i < n8; i += 8 {
+			binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(s[i:])^mask)
+		}
+	}
+	for i := n8; i < len(dst); i++ {
+		dst[i] = int8(uint8(src[i]) ^ flip)
 	}
 }
 

@@ -125,6 +125,8 @@ var qdqConvCases = []qdqConvCase{
 		perChannel: true, bias: true, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
 	{name: "1x1-pointwise-batch", batch: 2, ch: 37, m: 19, in: []int{5, 11}, kernel: []int{1, 1}, perChannel: true,
 		epilogue: []string{"Clip"}, wantSteps: 2, wantSteps0: 4},
+	{name: "static-int8-pointwise", batch: 1, ch: 21, m: 9, in: []int{7, 5}, kernel: []int{1, 1}, static: true,
+		perChannel: true, weightZeroPoint: 7, bias: true, wantSteps: 2, wantSteps0: 3},
 	{name: "stride2-asympad-dil", batch: 1, ch: 6, m: 33, in: []int{13, 10}, kernel: []int{3, 2}, strides: []int{2, 2},
 		pads: []int{0, 1, 2, 0}, dil: []int{2, 1}, bias: true, wantSteps: 2, wantSteps0: 3},
 	{name: "static-int8-hardswish", batch: 1, ch: 16, m: 40, in: []int{12, 12}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1},
@@ -236,4 +238,50 @@ func TestQDQConvBadInput(t *testing.T) {
 		t.Fatal("no error for an input with the wrong number of channels")
 	}
 	t.Log(err)
+}
+
+// BenchmarkQDQConv times one quantized convolution as compress writes it
+// (DynamicQuantizeLinear → DequantizeLinear → Conv → Relu, per-channel int8 weights with
+// zero points) three ways: fused into the integer convolution, the path it replaces
+// (the DequantizeLinear, then the float Conv with its fused Relu), and the generic
+// reference kernels. One thread; cpu-ns/op is the process's CPU time per op, steadier
+// than ns/op on a shared machine.
+func BenchmarkQDQConv(b *testing.B) {
+	t := &testing.T{}
+	for _, tc := range []qdqConvCase{
+		{name: "pointwise-96to24-56x56", batch: 1, ch: 96, m: 24, in: []int{56, 56}, kernel: []int{1, 1}},
+		{name: "3x3-64to64-56x56", batch: 1, ch: 64, m: 64, in: []int{56, 56}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
+		{name: "3x3s2-128to256-28x28", batch: 1, ch: 128, m: 256, in: []int{28, 28}, kernel: []int{3, 3}, strides: []int{2, 2},
+			pads: []int{1, 1, 1, 1}},
+	} {
+		tc.perChannel, tc.bias, tc.weightZeroPoint, tc.epilogue = true, true, -3, []string{"Relu"}
+		rng := rand.New(rand.NewSource(1))
+		model := tc.model(t, rng)
+		x := randT(rng, 1, append([]int{tc.batch, tc.ch}, tc.in...)...)
+		for _, path := range []struct {
+			name         string
+			fast, fusion bool
+		}{{"int8", true, true}, {"dequantize+float", true, false}, {"reference", false, false}} {
+			b.Run(tc.name+"/"+path.name, func(b *testing.B) {
+				fastPaths, qdqConvFusion = path.fast, path.fusion
+				defer func() { fastPaths, qdqConvFusion = true, true }()
+				s, err := New(model, Options{Threads: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				feed := map[string]*Tensor{"x": x}
+				if _, err := s.Run(context.Background(), feed); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				cpu0 := processCPU()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Run(context.Background(), feed); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
 }
