@@ -18,6 +18,8 @@ type qdqConvCase struct {
 	in, kernel            []int // spatial sizes (1-D or 2-D)
 	strides, pads, dil    []int
 	static                bool // x quantized by QuantizeLinear to int8 with constant scale and zero point; else DynamicQuantizeLinear (uint8)
+	uint8X                bool // static: quantized to uint8
+	unitScales            bool // static: scales of 1 and no bias, so the float results are the exact integer sums on both paths
 	perChannel, bias      bool
 	epilogue              []string // "Relu", "Clip", "x*HardSigmoid"
 	group                 int      // 0: 1
@@ -41,6 +43,9 @@ func (tc qdqConvCase) model(t *testing.T, rng *rand.Rand) *ir.Model {
 	scales := make([]float32, tc.m)
 	for i := range scales {
 		scales[i] = 0.001 + 0.02*float32(rng.Float64())
+		if tc.unitScales {
+			scales[i] = 1
+		}
 	}
 	zps := make([]byte, tc.m)
 	for i := range zps {
@@ -67,10 +72,17 @@ func (tc qdqConvCase) model(t *testing.T, rng *rand.Rand) *ir.Model {
 		Initializers: []*ir.Tensor{wt, ws, wzp}}
 	if tc.static {
 		xzp, err := ir.NewTensor("xzp", ir.Int8, []int64{}, []byte{0xf9}) // −7
+		if tc.uint8X {
+			xzp, err = ir.NewTensor("xzp", ir.Uint8, []int64{}, []byte{131})
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.Initializers = append(g.Initializers, f32Tensor(t, "xs", nil, []float32{0.02}), xzp)
+		xs := float32(0.02)
+		if tc.unitScales {
+			xs = 1
+		}
+		g.Initializers = append(g.Initializers, f32Tensor(t, "xs", nil, []float32{xs}), xzp)
 		g.Nodes = append(g.Nodes, &ir.Node{OpType: "QuantizeLinear", Name: "xq", Inputs: []string{"x", "xs", "xzp"}, Outputs: []string{"q"}})
 	} else {
 		g.Nodes = append(g.Nodes, &ir.Node{OpType: "DynamicQuantizeLinear", Name: "xq", Inputs: []string{"x"}, Outputs: []string{"q", "xs", "xzp"}})
@@ -127,6 +139,16 @@ var qdqConvCases = []qdqConvCase{
 		epilogue: []string{"Clip"}, wantSteps: 2, wantSteps0: 4},
 	{name: "static-int8-pointwise", batch: 1, ch: 21, m: 9, in: []int{7, 5}, kernel: []int{1, 1}, static: true,
 		perChannel: true, weightZeroPoint: 7, bias: true, wantSteps: 2, wantSteps0: 3},
+	// Scales of 1: the outputs are the integer sums themselves, compared bit for bit.
+	{name: "exact-3x3-int8", batch: 2, ch: 5, m: 11, in: []int{9, 7}, kernel: []int{3, 3}, pads: []int{1, 0, 2, 1},
+		static: true, unitScales: true, perChannel: true, weightZeroPoint: -9, wantSteps: 2, wantSteps0: 3},
+	{name: "exact-3x3s2-uint8", batch: 1, ch: 6, m: 17, in: []int{11, 10}, kernel: []int{3, 3}, strides: []int{2, 2},
+		pads: []int{1, 1, 1, 1}, static: true, uint8X: true, unitScales: true, perChannel: true, weightZeroPoint: 12,
+		wantSteps: 2, wantSteps0: 3},
+	{name: "exact-pointwise-int8", batch: 1, ch: 33, m: 7, in: []int{5, 9}, kernel: []int{1, 1}, static: true,
+		unitScales: true, perChannel: true, weightZeroPoint: 4, wantSteps: 2, wantSteps0: 3},
+	{name: "exact-pointwise-uint8-batch", batch: 3, ch: 19, m: 10, in: []int{3, 7}, kernel: []int{1, 1}, static: true,
+		uint8X: true, unitScales: true, weightZeroPoint: -2, wantSteps: 2, wantSteps0: 3},
 	{name: "stride2-asympad-dil", batch: 1, ch: 6, m: 33, in: []int{13, 10}, kernel: []int{3, 2}, strides: []int{2, 2},
 		pads: []int{0, 1, 2, 0}, dil: []int{2, 1}, bias: true, wantSteps: 2, wantSteps0: 3},
 	{name: "static-int8-hardswish", batch: 1, ch: 16, m: 40, in: []int{12, 12}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1},
@@ -152,7 +174,11 @@ func TestQDQConv(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			model := tc.model(t, rng)
 			xs := append([]int{tc.batch, tc.ch}, tc.in...)
-			x := randT(rng, 1, xs...)
+			amp := float32(1)
+			if tc.unitScales {
+				amp = 70 // the whole 8-bit range, saturating at both ends
+			}
+			x := randT(rng, amp, xs...)
 			run := func(on bool, threads int) (*Tensor, int) {
 				fastPaths = on
 				defer func() { fastPaths = true }()
@@ -180,7 +206,11 @@ func TestQDQConv(t *testing.T) {
 			for _, v := range float64s(slow) {
 				peak = math.Max(peak, math.Abs(v))
 			}
-			closeTo(t, "y", fast, slow, 1e-5, 1e-6*peak)
+			if tc.unitScales {
+				closeTo(t, "y", fast, slow, 0, 0) // integer sums: bit-exact
+			} else {
+				closeTo(t, "y", fast, slow, 1e-5, 1e-6*peak)
+			}
 			if !sameShape(fast.Shape, fast2.Shape) {
 				t.Fatalf("shape %v with 2 threads, %v with 1", fast2.Shape, fast.Shape)
 			}
