@@ -79,14 +79,14 @@ func (s *Session) fuseQDQConv(p *graphPlan) {
 		if dq.node.OpType != "DequantizeLinear" || !std(dq.node) || len(dq.in) < 2 || dq.in[0] < 0 || dq.in[1] < 0 || len(dq.out) != 1 {
 			continue
 		}
-		if t := p.types[dq.in[0]].dtype; t != ir.Uint8 && t != ir.Int8 {
-			continue
+		if t := p.types[dq.in[0]].dtype; t != ir.Uint8 && t != ir.Int8 || p.types[st.in[0]].dtype != ir.Float32 {
+			continue // the fused step computes in float32, as the float32 Conv it replaces
 		}
 		if a := st.node.Attr("group"); a != nil && a.Int != 1 {
 			continue
 		}
 		q := quantConvWeight(p, producer, st.node.Inputs[1])
-		if q == nil || !p.fixed[st.in[1]] || p.init[st.in[1]] == nil {
+		if q == nil || !p.fixed[st.in[1]] || p.init[st.in[1]] == nil || p.init[st.in[1]].DType != ir.Float32 {
 			continue
 		}
 		if len(st.in) > 2 && st.in[2] >= 0 {
