@@ -15,10 +15,10 @@ import (
 // the convolution runs in float32: the int8 model is slower than the float one. Fused at
 // load, the step reads x_q itself and computes
 //
-//	y[oc] = float32(Σ (x_q − x_zp)·w_q[oc]) · (x_scale·w_scale[oc]) + bias[oc]
+//	y[oc] = float32(Σ (x_q − x_zp)·(w_q[oc] − w_zp[oc])) · (x_scale·w_scale[oc]) + bias[oc]
 //
-// with the exact int32 sum on accel's packed integer GEMM (AVX-512 VNNI vpdpbusd where
-// the CPU has it), then the epilogue. That is the float Conv of the dequantized values
+// with the exact int32 sum on accel's integer GEMMs (AVX-512 VNNI vpdpbusd where the CPU
+// has it; qconvRun and qconvPointwise lay the operands out), then the epilogue. That is the float Conv of the dequantized values
 // up to float32 rounding (one rounding of the exact sum instead of one per product), so
 // it agrees with onnxruntime within the tolerance the float Conv already has. Values of
 // other types or shapes at run time take the original steps.
