@@ -103,6 +103,9 @@ func opQuantizeLinear(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		return nil, err
 	}
 	x, scale, zp := in[0], in[1], opt(in, 2)
+	if t, ok := quantizeFast(c, x, scale, zp); ok {
+		return one(t)
+	}
 	outType := ir.Uint8
 	if zp != nil {
 		outType = zp.DType
@@ -143,6 +146,9 @@ func opDequantizeLinear(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		return nil, err
 	}
 	x, scale, zp := in[0], in[1], opt(in, 2)
+	if t, ok := dequantizeFast(c, x, scale, zp); ok {
+		return one(t)
+	}
 	if _, _, ok := qrange(x.DType); !ok {
 		return nil, unsupported("dequantizing %v", x.DType)
 	}

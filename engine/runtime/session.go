@@ -243,6 +243,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	p.fixed = append(p.fixed, make([]bool, len(p.names)-len(p.fixed))...)
 	p.inferTypes(s.opset)
 	s.fold(p)
+	s.fuseQDQConv(p) // before fuseConv, which would take the Conv as a float one
 	s.fuseConv(p)
 	s.fuseChains(p)
 	s.fuseIntMatMul(p)

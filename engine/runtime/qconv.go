@@ -1,0 +1,551 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/modelc/modelc/accel"
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// Integer convolution for the QDQ form that modelc's compress writes (and onnxruntime's
+// quantizer too): DequantizeLinear(x_q, x_scale, x_zero_point) and DequantizeLinear of a
+// constant int8 weight, in front of a float Conv (→ its Relu, Clip, BatchNormalization,
+// HardSwish, ... epilogue). Run as written, the activation is dequantized to float32 and
+// the convolution runs in float32: the int8 model is slower than the float one. Fused at
+// load, the step reads x_q itself and computes
+//
+//	y[oc] = float32(Σ (x_q − x_zp)·(w_q[oc] − w_zp[oc])) · (x_scale·w_scale[oc]) + bias[oc]
+//
+// with the exact int32 sum on accel's integer GEMMs (AVX-512 VNNI vpdpbusd where the CPU
+// has it; qconvRun and qconvPointwise lay the operands out), then the epilogue. That is the float Conv of the dequantized values
+// up to float32 rounding (one rounding of the exact sum instead of one per product), so
+// it agrees with onnxruntime within the tolerance the float Conv already has. Values of
+// other types or shapes at run time take the original steps.
+
+// qdqConvFusion switches the fusion on; benchmarks turn it off to time the path it
+// replaces (DequantizeLinear, then the float Conv).
+var qdqConvFusion = true
+
+// qdqConv is what the fused step carries.
+type qdqConv struct {
+	m, ch  int             // output and input channels
+	kshape []int           // spatial kernel size (1 or 2 values)
+	wT     *accel.PackedB8 // the int8 weight transposed to P×m (P = ch·K) and packed
+	wOnes  []int8          // 1×1 kernels: W (m×P) and a row of ones, (m+1)×P; else nil
+	wSum   []int32         // Σ_p w[oc][p]
+	wScale []float32       // per output channel
+	wZP    []int32         // per output channel; nil: all 0
+	bias   []float32       // nil: none
+	stages []epStage       // the epilogue after the bias
+	orig   []step          // DequantizeLinear, Conv, the epilogue's nodes: the fallback
+}
+
+// fuseQDQConv rewrites p.steps, replacing each DequantizeLinear → Conv (→ epilogue) chain
+// whose weight is a dequantized int8 constant by one integer-convolution step. It runs
+// after folding (the weight's DequantizeLinear is then a constant, its float value kept
+// for the fallback) and before fuseConv.
+func (s *Session) fuseQDQConv(p *graphPlan) {
+	if !fastPaths || !qdqConvFusion {
+		return
+	}
+	producer := map[string]*ir.Node{} // for the folded weight's DequantizeLinear
+	for _, n := range p.g.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	stepOf := map[int]int{}
+	for i, st := range p.steps {
+		for _, o := range st.out {
+			if o >= 0 {
+				stepOf[o] = i
+			}
+		}
+	}
+	uses, reader := p.readers(s)
+	std := func(n *ir.Node) bool { return n.Domain == "" || n.Domain == "ai.onnx" }
+	drop := make([]bool, len(p.steps))
+	for i := range p.steps {
+		st := &p.steps[i]
+		if st.node.OpType != "Conv" || !std(st.node) || drop[i] || len(st.in) < 2 || len(st.out) != 1 || st.out[0] < 0 || st.in[0] < 0 {
+			continue
+		}
+		d, ok := stepOf[st.in[0]]
+		if !ok || drop[d] || uses[st.in[0]] != 1 || p.init[st.in[0]] != nil {
+			continue
+		}
+		dq := p.steps[d]
+		if dq.node.OpType != "DequantizeLinear" || !std(dq.node) || len(dq.in) < 2 || dq.in[0] < 0 || dq.in[1] < 0 || len(dq.out) != 1 {
+			continue
+		}
+		if t := p.types[dq.in[0]].dtype; t != ir.Uint8 && t != ir.Int8 || p.types[st.in[0]].dtype != ir.Float32 {
+			continue // the fused step computes in float32, as the float32 Conv it replaces
+		}
+		if a := st.node.Attr("group"); a != nil && a.Int != 1 {
+			continue
+		}
+		q := quantConvWeight(p, producer, st.node.Inputs[1])
+		if q == nil || !p.fixed[st.in[1]] || p.init[st.in[1]] == nil || p.init[st.in[1]].DType != ir.Float32 {
+			continue
+		}
+		if len(st.in) > 2 && st.in[2] >= 0 {
+			b := p.init[st.in[2]]
+			if !p.fixed[st.in[2]] || b == nil || b.DType != ir.Float32 {
+				continue
+			}
+			bv, _ := b.Data.([]float32)
+			if len(bv) != q.m {
+				continue
+			}
+			q.bias = bv
+		}
+		q.orig = []step{dq, *st}
+		cur, last := st.out[0], i
+		for len(q.orig) < 7 {
+			if uses[cur] == 2 && p.init[cur] == nil {
+				stage, j, k, ok := s.gatedStage(p, cur, last, drop, uses)
+				if !ok {
+					break
+				}
+				q.stages = append(q.stages, stage)
+				q.orig = append(q.orig, p.steps[j], p.steps[k])
+				drop[j], drop[k] = true, true
+				cur, last = p.steps[k].out[0], k
+				continue
+			}
+			if uses[cur] != 1 || p.init[cur] != nil {
+				break
+			}
+			j := reader[cur]
+			nx := &p.steps[j]
+			if j <= last || drop[j] || len(nx.out) < 1 || nx.out[0] < 0 || nx.in[0] != cur {
+				break
+			}
+			stage, ok := s.fusableStage(p, nx, q.m, func(sl int) []float32 {
+				if sl < 0 || !p.fixed[sl] || p.init[sl] == nil || p.init[sl].DType != ir.Float32 {
+					return nil
+				}
+				v, _ := p.init[sl].Data.([]float32)
+				return v
+			})
+			if !ok {
+				break
+			}
+			q.stages = append(q.stages, stage)
+			q.orig = append(q.orig, *nx)
+			drop[j] = true
+			cur, last = nx.out[0], j
+		}
+		drop[d] = true
+		st.in = append([]int(nil), dq.in...)
+		st.out = []int{cur}
+		st.run = q.kernel
+	}
+	kept := p.steps[:0]
+	for i, st := range p.steps {
+		if !drop[i] {
+			kept = append(kept, st)
+		}
+	}
+	p.steps = kept
+}
+
+// quantConvWeight returns the fusion's weight part when the Conv weight named w is
+// DequantizeLinear of constant int8 values with float32 scales per tensor or per output
+// channel (axis 0), and int8 zero points of the same shape (or none); nil otherwise.
+func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqConv {
+	n := producer[w]
+	if n == nil || n.OpType != "DequantizeLinear" || len(n.Inputs) < 2 || (n.Domain != "" && n.Domain != "ai.onnx") {
+		return nil
+	}
+	wq, sc := p.consts[n.Inputs[0]], p.consts[n.Inputs[1]]
+	if wq == nil || sc == nil || wq.DType != ir.Int8 || sc.DType != ir.Float32 || len(wq.Shape) < 3 || len(wq.Shape) > 4 {
+		return nil
+	}
+	wv, _ := wq.Data.([]int8)
+	sv, _ := sc.Data.([]float32)
+	m := wq.Shape[0]
+	if len(wv) != prod(wq.Shape) || m == 0 || len(wv) == 0 {
+		return nil
+	}
+	switch {
+	case len(sv) == 1 && len(sc.Shape) <= 1:
+	case len(sv) == m && len(sc.Shape) == 1 && n.Attr("axis") != nil && (n.Attr("axis").Int == 0 || n.Attr("axis").Int == -int64(len(wq.Shape))):
+	default:
+		return nil
+	}
+	q := &qdqConv{m: m, ch: wq.Shape[1], kshape: wq.Shape[2:], wScale: make([]float32, m)}
+	for oc := range q.wScale {
+		q.wScale[oc] = sv[min(oc, len(sv)-1)]
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		zp := p.consts[n.Inputs[2]]
+		if zp == nil || zp.DType != ir.Int8 {
+			return nil
+		}
+		zv, _ := zp.Data.([]int8)
+		if len(zv) != len(sv) || !sameShape(zp.Shape, sc.Shape) {
+			return nil
+		}
+		for oc, z := range zv {
+			if z != 0 && q.wZP == nil {
+				q.wZP = make([]int32, m)
+			}
+			if q.wZP != nil {
+				q.wZP[oc] = int32(z)
+			}
+		}
+		if q.wZP != nil && len(zv) == 1 {
+			for oc := range q.wZP {
+				q.wZP[oc] = int32(zv[0])
+			}
+		}
+	}
+	// Wᵀ (P×m): the GEMM's B, so that the activations are its uint8 (or int8) A; its
+	// rows in the channels-last window order of the columns, (kernel position, channel).
+	P := len(wv) / m
+	K := P / q.ch
+	wt := make([]int8, len(wv))
+	for oc := 0; oc < m; oc++ {
+		for ci := 0; ci < q.ch; ci++ {
+			for kp, v := range wv[(oc*q.ch+ci)*K : (oc*q.ch+ci+1)*K] {
+				wt[(kp*q.ch+ci)*m+oc] = v
+			}
+		}
+	}
+	q.wT = accel.PackB8(wt, P, m, m)
+	q.wSum = make([]int32, m)
+	for oc := range q.wSum {
+		for _, v := range wv[oc*P : (oc+1)*P] {
+			q.wSum[oc] += int32(v)
+		}
+	}
+	if K == 1 {
+		// A 1×1 kernel: W as stored with a row of ones under it, for qconvPointwise.
+		q.wOnes = make([]int8, (m+1)*P)
+		copy(q.wOnes, wv)
+		for i := m * P; i < len(q.wOnes); i++ {
+			q.wOnes[i] = 1
+		}
+	}
+	return q
+}
+
+// kernel runs the integer convolution when x_q is uint8 or int8 with one scale and zero
+// point and the Conv is 1-D or 2-D over the channels the weight expects; the original
+// steps otherwise.
+func (q *qdqConv) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	if y, ok, err := q.run(c, in); ok || err != nil {
+		return y, err
+	}
+	return q.fallback(c, in)
+}
+
+func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
+	x, xs, xzpT := in[0], in[1], opt(in, 2)
+	if !fastPaths || x == nil || xs == nil || len(x.Shape) != 2+len(q.kshape) || x.Shape[1] != q.ch {
+		return nil, false, nil
+	}
+	sv, _ := xs.Data.([]float32)
+	if xs.DType != ir.Float32 || len(sv) != 1 {
+		return nil, false, nil
+	}
+	var xzp int32
+	if xzpT != nil {
+		if xzpT.DType != x.DType {
+			return nil, false, nil
+		}
+		switch v := xzpT.Data.(type) {
+		case []uint8:
+			if len(v) != 1 {
+				return nil, false, nil
+			}
+			xzp = int32(v[0])
+		case []int8:
+			if len(v) != 1 {
+				return nil, false, nil
+			}
+			xzp = int32(v[0])
+		default:
+			return nil, false, nil
+		}
+	}
+	g, err := geometry(c, x.Shape[2:], q.kshape, false)
+	if err != nil {
+		return nil, true, err
+	}
+	outShape := append([]int{x.Shape[0], q.m}, g.out...)
+	if len(g.in) == 1 {
+		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
+	}
+	switch xv := x.Data.(type) {
+	case []uint8:
+		if x.DType == ir.Uint8 {
+			return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: qconvRun(c, q, xv, uint8(xzp), sv[0], g)}}, true, nil
+		}
+	case []int8:
+		if x.DType == ir.Int8 {
+			return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: qconvRun(c, q, xv, int8(xzp), sv[0], g)}}, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// qconvRun is the integer convolution of the 2-D images x (N×ch×H×W) with zero point
+// xzp and scale xs, per image: x to channels-last (with the per-position channel sums a
+// weight zero point needs), the window rows gathered by whole channel runs (none for a
+// pointwise convolution: the channels-last image is the matrix), one packed GEMM
+// (positions × output channels), then the scale, bias and epilogue into y (N×m×OH×OW).
+func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32, g *convGeom) []float32 {
+	ch, m := q.ch, q.m
+	n := len(x) / max(ch*prod(g.in), 1)
+	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
+	P := ch * K
+	y := allocRaw[float32](c, n*m*O) // the epilogue below writes every element
+	if O == 0 || n == 0 {
+		return y
+	}
+	scale := make([]float32, m)
+	for oc := range scale {
+		scale[oc] = xs * q.wScale[oc]
+	}
+	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	if pointwise && q.wOnes != nil {
+		qconvPointwise(c, q, x, xzp, scale, n, O, y)
+		return y
+	}
+	xt := allocRaw[T](c, S*ch)
+	col := xt
+	if !pointwise {
+		col = allocRaw[T](c, O*P)
+	}
+	acc := allocRaw[int32](c, O*m)
+	// A weight zero point comes off as wzp[oc]·Σ (x − x_zp) over each window: d[o].
+	var chsum, d []int32
+	if q.wZP != nil {
+		chsum, d = allocRaw[int32](c, S), allocRaw[int32](c, O)
+	}
+	zp32, ch32 := int32(xzp), int32(ch)
+	for img := 0; img < n; img++ {
+		xi := x[img*ch*S : (img+1)*ch*S]
+		accel.ParallelFor(S, max(1, im2colGrain/max(ch, 1)), func(s0, s1 int) {
+			toChannelsLast(xt, xi, ch, S, s0, s1)
+			if chsum != nil {
+				for s := s0; s < s1; s++ {
+					var t int32
+					for _, v := range xt[s*ch : (s+1)*ch] {
+						t += int32(v)
+					}
+					chsum[s] = t - ch32*zp32
+				}
+			}
+		})
+		if !pointwise {
+			accel.ParallelFor(O, max(1, im2colGrain/max(P, 1)), func(o0, o1 int) {
+				windowRows(col, xt, ch, g, o0, o1, xzp, chsum, d)
+			})
+		} else if d != nil {
+			copy(d, chsum)
+		}
+		switch cv := any(col).(type) {
+		case []uint8:
+			accel.GEMMU8S8PackedZP(O, cv, P, uint8(zp32), q.wT, acc, m)
+		case []int8:
+			accel.GEMMS8S8PackedZP(O, cv, P, int8(zp32), q.wT, acc, m)
+		}
+		yi := y[img*m*O : (img+1)*m*O]
+		// acc is O×m (position-major); y is channel-major: each task takes a band of
+		// channels, reading one cache line of acc per position.
+		accel.ParallelFor(m, 16, func(c0, c1 int) {
+			sc := scale[c0:c1]
+			if d == nil {
+				for o := 0; o < O; o++ {
+					for j, v := range acc[o*m+c0 : o*m+c1] {
+						yi[(c0+j)*O+o] = float32(v) * sc[j]
+					}
+				}
+			} else {
+				zw := q.wZP[c0:c1]
+				for o := 0; o < O; o++ {
+					do := d[o]
+					for j, v := range acc[o*m+c0 : o*m+c1] {
+						yi[(c0+j)*O+o] = float32(v-zw[j]*do) * sc[j] // wrapping int32, like the reference
+					}
+				}
+			}
+			epilogueBlock(yi[c0*O:c1*O], c1-c0, O, c0, q.bias, q.stages)
+		})
+	}
+	return y
+}
+
+// toChannelsLast writes positions [s0, s1) of the ch planes of S values x into xt,
+// channels-last (xt[s·ch + ci] = x[ci·S + s]), by tiles of positions.
+func toChannelsLast[T uint8 | int8](xt, x []T, ch, S, s0, s1 int) {
+	const tile = 64
+	for t0 := s0; t0 < s1; t0 += tile {
+		t1 := min(t0+tile, s1)
+		for ci := 0; ci < ch; ci++ {
+			for s, v := range x[ci*S+t0 : ci*S+t1] {
+				xt[(t0+s)*ch+ci] = v
+			}
+		}
+	}
+}
+
+// windowRows writes rows [o0, o1) of the window matrix of the channels-last image xt:
+// row o (output position oh·OW+ow) holds, for every kernel position in turn, the ch
+// values the window reads there, or pad (the zero point: it contributes nothing) where
+// it covers padding. With chsum (Σ (x − x_zp) over the channels of each position) it also
+// writes d[o], the same sum over the whole window.
+func windowRows[T uint8 | int8](col, xt []T, ch int, g *convGeom, o0, o1 int, pad T, chsum, d []int32) {
+	H, W := g.in[0], g.in[1]
+	KH, KW := g.kernel[0], g.kernel[1]
+	OW := g.out[1]
+	P := ch * KH * KW
+	for o := o0; o < o1; o++ {
+		oh, ow := o/OW, o%OW
+		row := col[o*P : (o+1)*P]
+		ih0 := oh*g.strides[0] - g.padBegin[0]
+		iw0 := ow*g.strides[1] - g.padBegin[1]
+		var sum int32
+		i := 0
+		for kh := 0; kh < KH; kh++ {
+			ih := ih0 + kh*g.dil[0]
+			for kw := 0; kw < KW; kw++ {
+				dst := row[i : i+ch]
+				i += ch
+				iw := iw0 + kw*g.dil[1]
+				if ih < 0 || ih >= H || iw < 0 || iw >= W {
+					for j := range dst {
+						dst[j] = pad
+					}
+					continue
+				}
+				s := ih*W + iw
+				copy(dst, xt[s*ch:(s+1)*ch])
+				if chsum != nil {
+					sum += chsum[s]
+				}
+			}
+		}
+		if d != nil {
+			d[o] = sum
+		}
+	}
+}
+
+// qconvPointwise is qconvRun for a pointwise convolution, channel-major all the way:
+// one int8 GEMM of W (with a row of ones under it) times X (ch × positions of every
+// image, shifted to int8 by flipping the top bit when it is uint8; X itself for one
+// int8 image), whose rows are already y's. With b = x − s (s = 128 for uint8, 0 for
+// int8) and bz = x_zp − s, what is wanted is
+//
+//	Σ (w − wzp)(b − bz) = Σ w·b − bz·Σw − wzp·Σ(b − bz)
+//
+// in wrapping int32 like the reference; the row of ones gives Σb per position.
+func qconvPointwise[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, scale []float32, n, O int, y []float32) {
+	ch, m := q.ch, q.m
+	var flip uint8
+	if _, ok := any(xzp).(uint8); ok {
+		flip = 0x80
+	}
+	bz := int32(int8(uint8(xzp) ^ flip))
+	width := n * O
+	var b []int8
+	if xv, ok := any(x).([]int8); ok && n == 1 {
+		b = xv
+	} else {
+		b = allocRaw[int8](c, ch*width)
+		accel.ParallelFor(n*ch, max(1, im2colGrain/max(O, 1)), func(r0, r1 int) {
+			for r := r0; r < r1; r++ { // row r: image r/ch, channel r%ch
+				img, ci := r/ch, r%ch
+				flipBits(b[ci*width+img*O:ci*width+(img+1)*O], x[r*O:(r+1)*O], flip)
+			}
+		})
+	}
+	acc := allocRaw[int32](c, (m+1)*width)
+	accel.GEMMS8S8(false, m+1, width, ch, q.wOnes, ch, b, width, acc, width)
+	colSum := acc[m*width:] // Σ_ci b per position
+	P32 := int32(ch)
+	accel.ParallelFor(m, max(1, 4096/max(O, 1)), func(c0, c1 int) {
+		for oc := c0; oc < c1; oc++ {
+			fix, sc := bz*q.wSum[oc], scale[oc]
+			var zw int32
+			if q.wZP != nil {
+				zw = q.wZP[oc]
+			}
+			for img := 0; img < n; img++ {
+				src := acc[oc*width+img*O : oc*width+(img+1)*O]
+				dst := y[(img*m+oc)*O : (img*m+oc+1)*O]
+				cs := colSum[img*O : (img+1)*O]
+				if zw == 0 {
+					for o, v := range src {
+						dst[o] = float32(v-fix) * sc
+					}
+					continue
+				}
+				for o, v := range src {
+					dst[o] = float32(v-fix-zw*(cs[o]-P32*bz)) * sc
+				}
+			}
+		}
+		for img := 0; img < n; img++ {
+			epilogueBlock(y[(img*m+c0)*O:], c1-c0, O, c0, q.bias, q.stages)
+		}
+	})
+}
+
+// flipBits writes src as int8 with the top bit of every byte xor flip, eight bytes at a
+// time.
+func flipBits[T uint8 | int8](dst []int8, src []T, flip uint8) {
+	src = src[:len(dst)]
+	mask := uint64(flip) * 0x0101010101010101
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		d := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), n8)
+		s := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(src))), n8)
+		for i := 0; i < n8; i += 8 {
+			binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(s[i:])^mask)
+		}
+	}
+	for i := n8; i < len(dst); i++ {
+		dst[i] = int8(uint8(src[i]) ^ flip)
+	}
+}
+
+// fallback runs the original steps in turn: the DequantizeLinear, then the Conv and its
+// epilogue's nodes, each reading the values made before it or the plan's constants.
+func (q *qdqConv) fallback(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	node, stp := c.node, c.step
+	defer func() { c.node, c.step = node, stp }()
+	vals := map[int]*Tensor{}
+	for k, sl := range q.orig[0].in {
+		if sl >= 0 && k < len(in) {
+			vals[sl] = in[k]
+		}
+	}
+	var outs []*Tensor
+	for k := range q.orig {
+		st := &q.orig[k]
+		args := make([]*Tensor, len(st.in))
+		for j, sl := range st.in {
+			if v, ok := vals[sl]; ok {
+				args[j] = v
+			} else if sl >= 0 {
+				args[j] = c.plan.init[sl]
+			}
+		}
+		c.node, c.step = st.node, st
+		var err error
+		if outs, err = c.sess.exec(c, *st, args); err != nil {
+			return nil, err
+		}
+		if len(outs) < 1 || outs[0] == nil {
+			return nil, errf("fused node %q produced no output", st.node.Name)
+		}
+		vals[st.out[0]] = outs[0]
+	}
+	return outs, nil
+}
