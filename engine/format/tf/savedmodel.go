@@ -110,6 +110,7 @@ type exporter struct {
 	rank   map[string]int    // ranks known from the graph's inputs and the ops
 	consts map[string]*ir.Tensor
 	dtype  map[string]uint64 // TF dtype of values that are not float32
+	vars   []tfVar           // the weights, in the order the graph first reads them
 	file   string
 }
 
@@ -148,6 +149,8 @@ func (e *exporter) add(op, base string, inputs []string, attrs ...tfAttr) string
 	return name
 }
 
+// constTensor adds t as a value of the graph: a float tensor of more than one element is
+// a weight, read from a variable; shapes, axes and scalars stay Const nodes.
 func (e *exporter) constTensor(base string, t *ir.Tensor) (string, error) {
 	var dt uint64
 	var content []byte
@@ -164,6 +167,15 @@ func (e *exporter) constTensor(base string, t *ir.Tensor) (string, error) {
 			return "", ir.Errorf(ir.KindUnsupported, e.file, "constant %q: %v has no TensorFlow mapping here", t.Name, t.DType)
 		}
 		dt, content = dtFloat, ir.Float32Bytes(v)
+	}
+	if dt == dtFloat && t.NumElements() > 1 {
+		handle := e.add("VarHandleOp", base, nil)
+		value := t
+		if t.DType != ir.Float32 {
+			value, _ = ir.NewTensor(handle, ir.Float32, t.Shape, content)
+		}
+		e.vars = append(e.vars, tfVar{node: handle, value: value})
+		return e.add("ReadVariableOp", handle+"_read", []string{handle}, attrType("dtype", dtFloat)), nil
 	}
 	return e.add("Const", base, nil, attrType("dtype", dt), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), tensorProto(dt, t.Shape, content))}), nil
 }
@@ -243,7 +255,7 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		e.consts[t.Name] = t
 		e.rank[t.Name] = len(t.Shape)
 	}
-	var sigIn, sigOut [][]byte
+	var ins, outs []sigTensor
 	for _, in := range g.Inputs {
 		if _, isConst := e.consts[in.Name]; isConst {
 			continue
@@ -278,7 +290,7 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		}
 		name := e.add("Placeholder", in.Name, nil, attrType("dtype", idt), attrShape("shape", dims))
 		e.layout[in.Name] = name
-		sigIn = append(sigIn, tensorInfo(in.Name, name+":0", idt, dims))
+		ins = append(ins, sigTensor{key: in.Name, node: name, dtype: idt, dims: dims})
 	}
 	for _, n := range g.Nodes {
 		if err := e.node(n); err != nil {
@@ -291,9 +303,19 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 			return err
 		}
 		id := e.add("Identity", out.Name, []string{s}, attrType("T", e.dt(out.Name)))
-		sigOut = append(sigOut, tensorInfo(out.Name, id+":0", e.dt(out.Name), nil))
+		outs = append(outs, sigTensor{key: out.Name, node: id, dtype: e.dt(out.Name)})
 	}
-	pb := savedModelProto(e.nodes, sigIn, sigOut)
+	// The function's arguments and results are in the order nest flattens the
+	// signature's dicts: by key.
+	sortByKey(ins)
+	sortByKey(outs)
+	const fn = "__inference_serving_default"
+	fd, err := functionDef(fn, e.nodes, ins, e.vars, outs, dir)
+	if err != nil {
+		return err
+	}
+	nodes, sigIn, sigOut := mainGraph(fn, ins, e.vars, outs)
+	pb := savedModelProto(nodes, fd, sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
 		return ir.IOError(dir, err)
 	}
@@ -306,8 +328,15 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		set.Abort()
 		return ir.IOError(dir, err)
 	}
-	// The weights as a checkpoint bundle beside the graph.
-	if err := WriteBundle(&ir.Model{Graph: &ir.Graph{Initializers: g.Initializers}}, filepath.Join(dir, "variables", "variables.index"), written); err != nil {
+	// The variables' values, keyed as the checkpoint's object graph says.
+	weights := &ir.Graph{}
+	for _, v := range e.vars {
+		t := *v.value
+		t.Name = checkpointKey(v)
+		weights.Initializers = append(weights.Initializers, &t)
+	}
+	objects := map[string][]byte{"_CHECKPOINTABLE_OBJECT_GRAPH": checkpointObjectGraph(e.vars)}
+	if err := writeBundle(&ir.Model{Graph: weights}, filepath.Join(dir, "variables", "variables.index"), written, objects); err != nil {
 		set.Abort()
 		return err
 	}
@@ -333,25 +362,17 @@ func mapEntry(key string, value []byte) []byte {
 	return protowire.AppendBytes(b, value)
 }
 
-func savedModelProto(nodes []tfNode, sigIn, sigOut [][]byte) []byte {
+func savedModelProto(nodes []tfNode, function []byte, sigIn, sigOut [][]byte, objectGraph []byte) []byte {
 	var gd []byte
 	for _, n := range nodes {
-		var nd []byte
-		nd = protowire.AppendTag(nd, 1, protowire.BytesType)
-		nd = protowire.AppendString(nd, n.name)
-		nd = protowire.AppendTag(nd, 2, protowire.BytesType)
-		nd = protowire.AppendString(nd, n.op)
-		for _, in := range n.inputs {
-			nd = protowire.AppendTag(nd, 3, protowire.BytesType)
-			nd = protowire.AppendString(nd, in)
-		}
-		for _, a := range n.attrs {
-			nd = protowire.AppendTag(nd, 5, protowire.BytesType)
-			nd = protowire.AppendBytes(nd, mapEntry(a.name, a.value))
-		}
 		gd = protowire.AppendTag(gd, 1, protowire.BytesType)
-		gd = protowire.AppendBytes(gd, nd)
+		gd = protowire.AppendBytes(gd, nodeDef(n))
 	}
+	var lib []byte
+	lib = protowire.AppendTag(lib, 1, protowire.BytesType)
+	lib = protowire.AppendBytes(lib, function)
+	gd = protowire.AppendTag(gd, 2, protowire.BytesType)
+	gd = protowire.AppendBytes(gd, lib)
 	var ver []byte
 	ver = protowire.AppendTag(ver, 1, protowire.VarintType)
 	ver = protowire.AppendVarint(ver, 1000)
@@ -381,8 +402,12 @@ func savedModelProto(nodes []tfNode, sigIn, sigOut [][]byte) []byte {
 	mg = protowire.AppendBytes(mg, info)
 	mg = protowire.AppendTag(mg, 2, protowire.BytesType)
 	mg = protowire.AppendBytes(mg, gd)
+	mg = protowire.AppendTag(mg, 3, protowire.BytesType)
+	mg = protowire.AppendBytes(mg, saverDef())
 	mg = protowire.AppendTag(mg, 5, protowire.BytesType)
 	mg = protowire.AppendBytes(mg, mapEntry("serving_default", sig))
+	mg = protowire.AppendTag(mg, 7, protowire.BytesType)
+	mg = protowire.AppendBytes(mg, objectGraph)
 
 	var sm []byte
 	sm = protowire.AppendTag(sm, 1, protowire.VarintType)

@@ -1,0 +1,47 @@
+package tf
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+)
+
+// A scalar string tensor is laid out as TensorFlow 2.21 wrote the 211-byte
+// _CHECKPOINTABLE_OBJECT_GRAPH of a tf.Module's checkpoint: varint length, then the
+// masked crc32c of the length.
+func TestStringTensorLayoutMatchesTensorFlow(t *testing.T) {
+	b, _ := stringTensorBytes(bytes.Repeat([]byte{'x'}, 211))
+	if got := hex.EncodeToString(b[:6]); got != "d301275fb96c" {
+		t.Errorf("length prefix %s, want d301275fb96c", got)
+	}
+	if len(b) != 6+211 {
+		t.Errorf("%d bytes, want %d", len(b), 6+211)
+	}
+}
+
+// FunctionDef inputs spell out each op's output argument; an op the table lacks is an
+// error, not a function TensorFlow refuses at load time.
+func TestFunctionDefRefs(t *testing.T) {
+	nodes := []tfNode{
+		{name: "x", op: "Placeholder"},
+		{name: "w", op: "VarHandleOp"},
+		{name: "w_read", op: "ReadVariableOp", inputs: []string{"w"}},
+		{name: "y", op: "MatMul", inputs: []string{"x", "w_read"}},
+		{name: "out", op: "Identity", inputs: []string{"y:0"}},
+	}
+	ins := []sigTensor{{key: "input.1", node: "x", dtype: dtFloat}}
+	vars := []tfVar{{node: "w"}}
+	fd, err := functionDef("f", nodes, ins, vars, []sigTensor{{key: "o", node: "out", dtype: dtFloat}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"input_1", "w_resource", "w_read:value:0", "y:product:0", "out:output:0"} {
+		if !bytes.Contains(fd, []byte(want)) {
+			t.Errorf("function lacks %q", want)
+		}
+	}
+	nodes[3].op = "NoSuchOp"
+	if _, err := functionDef("f", nodes, ins, vars, []sigTensor{{key: "o", node: "out", dtype: dtFloat}}, "test"); err == nil {
+		t.Error("an op with no known output argument was accepted")
+	}
+}
