@@ -152,3 +152,17 @@ def test_variables_folder_converts_as_checkpoint(tmp_path):
     r = tf.train.load_checkpoint(str(back / "variables"))
     for k, v in loaded.items():
         assert np.array_equal(r.get_tensor(k + "/.ATTRIBUTES/VARIABLE_VALUE"), v), k
+
+
+def test_export_reads_back(tmp_path):
+    """modelc's own SavedModel reader takes the exported folder back to ONNX (variables
+    matched through the restore function) with the same outputs."""
+    src = os.path.join(harness.REPO, "testdata/digits/cnn.onnx")
+    sm = _export(src, tmp_path)
+    back = str(tmp_path / "back.onnx")
+    harness.expect_ok(harness.run_modelc("convert", sm, back))
+    a, b = harness.ort_session(src), harness.ort_session(back)
+    feeds = _feeds(a)
+    got = b.run(None, {i.name: feeds[j.name] for i, j in zip(b.get_inputs(), a.get_inputs())})
+    for g, w in zip(got, a.run(None, feeds)):
+        assert _max_rel(g, w) <= TOL

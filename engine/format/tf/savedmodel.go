@@ -314,8 +314,12 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 	if err != nil {
 		return err
 	}
+	restore, err := restoreFunctionDef(e.vars, dir)
+	if err != nil {
+		return err
+	}
 	nodes, sigIn, sigOut := mainGraph(fn, ins, e.vars, outs)
-	pb := savedModelProto(nodes, fd, sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
+	pb := savedModelProto(nodes, [][]byte{fd, restore}, sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
 		return ir.IOError(dir, err)
 	}
@@ -362,15 +366,17 @@ func mapEntry(key string, value []byte) []byte {
 	return protowire.AppendBytes(b, value)
 }
 
-func savedModelProto(nodes []tfNode, function []byte, sigIn, sigOut [][]byte, objectGraph []byte) []byte {
+func savedModelProto(nodes []tfNode, functions [][]byte, sigIn, sigOut [][]byte, objectGraph []byte) []byte {
 	var gd []byte
 	for _, n := range nodes {
 		gd = protowire.AppendTag(gd, 1, protowire.BytesType)
 		gd = protowire.AppendBytes(gd, nodeDef(n))
 	}
 	var lib []byte
-	lib = protowire.AppendTag(lib, 1, protowire.BytesType)
-	lib = protowire.AppendBytes(lib, function)
+	for _, f := range functions {
+		lib = protowire.AppendTag(lib, 1, protowire.BytesType)
+		lib = protowire.AppendBytes(lib, f)
+	}
 	gd = protowire.AppendTag(gd, 2, protowire.BytesType)
 	gd = protowire.AppendBytes(gd, lib)
 	var ver []byte

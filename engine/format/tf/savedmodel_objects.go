@@ -22,7 +22,8 @@ import (
 const dtResource = 20
 
 // outputArg names the first output argument of each op the exporter writes: inside a
-// FunctionDef a node's output is spelled "node:arg:index".
+// FunctionDef a node's output is spelled "node:arg:index" (RestoreV2's outputs are one
+// list argument, indexed within it).
 var outputArg = map[string]string{
 	"Const": "output", "Identity": "output", "ReadVariableOp": "value",
 	"Transpose": "y", "Cast": "y", "Square": "y", "Rsqrt": "y", "Sigmoid": "y", "Tanh": "y", "Exp": "y",
@@ -36,7 +37,7 @@ var outputArg = map[string]string{
 	"AvgPool": "output", "Mean": "output", "Max": "output", "Min": "output", "Sum": "output", "Prod": "output",
 	"Reshape": "output", "BatchMatMulV2": "output", "Pad": "output", "GatherV2": "output", "ConcatV2": "output",
 	"Shape": "output", "StridedSlice": "output", "Split": "output", "SplitV": "output", "Unpack": "output",
-	"Pack": "output", "Fill": "output", "Range": "output", "BroadcastTo": "output", "ExpandDims": "output",
+	"RestoreV2": "tensors", "Pack": "output", "Fill": "output", "Range": "output", "BroadcastTo": "output", "ExpandDims": "output",
 	"Squeeze": "output", "Slice": "output", "SelectV2": "output", "Tile": "output",
 }
 
@@ -252,21 +253,50 @@ func mainGraph(fn string, ins []sigTensor, vars []tfVar, outs []sigTensor) (node
 	slices := make([]string, len(vars))
 	nodes = append(nodes, constStrings("save/tensor_names", keys), constStrings("save/shape_and_slices", slices))
 	saveIn := []string{"saver_filename", "save/tensor_names", "save/shape_and_slices"}
-	restoreAll := tfNode{name: "save/restore_all", op: "NoOp"}
 	for i, v := range vars {
 		read := fmt.Sprintf("save/read_%d", i)
 		nodes = append(nodes, tfNode{name: read, op: "ReadVariableOp", inputs: []string{v.node}, attrs: []tfAttr{attrType("dtype", vtypes[i])}})
 		saveIn = append(saveIn, read)
-		assign := fmt.Sprintf("save/assign_%d", i)
-		nodes = append(nodes, tfNode{name: assign, op: "AssignVariableOp", inputs: []string{v.node, fmt.Sprintf("save/RestoreV2:%d", i)}, attrs: []tfAttr{attrType("dtype", vtypes[i])}})
-		restoreAll.inputs = append(restoreAll.inputs, "^"+assign)
 	}
+	restoreIn := append([]string{"saver_filename"}, callIn[len(ins):]...)
+	restoreTin := append([]uint64{dtString}, tin[len(ins):]...)
 	nodes = append(nodes,
 		tfNode{name: "save/SaveV2", op: "SaveV2", inputs: saveIn, attrs: []tfAttr{attrTypes("dtypes", vtypes...)}},
 		tfNode{name: "save/control_dependency", op: "Identity", inputs: []string{"saver_filename", "^save/SaveV2"}, attrs: []tfAttr{attrType("T", dtString)}},
-		tfNode{name: "save/RestoreV2", op: "RestoreV2", inputs: []string{"saver_filename", "save/tensor_names", "save/shape_and_slices"}, attrs: []tfAttr{attrTypes("dtypes", vtypes...)}},
-		restoreAll)
+		tfNode{name: "StatefulPartitionedCall_restore", op: "StatefulPartitionedCall", inputs: restoreIn,
+			attrs: []tfAttr{attrTypes("Tin", restoreTin...), attrTypes("Tout", dtString), attrFuncName("f", restoreFunction), attrStr("config", ""), attrStr("config_proto", ""), attrStr("executor_type", "")}})
 	return nodes, sigIn, sigOut
+}
+
+const restoreFunction = "__inference__traced_restore"
+
+// restoreFunctionDef is the function the saver's restore op calls, as TensorFlow writes
+// it: RestoreV2 reads each checkpoint key and AssignVariableOp stores it in the
+// variable's resource argument.
+func restoreFunctionDef(vars []tfVar, file string) ([]byte, error) {
+	var keys []string
+	var vtypes []uint64
+	nodes := []tfNode{{name: "file_prefix", op: "Placeholder"}}
+	for _, v := range vars {
+		dt, _ := tfDType(v.value.DType)
+		vtypes = append(vtypes, dt)
+		keys = append(keys, checkpointKey(v))
+		nodes = append(nodes, tfNode{name: v.node, op: "VarHandleOp"})
+	}
+	nodes = append(nodes, constStrings("RestoreV2/tensor_names", keys), constStrings("RestoreV2/shape_and_slices", make([]string, len(vars))),
+		tfNode{name: "RestoreV2", op: "RestoreV2", inputs: []string{"file_prefix", "RestoreV2/tensor_names", "RestoreV2/shape_and_slices"}, attrs: []tfAttr{attrTypes("dtypes", vtypes...)}})
+	done := tfNode{name: "Identity", op: "Identity", inputs: []string{"file_prefix"}, attrs: []tfAttr{attrType("T", dtString)}}
+	for i, v := range vars {
+		value := fmt.Sprintf("Identity_%d", i)
+		assign := fmt.Sprintf("AssignVariableOp_%d", i)
+		nodes = append(nodes,
+			tfNode{name: value, op: "Identity", inputs: []string{fmt.Sprintf("RestoreV2:%d", i)}, attrs: []tfAttr{attrType("T", vtypes[i])}},
+			tfNode{name: assign, op: "AssignVariableOp", inputs: []string{v.node, value}, attrs: []tfAttr{attrType("dtype", vtypes[i])}})
+		done.inputs = append(done.inputs, "^"+assign)
+	}
+	nodes = append(nodes, done)
+	return functionDef(restoreFunction, nodes, []sigTensor{{key: "file_prefix", node: "file_prefix", dtype: dtString}}, vars,
+		[]sigTensor{{key: "identity", node: "Identity", dtype: dtString}}, file)
 }
 
 func saverDef() []byte {
@@ -276,7 +306,7 @@ func saverDef() []byte {
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
 	b = protowire.AppendString(b, "save/control_dependency:0")
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
-	b = protowire.AppendString(b, "save/restore_all")
+	b = protowire.AppendString(b, "StatefulPartitionedCall_restore")
 	b = protowire.AppendTag(b, 7, protowire.VarintType)
 	return protowire.AppendVarint(b, 2) // V2 checkpoints
 }
