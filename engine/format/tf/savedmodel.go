@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -110,6 +111,7 @@ type exporter struct {
 	rank   map[string]int    // ranks known from the graph's inputs and the ops
 	consts map[string]*ir.Tensor
 	dtype  map[string]uint64 // TF dtype of values that are not float32
+	length map[string]int    // the static length of 1-D values computed at run time (shapes)
 	vars   []tfVar           // the weights, in the order the graph first reads them
 	file   string
 }
@@ -250,7 +252,7 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 	if g == nil || len(g.Nodes) == 0 {
 		return ir.Errorf(ir.KindUnsupported, dir, "a SavedModel needs a graph: this model has weights only (write a checkpoint with --to tfcheckpoint)")
 	}
-	e := &exporter{used: map[string]bool{}, layout: map[string]string{}, nhwc: map[string]string{}, rank: map[string]int{}, consts: map[string]*ir.Tensor{}, dtype: map[string]uint64{}, file: dir}
+	e := &exporter{used: map[string]bool{}, layout: map[string]string{}, nhwc: map[string]string{}, rank: map[string]int{}, consts: map[string]*ir.Tensor{}, dtype: map[string]uint64{}, length: map[string]int{}, file: dir}
 	for _, t := range g.Initializers {
 		e.consts[t.Name] = t
 		e.rank[t.Name] = len(t.Shape)
@@ -530,7 +532,14 @@ func (e *exporter) node(n *ir.Node) error {
 		if err != nil {
 			return err
 		}
-		set(e.add(binary[n.OpType], out, []string{x, y}, T), max(rank0(), e.rank[b]))
+		op := binary[n.OpType]
+		if op == "RealDiv" && e.dt(a) != dtFloat {
+			op = "TruncateDiv" // ONNX divides integers rounding toward zero
+		}
+		set(e.add(op, out, []string{x, y}, T), max(rank0(), e.rank[b]))
+		if l, ok := e.vectorLength(a); ok && e.rank[a] == 1 {
+			e.length[out] = l
+		}
 		return nil
 	}
 	switch n.OpType {
@@ -687,8 +696,26 @@ func (e *exporter) node(n *ir.Node) error {
 		return nil
 	case "Reshape":
 		c, ok := e.consts[n.Inputs[1]]
-		if !ok || c.DType != ir.Int64 {
-			return unsupported("only constant int64 shapes")
+		if !ok {
+			// A shape computed at run time; ONNX's 0 (copy that dimension) cannot be told
+			// apart there, and the exporters that compute shapes write the dimensions.
+			length, known := e.vectorLength(n.Inputs[1])
+			if !known {
+				return unsupported("a run-time shape of unknown length")
+			}
+			x, err := in(0)
+			if err != nil {
+				return err
+			}
+			s, err := in(1)
+			if err != nil {
+				return err
+			}
+			set(e.add("Reshape", out, []string{x, s}, T, attrType("Tshape", e.dt(n.Inputs[1]))), length)
+			return nil
+		}
+		if c.DType != ir.Int64 {
+			return unsupported("only int64 shapes")
 		}
 		b := c.Bytes()
 		var shape []int64
@@ -837,6 +864,9 @@ func (e *exporter) node(n *ir.Node) error {
 			return err
 		}
 		set(e.add("Cast", out, []string{x}, attrType("SrcT", e.dt(n.Inputs[0])), attrType("DstT", to)), rank0())
+		if l, ok := e.length[n.Inputs[0]]; ok {
+			e.length[out] = l
+		}
 		if to == dtFloat {
 			delete(e.dtype, out)
 		} else {
@@ -855,6 +885,14 @@ func (e *exporter) node(n *ir.Node) error {
 		ax := nodeInt(n, "axis", 0)
 		if ax < 0 {
 			ax += int64(rank0())
+		}
+		// ONNX counts negative indices from the end; TensorFlow's CPU kernel refuses them.
+		if vals, ok := e.constInts(n.Inputs[1]); ok && slices.ContainsFunc(vals, func(i int64) bool { return i < 0 }) {
+			it := e.dt(n.Inputs[1])
+			dims := e.add("Shape", out+"_dims", []string{x}, attrType("T", e.dt(n.Inputs[0])), attrType("out_type", it))
+			dim := e.add("StridedSlice", out+"_dim", []string{dims, e.constI32(out+"_db", ax), e.constI32(out+"_de", ax+1), e.constI32(out+"_ds", 1)},
+				attrType("T", it), attrType("Index", dtInt32), attrInt("shrink_axis_mask", 1))
+			idx = e.add("FloorMod", out+"_index", []string{idx, dim}, attrType("T", it))
 		}
 		set(e.add("GatherV2", out, []string{x, idx, e.scalarI32(out+"_axis", ax)}, attrType("Tparams", e.dt(n.Inputs[0])),
 			attrType("Tindices", e.dt(n.Inputs[1])), attrType("Taxis", dtInt32)), rank0()-1+e.rank[n.Inputs[1]])
@@ -925,7 +963,19 @@ func (e *exporter) node(n *ir.Node) error {
 		}
 		ins = append(ins, e.scalarI32(out+"_axis", ax))
 		set(e.add("ConcatV2", out, ins, T, attrInt("N", int64(len(n.Inputs))), attrType("Tidx", dtInt32)), rank0())
+		total := 0
+		for _, v := range n.Inputs {
+			l, ok := e.vectorLength(v)
+			if !ok || e.rank[v] != 1 {
+				return nil
+			}
+			total += l
+		}
+		e.length[out] = total
 		return nil
+	}
+	if ok, err := e.moreOps(n, unsupported); ok {
+		return err
 	}
 	return unsupported("no TensorFlow mapping for this op")
 }

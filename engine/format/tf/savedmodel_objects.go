@@ -29,7 +29,7 @@ var outputArg = map[string]string{
 	"Transpose": "y", "Cast": "y", "Square": "y", "Rsqrt": "y", "Sigmoid": "y", "Tanh": "y", "Exp": "y",
 	"Log": "y", "Sqrt": "y", "Neg": "y", "Abs": "y", "Erf": "y", "Reciprocal": "y", "Floor": "y", "Ceil": "y",
 	"AddV2": "z", "Sub": "z", "Mul": "z", "RealDiv": "z", "Maximum": "z", "Minimum": "z", "Pow": "z",
-	"Less": "z", "Greater": "z", "Equal": "z", "FloorDiv": "z", "FloorMod": "z",
+	"Less": "z", "Greater": "z", "Equal": "z", "FloorDiv": "z", "FloorMod": "z", "TruncateDiv": "z",
 	"Relu": "activations", "LeakyRelu": "activations", "Elu": "activations", "Selu": "activations",
 	"Softplus": "activations", "Softsign": "activations", "Relu6": "activations",
 	"MatMul": "product", "Softmax": "softmax", "LogSoftmax": "logsoftmax",

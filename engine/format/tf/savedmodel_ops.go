@@ -1,0 +1,359 @@
+package tf
+
+// SavedModel export of the ops that compute shapes at run time (Shape, Gather, Concat,
+// Unsqueeze, Slice, Cast, ConstantOfShape, Range, Expand feeding a Reshape: what a model
+// with a dynamic batch size exports), reductions, and 1-D and grouped convolutions.
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/modelc/modelc/engine/ir"
+)
+
+// constInts reads ONNX value v as integers when it is a constant.
+func (e *exporter) constInts(v string) ([]int64, bool) {
+	c, ok := e.consts[v]
+	if !ok || (c.DType != ir.Int64 && c.DType != ir.Int32) {
+		return nil, false
+	}
+	f, err := c.Float32s()
+	if c.DType == ir.Int64 {
+		b := c.Bytes()
+		out := make([]int64, 0, len(b)/8)
+		for i := 0; i+8 <= len(b); i += 8 {
+			out = append(out, int64(uint64(b[i])|uint64(b[i+1])<<8|uint64(b[i+2])<<16|uint64(b[i+3])<<24|uint64(b[i+4])<<32|uint64(b[i+5])<<40|uint64(b[i+6])<<48|uint64(b[i+7])<<56))
+		}
+		return out, true
+	}
+	if err != nil {
+		return nil, false
+	}
+	out := make([]int64, len(f))
+	for i, x := range f {
+		out[i] = int64(x)
+	}
+	return out, true
+}
+
+// constI64 adds an int64 vector constant.
+func (e *exporter) constI64(base string, v ...int64) string {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		for k := 0; k < 8; k++ {
+			b[8*i+k] = byte(uint64(x) >> (8 * k))
+		}
+	}
+	t, _ := ir.NewTensor(base, ir.Int64, []int64{int64(len(v))}, b)
+	s, _ := e.constTensor(base, t)
+	return s
+}
+
+// axesOf reads a node's axes: the attribute (older opsets) or the constant input i.
+func (e *exporter) axesOf(n *ir.Node, i int) ([]int64, bool) {
+	if a := n.Attr("axes"); a != nil {
+		return a.Ints, true
+	}
+	if i < len(n.Inputs) && n.Inputs[i] != "" {
+		return e.constInts(n.Inputs[i])
+	}
+	return nil, true
+}
+
+// moreOps maps the ops of this file; ok is false for an op it does not know.
+func (e *exporter) moreOps(n *ir.Node, unsupported func(string, ...any) error) (ok bool, err error) {
+	out := n.Outputs[0]
+	in := func(i int) (string, error) {
+		if i >= len(n.Inputs) || n.Inputs[i] == "" {
+			return "", unsupported("input %d missing", i)
+		}
+		return e.cf(n.Inputs[i])
+	}
+	rank0 := e.rank[n.Inputs[0]]
+	dt0 := e.dt(n.Inputs[0])
+	T := attrType("T", dt0)
+	set := func(s string, rank int, dtype uint64) {
+		e.layout[out] = s
+		e.rank[out] = rank
+		if dtype == dtFloat {
+			delete(e.dtype, out)
+		} else {
+			e.dtype[out] = dtype
+		}
+	}
+	switch n.OpType {
+	case "Shape":
+		x, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		s := e.add("Shape", out, []string{x}, T, attrType("out_type", dtInt64))
+		start, end := nodeInt(n, "start", 0), nodeInt(n, "end", math.MaxInt32)
+		defer func() { e.length[out] = sliceLength(rank0, start, end) }()
+		if start != 0 || end < int64(rank0) {
+			s = e.add("StridedSlice", out+"_part", []string{s, e.constI32(out+"_b", start), e.constI32(out+"_e", end), e.constI32(out+"_s", 1)},
+				attrType("T", dtInt64), attrType("Index", dtInt32), attrInt("end_mask", boolInt(end >= int64(rank0))))
+		}
+		set(s, 1, dtInt64)
+		return true, nil
+	case "Unsqueeze", "Squeeze":
+		axes, ok := e.axesOf(n, 1)
+		if !ok {
+			return true, unsupported("axes must be constant")
+		}
+		x, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		if n.OpType == "Squeeze" {
+			for i := range axes {
+				if axes[i] < 0 {
+					axes[i] += int64(rank0)
+				}
+			}
+			var attrs []tfAttr
+			r := rank0 - len(axes)
+			if len(axes) > 0 {
+				attrs = append(attrs, attrInts("squeeze_dims", axes...))
+			} else if e.rank[n.Inputs[0]] == 0 {
+				return true, unsupported("squeezing all unit axes of a tensor of unknown rank")
+			}
+			set(e.add("Squeeze", out, []string{x}, append(attrs, T)...), r, dt0)
+			return true, nil
+		}
+		r := rank0 + len(axes)
+		for i := range axes {
+			if axes[i] < 0 {
+				axes[i] += int64(r)
+			}
+		}
+		sort.Slice(axes, func(i, j int) bool { return axes[i] < axes[j] })
+		for i, a := range axes {
+			x = e.add("ExpandDims", fmt.Sprintf("%s_%d", out, i), []string{x, e.scalarI32(fmt.Sprintf("%s_axis%d", out, i), a)}, T, attrType("Tdim", dtInt32))
+		}
+		set(x, r, dt0)
+		if rank0 == 0 && len(axes) == 1 {
+			e.length[out] = 1
+		}
+		return true, nil
+	case "ConstantOfShape":
+		dims, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		value, _ := ir.NewTensor(out+"_value", ir.Float32, []int64{}, make([]byte, 4))
+		if a := n.Attr("value"); a != nil && a.Tensor != nil {
+			value, _ = ir.NewTensor(out+"_value", a.Tensor.DType, []int64{}, a.Tensor.Bytes())
+		}
+		v, err := e.constTensor(out+"_value", value)
+		if err != nil {
+			return true, err
+		}
+		length, ok := e.vectorLength(n.Inputs[0])
+		if !ok {
+			return true, unsupported("a shape of unknown length")
+		}
+		set(e.add("Fill", out, []string{dims, v}, attrType("T", e.dtOfTensor(value)), attrType("index_type", dtInt64)), length, e.dtOfTensor(value))
+		return true, nil
+	case "Expand":
+		// ONNX broadcasts both ways (a dimension of the shape may be 1 where x's is not):
+		// multiplying by ones of the shape does that too.
+		x, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		dims, err := in(1)
+		if err != nil {
+			return true, err
+		}
+		one := e.add("Cast", out+"_one", []string{e.scalarI32(out+"_one_i", 1)}, attrType("SrcT", dtInt32), attrType("DstT", dt0))
+		ones := e.add("Fill", out+"_ones", []string{dims, one}, T, attrType("index_type", dtInt64))
+		length, ok := e.vectorLength(n.Inputs[1])
+		if !ok {
+			return true, unsupported("a shape of unknown length")
+		}
+		set(e.add("Mul", out, []string{x, ones}, T), max(rank0, length), dt0)
+		return true, nil
+	case "Range":
+		var ins []string
+		for i := 0; i < 3; i++ {
+			x, err := in(i)
+			if err != nil {
+				return true, err
+			}
+			ins = append(ins, x)
+		}
+		set(e.add("Range", out, ins, attrType("Tidx", dt0)), 1, dt0)
+		return true, nil
+	case "Slice":
+		// starts and ends may be computed at run time (from a Shape); axes and steps are
+		// constants. TensorFlow's StridedSlice clamps out-of-range bounds as ONNX does.
+		axes, ok := e.axesOf(n, 3)
+		var steps []int64
+		if ok && len(n.Inputs) > 4 && n.Inputs[4] != "" {
+			steps, ok = e.constInts(n.Inputs[4])
+		}
+		if !ok || rank0 == 0 {
+			return true, unsupported("only constant axes and steps on a tensor of known rank")
+		}
+		starts, constStarts := e.constInts(n.Inputs[1])
+		ends, constEnds := e.constInts(n.Inputs[2])
+		if axes == nil {
+			count := len(starts)
+			if !constStarts {
+				l, known := e.vectorLength(n.Inputs[1])
+				if !known {
+					return true, unsupported("starts of unknown length and no axes")
+				}
+				count = l
+			}
+			for i := 0; i < count; i++ {
+				axes = append(axes, int64(i))
+			}
+		}
+		at := map[int64]int{} // axis → its position in starts/ends
+		stride := make([]int64, rank0)
+		var mask int64 // the axes not sliced: all of them
+		for i := range stride {
+			stride[i] = 1
+		}
+		for k, a := range axes {
+			if a < 0 {
+				a += int64(rank0)
+			}
+			if a < 0 || a >= int64(rank0) {
+				return true, unsupported("axes %v", axes)
+			}
+			at[a] = k
+			if steps != nil {
+				stride[a] = steps[k]
+			}
+		}
+		for i := 0; i < rank0; i++ {
+			if _, sliced := at[int64(i)]; !sliced {
+				mask |= 1 << i
+			}
+		}
+		bound := func(which string, v string, vals []int64, known bool) (string, error) {
+			if known {
+				full := make([]int64, rank0)
+				for a, k := range at {
+					if k >= len(vals) {
+						return "", unsupported("%d %s for axes %v", len(vals), which, axes)
+					}
+					full[a] = min(max(vals[k], math.MinInt64/2), math.MaxInt64/2)
+				}
+				return e.constI64(out+"_"+which, full...), nil
+			}
+			src, err := e.cf(v)
+			if err != nil {
+				return "", err
+			}
+			if e.dt(v) != dtInt64 {
+				src = e.add("Cast", out+"_"+which+"_i64", []string{src}, attrType("SrcT", e.dt(v)), attrType("DstT", dtInt64))
+			}
+			var parts []string
+			for i := 0; i < rank0; i++ {
+				k, sliced := at[int64(i)]
+				if !sliced {
+					parts = append(parts, e.constI64(fmt.Sprintf("%s_%s%d", out, which, i), 0))
+					continue
+				}
+				parts = append(parts, e.add("StridedSlice", fmt.Sprintf("%s_%s%d", out, which, i), []string{src, e.constI32(out+"_kb", int64(k)), e.constI32(out+"_ke", int64(k+1)), e.constI32(out+"_ks", 1)},
+					attrType("T", dtInt64), attrType("Index", dtInt32)))
+			}
+			parts = append(parts, e.scalarI32(out+"_"+which+"_axis", 0))
+			return e.add("ConcatV2", out+"_"+which, parts, attrInt("N", int64(rank0)), attrType("T", dtInt64), attrType("Tidx", dtInt32)), nil
+		}
+		begin, err := bound("begin", n.Inputs[1], starts, constStarts)
+		if err != nil {
+			return true, err
+		}
+		end, err := bound("end", n.Inputs[2], ends, constEnds)
+		if err != nil {
+			return true, err
+		}
+		x, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		set(e.add("StridedSlice", out, []string{x, begin, end, e.constI64(out+"_strides", stride...)},
+			T, attrType("Index", dtInt64), attrInt("begin_mask", mask), attrInt("end_mask", mask)), rank0, dt0)
+		if rank0 == 1 && constStarts && constEnds && stride[0] == 1 {
+			if l, ok := e.vectorLength(n.Inputs[0]); ok {
+				e.length[out] = sliceLength(l, starts[0], ends[0])
+			}
+		}
+		return true, nil
+	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd":
+		axes, ok := e.axesOf(n, 1) // an attribute before opset 18 (13 for ReduceSum)
+		if !ok {
+			return true, unsupported("axes must be constant")
+		}
+		if len(axes) == 0 {
+			if nodeInt(n, "noop_with_empty_axes", 0) != 0 {
+				x, err := in(0)
+				if err != nil {
+					return true, err
+				}
+				set(e.add("Identity", out, []string{x}, T), rank0, dt0)
+				return true, nil
+			}
+			for i := 0; i < rank0; i++ {
+				axes = append(axes, int64(i))
+			}
+		}
+		keep := nodeInt(n, "keepdims", 1) != 0
+		x, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		op := map[string]string{"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min", "ReduceProd": "Prod"}[n.OpType]
+		r := rank0
+		if !keep {
+			r -= len(axes)
+		}
+		set(e.add(op, out, []string{x, e.constI32(out+"_axes", axes...)}, T, attrType("Tidx", dtInt32), attrBool("keep_dims", keep)), r, dt0)
+		return true, nil
+	}
+	return false, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sliceLength is the length of v[start:end] for a vector of length l, as ONNX clamps.
+func sliceLength(l int, start, end int64) int {
+	clamp := func(i int64) int64 {
+		if i < 0 {
+			i += int64(l)
+		}
+		return min(max(i, 0), int64(l))
+	}
+	return int(max(clamp(end)-clamp(start), 0))
+}
+
+func (e *exporter) dtOfTensor(t *ir.Tensor) uint64 {
+	switch t.DType {
+	case ir.Int64:
+		return dtInt64
+	case ir.Int32:
+		return dtInt32
+	}
+	return dtFloat
+}
+
+// vectorLength is the number of elements of a 1-D value computed at run time (a shape),
+// where the graph fixes it.
+func (e *exporter) vectorLength(v string) (int, bool) {
+	if c, ok := e.consts[v]; ok {
+		return int(c.NumElements()), true
+	}
+	l, ok := e.length[v]
+	return l, ok
+}
