@@ -553,11 +553,22 @@ func (e *exporter) node(n *ir.Node) error {
 		return nil
 	case "Conv":
 		w, ok := e.consts[n.Inputs[1]]
-		if !ok || len(w.Shape) != 4 {
-			return unsupported("only 2-D convolutions with constant weights")
+		if !ok || len(w.Shape) != 4 && len(w.Shape) != 3 {
+			return unsupported("only 1-D and 2-D convolutions with constant weights")
 		}
-		x, err := e.cl(n.Inputs[0])
-		if err != nil {
+		var x string
+		var err error
+		oneD := len(w.Shape) == 3
+		if oneD {
+			// A 1-D convolution runs as a 2-D one of height 1: (N, 1, L, C) channels-last.
+			if x, err = e.expand1D(n.Inputs[0]); err != nil {
+				return err
+			}
+			n = as2D(n)
+			w4 := *w
+			w4.Shape = []int64{w.Shape[0], w.Shape[1], 1, w.Shape[2]}
+			w = &w4
+		} else if x, err = e.cl(n.Inputs[0]); err != nil {
 			return err
 		}
 		wv, err := w.Float32s()
@@ -572,10 +583,20 @@ func (e *exporter) node(n *ir.Node) error {
 		if err != nil {
 			return unsupported("%v", err)
 		}
+		if group != 1 && len(pad) == 2 {
+			// TensorFlow 2.21's CPU kernels abort on grouped and depthwise convolutions
+			// with EXPLICIT padding: pad first, then convolve VALID.
+			p := nodeInts(n, "pads", nil)
+			x = e.add("Pad", out+"_pad", []string{x, e.add("Const", out+"_paddings", nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType),
+				tensorProto(dtInt32, []int64{4, 2}, i32Bytes([]int64{0, 0, p[0], p[2], p[1], p[3], 0, 0})))})}, T, attrType("Tpaddings", dtInt32))
+			pad = []tfAttr{attrStr("padding", "VALID")}
+		}
 		attrs = append(attrs, pad...)
 		var y string
 		switch {
-		case group == 1:
+		case group == 1 || w.Shape[1] != 1:
+			// Grouped too: TensorFlow's Conv2D takes filters of depth C/group and applies
+			// them group by group, in ONNX's order.
 			hv, hs := permute(wv, w.Shape, []int{2, 3, 1, 0}) // OIHW → HWIO
 			y = e.add("Conv2D", out, []string{x, e.constF(n.Inputs[1]+"_hwio", hs, hv)}, attrs...)
 		case w.Shape[1] == 1:
@@ -593,15 +614,25 @@ func (e *exporter) node(n *ir.Node) error {
 			}
 			y = e.add("BiasAdd", out+"_bias", []string{y, b}, T)
 		}
+		if oneD {
+			y = e.add("Squeeze", out+"_1d", []string{y}, T, attrInts("squeeze_dims", 1))
+		}
 		e.nhwc[out] = y
-		e.rank[out] = 4
+		e.rank[out] = len(w.Shape) - boolIntN(oneD)
 		return nil
 	case "MaxPool", "AveragePool":
-		if rank0() != 4 {
-			return unsupported("only 2-D pooling")
+		if rank0() != 4 && rank0() != 3 {
+			return unsupported("only 1-D and 2-D pooling")
 		}
-		x, err := e.cl(n.Inputs[0])
-		if err != nil {
+		var x string
+		var err error
+		oneD := rank0() == 3
+		if oneD {
+			if x, err = e.expand1D(n.Inputs[0]); err != nil {
+				return err
+			}
+			n = as2D(n)
+		} else if x, err = e.cl(n.Inputs[0]); err != nil {
 			return err
 		}
 		k := nodeInts(n, "kernel_shape", nil)
@@ -617,8 +648,12 @@ func (e *exporter) node(n *ir.Node) error {
 			return unsupported("count_include_pad")
 		}
 		op := map[string]string{"MaxPool": "MaxPool", "AveragePool": "AvgPool"}[n.OpType]
-		e.nhwc[out] = e.add(op, out, []string{x}, T, attrInts("ksize", 1, k[0], k[1], 1), attrInts("strides", 1, strides[0], strides[1], 1), pad[0])
-		e.rank[out] = 4
+		y := e.add(op, out, []string{x}, T, attrInts("ksize", 1, k[0], k[1], 1), attrInts("strides", 1, strides[0], strides[1], 1), pad[0])
+		if oneD {
+			y = e.add("Squeeze", out+"_1d", []string{y}, T, attrInts("squeeze_dims", 1))
+		}
+		e.nhwc[out] = y
+		e.rank[out] = rank0()
 		return nil
 	case "GlobalAveragePool", "GlobalMaxPool":
 		if rank0() == 3 {
@@ -661,7 +696,7 @@ func (e *exporter) node(n *ir.Node) error {
 			mul[j] = vals[0][j] / float32(math.Sqrt(float64(vals[3][j])+eps))
 			add[j] = vals[1][j] - vals[2][j]*mul[j]
 		}
-		if s, ok := e.nhwc[n.Inputs[0]]; ok || rank0() == 4 {
+		if s, ok := e.nhwc[n.Inputs[0]]; ok && e.layout[n.Inputs[0]] == "" || rank0() == 4 {
 			if !ok {
 				var err error
 				if s, err = e.cl(n.Inputs[0]); err != nil {
@@ -670,7 +705,7 @@ func (e *exporter) node(n *ir.Node) error {
 			}
 			y := e.add("Mul", out+"_scale", []string{s, e.constF(out+"_scale_c", []int64{int64(ch)}, mul)}, T)
 			e.nhwc[out] = e.add("AddV2", out, []string{y, e.constF(out+"_offset_c", []int64{int64(ch)}, add)}, T)
-			e.rank[out] = 4
+			e.rank[out] = max(rank0(), 3)
 			return nil
 		}
 		x, err := in(0)

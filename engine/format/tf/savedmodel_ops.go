@@ -357,3 +357,39 @@ func (e *exporter) vectorLength(v string) (int, bool) {
 	l, ok := e.length[v]
 	return l, ok
 }
+
+func boolIntN(b bool) int { return int(boolInt(b)) }
+
+// expand1D returns rank-3 ONNX value v (N, C, L) channels-last with a unit height,
+// (N, 1, L, C), for the 2-D kernels that run 1-D convolutions and pools.
+func (e *exporter) expand1D(v string) (string, error) {
+	x, ok := e.nhwc[v] // (N, L, C)
+	if !ok {
+		cf, err := e.cf(v)
+		if err != nil {
+			return "", err
+		}
+		x = e.add("Transpose", v+"_nlc", []string{cf, e.constI32(v+"_nlc_perm", 0, 2, 1)}, attrType("T", dtFloat), attrType("Tperm", dtInt32))
+		e.nhwc[v] = x
+	}
+	return e.add("ExpandDims", v+"_n1lc", []string{x, e.scalarI32(v+"_n1lc_axis", 1)}, attrType("T", dtFloat), attrType("Tdim", dtInt32)), nil
+}
+
+// as2D is a 1-D Conv or pool node with its spatial attributes lifted to 2-D, height 1.
+func as2D(n *ir.Node) *ir.Node {
+	m := *n
+	m.Attrs = nil
+	for _, a := range n.Attrs {
+		b := *a
+		switch a.Name {
+		case "kernel_shape", "strides", "dilations":
+			b.Ints = append([]int64{1}, a.Ints...)
+		case "pads":
+			if len(a.Ints) == 2 {
+				b.Ints = []int64{0, a.Ints[0], 0, a.Ints[1]}
+			}
+		}
+		m.Attrs = append(m.Attrs, &b)
+	}
+	return &m
+}
