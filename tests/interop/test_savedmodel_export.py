@@ -166,3 +166,35 @@ def test_export_reads_back(tmp_path):
     got = b.run(None, {i.name: feeds[j.name] for i, j in zip(b.get_inputs(), a.get_inputs())})
     for g, w in zip(got, a.run(None, feeds)):
         assert _max_rel(g, w) <= TOL
+
+
+# ---- torch models with the ops TensorFlow export used to refuse ---------------------------
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+TORCH_MODELS = ["lstm", "gru", "bilstm", "bigru", "conv1d", "grouped_conv", "encoder"]
+
+
+def _system_torch() -> bool:
+    return os.access(SYSTEM_PYTHON, os.X_OK) and subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def torch_onnx(tmp_path_factory):
+    if not _system_torch():
+        pytest.skip("torch is not importable by /usr/bin/python3")
+    folder = tmp_path_factory.mktemp("torch_onnx")
+    script = os.path.join(os.path.dirname(__file__), "savedmodel_torch_models.py")
+    r = subprocess.run([SYSTEM_PYTHON, script, str(folder)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return str(folder)
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_torch_model_export(torch_onnx, tmp_path, name):
+    """LSTM/GRU classifiers, a Conv1d audio net, a grouped-convolution net and a
+    transformer encoder, exported by torch with a dynamic batch: TensorFlow's outputs
+    agree with onnxruntime's at two batch sizes."""
+    src = os.path.join(torch_onnx, name + ".onnx")
+    sm = _export(src, tmp_path)
+    d = _check(src, sm, batches=(2, 3))
+    harness.note("savedmodel_export_max_rel", name, f"{d:.2e}")
