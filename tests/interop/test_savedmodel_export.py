@@ -104,6 +104,16 @@ def test_weights_are_restored_variables(tmp_path, fixture):
     assert os.path.getsize(data) >= sum(v.nbytes for v in inits.values() if v.dtype == np.float32 and v.size > 1) // 2
 
 
+@pytest.mark.parametrize("fixture", ["onnx/lstm.onnx", "onnx/transformer.onnx"])
+def test_dynamic_fixture_export(tmp_path, fixture):
+    """An LSTM over a sequence length known only at run time (a While loop, not an
+    unrolled sequence) and a transformer whose shapes are computed from its input: both
+    run at two sizes of their dynamic dimensions."""
+    src = os.path.join(harness.REPO, "testdata", fixture)
+    d = _check(src, _export(src, tmp_path), batches=(2, 5))
+    harness.note("savedmodel_export_max_rel", fixture, f"{d:.2e}")
+
+
 def _saved_model_cli():
     cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.access(cli, os.X_OK):

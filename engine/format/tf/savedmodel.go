@@ -113,7 +113,10 @@ type exporter struct {
 	dtype  map[string]uint64 // TF dtype of values that are not float32
 	length map[string]int    // the static length of 1-D values computed at run time (shapes)
 	vars   []tfVar           // the weights, in the order the graph first reads them
-	file   string
+	// functions are the library functions the graph calls besides the serving one (the
+	// condition and body of a While loop).
+	functions [][]byte
+	file      string
 }
 
 // dt is the TF dtype of ONNX value v.
@@ -321,7 +324,7 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		return err
 	}
 	nodes, sigIn, sigOut := mainGraph(fn, ins, e.vars, outs)
-	pb := savedModelProto(nodes, [][]byte{fd, restore}, sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
+	pb := savedModelProto(nodes, append([][]byte{fd, restore}, e.functions...), sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
 		return ir.IOError(dir, err)
 	}
@@ -1011,6 +1014,9 @@ func (e *exporter) node(n *ir.Node) error {
 	}
 	if ok, err := e.moreOps(n, unsupported); ok {
 		return err
+	}
+	if n.OpType == "LSTM" || n.OpType == "GRU" {
+		return e.rnn(n, unsupported)
 	}
 	return unsupported("no TensorFlow mapping for this op")
 }

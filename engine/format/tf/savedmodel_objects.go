@@ -37,7 +37,8 @@ var outputArg = map[string]string{
 	"AvgPool": "output", "Mean": "output", "Max": "output", "Min": "output", "Sum": "output", "Prod": "output",
 	"Reshape": "output", "BatchMatMulV2": "output", "Pad": "output", "GatherV2": "output", "ConcatV2": "output",
 	"Shape": "output", "StridedSlice": "output", "Split": "output", "SplitV": "output", "Unpack": "output",
-	"RestoreV2": "tensors", "Pack": "output", "Fill": "output", "Range": "output", "BroadcastTo": "output", "ExpandDims": "output",
+	"RestoreV2": "tensors", "While": "output", "TensorListReserve": "handle", "TensorListSetItem": "output_handle",
+	"TensorListStack": "tensor", "ReverseV2": "output", "Pack": "output", "Fill": "output", "Range": "output", "BroadcastTo": "output", "ExpandDims": "output",
 	"Squeeze": "output", "Slice": "output", "SelectV2": "output", "Tile": "output",
 }
 
