@@ -2,10 +2,10 @@ package tf
 
 // SavedModel export: an ONNX-semantics graph written as a TensorFlow SavedModel folder
 // (saved_model.pb + variables/) whose "serve" MetaGraphDef holds a GraphDef of
-// TensorFlow's own ops and a serving_default signature. The weights are Const nodes of
-// the graph (a frozen graph, which tf.saved_model.load runs through its TF1 loader); the
-// same tensors are written to variables/ as a checkpoint bundle for the tools that read
-// checkpoints. Convolutions run channels-last, as TensorFlow's CPU kernels need: a tensor
+// TensorFlow's own ops and a serving_default signature. The weights are variables, read
+// by the serving function and restored from variables/ (savedmodel_objects.go lays out
+// the TF2 objects and the TF1 saver); shapes, axes and scalars are Const nodes.
+// Convolutions run channels-last, as TensorFlow's CPU kernels need: a tensor
 // is transposed to NHWC once, where the first convolution reads it, and back once where a
 // layout-sensitive op or the output needs NCHW.
 
