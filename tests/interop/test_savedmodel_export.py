@@ -208,3 +208,27 @@ def test_torch_model_export(torch_onnx, tmp_path, name):
     sm = _export(src, tmp_path)
     d = _check(src, sm, batches=(2, 3))
     harness.note("savedmodel_export_max_rel", name, f"{d:.2e}")
+
+
+def test_runtime_reshape_copies_zero(tmp_path):
+    """A Reshape to a shape computed at run time that holds ONNX's 0 (copy x's dimension)
+    and a negative Gather index: TensorFlow, which reads 0 literally and refuses negative
+    indices, gets the same result as onnxruntime."""
+    from onnx import TensorProto, helper
+
+    i64 = lambda name, v: helper.make_tensor(name, TensorProto.INT64, [len(v)], v)  # noqa: E731
+    nodes = [
+        helper.make_node("Shape", ["x"], ["dims"]),
+        helper.make_node("Gather", ["dims", "first"], ["batch"], axis=0),
+        helper.make_node("Concat", ["batch", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["r"]),
+        helper.make_node("Relu", ["r"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "reshape0", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [i64("first", [-3]), i64("rest", [0, 2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    src = str(tmp_path / "reshape0.onnx")
+    onnx.save(model, src)
+    _check(src, _export(src, tmp_path), batches=(2, 3))

@@ -319,12 +319,16 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 	if err != nil {
 		return err
 	}
-	restore, err := restoreFunctionDef(e.vars, dir)
-	if err != nil {
-		return err
+	functions := append([][]byte{fd}, e.functions...)
+	if len(e.vars) > 0 {
+		restore, err := restoreFunctionDef(e.vars, dir)
+		if err != nil {
+			return err
+		}
+		functions = append(functions, restore)
 	}
 	nodes, sigIn, sigOut := mainGraph(fn, ins, e.vars, outs)
-	pb := savedModelProto(nodes, append([][]byte{fd, restore}, e.functions...), sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
+	pb := savedModelProto(nodes, functions, len(e.vars) > 0, sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
 		return ir.IOError(dir, err)
 	}
@@ -371,7 +375,7 @@ func mapEntry(key string, value []byte) []byte {
 	return protowire.AppendBytes(b, value)
 }
 
-func savedModelProto(nodes []tfNode, functions [][]byte, sigIn, sigOut [][]byte, objectGraph []byte) []byte {
+func savedModelProto(nodes []tfNode, functions [][]byte, saver bool, sigIn, sigOut [][]byte, objectGraph []byte) []byte {
 	var gd []byte
 	for _, n := range nodes {
 		gd = protowire.AppendTag(gd, 1, protowire.BytesType)
@@ -413,8 +417,10 @@ func savedModelProto(nodes []tfNode, functions [][]byte, sigIn, sigOut [][]byte,
 	mg = protowire.AppendBytes(mg, info)
 	mg = protowire.AppendTag(mg, 2, protowire.BytesType)
 	mg = protowire.AppendBytes(mg, gd)
-	mg = protowire.AppendTag(mg, 3, protowire.BytesType)
-	mg = protowire.AppendBytes(mg, saverDef())
+	if saver {
+		mg = protowire.AppendTag(mg, 3, protowire.BytesType)
+		mg = protowire.AppendBytes(mg, saverDef())
+	}
 	mg = protowire.AppendTag(mg, 5, protowire.BytesType)
 	mg = protowire.AppendBytes(mg, mapEntry("serving_default", sig))
 	mg = protowire.AppendTag(mg, 7, protowire.BytesType)
@@ -735,8 +741,8 @@ func (e *exporter) node(n *ir.Node) error {
 	case "Reshape":
 		c, ok := e.consts[n.Inputs[1]]
 		if !ok {
-			// A shape computed at run time; ONNX's 0 (copy that dimension) cannot be told
-			// apart there, and the exporters that compute shapes write the dimensions.
+			// A shape computed at run time: where it holds ONNX's 0 (copy that dimension of
+			// x, unless allowzero), take x's dimension, as TensorFlow reads 0 literally.
 			length, known := e.vectorLength(n.Inputs[1])
 			if !known {
 				return unsupported("a run-time shape of unknown length")
@@ -749,7 +755,19 @@ func (e *exporter) node(n *ir.Node) error {
 			if err != nil {
 				return err
 			}
-			set(e.add("Reshape", out, []string{x, s}, T, attrType("Tshape", e.dt(n.Inputs[1]))), length)
+			if e.dt(n.Inputs[1]) != dtInt64 {
+				return unsupported("a run-time shape of type %d (ONNX's is int64)", e.dt(n.Inputs[1]))
+			}
+			if nodeInt(n, "allowzero", 0) == 0 {
+				dims := e.add("Shape", out+"_xdims", []string{x}, T, attrType("out_type", dtInt64))
+				padded := e.add("ConcatV2", out+"_xdims_padded", []string{dims, e.constI64(out+"_zeros", make([]int64, length)...), e.scalarI32(out+"_axis", 0)},
+					attrInt("N", 2), attrType("T", dtInt64), attrType("Tidx", dtInt32))
+				head := e.add("StridedSlice", out+"_xdims_head", []string{padded, e.constI32(out+"_hb", 0), e.constI32(out+"_he", int64(length)), e.constI32(out+"_hs", 1)},
+					attrType("T", dtInt64), attrType("Index", dtInt32))
+				zero := e.add("Equal", out+"_is_zero", []string{s, e.constI64(out+"_zero", 0)}, attrType("T", dtInt64))
+				s = e.add("SelectV2", out+"_target", []string{zero, head, s}, attrType("T", dtInt64))
+			}
+			set(e.add("Reshape", out, []string{x, s}, T, attrType("Tshape", dtInt64)), length)
 			return nil
 		}
 		if c.DType != ir.Int64 {
@@ -934,6 +952,11 @@ func (e *exporter) node(n *ir.Node) error {
 		}
 		set(e.add("GatherV2", out, []string{x, idx, e.scalarI32(out+"_axis", ax)}, attrType("Tparams", e.dt(n.Inputs[0])),
 			attrType("Tindices", e.dt(n.Inputs[1])), attrType("Taxis", dtInt32)), rank0()-1+e.rank[n.Inputs[1]])
+		if rank0() == 1 && e.rank[n.Inputs[1]] == 1 {
+			if l, ok := e.vectorLength(n.Inputs[1]); ok {
+				e.length[out] = l // picked from a shape: as many as the indices
+			}
+		}
 		return nil
 	case "LayerNormalization":
 		ax := nodeInt(n, "axis", -1)

@@ -249,6 +249,9 @@ func mainGraph(fn string, ins []sigTensor, vars []tfVar, outs []sigTensor) (node
 	nodes = append(nodes, tfNode{name: "StatefulPartitionedCall", op: "StatefulPartitionedCall", inputs: callIn,
 		attrs: []tfAttr{attrTypes("Tin", tin...), attrTypes("Tout", tout...), attrFuncName("f", fn), attrStr("config", ""), attrStr("config_proto", ""), attrStr("executor_type", "")}})
 
+	if len(vars) == 0 {
+		return nodes, sigIn, sigOut // no saver: SaveV2 and RestoreV2 need a tensor
+	}
 	// The saver: saver_filename is the checkpoint prefix, fed by the loader.
 	nodes = append(nodes, tfNode{name: "saver_filename", op: "Placeholder", attrs: []tfAttr{attrType("dtype", dtString), attrShape("shape", []int64{})}})
 	slices := make([]string, len(vars))
