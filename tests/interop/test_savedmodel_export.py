@@ -232,3 +232,26 @@ def test_runtime_reshape_copies_zero(tmp_path):
     src = str(tmp_path / "reshape0.onnx")
     onnx.save(model, src)
     _check(src, _export(src, tmp_path), batches=(2, 3))
+
+
+def test_prelu_and_sum(tmp_path):
+    """PRelu with a per-channel slope after a (channels-last) convolution, and a Sum of
+    three tensors."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.uniform(0.1, 0.5, (4, 1, 1)).astype(np.float32), "slope")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("PRelu", ["c", "slope"], ["p"]),
+        helper.make_node("Sum", ["p", "c", "x4"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "prelu_sum", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 6, 6]),
+                                                   helper.make_tensor_value_info("x4", TensorProto.FLOAT, ["n", 4, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    src = str(tmp_path / "prelu_sum.onnx")
+    onnx.save(model, src)
+    _check(src, _export(src, tmp_path), batches=(2,))

@@ -286,6 +286,38 @@ func (e *exporter) moreOps(n *ir.Node, unsupported func(string, ...any) error) (
 			}
 		}
 		return true, nil
+	case "PRelu":
+		// max(x, 0) + slope·min(x, 0), in ONNX's layout where slope broadcasts.
+		x, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		slope, err := in(1)
+		if err != nil {
+			return true, err
+		}
+		neg := e.add("Minimum", out+"_neg", []string{x, e.constF(out+"_zero", []int64{}, []float32{0})}, T)
+		set(e.add("AddV2", out, []string{e.add("Relu", out+"_pos", []string{x}, T), e.add("Mul", out+"_scaled", []string{slope, neg}, T)}, T), max(rank0, e.rank[n.Inputs[1]]), dt0)
+		return true, nil
+	case "Sum":
+		y, err := in(0)
+		if err != nil {
+			return true, err
+		}
+		r := rank0
+		for i := 1; i < len(n.Inputs); i++ {
+			x, err := in(i)
+			if err != nil {
+				return true, err
+			}
+			y = e.add("AddV2", fmt.Sprintf("%s_%d", out, i), []string{y, x}, T)
+			r = max(r, e.rank[n.Inputs[i]])
+		}
+		if len(n.Inputs) == 1 {
+			y = e.add("Identity", out, []string{y}, T)
+		}
+		set(y, r, dt0)
+		return true, nil
 	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd":
 		axes, ok := e.axesOf(n, 1) // an attribute before opset 18 (13 for ReduceSum)
 		if !ok {
