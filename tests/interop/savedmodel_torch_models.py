@@ -49,7 +49,10 @@ class GroupedConv(nn.Module):
             nn.Conv2d(4, 8, 3, padding=1, groups=2), nn.ReLU(),
             nn.Conv2d(8, 12, 3, stride=2, padding=1, groups=4), nn.ReLU(),
             nn.Conv2d(12, 12, 3, padding=1, groups=12), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 5))
+            nn.Conv2d(12, 12, 1, groups=3), nn.ReLU(),
+            nn.ConvTranspose2d(12, 6, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5))
 
     def forward(self, x):
         return self.net(x)

@@ -305,7 +305,7 @@ def test_onnx_to_savedmodel(tmp_path, fixture):
     harness.note("savedmodel_max_rel", fixture, f"{d:.2e}")
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2", "transformer", "lstm_gru", "conv1d", "built"])
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2", "resnet_style", "transformer", "lstm_gru", "conv1d", "multi_io", "built"])
 def test_keras_onnx_savedmodel_chain(saved, tmp_path, name):
     """Keras → ONNX → SavedModel: TensorFlow runs modelc's SavedModel and agrees with
     onnxruntime on modelc's ONNX (and so with the Keras original)."""

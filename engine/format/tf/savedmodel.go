@@ -592,9 +592,9 @@ func (e *exporter) node(n *ir.Node) error {
 		if err != nil {
 			return unsupported("%v", err)
 		}
-		if group != 1 && len(pad) == 2 {
-			// TensorFlow 2.21's CPU kernels abort on grouped and depthwise convolutions
-			// with EXPLICIT padding: pad first, then convolve VALID.
+		if group != 1 && w.Shape[1] == 1 && len(pad) == 2 {
+			// TensorFlow 2.21's CPU kernel aborts on a depthwise convolution with EXPLICIT
+			// padding: pad first, then convolve VALID.
 			p := nodeInts(n, "pads", nil)
 			x = e.add("Pad", out+"_pad", []string{x, e.add("Const", out+"_paddings", nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType),
 				tensorProto(dtInt32, []int64{4, 2}, i32Bytes([]int64{0, 0, p[0], p[2], p[1], p[3], 0, 0})))})}, T, attrType("Tpaddings", dtInt32))
@@ -603,11 +603,27 @@ func (e *exporter) node(n *ir.Node) error {
 		attrs = append(attrs, pad...)
 		var y string
 		switch {
-		case group == 1 || w.Shape[1] != 1:
-			// Grouped too: TensorFlow's Conv2D takes filters of depth C/group and applies
-			// them group by group, in ONNX's order.
+		case group == 1:
 			hv, hs := permute(wv, w.Shape, []int{2, 3, 1, 0}) // OIHW → HWIO
 			y = e.add("Conv2D", out, []string{x, e.constF(n.Inputs[1]+"_hwio", hs, hv)}, attrs...)
+		case w.Shape[1] != 1:
+			// Grouped: one Conv2D per group on its slice of the channels, concatenated.
+			// Not Conv2D's own groups (filters of depth C/group): TensorFlow's grappler
+			// fuses a Conv2D and its BiasAdd into a kernel that refuses groups.
+			if w.Shape[0]%group != 0 {
+				return unsupported("%d output channels in %d groups", w.Shape[0], group)
+			}
+			parts := e.add("Split", out+"_groups", []string{e.scalarI32(out+"_groups_axis", 3), x}, T, attrInt("num_split", group))
+			per := w.Shape[0] / group
+			gshape := []int64{per, w.Shape[1], w.Shape[2], w.Shape[3]}
+			size := per * w.Shape[1] * w.Shape[2] * w.Shape[3]
+			var ys []string
+			for k := int64(0); k < group; k++ {
+				hv, hs := permute(wv[k*size:(k+1)*size], gshape, []int{2, 3, 1, 0})
+				ys = append(ys, e.add("Conv2D", fmt.Sprintf("%s_group%d", out, k), []string{fmt.Sprintf("%s:%d", parts, k), e.constF(fmt.Sprintf("%s_hwio_g%d", n.Inputs[1], k), hs, hv)}, attrs...))
+			}
+			ys = append(ys, e.scalarI32(out+"_concat_axis", 3))
+			y = e.add("ConcatV2", out, ys, T, attrInt("N", group), attrType("Tidx", dtInt32))
 		case w.Shape[1] == 1:
 			// Depthwise: (C·M, 1, H, W) → (H, W, C, M).
 			m := w.Shape[0] / group

@@ -38,7 +38,8 @@ var outputArg = map[string]string{
 	"Reshape": "output", "BatchMatMulV2": "output", "Pad": "output", "GatherV2": "output", "ConcatV2": "output",
 	"Shape": "output", "StridedSlice": "output", "Split": "output", "SplitV": "output", "Unpack": "output",
 	"RestoreV2": "tensors", "While": "output", "TensorListReserve": "handle", "TensorListSetItem": "output_handle",
-	"TensorListStack": "tensor", "ReverseV2": "output", "Pack": "output", "Fill": "output", "Range": "output", "BroadcastTo": "output", "ExpandDims": "output",
+	"TensorListStack": "tensor", "ReverseV2": "output", "Conv2DBackpropInput": "output",
+	"ResizeNearestNeighbor": "resized_images", "ResizeBilinear": "resized_images", "Pack": "output", "Fill": "output", "Range": "output", "BroadcastTo": "output", "ExpandDims": "output",
 	"Squeeze": "output", "Slice": "output", "SelectV2": "output", "Tile": "output",
 }
 

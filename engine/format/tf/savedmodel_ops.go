@@ -318,6 +318,37 @@ func (e *exporter) moreOps(n *ir.Node, unsupported func(string, ...any) error) (
 		}
 		set(y, r, dt0)
 		return true, nil
+	case "HardSigmoid", "HardSwish":
+		// min(max(alpha·x + beta, 0), 1), times x for HardSwish; elementwise, so in
+		// whichever layout x has.
+		x, nhwc := e.nhwc[n.Inputs[0]]
+		if !nhwc || e.layout[n.Inputs[0]] != "" {
+			if x, err = in(0); err != nil {
+				return true, err
+			}
+			nhwc = false
+		}
+		alpha, beta := nodeFloat(n, "alpha", 0.2), nodeFloat(n, "beta", 0.5)
+		if n.OpType == "HardSwish" {
+			alpha = 1.0 / 6
+		}
+		y := e.add("AddV2", out+"_lin", []string{e.add("Mul", out+"_scaled", []string{x, e.constF(out+"_alpha", []int64{}, []float32{alpha})}, T),
+			e.constF(out+"_beta", []int64{}, []float32{beta})}, T)
+		y = e.add("Minimum", out+"_clip", []string{e.add("Relu", out+"_pos", []string{y}, T), e.constF(out+"_one", []int64{}, []float32{1})}, T)
+		if n.OpType == "HardSwish" {
+			y = e.add("Mul", out, []string{x, y}, T)
+		}
+		if nhwc {
+			e.nhwc[out] = y
+			e.rank[out] = rank0
+		} else {
+			set(y, rank0, dt0)
+		}
+		return true, nil
+	case "ConvTranspose":
+		return true, e.convTranspose(n, unsupported)
+	case "Resize":
+		return true, e.resize(n, unsupported)
 	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd":
 		axes, ok := e.axesOf(n, 1) // an attribute before opset 18 (13 for ReduceSum)
 		if !ok {
@@ -424,4 +455,139 @@ func as2D(n *ir.Node) *ir.Node {
 		m.Attrs = append(m.Attrs, &b)
 	}
 	return &m
+}
+
+// spatialDims reads the run-time height and width of a channels-last tensor as int32s.
+func (e *exporter) spatialDims(out, x string) (dims, n, h, w string) {
+	dims = e.add("Shape", out+"_dims", []string{x}, attrType("T", dtFloat), attrType("out_type", dtInt32))
+	dim := func(i int64) string {
+		return e.add("StridedSlice", fmt.Sprintf("%s_dim%d", out, i), []string{dims, e.constI32(out+"_db", i), e.constI32(out+"_de", i+1), e.constI32(out+"_ds", 1)},
+			attrType("T", dtInt32), attrType("Index", dtInt32), attrInt("shrink_axis_mask", 1))
+	}
+	return dims, dim(0), dim(1), dim(2)
+}
+
+// convTranspose maps a 2-D ConvTranspose to Conv2DBackpropInput: the full output
+// ((H-1)·stride + kernel + output_padding), VALID, then cropped by the pads.
+func (e *exporter) convTranspose(n *ir.Node, unsupported func(string, ...any) error) error {
+	out := n.Outputs[0]
+	w, ok := e.consts[n.Inputs[1]]
+	if !ok || len(w.Shape) != 4 {
+		return unsupported("only 2-D transposed convolutions with constant weights")
+	}
+	if nodeInt(n, "group", 1) != 1 || n.Attr("output_shape") != nil {
+		return unsupported("group and output_shape are not supported")
+	}
+	if a := n.Attr("auto_pad"); a != nil && string(a.String) != "NOTSET" && string(a.String) != "" {
+		return unsupported("auto_pad %s", a.String)
+	}
+	for _, d := range nodeInts(n, "dilations", []int64{1, 1}) {
+		if d != 1 {
+			return unsupported("dilations (TensorFlow's CPU kernel has none)")
+		}
+	}
+	k := []int64{w.Shape[2], w.Shape[3]}
+	strides := nodeInts(n, "strides", []int64{1, 1})
+	outPad := nodeInts(n, "output_padding", []int64{0, 0})
+	pads := nodeInts(n, "pads", []int64{0, 0, 0, 0})
+	if len(strides) != 2 || len(outPad) != 2 || len(pads) != 4 {
+		return unsupported("only 2-D settings")
+	}
+	wv, err := w.Float32s()
+	if err != nil {
+		return unsupported("%v", err)
+	}
+	x, err := e.cl(n.Inputs[0])
+	if err != nil {
+		return err
+	}
+	T := attrType("T", dtFloat)
+	_, batch, h, wd := e.spatialDims(out, x)
+	full := func(i int, d string) string {
+		scaled := e.add("Mul", fmt.Sprintf("%s_full%d_s", out, i), []string{e.add("Sub", fmt.Sprintf("%s_full%d_m", out, i), []string{d, e.scalarI32(out+"_one", 1)}, attrType("T", dtInt32)),
+			e.scalarI32(fmt.Sprintf("%s_stride%d", out, i), strides[i])}, attrType("T", dtInt32))
+		return e.add("AddV2", fmt.Sprintf("%s_full%d", out, i), []string{scaled, e.scalarI32(fmt.Sprintf("%s_extra%d", out, i), k[i]+outPad[i])}, attrType("T", dtInt32))
+	}
+	sizes := e.add("Pack", out+"_sizes", []string{batch, full(0, h), full(1, wd), e.scalarI32(out+"_channels", w.Shape[1])}, attrType("T", dtInt32), attrInt("N", 4), attrInt("axis", 0))
+	fv, fs := permute(wv, w.Shape, []int{2, 3, 1, 0}) // (C_in, C_out, kH, kW) → (kH, kW, C_out, C_in)
+	y := e.add("Conv2DBackpropInput", out, []string{sizes, e.constF(n.Inputs[1]+"_hwoi", fs, fv), x}, T,
+		attrInts("strides", 1, strides[0], strides[1], 1), attrStr("padding", "VALID"))
+	if pads[0] != 0 || pads[1] != 0 || pads[2] != 0 || pads[3] != 0 {
+		endMask := int64(1 | 8)
+		if pads[2] == 0 {
+			endMask |= 2
+		}
+		if pads[3] == 0 {
+			endMask |= 4
+		}
+		y = e.add("StridedSlice", out+"_crop", []string{y, e.constI32(out+"_cb", 0, pads[0], pads[1], 0), e.constI32(out+"_ce", 0, -pads[2], -pads[3], 0), e.constI32(out+"_cs", 1, 1, 1, 1)},
+			T, attrType("Index", dtInt32), attrInt("begin_mask", 1|8), attrInt("end_mask", endMask))
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		b, err := e.cf(n.Inputs[2])
+		if err != nil {
+			return err
+		}
+		y = e.add("BiasAdd", out+"_bias", []string{y, b}, T)
+	}
+	e.nhwc[out] = y
+	e.rank[out] = 4
+	return nil
+}
+
+// resize maps a 2-D Resize with constant scales or sizes to ResizeNearestNeighbor
+// (nearest, asymmetric, floor: Keras' UpSampling2D) or ResizeBilinear (linear,
+// half_pixel or align_corners), channels-last.
+func (e *exporter) resize(n *ir.Node, unsupported func(string, ...any) error) error {
+	out := n.Outputs[0]
+	if e.rank[n.Inputs[0]] != 4 {
+		return unsupported("only 4-D input")
+	}
+	attr := func(name, def string) string {
+		if a := n.Attr(name); a != nil {
+			return string(a.String)
+		}
+		return def
+	}
+	mode, coords := attr("mode", "nearest"), attr("coordinate_transformation_mode", "half_pixel")
+	var op string
+	var attrs []tfAttr
+	switch {
+	case mode == "nearest" && coords == "asymmetric" && attr("nearest_mode", "round_prefer_floor") == "floor":
+		op = "ResizeNearestNeighbor"
+	case mode == "linear" && (coords == "half_pixel" || coords == "pytorch_half_pixel"):
+		op, attrs = "ResizeBilinear", []tfAttr{attrBool("half_pixel_centers", true)}
+	case mode == "linear" && coords == "align_corners":
+		op, attrs = "ResizeBilinear", []tfAttr{attrBool("align_corners", true)}
+	default:
+		return unsupported("mode %s with %s coordinates", mode, coords)
+	}
+	x, err := e.cl(n.Inputs[0])
+	if err != nil {
+		return err
+	}
+	var size string
+	if len(n.Inputs) > 3 && n.Inputs[3] != "" {
+		sz, ok := e.constInts(n.Inputs[3])
+		if !ok || len(sz) != 4 {
+			return unsupported("sizes must be a constant of 4")
+		}
+		size = e.constI32(out+"_size", sz[2], sz[3])
+	} else {
+		c, ok := e.consts[n.Inputs[2]]
+		var sc []float32
+		if ok {
+			sc, _ = c.Float32s()
+		}
+		if len(sc) != 4 || sc[0] != 1 || sc[1] != 1 || sc[2] != float32(int64(sc[2])) || sc[3] != float32(int64(sc[3])) {
+			return unsupported("only constant whole-number scales of height and width")
+		}
+		dims, _, _, _ := e.spatialDims(out, x)
+		hw := e.add("StridedSlice", out+"_hw", []string{dims, e.constI32(out+"_hwb", 1), e.constI32(out+"_hwe", 3), e.constI32(out+"_hws", 1)},
+			attrType("T", dtInt32), attrType("Index", dtInt32))
+		size = e.add("Mul", out+"_size", []string{hw, e.constI32(out+"_scales", int64(sc[2]), int64(sc[3]))}, attrType("T", dtInt32))
+	}
+	e.nhwc[out] = e.add(op, out, []string{x, size}, append([]tfAttr{attrType("T", dtFloat)}, attrs...)...)
+	e.rank[out] = 4
+	return nil
 }
