@@ -469,6 +469,13 @@ func (e *exporter) node(n *ir.Node) error {
 		}
 		return e.cf(n.Inputs[i])
 	}
+	// The inputs these ops read by position (every op but Constant reads its first).
+	if len(n.Inputs) == 0 && n.OpType != "Constant" {
+		return unsupported("no inputs")
+	}
+	if need := map[string]int{"Conv": 2, "Reshape": 2, "Pad": 2, "BatchNormalization": 5}[n.OpType]; len(n.Inputs) < need {
+		return unsupported("%d inputs, %d needed", len(n.Inputs), need)
+	}
 	set := func(s string, rank int) {
 		e.layout[out] = s
 		e.rank[out] = rank

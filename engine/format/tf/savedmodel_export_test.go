@@ -3,7 +3,10 @@ package tf
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
+
+	"github.com/modelc/modelc/engine/ir"
 )
 
 // A scalar string tensor is laid out as TensorFlow 2.21 wrote the 211-byte
@@ -43,5 +46,23 @@ func TestFunctionDefRefs(t *testing.T) {
 	nodes[3].op = "NoSuchOp"
 	if _, err := functionDef("f", nodes, ins, vars, []sigTensor{{key: "o", node: "out", dtype: dtFloat}}, "test"); err == nil {
 		t.Error("an op with no known output argument was accepted")
+	}
+}
+
+// Nodes missing the inputs an op reads are refused by name (exit 5), not a panic.
+func TestSavedModelExportMissingInputs(t *testing.T) {
+	for _, op := range []string{"Slice", "LSTM", "GRU", "Resize", "ConvTranspose", "Range", "Expand", "PRelu", "Shape", "Conv", "Relu", "Add", "Flatten", "Gemm", "BatchNormalization", "Reshape"} {
+		g := &ir.Graph{
+			Inputs:  []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 1, 2, 3, 4)}},
+			Nodes:   []*ir.Node{{Name: "bad", OpType: op, Inputs: []string{"x"}, Outputs: []string{"y"}}},
+			Outputs: []*ir.ValueInfo{{Name: "y"}},
+		}
+		if op == "Shape" || op == "Relu" || op == "Flatten" {
+			g.Nodes[0].Inputs = nil
+		}
+		err := WriteSavedModel(&ir.Model{Graph: g}, t.TempDir(), nil)
+		if err == nil || ir.KindOf(err) != ir.KindUnsupported || !strings.Contains(err.Error(), "bad") {
+			t.Errorf("%s with missing inputs: %v", op, err)
+		}
 	}
 }

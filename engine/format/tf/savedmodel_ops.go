@@ -70,6 +70,16 @@ func (e *exporter) moreOps(n *ir.Node, unsupported func(string, ...any) error) (
 		}
 		return e.cf(n.Inputs[i])
 	}
+	// The inputs each op reads by position, checked once here.
+	need := map[string]int{"Slice": 3, "ConvTranspose": 2, "Resize": 2, "PRelu": 2, "Expand": 2, "Range": 3}[n.OpType]
+	if len(n.Inputs) < max(need, 1) || n.Inputs[0] == "" {
+		known := map[string]bool{"Shape": true, "Unsqueeze": true, "Squeeze": true, "ConstantOfShape": true, "Sum": true, "HardSigmoid": true, "HardSwish": true,
+			"ReduceMean": true, "ReduceSum": true, "ReduceMax": true, "ReduceMin": true, "ReduceProd": true}
+		if need > 0 || known[n.OpType] {
+			return true, unsupported("%d inputs", len(n.Inputs))
+		}
+		return false, nil
+	}
 	rank0 := e.rank[n.Inputs[0]]
 	dt0 := e.dt(n.Inputs[0])
 	T := attrType("T", dt0)
@@ -574,7 +584,7 @@ func (e *exporter) resize(n *ir.Node, unsupported func(string, ...any) error) er
 		}
 		size = e.constI32(out+"_size", sz[2], sz[3])
 	} else {
-		c, ok := e.consts[n.Inputs[2]]
+		c, ok := e.consts[n.Inputs[min(2, len(n.Inputs)-1)]]
 		var sc []float32
 		if ok {
 			sc, _ = c.Float32s()

@@ -28,6 +28,9 @@ type loopVar struct {
 }
 
 func (e *exporter) rnn(n *ir.Node, unsupported func(string, ...any) error) error {
+	if len(n.Inputs) < 3 || n.Inputs[0] == "" {
+		return unsupported("X, W and R are needed")
+	}
 	lstm := n.OpType == "LSTM"
 	gates := int64(3)
 	if lstm {
