@@ -70,15 +70,9 @@ func (e *exporter) moreOps(n *ir.Node, unsupported func(string, ...any) error) (
 		}
 		return e.cf(n.Inputs[i])
 	}
-	// The inputs each op reads by position, checked once here.
-	need := map[string]int{"Slice": 3, "ConvTranspose": 2, "Resize": 2, "PRelu": 2, "Expand": 2, "Range": 3}[n.OpType]
-	if len(n.Inputs) < max(need, 1) || n.Inputs[0] == "" {
-		known := map[string]bool{"Shape": true, "Unsqueeze": true, "Squeeze": true, "ConstantOfShape": true, "Sum": true, "HardSigmoid": true, "HardSwish": true,
-			"ReduceMean": true, "ReduceSum": true, "ReduceMax": true, "ReduceMin": true, "ReduceProd": true}
-		if need > 0 || known[n.OpType] {
-			return true, unsupported("%d inputs", len(n.Inputs))
-		}
-		return false, nil
+	// The inputs each op reads by position (node has checked there is a first).
+	if need := map[string]int{"Slice": 3, "ConvTranspose": 2, "Resize": 2, "PRelu": 2, "Expand": 2, "Range": 3}[n.OpType]; len(n.Inputs) < need {
+		return true, unsupported("%d inputs, %d needed", len(n.Inputs), need)
 	}
 	rank0 := e.rank[n.Inputs[0]]
 	dt0 := e.dt(n.Inputs[0])
