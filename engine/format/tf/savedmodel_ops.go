@@ -5,6 +5,7 @@ package tf
 // with a dynamic batch size exports), reductions, and 1-D and grouped convolutions.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
@@ -12,27 +13,23 @@ import (
 	"github.com/modelc/modelc/engine/ir"
 )
 
-// constInts reads ONNX value v as integers when it is a constant.
+// constInts reads ONNX value v as integers when it is an int64 or int32 constant.
 func (e *exporter) constInts(v string) ([]int64, bool) {
 	c, ok := e.consts[v]
 	if !ok || (c.DType != ir.Int64 && c.DType != ir.Int32) {
 		return nil, false
 	}
-	f, err := c.Float32s()
-	if c.DType == ir.Int64 {
-		b := c.Bytes()
-		out := make([]int64, 0, len(b)/8)
-		for i := 0; i+8 <= len(b); i += 8 {
-			out = append(out, int64(uint64(b[i])|uint64(b[i+1])<<8|uint64(b[i+2])<<16|uint64(b[i+3])<<24|uint64(b[i+4])<<32|uint64(b[i+5])<<40|uint64(b[i+6])<<48|uint64(b[i+7])<<56))
+	b := c.Bytes()
+	if c.DType == ir.Int32 {
+		out := make([]int64, len(b)/4)
+		for i := range out {
+			out[i] = int64(int32(binary.LittleEndian.Uint32(b[4*i:])))
 		}
 		return out, true
 	}
-	if err != nil {
-		return nil, false
-	}
-	out := make([]int64, len(f))
-	for i, x := range f {
-		out[i] = int64(x)
+	out := make([]int64, len(b)/8)
+	for i := range out {
+		out[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
 	}
 	return out, true
 }
@@ -41,9 +38,7 @@ func (e *exporter) constInts(v string) ([]int64, bool) {
 func (e *exporter) constI64(base string, v ...int64) string {
 	b := make([]byte, 8*len(v))
 	for i, x := range v {
-		for k := 0; k < 8; k++ {
-			b[8*i+k] = byte(uint64(x) >> (8 * k))
-		}
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
 	}
 	t, _ := ir.NewTensor(base, ir.Int64, []int64{int64(len(v))}, b)
 	s, _ := e.constTensor(base, t)
