@@ -255,8 +255,8 @@ func mainGraph(fn string, ins []sigTensor, vars []tfVar, outs []sigTensor) (node
 	}
 	// The saver: saver_filename is the checkpoint prefix, fed by the loader.
 	nodes = append(nodes, tfNode{name: "saver_filename", op: "Placeholder", attrs: []tfAttr{attrType("dtype", dtString), attrShape("shape", []int64{})}})
-	slices := make([]string, len(vars))
-	nodes = append(nodes, constStrings("save/tensor_names", keys), constStrings("save/shape_and_slices", slices))
+	whole := make([]string, len(vars)) // "" shape_and_slice: each variable whole
+	nodes = append(nodes, constStrings("save/tensor_names", keys), constStrings("save/shape_and_slices", whole))
 	saveIn := []string{"saver_filename", "save/tensor_names", "save/shape_and_slices"}
 	for i, v := range vars {
 		read := fmt.Sprintf("save/read_%d", i)
