@@ -305,7 +305,7 @@ def test_onnx_to_savedmodel(tmp_path, fixture):
     harness.note("savedmodel_max_rel", fixture, f"{d:.2e}")
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2", "transformer", "built"])
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "mobilenetv2", "resnet_style", "transformer", "lstm_gru", "conv1d", "multi_io", "built"])
 def test_keras_onnx_savedmodel_chain(saved, tmp_path, name):
     """Keras → ONNX → SavedModel: TensorFlow runs modelc's SavedModel and agrees with
     onnxruntime on modelc's ONNX (and so with the Keras original)."""
@@ -334,11 +334,11 @@ def test_savedmodel_cli_lists_signature(tmp_path):
 
 
 def test_savedmodel_unmapped_op_named(tmp_path):
-    src = os.path.join(harness.REPO, "testdata/onnx/lstm.onnx")
+    src = os.path.join(harness.REPO, "testdata/onnx/loop.onnx")
     (tmp_path / "sm").mkdir()
     r = harness.run_modelc("convert", src, str(tmp_path / "sm"), "--to", "savedmodel")
     assert r.returncode == 5, harness.describe(r)
-    assert "no TensorFlow mapping" in r.stderr
+    assert "no TensorFlow mapping" in r.stderr and "(Loop)" in r.stderr
 
 
 # ---- the other doors: Python package over libmodelc -------------------------------------

@@ -10,8 +10,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -520,6 +522,12 @@ func snappyCopy(dst *[]byte, off, l int, n uint64) error {
 // PREFIX.index (or PREFIX), and PREFIX.data-00000-of-00001 is written beside it. Both
 // appear together or not at all.
 func WriteBundle(m *ir.Model, path string, written func([]byte) error) error {
+	return writeBundle(m, path, written, nil)
+}
+
+// writeBundle is WriteBundle with scalar string tensors added (a SavedModel's
+// _CHECKPOINTABLE_OBJECT_GRAPH), keyed by name.
+func writeBundle(m *ir.Model, path string, written func([]byte) error, strs map[string][]byte) error {
 	prefix := strings.TrimSuffix(path, ".index")
 	ts := append([]*ir.Tensor{}, m.Graph.Initializers...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
@@ -531,8 +539,17 @@ func WriteBundle(m *ir.Model, path string, written func([]byte) error) error {
 	}
 	kvs := []tableKV{{key: "", value: headerProto()}}
 	var off int64
+	for _, key := range slices.Sorted(maps.Keys(strs)) {
+		b, crc := stringTensorBytes(strs[key])
+		if _, err := df.Write(b); err != nil {
+			set.Abort()
+			return ir.IOError(dataPath, err)
+		}
+		kvs = append(kvs, tableKV{key: key, value: entryProto(tfString, []int64{}, off, int64(len(b)), crc)})
+		off += int64(len(b))
+	}
 	for i, t := range ts {
-		if i > 0 && t.Name == ts[i-1].Name {
+		if i > 0 && t.Name == ts[i-1].Name || strs[t.Name] != nil {
 			set.Abort()
 			return ir.Errorf(ir.KindInvalidArgument, path, "two tensors named %q", t.Name)
 		}
@@ -555,6 +572,8 @@ func WriteBundle(m *ir.Model, path string, written func([]byte) error) error {
 		kvs = append(kvs, tableKV{key: t.Name, value: entryProto(dt, t.Shape, off, int64(len(b)), maskCRC(crc32.Checksum(b, castagnoli)))})
 		off += int64(len(b))
 	}
+	// The table's keys must be sorted; the string entries were written first.
+	sort.SliceStable(kvs, func(i, j int) bool { return kvs[i].key < kvs[j].key })
 	xf, err := set.Create(prefix + ".index")
 	if err != nil {
 		return err
@@ -564,6 +583,22 @@ func WriteBundle(m *ir.Model, path string, written func([]byte) error) error {
 		return ir.IOError(prefix+".index", err)
 	}
 	return set.Commit()
+}
+
+// stringTensorBytes lays out a scalar string tensor as TensorFlow's bundle writer does:
+// the length as a varint, a masked crc32c of the lengths (each as a little-endian
+// uint32, as older checkpoints stored them), then the bytes; and returns the masked
+// crc32c of all of it for the entry.
+func stringTensorBytes(s []byte) ([]byte, uint32) {
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(s)))
+	crc := crc32.Update(0, castagnoli, n[:])
+	b := protowire.AppendVarint(nil, uint64(len(s)))
+	b = binary.LittleEndian.AppendUint32(b, maskCRC(crc))
+	crc = crc32.Update(crc, castagnoli, b[len(b)-4:])
+	b = append(b, s...)
+	crc = crc32.Update(crc, castagnoli, s)
+	return b, maskCRC(crc)
 }
 
 func headerProto() []byte {

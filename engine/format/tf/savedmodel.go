@@ -2,10 +2,10 @@ package tf
 
 // SavedModel export: an ONNX-semantics graph written as a TensorFlow SavedModel folder
 // (saved_model.pb + variables/) whose "serve" MetaGraphDef holds a GraphDef of
-// TensorFlow's own ops and a serving_default signature. The weights are Const nodes of
-// the graph (a frozen graph, which tf.saved_model.load runs through its TF1 loader); the
-// same tensors are written to variables/ as a checkpoint bundle for the tools that read
-// checkpoints. Convolutions run channels-last, as TensorFlow's CPU kernels need: a tensor
+// TensorFlow's own ops and a serving_default signature. The weights are variables, read
+// by the serving function and restored from variables/ (savedmodel_objects.go lays out
+// the TF2 objects and the TF1 saver); shapes, axes and scalars are Const nodes.
+// Convolutions run channels-last, as TensorFlow's CPU kernels need: a tensor
 // is transposed to NHWC once, where the first convolution reads it, and back once where a
 // layout-sensitive op or the output needs NCHW.
 
@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -110,7 +111,12 @@ type exporter struct {
 	rank   map[string]int    // ranks known from the graph's inputs and the ops
 	consts map[string]*ir.Tensor
 	dtype  map[string]uint64 // TF dtype of values that are not float32
-	file   string
+	length map[string]int    // the static length of 1-D values computed at run time (shapes)
+	vars   []tfVar           // the weights, in the order the graph first reads them
+	// functions are the library functions the graph calls besides the serving one (the
+	// condition and body of a While loop).
+	functions [][]byte
+	file      string
 }
 
 // dt is the TF dtype of ONNX value v.
@@ -148,6 +154,8 @@ func (e *exporter) add(op, base string, inputs []string, attrs ...tfAttr) string
 	return name
 }
 
+// constTensor adds t as a value of the graph: a float tensor of more than one element is
+// a weight, read from a variable; shapes, axes and scalars stay Const nodes.
 func (e *exporter) constTensor(base string, t *ir.Tensor) (string, error) {
 	var dt uint64
 	var content []byte
@@ -164,6 +172,15 @@ func (e *exporter) constTensor(base string, t *ir.Tensor) (string, error) {
 			return "", ir.Errorf(ir.KindUnsupported, e.file, "constant %q: %v has no TensorFlow mapping here", t.Name, t.DType)
 		}
 		dt, content = dtFloat, ir.Float32Bytes(v)
+	}
+	if dt == dtFloat && t.NumElements() > 1 {
+		handle := e.add("VarHandleOp", base, nil)
+		value := t
+		if t.DType != ir.Float32 {
+			value, _ = ir.NewTensor(handle, ir.Float32, t.Shape, content)
+		}
+		e.vars = append(e.vars, tfVar{node: handle, value: value})
+		return e.add("ReadVariableOp", handle+"_read", []string{handle}, attrType("dtype", dtFloat)), nil
 	}
 	return e.add("Const", base, nil, attrType("dtype", dt), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), tensorProto(dt, t.Shape, content))}), nil
 }
@@ -238,12 +255,12 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 	if g == nil || len(g.Nodes) == 0 {
 		return ir.Errorf(ir.KindUnsupported, dir, "a SavedModel needs a graph: this model has weights only (write a checkpoint with --to tfcheckpoint)")
 	}
-	e := &exporter{used: map[string]bool{}, layout: map[string]string{}, nhwc: map[string]string{}, rank: map[string]int{}, consts: map[string]*ir.Tensor{}, dtype: map[string]uint64{}, file: dir}
+	e := &exporter{used: map[string]bool{}, layout: map[string]string{}, nhwc: map[string]string{}, rank: map[string]int{}, consts: map[string]*ir.Tensor{}, dtype: map[string]uint64{}, length: map[string]int{}, file: dir}
 	for _, t := range g.Initializers {
 		e.consts[t.Name] = t
 		e.rank[t.Name] = len(t.Shape)
 	}
-	var sigIn, sigOut [][]byte
+	var ins, outs []sigTensor
 	for _, in := range g.Inputs {
 		if _, isConst := e.consts[in.Name]; isConst {
 			continue
@@ -278,7 +295,7 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		}
 		name := e.add("Placeholder", in.Name, nil, attrType("dtype", idt), attrShape("shape", dims))
 		e.layout[in.Name] = name
-		sigIn = append(sigIn, tensorInfo(in.Name, name+":0", idt, dims))
+		ins = append(ins, sigTensor{key: in.Name, node: name, dtype: idt, dims: dims})
 	}
 	for _, n := range g.Nodes {
 		if err := e.node(n); err != nil {
@@ -291,9 +308,27 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 			return err
 		}
 		id := e.add("Identity", out.Name, []string{s}, attrType("T", e.dt(out.Name)))
-		sigOut = append(sigOut, tensorInfo(out.Name, id+":0", e.dt(out.Name), nil))
+		outs = append(outs, sigTensor{key: out.Name, node: id, dtype: e.dt(out.Name)})
 	}
-	pb := savedModelProto(e.nodes, sigIn, sigOut)
+	// The function's arguments and results are in the order nest flattens the
+	// signature's dicts: by key.
+	sortByKey(ins)
+	sortByKey(outs)
+	const fn = "__inference_serving_default"
+	fd, err := functionDef(fn, e.nodes, ins, e.vars, outs, dir)
+	if err != nil {
+		return err
+	}
+	functions := append([][]byte{fd}, e.functions...)
+	if len(e.vars) > 0 {
+		restore, err := restoreFunctionDef(e.vars, dir)
+		if err != nil {
+			return err
+		}
+		functions = append(functions, restore)
+	}
+	nodes, sigIn, sigOut := mainGraph(fn, ins, e.vars, outs)
+	pb := savedModelProto(nodes, functions, len(e.vars) > 0, sigIn, sigOut, savedObjectGraph(fn, ins, e.vars, outs))
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
 		return ir.IOError(dir, err)
 	}
@@ -306,8 +341,15 @@ func WriteSavedModel(m *ir.Model, dir string, written func([]byte) error) error 
 		set.Abort()
 		return ir.IOError(dir, err)
 	}
-	// The weights as a checkpoint bundle beside the graph.
-	if err := WriteBundle(&ir.Model{Graph: &ir.Graph{Initializers: g.Initializers}}, filepath.Join(dir, "variables", "variables.index"), written); err != nil {
+	// The variables' values, keyed as the checkpoint's object graph says.
+	weights := &ir.Graph{}
+	for _, v := range e.vars {
+		t := *v.value
+		t.Name = checkpointKey(v)
+		weights.Initializers = append(weights.Initializers, &t)
+	}
+	objects := map[string][]byte{"_CHECKPOINTABLE_OBJECT_GRAPH": checkpointObjectGraph(e.vars)}
+	if err := writeBundle(&ir.Model{Graph: weights}, filepath.Join(dir, "variables", "variables.index"), written, objects); err != nil {
 		set.Abort()
 		return err
 	}
@@ -333,25 +375,19 @@ func mapEntry(key string, value []byte) []byte {
 	return protowire.AppendBytes(b, value)
 }
 
-func savedModelProto(nodes []tfNode, sigIn, sigOut [][]byte) []byte {
+func savedModelProto(nodes []tfNode, functions [][]byte, saver bool, sigIn, sigOut [][]byte, objectGraph []byte) []byte {
 	var gd []byte
 	for _, n := range nodes {
-		var nd []byte
-		nd = protowire.AppendTag(nd, 1, protowire.BytesType)
-		nd = protowire.AppendString(nd, n.name)
-		nd = protowire.AppendTag(nd, 2, protowire.BytesType)
-		nd = protowire.AppendString(nd, n.op)
-		for _, in := range n.inputs {
-			nd = protowire.AppendTag(nd, 3, protowire.BytesType)
-			nd = protowire.AppendString(nd, in)
-		}
-		for _, a := range n.attrs {
-			nd = protowire.AppendTag(nd, 5, protowire.BytesType)
-			nd = protowire.AppendBytes(nd, mapEntry(a.name, a.value))
-		}
 		gd = protowire.AppendTag(gd, 1, protowire.BytesType)
-		gd = protowire.AppendBytes(gd, nd)
+		gd = protowire.AppendBytes(gd, nodeDef(n))
 	}
+	var lib []byte
+	for _, f := range functions {
+		lib = protowire.AppendTag(lib, 1, protowire.BytesType)
+		lib = protowire.AppendBytes(lib, f)
+	}
+	gd = protowire.AppendTag(gd, 2, protowire.BytesType)
+	gd = protowire.AppendBytes(gd, lib)
 	var ver []byte
 	ver = protowire.AppendTag(ver, 1, protowire.VarintType)
 	ver = protowire.AppendVarint(ver, 1000)
@@ -381,8 +417,14 @@ func savedModelProto(nodes []tfNode, sigIn, sigOut [][]byte) []byte {
 	mg = protowire.AppendBytes(mg, info)
 	mg = protowire.AppendTag(mg, 2, protowire.BytesType)
 	mg = protowire.AppendBytes(mg, gd)
+	if saver {
+		mg = protowire.AppendTag(mg, 3, protowire.BytesType)
+		mg = protowire.AppendBytes(mg, saverDef())
+	}
 	mg = protowire.AppendTag(mg, 5, protowire.BytesType)
 	mg = protowire.AppendBytes(mg, mapEntry("serving_default", sig))
+	mg = protowire.AppendTag(mg, 7, protowire.BytesType)
+	mg = protowire.AppendBytes(mg, objectGraph)
 
 	var sm []byte
 	sm = protowire.AppendTag(sm, 1, protowire.VarintType)
@@ -426,6 +468,13 @@ func (e *exporter) node(n *ir.Node) error {
 			return "", unsupported("input %d missing", i)
 		}
 		return e.cf(n.Inputs[i])
+	}
+	// The inputs these ops read by position (every op but Constant reads its first).
+	if len(n.Inputs) == 0 && n.OpType != "Constant" {
+		return unsupported("no inputs")
+	}
+	if need := map[string]int{"Conv": 2, "Reshape": 2, "Pad": 2, "BatchNormalization": 5}[n.OpType]; len(n.Inputs) < need {
+		return unsupported("%d inputs, %d needed", len(n.Inputs), need)
 	}
 	set := func(s string, rank int) {
 		e.layout[out] = s
@@ -499,7 +548,14 @@ func (e *exporter) node(n *ir.Node) error {
 		if err != nil {
 			return err
 		}
-		set(e.add(binary[n.OpType], out, []string{x, y}, T), max(rank0(), e.rank[b]))
+		op := binary[n.OpType]
+		if op == "RealDiv" && e.dt(a) != dtFloat {
+			op = "TruncateDiv" // ONNX divides integers rounding toward zero
+		}
+		set(e.add(op, out, []string{x, y}, T), max(rank0(), e.rank[b]))
+		if l, ok := e.vectorLength(a); ok && e.rank[a] == 1 {
+			e.length[out] = l
+		}
 		return nil
 	}
 	switch n.OpType {
@@ -513,11 +569,22 @@ func (e *exporter) node(n *ir.Node) error {
 		return nil
 	case "Conv":
 		w, ok := e.consts[n.Inputs[1]]
-		if !ok || len(w.Shape) != 4 {
-			return unsupported("only 2-D convolutions with constant weights")
+		if !ok || len(w.Shape) != 4 && len(w.Shape) != 3 {
+			return unsupported("only 1-D and 2-D convolutions with constant weights")
 		}
-		x, err := e.cl(n.Inputs[0])
-		if err != nil {
+		var x string
+		var err error
+		oneD := len(w.Shape) == 3
+		if oneD {
+			// A 1-D convolution runs as a 2-D one of height 1: (N, 1, L, C) channels-last.
+			if x, err = e.expand1D(n.Inputs[0]); err != nil {
+				return err
+			}
+			n = as2D(n)
+			w4 := *w
+			w4.Shape = []int64{w.Shape[0], w.Shape[1], 1, w.Shape[2]}
+			w = &w4
+		} else if x, err = e.cl(n.Inputs[0]); err != nil {
 			return err
 		}
 		wv, err := w.Float32s()
@@ -532,12 +599,38 @@ func (e *exporter) node(n *ir.Node) error {
 		if err != nil {
 			return unsupported("%v", err)
 		}
+		if group != 1 && w.Shape[1] == 1 && len(pad) == 2 {
+			// TensorFlow 2.21's CPU kernel aborts on a depthwise convolution with EXPLICIT
+			// padding: pad first, then convolve VALID.
+			p := nodeInts(n, "pads", nil)
+			x = e.add("Pad", out+"_pad", []string{x, e.add("Const", out+"_paddings", nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType),
+				tensorProto(dtInt32, []int64{4, 2}, i32Bytes([]int64{0, 0, p[0], p[2], p[1], p[3], 0, 0})))})}, T, attrType("Tpaddings", dtInt32))
+			pad = []tfAttr{attrStr("padding", "VALID")}
+		}
 		attrs = append(attrs, pad...)
 		var y string
 		switch {
 		case group == 1:
 			hv, hs := permute(wv, w.Shape, []int{2, 3, 1, 0}) // OIHW → HWIO
 			y = e.add("Conv2D", out, []string{x, e.constF(n.Inputs[1]+"_hwio", hs, hv)}, attrs...)
+		case w.Shape[1] != 1:
+			// Grouped: one Conv2D per group on its slice of the channels, concatenated.
+			// Not Conv2D's own groups (filters of depth C/group): TensorFlow's grappler
+			// fuses a Conv2D and its BiasAdd into a kernel that refuses groups.
+			if w.Shape[0]%group != 0 {
+				return unsupported("%d output channels in %d groups", w.Shape[0], group)
+			}
+			parts := e.add("Split", out+"_groups", []string{e.scalarI32(out+"_groups_axis", 3), x}, T, attrInt("num_split", group))
+			per := w.Shape[0] / group
+			gshape := []int64{per, w.Shape[1], w.Shape[2], w.Shape[3]}
+			size := per * w.Shape[1] * w.Shape[2] * w.Shape[3]
+			var ys []string
+			for k := int64(0); k < group; k++ {
+				hv, hs := permute(wv[k*size:(k+1)*size], gshape, []int{2, 3, 1, 0})
+				ys = append(ys, e.add("Conv2D", fmt.Sprintf("%s_group%d", out, k), []string{fmt.Sprintf("%s:%d", parts, k), e.constF(fmt.Sprintf("%s_hwio_g%d", n.Inputs[1], k), hs, hv)}, attrs...))
+			}
+			ys = append(ys, e.scalarI32(out+"_concat_axis", 3))
+			y = e.add("ConcatV2", out, ys, T, attrInt("N", group), attrType("Tidx", dtInt32))
 		case w.Shape[1] == 1:
 			// Depthwise: (C·M, 1, H, W) → (H, W, C, M).
 			m := w.Shape[0] / group
@@ -553,15 +646,25 @@ func (e *exporter) node(n *ir.Node) error {
 			}
 			y = e.add("BiasAdd", out+"_bias", []string{y, b}, T)
 		}
+		if oneD {
+			y = e.add("Squeeze", out+"_1d", []string{y}, T, attrInts("squeeze_dims", 1))
+		}
 		e.nhwc[out] = y
-		e.rank[out] = 4
+		e.rank[out] = len(w.Shape) - boolIntN(oneD)
 		return nil
 	case "MaxPool", "AveragePool":
-		if rank0() != 4 {
-			return unsupported("only 2-D pooling")
+		if rank0() != 4 && rank0() != 3 {
+			return unsupported("only 1-D and 2-D pooling")
 		}
-		x, err := e.cl(n.Inputs[0])
-		if err != nil {
+		var x string
+		var err error
+		oneD := rank0() == 3
+		if oneD {
+			if x, err = e.expand1D(n.Inputs[0]); err != nil {
+				return err
+			}
+			n = as2D(n)
+		} else if x, err = e.cl(n.Inputs[0]); err != nil {
 			return err
 		}
 		k := nodeInts(n, "kernel_shape", nil)
@@ -577,8 +680,12 @@ func (e *exporter) node(n *ir.Node) error {
 			return unsupported("count_include_pad")
 		}
 		op := map[string]string{"MaxPool": "MaxPool", "AveragePool": "AvgPool"}[n.OpType]
-		e.nhwc[out] = e.add(op, out, []string{x}, T, attrInts("ksize", 1, k[0], k[1], 1), attrInts("strides", 1, strides[0], strides[1], 1), pad[0])
-		e.rank[out] = 4
+		y := e.add(op, out, []string{x}, T, attrInts("ksize", 1, k[0], k[1], 1), attrInts("strides", 1, strides[0], strides[1], 1), pad[0])
+		if oneD {
+			y = e.add("Squeeze", out+"_1d", []string{y}, T, attrInts("squeeze_dims", 1))
+		}
+		e.nhwc[out] = y
+		e.rank[out] = rank0()
 		return nil
 	case "GlobalAveragePool", "GlobalMaxPool":
 		if rank0() == 3 {
@@ -621,7 +728,7 @@ func (e *exporter) node(n *ir.Node) error {
 			mul[j] = vals[0][j] / float32(math.Sqrt(float64(vals[3][j])+eps))
 			add[j] = vals[1][j] - vals[2][j]*mul[j]
 		}
-		if s, ok := e.nhwc[n.Inputs[0]]; ok || rank0() == 4 {
+		if s, ok := e.nhwc[n.Inputs[0]]; ok && e.layout[n.Inputs[0]] == "" || rank0() == 4 {
 			if !ok {
 				var err error
 				if s, err = e.cl(n.Inputs[0]); err != nil {
@@ -630,7 +737,7 @@ func (e *exporter) node(n *ir.Node) error {
 			}
 			y := e.add("Mul", out+"_scale", []string{s, e.constF(out+"_scale_c", []int64{int64(ch)}, mul)}, T)
 			e.nhwc[out] = e.add("AddV2", out, []string{y, e.constF(out+"_offset_c", []int64{int64(ch)}, add)}, T)
-			e.rank[out] = 4
+			e.rank[out] = max(rank0(), 3)
 			return nil
 		}
 		x, err := in(0)
@@ -656,8 +763,38 @@ func (e *exporter) node(n *ir.Node) error {
 		return nil
 	case "Reshape":
 		c, ok := e.consts[n.Inputs[1]]
-		if !ok || c.DType != ir.Int64 {
-			return unsupported("only constant int64 shapes")
+		if !ok {
+			// A shape computed at run time: where it holds ONNX's 0 (copy that dimension of
+			// x, unless allowzero), take x's dimension, as TensorFlow reads 0 literally.
+			length, known := e.vectorLength(n.Inputs[1])
+			if !known {
+				return unsupported("a run-time shape of unknown length")
+			}
+			x, err := in(0)
+			if err != nil {
+				return err
+			}
+			s, err := in(1)
+			if err != nil {
+				return err
+			}
+			if e.dt(n.Inputs[1]) != dtInt64 {
+				return unsupported("a run-time shape of type %d (ONNX's is int64)", e.dt(n.Inputs[1]))
+			}
+			if nodeInt(n, "allowzero", 0) == 0 {
+				dims := e.add("Shape", out+"_xdims", []string{x}, T, attrType("out_type", dtInt64))
+				padded := e.add("ConcatV2", out+"_xdims_padded", []string{dims, e.constI64(out+"_zeros", make([]int64, length)...), e.scalarI32(out+"_axis", 0)},
+					attrInt("N", 2), attrType("T", dtInt64), attrType("Tidx", dtInt32))
+				head := e.add("StridedSlice", out+"_xdims_head", []string{padded, e.constI32(out+"_hb", 0), e.constI32(out+"_he", int64(length)), e.constI32(out+"_hs", 1)},
+					attrType("T", dtInt64), attrType("Index", dtInt32))
+				zero := e.add("Equal", out+"_is_zero", []string{s, e.constI64(out+"_zero", 0)}, attrType("T", dtInt64))
+				s = e.add("SelectV2", out+"_target", []string{zero, head, s}, attrType("T", dtInt64))
+			}
+			set(e.add("Reshape", out, []string{x, s}, T, attrType("Tshape", dtInt64)), length)
+			return nil
+		}
+		if c.DType != ir.Int64 {
+			return unsupported("only int64 shapes")
 		}
 		b := c.Bytes()
 		var shape []int64
@@ -806,6 +943,9 @@ func (e *exporter) node(n *ir.Node) error {
 			return err
 		}
 		set(e.add("Cast", out, []string{x}, attrType("SrcT", e.dt(n.Inputs[0])), attrType("DstT", to)), rank0())
+		if l, ok := e.length[n.Inputs[0]]; ok {
+			e.length[out] = l
+		}
 		if to == dtFloat {
 			delete(e.dtype, out)
 		} else {
@@ -825,8 +965,21 @@ func (e *exporter) node(n *ir.Node) error {
 		if ax < 0 {
 			ax += int64(rank0())
 		}
+		// ONNX counts negative indices from the end; TensorFlow's CPU kernel refuses them.
+		if vals, ok := e.constInts(n.Inputs[1]); ok && slices.ContainsFunc(vals, func(i int64) bool { return i < 0 }) {
+			it := e.dt(n.Inputs[1])
+			dims := e.add("Shape", out+"_dims", []string{x}, attrType("T", e.dt(n.Inputs[0])), attrType("out_type", it))
+			dim := e.add("StridedSlice", out+"_dim", []string{dims, e.constI32(out+"_db", ax), e.constI32(out+"_de", ax+1), e.constI32(out+"_ds", 1)},
+				attrType("T", it), attrType("Index", dtInt32), attrInt("shrink_axis_mask", 1))
+			idx = e.add("FloorMod", out+"_index", []string{idx, dim}, attrType("T", it))
+		}
 		set(e.add("GatherV2", out, []string{x, idx, e.scalarI32(out+"_axis", ax)}, attrType("Tparams", e.dt(n.Inputs[0])),
 			attrType("Tindices", e.dt(n.Inputs[1])), attrType("Taxis", dtInt32)), rank0()-1+e.rank[n.Inputs[1]])
+		if rank0() == 1 && e.rank[n.Inputs[1]] == 1 {
+			if l, ok := e.vectorLength(n.Inputs[1]); ok {
+				e.length[out] = l // picked from a shape: as many as the indices
+			}
+		}
 		return nil
 	case "LayerNormalization":
 		ax := nodeInt(n, "axis", -1)
@@ -894,7 +1047,22 @@ func (e *exporter) node(n *ir.Node) error {
 		}
 		ins = append(ins, e.scalarI32(out+"_axis", ax))
 		set(e.add("ConcatV2", out, ins, T, attrInt("N", int64(len(n.Inputs))), attrType("Tidx", dtInt32)), rank0())
+		total := 0
+		for _, v := range n.Inputs {
+			l, ok := e.vectorLength(v)
+			if !ok || e.rank[v] != 1 {
+				return nil
+			}
+			total += l
+		}
+		e.length[out] = total
 		return nil
+	}
+	if ok, err := e.moreOps(n, unsupported); ok {
+		return err
+	}
+	if n.OpType == "LSTM" || n.OpType == "GRU" {
+		return e.rnn(n, unsupported)
 	}
 	return unsupported("no TensorFlow mapping for this op")
 }
