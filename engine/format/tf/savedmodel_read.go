@@ -453,9 +453,13 @@ func (sm *savedModel) variableKeys() (map[string]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no restore function found: the variables cannot be matched to the graph")
+		for _, n := range sm.order {
+			if n.op == "VarHandleOp" {
+				return nil, fmt.Errorf("no restore function found: the variables cannot be matched to the graph")
+			}
+		}
 	}
-	return out, nil
+	return out, nil // a model without variables (resizing, say) needs none
 }
 
 type importer struct {
@@ -1088,37 +1092,60 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		y := b.op("ReduceProd", name+"_prod", []string{in}, aInts("axes", axes...), aInt("keepdims", kd))
 		return []kval{{name: b.op("Cast", name, []string{y}, aInt("to", int64(x.dtype))), rank: r, dtype: x.dtype}}, nil
 	case "StridedSlice":
-		// The 1-D slices Keras' Flatten and friends take of a shape.
-		bg, en, st := im.constOf(ins[1]), im.constOf(ins[2]), im.constOf(ins[3])
-		if bg == nil || en == nil || st == nil || x.rank != 1 || len(bg.Shape) != 1 || bg.Shape[0] != 1 {
-			return nil, unsupported("only constant 1-D slices")
+		return im.stridedSlice(n, ins, unsupported)
+	case "ReverseV2":
+		// go_backwards and Bidirectional RNNs reverse the time axis: a Slice with step -1.
+		ax := im.constOf(ins[1])
+		if ax == nil {
+			return nil, unsupported("axis is not constant")
 		}
-		bv, _ := bg.Float32s()
-		ev, _ := en.Float32s()
-		sv, _ := st.Float32s()
-		start, end := int64(bv[0]), int64(ev[0])
-		if attrI(n, "begin_mask")&1 != 0 {
-			start = 0
+		av, _ := ax.Float32s()
+		x = b.toCL(x)
+		y := x.name
+		for i, a := range av {
+			y = b.op("Slice", fmt.Sprintf("%s_%d", name, i), []string{y, b.constI(name+"_starts", -1), b.constI(name+"_ends", math.MinInt64),
+				b.constI(name+"_axes", int64(a)), b.constI(name+"_steps", -1)})
 		}
-		if attrI(n, "end_mask")&1 != 0 {
-			end = 1 << 31
+		return []kval{{name: y, rank: x.rank, dtype: x.dtype}}, nil
+	case "Fill":
+		// Fill(dims, value): the zero states Keras' RNNs start from.
+		if len(ins) != 2 {
+			return nil, unsupported("%d inputs", len(ins))
 		}
-		y := b.op("Slice", name+"_slice", []string{x.name, b.constI(name+"_starts", start), b.constI(name+"_ends", end), b.constI(name+"_axes", 0), b.constI(name+"_steps", int64(sv[0]))})
-		if attrI(n, "shrink_axis_mask")&1 != 0 {
-			return []kval{{name: b.op("Squeeze", name, []string{y, b.constI(name+"_sq", 0)}), rank: 0, dtype: x.dtype}}, nil
+		r, ok := im.length1D(ins[0])
+		if !ok {
+			return nil, unsupported("dims of unknown length")
 		}
-		if l, ok := im.length1D(x); ok && int64(sv[0]) == 1 {
-			lo, hi := start, end
-			if lo < 0 {
-				lo += int64(l)
+		dims := b.op("Cast", name+"_dims", []string{ins[0].name}, aInt("to", int64(ir.Int64)))
+		v := b.toCL(ins[1])
+		return []kval{{name: b.op("Expand", name, []string{v.name, dims}), rank: r, dtype: v.dtype}}, nil
+	case "FusedBatchNormV3", "FusedBatchNorm":
+		// Inference form: y = (x − mean)·scale/√(variance + ε) + offset on the channel axis.
+		if len(ins) < 5 || attrB(n, "is_training") || attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("only the inference form on channels-last input")
+		}
+		eps := attrF(n, "epsilon")
+		if _, set := n.attrs["epsilon"]; !set {
+			eps = 1e-4 // TensorFlow's default
+		}
+		var params []string
+		for i, v := range ins[1:5] {
+			t := im.constOf(v)
+			if t == nil || len(t.Shape) != 1 {
+				return nil, unsupported("input %d is not a constant vector", i+1)
 			}
-			if hi < 0 {
-				hi += int64(l)
-			}
-			lo, hi = max(0, min(lo, int64(l))), max(0, min(hi, int64(l)))
-			im.packLen[y] = int(max(0, hi-lo))
+			params = append(params, v.name)
 		}
-		return []kval{{name: y, rank: 1, dtype: x.dtype}}, nil
+		if x.rank == 4 || x.rank == 3 {
+			x = b.toCF(x)
+		}
+		if !x.cf && x.rank != 2 {
+			return nil, unsupported("input of rank %d", x.rank)
+		}
+		y := b.op("BatchNormalization", name, append([]string{x.name}, params...), aFloat("epsilon", eps))
+		return []kval{b.same(x, y)}, nil
+	case "ResizeBilinear", "ResizeNearestNeighbor":
+		return im.resize(n, ins, unsupported)
 	case "Pack":
 		var parts []string
 		for i, v := range ins {
@@ -1264,4 +1291,115 @@ func dropUnused(g *ir.Graph) {
 		}
 	}
 	g.Initializers = kept
+}
+
+// stridedSlice maps a StridedSlice with constant begin, end and strides onto Slice, and
+// Squeeze for the axes shrink_axis_mask drops. Ellipsis and new axes are not read.
+func (im *importer) stridedSlice(n *tfNodeDef, ins []kval, unsupported func(string, ...any) error) ([]kval, error) {
+	b, name := im.b, n.name
+	if len(ins) != 4 {
+		return nil, unsupported("%d inputs", len(ins))
+	}
+	x := b.toCL(ins[0])
+	bg, en, st := im.constOf(ins[1]), im.constOf(ins[2]), im.constOf(ins[3])
+	if bg == nil || en == nil || st == nil || len(bg.Shape) != 1 || len(en.Shape) != 1 || len(st.Shape) != 1 {
+		return nil, unsupported("begin, end and strides are not constant vectors")
+	}
+	if attrI(n, "ellipsis_mask") != 0 || attrI(n, "new_axis_mask") != 0 {
+		return nil, unsupported("ellipsis_mask and new_axis_mask are not supported")
+	}
+	bv, _ := bg.Float32s()
+	ev, _ := en.Float32s()
+	sv, _ := st.Float32s()
+	k := len(bv)
+	if len(ev) != k || len(sv) != k || k > x.rank || k == 0 {
+		return nil, unsupported("%d begin, %d end, %d strides for a tensor of rank %d", k, len(ev), len(sv), x.rank)
+	}
+	beginMask, endMask, shrinkMask := attrI(n, "begin_mask"), attrI(n, "end_mask"), attrI(n, "shrink_axis_mask")
+	starts, ends, axes, steps, shrink := make([]int64, k), make([]int64, k), make([]int64, k), make([]int64, k), []int64{}
+	for i := 0; i < k; i++ {
+		start, end, step := int64(bv[i]), int64(ev[i]), int64(sv[i])
+		if step == 0 {
+			return nil, unsupported("stride 0")
+		}
+		// A masked bound is the whole axis in the step's direction.
+		if beginMask&(1<<i) != 0 {
+			start = 0
+			if step < 0 {
+				start = math.MaxInt64
+			}
+		}
+		if endMask&(1<<i) != 0 {
+			end = math.MaxInt64
+			if step < 0 {
+				end = math.MinInt64
+			}
+		}
+		if shrinkMask&(1<<i) != 0 {
+			// One element at begin; end is ignored (begin −1 reads to the end).
+			step, end = 1, start+1
+			if start == -1 {
+				end = math.MaxInt64
+			}
+			shrink = append(shrink, int64(i))
+		}
+		starts[i], ends[i], axes[i], steps[i] = start, end, int64(i), step
+	}
+	y := b.op("Slice", name+"_slice", []string{x.name, b.constI(name+"_starts", starts...), b.constI(name+"_ends", ends...),
+		b.constI(name+"_axes", axes...), b.constI(name+"_steps", steps...)})
+	if x.rank == 1 && len(shrink) == 0 {
+		// A piece of a shape: its length, when known, for Reshape and Fill.
+		if l, ok := im.length1D(x); ok && steps[0] == 1 {
+			lo, hi := starts[0], ends[0]
+			if lo < 0 {
+				lo += int64(l)
+			}
+			if hi < 0 {
+				hi += int64(l)
+			}
+			lo, hi = max(0, min(lo, int64(l))), max(0, min(hi, int64(l)))
+			im.packLen[y] = int(max(0, hi-lo))
+		}
+	}
+	if len(shrink) > 0 {
+		y = b.op("Squeeze", name, []string{y, b.constI(name+"_sq", shrink...)})
+	}
+	return []kval{{name: y, rank: x.rank - len(shrink), dtype: x.dtype}}, nil
+}
+
+// resize maps ResizeBilinear and ResizeNearestNeighbor (NHWC images, a constant output
+// size) onto Resize, with the coordinate rule each align_corners / half_pixel_centers
+// setting gives in TensorFlow.
+func (im *importer) resize(n *tfNodeDef, ins []kval, unsupported func(string, ...any) error) ([]kval, error) {
+	b, name := im.b, n.name
+	size := im.constOf(ins[1])
+	if len(ins) != 2 || size == nil || ir.NumElements(size.Shape) != 2 || ins[0].rank != 4 {
+		return nil, unsupported("only 4-D images with a constant size")
+	}
+	sv, _ := size.Float32s()
+	align, half := attrB(n, "align_corners"), attrB(n, "half_pixel_centers")
+	if align && half {
+		return nil, unsupported("align_corners and half_pixel_centers together")
+	}
+	var attrs []*ir.Attribute
+	switch {
+	case n.op == "ResizeBilinear" && align:
+		attrs = []*ir.Attribute{aString("mode", "linear"), aString("coordinate_transformation_mode", "align_corners")}
+	case n.op == "ResizeBilinear" && half:
+		attrs = []*ir.Attribute{aString("mode", "linear"), aString("coordinate_transformation_mode", "half_pixel")}
+	case n.op == "ResizeBilinear":
+		attrs = []*ir.Attribute{aString("mode", "linear"), aString("coordinate_transformation_mode", "asymmetric")}
+	case align: // round(out·(in−1)/(out−1)), halves away from zero
+		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "align_corners"), aString("nearest_mode", "round_prefer_ceil")}
+	case half: // floor((out+½)·in/out), which is half_pixel's (out+½)·in/out − ½ rounded half up
+		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "half_pixel"), aString("nearest_mode", "round_prefer_ceil")}
+	default: // floor(out·in/out)
+		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "asymmetric"), aString("nearest_mode", "floor")}
+	}
+	x := b.toCF(ins[0])
+	// sizes = (N, C) of the input, then the constant (H, W).
+	shape := b.op("Shape", name+"_shape", []string{x.name})
+	nc := b.op("Slice", name+"_nc", []string{shape, b.constI(name+"_nc_starts", 0), b.constI(name+"_nc_ends", 2)})
+	sizes := b.op("Concat", name+"_sizes", []string{nc, b.constI(name+"_hw", int64(sv[0]), int64(sv[1]))}, aInt("axis", 0))
+	return []kval{b.same(x, b.op("Resize", name, []string{x.name, "", "", sizes}, attrs...))}, nil
 }
