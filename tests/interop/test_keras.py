@@ -379,9 +379,9 @@ def test_python_package_reads_keras_and_checkpoints(saved, checkpoint, tmp_path)
 
 # ---- SavedModel → ONNX -----------------------------------------------------------------
 
-# multi_io (bilinear UpSampling2D: ResizeBilinear) and lstm_gru (while loops) are not
-# imported yet.
-SAVEDMODEL_IMPORT = ["digits_mlp", "digits_cnn", "mobilenetv2", "conv1d", "transformer", "resnet_style"]
+# multi_io's dilated Conv1D is lowered by TensorFlow to SpaceToBatchND/BatchToSpaceND,
+# which are not read yet.
+SAVEDMODEL_IMPORT = ["digits_mlp", "digits_cnn", "mobilenetv2", "conv1d", "transformer", "resnet_style", "lstm_gru"]
 
 
 @pytest.mark.parametrize("name", SAVEDMODEL_IMPORT)
@@ -409,12 +409,42 @@ def test_savedmodel_to_onnx_matches_tensorflow(saved, tmp_path, name):
         assert _max_rel(np.load(od / (o.name + ".npy")), w) <= TOL
 
 
-def test_savedmodel_unmapped_tf_op_named(saved, tmp_path):
+def test_savedmodel_unmapped_tf_op_named(tmp_path):
+    """A recurrent loop that is not a default Keras cell (here a relu LSTM) is refused,
+    naming the While node and the op in its body."""
+    import keras
+
+    s = keras.Input((4, 3))
+    m = keras.Model(s, keras.layers.LSTM(2, activation="relu")(s))
     sm = tmp_path / "sm"
-    saved["lstm_gru"]["model"].export(str(sm), verbose=False)
+    m.export(str(sm), verbose=False)
     r = harness.run_modelc("convert", str(sm), str(tmp_path / "x.onnx"))
     assert r.returncode == 5, harness.describe(r)
-    assert "TensorFlow node" in r.stderr
+    assert "TensorFlow node" in r.stderr and "While" in r.stderr and "Relu" in r.stderr, r.stderr
+
+
+def test_savedmodel_recurrent_variants(tmp_path):
+    """Keras 3 recurrent layers in a SavedModel become ONNX LSTM/GRU nodes: Bidirectional
+    (both merge of sequences and of last states), go_backwards, GRU without reset_after,
+    LSTM without bias; outputs match TensorFlow's."""
+    import keras
+
+    L = keras.layers
+    s = keras.Input((7, 5), name="seq")
+    y = L.Bidirectional(L.LSTM(4, return_sequences=True))(s)
+    y = L.GRU(3, go_backwards=True, return_sequences=True, reset_after=False)(y)
+    y2 = L.Bidirectional(L.GRU(3), merge_mode="sum")(y)
+    y3 = L.LSTM(5, use_bias=False)(s)
+    m = keras.Model(s, [y, y2, y3])
+    keras_models._randomize(m, np.random.default_rng(8))
+    x = np.random.default_rng(9).normal(0, 1, (2, 7, 5)).astype(np.float32)
+    want = [np.asarray(v) for v in m(x, training=False)]
+    sm = tmp_path / "sm"
+    m.export(str(sm), verbose=False)
+    _savedmodel_matches(sm, [x], want, tmp_path, "rnn_variants")
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "rnn_variants.onnx")).graph.node]
+    assert ops.count("LSTM") == 3 and ops.count("GRU") == 3, ops
+    assert "Loop" not in ops
 
 
 def _savedmodel_matches(sm_dir, feeds, want, tmp_path, label):

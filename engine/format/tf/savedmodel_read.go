@@ -605,8 +605,8 @@ func (im *importer) value(r ref) (kval, error) {
 	for i, v := range outs {
 		im.vals[fmt.Sprintf("%s/%s:%d", r.sc.id, n.name, i)] = v
 	}
-	if r.idx >= len(outs) {
-		return kval{}, ir.Errorf(ir.KindUnsupported, "", "node %s (%s): output %d", n.name, n.op, r.idx)
+	if r.idx >= len(outs) || outs[r.idx].name == "" {
+		return kval{}, ir.Errorf(ir.KindUnsupported, "", "node %s (%s): output %d is not read", n.name, n.op, r.idx)
 	}
 	return outs[r.idx], nil
 }
@@ -711,6 +711,8 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			outs = append(outs, v)
 		}
 		return outs, nil
+	case "While", "StatelessWhile":
+		return im.kerasRNNLoop(sc, n)
 	case "ReadVariableOp":
 		if len(n.inputs) == 0 {
 			return nil, unsupported("no input")
@@ -1238,6 +1240,9 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		}
 		y := b.op("Cast", name, []string{x.name}, aInt("to", int64(to)))
 		return []kval{{name: y, rank: x.rank, cf: x.cf, dtype: to}}, nil
+	case "TensorListStack":
+		// The output list of a recurrent loop, already stacked (time, batch, units).
+		return []kval{x}, nil
 	case "NoOp":
 		return nil, nil
 	}
