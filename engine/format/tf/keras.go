@@ -433,6 +433,15 @@ func parseInbound(raw json.RawMessage) ([]call, error) {
 				if len(t) > 3 {
 					if kw, ok := t[3].(map[string]any); ok && len(kw) > 0 {
 						c.kwargs = kw
+						// Tensors passed by keyword, as [layer, node, index].
+						for _, k := range []string{"value", "key"} {
+							if r, ok := kw[k].([]any); ok && len(r) >= 3 {
+								name, _ := r[0].(string)
+								nn, _ := r[1].(float64)
+								ii, _ := r[2].(float64)
+								c.kwargs[k] = tensorRef{name, int(nn), int(ii)}
+							}
+						}
 					}
 				}
 			}

@@ -711,6 +711,34 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			outs = append(outs, v)
 		}
 		return outs, nil
+	case "ResourceGather":
+		// Embedding lookups read the table through its handle: Gather on axis 0.
+		if len(n.inputs) < 2 || attrI(n, "batch_dims") != 0 {
+			return nil, unsupported("only batch_dims 0")
+		}
+		r, err := im.parseRef(sc, n.inputs[0], sc.fn == nil)
+		if err != nil {
+			return nil, err
+		}
+		t, err := im.variableBehind(r)
+		if err != nil {
+			return nil, unsupported("%v", err)
+		}
+		v, err := f32(t)
+		if err != nil {
+			return nil, err
+		}
+		idxRef, err := im.parseRef(sc, n.inputs[1], sc.fn == nil)
+		if err != nil {
+			return nil, err
+		}
+		idx, err := im.value(idxRef)
+		if err != nil {
+			return nil, err
+		}
+		idx = b.toCL(idx)
+		table := b.constF(n.name+".table", t.Shape, v)
+		return []kval{{name: b.op("Gather", n.name, []string{table, idx.name}, aInt("axis", 0)), rank: len(t.Shape) - 1 + idx.rank, dtype: ir.Float32}}, nil
 	case "While", "StatelessWhile":
 		return im.kerasRNNLoop(sc, n)
 	case "ReadVariableOp":
@@ -1123,12 +1151,18 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		return []kval{{name: b.op("Expand", name, []string{v.name, dims}), rank: r, dtype: v.dtype}}, nil
 	case "FusedBatchNormV3", "FusedBatchNorm":
 		// Inference form: y = (x − mean)·scale/√(variance + ε) + offset on the channel axis.
-		if len(ins) < 5 || attrB(n, "is_training") || attrS(n, "data_format") == "NCHW" {
-			return nil, unsupported("only the inference form on channels-last input")
+		if len(ins) < 5 {
+			return nil, unsupported("%d inputs", len(ins))
 		}
 		eps := attrF(n, "epsilon")
 		if _, set := n.attrs["epsilon"]; !set {
 			eps = 1e-4 // TensorFlow's default
+		}
+		if _, set := n.attrs["is_training"]; !set || attrB(n, "is_training") { // the op's default is training
+			return im.batchNormTraining(n, ins, eps, unsupported)
+		}
+		if attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("the inference form on NCHW input")
 		}
 		var params []string
 		for i, v := range ins[1:5] {
@@ -1377,11 +1411,9 @@ func (im *importer) stridedSlice(n *tfNodeDef, ins []kval, unsupported func(stri
 // setting gives in TensorFlow.
 func (im *importer) resize(n *tfNodeDef, ins []kval, unsupported func(string, ...any) error) ([]kval, error) {
 	b, name := im.b, n.name
-	size := im.constOf(ins[1])
-	if len(ins) != 2 || size == nil || ir.NumElements(size.Shape) != 2 || ins[0].rank != 4 {
-		return nil, unsupported("only 4-D images with a constant size")
+	if len(ins) != 2 || ins[0].rank != 4 || ins[1].rank != 1 {
+		return nil, unsupported("only 4-D images and a (height, width) size")
 	}
-	sv, _ := size.Float32s()
 	align, half := attrB(n, "align_corners"), attrB(n, "half_pixel_centers")
 	if align && half {
 		return nil, unsupported("align_corners and half_pixel_centers together")
@@ -1402,9 +1434,53 @@ func (im *importer) resize(n *tfNodeDef, ins []kval, unsupported func(string, ..
 		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "asymmetric"), aString("nearest_mode", "floor")}
 	}
 	x := b.toCF(ins[0])
-	// sizes = (N, C) of the input, then the constant (H, W).
+	// sizes = (N, C) of the input, then (H, W): constant (Resizing) or computed from
+	// the input's shape (tf_keras' UpSampling2D).
+	hw := b.op("Cast", name+"_hw", []string{b.toCL(ins[1]).name}, aInt("to", int64(ir.Int64)))
+	if size := im.constOf(ins[1]); size != nil && ir.NumElements(size.Shape) == 2 {
+		sv, _ := size.Float32s()
+		hw = b.constI(name+"_hw", int64(sv[0]), int64(sv[1]))
+	}
 	shape := b.op("Shape", name+"_shape", []string{x.name})
 	nc := b.op("Slice", name+"_nc", []string{shape, b.constI(name+"_nc_starts", 0), b.constI(name+"_nc_ends", 2)})
-	sizes := b.op("Concat", name+"_sizes", []string{nc, b.constI(name+"_hw", int64(sv[0]), int64(sv[1]))}, aInt("axis", 0))
+	sizes := b.op("Concat", name+"_sizes", []string{nc, hw}, aInt("axis", 0))
 	return []kval{b.same(x, b.op("Resize", name, []string{x.name, "", "", sizes}, attrs...))}, nil
+}
+
+// batchNormTraining maps FusedBatchNorm in its training form, which normalises by the
+// batch's own statistics: tf_keras' LayerNormalization runs it on its input reshaped to
+// (1, rows, features, 1) NCHW, so that each row is normalised over its features. Only
+// the normalised output is given (the batch statistics are not read at inference).
+func (im *importer) batchNormTraining(n *tfNodeDef, ins []kval, eps float32, unsupported func(string, ...any) error) ([]kval, error) {
+	b, name := im.b, n.name
+	x := b.toCL(ins[0])
+	if x.rank != 4 {
+		return nil, unsupported("input of rank %d", x.rank)
+	}
+	channel, vec := int64(3), []int64{}
+	if attrS(n, "data_format") == "NCHW" {
+		channel, vec = 1, []int64{1, 2}
+	}
+	var axes []int64
+	for a := int64(0); a < 4; a++ {
+		if a != channel {
+			axes = append(axes, a)
+		}
+	}
+	mean := b.op("ReduceMean", name+"_mean", []string{x.name}, aInts("axes", axes...), aInt("keepdims", 1))
+	d := b.op("Sub", name+"_centered", []string{x.name, mean})
+	v := b.op("ReduceMean", name+"_variance", []string{b.op("Mul", name+"_squared", []string{d, d})}, aInts("axes", axes...), aInt("keepdims", 1))
+	std := b.op("Sqrt", name+"_std", []string{b.op("Add", name+"_var_eps", []string{v, b.scalarF(name+"_eps", eps)})})
+	y := b.op("Div", name+"_normalized", []string{d, std})
+	// scale and offset broadcast on the channel axis.
+	perChannel := func(p kval, label string) string {
+		p = b.toCL(p)
+		if len(vec) == 0 {
+			return p.name
+		}
+		return b.op("Unsqueeze", name+"_"+label, []string{p.name, b.constI(name+"_"+label+"_axes", vec...)})
+	}
+	y = b.op("Mul", name+"_scaled", []string{y, perChannel(ins[1], "scale")})
+	y = b.op("Add", name, []string{y, perChannel(ins[2], "offset")})
+	return []kval{{name: y, rank: 4, dtype: x.dtype}}, nil
 }
