@@ -498,3 +498,23 @@ def test_savedmodel_resize_ops(tmp_path):
     order = [o.name for o in onnx.load(out).graph.output]
     assert sorted(order) == sorted(keys)
     _savedmodel_matches(sm, [x], [want[k].numpy() for k in order], tmp_path, "resize")
+
+
+def test_keras_npz_weights_refused(tmp_path):
+    """Keras 3 can write a .keras archive with model.weights.npz (saving_lib's
+    weights_format="npz"); each member is a pickled dict in an object array, which Keras'
+    own load_model refuses (allow_pickle=False) and modelc does not unpickle: a clear
+    "unsupported" error, not a crash or a model with missing weights."""
+    import keras
+    from keras.src.saving import saving_lib
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    p = str(tmp_path / "npz.keras")
+    saving_lib.save_model(m, p, weights_format="npz")
+    with zipfile.ZipFile(p) as zf:
+        assert "model.weights.npz" in zf.namelist()
+    with pytest.raises(ValueError, match="allow_pickle"):
+        keras.saving.load_model(p)
+    r = harness.run_modelc("convert", p, str(tmp_path / "npz.onnx"))
+    assert r.returncode == 5, harness.describe(r)
+    assert "model.weights.npz" in r.stderr and "pickled" in r.stderr and "panic" not in r.stderr
