@@ -303,7 +303,10 @@ func constValue(n *tfNodeDef, name string) (*ir.Tensor, []string, error) {
 		return nil, nil, fmt.Errorf("Const %s: dtype %d", n.name, dt)
 	}
 	n64 := ir.NumElements(shape)
-	want, _ := idt.ByteSize(n64)
+	want, ok := idt.ByteSize(n64)
+	if !ok {
+		return nil, nil, fmt.Errorf("Const %s: shape %v", n.name, shape)
+	}
 	var content []byte
 	if len(f[4]) > 0 {
 		content = f[4][0]
@@ -342,15 +345,15 @@ func constValue(n *tfNodeDef, name string) (*ir.Tensor, []string, error) {
 			vals = append(vals, v)
 			return nil
 		})
+		// A single value fills the whole shape: within the memory budget.
 		es := int64(idt.ElemBytes())
-		content = make([]byte, 0, want)
-		for i := int64(0); i < n64; i++ {
-			var v uint64
-			if len(vals) > 0 {
-				v = vals[min(int(i), len(vals)-1)]
-			}
+		if content, err = ir.AllocBytes(want, "", n.name, "Const value"); err != nil {
+			return nil, nil, err
+		}
+		for i := int64(0); i < n64 && len(vals) > 0; i++ {
+			v := vals[min(int(i), len(vals)-1)]
 			for j := int64(0); j < es; j++ {
-				content = append(content, byte(v>>(8*j)))
+				content[i*es+j] = byte(v >> (8 * j))
 			}
 		}
 	}

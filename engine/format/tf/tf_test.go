@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -212,5 +213,60 @@ func TestReadSavedModel(t *testing.T) {
 		if sm, err := parseSavedModel(data[:n], "x"); err == nil {
 			sm.variableKeys()
 		}
+	}
+}
+
+// Keras' LSTM and GRU While loops import as one ONNX LSTM and one GRU, with Keras'
+// weights in ONNX's gate order and shapes; no loop is left in the graph.
+func TestReadSavedModelRecurrent(t *testing.T) {
+	m, err := ReadSavedModel(filepath.Join(fixtures, "tiny_rnn_savedmodel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got := ops(m)
+	if strings.Count(got, "LSTM") != 1 || strings.Count(got, "GRU") != 1 || strings.Contains(got, "Loop") {
+		t.Fatalf("ops: %s", got)
+	}
+	shapes := map[string][]int64{}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "LSTM" || n.OpType == "GRU" {
+			for i, in := range n.Inputs[1:4] {
+				for _, init := range m.Graph.Initializers {
+					if init.Name == in {
+						shapes[n.OpType+"WRB"[i:i+1]] = init.Shape
+					}
+				}
+			}
+		}
+	}
+	want := map[string][]int64{"LSTMW": {1, 8, 3}, "LSTMR": {1, 8, 2}, "LSTMB": {1, 16}, "GRUW": {1, 6, 2}, "GRUR": {1, 6, 2}, "GRUB": {1, 12}}
+	for k, w := range want {
+		if !slices.Equal(shapes[k], w) {
+			t.Errorf("%s: shape %v, want %v", k, shapes[k], w)
+		}
+	}
+}
+
+// TensorFlow's resize settings map onto Resize's coordinate modes.
+func TestReadSavedModelResize(t *testing.T) {
+	m, err := ReadSavedModel(filepath.Join(fixtures, "tiny_resize_savedmodel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var modes []string
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Resize" {
+			for _, a := range n.Attrs {
+				if a.Name == "coordinate_transformation_mode" || a.Name == "nearest_mode" {
+					modes = append(modes, string(a.String))
+				}
+			}
+		}
+	}
+	slices.Sort(modes)
+	if want := []string{"align_corners", "half_pixel", "round_prefer_ceil"}; !slices.Equal(modes, want) {
+		t.Errorf("modes %v, want %v", modes, want)
 	}
 }
