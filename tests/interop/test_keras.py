@@ -518,3 +518,18 @@ def test_keras_npz_weights_refused(tmp_path):
     r = harness.run_modelc("convert", p, str(tmp_path / "npz.onnx"))
     assert r.returncode == 5, harness.describe(r)
     assert "model.weights.npz" in r.stderr and "pickled" in r.stderr and "panic" not in r.stderr
+
+
+def test_savedmodel_efficientnet(tmp_path):
+    """keras.applications.EfficientNetB0 (weights=None builds offline) at a small input,
+    exported as a SavedModel: Normalization/Rescaling, swish, squeeze-and-excitation
+    (Mean with keep_dims, Mul), DepthwiseConv2D, BatchNormalization."""
+    import keras
+
+    m = keras.applications.EfficientNetB0(input_shape=(32, 32, 3), weights=None, classes=10, classifier_activation=None)
+    keras_models._randomize(m, np.random.default_rng(12))
+    x = np.random.default_rng(13).normal(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    want = [np.asarray(m(x, training=False))]
+    sm = tmp_path / "sm"
+    m.export(str(sm), verbose=False)
+    _savedmodel_matches(sm, [x], want, tmp_path, "efficientnetb0")
