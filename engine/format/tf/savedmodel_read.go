@@ -11,9 +11,11 @@ package tf
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -742,6 +744,8 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		idx = b.toCL(idx)
 		table := b.constF(n.name+".table", t.Shape, v)
 		return []kval{{name: b.op("Gather", n.name, []string{table, idx.name}, aInt("axis", 0)), rank: len(t.Shape) - 1 + idx.rank, dtype: ir.Float32}}, nil
+	case "BatchToSpaceND":
+		return im.dilatedConv(sc, n, unsupported)
 	case "While", "StatelessWhile":
 		return im.kerasRNNLoop(sc, n)
 	case "ReadVariableOp":
@@ -829,9 +833,9 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		return []kval{b.same(x, b.op("Mul", name, []string{x.name, x.name}))}, nil
 	case "LeakyRelu":
 		return []kval{b.same(x, b.op("LeakyRelu", name, []string{x.name}, aFloat("alpha", attrF(n, "alpha"))))}, nil
-	case "Softmax":
+	case "Softmax", "LogSoftmax":
 		x = b.toCL(x)
-		return []kval{b.same(x, b.op("Softmax", name, []string{x.name}, aInt("axis", -1)))}, nil
+		return []kval{b.same(x, b.op(n.op, name, []string{x.name}, aInt("axis", -1)))}, nil
 	case "BiasAdd":
 		if len(ins) != 2 {
 			return nil, unsupported("%d inputs", len(ins))
@@ -1486,4 +1490,138 @@ func (im *importer) batchNormTraining(n *tfNodeDef, ins []kval, eps float32, uns
 	y = b.op("Mul", name+"_scaled", []string{y, perChannel(ins[1], "scale")})
 	y = b.op("Add", name, []string{y, perChannel(ins[2], "offset")})
 	return []kval{{name: y, rank: 4, dtype: x.dtype}}, nil
+}
+
+// dilatedConv reads TensorFlow's lowering of a dilated convolution,
+// BatchToSpaceND(conv(SpaceToBatchND(x, block, paddings)), block, crops), with an
+// optional ExpandDims/Squeeze pair around a Conv1D's Conv2D, as what it computes: the
+// same convolution with dilations = block on x padded by paddings, cropped by crops.
+func (im *importer) dilatedConv(sc *scope, n *tfNodeDef, unsupported func(string, ...any) error) ([]kval, error) {
+	b := im.b
+	if len(n.inputs) < 3 {
+		return nil, unsupported("%d inputs", len(n.inputs))
+	}
+	node := func(in string) *tfNodeDef {
+		r, err := im.parseRef(sc, in, sc.fn == nil)
+		if err != nil || r.sc != sc || r.idx != 0 {
+			return nil
+		}
+		return sc.nodes[r.node]
+	}
+	constInput := func(in string) []float32 {
+		r, err := im.parseRef(sc, in, sc.fn == nil)
+		if err != nil {
+			return nil
+		}
+		v, err := im.value(r)
+		if err != nil {
+			return nil
+		}
+		t := im.constOf(v)
+		if t == nil {
+			return nil
+		}
+		f, _ := t.Float32s()
+		return f
+	}
+	conv := node(n.inputs[0])
+	if conv != nil && conv.op == "Squeeze" && len(conv.inputs) > 0 {
+		conv = node(conv.inputs[0])
+	}
+	if conv == nil || (conv.op != "Conv2D" && conv.op != "DepthwiseConv2dNative") || len(conv.inputs) < 2 {
+		return nil, unsupported("only the lowering of a dilated convolution is read")
+	}
+	s2b := node(conv.inputs[0])
+	if s2b != nil && s2b.op == "ExpandDims" && len(s2b.inputs) > 0 {
+		s2b = node(s2b.inputs[0])
+	}
+	if s2b == nil || s2b.op != "SpaceToBatchND" || len(s2b.inputs) < 3 {
+		return nil, unsupported("no SpaceToBatchND before the convolution %s", conv.name)
+	}
+	block, paddings, crops := constInput(n.inputs[1]), constInput(s2b.inputs[2]), constInput(n.inputs[2])
+	k := len(block)
+	if k == 0 || k > 2 || !slices.Equal(block, constInput(s2b.inputs[1])) || len(paddings) != 2*k || len(crops) != 2*k {
+		return nil, unsupported("block shape, paddings and crops are not matching constants")
+	}
+	for _, v := range append(attrList(conv, "strides"), attrList(conv, "dilations")...) {
+		if v != 1 {
+			return nil, unsupported("the inner convolution %s is strided or dilated", conv.name)
+		}
+	}
+	if attrS(conv, "padding") != "VALID" {
+		return nil, unsupported("the inner convolution %s pads", conv.name)
+	}
+	// x padded as SpaceToBatchND pads it, standing in for SpaceToBatchND's output.
+	xr, err := im.parseRef(sc, s2b.inputs[0], sc.fn == nil)
+	if err != nil {
+		return nil, err
+	}
+	x, err := im.value(xr)
+	if err != nil {
+		return nil, err
+	}
+	x = b.toCL(x)
+	if x.rank != k+2 {
+		return nil, unsupported("input of rank %d for %d spatial axes", x.rank, k)
+	}
+	pads := make([]int64, 2*x.rank)
+	for i := 0; i < k; i++ {
+		pads[1+i], pads[x.rank+1+i] = int64(paddings[2*i]), int64(paddings[2*i+1])
+	}
+	padded := kval{name: b.op("Pad", s2b.name, []string{x.name, b.constI(s2b.name+"_pads", pads...)}), rank: x.rank, dtype: x.dtype}
+	im.vals[ref{sc: sc, node: s2b.name}.key()] = padded
+	// The convolution again, dilated by the block (a Conv1D's block is on its W axis).
+	dil := []int64{1, 1, 1, 1}
+	if k == 1 {
+		dil[2] = int64(block[0])
+	} else {
+		dil[1], dil[2] = int64(block[0]), int64(block[1])
+	}
+	dilated := *conv
+	dilated.attrs = maps.Clone(conv.attrs)
+	dilated.attrs["dilations"] = intListAttr(dil)
+	outs, err := im.convert(sc, &dilated)
+	if err != nil {
+		return nil, err
+	}
+	im.vals[ref{sc: sc, node: conv.name}.key()] = outs[0]
+	r, err := im.parseRef(sc, n.inputs[0], sc.fn == nil)
+	if err != nil {
+		return nil, err
+	}
+	y, err := im.value(r)
+	if err != nil {
+		return nil, err
+	}
+	// BatchToSpaceND's crops, on the spatial axes of y's layout.
+	var starts, ends, axes []int64
+	for i := 0; i < k; i++ {
+		lo, hi := int64(crops[2*i]), int64(crops[2*i+1])
+		if lo == 0 && hi == 0 {
+			continue
+		}
+		end := -hi
+		if hi == 0 {
+			end = math.MaxInt64
+		}
+		ax := int64(1 + i)
+		if y.cf {
+			ax = int64(2 + i)
+		}
+		starts, ends, axes = append(starts, lo), append(ends, end), append(axes, ax)
+	}
+	if len(axes) == 0 {
+		return []kval{b.same(y, b.op("Identity", n.name, []string{y.name}))}, nil
+	}
+	return []kval{b.same(y, b.op("Slice", n.name, []string{y.name, b.constI(n.name+"_starts", starts...), b.constI(n.name+"_ends", ends...), b.constI(n.name+"_axes", axes...)}))}, nil
+}
+
+// intListAttr encodes an AttrValue holding list(int).
+func intListAttr(v []int64) []byte {
+	var packed []byte
+	for _, x := range v {
+		packed = protowire.AppendVarint(packed, uint64(x))
+	}
+	list := protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), packed)
+	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), list)
 }
