@@ -558,3 +558,25 @@ def test_savedmodel_dilated_convolutions(tmp_path):
     _savedmodel_matches(sm, {"signal": feeds[0], "image": feeds[1]}, want, tmp_path, "dilated")
     ops = [n.op_type for n in onnx.load(str(tmp_path / "dilated.onnx")).graph.node]
     assert ops.count("Conv") == 4, ops
+
+
+def test_savedmodel_recurrent_corrupt(tmp_path):
+    """A recurrent SavedModel whose saved_model.pb is cut short, or whose variables data
+    file is cut short, is refused (exit 4) with a message, not a crash."""
+    import shutil
+
+    src = os.path.join(harness.REPO, "testdata", "keras", "tiny_rnn_savedmodel")
+    cases = {}
+    for label in ["pb", "data"]:
+        d = tmp_path / label
+        shutil.copytree(src, d)
+        cases[label] = d
+    pb = (cases["pb"] / "saved_model.pb").read_bytes()
+    (cases["pb"] / "saved_model.pb").write_bytes(pb[: len(pb) // 2])
+    data = cases["data"] / "variables" / "variables.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    for label, d in cases.items():
+        r = harness.run_modelc("convert", str(d), str(tmp_path / (label + ".onnx")))
+        assert r.returncode == CORRUPT, f"{label}: {harness.describe(r)}"
+        assert "panic" not in r.stderr, r.stderr
+        assert {"pb": "saved_model.pb", "data": "past the end"}[label] in r.stderr, r.stderr

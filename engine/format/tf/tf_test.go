@@ -270,3 +270,53 @@ func TestReadSavedModelResize(t *testing.T) {
 		t.Errorf("modes %v, want %v", modes, want)
 	}
 }
+
+// A recurrent SavedModel cut short or with flipped bytes imports or fails with an
+// error; it never panics, and the errors name the file.
+func TestSavedModelRecurrentCorrupt(t *testing.T) {
+	t.Setenv(ir.EnvMaxMemory, "64MiB")
+	dir := filepath.Join(fixtures, "tiny_rnn_savedmodel")
+	data, err := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := ReadBundle(filepath.Join(dir, "variables"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vars.Close()
+	byKey := map[string]*ir.Tensor{}
+	for _, v := range vars.Graph.Initializers {
+		byKey[v.Name] = v
+	}
+	tryImport := func(pb []byte) {
+		sm, err := parseSavedModel(pb, "x")
+		if err != nil {
+			return
+		}
+		handles, err := sm.variableKeys()
+		if err != nil {
+			return
+		}
+		im := &importer{sm: sm, b: newBuilder("x", nil), vars: byKey, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+		im.run()
+	}
+	for n := 0; n < len(data); n += 997 {
+		tryImport(data[:n])
+	}
+	for i := 0; i < len(data); i += 401 {
+		b := append([]byte{}, data...)
+		b[i] ^= 0x5a
+		tryImport(b)
+	}
+	// Without its weights the loop is refused, naming the While node.
+	sm, err := parseSavedModel(data, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles, _ := sm.variableKeys()
+	im := &importer{sm: sm, b: newBuilder("x", nil), vars: map[string]*ir.Tensor{}, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+	if err := im.run(); err == nil || !strings.Contains(err.Error(), "While") {
+		t.Errorf("no weights: %v", err)
+	}
+}
