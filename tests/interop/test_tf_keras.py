@@ -67,3 +67,45 @@ def test_tf_keras_to_onnx_matches_tensorflow(saved, tmp_path, name, fmt):
     for o, w in zip(model.graph.output, case["expected"]):
         d = _max_rel(np.load(od / (o.name + ".npy")), w)
         assert d <= TOL, f"{name}.{fmt}: modelc run differs from TensorFlow by {d:.3g}"
+
+
+def test_tf_keras_recurrent_variants_savedmodel(tmp_path):
+    """tf_keras' Bidirectional LSTM (sequences) and GRU (last states, reset_after off),
+    and a backwards LSTM, saved as a Keras-2 SavedModel: standard_lstm / standard_gru
+    loops become ONNX LSTM/GRU and agree with TensorFlow."""
+    import tf_keras as keras
+
+    L = keras.layers
+    s = keras.Input((6, 4), name="seq")
+    y = L.Bidirectional(L.LSTM(3, return_sequences=True))(s)
+    y2 = L.Bidirectional(L.GRU(2, reset_after=False))(y)
+    y3 = L.LSTM(2, go_backwards=True)(s)
+    m = keras.Model(s, [y, y2, y3])
+    keras_models._randomize(m, np.random.default_rng(21))
+    x = np.random.default_rng(22).normal(0, 1, (2, 6, 4)).astype(np.float32)
+    want = [np.asarray(v) for v in m(x, training=False)]
+    sm = str(tmp_path / "sm")
+    m.save(sm, save_format="tf")
+    out = str(tmp_path / "rnn.onnx")
+    harness.expect_ok(harness.run_modelc("convert", sm, out))
+    model = onnx.load(out)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("LSTM") == 3 and ops.count("GRU") == 2, ops
+    sess = harness.ort_session(out)
+    got = sess.run(None, {model.graph.input[0].name: x})
+    # The signature orders its outputs by name; TensorFlow's own call gives the model's order.
+    import tensorflow as tf
+
+    sig = tf.saved_model.load(sm).signatures["serving_default"]
+    ref = sig(tf.constant(x))
+    names = [o.name for o in model.graph.output]
+    for name, g in zip(names, got):
+        w = ref[name].numpy()
+        assert any(w.shape == v.shape and np.allclose(w, v, atol=1e-6) for v in want), name
+        d = _max_rel(g, w)
+        assert d <= TOL, f"{name}: onnxruntime differs from TensorFlow by {d:.3g}"
+    np.savez(tmp_path / "in.npz", **{model.graph.input[0].name: x})
+    od = tmp_path / "out"
+    harness.expect_ok(harness.run_modelc("run", out, "--inputs", str(tmp_path / "in.npz"), "--output-dir", str(od)))
+    for name in names:
+        assert _max_rel(np.load(od / (name + ".npy")), ref[name].numpy()) <= TOL, name
