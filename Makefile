@@ -48,11 +48,12 @@ deps-debian:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The project-local virtualenv, rebuilt whenever requirements-test.txt changes.
-$(VENV)/.stamp: requirements-test.txt
+# The project-local virtualenv, rebuilt whenever requirements-test*.txt change.
+$(VENV)/.stamp: requirements-test.txt requirements-test-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements-test.txt
+	$(VPY) -m pip install -q --no-deps -r requirements-test-nodeps.txt
 	touch $@
 venv: $(VENV)/.stamp
 

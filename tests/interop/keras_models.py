@@ -29,7 +29,7 @@ def _randomize(model, rng) -> None:
             val = rng.normal(0, 1.0 / np.sqrt(fan), shape)
             if len(shape) == 1:
                 val = rng.normal(0, 0.2, shape)
-        v.assign(val.astype(v.dtype))
+        v.assign(val.astype(np.dtype(getattr(v.dtype, "as_numpy_dtype", v.dtype))))
 
 
 def build_all() -> dict:
@@ -167,3 +167,66 @@ def save_all(folder: str) -> dict:
         out[name] = {"keras": base + ".keras", "h5": base + ".h5", "inputs": feeds,
                      "expected": [np.asarray(y) for y in ys], "model": m}
     return out
+
+
+def build_keras2() -> dict:
+    """The issue's test models built with tf_keras (the Keras 2 API TensorFlow 2.21 still
+    ships as a separate package): name -> (model, inputs dict keyed by input name)."""
+    import tf_keras as keras
+
+    L = keras.layers
+    rng = np.random.default_rng(17)
+    keras.utils.set_random_seed(17)
+    models = {}
+    models["digits_mlp"] = keras.Sequential([keras.Input((64,)), L.Dense(32, activation="relu"), L.Dropout(0.3),
+                                             L.Dense(10, activation="softmax")], name="digits_mlp")
+    models["digits_cnn"] = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(8, 3, padding="same", activation="relu"),
+                                             L.MaxPooling2D(), L.Conv2D(16, 3, activation="relu"), L.Flatten(),
+                                             L.Dense(10, activation="softmax")], name="digits_cnn")
+    models["mobilenetv2"] = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=10, classifier_activation=None)
+
+    x = keras.Input((16, 16, 3), name="image")
+    y = L.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    y = L.BatchNormalization()(y)
+    y = L.ReLU()(y)
+    for _ in range(2):
+        r = L.Conv2D(8, 3, padding="same")(y)
+        r = L.BatchNormalization(epsilon=1e-5)(r)
+        r = L.Activation("swish")(r)
+        r = L.Conv2D(8, 3, padding="same")(r)
+        r = L.BatchNormalization()(r)
+        y = L.ReLU()(L.Add()([y, r]))
+    y = L.SeparableConv2D(8, 3, padding="same", activation="elu")(y)
+    y = L.UpSampling2D(interpolation="bilinear")(y)
+    y = L.MaxPooling2D(3, strides=2, padding="same")(y)
+    out = L.Dense(5)(L.GlobalAveragePooling2D()(y))
+    models["resnet_style"] = keras.Model(x, out, name="resnet_style")
+
+    tok = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(20, 16)(tok)
+    att = L.MultiHeadAttention(num_heads=2, key_dim=8)(e, e)
+    y = L.LayerNormalization(epsilon=1e-6)(L.Add()([e, att]))
+    ff = L.Dense(32, activation="gelu")(y)
+    ff = L.Dense(16)(ff)
+    y = L.LayerNormalization()(L.Add()([y, ff]))
+    y = L.GlobalAveragePooling1D()(y)
+    models["transformer"] = keras.Model(tok, L.Dense(3)(y), name="transformer")
+
+    s = keras.Input((7, 5), name="seq")
+    y = L.LSTM(8, return_sequences=True)(s)
+    y = L.GRU(6)(y)
+    models["lstm_gru"] = keras.Model(s, L.Dense(2)(y), name="lstm_gru")
+
+    inputs = {}
+    for name, m in models.items():
+        _randomize(m, rng)
+        feeds = {}
+        for t in m.inputs:
+            shape = [2] + list(t.shape[1:])
+            if "int" in str(t.dtype):
+                feeds[t.name] = rng.integers(0, 20, shape).astype(np.int32)
+            else:
+                feeds[t.name] = rng.normal(0, 1, shape).astype(np.float32)
+        inputs[name] = feeds
+    return {name: (models[name], inputs[name]) for name in models}

@@ -47,11 +47,24 @@ func FuzzBundleIndex(f *testing.F) {
 }
 
 // FuzzSavedModel feeds arbitrary bytes as saved_model.pb: parsed, the variables matched
-// and the signature converted (against no variables), or an error; never a panic.
+// and the signature converted (against the seeds' own variables, so that the recurrent
+// loops reach their weights), or an error; never a panic.
 func FuzzSavedModel(f *testing.F) {
-	if data, err := os.ReadFile(filepath.Join(fixtures, "tiny_cnn_savedmodel", "saved_model.pb")); err == nil {
-		f.Add(data)
+	// A CNN, Keras' LSTM/GRU While loops, and the resize ops.
+	vars := map[string]*ir.Tensor{}
+	for _, dir := range []string{"tiny_cnn_savedmodel", "tiny_rnn_savedmodel", "tiny_resize_savedmodel"} {
+		if data, err := os.ReadFile(filepath.Join(fixtures, dir, "saved_model.pb")); err == nil {
+			f.Add(data)
+		}
+		if dir == "tiny_rnn_savedmodel" {
+			if m, err := ReadBundle(filepath.Join(fixtures, dir, "variables")); err == nil {
+				for _, t := range m.Graph.Initializers {
+					vars[t.Name] = t
+				}
+			}
+		}
 	}
+	f.Setenv(ir.EnvMaxMemory, "64MiB")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sm, err := parseSavedModel(data, "fuzz")
 		if err != nil {
@@ -61,7 +74,7 @@ func FuzzSavedModel(f *testing.F) {
 		if err != nil {
 			return
 		}
-		im := &importer{sm: sm, b: newBuilder("fuzz", nil), vars: map[string]*ir.Tensor{}, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+		im := &importer{sm: sm, b: newBuilder("fuzz", nil), vars: vars, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
 		im.run()
 	})
 }

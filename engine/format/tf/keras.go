@@ -77,7 +77,10 @@ func parseKerasZip(data []byte, name string) (m *ir.Model, err error) {
 		case "model.weights.h5":
 			weightsFile = f
 		case "model.weights.npz":
-			return nil, ir.Errorf(ir.KindUnsupported, name, ".keras archive with model.weights.npz: only model.weights.h5 is supported")
+			// Keras 3 (saving_lib, weights_format="npz") stores each layer's variables
+			// as a pickled dict in an object-dtype .npy member; Keras' own loader
+			// refuses those (np.load with allow_pickle=False), and modelc runs no pickle.
+			return nil, ir.Errorf(ir.KindUnsupported, name, ".keras archive with model.weights.npz: Keras writes its weights as pickled Python objects, which neither Keras' loader nor modelc reads; save with the default weights_format=\"h5\"")
 		}
 	}
 	if cfgFile == nil || weightsFile == nil {
@@ -433,6 +436,15 @@ func parseInbound(raw json.RawMessage) ([]call, error) {
 				if len(t) > 3 {
 					if kw, ok := t[3].(map[string]any); ok && len(kw) > 0 {
 						c.kwargs = kw
+						// Tensors passed by keyword, as [layer, node, index].
+						for _, k := range []string{"value", "key"} {
+							if r, ok := kw[k].([]any); ok && len(r) >= 3 {
+								name, _ := r[0].(string)
+								nn, _ := r[1].(float64)
+								ii, _ := r[2].(float64)
+								c.kwargs[k] = tensorRef{name, int(nn), int(ii)}
+							}
+						}
 					}
 				}
 			}

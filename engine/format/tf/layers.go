@@ -2,7 +2,6 @@ package tf
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 
 	"github.com/modelc/modelc/engine/ir"
@@ -982,62 +981,18 @@ func (b *builder) rnn(name, class string, c *layerConfig, x kval, w []*ir.Tensor
 	if x.rank != 3 {
 		return nil, ir.Errorf(ir.KindUnsupported, "", "layer %q (%s): input of rank %d", name, class, x.rank)
 	}
-	kern, err := f32(w[0])
-	if err != nil {
-		return nil, err
+	if c.Units <= 0 || w[1].Shape[0] != c.Units {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "layer %q (%s): recurrent kernel %v for %d units", name, class, w[1].Shape, c.Units)
 	}
-	rec, err := f32(w[1])
-	if err != nil {
-		return nil, err
-	}
-	in, u := w[0].Shape[0], c.Units
-	gates := int64(4)
-	if class == "GRU" {
-		gates = 3
-	}
-	if u <= 0 || w[0].Shape[1] != gates*u || w[1].Shape[0] != u || w[1].Shape[1] != gates*u {
-		return nil, ir.Errorf(ir.KindCorrupt, "", "layer %q (%s): kernel %v and recurrent kernel %v for %d units", name, class, w[0].Shape, w[1].Shape, u)
-	}
-	var bias []float32
+	var bias *ir.Tensor
 	if c.useBias() && len(w) > 2 {
-		if bias, err = f32(w[2]); err != nil {
-			return nil, err
-		}
-	}
-	// Keras gate blocks → ONNX order: LSTM i,f,c,o → i,o,f,c; GRU z,r,h stays.
-	order := []int64{0, 1, 2}
-	if class == "LSTM" {
-		order = []int64{0, 3, 1, 2}
-	}
-	kt, _ := permute(kern, w[0].Shape, []int{1, 0}) // (gates·u, in)
-	rt, _ := permute(rec, w[1].Shape, []int{1, 0})  // (gates·u, u)
-	W := make([]float32, 0, len(kt))
-	R := make([]float32, 0, len(rt))
-	B := make([]float32, 2*gates*u)
-	for gi, g := range order {
-		W = append(W, kt[g*u*in:(g+1)*u*in]...)
-		R = append(R, rt[g*u*u:(g+1)*u*u]...)
-		switch {
-		case bias == nil:
-		case int64(len(bias)) == gates*u:
-			copy(B[int64(gi)*u:], bias[g*u:(g+1)*u])
-		case int64(len(bias)) == 2*gates*u: // GRU reset_after: input and recurrent biases
-			copy(B[int64(gi)*u:], bias[g*u:(g+1)*u])
-			copy(B[(gates+int64(gi))*u:], bias[(gates+g)*u:(gates+g+1)*u])
-		default:
-			return nil, ir.Errorf(ir.KindCorrupt, "", "layer %q (%s): bias of %d values", name, class, len(bias))
-		}
+		bias = w[2]
 	}
 	xt := b.op("Transpose", name+"_time_major", []string{x.name}, aInts("perm", 1, 0, 2))
-	attrs := []*ir.Attribute{aInt("hidden_size", u)}
-	if class == "GRU" {
-		reset := c.ResetAfter == nil || *c.ResetAfter
-		if reset {
-			attrs = append(attrs, aInt("linear_before_reset", 1))
-		}
+	outs, err := b.rnnOp(name, class, xt, w[0], w[1], bias, c.ResetAfter == nil || *c.ResetAfter, "", "")
+	if err != nil {
+		return nil, err
 	}
-	outs := b.opN(class, name+"_"+class, []string{xt, b.constF(name+".W", []int64{1, gates * u, in}, W),
-		b.constF(name+".R", []int64{1, gates * u, u}, R), b.constF(name+".B", []int64{1, 2 * gates * u}, B)}, 2, attrs...)
 	if c.ReturnSequences {
 		y := b.op("Squeeze", name+"_seq", []string{outs[0], b.constI(name+"_axis", 1)})
 		y = b.op("Transpose", name, []string{y}, aInts("perm", 1, 0, 2))
@@ -1047,7 +1002,92 @@ func (b *builder) rnn(name, class string, c *layerConfig, x kval, w []*ir.Tensor
 	return []kval{{name: y, rank: 2, dtype: ir.Float32}}, nil
 }
 
-var _ = fmt.Sprintf
+// rnnOp emits one ONNX LSTM or GRU over the time-major input xt from Keras' weights:
+// kernel (in, gates·u), recurrent kernel (u, gates·u) and bias (gates·u, or (2, gates·u)
+// for a GRU with reset_after: input and recurrent biases; nil for none). initH and
+// initC are optional (batch, u) initial states. Its outputs: Y (T, 1, batch, u), Y_h
+// and, for an LSTM, Y_c (1, batch, u).
+func (b *builder) rnnOp(name, class, xt string, kernel, recurrent, bias *ir.Tensor, resetAfter bool, initH, initC string) ([]string, error) {
+	gates := int64(4)
+	if class == "GRU" {
+		gates = 3
+	}
+	if len(kernel.Shape) != 2 || len(recurrent.Shape) != 2 {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "layer %q (%s): kernel %v and recurrent kernel %v", name, class, kernel.Shape, recurrent.Shape)
+	}
+	in, u := kernel.Shape[0], recurrent.Shape[0]
+	if u <= 0 || kernel.Shape[1] != gates*u || recurrent.Shape[1] != gates*u {
+		return nil, ir.Errorf(ir.KindCorrupt, "", "layer %q (%s): kernel %v and recurrent kernel %v for %d units", name, class, kernel.Shape, recurrent.Shape, u)
+	}
+	kern, err := f32(kernel)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := f32(recurrent)
+	if err != nil {
+		return nil, err
+	}
+	var bv []float32
+	if bias != nil {
+		if bv, err = f32(bias); err != nil {
+			return nil, err
+		}
+	}
+	// Keras gate blocks → ONNX order: LSTM i,f,c,o → i,o,f,c; GRU z,r,h stays.
+	order := []int64{0, 1, 2}
+	if class == "LSTM" {
+		order = []int64{0, 3, 1, 2}
+	}
+	kt, _ := permute(kern, kernel.Shape, []int{1, 0})   // (gates·u, in)
+	rt, _ := permute(rec, recurrent.Shape, []int{1, 0}) // (gates·u, u)
+	W := make([]float32, 0, len(kt))
+	R := make([]float32, 0, len(rt))
+	B := make([]float32, 2*gates*u)
+	for gi, g := range order {
+		W = append(W, kt[g*u*in:(g+1)*u*in]...)
+		R = append(R, rt[g*u*u:(g+1)*u*u]...)
+		switch {
+		case bv == nil:
+		case int64(len(bv)) == gates*u:
+			copy(B[int64(gi)*u:], bv[g*u:(g+1)*u])
+		case int64(len(bv)) == 2*gates*u && class == "GRU": // reset_after: input and recurrent biases
+			copy(B[int64(gi)*u:], bv[g*u:(g+1)*u])
+			copy(B[(gates+int64(gi))*u:], bv[(gates+g)*u:(gates+g+1)*u])
+		default:
+			return nil, ir.Errorf(ir.KindCorrupt, "", "layer %q (%s): bias of %d values", name, class, len(bv))
+		}
+	}
+	attrs := []*ir.Attribute{aInt("hidden_size", u)}
+	if class == "GRU" && resetAfter {
+		attrs = append(attrs, aInt("linear_before_reset", 1))
+	}
+	inputs := []string{xt, b.constF(name+".W", []int64{1, gates * u, in}, W),
+		b.constF(name+".R", []int64{1, gates * u, u}, R), b.constF(name+".B", []int64{1, 2 * gates * u}, B), ""}
+	// Initial states gain the direction axis: (batch, u) → (1, batch, u).
+	state := func(s, label string) string {
+		if s == "" {
+			return ""
+		}
+		return b.op("Unsqueeze", name+"_"+label, []string{s, b.constI(name+"_"+label+"_axis", 0)})
+	}
+	if h := state(initH, "initial_h"); h != "" {
+		inputs = append(inputs, h)
+	}
+	if c := state(initC, "initial_c"); c != "" {
+		if len(inputs) == 5 {
+			inputs = append(inputs, "")
+		}
+		inputs = append(inputs, c, "")
+	}
+	for len(inputs) > 0 && inputs[len(inputs)-1] == "" {
+		inputs = inputs[:len(inputs)-1]
+	}
+	n := 2
+	if class == "LSTM" {
+		n = 3
+	}
+	return b.opN(class, name+"_"+class, inputs, n, attrs...), nil
+}
 
 // convTransposeAttrs are the ConvTranspose attributes of a Keras Conv2DTranspose (or
 // TensorFlow's Conv2DBackpropInput) with an ONNX weight of shape ks.

@@ -11,9 +11,11 @@ package tf
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -303,7 +305,10 @@ func constValue(n *tfNodeDef, name string) (*ir.Tensor, []string, error) {
 		return nil, nil, fmt.Errorf("Const %s: dtype %d", n.name, dt)
 	}
 	n64 := ir.NumElements(shape)
-	want, _ := idt.ByteSize(n64)
+	want, ok := idt.ByteSize(n64)
+	if !ok {
+		return nil, nil, fmt.Errorf("Const %s: shape %v", n.name, shape)
+	}
 	var content []byte
 	if len(f[4]) > 0 {
 		content = f[4][0]
@@ -342,15 +347,15 @@ func constValue(n *tfNodeDef, name string) (*ir.Tensor, []string, error) {
 			vals = append(vals, v)
 			return nil
 		})
+		// A single value fills the whole shape: within the memory budget.
 		es := int64(idt.ElemBytes())
-		content = make([]byte, 0, want)
-		for i := int64(0); i < n64; i++ {
-			var v uint64
-			if len(vals) > 0 {
-				v = vals[min(int(i), len(vals)-1)]
-			}
+		if content, err = ir.AllocBytes(want, "", n.name, "Const value"); err != nil {
+			return nil, nil, err
+		}
+		for i := int64(0); i < n64 && len(vals) > 0; i++ {
+			v := vals[min(int(i), len(vals)-1)]
 			for j := int64(0); j < es; j++ {
-				content = append(content, byte(v>>(8*j)))
+				content[i*es+j] = byte(v >> (8 * j))
 			}
 		}
 	}
@@ -453,9 +458,13 @@ func (sm *savedModel) variableKeys() (map[string]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no restore function found: the variables cannot be matched to the graph")
+		for _, n := range sm.order {
+			if n.op == "VarHandleOp" {
+				return nil, fmt.Errorf("no restore function found: the variables cannot be matched to the graph")
+			}
+		}
 	}
-	return out, nil
+	return out, nil // a model without variables (resizing, say) needs none
 }
 
 type importer struct {
@@ -601,8 +610,8 @@ func (im *importer) value(r ref) (kval, error) {
 	for i, v := range outs {
 		im.vals[fmt.Sprintf("%s/%s:%d", r.sc.id, n.name, i)] = v
 	}
-	if r.idx >= len(outs) {
-		return kval{}, ir.Errorf(ir.KindUnsupported, "", "node %s (%s): output %d", n.name, n.op, r.idx)
+	if r.idx >= len(outs) || outs[r.idx].name == "" {
+		return kval{}, ir.Errorf(ir.KindUnsupported, "", "node %s (%s): output %d is not read", n.name, n.op, r.idx)
 	}
 	return outs[r.idx], nil
 }
@@ -707,6 +716,38 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			outs = append(outs, v)
 		}
 		return outs, nil
+	case "ResourceGather":
+		// Embedding lookups read the table through its handle: Gather on axis 0.
+		if len(n.inputs) < 2 || attrI(n, "batch_dims") != 0 {
+			return nil, unsupported("only batch_dims 0")
+		}
+		r, err := im.parseRef(sc, n.inputs[0], sc.fn == nil)
+		if err != nil {
+			return nil, err
+		}
+		t, err := im.variableBehind(r)
+		if err != nil {
+			return nil, unsupported("%v", err)
+		}
+		v, err := f32(t)
+		if err != nil {
+			return nil, err
+		}
+		idxRef, err := im.parseRef(sc, n.inputs[1], sc.fn == nil)
+		if err != nil {
+			return nil, err
+		}
+		idx, err := im.value(idxRef)
+		if err != nil {
+			return nil, err
+		}
+		idx = b.toCL(idx)
+		table := b.constF(n.name+".table", t.Shape, v)
+		return []kval{{name: b.op("Gather", n.name, []string{table, idx.name}, aInt("axis", 0)), rank: len(t.Shape) - 1 + idx.rank, dtype: ir.Float32}}, nil
+	case "BatchToSpaceND":
+		return im.dilatedConv(sc, n, unsupported)
+	case "While", "StatelessWhile":
+		return im.kerasRNNLoop(sc, n)
 	case "ReadVariableOp":
 		if len(n.inputs) == 0 {
 			return nil, unsupported("no input")
@@ -792,9 +833,9 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		return []kval{b.same(x, b.op("Mul", name, []string{x.name, x.name}))}, nil
 	case "LeakyRelu":
 		return []kval{b.same(x, b.op("LeakyRelu", name, []string{x.name}, aFloat("alpha", attrF(n, "alpha"))))}, nil
-	case "Softmax":
+	case "Softmax", "LogSoftmax":
 		x = b.toCL(x)
-		return []kval{b.same(x, b.op("Softmax", name, []string{x.name}, aInt("axis", -1)))}, nil
+		return []kval{b.same(x, b.op(n.op, name, []string{x.name}, aInt("axis", -1)))}, nil
 	case "BiasAdd":
 		if len(ins) != 2 {
 			return nil, unsupported("%d inputs", len(ins))
@@ -1088,37 +1129,66 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		y := b.op("ReduceProd", name+"_prod", []string{in}, aInts("axes", axes...), aInt("keepdims", kd))
 		return []kval{{name: b.op("Cast", name, []string{y}, aInt("to", int64(x.dtype))), rank: r, dtype: x.dtype}}, nil
 	case "StridedSlice":
-		// The 1-D slices Keras' Flatten and friends take of a shape.
-		bg, en, st := im.constOf(ins[1]), im.constOf(ins[2]), im.constOf(ins[3])
-		if bg == nil || en == nil || st == nil || x.rank != 1 || len(bg.Shape) != 1 || bg.Shape[0] != 1 {
-			return nil, unsupported("only constant 1-D slices")
+		return im.stridedSlice(n, ins, unsupported)
+	case "ReverseV2":
+		// go_backwards and Bidirectional RNNs reverse the time axis: a Slice with step -1.
+		ax := im.constOf(ins[1])
+		if ax == nil {
+			return nil, unsupported("axis is not constant")
 		}
-		bv, _ := bg.Float32s()
-		ev, _ := en.Float32s()
-		sv, _ := st.Float32s()
-		start, end := int64(bv[0]), int64(ev[0])
-		if attrI(n, "begin_mask")&1 != 0 {
-			start = 0
+		av, _ := ax.Float32s()
+		x = b.toCL(x)
+		y := x.name
+		for i, a := range av {
+			y = b.op("Slice", fmt.Sprintf("%s_%d", name, i), []string{y, b.constI(name+"_starts", -1), b.constI(name+"_ends", math.MinInt64),
+				b.constI(name+"_axes", int64(a)), b.constI(name+"_steps", -1)})
 		}
-		if attrI(n, "end_mask")&1 != 0 {
-			end = 1 << 31
+		return []kval{{name: y, rank: x.rank, dtype: x.dtype}}, nil
+	case "Fill":
+		// Fill(dims, value): the zero states Keras' RNNs start from.
+		if len(ins) != 2 {
+			return nil, unsupported("%d inputs", len(ins))
 		}
-		y := b.op("Slice", name+"_slice", []string{x.name, b.constI(name+"_starts", start), b.constI(name+"_ends", end), b.constI(name+"_axes", 0), b.constI(name+"_steps", int64(sv[0]))})
-		if attrI(n, "shrink_axis_mask")&1 != 0 {
-			return []kval{{name: b.op("Squeeze", name, []string{y, b.constI(name+"_sq", 0)}), rank: 0, dtype: x.dtype}}, nil
+		r, ok := im.length1D(ins[0])
+		if !ok {
+			return nil, unsupported("dims of unknown length")
 		}
-		if l, ok := im.length1D(x); ok && int64(sv[0]) == 1 {
-			lo, hi := start, end
-			if lo < 0 {
-				lo += int64(l)
+		dims := b.op("Cast", name+"_dims", []string{ins[0].name}, aInt("to", int64(ir.Int64)))
+		v := b.toCL(ins[1])
+		return []kval{{name: b.op("Expand", name, []string{v.name, dims}), rank: r, dtype: v.dtype}}, nil
+	case "FusedBatchNormV3", "FusedBatchNorm":
+		// Inference form: y = (x − mean)·scale/√(variance + ε) + offset on the channel axis.
+		if len(ins) < 5 {
+			return nil, unsupported("%d inputs", len(ins))
+		}
+		eps := attrF(n, "epsilon")
+		if _, set := n.attrs["epsilon"]; !set {
+			eps = 1e-4 // TensorFlow's default
+		}
+		if _, set := n.attrs["is_training"]; !set || attrB(n, "is_training") { // the op's default is training
+			return im.batchNormTraining(n, ins, eps, unsupported)
+		}
+		if attrS(n, "data_format") == "NCHW" {
+			return nil, unsupported("the inference form on NCHW input")
+		}
+		var params []string
+		for i, v := range ins[1:5] {
+			t := im.constOf(v)
+			if t == nil || len(t.Shape) != 1 {
+				return nil, unsupported("input %d is not a constant vector", i+1)
 			}
-			if hi < 0 {
-				hi += int64(l)
-			}
-			lo, hi = max(0, min(lo, int64(l))), max(0, min(hi, int64(l)))
-			im.packLen[y] = int(max(0, hi-lo))
+			params = append(params, v.name)
 		}
-		return []kval{{name: y, rank: 1, dtype: x.dtype}}, nil
+		if x.rank == 4 || x.rank == 3 {
+			x = b.toCF(x)
+		}
+		if !x.cf && x.rank != 2 {
+			return nil, unsupported("input of rank %d", x.rank)
+		}
+		y := b.op("BatchNormalization", name, append([]string{x.name}, params...), aFloat("epsilon", eps))
+		return []kval{b.same(x, y)}, nil
+	case "ResizeBilinear", "ResizeNearestNeighbor":
+		return im.resize(n, ins, unsupported)
 	case "Pack":
 		var parts []string
 		for i, v := range ins {
@@ -1211,6 +1281,9 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		}
 		y := b.op("Cast", name, []string{x.name}, aInt("to", int64(to)))
 		return []kval{{name: y, rank: x.rank, cf: x.cf, dtype: to}}, nil
+	case "TensorListStack":
+		// The output list of a recurrent loop, already stacked (time, batch, units).
+		return []kval{x}, nil
 	case "NoOp":
 		return nil, nil
 	}
@@ -1264,4 +1337,291 @@ func dropUnused(g *ir.Graph) {
 		}
 	}
 	g.Initializers = kept
+}
+
+// stridedSlice maps a StridedSlice with constant begin, end and strides onto Slice, and
+// Squeeze for the axes shrink_axis_mask drops. Ellipsis and new axes are not read.
+func (im *importer) stridedSlice(n *tfNodeDef, ins []kval, unsupported func(string, ...any) error) ([]kval, error) {
+	b, name := im.b, n.name
+	if len(ins) != 4 {
+		return nil, unsupported("%d inputs", len(ins))
+	}
+	x := b.toCL(ins[0])
+	bg, en, st := im.constOf(ins[1]), im.constOf(ins[2]), im.constOf(ins[3])
+	if bg == nil || en == nil || st == nil || len(bg.Shape) != 1 || len(en.Shape) != 1 || len(st.Shape) != 1 {
+		return nil, unsupported("begin, end and strides are not constant vectors")
+	}
+	if attrI(n, "ellipsis_mask") != 0 || attrI(n, "new_axis_mask") != 0 {
+		return nil, unsupported("ellipsis_mask and new_axis_mask are not supported")
+	}
+	bv, _ := bg.Float32s()
+	ev, _ := en.Float32s()
+	sv, _ := st.Float32s()
+	k := len(bv)
+	if len(ev) != k || len(sv) != k || k > x.rank || k == 0 {
+		return nil, unsupported("%d begin, %d end, %d strides for a tensor of rank %d", k, len(ev), len(sv), x.rank)
+	}
+	beginMask, endMask, shrinkMask := attrI(n, "begin_mask"), attrI(n, "end_mask"), attrI(n, "shrink_axis_mask")
+	starts, ends, axes, steps, shrink := make([]int64, k), make([]int64, k), make([]int64, k), make([]int64, k), []int64{}
+	for i := 0; i < k; i++ {
+		start, end, step := int64(bv[i]), int64(ev[i]), int64(sv[i])
+		if step == 0 {
+			return nil, unsupported("stride 0")
+		}
+		// A masked bound is the whole axis in the step's direction.
+		if beginMask&(1<<i) != 0 {
+			start = 0
+			if step < 0 {
+				start = math.MaxInt64
+			}
+		}
+		if endMask&(1<<i) != 0 {
+			end = math.MaxInt64
+			if step < 0 {
+				end = math.MinInt64
+			}
+		}
+		if shrinkMask&(1<<i) != 0 {
+			// One element at begin; end is ignored (begin −1 reads to the end).
+			step, end = 1, start+1
+			if start == -1 {
+				end = math.MaxInt64
+			}
+			shrink = append(shrink, int64(i))
+		}
+		starts[i], ends[i], axes[i], steps[i] = start, end, int64(i), step
+	}
+	y := b.op("Slice", name+"_slice", []string{x.name, b.constI(name+"_starts", starts...), b.constI(name+"_ends", ends...),
+		b.constI(name+"_axes", axes...), b.constI(name+"_steps", steps...)})
+	if x.rank == 1 && len(shrink) == 0 {
+		// A piece of a shape: its length, when known, for Reshape and Fill.
+		if l, ok := im.length1D(x); ok && steps[0] == 1 {
+			lo, hi := starts[0], ends[0]
+			if lo < 0 {
+				lo += int64(l)
+			}
+			if hi < 0 {
+				hi += int64(l)
+			}
+			lo, hi = max(0, min(lo, int64(l))), max(0, min(hi, int64(l)))
+			im.packLen[y] = int(max(0, hi-lo))
+		}
+	}
+	if len(shrink) > 0 {
+		y = b.op("Squeeze", name, []string{y, b.constI(name+"_sq", shrink...)})
+	}
+	return []kval{{name: y, rank: x.rank - len(shrink), dtype: x.dtype}}, nil
+}
+
+// resize maps ResizeBilinear and ResizeNearestNeighbor (NHWC images, a constant output
+// size) onto Resize, with the coordinate rule each align_corners / half_pixel_centers
+// setting gives in TensorFlow.
+func (im *importer) resize(n *tfNodeDef, ins []kval, unsupported func(string, ...any) error) ([]kval, error) {
+	b, name := im.b, n.name
+	if len(ins) != 2 || ins[0].rank != 4 || ins[1].rank != 1 {
+		return nil, unsupported("only 4-D images and a (height, width) size")
+	}
+	align, half := attrB(n, "align_corners"), attrB(n, "half_pixel_centers")
+	if align && half {
+		return nil, unsupported("align_corners and half_pixel_centers together")
+	}
+	var attrs []*ir.Attribute
+	switch {
+	case n.op == "ResizeBilinear" && align:
+		attrs = []*ir.Attribute{aString("mode", "linear"), aString("coordinate_transformation_mode", "align_corners")}
+	case n.op == "ResizeBilinear" && half:
+		attrs = []*ir.Attribute{aString("mode", "linear"), aString("coordinate_transformation_mode", "half_pixel")}
+	case n.op == "ResizeBilinear":
+		attrs = []*ir.Attribute{aString("mode", "linear"), aString("coordinate_transformation_mode", "asymmetric")}
+	case align: // round(out·(in−1)/(out−1)), halves away from zero
+		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "align_corners"), aString("nearest_mode", "round_prefer_ceil")}
+	case half: // floor((out+½)·in/out), which is half_pixel's (out+½)·in/out − ½ rounded half up
+		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "half_pixel"), aString("nearest_mode", "round_prefer_ceil")}
+	default: // floor(out·in/out)
+		attrs = []*ir.Attribute{aString("mode", "nearest"), aString("coordinate_transformation_mode", "asymmetric"), aString("nearest_mode", "floor")}
+	}
+	x := b.toCF(ins[0])
+	// sizes = (N, C) of the input, then (H, W): constant (Resizing) or computed from
+	// the input's shape (tf_keras' UpSampling2D).
+	hw := b.op("Cast", name+"_hw", []string{b.toCL(ins[1]).name}, aInt("to", int64(ir.Int64)))
+	if size := im.constOf(ins[1]); size != nil && ir.NumElements(size.Shape) == 2 {
+		sv, _ := size.Float32s()
+		hw = b.constI(name+"_hw", int64(sv[0]), int64(sv[1]))
+	}
+	shape := b.op("Shape", name+"_shape", []string{x.name})
+	nc := b.op("Slice", name+"_nc", []string{shape, b.constI(name+"_nc_starts", 0), b.constI(name+"_nc_ends", 2)})
+	sizes := b.op("Concat", name+"_sizes", []string{nc, hw}, aInt("axis", 0))
+	return []kval{b.same(x, b.op("Resize", name, []string{x.name, "", "", sizes}, attrs...))}, nil
+}
+
+// batchNormTraining maps FusedBatchNorm in its training form, which normalises by the
+// batch's own statistics: tf_keras' LayerNormalization runs it on its input reshaped to
+// (1, rows, features, 1) NCHW, so that each row is normalised over its features. Only
+// the normalised output is given (the batch statistics are not read at inference).
+func (im *importer) batchNormTraining(n *tfNodeDef, ins []kval, eps float32, unsupported func(string, ...any) error) ([]kval, error) {
+	b, name := im.b, n.name
+	x := b.toCL(ins[0])
+	if x.rank != 4 {
+		return nil, unsupported("input of rank %d", x.rank)
+	}
+	channel, vec := int64(3), []int64{}
+	if attrS(n, "data_format") == "NCHW" {
+		channel, vec = 1, []int64{1, 2}
+	}
+	var axes []int64
+	for a := int64(0); a < 4; a++ {
+		if a != channel {
+			axes = append(axes, a)
+		}
+	}
+	mean := b.op("ReduceMean", name+"_mean", []string{x.name}, aInts("axes", axes...), aInt("keepdims", 1))
+	d := b.op("Sub", name+"_centered", []string{x.name, mean})
+	v := b.op("ReduceMean", name+"_variance", []string{b.op("Mul", name+"_squared", []string{d, d})}, aInts("axes", axes...), aInt("keepdims", 1))
+	std := b.op("Sqrt", name+"_std", []string{b.op("Add", name+"_var_eps", []string{v, b.scalarF(name+"_eps", eps)})})
+	y := b.op("Div", name+"_normalized", []string{d, std})
+	// scale and offset broadcast on the channel axis.
+	perChannel := func(p kval, label string) string {
+		p = b.toCL(p)
+		if len(vec) == 0 {
+			return p.name
+		}
+		return b.op("Unsqueeze", name+"_"+label, []string{p.name, b.constI(name+"_"+label+"_axes", vec...)})
+	}
+	y = b.op("Mul", name+"_scaled", []string{y, perChannel(ins[1], "scale")})
+	y = b.op("Add", name, []string{y, perChannel(ins[2], "offset")})
+	return []kval{{name: y, rank: 4, dtype: x.dtype}}, nil
+}
+
+// dilatedConv reads TensorFlow's lowering of a dilated convolution,
+// BatchToSpaceND(conv(SpaceToBatchND(x, block, paddings)), block, crops), with an
+// optional ExpandDims/Squeeze pair around a Conv1D's Conv2D, as what it computes: the
+// same convolution with dilations = block on x padded by paddings, cropped by crops.
+func (im *importer) dilatedConv(sc *scope, n *tfNodeDef, unsupported func(string, ...any) error) ([]kval, error) {
+	b := im.b
+	if len(n.inputs) < 3 {
+		return nil, unsupported("%d inputs", len(n.inputs))
+	}
+	node := func(in string) *tfNodeDef {
+		r, err := im.parseRef(sc, in, sc.fn == nil)
+		if err != nil || r.sc != sc || r.idx != 0 {
+			return nil
+		}
+		return sc.nodes[r.node]
+	}
+	constInput := func(in string) []float32 {
+		r, err := im.parseRef(sc, in, sc.fn == nil)
+		if err != nil {
+			return nil
+		}
+		v, err := im.value(r)
+		if err != nil {
+			return nil
+		}
+		t := im.constOf(v)
+		if t == nil {
+			return nil
+		}
+		f, _ := t.Float32s()
+		return f
+	}
+	conv := node(n.inputs[0])
+	if conv != nil && conv.op == "Squeeze" && len(conv.inputs) > 0 {
+		conv = node(conv.inputs[0])
+	}
+	if conv == nil || (conv.op != "Conv2D" && conv.op != "DepthwiseConv2dNative") || len(conv.inputs) < 2 {
+		return nil, unsupported("only the lowering of a dilated convolution is read")
+	}
+	s2b := node(conv.inputs[0])
+	if s2b != nil && s2b.op == "ExpandDims" && len(s2b.inputs) > 0 {
+		s2b = node(s2b.inputs[0])
+	}
+	if s2b == nil || s2b.op != "SpaceToBatchND" || len(s2b.inputs) < 3 {
+		return nil, unsupported("no SpaceToBatchND before the convolution %s", conv.name)
+	}
+	block, paddings, crops := constInput(n.inputs[1]), constInput(s2b.inputs[2]), constInput(n.inputs[2])
+	k := len(block)
+	if k == 0 || k > 2 || !slices.Equal(block, constInput(s2b.inputs[1])) || len(paddings) != 2*k || len(crops) != 2*k {
+		return nil, unsupported("block shape, paddings and crops are not matching constants")
+	}
+	for _, v := range append(attrList(conv, "strides"), attrList(conv, "dilations")...) {
+		if v != 1 {
+			return nil, unsupported("the inner convolution %s is strided or dilated", conv.name)
+		}
+	}
+	if attrS(conv, "padding") != "VALID" {
+		return nil, unsupported("the inner convolution %s pads", conv.name)
+	}
+	// x padded as SpaceToBatchND pads it, standing in for SpaceToBatchND's output.
+	xr, err := im.parseRef(sc, s2b.inputs[0], sc.fn == nil)
+	if err != nil {
+		return nil, err
+	}
+	x, err := im.value(xr)
+	if err != nil {
+		return nil, err
+	}
+	x = b.toCL(x)
+	if x.rank != k+2 {
+		return nil, unsupported("input of rank %d for %d spatial axes", x.rank, k)
+	}
+	pads := make([]int64, 2*x.rank)
+	for i := 0; i < k; i++ {
+		pads[1+i], pads[x.rank+1+i] = int64(paddings[2*i]), int64(paddings[2*i+1])
+	}
+	padded := kval{name: b.op("Pad", s2b.name, []string{x.name, b.constI(s2b.name+"_pads", pads...)}), rank: x.rank, dtype: x.dtype}
+	im.vals[ref{sc: sc, node: s2b.name}.key()] = padded
+	// The convolution again, dilated by the block (a Conv1D's block is on its W axis).
+	dil := []int64{1, 1, 1, 1}
+	if k == 1 {
+		dil[2] = int64(block[0])
+	} else {
+		dil[1], dil[2] = int64(block[0]), int64(block[1])
+	}
+	dilated := *conv
+	dilated.attrs = maps.Clone(conv.attrs)
+	dilated.attrs["dilations"] = intListAttr(dil)
+	outs, err := im.convert(sc, &dilated)
+	if err != nil {
+		return nil, err
+	}
+	im.vals[ref{sc: sc, node: conv.name}.key()] = outs[0]
+	r, err := im.parseRef(sc, n.inputs[0], sc.fn == nil)
+	if err != nil {
+		return nil, err
+	}
+	y, err := im.value(r)
+	if err != nil {
+		return nil, err
+	}
+	// BatchToSpaceND's crops, on the spatial axes of y's layout.
+	var starts, ends, axes []int64
+	for i := 0; i < k; i++ {
+		lo, hi := int64(crops[2*i]), int64(crops[2*i+1])
+		if lo == 0 && hi == 0 {
+			continue
+		}
+		end := -hi
+		if hi == 0 {
+			end = math.MaxInt64
+		}
+		ax := int64(1 + i)
+		if y.cf {
+			ax = int64(2 + i)
+		}
+		starts, ends, axes = append(starts, lo), append(ends, end), append(axes, ax)
+	}
+	if len(axes) == 0 {
+		return []kval{b.same(y, b.op("Identity", n.name, []string{y.name}))}, nil
+	}
+	return []kval{b.same(y, b.op("Slice", n.name, []string{y.name, b.constI(n.name+"_starts", starts...), b.constI(n.name+"_ends", ends...), b.constI(n.name+"_axes", axes...)}))}, nil
+}
+
+// intListAttr encodes an AttrValue holding list(int).
+func intListAttr(v []int64) []byte {
+	var packed []byte
+	for _, x := range v {
+		packed = protowire.AppendVarint(packed, uint64(x))
+	}
+	list := protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), packed)
+	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), list)
 }

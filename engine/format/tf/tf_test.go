@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -212,5 +213,110 @@ func TestReadSavedModel(t *testing.T) {
 		if sm, err := parseSavedModel(data[:n], "x"); err == nil {
 			sm.variableKeys()
 		}
+	}
+}
+
+// Keras' LSTM and GRU While loops import as one ONNX LSTM and one GRU, with Keras'
+// weights in ONNX's gate order and shapes; no loop is left in the graph.
+func TestReadSavedModelRecurrent(t *testing.T) {
+	m, err := ReadSavedModel(filepath.Join(fixtures, "tiny_rnn_savedmodel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got := ops(m)
+	if strings.Count(got, "LSTM") != 1 || strings.Count(got, "GRU") != 1 || strings.Contains(got, "Loop") {
+		t.Fatalf("ops: %s", got)
+	}
+	shapes := map[string][]int64{}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "LSTM" || n.OpType == "GRU" {
+			for i, in := range n.Inputs[1:4] {
+				for _, init := range m.Graph.Initializers {
+					if init.Name == in {
+						shapes[n.OpType+"WRB"[i:i+1]] = init.Shape
+					}
+				}
+			}
+		}
+	}
+	want := map[string][]int64{"LSTMW": {1, 8, 3}, "LSTMR": {1, 8, 2}, "LSTMB": {1, 16}, "GRUW": {1, 6, 2}, "GRUR": {1, 6, 2}, "GRUB": {1, 12}}
+	for k, w := range want {
+		if !slices.Equal(shapes[k], w) {
+			t.Errorf("%s: shape %v, want %v", k, shapes[k], w)
+		}
+	}
+}
+
+// TensorFlow's resize settings map onto Resize's coordinate modes.
+func TestReadSavedModelResize(t *testing.T) {
+	m, err := ReadSavedModel(filepath.Join(fixtures, "tiny_resize_savedmodel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var modes []string
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Resize" {
+			for _, a := range n.Attrs {
+				if a.Name == "coordinate_transformation_mode" || a.Name == "nearest_mode" {
+					modes = append(modes, string(a.String))
+				}
+			}
+		}
+	}
+	slices.Sort(modes)
+	if want := []string{"align_corners", "half_pixel", "round_prefer_ceil"}; !slices.Equal(modes, want) {
+		t.Errorf("modes %v, want %v", modes, want)
+	}
+}
+
+// A recurrent SavedModel cut short or with flipped bytes imports or fails with an
+// error; it never panics, and the errors name the file.
+func TestSavedModelRecurrentCorrupt(t *testing.T) {
+	t.Setenv(ir.EnvMaxMemory, "64MiB")
+	dir := filepath.Join(fixtures, "tiny_rnn_savedmodel")
+	data, err := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := ReadBundle(filepath.Join(dir, "variables"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vars.Close()
+	byKey := map[string]*ir.Tensor{}
+	for _, v := range vars.Graph.Initializers {
+		byKey[v.Name] = v
+	}
+	tryImport := func(pb []byte) {
+		sm, err := parseSavedModel(pb, "x")
+		if err != nil {
+			return
+		}
+		handles, err := sm.variableKeys()
+		if err != nil {
+			return
+		}
+		im := &importer{sm: sm, b: newBuilder("x", nil), vars: byKey, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+		im.run()
+	}
+	for n := 0; n < len(data); n += 997 {
+		tryImport(data[:n])
+	}
+	for i := 0; i < len(data); i += 401 {
+		b := append([]byte{}, data...)
+		b[i] ^= 0x5a
+		tryImport(b)
+	}
+	// Without its weights the loop is refused, naming the While node.
+	sm, err := parseSavedModel(data, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handles, _ := sm.variableKeys()
+	im := &importer{sm: sm, b: newBuilder("x", nil), vars: map[string]*ir.Tensor{}, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+	if err := im.run(); err == nil || !strings.Contains(err.Error(), "While") {
+		t.Errorf("no weights: %v", err)
 	}
 }
