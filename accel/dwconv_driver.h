@@ -65,6 +65,9 @@ static void KTGT glue(DWCONV_FN, _phased)(const float *x, const float *w, const 
 				}
 			}
 		const float bv = bias ? bias[c] : 0.0f;
+#ifdef DW_TAPS
+		if (DW_TAPS(buf, plane, wq, wc, bv, y + c * oh * ow, flat, oh, ow, kh, kw, sh, sw)) continue;
+#endif
 		for (int64_t t = 0; t < len; t++) flat[t] = bv;
 		for (int64_t i = 0; i < kh; i++)
 			for (int64_t j = 0; j < kw; j++) {

@@ -268,7 +268,6 @@ void KTGT mc_sconv_implicit_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, 
 #define SGEMM_FN mc_sgemm_avx512
 #include "gemm_f32_driver.h"
 
-#define DWCONV_FN mc_dwconv2d_avx512
 // y += a·x with 16 lanes and one masked step for the tail (rows are short: 7 to 112).
 // Multiply then add, unfused, as the Go reference does.
 static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_t n) {
@@ -292,6 +291,12 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 	return o;
 }
 #define DW_GATHER2 dw_gather2_avx512
+// The previous one-axpy-per-tap kernel, kept for the benchmarks (accel.prevDWConv2D).
+#define DWCONV_FN mc_dwconv2d_axpy_avx512
+#include "dwconv_driver.h"
+#undef DWCONV_FN
+#define DWCONV_FN mc_dwconv2d_avx512
+#include "dwconv_taps_avx512.h"
 #include "dwconv_driver.h"
 
 #define BIASACT_FN mc_bias_act_avx512
