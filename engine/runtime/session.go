@@ -244,6 +244,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	p.inferTypes(s.opset)
 	s.fold(p)
 	s.fuseConv(p)
+	s.fuseSEScale(p)
 	s.fuseChains(p)
 	s.fuseIntMatMul(p)
 	s.packIntWeights(p)
