@@ -13,7 +13,8 @@ import (
 // and the Mul is a full pass over the block's widest feature map, written to memory only
 // for the Conv to read it back. Scaling input channel ci by s[ci] is scaling column ci of
 // the Conv's weights, W'[m][ci] = W[m][ci]·s[ci]: m·C products per run instead of C·H·W,
-// and no scaled feature map at all. The result differs from Mul-then-Conv only by float32
+// and no scaled feature map at all (where m > H·W the image is scaled instead, into a
+// scratch buffer). The result differs from Mul-then-Conv only by float32
 // rounding (each product w·(s·x) becomes (w·s)·x).
 //
 // Fused when the Mul's output is read only by a Conv (not itself fused) with constant
@@ -117,6 +118,13 @@ func (fu *seFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		w, ok := in[2].Data.([]float32)
 		if ch := x.Shape[1]; ok && len(in[2].Shape) == 4 && in[2].Shape[1] == ch && len(w) == in[2].Shape[0]*ch {
 			s := sc.Data.([]float32)
+			if m, hw := in[2].Shape[0], x.Shape[2]*x.Shape[3]; m > hw {
+				// More output channels than pixels (the 7×7 late layers): scaling the
+				// image is the smaller product, and still one fewer pass than Mul + Conv.
+				xs := allocRaw[float32](c, ch*hw)
+				scaleRows(xs, x.Data.([]float32), s, hw)
+				return convRun(c, []*Tensor{{DType: ir.Float32, Shape: x.Shape, Data: xs}, in[2], opt(in, 3)}, nil, nil, nil)
+			}
 			ws := allocRaw[float32](c, len(w))
 			for r := 0; r < len(w); r += ch {
 				for ci, v := range w[r : r+ch] {
@@ -166,4 +174,14 @@ func seOperands(a, b *Tensor) (x, scale *Tensor, ok bool) {
 		return nil, nil, false
 	}
 	return a, b, true
+}
+
+// scaleRows writes dst[r][k] = src[r][k]·s[r] for rows of n values.
+func scaleRows(dst, src, s []float32, n int) {
+	for r, sv := range s {
+		d, x := dst[r*n:(r+1)*n], src[r*n:(r+1)*n]
+		for k, v := range x {
+			d[k] = v * sv
+		}
+	}
 }

@@ -26,17 +26,22 @@ func TestFuseSEScale(t *testing.T) {
 		{"scale-output", 1, 1, true, true, 5},
 		{"batch2-fallback", 2, 1, true, false, 5},
 		{"conv3x3-not-fused", 1, 3, true, false, 6},
+		{"more-outputs-than-pixels", 1, 1, true, false, 5}, // the image is scaled, not W
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const c, m, r, h, w = 12, 7, 3, 9, 11
+			var c, m, r, h, w int64 = 12, 7, 3, 9, 11
+			if tc.name == "more-outputs-than-pixels" {
+				m, h, w = 40, 3, 2
+			}
+			ci, mi, ri := int(c), int(m), int(r)
 			g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, int64(tc.n), c, h, w)}}}
 			g.Initializers = []*ir.Tensor{
-				f32Tensor(t, "w1", []int64{r, c, 1, 1}, randT(rng, 0.5, r, c, 1, 1).Data.([]float32)),
-				f32Tensor(t, "b1", []int64{r}, randT(rng, 0.5, r).Data.([]float32)),
-				f32Tensor(t, "w2", []int64{c, r, 1, 1}, randT(rng, 0.5, c, r, 1, 1).Data.([]float32)),
-				f32Tensor(t, "b2", []int64{c}, randT(rng, 0.5, c).Data.([]float32)),
-				f32Tensor(t, "wp", []int64{m, c, int64(tc.k), int64(tc.k)}, randT(rng, 0.5, m, c, tc.k, tc.k).Data.([]float32)),
-				f32Tensor(t, "bp", []int64{m}, randT(rng, 0.5, m).Data.([]float32)),
+				f32Tensor(t, "w1", []int64{r, c, 1, 1}, randT(rng, 0.5, ri, ci, 1, 1).Data.([]float32)),
+				f32Tensor(t, "b1", []int64{r}, randT(rng, 0.5, ri).Data.([]float32)),
+				f32Tensor(t, "w2", []int64{c, r, 1, 1}, randT(rng, 0.5, ci, ri, 1, 1).Data.([]float32)),
+				f32Tensor(t, "b2", []int64{c}, randT(rng, 0.5, ci).Data.([]float32)),
+				f32Tensor(t, "wp", []int64{m, c, int64(tc.k), int64(tc.k)}, randT(rng, 0.5, mi, ci, tc.k, tc.k).Data.([]float32)),
+				f32Tensor(t, "bp", []int64{m}, randT(rng, 0.5, mi).Data.([]float32)),
 			}
 			mulIn := []string{"s", "x"}
 			if !tc.scaleFirst {
@@ -61,7 +66,7 @@ func TestFuseSEScale(t *testing.T) {
 				g.Outputs = append(g.Outputs, &ir.ValueInfo{Name: "s"})
 			}
 			model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
-			x := randT(rng, 1, tc.n, c, h, w)
+			x := randT(rng, 1, tc.n, ci, int(h), int(w))
 			run := func(on bool) (map[string]*Tensor, int) {
 				fastPaths = on
 				defer func() { fastPaths = true }()
