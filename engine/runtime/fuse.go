@@ -77,10 +77,14 @@ func epilogueBlock(y []float32, rows, cols, ch0 int, bias []float32, stages []ep
 	case len(rest) == 0:
 		accel.BiasAct(block, rows, cols, bs, act)
 	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'w':
-		accel.BiasAct(block, rows, cols, bs, act)
+		if bs != nil { // the depthwise kernel adds its bias itself: no pass adding nothing
+			accel.BiasAct(block, rows, cols, bs, act)
+		}
 		accel.SiLU(block, block)
 	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'g':
-		accel.BiasAct(block, rows, cols, bs, act)
+		if bs != nil {
+			accel.BiasAct(block, rows, cols, bs, act)
+		}
 		sigmoid32(block, block)
 	default:
 		for j := 0; j < rows; j++ {
