@@ -285,8 +285,11 @@ static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_
 // the short rows of late layers (7 to 28 outputs) need no scalar tail.
 static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64_t lo, int64_t hi) {
 	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-	for (int64_t o = lo; o < hi; o += 16) {
-		const int64_t n = hi - o < 16 ? hi - o : 16, need = 2 * n - 1; // outputs, source values
+	int64_t o = lo;
+	for (; o + 17 <= hi; o += 16) // whole vectors: reads up to src[2·o + 31] ≤ src[2·(hi−1)]
+		_mm512_storeu_ps(dst + o, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * o), even, _mm512_loadu_ps(src + 2 * o + 16)));
+	if (o < hi) { // 1 to 16 outputs left
+		const int64_t n = hi - o, need = 2 * n - 1; // outputs, source values
 		const __m512 a = _mm512_maskz_loadu_ps(tailmask(need), src + 2 * o);
 		const __m512 b = need > 16 ? _mm512_maskz_loadu_ps(tailmask(need - 16), src + 2 * o + 16) : _mm512_setzero_ps();
 		_mm512_mask_storeu_ps(dst + o, tailmask(n), _mm512_permutex2var_ps(a, even, b));
