@@ -46,6 +46,10 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post fun
 // dwTaskWork is the multiply-adds one DepthwiseConv2D task aims at.
 const dwTaskWork = 1 << 15
 
+// prevDWConv2DAVX512 is the previous AVX-512 depthwise kernel (one axpy per tap), set
+// where it is built, for the benchmarks; it is never dispatched to.
+var prevDWConv2DAVX512 func(p *Window2D, x, w, bias, y []float32, channels int)
+
 // refDWConv2D is the pure-Go reference of the depthwise kernel, in the C kernels' order.
 func refDWConv2D(p *Window2D, x, w, bias, y []float32, channels int) {
 	in, k, out := p.H*p.W, p.KH*p.KW, p.OH*p.OW

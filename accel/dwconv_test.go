@@ -142,6 +142,13 @@ func benchDW(b *testing.B, p Window2D, ch int) {
 				bt.t.dwconv2d(&p, x, w, bias, y, ch)
 			}
 		})
+		if bt.name == string(BackendAVX512) && prevDWConv2DAVX512 != nil {
+			b.Run("avx512-axpy", func(b *testing.B) { // the previous kernel
+				for i := 0; i < b.N; i++ {
+					prevDWConv2DAVX512(&p, x, w, bias, y, ch)
+				}
+			})
+		}
 	}
 }
 

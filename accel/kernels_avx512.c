@@ -268,7 +268,6 @@ void KTGT mc_sconv_implicit_avx512(int64_t m, int64_t cg, int64_t h, int64_t w, 
 #define SGEMM_FN mc_sgemm_avx512
 #include "gemm_f32_driver.h"
 
-#define DWCONV_FN mc_dwconv2d_avx512
 // y += a·x with 16 lanes and one masked step for the tail (rows are short: 7 to 112).
 // Multiply then add, unfused, as the Go reference does.
 static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_t n) {
@@ -282,16 +281,28 @@ static inline KTGT void dw_axpy_avx512(float *y, const float *x, float a, int64_
 	}
 }
 #define DW_AXPY dw_axpy_avx512
-// dst[o] = src[2·o] for o from lo while a whole vector's reads (up to src[2·o + 31])
-// stay at or below src[2·(hi−1)]; returns where the caller's scalar loop goes on.
+// dst[o] = src[2·o] for o in [lo, hi); returns hi. Masked loads end at src[2·(hi−1)], so
+// the short rows of late layers (7 to 28 outputs) need no scalar tail.
 static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64_t lo, int64_t hi) {
 	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 	int64_t o = lo;
-	for (; o + 17 <= hi; o += 16)
+	for (; o + 17 <= hi; o += 16) // whole vectors: reads up to src[2·o + 31] ≤ src[2·(hi−1)]
 		_mm512_storeu_ps(dst + o, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * o), even, _mm512_loadu_ps(src + 2 * o + 16)));
-	return o;
+	if (o < hi) { // 1 to 16 outputs left
+		const int64_t n = hi - o, need = 2 * n - 1; // outputs, source values
+		const __m512 a = _mm512_maskz_loadu_ps(tailmask(need), src + 2 * o);
+		const __m512 b = need > 16 ? _mm512_maskz_loadu_ps(tailmask(need - 16), src + 2 * o + 16) : _mm512_setzero_ps();
+		_mm512_mask_storeu_ps(dst + o, tailmask(n), _mm512_permutex2var_ps(a, even, b));
+	}
+	return hi;
 }
 #define DW_GATHER2 dw_gather2_avx512
+// The previous one-axpy-per-tap kernel, kept for the benchmarks (accel.prevDWConv2D).
+#define DWCONV_FN mc_dwconv2d_axpy_avx512
+#include "dwconv_driver.h"
+#undef DWCONV_FN
+#define DWCONV_FN mc_dwconv2d_avx512
+#include "dwconv_taps_avx512.h"
 #include "dwconv_driver.h"
 
 #define BIASACT_FN mc_bias_act_avx512

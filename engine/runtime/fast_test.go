@@ -434,7 +434,8 @@ func TestFastConvPool1D(t *testing.T) {
 // GlobalAveragePool on float32 sums in float64 as the generic kernel does: the same bits.
 func TestFastGlobalAveragePool(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
-	for _, shape := range [][]int{{2, 3, 7, 5}, {1, 5, 1, 1}, {3, 2, 11}} {
+	// Planes in groups of four and a remainder; enough planes for several tasks.
+	for _, shape := range [][]int{{2, 3, 7, 5}, {1, 5, 1, 1}, {3, 2, 11}, {1, 4, 3, 3}, {1, 4099, 3, 3}, {2, 37, 29, 31}} {
 		n := &ir.Node{OpType: "GlobalAveragePool", Inputs: make([]string, 1), Outputs: []string{"y"}}
 		fast, slow := runBoth(t, n, []*Tensor{randT(rng, 1, shape...)})
 		closeTo(t, fmt.Sprint("GlobalAveragePool ", shape), fast[0], slow[0], 0, 0)

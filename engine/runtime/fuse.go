@@ -46,6 +46,15 @@ func epilogueBlock(y []float32, rows, cols, ch0 int, bias []float32, stages []ep
 	if bias == nil && len(stages) == 0 || rows == 0 || cols == 0 {
 		return
 	}
+	if rows > 1 && rows*cols >= 2*epilogueGrain {
+		// A whole convolution's output (a 1×1 Conv's GEMM has no per-tile hook): run it in
+		// slabs of rows that stay in cache between the bias pass and the activation's,
+		// split over the pool. The slabs are fixed, so every thread count gives the same bits.
+		accel.ParallelFor(rows, max(1, epilogueGrain/cols), func(r0, r1 int) {
+			epilogueBlock(y[r0*cols:r1*cols], r1-r0, cols, ch0+r0, bias, stages)
+		})
+		return
+	}
 	var bs []float32
 	if bias != nil {
 		bs = bias[ch0 : ch0+rows]
@@ -68,10 +77,14 @@ func epilogueBlock(y []float32, rows, cols, ch0 int, bias []float32, stages []ep
 	case len(rest) == 0:
 		accel.BiasAct(block, rows, cols, bs, act)
 	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'w':
-		accel.BiasAct(block, rows, cols, bs, act)
+		if bs != nil { // the depthwise kernel adds its bias itself: no pass adding nothing
+			accel.BiasAct(block, rows, cols, bs, act)
+		}
 		accel.SiLU(block, block)
 	case len(rest) == 1 && act.Kind == accel.ActNone && rest[0].kind == 'g':
-		accel.BiasAct(block, rows, cols, bs, act)
+		if bs != nil {
+			accel.BiasAct(block, rows, cols, bs, act)
+		}
 		sigmoid32(block, block)
 	default:
 		for j := 0; j < rows; j++ {
@@ -79,6 +92,10 @@ func epilogueBlock(y []float32, rows, cols, ch0 int, bias []float32, stages []ep
 		}
 	}
 }
+
+// epilogueGrain is the number of values one epilogue task works on: small enough to
+// stay in L2 between passes.
+const epilogueGrain = 1 << 14
 
 // applyEpilogue adds the bias (if any) and runs the stages on the row of output channel ch.
 func applyEpilogue(row []float32, ch int, bias []float32, stages []epStage) {

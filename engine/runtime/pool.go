@@ -171,15 +171,8 @@ func globalPool(kind byte) kernel {
 			out = append(out, 1)
 		}
 		if f, ok := x.Data.([]float32); ok && kind == 'a' && x.DType == ir.Float32 && fastPaths {
-			// The same float64 sum in the same order, without a float64 copy of x.
 			res := allocRaw[float32](c, nc)
-			for i := range res {
-				var s float64
-				for _, v := range f[i*S : (i+1)*S] {
-					s += float64(v)
-				}
-				res[i] = float32(s / float64(S))
-			}
+			globalAverage32(res, f, S)
 			return one(&Tensor{DType: x.DType, Shape: out, Data: res})
 		}
 		p := float64(c.attrInt("p", 2))
