@@ -234,14 +234,17 @@ func opConcat(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := concat(parts, axis)
+	t, err := concatInto(c, parts, axis)
 	if err != nil {
 		return nil, err
 	}
 	return one(t)
 }
 
-func concat(parts []*Tensor, axis int) (*Tensor, error) {
+func concat(parts []*Tensor, axis int) (*Tensor, error) { return concatInto(nil, parts, axis) }
+
+// concatInto is concat with its output from the run's pool when c has one.
+func concatInto(c *opContext, parts []*Tensor, axis int) (*Tensor, error) {
 	first := parts[0]
 	out := shapeOf(first)
 	out[axis] = 0
@@ -258,7 +261,7 @@ func concat(parts []*Tensor, axis int) (*Tensor, error) {
 	}
 	outer := prod(out[:axis])
 	inner := prod(out[axis+1:])
-	data := alloc(first.DType, prod(out))
+	data := pooledAlloc(c, first.DType, prod(out))
 	off := 0
 	for o := 0; o < outer; o++ {
 		for _, p := range parts {
