@@ -297,6 +297,20 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 #define BIASACT_FN mc_bias_act_avx512
 #include "biasact_driver.h"
 
+// y[o] = max(src[2·o], y[o]) over stride-2 columns, as dw_gather2_avx512 reads them.
+// vmaxps returns its second operand unless the first is greater, which is the Go
+// reference's v > best ? v : best, NaN and signed-zero cases included.
+static inline KTGT int64_t maxpool_max2_avx512(float *y, const float *src, int64_t lo, int64_t hi) {
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	int64_t o = lo;
+	for (; o + 17 <= hi; o += 16) {
+		const __m512 v = _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * o), even, _mm512_loadu_ps(src + 2 * o + 16));
+		_mm512_storeu_ps(y + o, _mm512_max_ps(v, _mm512_loadu_ps(y + o)));
+	}
+	return o;
+}
+#define MAXPOOL_COPY2 dw_gather2_avx512
+#define MAXPOOL_MAX2 maxpool_max2_avx512
 #define MAXPOOL_FN mc_maxpool2d_avx512
 #include "maxpool_driver.h"
 #undef MR
