@@ -380,6 +380,9 @@ func opSlice(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		s, n := sliceRange(x.Shape[a], starts[i], ends[i], k)
 		lo[a], step[a], out[a] = s, k, n
 	}
+	if v, ok := contiguousSlice(x, out, lo, step); ok {
+		return one(v)
+	}
 	st := stridesOf(x.Shape)
 	base := 0
 	ost := make([]int, r)
