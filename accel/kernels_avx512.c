@@ -308,6 +308,38 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 #define BIASACT_FN mc_bias_act_avx512
 #include "biasact_driver.h"
 
+// Stride-2 columns of max pooling: y[o] = src[2·o] (the first tap, keep == 0) or
+// y[o] = max(src[2·o], y[o]) for o in [lo, hi). Full vectors read src[2·o … 2·o + 31]
+// while that stays at or below src[2·(hi−1)]; the rest is one masked step (masked-off
+// lanes are neither read nor written), so no output is left to a scalar loop. vmaxps
+// returns its second operand unless the first is greater: the Go reference's
+// v > best ? v : best, NaN and signed-zero cases included.
+static inline KTGT void maxpool_cols2_avx512(float *y, const float *src, int64_t lo, int64_t hi, int keep) {
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	int64_t o = lo;
+	for (; o + 17 <= hi; o += 16) {
+		const __m512 v = _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * o), even, _mm512_loadu_ps(src + 2 * o + 16));
+		_mm512_storeu_ps(y + o, keep ? _mm512_max_ps(v, _mm512_loadu_ps(y + o)) : v);
+	}
+	for (; o < hi; o += 16) {
+		const int64_t r = hi - o < 16 ? hi - o : 16, reads = 2 * r - 1; // src[2·o … 2·(o+r−1)]
+		const __m512 a = _mm512_maskz_loadu_ps(tailmask(reads), src + 2 * o);
+		const __m512 b = _mm512_maskz_loadu_ps(tailmask(reads > 16 ? reads - 16 : 0), src + 2 * o + 16);
+		const __m512 v = _mm512_permutex2var_ps(a, even, b);
+		const __mmask16 m = tailmask(r);
+		_mm512_mask_storeu_ps(y + o, m, keep ? _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, y + o)) : v);
+	}
+}
+static inline KTGT int64_t maxpool_copy2_avx512(float *y, const float *src, int64_t lo, int64_t hi) {
+	maxpool_cols2_avx512(y, src, lo, hi, 0);
+	return hi;
+}
+static inline KTGT int64_t maxpool_max2_avx512(float *y, const float *src, int64_t lo, int64_t hi) {
+	maxpool_cols2_avx512(y, src, lo, hi, 1);
+	return hi;
+}
+#define MAXPOOL_COPY2 maxpool_copy2_avx512
+#define MAXPOOL_MAX2 maxpool_max2_avx512
 #define MAXPOOL_FN mc_maxpool2d_avx512
 #include "maxpool_driver.h"
 #undef MR

@@ -4,6 +4,9 @@
 // Semantics of the Go reference: each output starts from its first tap inside the
 // image (in tap order), then takes v where v > best, so a NaN met first stays and a NaN
 // met later is skipped; a window wholly in the padding gives −Inf.
+// An ISA file may define MAXPOOL_COPY2(y, src, lo, hi) (y[o] = src[2·o]) and
+// MAXPOOL_MAX2(y, src, lo, hi) (y[o] = src[2·o] > y[o] ? src[2·o] : y[o]) for stride-2
+// columns: each handles outputs from lo on and returns where the scalar loop goes on.
 
 static inline int64_t glue(MAXPOOL_FN, _cdiv)(int64_t a, int64_t b) {
 	return a >= 0 ? (a + b - 1) / b : -((-a) / b);
@@ -11,6 +14,15 @@ static inline int64_t glue(MAXPOOL_FN, _cdiv)(int64_t a, int64_t b) {
 
 void KTGT MAXPOOL_FN(const float *x, float *y, int64_t planes, int64_t h, int64_t wd, int64_t oh, int64_t ow,
                      int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+	// Each column tap's range of outputs inside the image depends on the tap alone:
+	// computed once here (up to 16 taps) instead of with two divisions per row and tap.
+	enum { MAXPOOL_TAB = 16 };
+	int64_t lotab[MAXPOOL_TAB], hitab[MAXPOOL_TAB];
+	for (int64_t j = 0; j < kw && j < MAXPOOL_TAB; j++) {
+		const int64_t off = j * dw - pw;
+		lotab[j] = glue(MAXPOOL_FN, _cdiv)(-off, sw);
+		hitab[j] = glue(MAXPOOL_FN, _cdiv)(wd - off, sw);
+	}
 	for (int64_t c = 0; c < planes; c++) {
 		const float *xc = x + c * h * wd;
 		float *yc = y + c * oh * ow;
@@ -25,14 +37,19 @@ void KTGT MAXPOOL_FN(const float *x, float *y, int64_t planes, int64_t h, int64_
 				int64_t prevlo = ow; // outputs from prevlo on have had a tap in this row
 				for (int64_t j = 0; j < kw; j++) {
 					const int64_t off = j * dw - pw;
-					int64_t lo = glue(MAXPOOL_FN, _cdiv)(-off, sw), hi = glue(MAXPOOL_FN, _cdiv)(wd - off, sw);
+					int64_t lo = j < MAXPOOL_TAB ? lotab[j] : glue(MAXPOOL_FN, _cdiv)(-off, sw);
+					int64_t hi = j < MAXPOOL_TAB ? hitab[j] : glue(MAXPOOL_FN, _cdiv)(wd - off, sw);
 					if (lo < 0) lo = 0;
 					if (hi > ow) hi = ow;
 					if (lo >= hi) continue;
 					int64_t mlo = lo;
 					if (first) { // outputs [lo, min(prevlo, hi)) meet their first tap here
 						const int64_t e = prevlo < hi ? prevlo : hi;
-						for (int64_t o = lo; o < e; o++) yr[o] = xr[o * sw + off];
+						int64_t o = lo;
+#ifdef MAXPOOL_COPY2
+						if (sw == 2) o = MAXPOOL_COPY2(yr, xr + off, lo, e);
+#endif
+						for (; o < e; o++) yr[o] = xr[o * sw + off];
 						mlo = e > lo ? e : lo;
 						if (lo < prevlo) prevlo = lo;
 					}
@@ -43,7 +60,11 @@ void KTGT MAXPOOL_FN(const float *x, float *y, int64_t planes, int64_t h, int64_
 							yr[o] = v > yr[o] ? v : yr[o];
 						}
 					} else {
-						for (int64_t o = mlo; o < hi; o++) {
+						int64_t o = mlo;
+#ifdef MAXPOOL_MAX2
+						if (sw == 2) o = MAXPOOL_MAX2(yr, xr + off, mlo, hi);
+#endif
+						for (; o < hi; o++) {
 							const float v = xr[o * sw + off];
 							yr[o] = v > yr[o] ? v : yr[o];
 						}

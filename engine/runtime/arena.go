@@ -228,3 +228,33 @@ func allocZero[T poolable](c *opContext, n int) []T {
 func (c *opContext) tensorF32(d ir.DType, shape []int) *Tensor {
 	return &Tensor{DType: d, Shape: shape, Data: allocRaw[float32](c, prod(shape))}
 }
+
+// pooledAlloc is alloc (storage for n elements of dtype d) from the run's pool, for a
+// kernel that writes every element; strings come from the heap.
+func pooledAlloc(c *opContext, d ir.DType, n int) any {
+	switch d {
+	case ir.Float32, ir.Float16, ir.BFloat16:
+		return allocRaw[float32](c, n)
+	case ir.Float64:
+		return allocRaw[float64](c, n)
+	case ir.Int64:
+		return allocRaw[int64](c, n)
+	case ir.Int32:
+		return allocRaw[int32](c, n)
+	case ir.Int16:
+		return allocRaw[int16](c, n)
+	case ir.Int8, ir.Int4:
+		return allocRaw[int8](c, n)
+	case ir.Uint8, ir.Uint4:
+		return allocRaw[uint8](c, n)
+	case ir.Uint16:
+		return allocRaw[uint16](c, n)
+	case ir.Uint32:
+		return allocRaw[uint32](c, n)
+	case ir.Uint64:
+		return allocRaw[uint64](c, n)
+	case ir.Bool:
+		return allocRaw[bool](c, n)
+	}
+	return alloc(d, n)
+}

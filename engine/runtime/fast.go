@@ -226,14 +226,7 @@ func arithRow32(op byte, o, x []float32, xs int, y []float32, ys int) {
 
 // unary32 are float32 kernels for unary ops, writing dst from src (distinct slices).
 var unary32 = map[string]func(dst, src []float32){
-	"Relu": func(dst, src []float32) {
-		for i, v := range src {
-			if v < 0 { // NaN passes through, as max(x, 0) does in the reference
-				v = 0
-			}
-			dst[i] = v
-		}
-	},
+	"Relu":    relu32,
 	"Exp":     exp32,
 	"Sigmoid": sigmoid32,
 	"Tanh":    tanh32,

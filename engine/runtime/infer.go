@@ -427,7 +427,7 @@ func inferNode(n *ir.Node, opset int64, in []valueType, consts []*Tensor) (out [
 		}
 		return []valueType{typeOfShape(dt, ints(consts[0]))}
 	}
-	return nil
+	return inferDataMovement(n, in, consts)
 }
 
 func typeOfShape(dt ir.DType, s []int) valueType {

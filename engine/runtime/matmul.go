@@ -159,7 +159,13 @@ func opGemm(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		return nil, errf("inner dimensions differ: A %v, B %v (transA=%v, transB=%v)", a.Shape, b.Shape, ta, tb)
 	}
 	if av, ok := a.Data.([]float32); ok && a.DType == ir.Float32 && b.DType == ir.Float32 && fastPaths {
-		if t, ok := gemmFast(c, av, b.Data.([]float32), cc, ta, tb, m, n, k, a.Shape[1], b.Shape[1], alpha, beta); ok {
+		bv, tbv, ldb := b.Data.([]float32), tb, b.Shape[1]
+		if tb {
+			if bt := c.transposedB(bv, m, n, k, ldb); bt != nil {
+				bv, tbv, ldb = bt, false, n
+			}
+		}
+		if t, ok := gemmFast(c, av, bv, cc, ta, tbv, m, n, k, a.Shape[1], ldb, alpha, beta); ok {
 			return one(t)
 		}
 	}

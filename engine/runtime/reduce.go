@@ -87,7 +87,11 @@ func reduceKernel(op string) kernel {
 		if noop {
 			return one(view(x, shapeOf(x)))
 		}
-		outShape, _, idx := reduceIndex(x.Shape, red, c.attrInt("keepdims", 1) == 1)
+		keep := c.attrInt("keepdims", 1) == 1
+		if t, ok := reduceSum32(c, op, x, red, keep); ok {
+			return one(t)
+		}
+		outShape, _, idx := reduceIndex(x.Shape, red, keep)
 		v := float64s(x)
 		n := prod(outShape)
 		acc := make([]float64, n)

@@ -243,6 +243,11 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	p.fixed = append(p.fixed, make([]bool, len(p.names)-len(p.fixed))...)
 	p.inferTypes(s.opset)
 	s.fold(p)
+	// Again with the folded values as constants: a Reshape whose shape comes from a
+	// Constant node (torch's exporter writes them so) has a known type only now, and
+	// the fusions below need the dtypes past it.
+	p.inferTypes(s.opset)
+	s.fold(p)
 	s.fuseQDQConv(p) // before fuseConv, which would take the Conv as a float one
 	s.fuseConv(p)
 	s.fuseSEScale(p)

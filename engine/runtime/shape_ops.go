@@ -234,14 +234,17 @@ func opConcat(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := concat(parts, axis)
+	t, err := concatInto(c, parts, axis)
 	if err != nil {
 		return nil, err
 	}
 	return one(t)
 }
 
-func concat(parts []*Tensor, axis int) (*Tensor, error) {
+func concat(parts []*Tensor, axis int) (*Tensor, error) { return concatInto(nil, parts, axis) }
+
+// concatInto is concat with its output from the run's pool when c has one.
+func concatInto(c *opContext, parts []*Tensor, axis int) (*Tensor, error) {
 	first := parts[0]
 	out := shapeOf(first)
 	out[axis] = 0
@@ -258,7 +261,7 @@ func concat(parts []*Tensor, axis int) (*Tensor, error) {
 	}
 	outer := prod(out[:axis])
 	inner := prod(out[axis+1:])
-	data := alloc(first.DType, prod(out))
+	data := pooledAlloc(c, first.DType, prod(out))
 	off := 0
 	for o := 0; o < outer; o++ {
 		for _, p := range parts {
@@ -370,29 +373,15 @@ func opSlice(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		dim := x.Shape[a]
-		s, e, k := starts[i], ends[i], steps[i]
+		k := steps[i]
 		if k == 0 {
 			return nil, errf("slice step is 0 on axis %d", a)
 		}
-		if s < 0 {
-			s += dim
-		}
-		if e < 0 {
-			e += dim
-		}
-		if k > 0 {
-			s, e = clamp(s, 0, dim), clamp(e, 0, dim)
-		} else {
-			s, e = clamp(s, 0, dim-1), clamp(e, -1, dim-1)
-		}
-		n := 0
-		if k > 0 && e > s {
-			n = (e - s + k - 1) / k
-		} else if k < 0 && s > e {
-			n = (s - e - k - 1) / -k
-		}
+		s, n := sliceRange(x.Shape[a], starts[i], ends[i], k)
 		lo[a], step[a], out[a] = s, k, n
+	}
+	if v, ok := contiguousSlice(x, out, lo, step); ok {
+		return one(v)
 	}
 	st := stridesOf(x.Shape)
 	base := 0
@@ -405,6 +394,29 @@ func opSlice(c *opContext, in []*Tensor) ([]*Tensor, error) {
 		base = 0
 	}
 	return one(&Tensor{DType: x.DType, Shape: out, Data: takeStrided(c, x.Data, out, base, ost)})
+}
+
+// sliceRange is where Slice starts on an axis of size dim, and how many elements it
+// takes, for the bounds s:e with step k ≠ 0 as ONNX states them (negative from the end,
+// clamped to the axis).
+func sliceRange(dim, s, e, k int) (start, n int) {
+	if s < 0 {
+		s += dim
+	}
+	if e < 0 {
+		e += dim
+	}
+	if k > 0 {
+		s, e = clamp(s, 0, dim), clamp(e, 0, dim)
+	} else {
+		s, e = clamp(s, 0, dim-1), clamp(e, -1, dim-1)
+	}
+	if k > 0 && e > s {
+		n = (e - s + k - 1) / k
+	} else if k < 0 && s > e {
+		n = (s - e - k - 1) / -k
+	}
+	return s, n
 }
 
 // int64sClamped reads slice bounds, bringing int64 extremes (INT_MAX means "to the end")

@@ -1,0 +1,37 @@
+package runtime
+
+import "github.com/modelc/modelc/engine/ir"
+
+// transposedB returns Bᵀ (k×n, row-major) of a Gemm weight B stored n×k with transB=1
+// (torch's Linear layers), for a B that is the same in every run: built once per node
+// and kept by the session, so each run's product takes the SGEMM's direct path for
+// untransposed operands instead of packing Bᵀ again. nil when B is not fixed, or when
+// the product is a matrix-vector one (m = 1) or small, whose kernels read Bᵀ directly.
+func (c *opContext) transposedB(b []float32, m, n, k, ldb int) []float32 {
+	if m < 2 || m*n*k < smallGEMMFlops || c.sess == nil || len(b) == 0 || !c.inputFixed(1) {
+		return nil
+	}
+	type entry struct {
+		p       *float32
+		n, k    int
+		ldb     int
+		flipped []float32
+	}
+	key := struct {
+		node *ir.Node
+		tag  string
+	}{c.node, "gemm-bT"}
+	if v, ok := c.sess.tables.Load(key); ok {
+		if e := v.(*entry); e.p == &b[0] && e.n == n && e.k == k && e.ldb == ldb {
+			return e.flipped
+		}
+	}
+	flipped := make([]float32, k*n)
+	for j := 0; j < n; j++ {
+		for p, v := range b[j*ldb : j*ldb+k] {
+			flipped[p*n+j] = v
+		}
+	}
+	c.sess.tables.Store(key, &entry{p: &b[0], n: n, k: k, ldb: ldb, flipped: flipped})
+	return flipped
+}
