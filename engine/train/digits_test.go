@@ -183,9 +183,11 @@ func BenchmarkStepCNN(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		n.ZeroGrad()
-		if _, _, err := n.step(d, cfg, true); err != nil {
+		_, tp, err := n.step(d, cfg, true)
+		if err != nil {
 			b.Fatal(err)
 		}
+		tp.Release()
 		opt.step(n)
 	}
 }

@@ -131,10 +131,11 @@ func Fit(ctx context.Context, n *Net, d *Data, cfg Config, progress func(Epoch) 
 			idx := trainIdx[b:min(b+cfg.BatchSize, len(trainIdx))]
 			bd := d.batch(idx)
 			n.ZeroGrad()
-			loss, _, err := n.step(bd, cfg, true)
+			loss, tp, err := n.step(bd, cfg, true)
 			if err != nil {
 				return hist, err
 			}
+			tp.Release()
 			opt.step(n)
 			sum += loss * float64(len(idx))
 		}
@@ -250,6 +251,7 @@ func (n *Net) Evaluate(d *Data, cfg Config) (loss, agreement, accuracy float64, 
 			out = n.Model.Graph.Outputs[0].Name
 		}
 		pred := argmax(tp.Values[out])
+		tp.Release()
 		var tpred []int
 		if bd.Teacher != nil {
 			tpred = argmax(bd.Teacher)

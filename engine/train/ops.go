@@ -15,6 +15,7 @@ type opFn func(c *opCtx, in []*T) ([]*T, backFn, error)
 type opCtx struct {
 	node *ir.Node
 	net  *Net
+	tape *Tape // nil for an op run outside Forward
 }
 
 // ops is the table of supported ops; each ops_*.go file registers its family.

@@ -7,22 +7,27 @@ import "github.com/modelc/modelc/accel"
 // built in float32 as one [cg·kh·kw, n·oh·ow] matrix per group and kept for the backward
 // pass, and each product is one accel SGEMM per group over the whole batch (forward,
 // weight gradient and input gradient), writing straight into float32 buffers. The SGEMM
-// is blocked the same way whatever the thread count, so the result does not depend on it.
-func conv32(x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, backFn) {
+// is blocked the same way whatever the thread count, and the per-image work (patches,
+// their adjoint) is split by image, so the result does not depend on the thread count.
+// All buffers come from the tape's arena.
+func conv32(c *opCtx, x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, backFn) {
 	cg, mg := g.c/g.group, g.m/g.group
 	kk := cg * g.kh * g.kw
 	ohw := g.oh * g.ow
 	nn := g.n * ohw
-	w32 := to32(w.D)
-	x32 := to32(x.D)
-	cols := make([]float32, g.group*kk*nn) // kept for the backward pass
-	res := make([]float32, mg*nn)
-	out := New(oshape...)
+	chw := g.c * g.h * g.w
+	w32 := c.to32(w.D)
+	x32 := c.to32(x.D)
+	cols := c.f32(g.group * kk * nn) // kept for the backward pass
+	res := c.f32(mg * nn)
+	out := c.out(oshape...)
 	for gi := 0; gi < g.group; gi++ {
 		col := cols[gi*kk*nn : (gi+1)*kk*nn]
-		for b := 0; b < g.n; b++ {
-			g.im2col32(x32[b*g.c*g.h*g.w:], gi*cg, cg, col[b*ohw:], nn)
-		}
+		accel.ParallelFor(g.n, 1, func(b0, b1 int) {
+			for b := b0; b < b1; b++ {
+				g.im2col32(x32[b*chw:], gi*cg, cg, col[b*ohw:], nn)
+			}
+		})
 		accel.SGEMM(false, false, mg, nn, kk, 1, w32[gi*mg*kk:], kk, col, nn, 0, res, nn)
 		for m := 0; m < mg; m++ {
 			var bv float64
@@ -38,16 +43,17 @@ func conv32(x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, backFn) {
 		}
 	}
 	back := func(gout []*T) []*T {
-		gw := zerosLike(w)
+		gw := c.out(w.Shape...)
 		var gx, gb *T
 		if bias != nil {
-			gb = zerosLike(bias)
+			gb = c.zeros(bias.Shape...)
 		}
-		gd := make([]float32, mg*nn)
-		gwb := make([]float32, mg*kk)
+		gd := c.f32(mg * nn)
+		gwb := c.f32(mg * kk)
 		var dcol, gimg []float32
 		if needX {
-			dcol, gimg = make([]float32, kk*nn), make([]float32, g.n*g.c*g.h*g.w)
+			dcol, gimg = c.f32(kk*nn), c.f32(g.n*chw)
+			clear(gimg) // col2im32 adds into it
 		}
 		for gi := 0; gi < g.group; gi++ {
 			for m := 0; m < mg; m++ {
@@ -71,12 +77,14 @@ func conv32(x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, backFn) {
 				continue
 			}
 			accel.SGEMM(true, false, kk, nn, mg, 1, w32[gi*mg*kk:], kk, gd, nn, 0, dcol, nn)
-			for b := 0; b < g.n; b++ {
-				g.col2im32(dcol[b*ohw:], gi*cg, cg, gimg[b*g.c*g.h*g.w:], nn)
-			}
+			accel.ParallelFor(g.n, 1, func(b0, b1 int) {
+				for b := b0; b < b1; b++ {
+					g.col2im32(dcol[b*ohw:], gi*cg, cg, gimg[b*chw:], nn)
+				}
+			})
 		}
 		if needX {
-			gx = zerosLike(x)
+			gx = c.out(x.Shape...)
 			for i, v := range gimg {
 				gx.D[i] = float64(v)
 			}

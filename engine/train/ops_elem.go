@@ -55,18 +55,14 @@ func unary(c *opCtx, in []*T) ([]*T, backFn, error) {
 	x := in[0]
 	op := c.node.OpType
 	if op == "Relu" { // the common case: no derivative array, no per-element switch
-		y := zerosLike(x)
+		y := c.out(x.Shape...)
 		for i, v := range x.D {
-			if v > 0 {
-				y.D[i] = v
-			}
+			y.D[i] = reluBits(v)
 		}
 		back := func(g []*T) []*T {
-			gx := zerosLike(x)
+			gx := c.out(x.Shape...)
 			for i, v := range g[0].D {
-				if y.D[i] > 0 {
-					gx.D[i] = v
-				}
+				gx.D[i] = passWherePositive(v, y.D[i])
 			}
 			return []*T{gx}
 		}
@@ -264,4 +260,20 @@ func split(shape []int, axis int) (outer, n, inner int) {
 		}
 	}
 	return outer, shape[axis], inner
+}
+
+// reluBits is max(v, 0) without a branch (activations change sign at random, so a
+// branch mispredicts half the time): the value's bits are kept when its sign bit is
+// clear and cleared when it is set (−0 and negative values give +0; a NaN passes).
+func reluBits(v float64) float64 {
+	b := int64(math.Float64bits(v))
+	return math.Float64frombits(uint64(b &^ (b >> 63)))
+}
+
+// passWherePositive is g where y > 0 and 0 elsewhere (Relu's backward from its output y),
+// without a branch: y's bits read as an integer are positive exactly when y > 0.
+func passWherePositive(g, y float64) float64 {
+	yb := int64(math.Float64bits(y))
+	keep := uint64((-yb) >> 63) // all ones when yb > 0
+	return math.Float64frombits(math.Float64bits(g) & keep)
 }
