@@ -153,21 +153,16 @@ func maxPoolInside(c *opCtx, x *T, k, s []int, oh, ow int) (*T, backFn) {
 }
 
 // windowMax returns the offset in plane of the first maximum of the kh×kw window whose
-// top-left corner is at base (rows w apart). The 2×2 window is spelled out: it is the
-// common case and the loop's overhead would be most of its cost.
+// top-left corner is at base (rows w apart). The 2×2 window, the common case, is spelled
+// out and chooses without branches: which input is largest is random, so a branch
+// mispredicts about every other window.
 func windowMax(plane []float64, base, w, kh, kw int) int {
 	if kh == 2 && kw == 2 {
 		r0, r1 := plane[base:base+2], plane[base+w:base+w+2]
 		best, bi := r0[0], base
-		if r0[1] > best {
-			best, bi = r0[1], base+1
-		}
-		if r1[0] > best {
-			best, bi = r1[0], base+w
-		}
-		if r1[1] > best {
-			bi = base + w + 1
-		}
+		best, bi = greater(r0[1], base+1, best, bi)
+		best, bi = greater(r1[0], base+w, best, bi)
+		_, bi = greater(r1[1], base+w+1, best, bi)
 		return bi
 	}
 	best, bi := plane[base], base
@@ -180,6 +175,17 @@ func windowMax(plane []float64, base, w, kh, kw int) int {
 		}
 	}
 	return bi
+}
+
+// greater returns (v, i) when v > best, else (best, bi), by masks instead of a branch.
+func greater(v float64, i int, best float64, bi int) (float64, int) {
+	var take int64
+	if v > best { // compiled to a flag set (SETcc), not a jump
+		take = 1
+	}
+	mask := -take
+	vb, bb := int64(math.Float64bits(v)), int64(math.Float64bits(best))
+	return math.Float64frombits(uint64(bb ^ (bb^vb)&mask)), bi ^ (bi^i)&int(mask)
 }
 
 func globalAvg(c *opCtx, in []*T) ([]*T, backFn, error) {
