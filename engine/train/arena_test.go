@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/modelc/modelc/accel"
 )
 
 // poisonArena fills the net's free buffers with NaN, so that a step that reads a value
@@ -80,6 +82,46 @@ func TestRecycledBuffers(t *testing.T) {
 				if got[i][j] != want[i][j] {
 					t.Fatalf("%s: %s[%d] is %g on recycled buffers, %g on fresh ones", name, p.Name, j, got[i][j], want[i][j])
 				}
+			}
+		}
+	}
+}
+
+// The work is split in pieces that do not depend on the thread count, so a step gives the
+// same bits on one thread and on several.
+func TestThreadCountDoesNotChangeStep(t *testing.T) {
+	x := New(32, 64)
+	rng := rand.New(rand.NewSource(4))
+	for i := range x.D {
+		x.D[i] = rng.Float64()
+	}
+	teacher := New(32, 10)
+	for i := range teacher.D {
+		teacher.D[i] = rng.NormFloat64()
+	}
+	d := &Data{Inputs: map[string]*T{"input": x}, Teacher: teacher}
+	grads := func(threads int) [][]float64 {
+		defer accel.SetMaxThreads(accel.SetMaxThreads(threads))
+		n, err := NewNet(digits(t, "cnn"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tp, err := n.step(d, Config{Temperature: 2}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.Release()
+		var g [][]float64
+		for _, p := range n.Params {
+			g = append(g, p.Grad.D)
+		}
+		return g
+	}
+	one, three := grads(1), grads(3)
+	for i := range one {
+		for j := range one[i] {
+			if one[i][j] != three[i][j] {
+				t.Fatalf("parameter %d value %d: %g on one thread, %g on three", i, j, one[i][j], three[i][j])
 			}
 		}
 	}

@@ -25,25 +25,27 @@ func conv32(c *opCtx, x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, ba
 	out := c.out(oshape...)
 	for gi := 0; gi < g.group; gi++ {
 		col := cols[gi*kk*nn : (gi+1)*kk*nn]
-		accel.ParallelFor(g.n, 1, func(b0, b1 int) {
+		accel.ParallelFor(g.n, rowsPerTask(kk*ohw), func(b0, b1 int) {
 			pad := make([]float32, padLen)
 			for b := b0; b < b1; b++ {
 				g.im2col32(x32[b*chw:], gi*cg, cg, col[b*ohw:], nn, pad)
 			}
 		})
 		accel.SGEMM(false, false, mg, nn, kk, 1, w32[gi*mg*kk:], kk, col, nn, 0, res, nn)
-		for m := 0; m < mg; m++ {
-			var bv float64
-			if bias != nil {
-				bv = bias.D[gi*mg+m]
-			}
-			for b := 0; b < g.n; b++ {
-				o := out.D[(b*g.m+gi*mg+m)*ohw : (b*g.m+gi*mg+m+1)*ohw]
-				for i, v := range res[m*nn+b*ohw : m*nn+(b+1)*ohw] {
-					o[i] = float64(v) + bv
+		accel.ParallelFor(mg, rowsPerTask(nn), func(m0, m1 int) {
+			for m := m0; m < m1; m++ {
+				var bv float64
+				if bias != nil {
+					bv = bias.D[gi*mg+m]
+				}
+				for b := 0; b < g.n; b++ {
+					o := out.D[(b*g.m+gi*mg+m)*ohw : (b*g.m+gi*mg+m+1)*ohw]
+					for i, v := range res[m*nn+b*ohw : m*nn+(b+1)*ohw] {
+						o[i] = float64(v) + bv
+					}
 				}
 			}
-		}
+		})
 	}
 	back := func(gout []*T) []*T {
 		gw := c.out(w.Shape...)
@@ -59,18 +61,20 @@ func conv32(c *opCtx, x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, ba
 			clear(gimg) // col2im32 adds into it
 		}
 		for gi := 0; gi < g.group; gi++ {
-			for m := 0; m < mg; m++ {
-				for b := 0; b < g.n; b++ {
-					src := gout[0].D[(b*g.m+gi*mg+m)*ohw : (b*g.m+gi*mg+m+1)*ohw]
-					dst := gd[m*nn+b*ohw:]
-					for i, v := range src {
-						dst[i] = float32(v)
-					}
-					if gb != nil {
-						gb.D[gi*mg+m] += sum64(src)
+			accel.ParallelFor(mg, rowsPerTask(nn), func(m0, m1 int) {
+				for m := m0; m < m1; m++ {
+					for b := 0; b < g.n; b++ {
+						src := gout[0].D[(b*g.m+gi*mg+m)*ohw : (b*g.m+gi*mg+m+1)*ohw]
+						dst := gd[m*nn+b*ohw:]
+						for i, v := range src {
+							dst[i] = float32(v)
+						}
+						if gb != nil {
+							gb.D[gi*mg+m] += sum64(src)
+						}
 					}
 				}
-			}
+			})
 			// The weight gradient is computed transposed, colᵀ·gdᵀ as [kk, mg]: with the
 			// long batch dimension inner to both operands, accel's SGEMM runs this
 			// orientation about twice as fast as gd·colᵀ (few rows, many columns).
@@ -86,7 +90,7 @@ func conv32(c *opCtx, x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, ba
 				continue
 			}
 			accel.SGEMM(true, false, kk, nn, mg, 1, w32[gi*mg*kk:], kk, gd, nn, 0, dcol, nn)
-			accel.ParallelFor(g.n, 1, func(b0, b1 int) {
+			accel.ParallelFor(g.n, rowsPerTask(kk*ohw), func(b0, b1 int) {
 				pad := make([]float32, padLen)
 				for b := b0; b < b1; b++ {
 					g.col2im32(dcol[b*ohw:], gi*cg, cg, gimg[b*chw:], nn, pad)
@@ -95,9 +99,11 @@ func conv32(c *opCtx, x, w, bias *T, g geom, oshape []int, needX bool) ([]*T, ba
 		}
 		if needX {
 			gx = c.out(x.Shape...)
-			for i, v := range gimg {
-				gx.D[i] = float64(v)
-			}
+			accel.ParallelFor(len(gimg), elemsPerTask, func(lo, hi int) {
+				for i, v := range gimg[lo:hi] {
+					gx.D[lo+i] = float64(v)
+				}
+			})
 		}
 		return []*T{gx, gw, gb}
 	}
@@ -196,3 +202,11 @@ func sum64(v []float64) float64 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
+
+// elemsPerTask is the piece of an element-wise loop one thread takes: large enough to
+// repay handing it to a helper (a few µs), small enough that a 64 K-element activation
+// is split. The pieces do not depend on the thread count, nor, then, do the results.
+const elemsPerTask = 1 << 14
+
+// rowsPerTask is how many rows of the given length make one piece of elemsPerTask.
+func rowsPerTask(rowLen int) int { return max(1, elemsPerTask/max(rowLen, 1)) }

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/modelc/modelc/accel"
+)
 
 func init() {
 	register(binary, "Add", "Sub", "Mul", "Div")
@@ -56,14 +60,19 @@ func unary(c *opCtx, in []*T) ([]*T, backFn, error) {
 	op := c.node.OpType
 	if op == "Relu" { // the common case: no derivative array, no per-element switch
 		y := c.out(x.Shape...)
-		for i, v := range x.D {
-			y.D[i] = reluBits(v)
-		}
+		accel.ParallelFor(len(x.D), elemsPerTask, func(lo, hi int) {
+			for i, v := range x.D[lo:hi] {
+				y.D[lo+i] = reluBits(v)
+			}
+		})
 		back := func(g []*T) []*T {
 			gx := c.out(x.Shape...)
-			for i, v := range g[0].D {
-				gx.D[i] = passWherePositive(v, y.D[i])
-			}
+			accel.ParallelFor(len(gx.D), elemsPerTask, func(lo, hi int) {
+				yd := y.D[lo:hi]
+				for i, v := range g[0].D[lo:hi] {
+					gx.D[lo+i] = passWherePositive(v, yd[i])
+				}
+			})
 			return []*T{gx}
 		}
 		return []*T{y}, back, nil

@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/modelc/modelc/accel"
 )
 
 func init() {
@@ -111,15 +113,17 @@ func maxPoolInside(c *opCtx, x *T, k, s []int, oh, ow int) (*T, backFn) {
 	n, ch, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	kh, kw, sh, sw := k[0], k[1], s[0], s[1]
 	out := c.out(n, ch, oh, ow)
-	for pl := 0; pl < n*ch; pl++ {
-		src := x.D[pl*h*w : (pl+1)*h*w]
-		dst := out.D[pl*oh*ow : (pl+1)*oh*ow]
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				dst[oy*ow+ox] = src[windowMax(src, oy*sh*w+ox*sw, w, kh, kw)]
+	accel.ParallelFor(n*ch, rowsPerTask(h*w), func(p0, p1 int) {
+		for pl := p0; pl < p1; pl++ {
+			src := x.D[pl*h*w : (pl+1)*h*w]
+			dst := out.D[pl*oh*ow : (pl+1)*oh*ow]
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					dst[oy*ow+ox] = src[windowMax(src, oy*sh*w+ox*sw, w, kh, kw)]
+				}
 			}
 		}
-	}
+	})
 	tiles := kh == sh && kw == sw && oh*kh == h && ow*kw == w
 	back := func(g []*T) []*T {
 		var gx *T
@@ -128,25 +132,27 @@ func maxPoolInside(c *opCtx, x *T, k, s []int, oh, ow int) (*T, backFn) {
 		} else {
 			gx = c.zeros(x.Shape...)
 		}
-		for pl := 0; pl < n*ch; pl++ {
-			src := x.D[pl*h*w : (pl+1)*h*w]
-			gp := gx.D[pl*h*w : (pl+1)*h*w]
-			gy := g[0].D[pl*oh*ow : (pl+1)*oh*ow]
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					base := oy*sh*w + ox*sw
-					bi := windowMax(src, base, w, kh, kw)
-					if tiles {
-						for ky := 0; ky < kh; ky++ {
-							clear(gp[base+ky*w : base+ky*w+kw])
+		accel.ParallelFor(n*ch, rowsPerTask(h*w), func(p0, p1 int) {
+			for pl := p0; pl < p1; pl++ {
+				src := x.D[pl*h*w : (pl+1)*h*w]
+				gp := gx.D[pl*h*w : (pl+1)*h*w]
+				gy := g[0].D[pl*oh*ow : (pl+1)*oh*ow]
+				for oy := 0; oy < oh; oy++ {
+					for ox := 0; ox < ow; ox++ {
+						base := oy*sh*w + ox*sw
+						bi := windowMax(src, base, w, kh, kw)
+						if tiles {
+							for ky := 0; ky < kh; ky++ {
+								clear(gp[base+ky*w : base+ky*w+kw])
+							}
+							gp[bi] = gy[oy*ow+ox]
+						} else {
+							gp[bi] += gy[oy*ow+ox]
 						}
-						gp[bi] = gy[oy*ow+ox]
-					} else {
-						gp[bi] += gy[oy*ow+ox]
 					}
 				}
 			}
-		}
+		})
 		return []*T{gx}
 	}
 	return out, back
