@@ -82,6 +82,26 @@ func (c *opCtx) to32(v []float64) []float32 {
 	return out
 }
 
+// to32Once is to32 remembered for the op: its backward pass multiplies by the same
+// operands as its forward pass (a weight, the input), and converts each of them once. A
+// value is never changed once a tape holds it, so its first element's address and length
+// name its float32 copy for the op's lifetime.
+func (c *opCtx) to32Once(v []float64) []float32 {
+	if len(v) == 0 {
+		return nil
+	}
+	key := &v[0]
+	if f, ok := c.f32Copies[key]; ok && len(f) == len(v) {
+		return f
+	}
+	if c.f32Copies == nil {
+		c.f32Copies = map[*float64][]float32{}
+	}
+	f := c.to32(v)
+	c.f32Copies[key] = f
+	return f
+}
+
 // Release hands the tape's buffers back to its net for the next step. The tape's values
 // and the gradients its backward pass produced must not be used afterwards; values
 // copied out (the loss, Param.Grad, argmax results) stay valid.

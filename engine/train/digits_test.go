@@ -162,9 +162,13 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// BenchmarkStepCNN is one training step (batch 32) of the digits CNN.
-func BenchmarkStepCNN(b *testing.B) {
-	m, err := onnx.Read(filepath.Join("..", "..", "testdata", "digits", "cnn.onnx"))
+// BenchmarkStepCNN and BenchmarkStepMLP are one distillation step (batch 32) of the
+// digits models, buffers recycled as in Fit.
+func BenchmarkStepCNN(b *testing.B) { benchStep(b, "cnn") }
+func BenchmarkStepMLP(b *testing.B) { benchStep(b, "mlp") }
+
+func benchStep(b *testing.B, model string) {
+	m, err := onnx.Read(filepath.Join("..", "..", "testdata", "digits", model+".onnx"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func gemm32(ctx *opCtx, ta, tb bool, m, n, k int, a, b, c []float64) {
 		gemm(ta, tb, m, n, k, a, b, c)
 		return
 	}
-	a32, b32, c32 := ctx.to32(a[:m*k]), ctx.to32(b[:k*n]), ctx.f32(m*n)
+	a32, b32, c32 := ctx.to32Once(a[:m*k]), ctx.to32Once(b[:k*n]), ctx.f32(m*n)
 	lda, ldb := k, n
 	if ta {
 		lda = m

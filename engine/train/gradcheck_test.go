@@ -144,6 +144,8 @@ func TestGradients(t *testing.T) {
 			[]init_{{name: "a", shape: []int64{2, 3, 4}}, {name: "b", shape: []int64{3, 1}}}},
 		{"SubMulDiv", []*ir.Node{node("Sub", []string{"a", "b"}, []string{"s"}), node("Mul", []string{"s", "c"}, []string{"m"}), node("Div", []string{"m", "d"}, []string{"y"})},
 			[]init_{{name: "a", shape: []int64{2, 3}}, {name: "b", shape: []int64{1, 3}}, {name: "c", shape: []int64{2, 1}}, {name: "d", shape: []int64{3}}}},
+		{"AddMulDivRows", []*ir.Node{node("Add", []string{"a", "b"}, []string{"s"}), node("Mul", []string{"s", "c"}, []string{"m"}), node("Div", []string{"d", "m"}, []string{"q"}), node("Sub", []string{"q", "e"}, []string{"y"})},
+			[]init_{{name: "a", shape: []int64{1, 4}}, {name: "b", shape: []int64{2, 3, 4}}, {name: "c", shape: []int64{2, 3, 4}}, {name: "d", shape: []int64{3, 4}}, {name: "e", shape: []int64{2, 3, 4}}}},
 		{"MaxPool", []*ir.Node{node("MaxPool", []string{"x"}, []string{"y"}, attrInts("kernel_shape", 3, 2), attrInts("strides", 2, 2), attrInts("pads", 1, 1, 1, 0))}, []init_{x4}},
 		{"MaxPool 2×2/2 tiling", []*ir.Node{node("MaxPool", []string{"x"}, []string{"y"}, attrInts("kernel_shape", 2, 2), attrInts("strides", 2, 2))}, []init_{{name: "x", shape: []int64{2, 3, 4, 6}}}},
 		{"MaxPool 2×2/2 not tiling", []*ir.Node{node("MaxPool", []string{"x"}, []string{"y"}, attrInts("kernel_shape", 2, 2), attrInts("strides", 2, 2))}, []init_{x4}},
