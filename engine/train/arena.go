@@ -104,9 +104,13 @@ func (c *opCtx) to32Once(v []float64) []float32 {
 
 // Release hands the tape's buffers back to its net for the next step. The tape's values
 // and the gradients its backward pass produced must not be used afterwards; values
-// copied out (the loss, Param.Grad, argmax results) stay valid.
+// copied out (the loss, Param.Grad, argmax results) stay valid. The arena then holds
+// this tape's buffers only: what an earlier step of another shape left (the short last
+// batch of an epoch) goes to the garbage collector, so the arena never keeps more than
+// one step's memory.
 func (tp *Tape) Release() {
 	a := &tp.net.arena
+	a.free64, a.free32 = nil, nil
 	for _, b := range tp.owned64 {
 		a.put64(b)
 	}

@@ -250,8 +250,9 @@ func (n *Net) Evaluate(d *Data, cfg Config) (loss, agreement, accuracy float64, 
 		if out == "" {
 			out = n.Model.Graph.Outputs[0].Name
 		}
+		// The tape is not released: evaluation batches are larger than training ones,
+		// and their buffers are better returned to the garbage collector than kept.
 		pred := argmax(tp.Values[out])
-		tp.Release()
 		var tpred []int
 		if bd.Teacher != nil {
 			tpred = argmax(bd.Teacher)
