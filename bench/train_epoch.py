@@ -2,11 +2,12 @@
 
 The digits CNN distils into a copy of itself (KD at temperature 2, Adam, batch 32, the
 1,437 training images, no held-out split) for 3 epochs; torch (Debian's python3-torch,
-run by /usr/bin/python3) runs the same graph, loss, optimiser and batches with one
-thread, in float32 and in float64 (modelc keeps values in float64 and rounds the operands
-of its matrix products to float32 for accel's SGEMM).
+run by /usr/bin/python3) runs the same graph, loss, optimiser and batches with the same
+number of threads (torch.set_num_threads, GOMAXPROCS for modelc), in float32 and in
+float64 (modelc keeps values in float64 and rounds the operands of its matrix products to
+float32 for accel's SGEMM).
 
-usage: .venv/bin/python bench/train_epoch.py [--model digits|big] [--epochs N] [--rounds R]
+usage: .venv/bin/python bench/train_epoch.py [--model digits|mlp|big] [--threads T] [--epochs N] [--rounds R]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import json, sys, time
 import numpy as np, torch, torch.nn.functional as F
 sys.path.insert(0, sys.argv[1])
 from step import run
-torch.set_num_threads(1)
+torch.set_num_threads(int(sys.argv[7]))
 graph = json.load(open(sys.argv[2])); w = dict(np.load(sys.argv[3])); x = np.load(sys.argv[4])["input"]
 epochs, dtype = int(sys.argv[5]), {"float32": torch.float32, "float64": torch.float64}[sys.argv[6]]
 params = {k: torch.tensor(v.astype(np.float64), dtype=dtype if v.dtype == np.float32 else torch.int64,
@@ -91,24 +92,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--model", choices=["digits", "big"], default="digits",
-                    help="digits: testdata/digits/cnn.onnx on the 1,437 training images; big: a 5 M-parameter "
-                         "CNN on 256 random 3×32×32 images")
+    ap.add_argument("--model", choices=["digits", "mlp", "big"], default="digits",
+                    help="digits: testdata/digits/cnn.onnx on the 1,437 training images; mlp: testdata/digits/"
+                         "mlp.onnx on the same images; big: a 5 M-parameter CNN on 256 random 3×32×32 images")
+    ap.add_argument("--threads", type=int, default=1, help="threads of both tools (default 1)")
+    ap.add_argument("--torch-dtypes", default="float32,float64",
+                    help="torch runs to time, comma-separated (float64 takes ten times longer on the big CNN)")
+    ap.add_argument("--baseline", metavar="BIN", help="another modelc binary (an earlier build) timed in the same rounds")
     args = ap.parse_args()
     from test_train import _graph_json, _weights
 
     tmp = tempfile.mkdtemp(prefix="bench-train-")
-    if args.model == "digits":
+    if args.model in ("digits", "mlp"):
         rows = np.loadtxt(gzip.open(os.path.join(DIGITS, "digits.csv.gz")), delimiter=",")
         x = (rows[np.arange(len(rows)) % 5 != 0, :64] / 16).astype(np.float32)
-        src = os.path.join(DIGITS, "cnn.onnx")
+        src = os.path.join(DIGITS, "cnn.onnx" if args.model == "digits" else "mlp.onnx")
     else:
         x = np.random.default_rng(1).random((256, 3, 32, 32), dtype=np.float32)
         src = os.path.join(tmp, "big.onnx")
         big_cnn(src)
     model = onnx.load(src)
     params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    print(f"{args.model}: {params:,} parameters, {len(x)} samples, batch 32")
+    print(f"{args.model}: {params:,} parameters, {len(x)} samples, batch 32, {args.threads} thread(s)")
     with tempfile.TemporaryDirectory() as d:
         np.savez(os.path.join(d, "train.npz"), input=x)
         np.savez(os.path.join(d, "w.npz"), **_weights(model))
@@ -121,17 +126,23 @@ def main():
 
         # Alternate the tools, best epoch of each over the rounds: a busy machine slows
         # whichever runs at the wrong moment, not one tool throughout.
-        for _ in range(args.rounds):
-            r = subprocess.run([os.path.join(REPO, "bin", "modelc"), "distill", src, src, os.path.join(d, "s.onnx"),
+        def distill(binary):
+            r = subprocess.run([binary, "distill", src, src, os.path.join(d, "s.onnx"),
                                 "--data", os.path.join(d, "train.npz"), "--epochs", str(args.epochs), "--held-out", "0",
                                 "--json"], capture_output=True, text=True, check=True,
-                               env={**os.environ, "GOMAXPROCS": "1"})  # one thread, as torch
-            keep("modelc (float64, SGEMM float32)", [e["seconds"] for e in json.loads(r.stdout)["train"]["epochs"]])
-            for dt in ("float32", "float64"):
+                               env={**os.environ, "GOMAXPROCS": str(args.threads)})  # as many threads as torch
+            return [e["seconds"] for e in json.loads(r.stdout)["train"]["epochs"]]
+
+        for _ in range(args.rounds):
+            keep("modelc (float64, SGEMM float32)", distill(os.path.join(REPO, "bin", "modelc")))
+            if args.baseline:
+                keep("modelc baseline", distill(args.baseline))
+            for dt in args.torch_dtypes.split(","):
                 out = subprocess.run(["/usr/bin/python3", "-c", TORCH, os.path.join(REPO, "tests", "interop", "torch_train"),
                                       os.path.join(d, "g.json"), os.path.join(d, "w.npz"), os.path.join(d, "train.npz"),
-                                      str(args.epochs), dt], capture_output=True, text=True, check=True)
-                keep(f"torch {dt}, 1 thread", json.loads(out.stdout))
+                                      str(args.epochs), dt, str(args.threads)], capture_output=True, text=True,
+                                     check=True)
+                keep(f"torch {dt}", json.loads(out.stdout))
     base = res["modelc (float64, SGEMM float32)"]
     for k, v in res.items():
         print(f"{k:32s} {v:7.3f} s/epoch   modelc/this {base / v:5.2f}×")

@@ -131,10 +131,11 @@ func Fit(ctx context.Context, n *Net, d *Data, cfg Config, progress func(Epoch) 
 			idx := trainIdx[b:min(b+cfg.BatchSize, len(trainIdx))]
 			bd := d.batch(idx)
 			n.ZeroGrad()
-			loss, _, err := n.step(bd, cfg, true)
+			loss, tp, err := n.step(bd, cfg, true)
 			if err != nil {
 				return hist, err
 			}
+			tp.Release()
 			opt.step(n)
 			sum += loss * float64(len(idx))
 		}
@@ -249,6 +250,8 @@ func (n *Net) Evaluate(d *Data, cfg Config) (loss, agreement, accuracy float64, 
 		if out == "" {
 			out = n.Model.Graph.Outputs[0].Name
 		}
+		// The tape is not released: evaluation batches are larger than training ones,
+		// and their buffers are better returned to the garbage collector than kept.
 		pred := argmax(tp.Values[out])
 		var tpred []int
 		if bd.Teacher != nil {

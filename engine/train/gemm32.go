@@ -9,19 +9,22 @@ type mmFn func(ta, tb bool, m, n, k int, a, b, c []float64)
 // gradient checks), else accel's float32 SGEMM for products big enough to repay the
 // conversion (values rounded to float32, accumulated in float32 by a blocked kernel whose
 // result does not depend on the thread count; the sum into C stays float64).
+// The float32 copies are taken from the tape's arena.
 func (c *opCtx) mm() mmFn {
 	if c.net.Float64 {
 		return gemm
 	}
-	return gemm32
+	return func(ta, tb bool, m, n, k int, a, b, out []float64) {
+		gemm32(c, ta, tb, m, n, k, a, b, out)
+	}
 }
 
-func gemm32(ta, tb bool, m, n, k int, a, b, c []float64) {
+func gemm32(ctx *opCtx, ta, tb bool, m, n, k int, a, b, c []float64) {
 	if m*n*k < 4096 {
 		gemm(ta, tb, m, n, k, a, b, c)
 		return
 	}
-	a32, b32, c32 := to32(a[:m*k]), to32(b[:k*n]), make([]float32, m*n)
+	a32, b32, c32 := ctx.to32Once(a[:m*k]), ctx.to32Once(b[:k*n]), ctx.f32(m*n)
 	lda, ldb := k, n
 	if ta {
 		lda = m

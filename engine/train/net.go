@@ -43,6 +43,7 @@ type Net struct {
 	stats []*stat
 	needs map[string]bool
 	rng   *rand.Rand
+	arena arena
 }
 
 type stat struct {
@@ -270,6 +271,9 @@ type Tape struct {
 	net    *Net
 	Values map[string]*T
 	steps  []tapeStep
+	// owned64 and owned32 are the buffers taken from the net's arena (see Release).
+	owned64 [][]float64
+	owned32 [][]float32
 }
 
 type tapeStep struct {
@@ -309,7 +313,7 @@ func (n *Net) Forward(inputs map[string]*T) (*Tape, error) {
 			}
 			in[i] = v
 		}
-		outs, back, err := ops[nd.OpType](&opCtx{node: nd, net: n}, in)
+		outs, back, err := ops[nd.OpType](&opCtx{node: nd, net: n, tape: tp}, in)
 		if err != nil {
 			return nil, fmt.Errorf("node %s (%s): %w", nd.DisplayName(), nd.OpType, err)
 		}

@@ -15,6 +15,9 @@ type opFn func(c *opCtx, in []*T) ([]*T, backFn, error)
 type opCtx struct {
 	node *ir.Node
 	net  *Net
+	tape *Tape // nil for an op run outside Forward
+	// f32Copies are the float32 copies of operands that to32Once made.
+	f32Copies map[*float64][]float32
 }
 
 // ops is the table of supported ops; each ops_*.go file registers its family.

@@ -141,7 +141,7 @@ func conv(c *opCtx, in []*T) ([]*T, backFn, error) {
 		if len(in) > 2 {
 			bias = in[2]
 		}
-		outs, back := conv32(x, w, bias, g, oshape, c.net.needsGrad(c.node.Inputs[0]))
+		outs, back := conv32(c, x, w, bias, g, oshape, c.net.needsGrad(c.node.Inputs[0]))
 		return outs, back, nil
 	}
 	out := New(oshape...)

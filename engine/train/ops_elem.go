@@ -1,6 +1,11 @@
 package train
 
-import "math"
+import (
+	"math"
+	"slices"
+
+	"github.com/modelc/modelc/accel"
+)
 
 func init() {
 	register(binary, "Add", "Sub", "Mul", "Div")
@@ -14,9 +19,13 @@ func binary(c *opCtx, in []*T) ([]*T, backFn, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	op := c.node.OpType
+	if row := rowLen(a.Shape, b.Shape, shape); row > 0 {
+		out, back := binaryRows(c, op, a, b, shape, row)
+		return []*T{out}, back, nil
+	}
 	ia, ib := bindex(a.Shape, shape), bindex(b.Shape, shape)
 	out := New(shape...)
-	op := c.node.OpType
 	for i := range out.D {
 		x, y := a.D[ia[i]], b.D[ib[i]]
 		switch op {
@@ -50,24 +59,121 @@ func binary(c *opCtx, in []*T) ([]*T, backFn, error) {
 	return []*T{out}, back, nil
 }
 
+// rowLen returns the row length for binaryRows when each operand either has the output's
+// shape or is one row repeated along the leading dimensions (its shape, less leading 1s,
+// is the output's trailing dimensions: a bias), and 0 when the operands broadcast some
+// other way.
+func rowLen(a, b, out []int) int {
+	n := numel(out)
+	row := n
+	for _, s := range [][]int{a, b} {
+		if numel(s) == n && len(s) == len(out) {
+			continue
+		}
+		for len(s) > 0 && s[0] == 1 {
+			s = s[1:]
+		}
+		if len(s) > len(out) || !slices.Equal(s, out[len(out)-len(s):]) || row != n {
+			return 0 // not a row, or two rows (the output is then one of them, whole)
+		}
+		row = numel(s)
+	}
+	return row
+}
+
+// binaryRows is binary for operands that are whole or one repeated row (see rowLen):
+// element j of row r reads a full operand at r·row+j and a row operand at j, so no index
+// maps are built, and the gradient of a row operand is the sum of the rows.
+func binaryRows(c *opCtx, op string, a, b *T, shape []int, row int) (*T, backFn) {
+	n := numel(shape)
+	rows := n / row
+	part := func(t *T, r int) []float64 { // the row of t that row r of the output reads
+		if t.Len() == row {
+			return t.D
+		}
+		return t.D[r*row : (r+1)*row]
+	}
+	out := c.out(shape...)
+	for r := 0; r < rows; r++ {
+		x, y, o := part(a, r), part(b, r), out.D[r*row:(r+1)*row]
+		switch op {
+		case "Add":
+			for j := range o {
+				o[j] = x[j] + y[j]
+			}
+		case "Sub":
+			for j := range o {
+				o[j] = x[j] - y[j]
+			}
+		case "Mul":
+			for j := range o {
+				o[j] = x[j] * y[j]
+			}
+		case "Div":
+			for j := range o {
+				o[j] = x[j] / y[j]
+			}
+		}
+	}
+	back := func(g []*T) []*T {
+		gy := g[0].D
+		if op == "Add" && a.Len() == n && b.Len() == n {
+			return []*T{g[0], g[0]} // a gradient is never changed once stored: both may share it
+		}
+		// A row operand's gradient is written by the first row and added to by the others.
+		ga, gb := c.out(a.Shape...), c.out(b.Shape...)
+		for r := 0; r < rows; r++ {
+			x, y, gr := part(a, r), part(b, r), gy[r*row:(r+1)*row]
+			da, db := part(ga, r), part(gb, r)
+			acc := r > 0 // rows after the first add into a row operand's gradient
+			for j, v := range gr {
+				var va, vb float64
+				switch op {
+				case "Add":
+					va, vb = v, v
+				case "Sub":
+					va, vb = v, -v
+				case "Mul":
+					va, vb = v*y[j], v*x[j]
+				case "Div":
+					va, vb = v/y[j], -v*x[j]/(y[j]*y[j])
+				}
+				if acc && a.Len() == row {
+					da[j] += va
+				} else {
+					da[j] = va
+				}
+				if acc && b.Len() == row {
+					db[j] += vb
+				} else {
+					db[j] = vb
+				}
+			}
+		}
+		return []*T{ga, gb}
+	}
+	return out, back
+}
+
 // unary covers the activations: f and its derivative from the input x and output y.
 func unary(c *opCtx, in []*T) ([]*T, backFn, error) {
 	x := in[0]
 	op := c.node.OpType
 	if op == "Relu" { // the common case: no derivative array, no per-element switch
-		y := zerosLike(x)
-		for i, v := range x.D {
-			if v > 0 {
-				y.D[i] = v
+		y := c.out(x.Shape...)
+		accel.ParallelFor(len(x.D), elemsPerTask, func(lo, hi int) {
+			for i, v := range x.D[lo:hi] {
+				y.D[lo+i] = reluBits(v)
 			}
-		}
+		})
 		back := func(g []*T) []*T {
-			gx := zerosLike(x)
-			for i, v := range g[0].D {
-				if y.D[i] > 0 {
-					gx.D[i] = v
+			gx := c.out(x.Shape...)
+			accel.ParallelFor(len(gx.D), elemsPerTask, func(lo, hi int) {
+				yd := y.D[lo:hi]
+				for i, v := range g[0].D[lo:hi] {
+					gx.D[lo+i] = passWherePositive(v, yd[i])
 				}
-			}
+			})
 			return []*T{gx}
 		}
 		return []*T{y}, back, nil
@@ -264,4 +370,20 @@ func split(shape []int, axis int) (outer, n, inner int) {
 		}
 	}
 	return outer, shape[axis], inner
+}
+
+// reluBits is max(v, 0) without a branch (activations change sign at random, so a
+// branch mispredicts half the time): the value's bits are kept when its sign bit is
+// clear and cleared when it is set (−0 and negative values give +0; a NaN passes).
+func reluBits(v float64) float64 {
+	b := int64(math.Float64bits(v))
+	return math.Float64frombits(uint64(b &^ (b >> 63)))
+}
+
+// passWherePositive is g where y > 0 and 0 elsewhere (Relu's backward from its output y),
+// without a branch: y's bits read as an integer are positive exactly when y > 0.
+func passWherePositive(g, y float64) float64 {
+	yb := int64(math.Float64bits(y))
+	keep := uint64((-yb) >> 63) // all ones when yb > 0
+	return math.Float64frombits(math.Float64bits(g) & keep)
 }

@@ -60,7 +60,7 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 		batch = b.Len() / (k * n)
 		m /= batch
 	}
-	out := New(append(append([]int(nil), a.Shape[:len(a.Shape)-1]...), n)...)
+	out := c.zeros(append(append([]int(nil), a.Shape[:len(a.Shape)-1]...), n)...)
 	for bi := 0; bi < batch; bi++ {
 		bo := 0
 		if batch > 1 {
@@ -69,7 +69,7 @@ func matMul(c *opCtx, in []*T) ([]*T, backFn, error) {
 		mm(false, false, m, n, k, a.D[bi*m*k:], b.D[bo:], out.D[bi*m*n:(bi+1)*m*n])
 	}
 	back := func(g []*T) []*T {
-		ga, gb := zerosLike(a), zerosLike(b)
+		ga, gb := c.zeros(a.Shape...), c.zeros(b.Shape...)
 		for bi := 0; bi < batch; bi++ {
 			bo := 0
 			if batch > 1 {
@@ -100,7 +100,7 @@ func gemmOp(c *opCtx, in []*T) ([]*T, backFn, error) {
 	if tb {
 		n = b.Shape[0]
 	}
-	out := New(m, n)
+	out := c.zeros(m, n) // mm adds into it
 	mm(ta, tb, m, n, k, a.D, b.D, out.D)
 	if alpha != 1 {
 		for i := range out.D {
@@ -124,7 +124,7 @@ func gemmOp(c *opCtx, in []*T) ([]*T, backFn, error) {
 				gd[i] = alpha * v
 			}
 		}
-		ga, gb := zerosLike(a), zerosLike(b)
+		ga, gb := c.zeros(a.Shape...), c.zeros(b.Shape...)
 		// out = op(A)·op(B): d op(A) = G·op(B)ᵀ, d op(B) = op(A)ᵀ·G.
 		if ta {
 			mm(tb, true, k, m, n, b.D, gd, ga.D) // (op(B)·Gᵀ) = dAᵀ stored k×m
@@ -138,7 +138,7 @@ func gemmOp(c *opCtx, in []*T) ([]*T, backFn, error) {
 		}
 		res := []*T{ga, gb, nil}
 		if cb != nil {
-			gc := New(out.Shape...)
+			gc := c.out(out.Shape...)
 			for i, v := range g[0].D {
 				gc.D[i] = beta * v
 			}

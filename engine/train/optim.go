@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/modelc/modelc/accel"
 )
 
 // Optimizer settings.
@@ -63,35 +65,46 @@ func (op *optimizer) lr() float64 {
 	return op.o.LR
 }
 
-// step updates the parameters from their gradients, then zeroes masked positions.
+// step updates the parameters from their gradients, then zeroes masked positions. The
+// update is element-wise, split over threads in fixed pieces (the same bits at any thread
+// count).
 func (op *optimizer) step(n *Net) {
 	lr := op.lr()
 	op.t++
-	b1c := 1 - math.Pow(op.o.Beta1, float64(op.t))
-	b2c := 1 - math.Pow(op.o.Beta2, float64(op.t))
+	o := op.o
+	// Adam as torch writes it: w −= (lr/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + ε).
+	stepSize := lr / (1 - math.Pow(o.Beta1, float64(op.t)))
+	invSqrtB2c := 1 / math.Sqrt(1-math.Pow(o.Beta2, float64(op.t)))
+	first := op.t == 1
 	for pi, p := range n.Params {
 		if p.Frozen {
 			continue
 		}
 		w, g, m, v := p.Value.D, p.Grad.D, op.m[pi], op.v[pi]
-		for i := range w {
-			gi := g[i] + op.o.WeightDecay*w[i]
-			if op.o.Name == "sgd" {
-				if op.o.Momentum != 0 {
-					if op.t == 1 {
-						m[i] = gi
-					} else {
-						m[i] = op.o.Momentum*m[i] + gi
+		accel.ParallelFor(len(w), elemsPerTask, func(lo, hi int) {
+			w, g, m, v := w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]
+			if o.Name == "sgd" {
+				for i := range w {
+					gi := g[i] + o.WeightDecay*w[i]
+					if o.Momentum != 0 {
+						if first {
+							m[i] = gi
+						} else {
+							m[i] = o.Momentum*m[i] + gi
+						}
+						gi = m[i]
 					}
-					gi = m[i]
+					w[i] -= lr * gi
 				}
-				w[i] -= lr * gi
-				continue
+				return
 			}
-			m[i] = op.o.Beta1*m[i] + (1-op.o.Beta1)*gi
-			v[i] = op.o.Beta2*v[i] + (1-op.o.Beta2)*gi*gi
-			w[i] -= lr * (m[i] / b1c) / (math.Sqrt(v[i]/b2c) + op.o.Eps)
-		}
+			for i := range w {
+				gi := g[i] + o.WeightDecay*w[i]
+				m[i] = o.Beta1*m[i] + (1-o.Beta1)*gi
+				v[i] = o.Beta2*v[i] + (1-o.Beta2)*gi*gi
+				w[i] -= stepSize * m[i] / (math.Sqrt(v[i])*invSqrtB2c + o.Eps)
+			}
+		})
 		for i, masked := range p.Mask {
 			if masked {
 				w[i] = 0

@@ -7,7 +7,9 @@
 // ONNX graphs, whose ops (Gemm's transposes, grouped Conv, numpy broadcasting, fake-
 // quantized DequantizeLinear, pruning masks) do not map one to one onto gorgonia's
 // graph nodes, and a tape over the ONNX nodes keeps one forward for training and for
-// the gradient checks. Work is single-threaded float64, so a run is deterministic.
+// the gradient checks. Values are float64 (products in float32 unless Net.Float64); work
+// is split over threads in pieces that do not depend on the thread count, so a run gives
+// the same bits on one thread or several. A step's buffers are recycled (arena.go).
 package train
 
 import "fmt"
