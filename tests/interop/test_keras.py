@@ -379,34 +379,59 @@ def test_python_package_reads_keras_and_checkpoints(saved, checkpoint, tmp_path)
 
 # ---- SavedModel → ONNX -----------------------------------------------------------------
 
-# multi_io's grouped Conv2D is not read from a SavedModel yet: the group count needs the
-# input's channel count, which the importer does not track.
-SAVEDMODEL_IMPORT = ["digits_mlp", "digits_cnn", "mobilenetv2", "conv1d", "transformer", "resnet_style", "lstm_gru"]
+SAVEDMODEL_IMPORT = ["digits_mlp", "digits_cnn", "mobilenetv2", "conv1d", "transformer", "resnet_style", "lstm_gru", "multi_io"]
+
+
+def _check_savedmodel_import(keras_model, feeds, expected, tmp_path, name):
+    """Exports keras_model as a SavedModel (model.export), converts it to ONNX, and checks
+    that onnxruntime and modelc run agree with TensorFlow's outputs within 1e-4. feeds is
+    keyed by input name: a SavedModel's signature does not keep the inputs' order."""
+    sm = tmp_path / "sm"
+    keras_model.export(str(sm), verbose=False)
+    out = _convert(str(sm), tmp_path, name)
+    model = onnx.load(out)
+    onnx.checker.check_model(model)
+    assert sorted(i.name for i in model.graph.input) == sorted(feeds)
+    sess = harness.ort_session(out)
+    got = sess.run(None, feeds)
+    for g, w in zip(got, expected):
+        d = _max_rel(g, w)
+        harness.note("savedmodel_import_max_rel", name, f"{d:.2e}")
+        assert d <= TOL, f"{name}: onnxruntime on the imported SavedModel differs from TensorFlow by {d:.3g}"
+    np.savez(tmp_path / "in.npz", **feeds)
+    od = tmp_path / "out"
+    harness.expect_ok(harness.run_modelc("run", out, "--inputs", str(tmp_path / "in.npz"), "--output-dir", str(od)))
+    for o, w in zip(model.graph.output, expected):
+        d = _max_rel(np.load(od / (o.name + ".npy")), w)
+        assert d <= TOL, f"{name}: modelc run on the imported SavedModel differs from TensorFlow by {d:.3g}"
+    return model
 
 
 @pytest.mark.parametrize("name", SAVEDMODEL_IMPORT)
 def test_savedmodel_to_onnx_matches_tensorflow(saved, tmp_path, name):
-    """A Keras model exported as a SavedModel (model.export) converts to ONNX; onnxruntime
-    and modelc agree with TensorFlow's outputs on the same inputs within 1e-4."""
+    """A Keras model exported as a SavedModel converts to ONNX and agrees with TensorFlow."""
     case = saved[name]
-    sm = tmp_path / "sm"
-    case["model"].export(str(sm), verbose=False)
-    out = _convert(str(sm), tmp_path, name)
-    model = onnx.load(out)
-    onnx.checker.check_model(model)
-    names = [i.name for i in model.graph.input]
-    feeds = [case["inputs"][k] for k in case["inputs"]]
-    sess = harness.ort_session(out)
-    got = sess.run(None, dict(zip(names, feeds)))
-    for g, w in zip(got, case["expected"]):
-        d = _max_rel(g, w)
-        harness.note("savedmodel_import_max_rel", name, f"{d:.2e}")
-        assert d <= TOL, f"{name}: onnxruntime on the imported SavedModel differs from TensorFlow by {d:.3g}"
-    np.savez(tmp_path / "in.npz", **dict(zip(names, feeds)))
-    od = tmp_path / "out"
-    harness.expect_ok(harness.run_modelc("run", out, "--inputs", str(tmp_path / "in.npz"), "--output-dir", str(od)))
-    for o, w in zip(model.graph.output, case["expected"]):
-        assert _max_rel(np.load(od / (o.name + ".npy")), w) <= TOL
+    _check_savedmodel_import(case["model"], case["inputs"], case["expected"], tmp_path, name)
+
+
+def test_savedmodel_grouped_conv2d_matches_tensorflow(tmp_path):
+    """Grouped Conv2D (groups 2, 4 and 8: after a pool, strided, after a BatchNorm) in a
+    SavedModel: TensorFlow's Conv2D only says the filter's input depth, so the group count
+    comes from the input's channel count; the ONNX Conv gets it and agrees with TensorFlow."""
+    L = keras.layers
+    x = keras.Input((12, 12, 8), name="image")
+    y = L.Conv2D(12, 3, padding="same", groups=2, activation="relu")(x)
+    y = L.MaxPooling2D()(y)
+    y = L.Conv2D(8, 1, strides=2, groups=4)(y)
+    y = L.Conv2D(8, 3, padding="valid", groups=8, use_bias=False)(L.BatchNormalization()(y))
+    m = keras.Model(x, L.Flatten()(y))
+    rng = np.random.default_rng(16)
+    for w in m.weights:
+        w.assign(rng.normal(0, 0.5, w.shape).astype(np.float32) if "variance" not in w.path else np.ones(w.shape, np.float32) * 1.5)
+    feed = rng.normal(size=(2, 12, 12, 8)).astype(np.float32)
+    model = _check_savedmodel_import(m, {"image": feed}, [np.asarray(m(feed, training=False))], tmp_path, "grouped_conv2d")
+    groups = sorted(a.i for n in model.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group")
+    assert groups == [2, 4, 8], groups
 
 
 def test_savedmodel_unmapped_tf_op_named(tmp_path):

@@ -531,8 +531,10 @@ func (im *importer) run() error {
 	return nil
 }
 
-func shapeAttr(b []byte) []*int64 {
-	sp := attrField(b, 7)
+func shapeAttr(b []byte) []*int64 { return shapeDims(attrField(b, 7)) }
+
+// shapeDims reads a TensorShapeProto: nil for an unknown dimension.
+func shapeDims(sp []byte) []*int64 {
 	sf, _ := bytesFields(sp)
 	var out []*int64
 	for _, d := range sf[2] {
@@ -658,6 +660,142 @@ func (im *importer) data(sc *scope, n *tfNodeDef) ([]kval, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// channels returns the channel (last) dimension of an NHWC tensor when the SavedModel
+// tells it (see staticDims).
+func (im *importer) channels(r ref) (int64, bool) {
+	d := im.staticDims(r, 0)
+	if len(d) != 4 || d[3] == nil || *d[3] <= 0 {
+		return 0, false
+	}
+	return *d[3], true
+}
+
+// staticDims returns what the SavedModel tells of a tensor's shape (nil entries unknown,
+// nil when not even the rank is known): a Placeholder's shape, the _output_shapes
+// TensorFlow records on the nodes of the functions it saves, and, for SavedModels
+// without them (modelc's own), the shapes that follow from constant Reshape shapes,
+// Transpose perms and convolution filters through the ops that keep channels.
+func (im *importer) staticDims(r ref, depth int) []*int64 {
+	n := r.sc.nodes[r.node]
+	if n == nil || r.arg != "" || depth > 1000 {
+		return nil
+	}
+	if n.op == "Placeholder" {
+		return shapeAttr(n.attrs["shape"])
+	}
+	if shapes := outputShapes(n); r.idx < len(shapes) {
+		return shapes[r.idx]
+	}
+	input := func(i int) (ref, bool) {
+		if i >= len(n.inputs) {
+			return ref{}, false
+		}
+		in, err := im.parseRef(r.sc, n.inputs[i], r.sc.fn == nil)
+		return in, err == nil
+	}
+	constInput := func(i int) *ir.Tensor {
+		in, ok := input(i)
+		if !ok {
+			return nil
+		}
+		v, err := im.value(in)
+		if err != nil {
+			return nil
+		}
+		return im.constOf(v)
+	}
+	known := func(v int64) *int64 { return &v }
+	switch {
+	case keepsShape[n.op] && r.idx == 0:
+		if in, ok := input(0); ok {
+			return im.staticDims(in, depth+1)
+		}
+	case keepsChannels[n.op] && r.idx == 0:
+		if in, ok := input(0); ok {
+			if d := im.staticDims(in, depth+1); len(d) == 4 {
+				return []*int64{nil, nil, nil, d[3]}
+			}
+		}
+	case n.op == "Reshape":
+		if t := constInput(1); t != nil && len(t.Shape) == 1 {
+			vals, _ := t.Float32s()
+			out := make([]*int64, len(vals))
+			for i, v := range vals {
+				if v >= 0 {
+					out[i] = known(int64(v))
+				}
+			}
+			return out
+		}
+	case n.op == "ExpandDims": // a Conv1D's (N, W, C) made (N, 1, W, C)
+		t, in, ok := constInput(1), ref{}, false
+		if in, ok = input(0); !ok || t == nil || t.NumElements() != 1 {
+			return nil
+		}
+		axis, _ := t.Float32s()
+		d := im.staticDims(in, depth+1)
+		a := int(axis[0])
+		if a < 0 {
+			a += len(d) + 1
+		}
+		if d == nil || a < 0 || a > len(d) {
+			return nil
+		}
+		return slices.Insert(slices.Clone(d), a, known(1))
+	case n.op == "Transpose":
+		t := constInput(1)
+		in, ok := input(0)
+		if t == nil || !ok {
+			return nil
+		}
+		perm, _ := t.Float32s()
+		d := im.staticDims(in, depth+1)
+		if len(d) != len(perm) {
+			return nil
+		}
+		out := make([]*int64, len(perm))
+		for i, p := range perm {
+			if p < 0 || int(p) >= len(d) {
+				return nil
+			}
+			out[i] = d[int(p)]
+		}
+		return out
+	case n.op == "Conv2D" || n.op == "DepthwiseConv2dNative":
+		if w := constInput(1); w != nil && len(w.Shape) == 4 {
+			c := w.Shape[3]
+			if n.op == "DepthwiseConv2dNative" {
+				c *= w.Shape[2]
+			}
+			return []*int64{nil, nil, nil, known(c)}
+		}
+	}
+	return nil
+}
+
+// keepsShape lists the ops whose first output has their first input's shape.
+var keepsShape = map[string]bool{
+	"Identity": true, "IdentityN": true, "BiasAdd": true, "Relu": true, "Relu6": true, "Elu": true, "Selu": true,
+	"LeakyRelu": true, "Sigmoid": true, "Tanh": true, "Softplus": true, "Softsign": true, "FusedBatchNormV3": true,
+	"FusedBatchNorm": true,
+}
+
+// keepsChannels lists the 4-D ops whose output keeps their first input's channel (last)
+// dimension but not its spatial ones.
+var keepsChannels = map[string]bool{"SpaceToBatchND": true, "BatchToSpaceND": true, "MaxPool": true, "AvgPool": true}
+
+// outputShapes reads a node's _output_shapes attribute (a list of shapes), if any.
+func outputShapes(n *tfNodeDef) [][]*int64 {
+	var out [][]*int64
+	fields(attrField(n.attrs["_output_shapes"], 1), func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
+		if num == 7 && typ == protowire.BytesType {
+			out = append(out, shapeDims(raw))
+		}
+		return nil
+	})
+	return out
 }
 
 // constOf returns the IR initializer behind v, if v is one.
@@ -862,10 +1000,20 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 		var group int64 = 1
 		if n.op == "Conv2D" {
 			kt, ks = permute(wv, w.Shape, []int{3, 2, 0, 1})
-			if ks[1] != 0 && w.Shape[2] > 0 {
-				// A grouped convolution has a filter of in/groups channels; the input's
-				// channel count is not known here, so only ungrouped ones are read.
+			// A grouped convolution's filter holds in/groups input channels, so the
+			// group count needs the input's channel count.
+			r, err := im.parseRef(sc, n.inputs[0], sc.fn == nil)
+			if err != nil {
+				return nil, err
 			}
+			c, ok := im.channels(r)
+			if !ok {
+				return nil, unsupported("the input's channel count is not known, so a grouped convolution cannot be told from a plain one")
+			}
+			if w.Shape[2] <= 0 || c%w.Shape[2] != 0 || w.Shape[3]%(c/w.Shape[2]) != 0 {
+				return nil, unsupported("filter %v does not fit an input of %d channels", w.Shape, c)
+			}
+			group = c / w.Shape[2]
 		} else {
 			kt, ks, err = depthwiseKernel(w)
 			if err != nil {

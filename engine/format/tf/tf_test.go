@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/modelc/modelc/engine/ir"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 const fixtures = "../../../testdata/keras"
@@ -319,4 +320,67 @@ func TestSavedModelRecurrentCorrupt(t *testing.T) {
 	if err := im.run(); err == nil || !strings.Contains(err.Error(), "While") {
 		t.Errorf("no weights: %v", err)
 	}
+}
+
+// A Conv2D whose input's channel count the SavedModel does not tell (no Placeholder
+// shape, no _output_shapes) could be grouped: it is refused, naming the node, rather
+// than read as an ungrouped convolution that would be wrong if it is not.
+func TestSavedModelConvUnknownChannelsRefused(t *testing.T) {
+	dir := filepath.Join(fixtures, "tiny_cnn_savedmodel")
+	data, err := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := ReadBundle(filepath.Join(dir, "variables"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vars.Close()
+	byKey := map[string]*ir.Tensor{}
+	for _, v := range vars.Graph.Initializers {
+		byKey[v.Name] = v
+	}
+	importWith := func(forget bool) error {
+		sm, err := parseSavedModel(data, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forget {
+			for _, n := range sm.nodes {
+				if n.op == "Placeholder" {
+					n.attrs["shape"] = unknownShapeAttr(len(shapeAttr(n.attrs["shape"])))
+				}
+			}
+			for _, fn := range sm.functions {
+				for _, n := range fn.nodes {
+					delete(n.attrs, "_output_shapes")
+				}
+			}
+		}
+		handles, err := sm.variableKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := &importer{sm: sm, b: newBuilder("x", nil), vars: byKey, handles: handles, vals: map[string]kval{}, packLen: map[string]int{}}
+		return im.run()
+	}
+	if err := importWith(false); err != nil {
+		t.Fatalf("as saved: %v", err)
+	}
+	err = importWith(true)
+	if err == nil || !strings.Contains(err.Error(), "(Conv2D)") || !strings.Contains(err.Error(), "channel count is not known") {
+		t.Errorf("unknown channels: %v", err)
+	}
+}
+
+// unknownShapeAttr is an AttrValue holding a shape of rank dimensions, all unknown (-1).
+func unknownShapeAttr(rank int) []byte {
+	var dim, shape []byte
+	dim = protowire.AppendTag(dim, 1, protowire.VarintType)
+	dim = protowire.AppendVarint(dim, ^uint64(0)) // -1, as protobuf encodes a negative int64
+	for i := 0; i < rank; i++ {
+		shape = protowire.AppendTag(shape, 2, protowire.BytesType)
+		shape = protowire.AppendBytes(shape, dim)
+	}
+	return protowire.AppendBytes(protowire.AppendTag(nil, 7, protowire.BytesType), shape)
 }
