@@ -210,6 +210,21 @@ def test_torch_model_export(torch_onnx, tmp_path, name):
     harness.note("savedmodel_export_max_rel", name, f"{d:.2e}")
 
 
+@pytest.mark.parametrize("name", ["conv1d", "grouped_conv"])
+def test_torch_model_reads_back(torch_onnx, tmp_path, name):
+    """modelc's SavedModel reader takes its own export of 1-D and grouped convolutions
+    back (the per-group Split, the height-1 2-D convolution) with onnxruntime's outputs."""
+    src = os.path.join(torch_onnx, name + ".onnx")
+    sm = _export(src, tmp_path)
+    back = str(tmp_path / "back.onnx")
+    harness.expect_ok(harness.run_modelc("convert", sm, back))
+    a, b = harness.ort_session(src), harness.ort_session(back)
+    feeds = _feeds(a)
+    got = b.run(None, {i.name: feeds[j.name] for i, j in zip(b.get_inputs(), a.get_inputs())})
+    for g, w in zip(got, a.run(None, feeds)):
+        assert _max_rel(g, w) <= TOL
+
+
 def test_runtime_reshape_copies_zero(tmp_path):
     """A Reshape to a shape computed at run time that holds ONNX's 0 (copy x's dimension)
     and a negative Gather index: TensorFlow, which reads 0 literally and refuses negative

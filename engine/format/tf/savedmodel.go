@@ -199,6 +199,11 @@ func (e *exporter) constI32(base string, v ...int64) string {
 	return e.add("Const", base, nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), tensorProto(dtInt32, []int64{int64(len(v))}, b))})
 }
 
+// paddings4 adds the [4, 2] int32 paddings of a 4-D Pad: (before, after) per axis.
+func (e *exporter) paddings4(base string, v ...int64) string {
+	return e.add("Const", base, nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), tensorProto(dtInt32, []int64{4, 2}, i32Bytes(v)))})
+}
+
 // scalarI32 adds an int32 scalar constant.
 func (e *exporter) scalarI32(base string, v int64) string {
 	b := []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
@@ -603,8 +608,7 @@ func (e *exporter) node(n *ir.Node) error {
 			// TensorFlow 2.21's CPU kernel aborts on a depthwise convolution with EXPLICIT
 			// padding: pad first, then convolve VALID.
 			p := nodeInts(n, "pads", nil)
-			x = e.add("Pad", out+"_pad", []string{x, e.add("Const", out+"_paddings", nil, attrType("dtype", dtInt32), tfAttr{"value", protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType),
-				tensorProto(dtInt32, []int64{4, 2}, i32Bytes([]int64{0, 0, p[0], p[2], p[1], p[3], 0, 0})))})}, T, attrType("Tpaddings", dtInt32))
+			x = e.add("Pad", out+"_pad", []string{x, e.paddings4(out+"_paddings", 0, 0, p[0], p[2], p[1], p[3], 0, 0)}, T, attrType("Tpaddings", dtInt32))
 			pad = []tfAttr{attrStr("padding", "VALID")}
 		}
 		attrs = append(attrs, pad...)

@@ -505,12 +505,18 @@ func (e *exporter) convTranspose(n *ir.Node, unsupported func(string, ...any) er
 	full := func(i int, d string) string {
 		scaled := e.add("Mul", fmt.Sprintf("%s_full%d_s", out, i), []string{e.add("Sub", fmt.Sprintf("%s_full%d_m", out, i), []string{d, e.scalarI32(out+"_one", 1)}, attrType("T", dtInt32)),
 			e.scalarI32(fmt.Sprintf("%s_stride%d", out, i), strides[i])}, attrType("T", dtInt32))
-		return e.add("AddV2", fmt.Sprintf("%s_full%d", out, i), []string{scaled, e.scalarI32(fmt.Sprintf("%s_extra%d", out, i), k[i]+outPad[i])}, attrType("T", dtInt32))
+		return e.add("AddV2", fmt.Sprintf("%s_full%d", out, i), []string{scaled, e.scalarI32(fmt.Sprintf("%s_extra%d", out, i), k[i])}, attrType("T", dtInt32))
 	}
 	sizes := e.add("Pack", out+"_sizes", []string{batch, full(0, h), full(1, wd), e.scalarI32(out+"_channels", w.Shape[1])}, attrType("T", dtInt32), attrInt("N", 4), attrInt("axis", 0))
 	fv, fs := permute(wv, w.Shape, []int{2, 3, 1, 0}) // (C_in, C_out, kH, kW) → (kH, kW, C_out, C_in)
 	y := e.add("Conv2DBackpropInput", out, []string{sizes, e.constF(n.Inputs[1]+"_hwoi", fs, fv), x}, T,
 		attrInts("strides", 1, strides[0], strides[1], 1), attrStr("padding", "VALID"))
+	if outPad[0] != 0 || outPad[1] != 0 {
+		// output_padding rows and columns receive no input: zeros after the VALID
+		// output, an explicit Pad rather than a larger input_sizes, so that readers
+		// which take the output size from the filter (modelc's own) get it right.
+		y = e.add("Pad", out+"_outpad", []string{y, e.paddings4(out+"_outpaddings", 0, 0, 0, outPad[0], 0, outPad[1], 0, 0)}, T, attrType("Tpaddings", dtInt32))
+	}
 	if pads[0] != 0 || pads[1] != 0 || pads[2] != 0 || pads[3] != 0 {
 		endMask := int64(1 | 8)
 		if pads[2] == 0 {

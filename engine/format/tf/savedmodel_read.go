@@ -763,6 +763,88 @@ func (im *importer) staticDims(r ref, depth int) []*int64 {
 			out[i] = d[int(p)]
 		}
 		return out
+	case n.op == "Split": // equal parts: the split axis divided, the others kept
+		t, in, ok := constInput(0), ref{}, false
+		if in, ok = input(1); !ok || t == nil || t.NumElements() != 1 {
+			return nil
+		}
+		axis, _ := t.Float32s()
+		d, parts := slices.Clone(im.staticDims(in, depth+1)), attrI(n, "num_split")
+		a := int(axis[0])
+		if a < 0 {
+			a += len(d)
+		}
+		if d == nil || a < 0 || a >= len(d) || parts < 1 {
+			return nil
+		}
+		if d[a] != nil {
+			d[a] = known(*d[a] / parts)
+		}
+		return d
+	case n.op == "ConcatV2": // the parts' sizes summed along the axis
+		t := constInput(len(n.inputs) - 1)
+		if t == nil || t.NumElements() != 1 || len(n.inputs) < 2 {
+			return nil
+		}
+		axis, _ := t.Float32s()
+		var out []*int64
+		for i := 0; i < len(n.inputs)-1; i++ {
+			in, ok := input(i)
+			if !ok {
+				return nil
+			}
+			d := im.staticDims(in, depth+1)
+			a := int(axis[0])
+			if a < 0 {
+				a += len(d)
+			}
+			if d == nil || a < 0 || a >= len(d) || (out != nil && len(out) != len(d)) {
+				return nil
+			}
+			if out == nil {
+				out = slices.Clone(d)
+				continue
+			}
+			if out[a] != nil && d[a] != nil {
+				out[a] = known(*out[a] + *d[a])
+			} else {
+				out[a] = nil
+			}
+		}
+		return out
+	case n.op == "Squeeze": // a Conv1D's (N, 1, W, C) back to (N, W, C)
+		in, ok := input(0)
+		if !ok {
+			return nil
+		}
+		d := im.staticDims(in, depth+1)
+		dims := attrList(n, "squeeze_dims")
+		if d == nil || len(dims) == 0 {
+			return nil
+		}
+		drop := map[int]bool{}
+		for _, a := range dims {
+			if a < 0 {
+				a += int64(len(d))
+			}
+			drop[int(a)] = true
+		}
+		var out []*int64
+		for i, v := range d {
+			if !drop[i] {
+				out = append(out, v)
+			}
+		}
+		return out
+	case n.op == "Pad" || n.op == "MirrorPad": // the channels kept when their padding is 0
+		t, in, ok := constInput(1), ref{}, false
+		if in, ok = input(0); !ok || t == nil || len(t.Shape) != 2 || t.Shape[0] != 4 {
+			return nil
+		}
+		pads, _ := t.Float32s()
+		if d := im.staticDims(in, depth+1); len(d) == 4 && pads[6] == 0 && pads[7] == 0 {
+			return []*int64{nil, nil, nil, d[3]}
+		}
 	case n.op == "Conv2D" || n.op == "DepthwiseConv2dNative":
 		if w := constInput(1); w != nil && len(w.Shape) == 4 {
 			c := w.Shape[3]
@@ -1422,6 +1504,8 @@ func (im *importer) convert(sc *scope, n *tfNodeDef) ([]kval, error) {
 			return nil, err
 		}
 		return []kval{v}, nil
+	case "Split", "SplitV":
+		return im.split(n, name, ins, unsupported)
 	case "Cast":
 		to := map[uint64]ir.DType{dtFloat: ir.Float32, dtInt32: ir.Int32, dtInt64: ir.Int64}[attrI2(n, "DstT", 6)]
 		if to == ir.Undefined {
@@ -1772,4 +1856,64 @@ func intListAttr(v []int64) []byte {
 	}
 	list := protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), packed)
 	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), list)
+}
+
+// split maps Split (inputs: axis, value; num_split equal parts) and SplitV (inputs:
+// value, sizes, axis) onto ONNX Split at opset 17, which splits into equal parts when no
+// sizes are given. The value is taken in TensorFlow's channels-last order, so the axis
+// needs no translation.
+func (im *importer) split(n *tfNodeDef, name string, ins []kval, unsupported func(string, ...any) error) ([]kval, error) {
+	b := im.b
+	if len(ins) != 3 && !(n.op == "Split" && len(ins) == 2) {
+		return nil, unsupported("%d inputs", len(ins))
+	}
+	x, axisIn, sizesIn := ins[0], ins[len(ins)-1], kval{}
+	if n.op == "Split" {
+		axisIn, x = ins[0], ins[1]
+	} else {
+		sizesIn = ins[1]
+	}
+	at := im.constOf(axisIn)
+	if at == nil || at.NumElements() != 1 {
+		return nil, unsupported("the axis is not a constant scalar")
+	}
+	av, _ := at.Float32s()
+	ax := int64(av[0])
+	if ax < 0 {
+		ax += int64(x.rank)
+	}
+	if ax < 0 || ax >= int64(x.rank) {
+		return nil, unsupported("axis %d for a value of rank %d", int64(av[0]), x.rank)
+	}
+	x = b.toCL(x)
+	inputs := []string{x.name}
+	var parts int64
+	if n.op == "Split" {
+		parts = attrI(n, "num_split")
+	} else {
+		st := im.constOf(sizesIn)
+		if st == nil {
+			return nil, unsupported("the sizes are not constant")
+		}
+		sv, _ := st.Float32s()
+		sizes := make([]int64, len(sv))
+		for i, s := range sv {
+			if s < 0 {
+				return nil, unsupported("a size of %v (the rest of the axis) is not supported", s)
+			}
+			sizes[i] = int64(s)
+		}
+		parts = int64(len(sizes))
+		inputs = append(inputs, b.constI(name+"_sizes", sizes...))
+	}
+	// num_split comes from the file: bounded before it sizes anything.
+	if parts < 1 || parts > 1<<16 {
+		return nil, unsupported("%d parts", parts)
+	}
+	outs := b.opN("Split", name, inputs, int(parts), aInt("axis", ax))
+	vals := make([]kval, len(outs))
+	for i, o := range outs {
+		vals[i] = b.same(x, o)
+	}
+	return vals, nil
 }
