@@ -52,18 +52,7 @@ func cnn32Spec() netSpec {
 				return nil, err
 			}
 			for l := 0; l < 2; l++ {
-				if h, err = G.Conv2d(h, w[2*l], tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}); err != nil {
-					return nil, err
-				}
-				c := w[2*l].Shape()[0]
-				b, err := G.Reshape(w[2*l+1], tensor.Shape{1, c, 1, 1})
-				if err != nil {
-					return nil, err
-				}
-				if h, err = G.BroadcastAdd(h, b, nil, []byte{0, 2, 3}); err != nil {
-					return nil, err
-				}
-				if h, err = G.Rectify(h); err != nil {
+				if h, err = conv3x3BiasRelu(h, w[2*l], w[2*l+1]); err != nil {
 					return nil, err
 				}
 				if h, err = G.MaxPool2D(h, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}); err != nil {

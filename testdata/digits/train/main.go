@@ -262,18 +262,7 @@ func cnnSpec() netSpec {
 				return nil, err
 			}
 			for l := 0; l < 2; l++ {
-				if h, err = G.Conv2d(h, w[2*l], tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}); err != nil {
-					return nil, err
-				}
-				c := w[2*l].Shape()[0]
-				b, err := G.Reshape(w[2*l+1], tensor.Shape{1, c, 1, 1})
-				if err != nil {
-					return nil, err
-				}
-				if h, err = G.BroadcastAdd(h, b, nil, []byte{0, 2, 3}); err != nil {
-					return nil, err
-				}
-				if h, err = G.Rectify(h); err != nil {
+				if h, err = conv3x3BiasRelu(h, w[2*l], w[2*l+1]); err != nil {
 					return nil, err
 				}
 			}
@@ -434,4 +423,21 @@ func accuracy(spec netSpec, w [][]float32, teX [][]float32, teY []int) (float64,
 		}
 	}
 	return float64(right) / float64(len(teY)), nil
+}
+
+// conv3x3BiasRelu is a 3×3 convolution (stride 1, padding 1) of h, its per-channel bias
+// and a ReLU: the layer both CNNs are built from.
+func conv3x3BiasRelu(h, weight, bias *G.Node) (*G.Node, error) {
+	h, err := G.Conv2d(h, weight, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	b, err := G.Reshape(bias, tensor.Shape{1, weight.Shape()[0], 1, 1})
+	if err != nil {
+		return nil, err
+	}
+	if h, err = G.BroadcastAdd(h, b, nil, []byte{0, 2, 3}); err != nil {
+		return nil, err
+	}
+	return G.Rectify(h)
 }
