@@ -67,6 +67,17 @@ func BenchmarkLayerShapes(b *testing.B) {
 			bestGFLOPs(b, float64(2*c*n*k), func() { tb.convImplicit2D(c, c, &p, wt, x, y, 0, n) })
 		})
 	}
+	// resnet18's strided convolutions take the gather path: the 7×7/2 stem, the first
+	// 3×3/2 of each stage and its 1×1/2 downsample.
+	for _, s := range []struct{ cout, cin, h, kh int }{{64, 3, 224, 7}, {128, 64, 56, 3}, {256, 128, 28, 3}, {512, 256, 14, 3}, {128, 64, 56, 1}} {
+		pad := s.kh / 2
+		p := Window2D{H: s.h, W: s.h, OH: s.h / 2, OW: s.h / 2, KH: s.kh, KW: s.kh, SH: 2, SW: 2, PH: pad, PW: pad, DH: 1, DW: 1}
+		k, n := s.cin*s.kh*s.kh, p.OH*p.OW
+		wt, x, y := randF32(r, s.cout*k, 1), randF32(r, s.cin*s.h*s.h, 1), make([]float32, s.cout*n)
+		b.Run(fmt.Sprintf("conv%dx%d-s2/%dx%dx%d", s.kh, s.kh, s.cout, s.cin, s.h), func(b *testing.B) {
+			bestGFLOPs(b, float64(2*s.cout*n*k), func() { tb.convImplicit2D(s.cout, s.cin, &p, wt, x, y, 0, n) })
+		})
+	}
 	for _, s := range pointwiseShapes {
 		m, n, k := s[0], s[1], s[2]
 		a, bb, c := randF32(r, m*k, 1), randF32(r, k*n, 1), make([]float32, m*n)
