@@ -22,6 +22,9 @@ func convCases(r *rand.Rand) []convCase {
 		same(1, 1, 1, 1, 3, 3, 1, 1, 1, 1), same(8, 3, 7, 7, 3, 3, 1, 1, 1, 1), same(16, 30, 13, 11, 3, 3, 1, 1, 1, 1),
 		same(9, 5, 6, 17, 5, 5, 1, 1, 2, 2), same(17, 4, 9, 9, 3, 3, 2, 2, 2, 2), same(5, 2, 8, 10, 3, 1, 1, 1, 0, 0),
 		same(12, 64, 14, 14, 3, 3, 1, 1, 1, 1), same(3, 2, 1, 50, 1, 7, 1, 1, 1, 3), same(24, 3, 16, 3, 3, 3, 1, 1, 2, 0),
+		// 49..64 output pixels: the 6×64 tile, with row tails and two k-blocks.
+		same(13, 40, 7, 7, 3, 3, 1, 1, 1, 1), same(7, 3, 1, 60, 1, 3, 1, 1, 0, 1),
+		{11, 9, Window2D{H: 15, W: 15, OH: 8, OW: 8, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1}},
 	}
 	for i := 0; i < 24; i++ {
 		kh, kw, dh, dw := 1+r.IntN(5), 1+r.IntN(5), 1+r.IntN(2), 1+r.IntN(2)
@@ -108,6 +111,30 @@ func TestConvImplicit2DThreads(t *testing.T) {
 	for i := range y1 {
 		if math.Float32bits(y1[i]) != math.Float32bits(y2[i]) {
 			t.Fatalf("y[%d]: %g at 1 thread, %g at 2", i, y1[i], y2[i])
+		}
+	}
+}
+
+// TestConvImplicit2DWideTile: a 7×7 map computed as one 64-column sliver (the 6×64 tile)
+// gives the same bits as in two calls that take the 8×48 and 8×16 tiles.
+func TestConvImplicit2DWideTile(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	m, cg := 29, 35
+	p := Window2D{H: 7, W: 7, OH: 7, OW: 7, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1}
+	wt, x := randF32(r, m*cg*9, 1), randF32(r, cg*49, 1)
+	for _, bt := range backendsUnderTest() {
+		kern := bt.t.convImplicit2D
+		if kern == nil {
+			continue
+		}
+		whole, split := make([]float32, m*49), make([]float32, m*49)
+		kern(m, cg, &p, wt, x, whole, 0, 49)
+		kern(m, cg, &p, wt, x, split, 0, 48)
+		kern(m, cg, &p, wt, x, split, 48, 49)
+		for i := range whole {
+			if math.Float32bits(whole[i]) != math.Float32bits(split[i]) {
+				t.Fatalf("%s: y[%d] = %g in one call, %g in two", bt.name, i, whole[i], split[i])
+			}
 		}
 	}
 }
