@@ -397,6 +397,12 @@ func fromF32(d ir.DType, shape []int, v []float32) *Tensor {
 }
 
 func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	return convTransposeRun(c, in, nil)
+}
+
+// convTransposeRun is ConvTranspose with the epilogue stages (fused activations, see
+// fuseConvTranspose) run with the bias over each image's output.
+func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -487,14 +493,14 @@ func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			}
 		}
 	}
+	var bias []float32
 	if b != nil {
-		bias := toF32(b)
-		if len(bias) != m {
+		if bias = toF32(b); len(bias) != m {
 			return nil, errf("B has %d values for %d output channels", len(bias), m)
 		}
-		for img := 0; img < n; img++ {
-			accel.BiasAct(y[img*m*O:(img+1)*m*O], m, O, bias, accel.Act{Kind: accel.ActNone})
-		}
+	}
+	for img := 0; img < n; img++ {
+		epilogueBlock(y[img*m*O:(img+1)*m*O], m, O, 0, bias, stages)
 	}
 	return one(fromF32(x.DType, append([]int{n, m}, out...), y))
 }
