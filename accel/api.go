@@ -18,18 +18,30 @@ const (
 	gemmPar    = 1 << 21      // GEMM m·n·k from which the pool is used
 )
 
+// check panics with fn and the formatted message unless ok. Its arguments are boxed
+// (allocated) on every call, failing or not: the checks on a kernel's hot path are
+// written as `if bad { fail(...) }` instead, so that a run allocates nothing.
 func check(ok bool, fn, format string, args ...any) {
 	if !ok {
-		panic(fmt.Sprintf("accel: %s: %s", fn, fmt.Sprintf(format, args...)))
+		fail(fn, format, args...)
 	}
+}
+
+// fail panics with fn and the formatted message (a caller's bug: sizes that do not fit).
+func fail(fn, format string, args ...any) {
+	panic(fmt.Sprintf("accel: %s: %s", fn, fmt.Sprintf(format, args...)))
 }
 
 // checkMat panics unless x holds a rows×cols row-major matrix with leading dimension ld.
 func checkMat(fn, name string, xlen, rows, cols, ld int) {
-	check(ld >= max(1, cols), fn, "ld%s = %d < max(1, %d)", name, ld, cols)
+	if ld < max(1, cols) {
+		fail(fn, "ld%s = %d < max(1, %d)", name, ld, cols)
+	}
 	if rows > 0 && cols > 0 {
 		need := (rows-1)*ld + cols
-		check(xlen >= need, fn, "len(%s) = %d, need ≥ %d for %d×%d with ld %d", name, xlen, need, rows, cols, ld)
+		if xlen < need {
+			fail(fn, "len(%s) = %d, need ≥ %d for %d×%d with ld %d", name, xlen, need, rows, cols, ld)
+		}
 	}
 }
 
@@ -58,13 +70,17 @@ func SGEMM(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 func SGEMMBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int,
 	beta float32, c []float32, ldc int, bias []float32) {
 	const fn = "SGEMM"
-	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
+	if !(m >= 0 && n >= 0 && k >= 0) {
+		fail(fn, "negative size %d×%d×%d", m, n, k)
+	}
 	ar, ac := dims(transA, m, k)
 	br, bc := dims(transB, k, n)
 	checkMat(fn, "a", len(a), ar, ac, lda)
 	checkMat(fn, "b", len(b), br, bc, ldb)
 	checkMat(fn, "c", len(c), m, n, ldc)
-	check(bias == nil || len(bias) >= n, fn, "len(bias) = %d < n = %d", len(bias), n)
+	if !(bias == nil || len(bias) >= n) {
+		fail(fn, "len(bias) = %d < n = %d", len(bias), n)
+	}
 	if m == 0 || n == 0 {
 		return
 	}
@@ -155,7 +171,9 @@ func GEMMBF16(transA, transB bool, m, n, k int, alpha float32, a []uint16, lda i
 
 func gemmHalf(fn string, bf16, transA, transB bool, m, n, k int, alpha float32, a []uint16, lda int, b []uint16,
 	ldb int, beta float32, c []float32, ldc int) {
-	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
+	if !(m >= 0 && n >= 0 && k >= 0) {
+		fail(fn, "negative size %d×%d×%d", m, n, k)
+	}
 	ar, ac := dims(transA, m, k)
 	br, bc := dims(transB, k, n)
 	checkMat(fn, "a", len(a), ar, ac, lda)
@@ -189,7 +207,9 @@ func gemmHalf(fn string, bf16, transA, transB bool, m, n, k int, alpha float32, 
 
 func igemm[T int8ish](fn string, t *table, kern func(bool, int, int, int, []T, int, []int8, int, []int32, int),
 	transB bool, m, n, k int, a []T, lda int, b []int8, ldb int, c []int32, ldc int) {
-	check(m >= 0 && n >= 0 && k >= 0, fn, "negative size %d×%d×%d", m, n, k)
+	if !(m >= 0 && n >= 0 && k >= 0) {
+		fail(fn, "negative size %d×%d×%d", m, n, k)
+	}
 	br, bc := dims(transB, k, n)
 	checkMat(fn, "a", len(a), m, k, lda)
 	checkMat(fn, "b", len(b), br, bc, ldb)
@@ -234,7 +254,9 @@ func elementwise(n int, small, kern func(lo, hi int)) {
 }
 
 func checkLen(fn string, dst, src int) {
-	check(dst >= src, fn, "len(dst) = %d < len(src) = %d", dst, src)
+	if dst < src {
+		fail(fn, "len(dst) = %d < len(src) = %d", dst, src)
+	}
 }
 
 // ---- conversions ----------------------------------------------------------------------------
@@ -289,9 +311,15 @@ func BF16ToF32(dst []float32, src []uint16) {
 
 func checkAxis(fn string, n, inner, ch, zps int) {
 	check(ch > 0, fn, "no scales")
-	check(inner > 0, fn, "inner = %d ≤ 0", inner)
-	check(zps == 0 || zps == ch, fn, "%d zero points for %d scales", zps, ch)
-	check(n%(inner*ch) == 0, fn, "len(src) = %d is not a multiple of inner·len(scale) = %d·%d", n, inner, ch)
+	if inner <= 0 {
+		fail(fn, "inner = %d ≤ 0", inner)
+	}
+	if !(zps == 0 || zps == ch) {
+		fail(fn, "%d zero points for %d scales", zps, ch)
+	}
+	if n%(inner*ch) != 0 {
+		fail(fn, "len(src) = %d is not a multiple of inner·len(scale) = %d·%d", n, inner, ch)
+	}
 }
 
 func axisChunks(n int, small, kern func(lo, hi int)) { elementwise(n, small, kern) }
@@ -418,8 +446,12 @@ func rowsPar(rows, cols int, fn func(r0, r1 int)) {
 func MinMaxRows(src []float32, rows, cols int, mn, mx []float32) {
 	const fn = "MinMaxRows"
 	check(rows >= 0 && cols >= 0, fn, "negative size")
-	check(len(src) >= rows*cols, fn, "len(src) = %d < %d×%d", len(src), rows, cols)
-	check(len(mn) >= rows && len(mx) >= rows, fn, "outputs shorter than rows = %d", rows)
+	if len(src) < rows*cols {
+		fail(fn, "len(src) = %d < %d×%d", len(src), rows, cols)
+	}
+	if !(len(mn) >= rows && len(mx) >= rows) {
+		fail(fn, "outputs shorter than rows = %d", rows)
+	}
 	t := tab()
 	rowsPar(rows, cols, func(r0, r1 int) {
 		if cols < smallElems {
@@ -434,8 +466,12 @@ func MinMaxRows(src []float32, rows, cols int, mn, mx []float32) {
 func AbsMaxRows(src []float32, rows, cols int, out []float32) {
 	const fn = "AbsMaxRows"
 	check(rows >= 0 && cols >= 0, fn, "negative size")
-	check(len(src) >= rows*cols, fn, "len(src) = %d < %d×%d", len(src), rows, cols)
-	check(len(out) >= rows, fn, "len(out) = %d < rows = %d", len(out), rows)
+	if len(src) < rows*cols {
+		fail(fn, "len(src) = %d < %d×%d", len(src), rows, cols)
+	}
+	if len(out) < rows {
+		fail(fn, "len(out) = %d < rows = %d", len(out), rows)
+	}
 	t := tab()
 	rowsPar(rows, cols, func(r0, r1 int) {
 		if cols < smallElems {
@@ -451,8 +487,12 @@ func AbsMaxRows(src []float32, rows, cols int, out []float32) {
 func SumSquaresRows(src []float32, rows, cols int, out []float64) {
 	const fn = "SumSquaresRows"
 	check(rows >= 0 && cols >= 0, fn, "negative size")
-	check(len(src) >= rows*cols, fn, "len(src) = %d < %d×%d", len(src), rows, cols)
-	check(len(out) >= rows, fn, "len(out) = %d < rows = %d", len(out), rows)
+	if len(src) < rows*cols {
+		fail(fn, "len(src) = %d < %d×%d", len(src), rows, cols)
+	}
+	if len(out) < rows {
+		fail(fn, "len(out) = %d < rows = %d", len(out), rows)
+	}
 	t := tab()
 	rowsPar(rows, cols, func(r0, r1 int) {
 		if cols < smallElems {
@@ -465,7 +505,9 @@ func SumSquaresRows(src []float32, rows, cols int, out []float64) {
 
 // blocks splits n values into whole blocks of bs and one short tail block.
 func blocks(fn string, n, bs int) (full, tail int) {
-	check(bs > 0, fn, "block size %d ≤ 0", bs)
+	if bs <= 0 {
+		fail(fn, "block size %d ≤ 0", bs)
+	}
 	return n / bs, n % bs
 }
 
@@ -542,9 +584,13 @@ func SumSquares(src []float32) float64 {
 const blockChunk = chunkElems / QK8_0 // blocks per parallel task
 
 func checkBlocks(fn string, nsrc, ndst, qk, bytes int) int {
-	check(nsrc%qk == 0, fn, "len(src) = %d is not a multiple of %d", nsrc, qk)
+	if nsrc%qk != 0 {
+		fail(fn, "len(src) = %d is not a multiple of %d", nsrc, qk)
+	}
 	nb := nsrc / qk
-	check(ndst >= nb*bytes, fn, "len(dst) = %d < %d blocks × %d bytes", ndst, nb, bytes)
+	if ndst < nb*bytes {
+		fail(fn, "len(dst) = %d < %d blocks × %d bytes", ndst, nb, bytes)
+	}
 	return nb
 }
 
@@ -649,7 +695,9 @@ func Softmax(dst, src []float32, cols int) {
 	if len(src) == 0 {
 		return
 	}
-	check(cols > 0 && len(src)%cols == 0, fn, "len(src) = %d is not a multiple of cols = %d", len(src), cols)
+	if !(cols > 0 && len(src)%cols == 0) {
+		fail(fn, "len(src) = %d is not a multiple of cols = %d", len(src), cols)
+	}
 	rows := len(src) / cols
 	t := tab()
 	rowsPar(rows, cols, func(r0, r1 int) {

@@ -24,9 +24,15 @@ type Act struct {
 // contraction off), so in practice bit for bit.
 func BiasAct(y []float32, rows, cols int, bias []float32, act Act) {
 	const fn = "BiasAct"
-	check(rows >= 0 && cols >= 0 && len(y) >= rows*cols, fn, "len(y) = %d < %d×%d", len(y), rows, cols)
-	check(bias == nil || len(bias) >= rows, fn, "len(bias) = %d < rows = %d", len(bias), rows)
-	check(act.Kind >= ActNone && act.Kind <= ActHardSwish, fn, "unknown activation %d", act.Kind)
+	if !(rows >= 0 && cols >= 0 && len(y) >= rows*cols) {
+		fail(fn, "len(y) = %d < %d×%d", len(y), rows, cols)
+	}
+	if !(bias == nil || len(bias) >= rows) {
+		fail(fn, "len(bias) = %d < rows = %d", len(bias), rows)
+	}
+	if !(act.Kind >= ActNone && act.Kind <= ActHardSwish) {
+		fail(fn, "unknown activation %d", act.Kind)
+	}
 	if rows == 0 || cols == 0 {
 		return
 	}

@@ -13,10 +13,16 @@ func ConvImplicit2D(m, cg int, p Window2D, wt, x, y []float32) bool {
 	if kern == nil || p.H*p.W >= 1<<31 {
 		return false
 	}
-	check(m >= 0 && cg >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0, fn, "bad geometry %+v", p)
-	check(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0, fn, "bad strides, dilations or pads %+v", p)
+	if !(m >= 0 && cg >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0) {
+		fail(fn, "bad geometry %+v", p)
+	}
+	if !(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0) {
+		fail(fn, "bad strides, dilations or pads %+v", p)
+	}
 	k, n := cg*p.KH*p.KW, p.OH*p.OW
-	check(len(wt) >= m*k && len(x) >= cg*p.H*p.W && len(y) >= m*n, fn, "buffers too short for %+v", p)
+	if !(len(wt) >= m*k && len(x) >= cg*p.H*p.W && len(y) >= m*n) {
+		fail(fn, "buffers too short for %+v", p)
+	}
 	if m == 0 || n == 0 {
 		return true
 	}

@@ -18,12 +18,19 @@ type Window2D struct {
 // differ from the Go reference by float32 rounding of that same sum.
 func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post func(c0, c1 int, planes []float32)) {
 	const fn = "DepthwiseConv2D"
-	check(channels >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0, fn, "bad geometry %+v", p)
-	check(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0, fn, "bad strides, dilations or pads %+v", p)
+	if !(channels >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0) {
+		fail(fn, "bad geometry %+v", p)
+	}
+	if !(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0) {
+		fail(fn, "bad strides, dilations or pads %+v", p)
+	}
 	in, k, out := p.H*p.W, p.KH*p.KW, p.OH*p.OW
-	check(len(x) >= channels*in && len(w) >= channels*k && len(y) >= channels*out, fn,
-		"buffers too short for %d channels of %+v", channels, p)
-	check(bias == nil || len(bias) >= channels, fn, "len(bias) = %d < %d channels", len(bias), channels)
+	if !(len(x) >= channels*in && len(w) >= channels*k && len(y) >= channels*out) {
+		fail(fn, "buffers too short for %d channels of %+v", channels, p)
+	}
+	if !(bias == nil || len(bias) >= channels) {
+		fail(fn, "len(bias) = %d < %d channels", len(bias), channels)
+	}
 	if channels == 0 || out == 0 {
 		return
 	}

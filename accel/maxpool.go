@@ -10,10 +10,16 @@ import "math"
 // over the worker pool.
 func MaxPool2D(p Window2D, x, y []float32, planes int) {
 	const fn = "MaxPool2D"
-	check(planes >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0, fn, "bad geometry %+v", p)
-	check(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0, fn, "bad strides, dilations or pads %+v", p)
+	if !(planes >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0) {
+		fail(fn, "bad geometry %+v", p)
+	}
+	if !(p.SH > 0 && p.SW > 0 && p.DH > 0 && p.DW > 0 && p.PH >= 0 && p.PW >= 0) {
+		fail(fn, "bad strides, dilations or pads %+v", p)
+	}
 	in, out := p.H*p.W, p.OH*p.OW
-	check(len(x) >= planes*in && len(y) >= planes*out, fn, "buffers too short for %d planes of %+v", planes, p)
+	if !(len(x) >= planes*in && len(y) >= planes*out) {
+		fail(fn, "buffers too short for %d planes of %+v", planes, p)
+	}
 	if planes == 0 || out == 0 {
 		return
 	}

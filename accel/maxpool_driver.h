@@ -23,6 +23,36 @@ void KTGT MAXPOOL_FN(const float *x, float *y, int64_t planes, int64_t h, int64_
 		lotab[j] = glue(MAXPOOL_FN, _cdiv)(-off, sw);
 		hitab[j] = glue(MAXPOOL_FN, _cdiv)(wd - off, sw);
 	}
+	// Short rows (a batch of small maps, e.g. 8×8 pooled 2×2 to 4×4) with every window
+	// inside the image: window by window, its taps in order. The row-wise loop below
+	// sets up a range per row and tap, which costs more than it saves on a few outputs.
+	if (ow < 16 && ph == 0 && pw == 0 && (oh - 1) * sh + (kh - 1) * dh < h && (ow - 1) * sw + (kw - 1) * dw < wd) {
+		for (int64_t c = 0; c < planes; c++) {
+			const float *xc = x + c * h * wd;
+			float *yc = y + c * oh * ow;
+			for (int64_t r = 0; r < oh; r++) {
+				for (int64_t o = 0; o < ow; o++) {
+					const float *xw = xc + r * sh * wd + o * sw; // the window's first tap
+					float best = xw[0];
+					if (kh == 2 && kw == 2) {
+						const float *x1 = xw + dh * wd;
+						best = xw[dw] > best ? xw[dw] : best;
+						best = x1[0] > best ? x1[0] : best;
+						best = x1[dw] > best ? x1[dw] : best;
+					} else {
+						for (int64_t i = 0; i < kh; i++) {
+							for (int64_t j = 0; j < kw; j++) {
+								const float v = xw[i * dh * wd + j * dw];
+								best = v > best ? v : best;
+							}
+						}
+					}
+					yc[r * ow + o] = best;
+				}
+			}
+		}
+		return;
+	}
 	for (int64_t c = 0; c < planes; c++) {
 		const float *xc = x + c * h * wd;
 		float *yc = y + c * oh * ow;

@@ -96,7 +96,9 @@ func PackB8(b []int8, k, n, ldb int) *PackedB8 { return packB8With(tab(), b, k, 
 
 func packB8With(t *table, b []int8, k, n, ldb int) *PackedB8 {
 	const fn = "PackB8"
-	check(k >= 0 && n >= 0, fn, "negative size %d×%d", k, n)
+	if !(k >= 0 && n >= 0) {
+		fail(fn, "negative size %d×%d", k, n)
+	}
 	checkMat(fn, "b", len(b), k, n, ldb)
 	p := &PackedB8{k: k, n: n, pk: t.pack8}
 	if k > 0 && n > 0 {
@@ -136,10 +138,10 @@ func GEMMS8S8PackedZP(m int, a []int8, lda int, azp int8, p *PackedB8, c []int32
 func packedGEMM[T int8ish](fn string, m int, a []T, lda int, azp int32, p *PackedB8, c []int32, ldc int,
 	kern func(m, j0, j1, k int, a []T, lda int, azp int32, p *PackedB8, c []int32, ldc int)) {
 	k, n := p.k, p.n
-	// check and checkMat box their arguments; call them only to report a failure, so
-	// that a small product allocates nothing.
+	// check boxes its arguments; fail is called only to report a failure, so that a
+	// small product allocates nothing.
 	if m < 0 {
-		check(false, fn, "negative m = %d", m)
+		fail(fn, "negative m = %d", m)
 	}
 	if !matOK(len(a), m, k, lda) {
 		checkMat(fn, "a", len(a), m, k, lda)

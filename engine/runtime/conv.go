@@ -25,19 +25,31 @@ type convGeom struct {
 // kernel k; ceil selects pooling's ceil_mode.
 func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 	r := len(in)
-	g := &convGeom{in: in, kernel: k, out: make([]int, r), strides: ones(r), dil: ones(r), padBegin: make([]int, r), padEnd: make([]int, r)}
-	if s, ok := c.attrInts("strides"); ok && len(s) == r {
-		g.strides = s
+	// Every Conv and pool computes this on every run: the five vectors share one array
+	// and the attributes are read in place, two allocations instead of ten.
+	buf := make([]int, 5*r)
+	g := &convGeom{in: in, kernel: k, out: buf[:r:r], strides: buf[r : 2*r : 2*r], dil: buf[2*r : 3*r : 3*r],
+		padBegin: buf[3*r : 4*r : 4*r], padEnd: buf[4*r:]}
+	for i := range r {
+		g.strides[i], g.dil[i] = 1, 1
 	}
-	if d, ok := c.attrInts("dilations"); ok && len(d) == r {
-		g.dil = d
-	}
-	if p, ok := c.attrInts("pads"); ok {
-		if len(p) != 2*r {
-			return nil, errf("pads %v do not match %d spatial dimensions", p, r)
+	if s := c.node.Attr("strides"); s != nil && len(s.Ints) == r {
+		for i, v := range s.Ints {
+			g.strides[i] = int(v)
 		}
-		copy(g.padBegin, p[:r])
-		copy(g.padEnd, p[r:])
+	}
+	if d := c.node.Attr("dilations"); d != nil && len(d.Ints) == r {
+		for i, v := range d.Ints {
+			g.dil[i] = int(v)
+		}
+	}
+	if p := c.node.Attr("pads"); p != nil {
+		if len(p.Ints) != 2*r {
+			return nil, errf("pads %v do not match %d spatial dimensions", p.Ints, r)
+		}
+		for i := range r {
+			g.padBegin[i], g.padEnd[i] = int(p.Ints[i]), int(p.Ints[r+i])
+		}
 	}
 	autoPad := c.attrString("auto_pad", "NOTSET")
 	for i := 0; i < r; i++ {
@@ -385,6 +397,12 @@ func fromF32(d ir.DType, shape []int, v []float32) *Tensor {
 }
 
 func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	return convTransposeRun(c, in, nil)
+}
+
+// convTransposeRun is ConvTranspose with the epilogue stages (fused activations, see
+// fuseConvTranspose) run with the bias over each image's output.
+func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -475,14 +493,14 @@ func opConvTranspose(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			}
 		}
 	}
+	var bias []float32
 	if b != nil {
-		bias := toF32(b)
-		if len(bias) != m {
+		if bias = toF32(b); len(bias) != m {
 			return nil, errf("B has %d values for %d output channels", len(bias), m)
 		}
-		for img := 0; img < n; img++ {
-			accel.BiasAct(y[img*m*O:(img+1)*m*O], m, O, bias, accel.Act{Kind: accel.ActNone})
-		}
+	}
+	for img := 0; img < n; img++ {
+		epilogueBlock(y[img*m*O:(img+1)*m*O], m, O, 0, bias, stages)
 	}
 	return one(fromF32(x.DType, append([]int{n, m}, out...), y))
 }

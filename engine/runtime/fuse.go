@@ -408,21 +408,27 @@ func (fu *convFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			return convRun(c, in, fu.w, fu.b, fu.stages)
 		}
 	}
+	return runOriginal(c, fu.orig, in)
+}
+
+// runOriginal runs a fused chain's original steps in turn: the fallback of a fused
+// kernel for input its fast path does not take. in are the first step's inputs.
+func runOriginal(c *opContext, orig []step, in []*Tensor) ([]*Tensor, error) {
 	node, stp := c.node, c.step
 	defer func() { c.node, c.step = node, stp }()
-	outs, err := c.sess.exec(c, fu.orig[0], in)
+	outs, err := c.sess.exec(c, orig[0], in)
 	if err != nil {
 		return nil, err
 	}
 	// Values made inside the chain, by slot; every other input is a constant.
 	vals := map[int]*Tensor{}
-	for k := 1; k < len(fu.orig); k++ {
-		prev := &fu.orig[k-1]
+	for k := 1; k < len(orig); k++ {
+		prev := &orig[k-1]
 		if len(outs) < 1 || outs[0] == nil {
 			return nil, errf("fused node %q produced no output", prev.node.Name)
 		}
 		vals[prev.out[0]] = outs[0]
-		st := &fu.orig[k]
+		st := &orig[k]
 		args := make([]*Tensor, len(st.in))
 		for j, sl := range st.in {
 			if v, ok := vals[sl]; ok {

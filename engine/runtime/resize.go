@@ -309,6 +309,17 @@ func resizeAll(x *Tensor, out []int, scales, roi []float64, p resizeParams) *Ten
 // axisTaps computes the taps of every output coordinate along one axis.
 func axisTaps(in, out int, scale, roiStart, roiEnd float64, p resizeParams) []tap {
 	taps := make([]tap, out)
+	// Nearest and linear taps share one index and one weight array per axis (a tap is
+	// one or two entries of it): two allocations per axis, not two per output
+	// coordinate on every run.
+	var idxs []int
+	var ws []float64
+	switch p.mode {
+	case "nearest":
+		idxs, ws = make([]int, out), []float64{1}
+	case "linear":
+		idxs, ws = make([]int, 2*out), make([]float64, 2*out)
+	}
 	// The reference transforms coordinates with the unrounded resized length in·scale.
 	lr := float64(in) * scale
 	for j := range taps {
@@ -360,12 +371,15 @@ func axisTaps(in, out int, scale, roiStart, roiEnd float64, p resizeParams) []ta
 			default: // round_prefer_floor
 				n = math.Ceil(src - 0.5)
 			}
-			taps[j] = tap{idx: []int{edge(int(n))}, w: []float64{1}}
+			idxs[j] = edge(int(n))
+			taps[j] = tap{idx: idxs[j : j+1 : j+1], w: ws}
 		case "linear":
 			s := math.Max(0, math.Min(src, float64(in-1)))
 			i0 := int(math.Floor(s))
 			f := s - float64(i0)
-			taps[j] = tap{idx: []int{edge(i0), edge(i0 + 1)}, w: []float64{1 - f, f}}
+			idx, w := idxs[2*j:2*j+2:2*j+2], ws[2*j:2*j+2:2*j+2]
+			idx[0], idx[1], w[0], w[1] = edge(i0), edge(i0+1), 1-f, f
+			taps[j] = tap{idx: idx, w: w}
 		case "cubic":
 			i0 := int(math.Floor(src))
 			t := src - float64(i0)

@@ -250,6 +250,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.fold(p)
 	s.fuseQDQConv(p) // before fuseConv, which would take the Conv as a float one
 	s.fuseConv(p)
+	s.fuseConvTranspose(p)
 	s.fuseSEScale(p)
 	s.fuseChains(p)
 	s.fuseIntMatMul(p)
