@@ -125,6 +125,10 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 		rh, rhr = allocRaw[float32](c, batch*H), allocRaw[float32](c, batch*H)
 	}
 	xBias := allocRaw[float32](c, G)
+	var rBiasHidden []float32 // the fused GRU cell's step bias: 0 for z and r, Rb for h
+	if kind == 'G' && lbr && clip == 0 && b != nil {
+		rBiasHidden = allocRaw[float32](c, G)
+	}
 	for d := 0; d < dirs; d++ {
 		reverse := dirName == "reverse" || d == 1
 		W, R := wv[d*G*inSize:(d+1)*G*inSize], rv[d*G*H:(d+1)*G*H]
@@ -151,6 +155,16 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 				copy(cs[bi*H:(bi+1)*H], cOut[sAt(d, bi):sAt(d, bi)+H])
 			}
 		}
+		// The fused accel cells cover the common case: no clip, no peepholes, and for GRU
+		// linear_before_reset (its hidden gate's Rb then rides on the step's GEMM).
+		fusedLSTM := kind == 'L' && peep == nil && clip == 0
+		fusedGRU := kind == 'G' && lbr && clip == 0
+		var stepBias []float32
+		if fusedGRU && rbh != nil {
+			stepBias = rBiasHidden[:G]
+			clear(stepBias[:2*H])
+			copy(stepBias[2*H:], rbh)
+		}
 		var pi, po, pf []float32
 		if peep != nil {
 			pv := peep.Data.([]float32)[d*3*H : (d+1)*3*H]
@@ -158,7 +172,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 		}
 		for step := 0; step < maxLen; step++ {
 			// H·Rᵀ straight from R (G×H): for one sequence a matrix-vector product.
-			accel.SGEMM(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1))
+			accel.SGEMMBias(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1), stepBias)
 			if kind == 'G' && !lbr {
 				// z and r first, then R_h·(r ⊙ h) for the hidden gate.
 				for bi := 0; bi < batch; bi++ {
@@ -191,8 +205,12 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 				g := xw[row(t, bi)*G : (row(t, bi)+1)*G]
 				hrow := hr[bi*G : (bi+1)*G]
 				h, cc := hs[bi*H:(bi+1)*H], cs[bi*H:(bi+1)*H]
-				switch kind {
-				case 'L': // gates i, o, f, c
+				switch {
+				case fusedLSTM:
+					accel.LSTMCell(hrow, g, cc, h)
+				case fusedGRU:
+					accel.GRUCellLBR(hrow, g, h)
+				case kind == 'L': // gates i, o, f, c
 					for j := 0; j < G; j++ {
 						hrow[j] += g[j]
 					}
@@ -224,7 +242,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 					for j := 0; j < H; j++ {
 						h[j] = gO[j] * tmp[j]
 					}
-				case 'G': // gates z, r, h
+				case kind == 'G': // gates z, r, h
 					gz, gr, gh := hrow[:H], hrow[H:2*H], hrow[2*H:]
 					if lbr {
 						for j := 0; j < 2*H; j++ {
@@ -251,7 +269,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 					for j := 0; j < H; j++ {
 						h[j] = (1-gz[j])*tmp[H+j] + gz[j]*h[j]
 					}
-				case 'R':
+				case kind == 'R':
 					for j := 0; j < H; j++ {
 						tmp[j] = clipf(hrow[j]+g[j], clip)
 					}
