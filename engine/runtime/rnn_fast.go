@@ -148,7 +148,13 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 				}
 			}
 		}
-		accel.SGEMMBias(false, true, seq*batch, G, inSize, 1, xv, max(inSize, 1), W, max(inSize, 1), 0, xw, G, xBias)
+		// A fixed W is transposed once per session, so the projection takes the SGEMM's
+		// direct path instead of packing Wᵀ on every run.
+		if wT := c.transposedFixed(W, seq*batch, G, inSize, inSize, 1, rnnWTags[d]); wT != nil {
+			accel.SGEMMBias(false, false, seq*batch, G, inSize, 1, xv, max(inSize, 1), wT, G, 0, xw, G, xBias)
+		} else {
+			accel.SGEMMBias(false, true, seq*batch, G, inSize, 1, xv, max(inSize, 1), W, max(inSize, 1), 0, xw, G, xBias)
+		}
 		for bi := 0; bi < batch; bi++ {
 			copy(hs[bi*H:(bi+1)*H], hOut[sAt(d, bi):sAt(d, bi)+H])
 			if kind == 'L' {
@@ -295,6 +301,9 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 	}
 	return outs, true
 }
+
+// rnnWTags name the session's cached Wᵀ of each direction.
+var rnnWTags = [2]string{"rnn-wT-fwd", "rnn-wT-bwd"}
 
 // clipf bounds v to [−clip, clip] when clip > 0 (the RNN ops' clip attribute).
 func clipf(v, clip float32) float32 {
