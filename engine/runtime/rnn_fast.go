@@ -114,22 +114,28 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 	if c0 != nil {
 		copy(cOut, c0.Data.([]float32))
 	}
-	xw := allocRaw[float32](c, seq*batch*G)
-	hs := allocRaw[float32](c, batch*H) // this direction's h, batch-major
-	cs := allocRaw[float32](c, batch*H) // and c (LSTM)
-	hr := allocRaw[float32](c, batch*G) // H·Rᵀ for the current step
-	tmp := allocRaw[float32](c, max(G, 2*H))
-	var rh []float32 // GRU without linear_before_reset: r ⊙ h, and its product with R_h
-	var rhr []float32
-	if kind == 'G' && !lbr {
-		rh, rhr = allocRaw[float32](c, batch*H), allocRaw[float32](c, batch*H)
+	// Each direction has its own scratch, so the two directions of a bidirectional layer
+	// run side by side on the pool: they share nothing but disjoint slices of the outputs.
+	type dirScratch struct{ xw, hs, cs, hr, tmp, rh, rhr, xBias, rBiasHidden []float32 }
+	scratch := make([]dirScratch, dirs)
+	for d := range scratch {
+		s := &scratch[d]
+		s.xw = allocRaw[float32](c, seq*batch*G)
+		s.hs = allocRaw[float32](c, batch*H) // this direction's h, batch-major
+		s.cs = allocRaw[float32](c, batch*H) // and c (LSTM)
+		s.hr = allocRaw[float32](c, batch*G) // H·Rᵀ for the current step
+		s.tmp = allocRaw[float32](c, max(G, 2*H))
+		if kind == 'G' && !lbr { // GRU without linear_before_reset: r ⊙ h, and its product with R_h
+			s.rh, s.rhr = allocRaw[float32](c, batch*H), allocRaw[float32](c, batch*H)
+		}
+		s.xBias = allocRaw[float32](c, G)
+		if kind == 'G' && lbr && clip == 0 && b != nil { // the fused GRU cell's step bias: 0 for z and r, Rb for h
+			s.rBiasHidden = allocRaw[float32](c, G)
+		}
 	}
-	xBias := allocRaw[float32](c, G)
-	var rBiasHidden []float32 // the fused GRU cell's step bias: 0 for z and r, Rb for h
-	if kind == 'G' && lbr && clip == 0 && b != nil {
-		rBiasHidden = allocRaw[float32](c, G)
-	}
-	for d := 0; d < dirs; d++ {
+	runDirection := func(d int) {
+		s := &scratch[d]
+		xw, hs, cs, hr, tmp, rh, rhr, xBias, rBiasHidden := s.xw, s.hs, s.cs, s.hr, s.tmp, s.rh, s.rhr, s.xBias, s.rBiasHidden
 		reverse := dirName == "reverse" || d == 1
 		W, R := wv[d*G*inSize:(d+1)*G*inSize], rv[d*G*H:(d+1)*G*H]
 		// Biases folded into the input projection: Wb + Rb, except GRU's Rb of the
@@ -291,6 +297,11 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 			}
 		}
 	}
+	accel.ParallelFor(dirs, 1, func(d0, d1 int) {
+		for d := d0; d < d1; d++ {
+			runDirection(d)
+		}
+	})
 	yShape, hShape := []int{seq, dirs, batch, H}, []int{dirs, batch, H}
 	if layout == 1 {
 		yShape, hShape = []int{batch, seq, dirs, H}, []int{batch, dirs, H}

@@ -54,7 +54,8 @@ func TestRecurrentFusedCells(t *testing.T) {
 }
 
 // runFixedWeights is runBoth with W and R (inputs 1 and 2) as initializers; the fast
-// session runs twice and both runs must agree.
+// session runs twice and both runs must agree, and so must a one-thread session (the
+// directions of a bidirectional layer run in parallel otherwise).
 func runFixedWeights(t *testing.T, n *ir.Node, inputs []*Tensor, w, r *Tensor) (fast, slow []*Tensor) {
 	t.Helper()
 	g := &ir.Graph{Nodes: []*ir.Node{n}}
@@ -80,10 +81,10 @@ func runFixedWeights(t *testing.T, n *ir.Node, inputs []*Tensor, w, r *Tensor) (
 		g.Outputs = append(g.Outputs, &ir.ValueInfo{Name: o})
 	}
 	m := &ir.Model{Opsets: []ir.OpsetImport{{Version: 21}}, Graph: g}
-	run := func(on bool, times int) []*Tensor {
+	run := func(on bool, times, threads int) []*Tensor {
 		fastPaths = on
 		defer func() { fastPaths = true }()
-		s, err := New(m, Options{})
+		s, err := New(m, Options{Threads: threads})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,5 +108,9 @@ func runFixedWeights(t *testing.T, n *ir.Node, inputs []*Tensor, w, r *Tensor) (
 		}
 		return first
 	}
-	return run(true, 2), run(false, 1)
+	fast, one := run(true, 2, 2), run(true, 1, 1)
+	for i := range fast {
+		closeTo(t, "one thread", one[i], fast[i], 0, 0)
+	}
+	return fast, run(false, 1, 1)
 }
