@@ -38,6 +38,10 @@ void mc_fit_qx_##S(float *, int8_t *, const float *, int64_t, int32_t);
 DECL_ISA(avx512)
 void mc_sconv_implicit_avx512(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, const float *, float *, int64_t, int64_t, int64_t);
 DECL_ISA(avx2)
+void mc_lstm_cell_avx512(const float *, const float *, float *, float *, int64_t);
+void mc_gru_cell_lbr_avx512(const float *, const float *, float *, int64_t);
+void mc_lstm_cell_avx2(const float *, const float *, float *, float *, int64_t);
+void mc_gru_cell_lbr_avx2(const float *, const float *, float *, int64_t);
 
 void mc_gemm_s8s8_vnni(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
 void mc_gemm_u8s8_vnni(int, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
@@ -158,6 +162,12 @@ func fillAVX2(t *table) {
 		t.set(k, "avx2", "AVX2+FMA polynomial exp/erfc")
 	}
 	t.set("relu", "avx2", "AVX2 max")
+	t.lstmCell = func(hr, xw, c, h []float32) {
+		C.mc_lstm_cell_avx2(pf32(hr), pf32(xw), pf32(c), pf32(h), C.int64_t(len(h)))
+	}
+	t.gruCellLBR = func(hr, xw, h []float32) { C.mc_gru_cell_lbr_avx2(pf32(hr), pf32(xw), pf32(h), C.int64_t(len(h))) }
+	t.set("lstm_cell", "avx2", "fused gates and state update, polynomial exp")
+	t.set("gru_cell", "avx2", "fused gates and state update, polynomial exp")
 }
 
 func fillAVX512(t *table, f features) {
@@ -266,6 +276,12 @@ func fillAVX512(t *table, f features) {
 		t.set(k, "avx512", "AVX-512F polynomial exp/erfc, masked tails")
 	}
 	t.set("relu", "avx512", "AVX-512 max, masked tails")
+	t.lstmCell = func(hr, xw, c, h []float32) {
+		C.mc_lstm_cell_avx512(pf32(hr), pf32(xw), pf32(c), pf32(h), C.int64_t(len(h)))
+	}
+	t.gruCellLBR = func(hr, xw, h []float32) { C.mc_gru_cell_lbr_avx512(pf32(hr), pf32(xw), pf32(h), C.int64_t(len(h))) }
+	t.set("lstm_cell", "avx512", "fused gates and state update, polynomial exp")
+	t.set("gru_cell", "avx512", "fused gates and state update, polynomial exp")
 }
 
 // Packed-B int8 GEMMs (packed.go). Panel widths: 32 columns (VNNI), 16 (AVX2); the padded

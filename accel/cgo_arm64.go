@@ -23,6 +23,8 @@ void mc_absmax_rows_neon(const float *, int64_t, int64_t, int64_t, float *);
 void mc_q8_0_neon(uint8_t *, const float *, int64_t);
 void mc_dq8_0_neon(float *, const uint8_t *, int64_t);
 void mc_relu_neon(float *, const float *, int64_t);
+void mc_lstm_cell_neon(const float *, const float *, float *, float *, int64_t);
+void mc_gru_cell_lbr_neon(const float *, const float *, float *, int64_t);
 void mc_maxpool2d_neon(const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
 void mc_bias_act_neon(float *, int64_t, int64_t, const float *, int, float, float);
 void mc_dwconv2d_neon(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
@@ -94,6 +96,12 @@ func fillSIMD(t *table, b Backend, f features) {
 	t.set("dequantize_q8_0", "neon", "NEON widen and multiply")
 	t.relu = func(d, s []float32) { C.mc_relu_neon(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.set("relu", "neon", "NEON compare and select")
+	t.lstmCell = func(hr, xw, c, h []float32) {
+		C.mc_lstm_cell_neon(pf32(hr), pf32(xw), pf32(c), pf32(h), C.int64_t(len(h)))
+	}
+	t.gruCellLBR = func(hr, xw, h []float32) { C.mc_gru_cell_lbr_neon(pf32(hr), pf32(xw), pf32(h), C.int64_t(len(h))) }
+	t.set("lstm_cell", "neon", "fused gates and state update, polynomial exp")
+	t.set("gru_cell", "neon", "fused gates and state update, polynomial exp")
 	t.dwconv2d = func(p *Window2D, x, w, bias, y []float32, channels int) {
 		C.mc_dwconv2d_neon(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))

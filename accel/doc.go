@@ -9,7 +9,8 @@
 // their ZP forms that take A's zero point off in the kernel), f32 ↔ f16 / bf16 conversions, ONNX QuantizeLinear / DequantizeLinear to
 // int8 and uint8 (per tensor and per axis), reductions (MinMax, AbsMax, SumSquares per
 // tensor, per row and per block), ggml Q8_0 and Q4_0 blocks, and the activations ReLU,
-// GELU (erf form), SiLU, Exp and row Softmax. All are plain functions on slices; they
+// GELU (erf form), SiLU, Exp and row Softmax, and one step of an LSTM or GRU cell
+// (LSTMCell, GRUCellLBR). All are plain functions on slices; they
 // panic, like gonum's BLAS, when a slice is too short for the sizes given.
 //
 // # Dispatch

@@ -657,3 +657,65 @@ void KTGT mc_softmax_rows_avx2(float *dst, const float *src, int64_t rows, int64
 #define KQ_FN mc_fit_qkx2_avx2
 #define KQX_FN mc_fit_qx_avx2
 #include "kquant_simd.h"
+
+// ---- recurrent cells (LSTM, GRU with linear_before_reset); see kernels_avx512.c ----------------
+
+static inline KTGT __m256 sigm8(__m256 x) {
+	return _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+static inline KTGT __m256 tanh8(__m256 x) {
+	__m256 e = exp8(_mm256_add_ps(x, x));
+	return _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+}
+
+// The vector body; a tail under 8 goes through zero-padded copies.
+static inline KTGT void lstm8(const float *hr, const float *xw, float *c, float *h, int64_t n, int64_t j) {
+#define GATE(k) _mm256_add_ps(_mm256_loadu_ps(hr + (k) * n + j), _mm256_loadu_ps(xw + (k) * n + j))
+	__m256 gi = sigm8(GATE(0)), go = sigm8(GATE(1)), gf = sigm8(GATE(2)), gc = tanh8(GATE(3));
+#undef GATE
+	__m256 cn = _mm256_fmadd_ps(gf, _mm256_loadu_ps(c + j), _mm256_mul_ps(gi, gc));
+	_mm256_storeu_ps(c + j, cn);
+	_mm256_storeu_ps(h + j, _mm256_mul_ps(go, tanh8(cn)));
+}
+
+void KTGT mc_lstm_cell_avx2(const float *hr, const float *xw, float *c, float *h, int64_t n) {
+	int64_t j = 0;
+	for (; j + 8 <= n; j += 8) lstm8(hr, xw, c, h, n, j);
+	if (j < n) {
+		int64_t r = n - j;
+		float thr[32] = {0}, txw[32] = {0}, tc[8] = {0}, th[8] = {0};
+		for (int k = 0; k < 4; k++) {
+			memcpy(thr + 8 * k, hr + k * n + j, (size_t)r * 4);
+			memcpy(txw + 8 * k, xw + k * n + j, (size_t)r * 4);
+		}
+		memcpy(tc, c + j, (size_t)r * 4);
+		lstm8(thr, txw, tc, th, 8, 0);
+		memcpy(c + j, tc, (size_t)r * 4);
+		memcpy(h + j, th, (size_t)r * 4);
+	}
+}
+
+static inline KTGT void gru8(const float *hr, const float *xw, float *h, int64_t n, int64_t j) {
+	__m256 z = sigm8(_mm256_add_ps(_mm256_loadu_ps(hr + j), _mm256_loadu_ps(xw + j)));
+	__m256 r = sigm8(_mm256_add_ps(_mm256_loadu_ps(hr + n + j), _mm256_loadu_ps(xw + n + j)));
+	__m256 hh = tanh8(_mm256_fmadd_ps(r, _mm256_loadu_ps(hr + 2 * n + j), _mm256_loadu_ps(xw + 2 * n + j)));
+	__m256 hp = _mm256_loadu_ps(h + j);
+	_mm256_storeu_ps(h + j, _mm256_fmadd_ps(z, _mm256_sub_ps(hp, hh), hh));
+}
+
+void KTGT mc_gru_cell_lbr_avx2(const float *hr, const float *xw, float *h, int64_t n) {
+	int64_t j = 0;
+	for (; j + 8 <= n; j += 8) gru8(hr, xw, h, n, j);
+	if (j < n) {
+		int64_t r = n - j;
+		float thr[24] = {0}, txw[24] = {0}, th[8] = {0};
+		for (int k = 0; k < 3; k++) {
+			memcpy(thr + 8 * k, hr + k * n + j, (size_t)r * 4);
+			memcpy(txw + 8 * k, xw + k * n + j, (size_t)r * 4);
+		}
+		memcpy(th, h + j, (size_t)r * 4);
+		gru8(thr, txw, th, 8, 0);
+		memcpy(h + j, th, (size_t)r * 4);
+	}
+}

@@ -1077,3 +1077,42 @@ void KTGT mc_softmax_rows_avx512(float *dst, const float *src, int64_t rows, int
 #define KQ_FN mc_fit_qkx2_avx512
 #define KQX_FN mc_fit_qx_avx512
 #include "kquant_simd.h"
+
+// ---- recurrent cells (LSTM, GRU with linear_before_reset) -------------------------------------
+// One pass per step over the gate rows: the activations and the state update stay in
+// registers. σ(x) = 1/(1+e^−x); tanh(x) = 1 − 2/(e^{2x}+1), whose absolute error stays
+// below 2⁻²¹ (the cancellation near 0 costs relative, not absolute, accuracy).
+
+static inline KTGT __m512 sigm16(__m512 x) {
+	return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+static inline KTGT __m512 tanh16(__m512 x) {
+	__m512 e = exp16(_mm512_add_ps(x, x));
+	return _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+}
+
+// g = hr + xw holds the gates i, o, f, c (ONNX order), each n wide.
+void KTGT mc_lstm_cell_avx512(const float *hr, const float *xw, float *c, float *h, int64_t n) {
+	for (int64_t j = 0; j < n; j += 16) {
+		__mmask16 m = tailmask(n - j);
+#define GATE(k) _mm512_add_ps(_mm512_maskz_loadu_ps(m, hr + (k) * n + j), _mm512_maskz_loadu_ps(m, xw + (k) * n + j))
+		__m512 gi = sigm16(GATE(0)), go = sigm16(GATE(1)), gf = sigm16(GATE(2)), gc = tanh16(GATE(3));
+#undef GATE
+		__m512 cn = _mm512_fmadd_ps(gf, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(gi, gc));
+		_mm512_mask_storeu_ps(c + j, m, cn);
+		_mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(go, tanh16(cn)));
+	}
+}
+
+// Gates z, r, h: z, r = σ(xw + hr); ĥ = tanh(xw_h + r·hr_h); h = (1−z)·ĥ + z·h.
+void KTGT mc_gru_cell_lbr_avx512(const float *hr, const float *xw, float *h, int64_t n) {
+	for (int64_t j = 0; j < n; j += 16) {
+		__mmask16 m = tailmask(n - j);
+		__m512 z = sigm16(_mm512_add_ps(_mm512_maskz_loadu_ps(m, hr + j), _mm512_maskz_loadu_ps(m, xw + j)));
+		__m512 r = sigm16(_mm512_add_ps(_mm512_maskz_loadu_ps(m, hr + n + j), _mm512_maskz_loadu_ps(m, xw + n + j)));
+		__m512 hh = tanh16(_mm512_fmadd_ps(r, _mm512_maskz_loadu_ps(m, hr + 2 * n + j), _mm512_maskz_loadu_ps(m, xw + 2 * n + j)));
+		__m512 hp = _mm512_maskz_loadu_ps(m, h + j);
+		_mm512_mask_storeu_ps(h + j, m, _mm512_fmadd_ps(z, _mm512_sub_ps(hp, hh), hh));
+	}
+}

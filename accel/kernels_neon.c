@@ -416,3 +416,85 @@ void mc_relu_neon(float *dst, const float *src, int64_t n) {
 	}
 	for (; i < n; i++) dst[i] = src[i] > 0 ? src[i] : 0.0f;
 }
+
+// ---- recurrent cells (LSTM, GRU with linear_before_reset); see kernels_avx512.c ----------------
+
+// e^x as exp16 in kernels_avx512.c: Cody–Waite reduction, the Cephes degree-6 polynomial,
+// 2^n applied as two factors. NaN propagates (fmin/fmax keep it).
+static inline float32x4_t exp4(float32x4_t x) {
+	x = vminq_f32(vdupq_n_f32(89.0f), vmaxq_f32(vdupq_n_f32(-104.0f), x));
+	float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+	float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+	r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+	float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+	p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+	p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+	p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+	p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+	p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+	p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+	int32x4_t ni = vcvtq_s32_f32(n);
+	int32x4_t n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+	float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, vdupq_n_s32(127)), 23));
+	float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, vdupq_n_s32(127)), 23));
+	return vmulq_f32(vmulq_f32(p, s1), s2);
+}
+
+static inline float32x4_t sigm4(float32x4_t x) {
+	return vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(x))));
+}
+
+static inline float32x4_t tanh4(float32x4_t x) {
+	float32x4_t e = exp4(vaddq_f32(x, x));
+	return vsubq_f32(vdupq_n_f32(1.0f), vdivq_f32(vdupq_n_f32(2.0f), vaddq_f32(e, vdupq_n_f32(1.0f))));
+}
+
+static inline void lstm4(const float *hr, const float *xw, float *c, float *h, int64_t n, int64_t j) {
+#define GATE(k) vaddq_f32(vld1q_f32(hr + (k) * n + j), vld1q_f32(xw + (k) * n + j))
+	float32x4_t gi = sigm4(GATE(0)), go = sigm4(GATE(1)), gf = sigm4(GATE(2)), gc = tanh4(GATE(3));
+#undef GATE
+	float32x4_t cn = vfmaq_f32(vmulq_f32(gi, gc), gf, vld1q_f32(c + j));
+	vst1q_f32(c + j, cn);
+	vst1q_f32(h + j, vmulq_f32(go, tanh4(cn)));
+}
+
+void mc_lstm_cell_neon(const float *hr, const float *xw, float *c, float *h, int64_t n) {
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4) lstm4(hr, xw, c, h, n, j);
+	if (j < n) {
+		int64_t r = n - j;
+		float thr[16] = {0}, txw[16] = {0}, tc[4] = {0}, th[4] = {0};
+		for (int k = 0; k < 4; k++) {
+			memcpy(thr + 4 * k, hr + k * n + j, (size_t)r * 4);
+			memcpy(txw + 4 * k, xw + k * n + j, (size_t)r * 4);
+		}
+		memcpy(tc, c + j, (size_t)r * 4);
+		lstm4(thr, txw, tc, th, 4, 0);
+		memcpy(c + j, tc, (size_t)r * 4);
+		memcpy(h + j, th, (size_t)r * 4);
+	}
+}
+
+static inline void gru4(const float *hr, const float *xw, float *h, int64_t n, int64_t j) {
+	float32x4_t z = sigm4(vaddq_f32(vld1q_f32(hr + j), vld1q_f32(xw + j)));
+	float32x4_t r = sigm4(vaddq_f32(vld1q_f32(hr + n + j), vld1q_f32(xw + n + j)));
+	float32x4_t hh = tanh4(vfmaq_f32(vld1q_f32(xw + 2 * n + j), r, vld1q_f32(hr + 2 * n + j)));
+	float32x4_t hp = vld1q_f32(h + j);
+	vst1q_f32(h + j, vfmaq_f32(hh, z, vsubq_f32(hp, hh)));
+}
+
+void mc_gru_cell_lbr_neon(const float *hr, const float *xw, float *h, int64_t n) {
+	int64_t j = 0;
+	for (; j + 4 <= n; j += 4) gru4(hr, xw, h, n, j);
+	if (j < n) {
+		int64_t r = n - j;
+		float thr[12] = {0}, txw[12] = {0}, th[4] = {0};
+		for (int k = 0; k < 3; k++) {
+			memcpy(thr + 4 * k, hr + k * n + j, (size_t)r * 4);
+			memcpy(txw + 4 * k, xw + k * n + j, (size_t)r * 4);
+		}
+		memcpy(th, h + j, (size_t)r * 4);
+		gru4(thr, txw, th, 4, 0);
+		memcpy(h + j, th, (size_t)r * 4);
+	}
+}

@@ -49,6 +49,9 @@ type table struct {
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
 	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
+	// Recurrent cells (rnncell.go): one step's gates and state update.
+	lstmCell   func(hr, xw, c, h []float32)
+	gruCellLBR func(hr, xw, h []float32)
 
 	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }
@@ -63,6 +66,7 @@ var kernelNames = []string{
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d",
+	"lstm_cell", "gru_cell",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -79,6 +83,7 @@ func goTable() *table {
 		quantQ4_0: refQuantizeQ4_0, dequantQ4_0: refDequantizeQ4_0, fitQKX2: refFitQKX2, fitQX: refFitQX,
 		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
 		dwconv2d: refDWConv2D, biasAct: refBiasAct, maxPool2D: refMaxPool2D,
+		lstmCell: refLSTMCell, gruCellLBR: refGRUCellLBR,
 	}
 	for _, k := range kernelNames {
 		t.impl[k] = implInfo{"go", "pure-Go reference"}

@@ -8,7 +8,13 @@ import "github.com/modelc/modelc/engine/ir"
 // untransposed operands instead of packing Bᵀ again. nil when B is not fixed, or when
 // the product is a matrix-vector one (m = 1) or small, whose kernels read Bᵀ directly.
 func (c *opContext) transposedB(b []float32, m, n, k, ldb int) []float32 {
-	if m < 2 || m*n*k < smallGEMMFlops || c.sess == nil || len(b) == 0 || !c.inputFixed(1) {
+	return c.transposedFixed(b, m, n, k, ldb, 1, "gemm-bT")
+}
+
+// transposedFixed is transposedB for the fixed input number input of the node, cached
+// under tag (one tag per distinct matrix of the node, e.g. per RNN direction).
+func (c *opContext) transposedFixed(b []float32, m, n, k, ldb, input int, tag string) []float32 {
+	if m < 2 || m*n*k < smallGEMMFlops || c.sess == nil || len(b) == 0 || !c.inputFixed(input) {
 		return nil
 	}
 	type entry struct {
@@ -20,7 +26,7 @@ func (c *opContext) transposedB(b []float32, m, n, k, ldb int) []float32 {
 	key := struct {
 		node *ir.Node
 		tag  string
-	}{c.node, "gemm-bT"}
+	}{c.node, tag}
 	if v, ok := c.sess.tables.Load(key); ok {
 		if e := v.(*entry); e.p == &b[0] && e.n == n && e.k == k && e.ldb == ldb {
 			return e.flipped

@@ -114,18 +114,28 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 	if c0 != nil {
 		copy(cOut, c0.Data.([]float32))
 	}
-	xw := allocRaw[float32](c, seq*batch*G)
-	hs := allocRaw[float32](c, batch*H) // this direction's h, batch-major
-	cs := allocRaw[float32](c, batch*H) // and c (LSTM)
-	hr := allocRaw[float32](c, batch*G) // H·Rᵀ for the current step
-	tmp := allocRaw[float32](c, max(G, 2*H))
-	var rh []float32 // GRU without linear_before_reset: r ⊙ h, and its product with R_h
-	var rhr []float32
-	if kind == 'G' && !lbr {
-		rh, rhr = allocRaw[float32](c, batch*H), allocRaw[float32](c, batch*H)
+	// Each direction has its own scratch, so the two directions of a bidirectional layer
+	// run side by side on the pool: they share nothing but disjoint slices of the outputs.
+	type dirScratch struct{ xw, hs, cs, hr, tmp, rh, rhr, xBias, rBiasHidden []float32 }
+	scratch := make([]dirScratch, dirs)
+	for d := range scratch {
+		s := &scratch[d]
+		s.xw = allocRaw[float32](c, seq*batch*G)
+		s.hs = allocRaw[float32](c, batch*H) // this direction's h, batch-major
+		s.cs = allocRaw[float32](c, batch*H) // and c (LSTM)
+		s.hr = allocRaw[float32](c, batch*G) // H·Rᵀ for the current step
+		s.tmp = allocRaw[float32](c, max(G, 2*H))
+		if kind == 'G' && !lbr { // GRU without linear_before_reset: r ⊙ h, and its product with R_h
+			s.rh, s.rhr = allocRaw[float32](c, batch*H), allocRaw[float32](c, batch*H)
+		}
+		s.xBias = allocRaw[float32](c, G)
+		if kind == 'G' && lbr && clip == 0 && b != nil { // the fused GRU cell's step bias: 0 for z and r, Rb for h
+			s.rBiasHidden = allocRaw[float32](c, G)
+		}
 	}
-	xBias := allocRaw[float32](c, G)
-	for d := 0; d < dirs; d++ {
+	runDirection := func(d int) {
+		s := &scratch[d]
+		xw, hs, cs, hr, tmp, rh, rhr, xBias, rBiasHidden := s.xw, s.hs, s.cs, s.hr, s.tmp, s.rh, s.rhr, s.xBias, s.rBiasHidden
 		reverse := dirName == "reverse" || d == 1
 		W, R := wv[d*G*inSize:(d+1)*G*inSize], rv[d*G*H:(d+1)*G*H]
 		// Biases folded into the input projection: Wb + Rb, except GRU's Rb of the
@@ -144,12 +154,28 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 				}
 			}
 		}
-		accel.SGEMMBias(false, true, seq*batch, G, inSize, 1, xv, max(inSize, 1), W, max(inSize, 1), 0, xw, G, xBias)
+		// A fixed W is transposed once per session, so the projection takes the SGEMM's
+		// direct path instead of packing Wᵀ on every run.
+		if wT := c.transposedFixed(W, seq*batch, G, inSize, inSize, 1, rnnWTags[d]); wT != nil {
+			accel.SGEMMBias(false, false, seq*batch, G, inSize, 1, xv, max(inSize, 1), wT, G, 0, xw, G, xBias)
+		} else {
+			accel.SGEMMBias(false, true, seq*batch, G, inSize, 1, xv, max(inSize, 1), W, max(inSize, 1), 0, xw, G, xBias)
+		}
 		for bi := 0; bi < batch; bi++ {
 			copy(hs[bi*H:(bi+1)*H], hOut[sAt(d, bi):sAt(d, bi)+H])
 			if kind == 'L' {
 				copy(cs[bi*H:(bi+1)*H], cOut[sAt(d, bi):sAt(d, bi)+H])
 			}
+		}
+		// The fused accel cells cover the common case: no clip, no peepholes, and for GRU
+		// linear_before_reset (its hidden gate's Rb then rides on the step's GEMM).
+		fusedLSTM := kind == 'L' && peep == nil && clip == 0
+		fusedGRU := kind == 'G' && lbr && clip == 0
+		var stepBias []float32
+		if fusedGRU && rbh != nil {
+			stepBias = rBiasHidden[:G]
+			clear(stepBias[:2*H])
+			copy(stepBias[2*H:], rbh)
 		}
 		var pi, po, pf []float32
 		if peep != nil {
@@ -158,7 +184,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 		}
 		for step := 0; step < maxLen; step++ {
 			// H·Rᵀ straight from R (G×H): for one sequence a matrix-vector product.
-			accel.SGEMM(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1))
+			accel.SGEMMBias(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1), stepBias)
 			if kind == 'G' && !lbr {
 				// z and r first, then R_h·(r ⊙ h) for the hidden gate.
 				for bi := 0; bi < batch; bi++ {
@@ -191,8 +217,12 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 				g := xw[row(t, bi)*G : (row(t, bi)+1)*G]
 				hrow := hr[bi*G : (bi+1)*G]
 				h, cc := hs[bi*H:(bi+1)*H], cs[bi*H:(bi+1)*H]
-				switch kind {
-				case 'L': // gates i, o, f, c
+				switch {
+				case fusedLSTM:
+					accel.LSTMCell(hrow, g, cc, h)
+				case fusedGRU:
+					accel.GRUCellLBR(hrow, g, h)
+				case kind == 'L': // gates i, o, f, c
 					for j := 0; j < G; j++ {
 						hrow[j] += g[j]
 					}
@@ -224,7 +254,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 					for j := 0; j < H; j++ {
 						h[j] = gO[j] * tmp[j]
 					}
-				case 'G': // gates z, r, h
+				case kind == 'G': // gates z, r, h
 					gz, gr, gh := hrow[:H], hrow[H:2*H], hrow[2*H:]
 					if lbr {
 						for j := 0; j < 2*H; j++ {
@@ -251,7 +281,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 					for j := 0; j < H; j++ {
 						h[j] = (1-gz[j])*tmp[H+j] + gz[j]*h[j]
 					}
-				case 'R':
+				case kind == 'R':
 					for j := 0; j < H; j++ {
 						tmp[j] = clipf(hrow[j]+g[j], clip)
 					}
@@ -267,6 +297,11 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 			}
 		}
 	}
+	accel.ParallelFor(dirs, 1, func(d0, d1 int) {
+		for d := d0; d < d1; d++ {
+			runDirection(d)
+		}
+	})
 	yShape, hShape := []int{seq, dirs, batch, H}, []int{dirs, batch, H}
 	if layout == 1 {
 		yShape, hShape = []int{batch, seq, dirs, H}, []int{batch, dirs, H}
@@ -277,6 +312,9 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 	}
 	return outs, true
 }
+
+// rnnWTags name the session's cached Wᵀ of each direction.
+var rnnWTags = [2]string{"rnn-wT-fwd", "rnn-wT-bwd"}
 
 // clipf bounds v to [−clip, clip] when clip > 0 (the RNN ops' clip attribute).
 func clipf(v, clip float32) float32 {
