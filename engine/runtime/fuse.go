@@ -214,34 +214,17 @@ func (s *Session) fuseConv(p *graphPlan) {
 			}
 		}
 		fu := &convFusion{orig: []step{*st}}
-		cur := st.out[0]
-		last := i
-		for len(fu.orig) < 6 {
-			if uses[cur] == 2 && p.init[cur] == nil {
-				// x·HardSigmoid(x) (HardSwish as exporters write it) or x·Sigmoid(x) (SiLU).
-				stage, j, k, ok := s.gatedStage(p, cur, last, drop, uses)
+		taken, cur := s.epilogueChain(p, st.out[0], i, drop, uses, reader, 5,
+			func(e epStage) { fu.stages = append(fu.stages, e) },
+			func(nx *step) bool {
+				stage, ok := s.fusableStage(p, nx, m, f32)
 				if !ok {
-					break
+					return false
 				}
-				fu.stages = append(fu.stages, stage)
-				fu.orig = append(fu.orig, p.steps[j], p.steps[k])
-				drop[j], drop[k] = true, true
-				cur, last = p.steps[k].out[0], k
-				continue
-			}
-			if uses[cur] != 1 || p.init[cur] != nil {
-				break
-			}
-			j := reader[cur]
-			nx := &p.steps[j]
-			if j <= last || drop[j] || len(nx.out) < 1 || nx.out[0] < 0 || nx.in[0] != cur {
-				break
-			}
-			stage, ok := s.fusableStage(p, nx, m, f32)
-			if !ok {
-				break
-			}
-			if stage.kind == 'a' && len(fu.stages) == 0 {
+				if stage.kind != 'a' || len(fu.stages) > 0 {
+					fu.stages = append(fu.stages, stage)
+					return true
+				}
 				// Right after the Conv: fold into the weights and bias.
 				if fu.w == nil {
 					fu.w, fu.b = append([]float32(nil), w...), make([]float32, m)
@@ -255,26 +238,50 @@ func (s *Session) fuseConv(p *graphPlan) {
 					}
 					fu.b[oc] = float32(float64(fu.b[oc])*sc + float64(stage.add[oc]))
 				}
-			} else {
-				fu.stages = append(fu.stages, stage)
-			}
-			fu.orig = append(fu.orig, *nx)
-			drop[j] = true
-			cur, last = nx.out[0], j
-		}
-		if len(fu.orig) == 1 {
+				return true
+			})
+		if len(taken) == 0 {
 			continue
 		}
+		fu.orig = append(fu.orig, taken...)
 		st.out = []int{cur}
 		st.run = fu.kernel
 	}
-	kept := p.steps[:0]
-	for i, st := range p.steps {
-		if !drop[i] {
-			kept = append(kept, st)
+	p.removeSteps(drop)
+}
+
+// epilogueChain follows the steps after step last that read its output (slot cur) and
+// nothing else reads, taking each that accept fuses and, when gated is given, each
+// x·HardSigmoid(x) or x·Sigmoid(x) pair (gatedStage), until maxSteps steps are taken or one
+// does not fit. The taken steps are marked in drop; it returns them in order and the slot
+// the chain ends in.
+func (s *Session) epilogueChain(p *graphPlan, cur, last int, drop []bool, uses, reader []int, maxSteps int,
+	gated func(epStage), accept func(nx *step) bool) (taken []step, out int) {
+	for len(taken) < maxSteps {
+		if gated != nil && uses[cur] == 2 && p.init[cur] == nil {
+			stage, j, k, ok := s.gatedStage(p, cur, last, drop, uses)
+			if !ok {
+				break
+			}
+			gated(stage)
+			taken = append(taken, p.steps[j], p.steps[k])
+			drop[j], drop[k] = true, true
+			cur, last = p.steps[k].out[0], k
+			continue
 		}
+		if uses[cur] != 1 || p.init[cur] != nil {
+			break
+		}
+		j := reader[cur]
+		nx := &p.steps[j]
+		if j <= last || drop[j] || len(nx.in) < 1 || len(nx.out) < 1 || nx.out[0] < 0 || nx.in[0] != cur || !accept(nx) {
+			break
+		}
+		taken = append(taken, *nx)
+		drop[j] = true
+		cur, last = nx.out[0], j
 	}
-	p.steps = kept
+	return taken, cur
 }
 
 // gatedStage finds the two readers of slot cur (after step last) and reports whether
@@ -510,6 +517,11 @@ func (s *Session) fuseIntMatMul(p *graphPlan) {
 		*mul = step{node: st.node, run: fu.kernel, in: in, out: []int{mul.out[0]}}
 		drop[i], drop[j] = true, true
 	}
+	p.removeSteps(drop)
+}
+
+// removeSteps drops the steps a fusion marked as taken into another.
+func (p *graphPlan) removeSteps(drop []bool) {
 	kept := p.steps[:0]
 	for i, st := range p.steps {
 		if !drop[i] {

@@ -153,13 +153,7 @@ func (s *Session) fuseChains(p *graphPlan) {
 			s.matchLayerNorm(p, i, drop, uses, reader, scalar, other, next)
 		}
 	}
-	kept := p.steps[:0]
-	for i, st := range p.steps {
-		if !drop[i] {
-			kept = append(kept, st)
-		}
-	}
-	p.steps = kept
+	p.removeSteps(drop)
 }
 
 // matchLayerNorm fuses the LayerNorm chain starting at step i (its first ReduceMean), if

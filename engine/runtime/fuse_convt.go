@@ -39,40 +39,24 @@ func (s *Session) fuseConvTranspose(p *graphPlan) {
 			continue
 		}
 		fu := &convTFusion{orig: []step{*st}}
-		cur, last := st.out[0], i
-		for len(fu.orig) < 4 {
-			if uses[cur] != 1 || p.init[cur] != nil {
-				break
-			}
-			j := reader[cur]
-			nx := &p.steps[j]
-			if j <= last || drop[j] || len(nx.in) < 1 || len(nx.out) < 1 || nx.out[0] < 0 || nx.in[0] != cur {
-				break
-			}
+		taken, cur := s.epilogueChain(p, st.out[0], i, drop, uses, reader, 3, nil, func(nx *step) bool {
 			// The channel count is not needed: the stages taken here have no
 			// per-channel parameters (a BatchNormalization's would).
 			stage, ok := s.fusableStage(p, nx, -1, f32)
 			if !ok || (stage.kind != 'r' && stage.kind != 'c' && stage.kind != 's' && stage.kind != 'g') {
-				break
+				return false
 			}
 			fu.stages = append(fu.stages, stage)
-			fu.orig = append(fu.orig, *nx)
-			drop[j] = true
-			cur, last = nx.out[0], j
-		}
+			return true
+		})
+		fu.orig = append(fu.orig, taken...)
 		if len(fu.stages) == 0 {
 			continue
 		}
 		st.out = []int{cur}
 		st.run = fu.kernel
 	}
-	kept := p.steps[:0]
-	for i, st := range p.steps {
-		if !drop[i] {
-			kept = append(kept, st)
-		}
-	}
-	p.steps = kept
+	p.removeSteps(drop)
 }
 
 // kernel runs the ConvTranspose with its epilogue on float32 input, or the original

@@ -61,13 +61,7 @@ func (s *Session) fuseSEScale(p *graphPlan) {
 		conv.in, conv.run = in, fu.kernel
 		drop[k] = true
 	}
-	kept := p.steps[:0]
-	for i, st := range p.steps {
-		if !drop[i] {
-			kept = append(kept, st)
-		}
-	}
-	p.steps = kept
+	p.removeSteps(drop)
 }
 
 func stdDomain(n *ir.Node) bool { return n.Domain == "" || n.Domain == "ai.onnx" }

@@ -101,54 +101,28 @@ func (s *Session) fuseQDQConv(p *graphPlan) {
 			q.bias = bv
 		}
 		q.orig = []step{dq, *st}
-		cur, last := st.out[0], i
-		for len(q.orig) < 7 {
-			if uses[cur] == 2 && p.init[cur] == nil {
-				stage, j, k, ok := s.gatedStage(p, cur, last, drop, uses)
-				if !ok {
-					break
+		taken, cur := s.epilogueChain(p, st.out[0], i, drop, uses, reader, 5,
+			func(e epStage) { q.stages = append(q.stages, e) },
+			func(nx *step) bool {
+				stage, ok := s.fusableStage(p, nx, q.m, func(sl int) []float32 {
+					if sl < 0 || !p.fixed[sl] || p.init[sl] == nil || p.init[sl].DType != ir.Float32 {
+						return nil
+					}
+					v, _ := p.init[sl].Data.([]float32)
+					return v
+				})
+				if ok {
+					q.stages = append(q.stages, stage)
 				}
-				q.stages = append(q.stages, stage)
-				q.orig = append(q.orig, p.steps[j], p.steps[k])
-				drop[j], drop[k] = true, true
-				cur, last = p.steps[k].out[0], k
-				continue
-			}
-			if uses[cur] != 1 || p.init[cur] != nil {
-				break
-			}
-			j := reader[cur]
-			nx := &p.steps[j]
-			if j <= last || drop[j] || len(nx.out) < 1 || nx.out[0] < 0 || nx.in[0] != cur {
-				break
-			}
-			stage, ok := s.fusableStage(p, nx, q.m, func(sl int) []float32 {
-				if sl < 0 || !p.fixed[sl] || p.init[sl] == nil || p.init[sl].DType != ir.Float32 {
-					return nil
-				}
-				v, _ := p.init[sl].Data.([]float32)
-				return v
+				return ok
 			})
-			if !ok {
-				break
-			}
-			q.stages = append(q.stages, stage)
-			q.orig = append(q.orig, *nx)
-			drop[j] = true
-			cur, last = nx.out[0], j
-		}
+		q.orig = append(q.orig, taken...)
 		drop[d] = true
 		st.in = append([]int(nil), dq.in...)
 		st.out = []int{cur}
 		st.run = q.kernel
 	}
-	kept := p.steps[:0]
-	for i, st := range p.steps {
-		if !drop[i] {
-			kept = append(kept, st)
-		}
-	}
-	p.steps = kept
+	p.removeSteps(drop)
 }
 
 // quantConvWeight returns the fusion's weight part when the Conv weight named w is
