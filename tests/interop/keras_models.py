@@ -84,22 +84,7 @@ def build_all() -> dict:
     out = L.Dense(5)(L.Concatenate()([g, h, f]))
     models["resnet_style"] = keras.Model(x, out, name="resnet_style")
 
-    # Transformer encoder block with token embeddings.
-    tok = keras.Input((6,), dtype="int32", name="tokens")
-    e = L.Embedding(20, 16)(tok)
-    att = L.MultiHeadAttention(num_heads=2, key_dim=8)(e, e)
-    y = L.LayerNormalization(epsilon=1e-6)(L.Add()([e, att]))
-    ff = L.Dense(32, activation="gelu")(y)
-    ff = L.Dense(16)(ff)
-    y = L.LayerNormalization()(L.Add()([y, ff]))
-    y = L.GlobalAveragePooling1D()(y)
-    models["transformer"] = keras.Model(tok, L.Dense(3)(y), name="transformer")
-
-    # Recurrent: LSTM then GRU.
-    s = keras.Input((7, 5), name="seq")
-    y = L.LSTM(8, return_sequences=True)(s)
-    y = L.GRU(6)(y)
-    models["lstm_gru"] = keras.Model(s, L.Dense(2)(y), name="lstm_gru")
+    _add_sequence_models(keras, L, models)
 
     # 1-D convolutions and the shape layers.
     s = keras.Input((12, 4), name="signal")
@@ -203,6 +188,24 @@ def build_keras2() -> dict:
     out = L.Dense(5)(L.GlobalAveragePooling2D()(y))
     models["resnet_style"] = keras.Model(x, out, name="resnet_style")
 
+    _add_sequence_models(keras, L, models)
+
+    inputs = {}
+    for name, m in models.items():
+        _randomize(m, rng)
+        feeds = {}
+        for t in m.inputs:
+            shape = [2] + list(t.shape[1:])
+            if "int" in str(t.dtype):
+                feeds[t.name] = rng.integers(0, 20, shape).astype(np.int32)
+            else:
+                feeds[t.name] = rng.normal(0, 1, shape).astype(np.float32)
+        inputs[name] = feeds
+    return {name: (models[name], inputs[name]) for name in models}
+
+def _add_sequence_models(keras, L, models: dict) -> None:
+    """The transformer encoder block (token embeddings, MultiHeadAttention, LayerNorm, gelu)
+    and the LSTM-then-GRU model, built the same way with Keras 3 and with tf_keras."""
     tok = keras.Input((6,), dtype="int32", name="tokens")
     e = L.Embedding(20, 16)(tok)
     att = L.MultiHeadAttention(num_heads=2, key_dim=8)(e, e)
@@ -217,16 +220,3 @@ def build_keras2() -> dict:
     y = L.LSTM(8, return_sequences=True)(s)
     y = L.GRU(6)(y)
     models["lstm_gru"] = keras.Model(s, L.Dense(2)(y), name="lstm_gru")
-
-    inputs = {}
-    for name, m in models.items():
-        _randomize(m, rng)
-        feeds = {}
-        for t in m.inputs:
-            shape = [2] + list(t.shape[1:])
-            if "int" in str(t.dtype):
-                feeds[t.name] = rng.integers(0, 20, shape).astype(np.int32)
-            else:
-                feeds[t.name] = rng.normal(0, 1, shape).astype(np.float32)
-        inputs[name] = feeds
-    return {name: (models[name], inputs[name]) for name in models}
