@@ -55,17 +55,7 @@ def build_all() -> dict:
         input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=10, classifier_activation=None)
 
     # ResNet-style: residual Adds with BatchNorm, and the rest of the CNN layers.
-    x = keras.Input((16, 16, 3), name="image")
-    y = L.Conv2D(8, 3, padding="same", use_bias=False)(x)
-    y = L.BatchNormalization()(y)
-    y = L.ReLU()(y)
-    for i in range(2):
-        r = L.Conv2D(8, 3, padding="same")(y)
-        r = L.BatchNormalization(epsilon=1e-5)(r)
-        r = L.Activation("swish")(r)
-        r = L.Conv2D(8, 3, padding="same")(r)
-        r = L.BatchNormalization()(r)
-        y = L.ReLU()(L.Add()([y, r]))
+    x, y = _residual_trunk(keras, L)
     a = L.SeparableConv2D(8, 3, padding="same", activation="elu")(y)
     c = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(y)
     y = L.Concatenate()([a, c])
@@ -171,17 +161,7 @@ def build_keras2() -> dict:
     models["mobilenetv2"] = keras.applications.MobileNetV2(
         input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=10, classifier_activation=None)
 
-    x = keras.Input((16, 16, 3), name="image")
-    y = L.Conv2D(8, 3, padding="same", use_bias=False)(x)
-    y = L.BatchNormalization()(y)
-    y = L.ReLU()(y)
-    for _ in range(2):
-        r = L.Conv2D(8, 3, padding="same")(y)
-        r = L.BatchNormalization(epsilon=1e-5)(r)
-        r = L.Activation("swish")(r)
-        r = L.Conv2D(8, 3, padding="same")(r)
-        r = L.BatchNormalization()(r)
-        y = L.ReLU()(L.Add()([y, r]))
+    x, y = _residual_trunk(keras, L)
     y = L.SeparableConv2D(8, 3, padding="same", activation="elu")(y)
     y = L.UpSampling2D(interpolation="bilinear")(y)
     y = L.MaxPooling2D(3, strides=2, padding="same")(y)
@@ -220,3 +200,20 @@ def _add_sequence_models(keras, L, models: dict) -> None:
     y = L.LSTM(8, return_sequences=True)(s)
     y = L.GRU(6)(y)
     models["lstm_gru"] = keras.Model(s, L.Dense(2)(y), name="lstm_gru")
+
+
+def _residual_trunk(keras, L):
+    """The ResNet-style model's input and trunk: a stem and two residual blocks with
+    BatchNorm and swish, built the same way with Keras 3 and with tf_keras."""
+    x = keras.Input((16, 16, 3), name="image")
+    y = L.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    y = L.BatchNormalization()(y)
+    y = L.ReLU()(y)
+    for _ in range(2):
+        r = L.Conv2D(8, 3, padding="same")(y)
+        r = L.BatchNormalization(epsilon=1e-5)(r)
+        r = L.Activation("swish")(r)
+        r = L.Conv2D(8, 3, padding="same")(r)
+        r = L.BatchNormalization()(r)
+        y = L.ReLU()(L.Add()([y, r]))
+    return x, y
