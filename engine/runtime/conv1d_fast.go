@@ -80,7 +80,7 @@ func splitPhases(ph, x []float32, s, plen int) {
 
 // shiftedCopy sets row[o] = src[o + off] where that index is inside src, 0 elsewhere.
 func shiftedCopy(row, src []float32, off int) {
-	lo := min(max(0, -off), len(row))        // first o reading inside src
+	lo := min(max(0, -off), len(row))          // first o reading inside src
 	hi := max(lo, min(len(row), len(src)-off)) // one past the last
 	clear(row[:lo])
 	if hi > lo {
