@@ -146,7 +146,7 @@ func (s *Session) fuseChains(p *graphPlan) {
 		for _, k := range chain[1:] {
 			drop[k] = true
 		}
-		d.in, d.out, d.run = []int{x}, []int{p.steps[m2].out[0]}, fu.kernel
+		d.in, d.out, d.run, d.kind = []int{x}, []int{p.steps[m2].out[0]}, fu.kernel, "Gelu"
 	}
 	for i := range p.steps {
 		if !drop[i] {
@@ -257,7 +257,7 @@ func (s *Session) matchLayerNorm(p *graphPlan, i int, drop []bool, uses, reader 
 		drop[k] = true
 	}
 	out := p.steps[add].out[0]
-	m.in, m.out, m.run = []int{x, gamma, beta}, []int{out}, fu.kernel
+	m.in, m.out, m.run, m.kind = []int{x, gamma, beta}, []int{out}, fu.kernel, "LayerNorm"
 }
 
 func indexOf(steps []step, n *ir.Node) int {
