@@ -68,8 +68,8 @@ func NewWinogradWeights(w []float32, m, c int) *WinogradWeights {
 }
 
 // WinogradGeom is one Winograd convolution's geometry: n images of c planes H×W, read
-// with PT rows and PL columns of zero padding before them, giving OH×OW outputs
-// (OH ≤ H+2·PT−2 and the like: the caller's padding after may be anything that fits).
+// with PT rows and PL columns of zero padding before them, giving OH×OW outputs (the
+// padding after is whatever OH and OW make it: reads past the image are zeros).
 type WinogradGeom struct {
 	N, H, W, PT, PL, OH, OW int
 }
@@ -133,8 +133,7 @@ func winograd3x3(in winoInFunc, out winoOutFunc, gemm sgemmFunc, wt *WinogradWei
 	const fn = "Winograd3x3"
 	m, c := wt.M, wt.C
 	_, _, tiles := g.tiles()
-	if !(g.N >= 0 && g.H > 0 && g.W > 0 && g.PT >= 0 && g.PL >= 0 && g.OH > 0 && g.OW > 0 &&
-		g.OH <= g.H+2*g.PT && g.OW <= g.W+2*g.PL) {
+	if !(g.N >= 0 && g.H > 0 && g.W > 0 && g.PT >= 0 && g.PL >= 0 && g.OH > 0 && g.OW > 0) {
 		fail(fn, "bad geometry %+v", g)
 	}
 	if !(len(x) >= g.N*c*g.H*g.W && len(y) >= g.N*m*g.OH*g.OW && (bias == nil || len(bias) >= m)) {

@@ -216,6 +216,10 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 	if len(g.in) == 1 && fastPaths {
 		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
 	}
+	fixedW := wOver != nil || (c.inputFixed(1) && x.DType == ir.Float32 && w.DType == ir.Float32)
+	if y := winogradConv(c, xf, wf, bias, n, ch, m, group, g, fixedW, stages); y != nil {
+		return one(fromF32(x.DType, outShape, y))
+	}
 	var table []int
 	if len(g.in) != 2 || !fastPaths {
 		table = c.cachedTable(g) // the 2-D path needs no table
