@@ -213,10 +213,13 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 		}
 		wf, bias = wOver, bOver
 	}
-	if len(g.in) == 1 && fastPaths {
-		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
+	if len(g.in) == 1 && fastPaths && !conv1dAs2D {
+		return one(fromF32(x.DType, outShape, conv1dF32(c, xf, wf, bias, n, ch, m, group, g, stages)))
 	}
 	var table []int
+	if len(g.in) == 1 && fastPaths {
+		g = g.as2D() // the previous lowering, kept for BenchmarkConv1D
+	}
 	if len(g.in) != 2 || !fastPaths {
 		table = c.cachedTable(g) // the 2-D path needs no table
 	}
