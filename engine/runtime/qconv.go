@@ -299,31 +299,27 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	}
 	acc := allocRaw[int32](c, (m+1)*width)
 	accel.GEMMS8S8(false, m+1, width, P, q.wOnes, P, b, width, acc, width)
-	colSum := acc[m*width:] // Σ_p b per position
-	P32, bz32 := int32(P), int32(bz)
+	// The corrections: fix[oc] = bz·Σw; with weight zero points, Σ(b − bz) per position
+	// (the ones row's Σb, less P·bz), in place.
+	fix, scale := allocRaw[int32](c, m), allocRaw[float32](c, m)
+	for oc := range fix {
+		fix[oc], scale[oc] = int32(bz)*q.wSum[oc], xs*q.wScale[oc]
+	}
+	colSum := acc[m*width:]
+	if q.wZP != nil {
+		pbz := int32(P) * int32(bz)
+		for i := range colSum {
+			colSum[i] -= pbz
+		}
+	}
 	accel.ParallelFor(m, max(1, 4096/max(O, 1)), func(c0, c1 int) {
-		for oc := c0; oc < c1; oc++ {
-			fix, sc := bz32*q.wSum[oc], xs*q.wScale[oc]
-			var zw int32
-			if q.wZP != nil {
-				zw = q.wZP[oc]
-			}
-			for img := 0; img < n; img++ {
-				src := acc[oc*width+img*O : oc*width+(img+1)*O]
-				dst := y[(img*m+oc)*O : (img*m+oc+1)*O]
-				cs := colSum[img*O : (img+1)*O]
-				if zw == 0 {
-					for o, v := range src {
-						dst[o] = float32(v-fix) * sc
-					}
-					continue
-				}
-				for o, v := range src {
-					dst[o] = float32(v-fix-zw*(cs[o]-P32*bz32)) * sc
-				}
-			}
+		var zw []int32
+		if q.wZP != nil {
+			zw = q.wZP[c0:c1]
 		}
 		for img := 0; img < n; img++ {
+			accel.RequantRows(y[(img*m+c0)*O:], O, acc[c0*width+img*O:], width, c1-c0, O, fix[c0:c1], zw,
+				colSum[img*O:(img+1)*O], scale[c0:c1])
 			epilogueBlock(y[(img*m+c0)*O:], c1-c0, O, c0, q.bias, q.stages)
 		}
 	})

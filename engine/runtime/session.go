@@ -107,7 +107,7 @@ type step struct {
 	out   []int
 	free  []int
 	shape bool   // computes shape-only values (see graphPlan.shapeOnly)
-	kind  string // what a fused step computes ("Gelu", "LayerNorm", "Linear"), for later fusions; "" for a plain node
+	kind  string // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear"), for later fusions; "" for a plain node
 }
 
 // New prepares m for execution. It fails with KindUnsupported listing every node whose
