@@ -147,6 +147,7 @@ func fillAVX2(t *table) {
 	}
 	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
 	fillRequant(t, false)
+	fillMinMaxNaN(t, false)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx2(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
@@ -178,6 +179,7 @@ func fillAVX512(t *table, f features) {
 		C.mc_sgemm_avx512(cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha), pf32(a), C.int64_t(lda), pf32(b), C.int64_t(ldb), C.float(beta), pf32(c), C.int64_t(ldc), pf32(bias))
 	}
 	t.set("sgemm", "avx512", "AVX-512F 12×32 micro-kernel, packed and cache-blocked")
+	fillWinogradAVX512(t)
 	if f.avx512vnni {
 		t.gemmS8S8 = func(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int) {
 			C.mc_gemm_s8s8_vnni(cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), pi8(a), C.int64_t(lda), pi8(b), C.int64_t(ldb), pi32(c), C.int64_t(ldc))
@@ -257,6 +259,7 @@ func fillAVX512(t *table, f features) {
 	}
 	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
 	fillRequant(t, true)
+	fillMinMaxNaN(t, true)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
