@@ -107,7 +107,7 @@ type step struct {
 	out   []int
 	free  []int
 	shape bool   // computes shape-only values (see graphPlan.shapeOnly)
-	kind  string // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear"), for later fusions; "" for a plain node
+	kind  string // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear", "Attention"), for later fusions; "" for a plain node
 }
 
 // New prepares m for execution. It fails with KindUnsupported listing every node whose
@@ -256,6 +256,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.fuseChannelShuffle(p)
 	s.fuseChains(p)
 	s.fuseLinear(p) // after fuseChains: takes its GELU steps as activations
+	s.fuseAttention(p)
 	s.fuseIntMatMul(p)
 	s.packIntWeights(p)
 	if g == s.model.Graph {
