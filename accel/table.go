@@ -51,8 +51,9 @@ type table struct {
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
 	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
 	// Winograd F(4×4, 3×3) transforms (winograd.go): nil where the backend has none.
-	winoIn  winoInFunc
-	winoOut winoOutFunc
+	winoIn   winoInFunc
+	winoGEMM winoGEMMFunc
+	winoOut  winoOutFunc
 	// Recurrent cells (rnncell.go): one step's gates and state update.
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)

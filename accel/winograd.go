@@ -17,11 +17,24 @@ package accel
 // tiles, fixed channel ranges and the 36 GEMMs: every thread count gives the same bits.
 
 // WinogradWeights is a 3×3 filter bank (m outputs × c inputs) in the Winograd domain:
-// 36 matrices U_e of m×c, row-major, one after the other. Read-only once made; it takes
-// 36/9 = 4× the memory of the filters.
+// 36 matrices U_e of m×c, each packed in panels of winoMR rows ([panel][c][winoMR], rows
+// past m zero) so that the GEMMs read them as they are, never repacking. Read-only once
+// made; it takes 36/9 = 4× the memory of the filters (a little more when m is not a
+// multiple of winoMR).
 type WinogradWeights struct {
 	M, C int
 	u    []float32
+}
+
+// winoMR is the row count of the GEMM kernel's register tile, and of U's panels.
+const winoMR = 12
+
+// stride is the size of one packed U_e.
+func (wt *WinogradWeights) stride() int { return (wt.M + winoMR - 1) / winoMR * winoMR * wt.C }
+
+// at is U_e[o][ci].
+func (wt *WinogradWeights) at(e, o, ci int) float32 {
+	return wt.u[e*wt.stride()+(o/winoMR)*wt.C*winoMR+ci*winoMR+o%winoMR]
 }
 
 // winoG is G of F(4×4, 3×3) (Lavin & Gray 2015): U = G g Gᵀ.
@@ -41,7 +54,9 @@ func NewWinogradWeights(w []float32, m, c int) *WinogradWeights {
 	if !(m > 0 && c > 0 && len(w) >= m*c*9) {
 		fail(fn, "bad filter bank: %d values for %d×%d×3×3", len(w), m, c)
 	}
-	u := make([]float32, 36*m*c)
+	wt := &WinogradWeights{M: m, C: c}
+	es := wt.stride()
+	wt.u = make([]float32, 36*es)
 	for o := 0; o < m; o++ {
 		for ci := 0; ci < c; ci++ {
 			g := w[(o*c+ci)*9:]
@@ -59,12 +74,12 @@ func NewWinogradWeights(w []float32, m, c int) *WinogradWeights {
 					for k := 0; k < 3; k++ {
 						s += tmp[i][k] * winoG[j][k]
 					}
-					u[(i*6+j)*m*c+o*c+ci] = float32(s)
+					wt.u[(i*6+j)*es+(o/winoMR)*c*winoMR+ci*winoMR+o%winoMR] = float32(s)
 				}
 			}
 		}
 	}
-	return &WinogradWeights{M: m, C: c, u: u}
+	return wt
 }
 
 // WinogradGeom is one Winograd convolution's geometry: n images of c planes H×W, read
@@ -119,17 +134,17 @@ func Winograd3x3(wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []floa
 	if t.winoIn == nil || len(x) >= 1<<31 { // the gather path indexes x with int32
 		return false
 	}
-	winograd3x3(t.winoIn, t.winoOut, t.sgemm, wt, g, x, bias, y, scratch)
+	winograd3x3(t.winoIn, t.winoOut, t.winoGEMM, wt, g, x, bias, y, scratch)
 	return true
 }
 
 type winoInFunc func(x []float32, c int, g *WinogradGeom, c0, c1, t0, t1 int, v []float32, ldv, es int)
 type winoOutFunc func(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias, y []float32)
-type sgemmFunc = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32)
+type winoGEMMFunc func(m, n, k int, up, v []float32, ldv int, mm []float32, ldm int)
 
 // winograd3x3 runs the three phases block by block with the given kernels (tests pass
 // the Go references).
-func winograd3x3(in winoInFunc, out winoOutFunc, gemm sgemmFunc, wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []float32) {
+func winograd3x3(in winoInFunc, out winoOutFunc, gemm winoGEMMFunc, wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []float32) {
 	const fn = "Winograd3x3"
 	m, c := wt.M, wt.C
 	_, _, tiles := g.tiles()
@@ -155,10 +170,11 @@ func winograd3x3(in winoInFunc, out winoOutFunc, gemm sgemmFunc, wt *WinogradWei
 		ParallelFor(c, max(1, 256/nt), func(c0, c1 int) {
 			in(x, c, &g, c0, c1, t0, t1, v, nt, c*nt)
 		})
-		// 36 GEMMs M_e = U_e · V_e, one per task (SGEMM splits a large one further).
+		// 36 GEMMs M_e = U_e · V_e, one per task.
+		es := wt.stride()
 		ParallelFor(36, 1, func(e0, e1 int) {
 			for e := e0; e < e1; e++ {
-				gemm(false, false, m, nt, c, 1, wt.u[e*m*c:], c, v[e*c*nt:], nt, 0, mm[e*m*nt:], nt, nil)
+				gemm(m, nt, c, wt.u[e*es:(e+1)*es], v[e*c*nt:], nt, mm[e*m*nt:], nt)
 			}
 		})
 		// Output transform with the bias, fixed output-channel ranges per task.
@@ -253,6 +269,22 @@ func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t
 						plane[yy*g.OW+xx] = row[j] + b
 					}
 				}
+			}
+		}
+	}
+}
+
+// refWinogradGEMM is the Go reference of the product M = U·V of winoGEMMFunc: U packed
+// in panels of winoMR rows (up), V k×n (leading dimension ldv), M m×n (ldm) overwritten.
+func refWinogradGEMM(m, n, k int, up, v []float32, ldv int, mm []float32, ldm int) {
+	for o := 0; o < m; o++ {
+		a := up[(o/winoMR)*k*winoMR+o%winoMR:]
+		row := mm[o*ldm : o*ldm+n]
+		clear(row)
+		for p := 0; p < k; p++ {
+			ap := a[p*winoMR]
+			for j, b := range v[p*ldv : p*ldv+n] {
+				row[j] += ap * b
 			}
 		}
 	}

@@ -213,3 +213,54 @@ void WTGT mc_wino_out_avx512(const float *mm, int64_t ldm, int64_t es, int64_t m
 		}
 	}
 }
+
+// M = U·V for one of the 36 products: up is U packed at plan time in panels of 12 rows
+// (NewWinogradWeights: [panel][k][12], zero rows past m), v is k×n with leading
+// dimension ldv, mm is m×n with leading dimension ldm, overwritten. Neither operand is
+// packed per call (the SGEMM would repack all of U for every block of tiles): 12×32
+// register tiles, or 12×16 for the last 16 columns or fewer.
+void WTGT mc_wino_gemm_avx512(int64_t m, int64_t n, int64_t k, const float *up, const float *v, int64_t ldv, float *mm, int64_t ldm) {
+	for (int64_t i0 = 0; i0 < m; i0 += 12) {
+		const float *a = up + (i0 / 12) * k * 12;
+		const int64_t rows = m - i0 < 12 ? m - i0 : 12;
+		for (int64_t j0 = 0; j0 < n; j0 += 32) {
+			const int64_t cols = n - j0;
+			if (cols > 16) {
+				const __mmask16 m1 = rangemask(0, cols - 16);
+				__m512 c0[12], c1[12];
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+				for (int64_t p = 0; p < k; p++) {
+					const __m512 b0 = _mm512_loadu_ps(v + p * ldv + j0), b1 = _mm512_maskz_loadu_ps(m1, v + p * ldv + j0 + 16);
+#pragma GCC unroll 12
+					for (int r = 0; r < 12; r++) {
+						const __m512 av = _mm512_set1_ps(a[p * 12 + r]);
+						c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+						c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+					}
+				}
+				// Unrolled with constant indices, so the accumulators stay in registers.
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++) {
+					if (r < rows) {
+						_mm512_storeu_ps(mm + (i0 + r) * ldm + j0, c0[r]);
+						_mm512_mask_storeu_ps(mm + (i0 + r) * ldm + j0 + 16, m1, c1[r]);
+					}
+				}
+			} else {
+				const __mmask16 m0 = rangemask(0, cols);
+				__m512 c0[12];
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++) c0[r] = _mm512_setzero_ps();
+				for (int64_t p = 0; p < k; p++) {
+					const __m512 b0 = _mm512_maskz_loadu_ps(m0, v + p * ldv + j0);
+#pragma GCC unroll 12
+					for (int r = 0; r < 12; r++) c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[p * 12 + r]), b0, c0[r]);
+				}
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++)
+					if (r < rows) _mm512_mask_storeu_ps(mm + (i0 + r) * ldm + j0, m0, c0[r]);
+			}
+		}
+	}
+}
