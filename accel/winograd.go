@@ -1,5 +1,7 @@
 package accel
 
+import "math"
+
 // Winograd F(4×4, 3×3) convolution for 3×3 filters, stride 1, dilation 1, no groups.
 //
 // Each 4×4 block ("tile") of output pixels is computed from the 6×6 input patch under it
@@ -125,26 +127,42 @@ func WinogradScratchLen(wt *WinogradWeights, g WinogradGeom) int {
 	return 36 * (wt.M + wt.C) * winogradBlock(wt.M, wt.C, t)
 }
 
-// Winograd3x3 computes y = conv(x, w) + bias for n images: x is n×c×H×W, y n×m×OH×OW
-// (overwritten), bias nil or m values. scratch holds WinogradScratchLen floats; its
-// contents are overwritten. It returns false, touching nothing, when the backend has no
-// Winograd kernels.
-func Winograd3x3(wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []float32) bool {
+// Winograd3x3 computes y = act(conv(x, w) + bias) for n images: x is n×c×H×W, y
+// n×m×OH×OW (overwritten), bias nil or m values, act ActNone, ActRelu or ActClip (applied
+// in the output transform, as BiasAct would: NaN stays NaN). scratch holds
+// WinogradScratchLen floats; its contents are overwritten. It returns false, touching
+// nothing, when the backend has no Winograd kernels.
+func Winograd3x3(wt *WinogradWeights, g WinogradGeom, x, bias []float32, act Act, y, scratch []float32) bool {
 	t := tab()
 	if t.winoIn == nil || len(x) >= 1<<31 { // the gather path indexes x with int32
 		return false
 	}
-	winograd3x3(t.winoIn, t.winoOut, t.winoGEMM, wt, g, x, bias, y, scratch)
+	winograd3x3(t.winoIn, t.winoOut, t.winoGEMM, wt, g, x, bias, act, y, scratch)
 	return true
 }
 
+// winoBounds returns act as the clamp [lo, hi] the output transform applies.
+func winoBounds(act Act) (lo, hi float32) {
+	inf := float32(math.Inf(1))
+	switch act.Kind {
+	case ActNone:
+		return -inf, inf
+	case ActRelu:
+		return 0, inf
+	case ActClip:
+		return act.P, act.Q
+	}
+	fail("Winograd3x3", "activation %d is not None, Relu or Clip", act.Kind)
+	return 0, 0
+}
+
 type winoInFunc func(x []float32, c int, g *WinogradGeom, c0, c1, t0, t1 int, v []float32, ldv, es int)
-type winoOutFunc func(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias, y []float32)
+type winoOutFunc func(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias []float32, lo, hi float32, y []float32)
 type winoGEMMFunc func(m, n, k int, up, v []float32, ldv int, mm []float32, ldm int)
 
 // winograd3x3 runs the three phases block by block with the given kernels (tests pass
 // the Go references).
-func winograd3x3(in winoInFunc, out winoOutFunc, gemm winoGEMMFunc, wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []float32) {
+func winograd3x3(in winoInFunc, out winoOutFunc, gemm winoGEMMFunc, wt *WinogradWeights, g WinogradGeom, x, bias []float32, act Act, y, scratch []float32) {
 	const fn = "Winograd3x3"
 	m, c := wt.M, wt.C
 	_, _, tiles := g.tiles()
@@ -160,6 +178,7 @@ func winograd3x3(in winoInFunc, out winoOutFunc, gemm winoGEMMFunc, wt *Winograd
 	if tiles == 0 {
 		return
 	}
+	lo, hi := winoBounds(act)
 	blk := winogradBlock(m, c, tiles)
 	v := scratch[:36*c*blk]
 	mm := scratch[36*c*blk : 36*(c+m)*blk]
@@ -177,9 +196,9 @@ func winograd3x3(in winoInFunc, out winoOutFunc, gemm winoGEMMFunc, wt *Winograd
 				gemm(m, nt, c, wt.u[e*es:(e+1)*es], v[e*c*nt:], nt, mm[e*m*nt:], nt)
 			}
 		})
-		// Output transform with the bias, fixed output-channel ranges per task.
+		// Output transform with the bias and clamp, fixed output-channel ranges per task.
 		ParallelFor(m, max(1, 256/nt), func(o0, o1 int) {
-			out(mm, nt, m*nt, m, &g, o0, o1, t0, t1, bias, y)
+			out(mm, nt, m*nt, m, &g, o0, o1, t0, t1, bias, lo, hi, y)
 		})
 	}
 }
@@ -240,9 +259,9 @@ func winoAT(s [6]float32) [4]float32 {
 }
 
 // refWinogradOut is the Go reference of the output transform: for output channels
-// [o0, o1) and tiles [t0, t1), the tile's 4×4 outputs Aᵀ M A (+ bias), M_e read at
-// mm[e·es + o·ldm + t−t0]; outputs past OH×OW are dropped.
-func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias, y []float32) {
+// [o0, o1) and tiles [t0, t1), the tile's 4×4 outputs Aᵀ M A + bias clamped to [lo, hi]
+// (NaN kept), M_e read at mm[e·es + o·ldm + t−t0]; outputs past OH×OW are dropped.
+func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias []float32, lo, hi float32, y []float32) {
 	ty, tx, _ := g.tiles()
 	ohw := g.OH * g.OW
 	for t := t0; t < t1; t++ {
@@ -266,7 +285,14 @@ func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t
 				row := winoAT([6]float32{cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]})
 				for j := 0; j < 4; j++ {
 					if yy, xx := y0+i, x0+j; yy < g.OH && xx < g.OW {
-						plane[yy*g.OW+xx] = row[j] + b
+						v := row[j] + b
+						if v < lo {
+							v = lo
+						}
+						if v > hi {
+							v = hi
+						}
+						plane[yy*g.OW+xx] = v
 					}
 				}
 			}

@@ -111,6 +111,11 @@ func TestWinograd3x3(t *testing.T) {
 			bias = randF32(r, c.m, 1)
 		}
 		want, mag := directConv3x3(c.c, c.m, c.g, x, w, bias)
+		act := []Act{{Kind: ActNone}, {Kind: ActRelu}, {Kind: ActClip, P: -0.5, Q: 0.75}}[ci%3]
+		lo, hi := winoBounds(act)
+		for i, v := range want {
+			want[i] = min(max(v, float64(lo)), float64(hi))
+		}
 		wt := NewWinogradWeights(w, c.m, c.c)
 		for _, k := range winoKernelsUnderTest() {
 			tested[k.name] = true
@@ -124,7 +129,7 @@ func TestWinograd3x3(t *testing.T) {
 				y[i] = guard
 			}
 			scratch := make([]float32, WinogradScratchLen(wt, c.g))
-			winograd3x3(k.in, k.out, k.gemm, wt, c.g, x, bias, y, scratch)
+			winograd3x3(k.in, k.out, k.gemm, wt, c.g, x, bias, act, y, scratch)
 			for i, v := range want {
 				d := math.Abs(float64(y[i]) - v)
 				if !(d <= winoTol*mag[i]+1e-30) {
@@ -180,8 +185,8 @@ func TestWinogradKernelsMatchRef(t *testing.T) {
 			for i := range yg {
 				yg[i], yw[i] = -5, -5
 			}
-			k.out(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, yg)
-			refWinogradOut(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, yw)
+			k.out(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, -0.25, 0.5, yg)
+			refWinogradOut(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, -0.25, 0.5, yw)
 			for i := range yw {
 				if d := math.Abs(float64(yg[i] - yw[i])); d > 1e-5*(1+math.Abs(float64(yw[i]))) {
 					t.Fatalf("%s: output transform [%d] = %g, want %g", name, i, yg[i], yw[i])
@@ -256,7 +261,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		if HasWinograd3x3() {
 			b.Run(s.name+"/winograd", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					Winograd3x3(wt, g, x, nil, y, scratch)
+					Winograd3x3(wt, g, x, nil, Act{}, y, scratch)
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s-direct")
 			})
@@ -274,7 +279,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		}
 		b.Run(s.name+"/go-reference", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				winograd3x3(refWinogradIn, refWinogradOut, refWinogradGEMM, wt, g, x, nil, y, scratch)
+				winograd3x3(refWinogradIn, refWinogradOut, refWinogradGEMM, wt, g, x, nil, Act{}, y, scratch)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s-direct")
 		})
