@@ -266,6 +266,8 @@ func fillAVX512(t *table, f features) {
 			pf32(wt), C.int64_t(cg*p.KH*p.KW), pf32(x), pf32(y), C.int64_t(p.OH*p.OW), C.int64_t(j0), C.int64_t(j1))
 	}
 	t.set("dwconv2d", "avx512", "stride phases zero-padded once, all taps of 16–32 outputs summed in registers")
+	t.pointwise = pointwiseAVX512
+	t.set("pointwise", "avx512", "sgemm's 8×48 direct tile with bias and activation applied before the only store")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.exp = func(d, s []float32) { C.mc_exp_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

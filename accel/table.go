@@ -49,6 +49,9 @@ type table struct {
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
 	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
+	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend
+	// has no such kernel.
+	pointwise func(m, k, n int, w, x, bias, y []float32, j0, j1 int, act Act)
 	// Recurrent cells (rnncell.go): one step's gates and state update.
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)
@@ -65,7 +68,7 @@ var kernelNames = []string{
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
-	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d",
+	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "pointwise",
 	"lstm_cell", "gru_cell",
 }
 
@@ -93,6 +96,7 @@ func goTable() *table {
 	t.impl["gemm_bf16"] = implInfo{"f32+sgemm", "inputs widened to f32 (exact), then the sgemm kernel"}
 	t.impl["gemm_s8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
+	t.impl["pointwise"] = implInfo{"sgemm+bias_act", "the caller runs the sgemm kernel, then bias_act"}
 	t.setPack8(goPacker8)
 	return t
 }
