@@ -17,7 +17,9 @@ import (
 // channel counts and map sizes, batch 1 and 2, with the fast paths on and off.
 func TestConvPointwise(t *testing.T) {
 	rng := rand.New(rand.NewSource(17))
-	ints := func(name string, v ...int64) *ir.Attribute { return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v} }
+	ints := func(name string, v ...int64) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrInts, Ints: v}
+	}
 	for _, ops := range [][]string{{}, {"Relu"}, {"Clip"}, {"HardSigmoid"}, {"x*HardSigmoid"}, {"x*Sigmoid"},
 		{"BatchNormalization", "Relu"}, {"Relu", "BatchNormalization"}, {"stride2", "Relu"}} {
 		for _, s := range [][4]int{{1, 5, 7, 9}, {1, 24, 17, 33}, {2, 3, 33, 32}, {2, 13, 5, 5}, {1, 300, 3, 7}} {
