@@ -146,6 +146,7 @@ func fillAVX2(t *table) {
 		C.mc_bias_act_avx2(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
 	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
+	fillRequant(t, false)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx2(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
@@ -255,6 +256,7 @@ func fillAVX512(t *table, f features) {
 		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
 	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
+	fillRequant(t, true)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))

@@ -213,10 +213,13 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 		}
 		wf, bias = wOver, bOver
 	}
-	if len(g.in) == 1 && fastPaths {
-		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
+	if len(g.in) == 1 && fastPaths && !conv1dAs2D {
+		return one(fromF32(x.DType, outShape, conv1dF32(c, xf, wf, bias, n, ch, m, group, g, stages)))
 	}
 	var table []int
+	if len(g.in) == 1 && fastPaths {
+		g = g.as2D() // the previous lowering, kept for BenchmarkConv1D
+	}
 	if len(g.in) != 2 || !fastPaths {
 		table = c.cachedTable(g) // the 2-D path needs no table
 	}
@@ -473,15 +476,39 @@ func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, 
 	xf, wf := toF32(x), toF32(w)
 	cg := ch / group
 	K, S, O := prod(k), prod(inSp), prod(out)
-	land := c.landTable(inSp, k, out, strides, dil, pb)
-	y := allocZero[float32](c, n*m*O)
+	var land []int
+	var g2 convT2D // 2-D: col2im by rows (convt_fast.go), no landing table
+	if r == 2 && fastPaths && convTRows {
+		g2 = convT2D{h: inSp[0], w: inSp[1], oh: out[0], ow: out[1], kh: k[0], kw: k[1], sh: strides[0], sw: strides[1],
+			dh: dil[0], dw: dil[1], ph: pb[0], pw: pb[1]}
+	} else {
+		land = c.landTable(inSp, k, out, strides, dil, pb)
+	}
+	var y []float32
+	if land == nil && g2.tiles() {
+		y = allocRaw[float32](c, n*m*O) // every output written once
+	} else {
+		y = allocZero[float32](c, n*m*O)
+	}
 	col := allocRaw[float32](c, mg*K*S) // written whole by the GEMM
+	var wT []float32
+	if land == nil {
+		wT = c.convTWeights(wf, group, cg, mg*K)
+	}
 	for img := 0; img < n; img++ {
 		for gi := 0; gi < group; gi++ {
 			xg := xf[(img*ch+gi*cg)*S:]
 			wg := wf[gi*cg*mg*K:]
 			// col[(mg·K) × S] = Wgᵀ [(mg·K) × cg] · Xg [cg × S]
-			accel.SGEMM(true, false, mg*K, S, cg, 1, wg, max(mg*K, 1), xg, max(S, 1), 0, col, max(S, 1))
+			if wT != nil {
+				accel.SGEMM(false, false, mg*K, S, cg, 1, wT[gi*cg*mg*K:], max(cg, 1), xg, max(S, 1), 0, col, max(S, 1))
+			} else {
+				accel.SGEMM(true, false, mg*K, S, cg, 1, wg, max(mg*K, 1), xg, max(S, 1), 0, col, max(S, 1))
+			}
+			if land == nil {
+				g2.col2im2D(y[(img*m+gi*mg)*O:(img*m+(gi+1)*mg)*O], col, mg)
+				continue
+			}
 			for j := 0; j < mg; j++ {
 				plane := y[(img*m+gi*mg+j)*O : (img*m+gi*mg+j+1)*O]
 				for kp := 0; kp < K; kp++ {

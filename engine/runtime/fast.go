@@ -319,36 +319,64 @@ func tanh32(dst, src []float32) {
 // ---- normalisation ------------------------------------------------------------------------------
 
 // layerNorm32 normalises rows of cols float32 values (statistics in float64) and writes
-// the mean and 1/σ of each row when asked.
+// the mean and 1/σ of each row when asked. out may be x.
 func layerNorm32(out, x, scale, bias []float32, rows, cols int, eps float64, means, invs []float64) {
 	for r := 0; r < rows; r++ {
 		row := x[r*cols : (r+1)*cols]
-		var s float64
-		for _, v := range row {
-			s += float64(v)
-		}
-		m := s / float64(max(cols, 1))
-		var q float64
-		for _, v := range row {
-			d := float64(v) - m
-			q += d * d
-		}
-		inv := 1 / math.Sqrt(q/float64(max(cols, 1))+eps)
+		m := sum64(row) / float64(max(cols, 1))
+		inv := 1 / math.Sqrt(sqDev64(row, m)/float64(max(cols, 1))+eps)
 		if means != nil {
 			means[r], invs[r] = m, inv
 		}
 		mf, invf := float32(m), float32(inv)
-		o := out[r*cols : (r+1)*cols]
+		o, sc := out[r*cols:(r+1)*cols], scale[:cols] // lengths known: no bounds checks inside
 		if bias == nil {
 			for j, v := range row {
-				o[j] = (v - mf) * invf * scale[j]
+				o[j] = (v - mf) * invf * sc[j]
 			}
 		} else {
+			b := bias[:cols]
 			for j, v := range row {
-				o[j] = (v-mf)*invf*scale[j] + bias[j]
+				o[j] = (v-mf)*invf*sc[j] + b[j]
 			}
 		}
 	}
+}
+
+// sum64 is the float64 sum of x, in four partial sums: one running sum waits on the
+// previous add at every element (4 cycles each), four interleave. The order is fixed, so
+// the result does not depend on the thread count.
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	for len(x) >= 4 { // x shrinks: no bounds checks inside
+		s0 += float64(x[0])
+		s1 += float64(x[1])
+		s2 += float64(x[2])
+		s3 += float64(x[3])
+		x = x[4:]
+	}
+	for _, v := range x {
+		s0 += float64(v)
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sqDev64 is Σ(x−m)² in float64, in four partial sums like sum64.
+func sqDev64(x []float32, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	for len(x) >= 4 {
+		d0, d1, d2, d3 := float64(x[0])-m, float64(x[1])-m, float64(x[2])-m, float64(x[3])-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+		x = x[4:]
+	}
+	for _, v := range x {
+		d := float64(v) - m
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // layerNormFast is LayerNormalization on float32 X and scale (already broadcast to the

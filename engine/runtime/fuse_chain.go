@@ -146,7 +146,7 @@ func (s *Session) fuseChains(p *graphPlan) {
 		for _, k := range chain[1:] {
 			drop[k] = true
 		}
-		d.in, d.out, d.run = []int{x}, []int{p.steps[m2].out[0]}, fu.kernel
+		d.in, d.out, d.run, d.kind = []int{x}, []int{p.steps[m2].out[0]}, fu.kernel, "Gelu"
 	}
 	for i := range p.steps {
 		if !drop[i] {
@@ -248,6 +248,14 @@ func (s *Session) matchLayerNorm(p *graphPlan, i int, drop []bool, uses, reader 
 		}
 	}
 	fu := &chainFusion{fast: func(c *opContext, in []*Tensor) (*Tensor, bool) { return layerNormChain(c, in, eps) }}
+	in, kind := []int{x, gamma, beta}, "LayerNorm"
+	// A residual Add making x, read by nothing but the chain, joins it (see residualNorm).
+	if k := producer(p, x, i); k >= 0 && !drop[k] && uses[x] == 2 && p.init[x] == nil && plainOp(&p.steps[k], "Add") &&
+		len(p.steps[k].in) == 2 && p.steps[k].in[0] >= 0 && p.steps[k].in[1] >= 0 {
+		fu.fast = func(c *opContext, in []*Tensor) (*Tensor, bool) { return residualNorm(c, in, eps) }
+		in, kind = []int{p.steps[k].in[0], p.steps[k].in[1], gamma, beta}, "AddLayerNorm"
+		chain = append(chain, k)
+	}
 	for _, k := range chain {
 		fu.orig = append(fu.orig, p.steps[k])
 	}
@@ -257,7 +265,19 @@ func (s *Session) matchLayerNorm(p *graphPlan, i int, drop []bool, uses, reader 
 		drop[k] = true
 	}
 	out := p.steps[add].out[0]
-	m.in, m.out, m.run = []int{x, gamma, beta}, []int{out}, fu.kernel
+	m.in, m.out, m.run, m.kind = in, []int{out}, fu.kernel, kind
+}
+
+// producer is the step before step before that writes slot sl, or -1.
+func producer(p *graphPlan, sl, before int) int {
+	for k := before - 1; k >= 0; k-- {
+		for _, o := range p.steps[k].out {
+			if o == sl {
+				return k
+			}
+		}
+	}
+	return -1
 }
 
 func indexOf(steps []step, n *ir.Node) int {
@@ -284,6 +304,37 @@ func layerNormChain(c *opContext, in []*Tensor, eps float64) (*Tensor, bool) {
 	}
 	out := c.tensorF32(ir.Float32, shapeOf(x))
 	layerNorm32(out.Data.([]float32), xs, gs, bs, len(xs)/cols, cols, eps, nil, nil)
+	return out, true
+}
+
+// residualNorm is layerNormChain of x = a + b, the residual connection's Add that
+// exporters write right before a LayerNorm (a sublayer's output plus its input, or token
+// plus position embeddings), for float32 a and b of one shape, or b repeating over a's
+// leading axes (a position table added to each batch), or a over b's: it adds a and b
+// into the output buffer and normalises there, one pass and one buffer less.
+func residualNorm(c *opContext, in []*Tensor, eps float64) (*Tensor, bool) {
+	a, b, g, be := in[0], in[1], in[2], in[3]
+	if len(b.Shape) > len(a.Shape) {
+		a, b = b, a // Add commutes bit for bit
+	}
+	av, ok := a.Data.([]float32)
+	bv, ok1 := b.Data.([]float32)
+	gs, ok2 := g.Data.([]float32)
+	bs, ok3 := be.Data.([]float32)
+	if !ok || !ok1 || !ok2 || !ok3 || a.DType != ir.Float32 || b.DType != ir.Float32 || len(a.Shape) == 0 ||
+		!sameShape(a.Shape[len(a.Shape)-len(b.Shape):], b.Shape) {
+		return nil, false
+	}
+	cols := a.Shape[len(a.Shape)-1]
+	if cols == 0 || len(gs) != cols || len(bs) != cols || len(bv) == 0 {
+		return nil, false
+	}
+	out := c.tensorF32(ir.Float32, shapeOf(a))
+	o := out.Data.([]float32)
+	for at := 0; at < len(o); at += len(bv) {
+		arithRow32('+', o[at:at+len(bv)], av[at:], 1, bv, 1)
+	}
+	layerNorm32(o, o, gs, bs, len(o)/cols, cols, eps, nil, nil)
 	return out, true
 }
 

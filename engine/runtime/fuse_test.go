@@ -168,7 +168,7 @@ func TestFuseConvFallback(t *testing.T) {
 	}
 }
 
-func f32Tensor(t *testing.T, name string, shape []int64, v []float32) *ir.Tensor {
+func f32Tensor(t testing.TB, name string, shape []int64, v []float32) *ir.Tensor {
 	t.Helper()
 	b := make([]byte, 4*len(v))
 	for i, f := range v {

@@ -17,8 +17,8 @@ import (
 //
 //	y[oc] = float32(Σ (x_q − x_zp)·(w_q[oc] − w_zp[oc])) · (x_scale·w_scale[oc]) + bias[oc]
 //
-// with the exact int32 sum on accel's integer GEMMs (AVX-512 VNNI vpdpbusd where the CPU
-// has it; qconvRun and qconvPointwise lay the operands out), then the epilogue. That is the float Conv of the dequantized values
+// with the exact int32 sum on accel's integer GEMM (AVX-512 VNNI vpdpbusd where the CPU
+// has it; qconvRun lays the operands out), then the epilogue. That is the float Conv of the dequantized values
 // up to float32 rounding (one rounding of the exact sum instead of one per product), so
 // it agrees with onnxruntime within the tolerance the float Conv already has. Values of
 // other types or shapes at run time take the original steps.
@@ -29,16 +29,15 @@ var qdqConvFusion = true
 
 // qdqConv is what the fused step carries.
 type qdqConv struct {
-	m, ch  int             // output and input channels
-	kshape []int           // spatial kernel size (1 or 2 values)
-	wT     *accel.PackedB8 // the int8 weight transposed to P×m (P = ch·K) and packed
-	wOnes  []int8          // 1×1 kernels: W (m×P) and a row of ones, (m+1)×P; else nil
-	wSum   []int32         // Σ_p w[oc][p]
-	wScale []float32       // per output channel
-	wZP    []int32         // per output channel; nil: all 0
-	bias   []float32       // nil: none
-	stages []epStage       // the epilogue after the bias
-	orig   []step          // DequantizeLinear, Conv, the epilogue's nodes: the fallback
+	m, ch  int       // output and input channels
+	kshape []int     // spatial kernel size (1 or 2 values)
+	wOnes  []int8    // W as stored (m×P, P = ch·K) and a row of ones under it, (m+1)×P
+	wSum   []int32   // Σ_p w[oc][p]
+	wScale []float32 // per output channel
+	wZP    []int32   // per output channel; nil: all 0
+	bias   []float32 // nil: none
+	stages []epStage // the epilogue after the bias
+	orig   []step    // DequantizeLinear, Conv, the epilogue's nodes: the fallback
 }
 
 // fuseQDQConv rewrites p.steps, replacing each DequantizeLinear → Conv (→ epilogue) chain
@@ -176,31 +175,17 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 			}
 		}
 	}
-	// Wᵀ (P×m): the GEMM's B, so that the activations are its uint8 (or int8) A; its
-	// rows in the channels-last window order of the columns, (kernel position, channel).
+	// W as stored with a row of ones under it: the GEMM's A in qconvRun.
 	P := len(wv) / m
-	K := P / q.ch
-	wt := make([]int8, len(wv))
-	for oc := 0; oc < m; oc++ {
-		for ci := 0; ci < q.ch; ci++ {
-			for kp, v := range wv[(oc*q.ch+ci)*K : (oc*q.ch+ci+1)*K] {
-				wt[(kp*q.ch+ci)*m+oc] = v
-			}
-		}
+	q.wOnes = make([]int8, (m+1)*P)
+	copy(q.wOnes, wv)
+	for i := m * P; i < len(q.wOnes); i++ {
+		q.wOnes[i] = 1
 	}
-	q.wT = accel.PackB8(wt, P, m, m)
 	q.wSum = make([]int32, m)
 	for oc := range q.wSum {
 		for _, v := range wv[oc*P : (oc+1)*P] {
 			q.wSum[oc] += int32(v)
-		}
-	}
-	if K == 1 {
-		// A 1×1 kernel: W as stored with a row of ones under it, for qconvPointwise.
-		q.wOnes = make([]int8, (m+1)*P)
-		copy(q.wOnes, wv)
-		for i := m * P; i < len(q.wOnes); i++ {
-			q.wOnes[i] = 1
 		}
 	}
 	return q
@@ -266,11 +251,18 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 	return nil, false, nil
 }
 
-// qconvRun is the integer convolution of the 2-D images x (N×ch×H×W) with zero point
-// xzp and scale xs, per image: x to channels-last (with the per-position channel sums a
-// weight zero point needs), the window rows gathered by whole channel runs (none for a
-// pointwise convolution: the channels-last image is the matrix), one packed GEMM
-// (positions × output channels), then the scale, bias and epilogue into y (N×m×OH×OW).
+// qconvRun is the integer convolution of the images x (N×ch×H×W, or height 1 for 1-D)
+// with zero point xzp and scale xs, channel-major all the way: the window matrix B
+// (P = ch·K rows, one per input channel and kernel position, and one column per output
+// position of every image; for a pointwise convolution X itself), shifted to int8 by
+// flipping the top bit when x is uint8, then one int8 GEMM of W (with a row of ones
+// under it) times B, whose rows are already y's. With b = x − s (s = 128 for uint8, 0
+// for int8) and bz = x_zp − s, what is wanted is
+//
+//	Σ (w − wzp)(b − bz) = Σ w·b − bz·Σw − wzp·Σ(b − bz)
+//
+// in wrapping int32 like the reference; the row of ones gives Σb per position, and a
+// window over the padding reads bz there, which contributes nothing.
 func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32, g *convGeom) []float32 {
 	ch, m := q.ch, q.m
 	n := len(x) / max(ch*prod(g.in), 1)
@@ -280,195 +272,112 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	if O == 0 || n == 0 {
 		return y
 	}
-	scale := make([]float32, m)
-	for oc := range scale {
-		scale[oc] = xs * q.wScale[oc]
-	}
-	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
-	if pointwise && q.wOnes != nil {
-		qconvPointwise(c, q, x, xzp, scale, n, O, y)
-		return y
-	}
-	xt := allocRaw[T](c, S*ch)
-	col := xt
-	if !pointwise {
-		col = allocRaw[T](c, O*P)
-	}
-	acc := allocRaw[int32](c, O*m)
-	// A weight zero point comes off as wzp[oc]·Σ (x − x_zp) over each window: d[o].
-	var chsum, d []int32
-	if q.wZP != nil {
-		chsum, d = allocRaw[int32](c, S), allocRaw[int32](c, O)
-	}
-	zp32, ch32 := int32(xzp), int32(ch)
-	for img := 0; img < n; img++ {
-		xi := x[img*ch*S : (img+1)*ch*S]
-		accel.ParallelFor(S, max(1, im2colGrain/max(ch, 1)), func(s0, s1 int) {
-			toChannelsLast(xt, xi, ch, S, s0, s1)
-			if chsum != nil {
-				for s := s0; s < s1; s++ {
-					var t int32
-					for _, v := range xt[s*ch : (s+1)*ch] {
-						t += int32(v)
-					}
-					chsum[s] = t - ch32*zp32
-				}
-			}
-		})
-		if !pointwise {
-			accel.ParallelFor(O, max(1, im2colGrain/max(P, 1)), func(o0, o1 int) {
-				windowRows(col, xt, ch, g, o0, o1, xzp, chsum, d)
-			})
-		} else if d != nil {
-			copy(d, chsum)
-		}
-		switch cv := any(col).(type) {
-		case []uint8:
-			accel.GEMMU8S8PackedZP(O, cv, P, uint8(zp32), q.wT, acc, m)
-		case []int8:
-			accel.GEMMS8S8PackedZP(O, cv, P, int8(zp32), q.wT, acc, m)
-		}
-		yi := y[img*m*O : (img+1)*m*O]
-		// acc is O×m (position-major); y is channel-major: each task takes a band of
-		// channels, reading one cache line of acc per position.
-		accel.ParallelFor(m, 16, func(c0, c1 int) {
-			sc := scale[c0:c1]
-			if d == nil {
-				for o := 0; o < O; o++ {
-					for j, v := range acc[o*m+c0 : o*m+c1] {
-						yi[(c0+j)*O+o] = float32(v) * sc[j]
-					}
-				}
-			} else {
-				zw := q.wZP[c0:c1]
-				for o := 0; o < O; o++ {
-					do := d[o]
-					for j, v := range acc[o*m+c0 : o*m+c1] {
-						yi[(c0+j)*O+o] = float32(v-zw[j]*do) * sc[j] // wrapping int32, like the reference
-					}
-				}
-			}
-			epilogueBlock(yi[c0*O:c1*O], c1-c0, O, c0, q.bias, q.stages)
-		})
-	}
-	return y
-}
-
-// toChannelsLast writes positions [s0, s1) of the ch planes of S values x into xt,
-// channels-last (xt[s·ch + ci] = x[ci·S + s]), by tiles of positions.
-func toChannelsLast[T uint8 | int8](xt, x []T, ch, S, s0, s1 int) {
-	const tile = 64
-	for t0 := s0; t0 < s1; t0 += tile {
-		t1 := min(t0+tile, s1)
-		for ci := 0; ci < ch; ci++ {
-			for s, v := range x[ci*S+t0 : ci*S+t1] {
-				xt[(t0+s)*ch+ci] = v
-			}
-		}
-	}
-}
-
-// windowRows writes rows [o0, o1) of the window matrix of the channels-last image xt:
-// row o (output position oh·OW+ow) holds, for every kernel position in turn, the ch
-// values the window reads there, or pad (the zero point: it contributes nothing) where
-// it covers padding. With chsum (Σ (x − x_zp) over the channels of each position) it also
-// writes d[o], the same sum over the whole window.
-func windowRows[T uint8 | int8](col, xt []T, ch int, g *convGeom, o0, o1 int, pad T, chsum, d []int32) {
-	H, W := g.in[0], g.in[1]
-	KH, KW := g.kernel[0], g.kernel[1]
-	OW := g.out[1]
-	P := ch * KH * KW
-	for o := o0; o < o1; o++ {
-		oh, ow := o/OW, o%OW
-		row := col[o*P : (o+1)*P]
-		ih0 := oh*g.strides[0] - g.padBegin[0]
-		iw0 := ow*g.strides[1] - g.padBegin[1]
-		var sum int32
-		i := 0
-		for kh := 0; kh < KH; kh++ {
-			ih := ih0 + kh*g.dil[0]
-			for kw := 0; kw < KW; kw++ {
-				dst := row[i : i+ch]
-				i += ch
-				iw := iw0 + kw*g.dil[1]
-				if ih < 0 || ih >= H || iw < 0 || iw >= W {
-					for j := range dst {
-						dst[j] = pad
-					}
-					continue
-				}
-				s := ih*W + iw
-				copy(dst, xt[s*ch:(s+1)*ch])
-				if chsum != nil {
-					sum += chsum[s]
-				}
-			}
-		}
-		if d != nil {
-			d[o] = sum
-		}
-	}
-}
-
-// qconvPointwise is qconvRun for a pointwise convolution, channel-major all the way:
-// one int8 GEMM of W (with a row of ones under it) times X (ch × positions of every
-// image, shifted to int8 by flipping the top bit when it is uint8; X itself for one
-// int8 image), whose rows are already y's. With b = x − s (s = 128 for uint8, 0 for
-// int8) and bz = x_zp − s, what is wanted is
-//
-//	Σ (w − wzp)(b − bz) = Σ w·b − bz·Σw − wzp·Σ(b − bz)
-//
-// in wrapping int32 like the reference; the row of ones gives Σb per position.
-func qconvPointwise[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, scale []float32, n, O int, y []float32) {
-	ch, m := q.ch, q.m
 	var flip uint8
 	if _, ok := any(xzp).(uint8); ok {
 		flip = 0x80
 	}
-	bz := int32(int8(uint8(xzp) ^ flip))
+	bz := int8(uint8(xzp) ^ flip)
 	width := n * O
+	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
 	var b []int8
-	if xv, ok := any(x).([]int8); ok && n == 1 {
+	if xv, ok := any(x).([]int8); ok && pointwise && n == 1 {
 		b = xv
 	} else {
-		b = allocRaw[int8](c, ch*width)
-		accel.ParallelFor(n*ch, max(1, im2colGrain/max(O, 1)), func(r0, r1 int) {
-			for r := r0; r < r1; r++ { // row r: image r/ch, channel r%ch
+		b = allocRaw[int8](c, P*width)
+		// Task r writes the K rows of image r/ch, channel r%ch.
+		accel.ParallelFor(n*ch, max(1, im2colGrain/max(K*O, 1)), func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
 				img, ci := r/ch, r%ch
-				flipBits(b[ci*width+img*O:ci*width+(img+1)*O], x[r*O:(r+1)*O], flip)
+				dst := b[ci*K*width+img*O:]
+				if pointwise {
+					flipBits(dst[:O], x[r*O:(r+1)*O], flip)
+				} else {
+					windowRows(dst, width, x[r*S:(r+1)*S], g, flip, bz)
+				}
 			}
 		})
 	}
 	acc := allocRaw[int32](c, (m+1)*width)
-	accel.GEMMS8S8(false, m+1, width, ch, q.wOnes, ch, b, width, acc, width)
-	colSum := acc[m*width:] // Σ_ci b per position
-	P32 := int32(ch)
+	accel.GEMMS8S8(false, m+1, width, P, q.wOnes, P, b, width, acc, width)
+	// The corrections: fix[oc] = bz·Σw; with weight zero points, Σ(b − bz) per position
+	// (the ones row's Σb, less P·bz), in place.
+	fix, scale := allocRaw[int32](c, m), allocRaw[float32](c, m)
+	for oc := range fix {
+		fix[oc], scale[oc] = int32(bz)*q.wSum[oc], xs*q.wScale[oc]
+	}
+	colSum := acc[m*width:]
+	if q.wZP != nil {
+		pbz := int32(P) * int32(bz)
+		for i := range colSum {
+			colSum[i] -= pbz
+		}
+	}
 	accel.ParallelFor(m, max(1, 4096/max(O, 1)), func(c0, c1 int) {
-		for oc := c0; oc < c1; oc++ {
-			fix, sc := bz*q.wSum[oc], scale[oc]
-			var zw int32
-			if q.wZP != nil {
-				zw = q.wZP[oc]
-			}
-			for img := 0; img < n; img++ {
-				src := acc[oc*width+img*O : oc*width+(img+1)*O]
-				dst := y[(img*m+oc)*O : (img*m+oc+1)*O]
-				cs := colSum[img*O : (img+1)*O]
-				if zw == 0 {
-					for o, v := range src {
-						dst[o] = float32(v-fix) * sc
-					}
-					continue
-				}
-				for o, v := range src {
-					dst[o] = float32(v-fix-zw*(cs[o]-P32*bz)) * sc
-				}
-			}
+		var zw []int32
+		if q.wZP != nil {
+			zw = q.wZP[c0:c1]
 		}
 		for img := 0; img < n; img++ {
+			accel.RequantRows(y[(img*m+c0)*O:], O, acc[c0*width+img*O:], width, c1-c0, O, fix[c0:c1], zw,
+				colSum[img*O:(img+1)*O], scale[c0:c1])
 			epilogueBlock(y[(img*m+c0)*O:], c1-c0, O, c0, q.bias, q.stages)
 		}
 	})
+	return y
+}
+
+// windowRows writes the window matrix of one 2-D plane x (H×W) as int8 (each byte's top
+// bit xor flip): one row of the output positions (oh·OW + ow) per kernel position, rows
+// ld apart; pad where the window covers padding. Per kernel position and output row,
+// one contiguous copy when the stride is 1, a strided gather otherwise.
+func windowRows[T uint8 | int8](dst []int8, ld int, x []T, g *convGeom, flip uint8, pad int8) {
+	ih, iw := g.in[0], g.in[1]
+	kh, kw := g.kernel[0], g.kernel[1]
+	oh, ow := g.out[0], g.out[1]
+	sh, sw := g.strides[0], g.strides[1]
+	dh, dw := g.dil[0], g.dil[1]
+	ph, pw := g.padBegin[0], g.padBegin[1]
+	fill := func(d []int8) {
+		for i := range d {
+			d[i] = pad
+		}
+	}
+	r := 0
+	for ki := 0; ki < kh; ki++ {
+		for kj := 0; kj < kw; kj++ {
+			row := dst[r*ld : r*ld+oh*ow]
+			r++
+			// Output columns whose input column lies inside the image: [lo, hi).
+			off := kj*dw - pw
+			lo := 0
+			if off < 0 {
+				lo = min(ow, (-off+sw-1)/sw)
+			}
+			hi := 0
+			if last := iw - 1 - off; last >= 0 {
+				hi = min(ow, last/sw+1)
+			}
+			hi = max(hi, lo)
+			for yo := 0; yo < oh; yo++ {
+				drow := row[yo*ow : (yo+1)*ow]
+				yy := yo*sh + ki*dh - ph
+				if yy < 0 || yy >= ih {
+					fill(drow)
+					continue
+				}
+				srow := x[yy*iw : (yy+1)*iw]
+				fill(drow[:lo])
+				fill(drow[hi:])
+				if sw == 1 {
+					flipBits(drow[lo:hi], srow[lo+off:hi+off], flip)
+				} else {
+					for xo := lo; xo < hi; xo++ {
+						drow[xo] = int8(uint8(srow[xo*sw+off]) ^ flip)
+					}
+				}
+			}
+		}
+	}
 }
 
 // flipBits writes src as int8 with the top bit of every byte xor flip, eight bytes at a

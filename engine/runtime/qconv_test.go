@@ -155,6 +155,11 @@ var qdqConvCases = []qdqConvCase{
 		static: true, perChannel: true, bias: true, weightZeroPoint: -5, epilogue: []string{"x*HardSigmoid"}, wantSteps: 2, wantSteps0: 5},
 	{name: "1d", batch: 2, ch: 4, m: 7, in: []int{31}, kernel: []int{5}, strides: []int{3}, pads: []int{2, 2},
 		perChannel: true, weightZeroPoint: -120, bias: true, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
+	{name: "exact-1d-ch1-uint8-batch", batch: 2, ch: 1, m: 13, in: []int{203}, kernel: []int{9}, strides: []int{4},
+		pads: []int{4, 5}, static: true, uint8X: true, unitScales: true, perChannel: true, weightZeroPoint: 6,
+		wantSteps: 2, wantSteps0: 3},
+	{name: "exact-3x3-dil-int8", batch: 1, ch: 3, m: 5, in: []int{10, 13}, kernel: []int{3, 3}, dil: []int{2, 3},
+		pads: []int{2, 3, 1, 4}, static: true, unitScales: true, weightZeroPoint: 2, wantSteps: 2, wantSteps0: 3},
 	{name: "large-7x7", batch: 1, ch: 3, m: 64, in: []int{57, 45}, kernel: []int{7, 7}, strides: []int{2, 2},
 		pads: []int{3, 3, 3, 3}, perChannel: true, bias: true, weightZeroPoint: 100, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
 	{name: "weight-zero-point", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, weightZeroPoint: 3,
@@ -283,6 +288,9 @@ func BenchmarkQDQConv(b *testing.B) {
 	for _, tc := range []qdqConvCase{
 		{name: "pointwise-96to24-56x56", batch: 1, ch: 96, m: 24, in: []int{56, 56}, kernel: []int{1, 1}},
 		{name: "3x3-64to64-56x56", batch: 1, ch: 64, m: 64, in: []int{56, 56}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
+		{name: "3x3-16to16-64x64", batch: 1, ch: 16, m: 16, in: []int{64, 64}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1}},
+		{name: "1d-k80s4-1to32-8000", batch: 1, ch: 1, m: 32, in: []int{8000}, kernel: []int{80}, strides: []int{4},
+			pads: []int{40, 40}},
 		{name: "3x3s2-128to256-28x28", batch: 1, ch: 128, m: 256, in: []int{28, 28}, kernel: []int{3, 3}, strides: []int{2, 2},
 			pads: []int{1, 1, 1, 1}},
 	} {

@@ -183,6 +183,9 @@ func resize2D32(c *opContext, x *Tensor, out []int, scales, roi []float64, p res
 			return nil, false
 		}
 	}
+	if y, ok := resizeTwoTap(c, x, xs, out, scales, roi, p); ok {
+		return y, true
+	}
 	h, w, oh, ow := x.Shape[r-2], x.Shape[r-1], out[r-2], out[r-1]
 	var rs, re, cs, ce float64
 	if roi != nil {

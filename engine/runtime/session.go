@@ -106,7 +106,8 @@ type step struct {
 	in    []int
 	out   []int
 	free  []int
-	shape bool // computes shape-only values (see graphPlan.shapeOnly)
+	shape bool   // computes shape-only values (see graphPlan.shapeOnly)
+	kind  string // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear"), for later fusions; "" for a plain node
 }
 
 // New prepares m for execution. It fails with KindUnsupported listing every node whose
@@ -253,6 +254,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.fuseConvTranspose(p)
 	s.fuseSEScale(p)
 	s.fuseChains(p)
+	s.fuseLinear(p) // after fuseChains: takes its GELU steps as activations
 	s.fuseIntMatMul(p)
 	s.packIntWeights(p)
 	if g == s.model.Graph {
