@@ -94,34 +94,49 @@ func SGEMMBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	}) {
 		return
 	}
+	if gemmSerial(m, n, k) {
+		// One tile, called directly: the closure gemmTiles takes would be allocated on
+		// every call, and an RNN makes one such call per time step.
+		sgemmTile(t, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, 0, m, 0, n)
+		return
+	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
-		aoff := i0 * lda
-		if transA {
-			aoff = i0
-		}
-		boff := j0
-		if transB {
-			boff = j0 * ldb
-		}
-		var bs []float32
-		if bias != nil {
-			bs = bias[j0:]
-		}
-		if k == 0 {
-			aoff, boff = 0, 0
-		}
-		t.sgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, bs)
+		sgemmTile(t, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, i0, i1, j0, j1)
 	})
 }
+
+// sgemmTile runs the rows i0..i1 and columns j0..j1 of SGEMMBias's product.
+func sgemmTile(t *table, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int,
+	beta float32, c []float32, ldc int, bias []float32, i0, i1, j0, j1 int) {
+	aoff := i0 * lda
+	if transA {
+		aoff = i0
+	}
+	boff := j0
+	if transB {
+		boff = j0 * ldb
+	}
+	var bs []float32
+	if bias != nil {
+		bs = bias[j0:]
+	}
+	if k == 0 {
+		aoff, boff = 0, 0
+	}
+	t.sgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, bs)
+}
+
+// gemmSerial reports whether an m×n×k product runs as one tile on the calling goroutine.
+func gemmSerial(m, n, k int) bool { return MaxThreads() <= 1 || m*n*max(k, 1) < gemmPar }
 
 // gemmTiles splits an m×n output over the pool: along the longer side, one slab per
 // thread, slab edges on multiples of 32 so the micro-kernels' edge cases stay rare.
 func gemmTiles(m, n, k int, fn func(i0, i1, j0, j1 int)) {
-	t := MaxThreads()
-	if t <= 1 || m*n*max(k, 1) < gemmPar {
+	if gemmSerial(m, n, k) {
 		fn(0, m, 0, n)
 		return
 	}
+	t := MaxThreads()
 	long, byRows := n, false
 	if m >= n {
 		long, byRows = m, true

@@ -178,6 +178,7 @@ func fillAVX512(t *table, f features) {
 		C.mc_sgemm_avx512(cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha), pf32(a), C.int64_t(lda), pf32(b), C.int64_t(ldb), C.float(beta), pf32(c), C.int64_t(ldc), pf32(bias))
 	}
 	t.set("sgemm", "avx512", "AVX-512F 12×32 micro-kernel, packed and cache-blocked")
+	fillWinogradAVX512(t)
 	if f.avx512vnni {
 		t.gemmS8S8 = func(transB bool, m, n, k int, a []int8, lda int, b []int8, ldb int, c []int32, ldc int) {
 			C.mc_gemm_s8s8_vnni(cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), pi8(a), C.int64_t(lda), pi8(b), C.int64_t(ldb), pi32(c), C.int64_t(ldc))

@@ -53,6 +53,9 @@ type table struct {
 	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend
 	// has no such kernel.
 	pointwise func(m, k, n int, w, x, bias, y []float32, j0, j1 int, act Act)
+	// Winograd F(4×4, 3×3) transforms (winograd.go): nil where the backend has none.
+	winoIn  winoInFunc
+	winoOut winoOutFunc
 	// Recurrent cells (rnncell.go): one step's gates and state update.
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)

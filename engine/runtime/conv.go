@@ -216,6 +216,10 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 	if len(g.in) == 1 && fastPaths && !conv1dAs2D {
 		return one(fromF32(x.DType, outShape, conv1dF32(c, xf, wf, bias, n, ch, m, group, g, stages)))
 	}
+	fixedW := wOver != nil || (c.inputFixed(1) && x.DType == ir.Float32 && w.DType == ir.Float32)
+	if y := winogradConv(c, xf, wf, bias, n, ch, m, group, g, fixedW, stages); y != nil {
+		return one(fromF32(x.DType, outShape, y))
+	}
 	var table []int
 	if len(g.in) == 1 && fastPaths {
 		g = g.as2D() // the previous lowering, kept for BenchmarkConv1D
