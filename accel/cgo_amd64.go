@@ -272,6 +272,8 @@ func fillAVX512(t *table, f features) {
 	}
 	t.set("dwconv2d", "avx512", "stride phases zero-padded once, all taps of 16–32 outputs summed in registers")
 	t.pointwise = pointwiseAVX512
+	t.convRows2D = convRowsAVX512
+	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")
 	t.set("pointwise", "avx512", "sgemm's 8×48 direct tile with bias and activation applied before the only store")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

@@ -54,6 +54,9 @@ type table struct {
 	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend
 	// has no such kernel.
 	pointwise func(m, k, n int, w, x, bias, y []float32, j0, j1 int, act Act)
+	// convRows2D: few-channel direct convolution by output rows (convrows.go); nil where
+	// the backend has none.
+	convRows2D func(m, cin int, p *Window2D, w, x, bias, y []float32, r0, r1, lrow int, act Act)
 	// Winograd F(4×4, 3×3) transforms (winograd.go): nil where the backend has none.
 	winoIn  winoInFunc
 	winoOut winoOutFunc
@@ -75,7 +78,7 @@ var kernelNames = []string{
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "requant_rows", "minmax_nan",
 	"lstm_cell", "gru_cell",
-	"pointwise",
+	"pointwise", "convrows2d",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -103,6 +106,7 @@ func goTable() *table {
 	t.impl["gemm_s8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["pointwise"] = implInfo{"sgemm+bias_act", "the caller runs the sgemm kernel, then bias_act"}
+	t.impl["convrows2d"] = implInfo{"im2col+sgemm", "the caller runs its implicit-GEMM or im2col path, then bias_act"}
 	t.setPack8(goPacker8)
 	return t
 }

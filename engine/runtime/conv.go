@@ -244,6 +244,9 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 	if pointwise && group == 1 && (n == 1 || O >= batchedConvMaxO) && fastPaths && convPointwise(x, w, bias, y, n, ch, m, O, stages) {
 		return y
 	}
+	if !pointwise && group == 1 && ch <= accel.ConvRowsMaxChannels && fastPaths && convRows(x, w, bias, y, n, ch, m, g, stages) {
+		return y
+	}
 	// 2-D, not pointwise: an implicit GEMM (no im2col matrix) where the backend has one.
 	implicit := !pointwise && table == nil && len(g.in) == 2 && fastPaths && S < 1<<31 && accel.HasConvImplicit2D()
 	win := accel.Window2D{}
