@@ -28,8 +28,8 @@ func TestFuseSEScale(t *testing.T) {
 		{"batch2-fallback", 2, 1, true, false, 5},
 		{"conv3x3-not-fused", 1, 3, true, false, 6},
 		{"more-outputs-than-pixels", 1, 1, true, false, 5}, // the image is scaled, not W
-		{"wide-split", 1, 1, true, false, 5},                 // the weight scaling split over threads
-		{"wide-split-image", 1, 1, true, false, 5},           // the image scaling split over threads
+		{"wide-split", 1, 1, true, false, 5},               // the weight scaling split over threads
+		{"wide-split-image", 1, 1, true, false, 5},         // the image scaling split over threads
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c, m, r, h, w int64 = 12, 7, 3, 9, 11
