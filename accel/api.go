@@ -15,7 +15,7 @@ const (
 	smallElems = 64           // element-wise kernels, conversions, quantizers
 	smallFlops = 16 * 16 * 16 // GEMM: m·n·k
 	chunkElems = 1 << 16      // elements per parallel task (fixed, so results do not depend on threads)
-	gemmPar    = 1 << 21      // GEMM m·n·k from which the pool is used
+	gemmPar    = 1 << 19      // GEMM m·n·k from which the pool is used
 )
 
 // check panics with fn and the formatted message unless ok. Its arguments are boxed
@@ -130,27 +130,41 @@ func sgemmTile(t *table, transA, transB bool, m, n, k int, alpha float32, a []fl
 func gemmSerial(m, n, k int) bool { return MaxThreads() <= 1 || m*n*max(k, 1) < gemmPar }
 
 // gemmTiles splits an m×n output over the pool: along the longer side, one slab per
-// thread, slab edges on multiples of 32 so the micro-kernels' edge cases stay rare.
+// thread. Row slabs are multiples of gemmRows, so only the last slab has a partial
+// micro-tile; column slabs are multiples of 32. Every backend sums each C element in
+// the same order whatever its slab, except the one-row (matrix-vector) path: a last
+// row alone stays with the slab before it, so the bits do not depend on the thread
+// count. From gemmPar multiply-adds (a few µs of work) a hand-off to the pool, about a
+// microsecond, pays for itself.
 func gemmTiles(m, n, k int, fn func(i0, i1, j0, j1 int)) {
 	if gemmSerial(m, n, k) {
 		fn(0, m, 0, n)
 		return
 	}
 	t := MaxThreads()
-	long, byRows := n, false
 	if m >= n {
-		long, byRows = m, true
+		step := roundUp((m+t-1)/t, gemmRows)
+		parallel((m+step-1)/step, func(i int) {
+			i0, i1 := i*step, min(m, (i+1)*step)
+			if i1 == m-1 {
+				i1 = m // the last row joins this slab
+			} else if i0 == m-1 && i > 0 {
+				return // done by the slab before
+			}
+			fn(i0, i1, 0, n)
+		})
+		return
 	}
-	step := (long + t - 1) / t
-	step = (step + 31) &^ 31
-	chunks(long, step, func(lo, hi int) {
-		if byRows {
-			fn(lo, hi, 0, n)
-		} else {
-			fn(0, m, lo, hi)
-		}
-	})
+	step := roundUp((n+t-1)/t, 32)
+	chunks(n, step, func(j0, j1 int) { fn(0, m, j0, j1) })
 }
+
+// gemmRows is the row granularity of gemmTiles: the packed kernels' 12-row micro-tile
+// (the AVX-512 and int8 ones; the AVX2 one has 6 rows).
+const gemmRows = 12
+
+// roundUp rounds x up to a multiple of q.
+func roundUp(x, q int) int { return (x + q - 1) / q * q }
 
 // GEMMS8S8 computes C = A·op(B) exactly in int32 for int8 A (m×k) and int8 B (k×n, or
 // n×k when transB); C (m×n, leading dimension ldc) is overwritten. Every backend gives
