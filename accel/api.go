@@ -15,7 +15,7 @@ const (
 	smallElems = 64           // element-wise kernels, conversions, quantizers
 	smallFlops = 16 * 16 * 16 // GEMM: m·n·k
 	chunkElems = 1 << 16      // elements per parallel task (fixed, so results do not depend on threads)
-	gemmPar    = 1 << 21      // GEMM m·n·k from which the pool is used
+	gemmPar    = 1 << 19      // GEMM m·n·k from which the pool is used
 )
 
 // check panics with fn and the formatted message unless ok. Its arguments are boxed
@@ -94,48 +94,77 @@ func SGEMMBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	}) {
 		return
 	}
+	if gemmSerial(m, n, k) {
+		// One tile, called directly: the closure gemmTiles takes would be allocated on
+		// every call, and an RNN makes one such call per time step.
+		sgemmTile(t, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, 0, m, 0, n)
+		return
+	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
-		aoff := i0 * lda
-		if transA {
-			aoff = i0
-		}
-		boff := j0
-		if transB {
-			boff = j0 * ldb
-		}
-		var bs []float32
-		if bias != nil {
-			bs = bias[j0:]
-		}
-		if k == 0 {
-			aoff, boff = 0, 0
-		}
-		t.sgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, bs)
+		sgemmTile(t, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, i0, i1, j0, j1)
 	})
 }
 
+// sgemmTile runs the rows i0..i1 and columns j0..j1 of SGEMMBias's product.
+func sgemmTile(t *table, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int,
+	beta float32, c []float32, ldc int, bias []float32, i0, i1, j0, j1 int) {
+	aoff := i0 * lda
+	if transA {
+		aoff = i0
+	}
+	boff := j0
+	if transB {
+		boff = j0 * ldb
+	}
+	var bs []float32
+	if bias != nil {
+		bs = bias[j0:]
+	}
+	if k == 0 {
+		aoff, boff = 0, 0
+	}
+	t.sgemm(transA, transB, i1-i0, j1-j0, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c[i0*ldc+j0:], ldc, bs)
+}
+
+// gemmSerial reports whether an m×n×k product runs as one tile on the calling goroutine.
+func gemmSerial(m, n, k int) bool { return MaxThreads() <= 1 || m*n*max(k, 1) < gemmPar }
+
 // gemmTiles splits an m×n output over the pool: along the longer side, one slab per
-// thread, slab edges on multiples of 32 so the micro-kernels' edge cases stay rare.
+// thread. Row slabs are multiples of gemmRows, so only the last slab has a partial
+// micro-tile; column slabs are multiples of 32. Every backend sums each C element in
+// the same order whatever its slab, except the one-row (matrix-vector) path: a last
+// row alone stays with the slab before it, so the bits do not depend on the thread
+// count. From gemmPar multiply-adds (a few µs of work) a hand-off to the pool, about a
+// microsecond, pays for itself.
 func gemmTiles(m, n, k int, fn func(i0, i1, j0, j1 int)) {
-	t := MaxThreads()
-	if t <= 1 || m*n*max(k, 1) < gemmPar {
+	if gemmSerial(m, n, k) {
 		fn(0, m, 0, n)
 		return
 	}
-	long, byRows := n, false
+	t := MaxThreads()
 	if m >= n {
-		long, byRows = m, true
+		step := roundUp((m+t-1)/t, gemmRows)
+		parallel((m+step-1)/step, func(i int) {
+			i0, i1 := i*step, min(m, (i+1)*step)
+			if i1 == m-1 {
+				i1 = m // the last row joins this slab
+			} else if i0 == m-1 && i > 0 {
+				return // done by the slab before
+			}
+			fn(i0, i1, 0, n)
+		})
+		return
 	}
-	step := (long + t - 1) / t
-	step = (step + 31) &^ 31
-	chunks(long, step, func(lo, hi int) {
-		if byRows {
-			fn(lo, hi, 0, n)
-		} else {
-			fn(0, m, lo, hi)
-		}
-	})
+	step := roundUp((n+t-1)/t, 32)
+	chunks(n, step, func(j0, j1 int) { fn(0, m, j0, j1) })
 }
+
+// gemmRows is the row granularity of gemmTiles: the packed kernels' 12-row micro-tile
+// (the AVX-512 and int8 ones; the AVX2 one has 6 rows).
+const gemmRows = 12
+
+// roundUp rounds x up to a multiple of q.
+func roundUp(x, q int) int { return (x + q - 1) / q * q }
 
 // GEMMS8S8 computes C = A·op(B) exactly in int32 for int8 A (m×k) and int8 B (k×n, or
 // n×k when transB); C (m×n, leading dimension ldc) is overwritten. Every backend gives
@@ -700,12 +729,22 @@ func Softmax(dst, src []float32, cols int) {
 	}
 	rows := len(src) / cols
 	t := tab()
-	rowsPar(rows, cols, func(r0, r1 int) {
+	kern := func(r0, r1 int) {
 		d, s := dst[r0*cols:r1*cols], src[r0*cols:r1*cols]
 		if cols < smallElems/4 {
 			refSoftmaxRows(d, s, r1-r0, cols)
 		} else {
 			t.softmaxRows(d, s, r1-r0, cols)
 		}
-	})
+	}
+	// Rows are independent, so any split gives the same bits. An exp per value makes a
+	// smaller task than rowsPar's worth a hand-off (attention scores are 10k–50k values).
+	if per := max(1, softmaxTaskElems/cols); rows > per {
+		chunks(rows, per, kern)
+	} else {
+		kern(0, rows)
+	}
 }
+
+// softmaxTaskElems is the number of values one Softmax task normalises at least.
+const softmaxTaskElems = 1 << 13

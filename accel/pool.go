@@ -19,6 +19,9 @@ import (
 // worker has its own slot that a caller fills with one compare-and-swap, and a worker
 // spins on its slot for spinFor after its last job before it parks, so back-to-back
 // parallel regions hand off in about a microsecond and an idle process still sleeps.
+// The spins do not call runtime.Gosched: a goroutine that yields goes to the global run
+// queue without waking an idle P, so caller and helper would take turns on one P. A spin
+// holds its P for at most spinFor.
 
 var threads atomic.Int32
 
@@ -115,7 +118,6 @@ func (w *worker) take() *job {
 			continue
 		}
 		if time.Since(start) < spinFor {
-			runtime.Gosched() // let a goroutine waiting for this P run
 			continue
 		}
 		// Park. An offer made after parked is set sees it and sends a wake-up; one
@@ -221,7 +223,6 @@ func (j *job) wait() {
 			continue
 		}
 		if time.Since(start) < spinFor {
-			runtime.Gosched()
 			continue
 		}
 		if n := j.pending.Load(); n != 0 && j.pending.CompareAndSwap(n, n|waitBit) {

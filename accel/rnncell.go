@@ -13,8 +13,13 @@ import "math"
 func LSTMCell(hr, xw, c, h []float32) {
 	const fn = "LSTMCell"
 	n := len(h)
-	check(len(hr) >= 4*n && len(xw) >= 4*n, fn, "gate rows hold %d and %d values, want %d", len(hr), len(xw), 4*n)
-	check(len(c) >= n, fn, "len(c) = %d < len(h) = %d", len(c), n)
+	// if/fail rather than check, whose boxed arguments would allocate at every step.
+	if len(hr) < 4*n || len(xw) < 4*n {
+		fail(fn, "gate rows hold %d and %d values, want %d", len(hr), len(xw), 4*n)
+	}
+	if len(c) < n {
+		fail(fn, "len(c) = %d < len(h) = %d", len(c), n)
+	}
 	if n == 0 {
 		return
 	}
@@ -29,7 +34,9 @@ func LSTMCell(hr, xw, c, h []float32) {
 func GRUCellLBR(hr, xw, h []float32) {
 	const fn = "GRUCellLBR"
 	n := len(h)
-	check(len(hr) >= 3*n && len(xw) >= 3*n, fn, "gate rows hold %d and %d values, want %d", len(hr), len(xw), 3*n)
+	if len(hr) < 3*n || len(xw) < 3*n {
+		fail(fn, "gate rows hold %d and %d values, want %d", len(hr), len(xw), 3*n)
+	}
 	if n == 0 {
 		return
 	}

@@ -701,10 +701,9 @@ func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 	if !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false
 	}
-	// accel's vector min/max skips NaN; a NaN anywhere makes the sum of squares NaN
-	// and takes the generic path, as before. A small input (the activations of a short
-	// sequence) is scanned here in one pass: the same min and max, without the two
-	// accel calls' checks and allocations.
+	// A NaN anywhere takes the generic path, as before: accel.MinMaxNaN finds the range
+	// and the NaN in one pass. A small input (the activations of a short sequence) is
+	// scanned here: the same min and max, without the accel call's checks and allocations.
 	var lo, hi float32
 	if len(xv) <= dynQuantSmall {
 		lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
@@ -720,8 +719,8 @@ func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 			}
 		}
 	} else {
-		lo, hi = accel.MinMax(xv)
-		if math.IsNaN(accel.SumSquares(xv)) {
+		var nan bool
+		if lo, hi, nan = accel.MinMaxNaN(xv); nan {
 			return nil, false
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/modelc/modelc/engine/ir"
 )
 
-func i64Tensor(t *testing.T, name string, v ...int64) *ir.Tensor {
+func i64Tensor(t testing.TB, name string, v ...int64) *ir.Tensor {
 	t.Helper()
 	b := make([]byte, 8*len(v))
 	for i, x := range v {

@@ -28,8 +28,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 			return nil, false
 		}
 	}
-	gates := map[byte]int{'L': 4, 'G': 3, 'R': 1}[kind]
-	defaults := map[byte][]string{'L': {"sigmoid", "tanh", "tanh"}, 'G': {"sigmoid", "tanh"}, 'R': {"tanh"}}[kind]
+	gates, defaults := rnnGates[kind], rnnDefaults[kind]
 	if c.has("activation_alpha") || c.has("activation_beta") || c.attrInt("input_forget", 0) != 0 {
 		return nil, false
 	}
@@ -312,6 +311,13 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 	}
 	return outs, true
 }
+
+// rnnGates and rnnDefaults are each kind's gate count and default activations (package
+// level: a map literal in rnnFast would be built on every call).
+var (
+	rnnGates    = map[byte]int{'L': 4, 'G': 3, 'R': 1}
+	rnnDefaults = map[byte][]string{'L': {"sigmoid", "tanh", "tanh"}, 'G': {"sigmoid", "tanh"}, 'R': {"tanh"}}
+)
 
 // rnnWTags name the session's cached Wᵀ of each direction.
 var rnnWTags = [2]string{"rnn-wT-fwd", "rnn-wT-bwd"}

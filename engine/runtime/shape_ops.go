@@ -216,7 +216,27 @@ func transpose(c *opContext, x *Tensor, perm []int) (*Tensor, error) {
 		seen[p] = true
 		out[i], ost[i] = x.Shape[p], st[p]
 	}
+	if fastPaths && unitMoves(x.Shape, perm) {
+		return view(x, out), nil
+	}
 	return &Tensor{DType: x.DType, Shape: out, Data: takeStrided(c, x.Data, out, 0, ost)}, nil
+}
+
+// unitMoves reports whether perm keeps the axes longer than 1 in their order, moving
+// only axes of length 1: then the transposed values lie in memory as they are, and the
+// result is a view (torch's MultiheadAttention swaps batch 1 and the sequence twice per
+// layer). The arena counts a view as a reference to the buffer it points into.
+func unitMoves(shape, perm []int) bool {
+	last := -1
+	for _, p := range perm {
+		if shape[p] > 1 {
+			if p < last {
+				return false
+			}
+			last = p
+		}
+	}
+	return true
 }
 
 func opConcat(c *opContext, in []*Tensor) ([]*Tensor, error) {
@@ -442,10 +462,16 @@ func opGather(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := append(append(append([]int{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
+	if t, ok, err := gatherFast(c, x, ind, axis, out); ok {
+		if err != nil {
+			return nil, err
+		}
+		return one(t)
+	}
 	iv := ints(ind)
 	dim := x.Shape[axis]
 	outer, inner := prod(x.Shape[:axis]), prod(x.Shape[axis+1:])
-	out := append(append(append([]int{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
 	idx := make([]int, 0, prod(out))
 	for o := 0; o < outer; o++ {
 		for _, k := range iv {
