@@ -729,12 +729,22 @@ func Softmax(dst, src []float32, cols int) {
 	}
 	rows := len(src) / cols
 	t := tab()
-	rowsPar(rows, cols, func(r0, r1 int) {
+	kern := func(r0, r1 int) {
 		d, s := dst[r0*cols:r1*cols], src[r0*cols:r1*cols]
 		if cols < smallElems/4 {
 			refSoftmaxRows(d, s, r1-r0, cols)
 		} else {
 			t.softmaxRows(d, s, r1-r0, cols)
 		}
-	})
+	}
+	// Rows are independent, so any split gives the same bits. An exp per value makes a
+	// smaller task than rowsPar's worth a hand-off (attention scores are 10k–50k values).
+	if per := max(1, softmaxTaskElems/cols); rows > per {
+		chunks(rows, per, kern)
+	} else {
+		kern(0, rows)
+	}
 }
+
+// softmaxTaskElems is the number of values one Softmax task normalises at least.
+const softmaxTaskElems = 1 << 13

@@ -9,6 +9,7 @@ const (
 	ActClip                       // min(max(x, P), Q)
 	ActHardSigmoid                // min(max(P·x + Q, 0), 1)
 	ActHardSwish                  // x·min(max(P·x + Q, 0), 1)
+	ActSiLU                       // x·sigmoid(x), as SiLU computes it: PointwiseConv only, BiasAct refuses it
 )
 
 // Act is an activation with its parameters.

@@ -148,6 +148,7 @@ func fillAVX2(t *table) {
 	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
 	fillRequant(t, false)
 	fillMinMaxNaN(t, false)
+	fillWindowRows8(t, false)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx2(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
@@ -260,6 +261,7 @@ func fillAVX512(t *table, f features) {
 	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
 	fillRequant(t, true)
 	fillMinMaxNaN(t, true)
+	fillWindowRows8(t, true)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
@@ -271,6 +273,10 @@ func fillAVX512(t *table, f features) {
 			pf32(wt), C.int64_t(cg*p.KH*p.KW), pf32(x), pf32(y), C.int64_t(p.OH*p.OW), C.int64_t(j0), C.int64_t(j1))
 	}
 	t.set("dwconv2d", "avx512", "stride phases zero-padded once, all taps of 16–32 outputs summed in registers")
+	t.pointwise = pointwiseAVX512
+	t.convRows2D = convRowsAVX512
+	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")
+	t.set("pointwise", "avx512", "sgemm's 8×48 direct tile with bias and activation applied before the only store")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.exp = func(d, s []float32) { C.mc_exp_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

@@ -142,3 +142,27 @@ func BenchmarkGEMMSplit(b *testing.B) {
 		}
 	}
 }
+
+// TestSoftmaxThreadsSameBits: Softmax splits rows over threads from softmaxTaskElems
+// values; every thread count gives the same bits.
+func TestSoftmaxThreadsSameBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, s := range [][2]int{{256, 128}, {1000, 9}, {3, 5000}, {97, 200}} {
+		rows, cols := s[0], s[1]
+		src := randF32(r, rows*cols, 20)
+		var want []float32
+		for _, th := range []int{1, 2, 3} {
+			got := make([]float32, len(src))
+			withThreads(t, th, func() { Softmax(got, src, cols) })
+			if want == nil {
+				want = got
+				continue
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("Softmax %dx%d: [%d] = %g at %d threads, %g at 1", rows, cols, i, got[i], th, want[i])
+				}
+			}
+		}
+	}
+}

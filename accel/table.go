@@ -46,14 +46,22 @@ type table struct {
 	softmaxRows func(dst, src []float32, rows, cols int)
 	dwconv2d    func(p *Window2D, x, w, bias, y []float32, channels int)
 	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
+	windowRows8 func(dst []int8, ld int, x []byte, planes int, p *Window2D, flip byte, pad int8)
 	minMaxNaN   func(src []float32, rows, cols, ld int, mn, mx []float32)
 	requantRows func(dst []float32, ldd int, acc []int32, lda int, rows, n int, fix, zw, cs []int32, scale []float32)
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
 	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
+	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend
+	// has no such kernel.
+	pointwise func(m, k, n int, w, x, bias, y []float32, j0, j1 int, act Act)
+	// convRows2D: few-channel direct convolution by output rows (convrows.go); nil where
+	// the backend has none.
+	convRows2D func(m, cin int, p *Window2D, w, x, bias, y []float32, r0, r1, lrow int, act Act)
 	// Winograd F(4×4, 3×3) transforms (winograd.go): nil where the backend has none.
-	winoIn  winoInFunc
-	winoOut winoOutFunc
+	winoIn   winoInFunc
+	winoGEMM winoGEMMFunc
+	winoOut  winoOutFunc
 	// Recurrent cells (rnncell.go): one step's gates and state update.
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)
@@ -70,8 +78,9 @@ var kernelNames = []string{
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
-	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "requant_rows", "minmax_nan",
+	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8",
 	"lstm_cell", "gru_cell",
+	"pointwise", "convrows2d",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -89,6 +98,7 @@ func goTable() *table {
 		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
 		dwconv2d: refDWConv2D, biasAct: refBiasAct, maxPool2D: refMaxPool2D, requantRows: refRequantRows,
 		lstmCell: refLSTMCell, gruCellLBR: refGRUCellLBR, minMaxNaN: refMinMaxNaNRows,
+		windowRows8: refWindowRows8,
 	}
 	for _, k := range kernelNames {
 		t.impl[k] = implInfo{"go", "pure-Go reference"}
@@ -98,6 +108,8 @@ func goTable() *table {
 	t.impl["gemm_bf16"] = implInfo{"f32+sgemm", "inputs widened to f32 (exact), then the sgemm kernel"}
 	t.impl["gemm_s8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
+	t.impl["pointwise"] = implInfo{"sgemm+bias_act", "the caller runs the sgemm kernel, then bias_act"}
+	t.impl["convrows2d"] = implInfo{"im2col+sgemm", "the caller runs its implicit-GEMM or im2col path, then bias_act"}
 	t.setPack8(goPacker8)
 	return t
 }

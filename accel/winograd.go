@@ -1,5 +1,7 @@
 package accel
 
+import "math"
+
 // Winograd F(4×4, 3×3) convolution for 3×3 filters, stride 1, dilation 1, no groups.
 //
 // Each 4×4 block ("tile") of output pixels is computed from the 6×6 input patch under it
@@ -17,11 +19,24 @@ package accel
 // tiles, fixed channel ranges and the 36 GEMMs: every thread count gives the same bits.
 
 // WinogradWeights is a 3×3 filter bank (m outputs × c inputs) in the Winograd domain:
-// 36 matrices U_e of m×c, row-major, one after the other. Read-only once made; it takes
-// 36/9 = 4× the memory of the filters.
+// 36 matrices U_e of m×c, each packed in panels of winoMR rows ([panel][c][winoMR], rows
+// past m zero) so that the GEMMs read them as they are, never repacking. Read-only once
+// made; it takes 36/9 = 4× the memory of the filters (a little more when m is not a
+// multiple of winoMR).
 type WinogradWeights struct {
 	M, C int
 	u    []float32
+}
+
+// winoMR is the row count of the GEMM kernel's register tile, and of U's panels.
+const winoMR = 12
+
+// stride is the size of one packed U_e.
+func (wt *WinogradWeights) stride() int { return (wt.M + winoMR - 1) / winoMR * winoMR * wt.C }
+
+// at is U_e[o][ci].
+func (wt *WinogradWeights) at(e, o, ci int) float32 {
+	return wt.u[e*wt.stride()+(o/winoMR)*wt.C*winoMR+ci*winoMR+o%winoMR]
 }
 
 // winoG is G of F(4×4, 3×3) (Lavin & Gray 2015): U = G g Gᵀ.
@@ -41,7 +56,9 @@ func NewWinogradWeights(w []float32, m, c int) *WinogradWeights {
 	if !(m > 0 && c > 0 && len(w) >= m*c*9) {
 		fail(fn, "bad filter bank: %d values for %d×%d×3×3", len(w), m, c)
 	}
-	u := make([]float32, 36*m*c)
+	wt := &WinogradWeights{M: m, C: c}
+	es := wt.stride()
+	wt.u = make([]float32, 36*es)
 	for o := 0; o < m; o++ {
 		for ci := 0; ci < c; ci++ {
 			g := w[(o*c+ci)*9:]
@@ -59,12 +76,12 @@ func NewWinogradWeights(w []float32, m, c int) *WinogradWeights {
 					for k := 0; k < 3; k++ {
 						s += tmp[i][k] * winoG[j][k]
 					}
-					u[(i*6+j)*m*c+o*c+ci] = float32(s)
+					wt.u[(i*6+j)*es+(o/winoMR)*c*winoMR+ci*winoMR+o%winoMR] = float32(s)
 				}
 			}
 		}
 	}
-	return &WinogradWeights{M: m, C: c, u: u}
+	return wt
 }
 
 // WinogradGeom is one Winograd convolution's geometry: n images of c planes H×W, read
@@ -110,26 +127,42 @@ func WinogradScratchLen(wt *WinogradWeights, g WinogradGeom) int {
 	return 36 * (wt.M + wt.C) * winogradBlock(wt.M, wt.C, t)
 }
 
-// Winograd3x3 computes y = conv(x, w) + bias for n images: x is n×c×H×W, y n×m×OH×OW
-// (overwritten), bias nil or m values. scratch holds WinogradScratchLen floats; its
-// contents are overwritten. It returns false, touching nothing, when the backend has no
-// Winograd kernels.
-func Winograd3x3(wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []float32) bool {
+// Winograd3x3 computes y = act(conv(x, w) + bias) for n images: x is n×c×H×W, y
+// n×m×OH×OW (overwritten), bias nil or m values, act ActNone, ActRelu or ActClip (applied
+// in the output transform, as BiasAct would: NaN stays NaN). scratch holds
+// WinogradScratchLen floats; its contents are overwritten. It returns false, touching
+// nothing, when the backend has no Winograd kernels.
+func Winograd3x3(wt *WinogradWeights, g WinogradGeom, x, bias []float32, act Act, y, scratch []float32) bool {
 	t := tab()
 	if t.winoIn == nil || len(x) >= 1<<31 { // the gather path indexes x with int32
 		return false
 	}
-	winograd3x3(t.winoIn, t.winoOut, t.sgemm, wt, g, x, bias, y, scratch)
+	winograd3x3(t.winoIn, t.winoOut, t.winoGEMM, wt, g, x, bias, act, y, scratch)
 	return true
 }
 
+// winoBounds returns act as the clamp [lo, hi] the output transform applies.
+func winoBounds(act Act) (lo, hi float32) {
+	inf := float32(math.Inf(1))
+	switch act.Kind {
+	case ActNone:
+		return -inf, inf
+	case ActRelu:
+		return 0, inf
+	case ActClip:
+		return act.P, act.Q
+	}
+	fail("Winograd3x3", "activation %d is not None, Relu or Clip", act.Kind)
+	return 0, 0
+}
+
 type winoInFunc func(x []float32, c int, g *WinogradGeom, c0, c1, t0, t1 int, v []float32, ldv, es int)
-type winoOutFunc func(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias, y []float32)
-type sgemmFunc = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32)
+type winoOutFunc func(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias []float32, lo, hi float32, y []float32)
+type winoGEMMFunc func(m, n, k int, up, v []float32, ldv int, mm []float32, ldm int)
 
 // winograd3x3 runs the three phases block by block with the given kernels (tests pass
 // the Go references).
-func winograd3x3(in winoInFunc, out winoOutFunc, gemm sgemmFunc, wt *WinogradWeights, g WinogradGeom, x, bias, y, scratch []float32) {
+func winograd3x3(in winoInFunc, out winoOutFunc, gemm winoGEMMFunc, wt *WinogradWeights, g WinogradGeom, x, bias []float32, act Act, y, scratch []float32) {
 	const fn = "Winograd3x3"
 	m, c := wt.M, wt.C
 	_, _, tiles := g.tiles()
@@ -145,6 +178,7 @@ func winograd3x3(in winoInFunc, out winoOutFunc, gemm sgemmFunc, wt *WinogradWei
 	if tiles == 0 {
 		return
 	}
+	lo, hi := winoBounds(act)
 	blk := winogradBlock(m, c, tiles)
 	v := scratch[:36*c*blk]
 	mm := scratch[36*c*blk : 36*(c+m)*blk]
@@ -155,15 +189,16 @@ func winograd3x3(in winoInFunc, out winoOutFunc, gemm sgemmFunc, wt *WinogradWei
 		ParallelFor(c, max(1, 256/nt), func(c0, c1 int) {
 			in(x, c, &g, c0, c1, t0, t1, v, nt, c*nt)
 		})
-		// 36 GEMMs M_e = U_e · V_e, one per task (SGEMM splits a large one further).
+		// 36 GEMMs M_e = U_e · V_e, one per task.
+		es := wt.stride()
 		ParallelFor(36, 1, func(e0, e1 int) {
 			for e := e0; e < e1; e++ {
-				gemm(false, false, m, nt, c, 1, wt.u[e*m*c:], c, v[e*c*nt:], nt, 0, mm[e*m*nt:], nt, nil)
+				gemm(m, nt, c, wt.u[e*es:(e+1)*es], v[e*c*nt:], nt, mm[e*m*nt:], nt)
 			}
 		})
-		// Output transform with the bias, fixed output-channel ranges per task.
+		// Output transform with the bias and clamp, fixed output-channel ranges per task.
 		ParallelFor(m, max(1, 256/nt), func(o0, o1 int) {
-			out(mm, nt, m*nt, m, &g, o0, o1, t0, t1, bias, y)
+			out(mm, nt, m*nt, m, &g, o0, o1, t0, t1, bias, lo, hi, y)
 		})
 	}
 }
@@ -224,9 +259,9 @@ func winoAT(s [6]float32) [4]float32 {
 }
 
 // refWinogradOut is the Go reference of the output transform: for output channels
-// [o0, o1) and tiles [t0, t1), the tile's 4×4 outputs Aᵀ M A (+ bias), M_e read at
-// mm[e·es + o·ldm + t−t0]; outputs past OH×OW are dropped.
-func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias, y []float32) {
+// [o0, o1) and tiles [t0, t1), the tile's 4×4 outputs Aᵀ M A + bias clamped to [lo, hi]
+// (NaN kept), M_e read at mm[e·es + o·ldm + t−t0]; outputs past OH×OW are dropped.
+func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t0, t1 int, bias []float32, lo, hi float32, y []float32) {
 	ty, tx, _ := g.tiles()
 	ohw := g.OH * g.OW
 	for t := t0; t < t1; t++ {
@@ -250,9 +285,32 @@ func refWinogradOut(mm []float32, ldm, es int, m int, g *WinogradGeom, o0, o1, t
 				row := winoAT([6]float32{cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]})
 				for j := 0; j < 4; j++ {
 					if yy, xx := y0+i, x0+j; yy < g.OH && xx < g.OW {
-						plane[yy*g.OW+xx] = row[j] + b
+						v := row[j] + b
+						if v < lo {
+							v = lo
+						}
+						if v > hi {
+							v = hi
+						}
+						plane[yy*g.OW+xx] = v
 					}
 				}
+			}
+		}
+	}
+}
+
+// refWinogradGEMM is the Go reference of the product M = U·V of winoGEMMFunc: U packed
+// in panels of winoMR rows (up), V k×n (leading dimension ldv), M m×n (ldm) overwritten.
+func refWinogradGEMM(m, n, k int, up, v []float32, ldv int, mm []float32, ldm int) {
+	for o := 0; o < m; o++ {
+		a := up[(o/winoMR)*k*winoMR+o%winoMR:]
+		row := mm[o*ldm : o*ldm+n]
+		clear(row)
+		for p := 0; p < k; p++ {
+			ap := a[p*winoMR]
+			for j, b := range v[p*ldv : p*ldv+n] {
+				row[j] += ap * b
 			}
 		}
 	}

@@ -140,8 +140,9 @@ void WTGT mc_wino_in_avx512(const float *x, int64_t c, int64_t H, int64_t W, int
 	}
 }
 
-// The 16 output vectors out[i·4+j] (lane = tile) of output channel o, bias added.
-static inline WTGT void out_tiles(const float *mm, int64_t es, __mmask16 lanes, float bias, __m512 out[16]) {
+// The 16 output vectors out[i·4+j] (lane = tile) of output channel o, bias added and
+// clamped to [lo, hi] (max and min with the bound first: a NaN passes through).
+static inline WTGT void out_tiles(const float *mm, int64_t es, __mmask16 lanes, float bias, __m512 lo, __m512 hi, __m512 out[16]) {
 	__m512 s[6], cols[6][4], row[6], o[4];
 	for (int j = 0; j < 6; j++) {
 		for (int i = 0; i < 6; i++) s[i] = _mm512_maskz_loadu_ps(lanes, mm + (i * 6 + j) * es);
@@ -151,18 +152,19 @@ static inline WTGT void out_tiles(const float *mm, int64_t es, __mmask16 lanes, 
 	for (int i = 0; i < 4; i++) {
 		for (int j = 0; j < 6; j++) row[j] = cols[j][i];
 		at6(row, o);
-		for (int j = 0; j < 4; j++) out[i * 4 + j] = _mm512_add_ps(o[j], b);
+		for (int j = 0; j < 4; j++) out[i * 4 + j] = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_add_ps(o[j], b)));
 	}
 }
 
 // Output transform of output channels [o0, o1) and batch tiles [t0, t1): see
 // refWinogradOut.
 void WTGT mc_wino_out_avx512(const float *mm, int64_t ldm, int64_t es, int64_t m, int64_t OH, int64_t OW, int64_t TY, int64_t TX,
-                             int64_t o0, int64_t o1, int64_t t0, int64_t t1, const float *bias, float *y) {
+                             int64_t o0, int64_t o1, int64_t t0, int64_t t1, const float *bias, float lo, float hi, float *y) {
+	const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
 	const int64_t ohw = OH * OW, per = TY * TX;
 	__m512 out[16];
-	const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-	const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+	const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+	const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 	const __m512i p0 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), p1 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
 	for (int64_t o = o0; o < o1; o++) {
 		const float b = bias ? bias[o] : 0.f;
@@ -172,7 +174,7 @@ void WTGT mc_wino_out_avx512(const float *mm, int64_t ldm, int64_t es, int64_t m
 				int64_t n = TX - tx;
 				if (n > 16) n = 16;
 				if (n > t1 - t) n = t1 - t;
-				out_tiles(mm + o * ldm + (t - t0), es, rangemask(0, n), b, out);
+				out_tiles(mm + o * ldm + (t - t0), es, rangemask(0, n), b, vlo, vhi, out);
 				float *plane = y + (img * m + o) * ohw;
 				const int64_t x0 = tx * 4, xend = x0 + 4 * n < OW ? x0 + 4 * n : OW;
 				for (int i = 0; i < 4; i++) {
@@ -180,10 +182,10 @@ void WTGT mc_wino_out_avx512(const float *mm, int64_t ldm, int64_t es, int64_t m
 					if (yy >= OH) break;
 					// Interleave the tiles' four columns into 64 consecutive outputs.
 					__m512 *oj = out + i * 4;
-					__m512d l01 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[0], lo, oj[1]));
-					__m512d h01 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[0], hi, oj[1]));
-					__m512d l23 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[2], lo, oj[3]));
-					__m512d h23 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[2], hi, oj[3]));
+					__m512d l01 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[0], ilo, oj[1]));
+					__m512d h01 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[0], ihi, oj[1]));
+					__m512d l23 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[2], ilo, oj[3]));
+					__m512d h23 = _mm512_castps_pd(_mm512_permutex2var_ps(oj[2], ihi, oj[3]));
 					__m512 w[4] = {
 						_mm512_castpd_ps(_mm512_permutex2var_pd(l01, p0, l23)), _mm512_castpd_ps(_mm512_permutex2var_pd(l01, p1, l23)),
 						_mm512_castpd_ps(_mm512_permutex2var_pd(h01, p0, h23)), _mm512_castpd_ps(_mm512_permutex2var_pd(h01, p1, h23)),
@@ -200,7 +202,7 @@ void WTGT mc_wino_out_avx512(const float *mm, int64_t ldm, int64_t es, int64_t m
 		}
 		for (int64_t t = t0; t < t1; t += 16) {
 			const int64_t n = t1 - t < 16 ? t1 - t : 16;
-			out_tiles(mm + o * ldm + (t - t0), es, rangemask(0, n), b, out);
+			out_tiles(mm + o * ldm + (t - t0), es, rangemask(0, n), b, vlo, vhi, out);
 			float buf[16][16];
 			for (int e = 0; e < 16; e++) _mm512_storeu_ps(buf[e], out[e]);
 			for (int64_t l = 0; l < n; l++) {
@@ -209,6 +211,57 @@ void WTGT mc_wino_out_avx512(const float *mm, int64_t ldm, int64_t es, int64_t m
 				float *plane = y + (img * m + o) * ohw;
 				for (int i = 0; i < 4 && y0 + i < OH; i++)
 					for (int j = 0; j < 4 && x0 + j < OW; j++) plane[(y0 + i) * OW + x0 + j] = buf[i * 4 + j][l];
+			}
+		}
+	}
+}
+
+// M = U·V for one of the 36 products: up is U packed at plan time in panels of 12 rows
+// (NewWinogradWeights: [panel][k][12], zero rows past m), v is k×n with leading
+// dimension ldv, mm is m×n with leading dimension ldm, overwritten. Neither operand is
+// packed per call (the SGEMM would repack all of U for every block of tiles): 12×32
+// register tiles, or 12×16 for the last 16 columns or fewer.
+void WTGT mc_wino_gemm_avx512(int64_t m, int64_t n, int64_t k, const float *up, const float *v, int64_t ldv, float *mm, int64_t ldm) {
+	for (int64_t i0 = 0; i0 < m; i0 += 12) {
+		const float *a = up + (i0 / 12) * k * 12;
+		const int64_t rows = m - i0 < 12 ? m - i0 : 12;
+		for (int64_t j0 = 0; j0 < n; j0 += 32) {
+			const int64_t cols = n - j0;
+			if (cols > 16) {
+				const __mmask16 m1 = rangemask(0, cols - 16);
+				__m512 c0[12], c1[12];
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+				for (int64_t p = 0; p < k; p++) {
+					const __m512 b0 = _mm512_loadu_ps(v + p * ldv + j0), b1 = _mm512_maskz_loadu_ps(m1, v + p * ldv + j0 + 16);
+#pragma GCC unroll 12
+					for (int r = 0; r < 12; r++) {
+						const __m512 av = _mm512_set1_ps(a[p * 12 + r]);
+						c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+						c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+					}
+				}
+				// Unrolled with constant indices, so the accumulators stay in registers.
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++) {
+					if (r < rows) {
+						_mm512_storeu_ps(mm + (i0 + r) * ldm + j0, c0[r]);
+						_mm512_mask_storeu_ps(mm + (i0 + r) * ldm + j0 + 16, m1, c1[r]);
+					}
+				}
+			} else {
+				const __mmask16 m0 = rangemask(0, cols);
+				__m512 c0[12];
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++) c0[r] = _mm512_setzero_ps();
+				for (int64_t p = 0; p < k; p++) {
+					const __m512 b0 = _mm512_maskz_loadu_ps(m0, v + p * ldv + j0);
+#pragma GCC unroll 12
+					for (int r = 0; r < 12; r++) c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[p * 12 + r]), b0, c0[r]);
+				}
+#pragma GCC unroll 12
+				for (int r = 0; r < 12; r++)
+					if (r < rows) _mm512_mask_storeu_ps(mm + (i0 + r) * ldm + j0, m0, c0[r]);
 			}
 		}
 	}

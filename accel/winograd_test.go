@@ -83,14 +83,14 @@ type winoKernels struct {
 	name string
 	in   winoInFunc
 	out  winoOutFunc
-	gemm sgemmFunc
+	gemm winoGEMMFunc
 }
 
 func winoKernelsUnderTest() []winoKernels {
-	ks := []winoKernels{{"go", refWinogradIn, refWinogradOut, goSGEMM}}
+	ks := []winoKernels{{"go", refWinogradIn, refWinogradOut, refWinogradGEMM}}
 	for _, bt := range backendsUnderTest() {
 		if bt.t.winoIn != nil {
-			ks = append(ks, winoKernels{bt.name, bt.t.winoIn, bt.t.winoOut, bt.t.sgemm})
+			ks = append(ks, winoKernels{bt.name, bt.t.winoIn, bt.t.winoOut, bt.t.winoGEMM})
 		}
 	}
 	return ks
@@ -111,6 +111,11 @@ func TestWinograd3x3(t *testing.T) {
 			bias = randF32(r, c.m, 1)
 		}
 		want, mag := directConv3x3(c.c, c.m, c.g, x, w, bias)
+		act := []Act{{Kind: ActNone}, {Kind: ActRelu}, {Kind: ActClip, P: -0.5, Q: 0.75}}[ci%3]
+		lo, hi := winoBounds(act)
+		for i, v := range want {
+			want[i] = min(max(v, float64(lo)), float64(hi))
+		}
 		wt := NewWinogradWeights(w, c.m, c.c)
 		for _, k := range winoKernelsUnderTest() {
 			tested[k.name] = true
@@ -124,7 +129,7 @@ func TestWinograd3x3(t *testing.T) {
 				y[i] = guard
 			}
 			scratch := make([]float32, WinogradScratchLen(wt, c.g))
-			winograd3x3(k.in, k.out, k.gemm, wt, c.g, x, bias, y, scratch)
+			winograd3x3(k.in, k.out, k.gemm, wt, c.g, x, bias, act, y, scratch)
 			for i, v := range want {
 				d := math.Abs(float64(y[i]) - v)
 				if !(d <= winoTol*mag[i]+1e-30) {
@@ -180,11 +185,37 @@ func TestWinogradKernelsMatchRef(t *testing.T) {
 			for i := range yg {
 				yg[i], yw[i] = -5, -5
 			}
-			k.out(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, yg)
-			refWinogradOut(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, yw)
+			k.out(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, -0.25, 0.5, yg)
+			refWinogradOut(mm, nt, c.m*nt, c.m, &c.g, o0, o1, t0, t1, bias, -0.25, 0.5, yw)
 			for i := range yw {
 				if d := math.Abs(float64(yg[i] - yw[i])); d > 1e-5*(1+math.Abs(float64(yw[i]))) {
 					t.Fatalf("%s: output transform [%d] = %g, want %g", name, i, yg[i], yw[i])
+				}
+			}
+		}
+	}
+}
+
+// TestWinogradGEMM checks each backend's product kernel against the Go reference on
+// odd sizes (rows off the 12-row panels, columns off 16 and 32), with guards around M.
+func TestWinogradGEMM(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, k := range winoKernelsUnderTest()[1:] {
+		for i := 0; i < 40; i++ {
+			m, n, kk := 1+r.IntN(40), 1+r.IntN(70), 1+r.IntN(50)
+			ldv, ldm := n+r.IntN(3), n+r.IntN(3)
+			wt := NewWinogradWeights(randF32(r, m*kk*9, 1), m, kk)
+			up := wt.u[:wt.stride()]
+			v := randF32(r, kk*ldv, 1)
+			got, want := make([]float32, m*ldm+8), make([]float32, m*ldm+8)
+			for j := range got {
+				got[j], want[j] = 9, 9
+			}
+			k.gemm(m, n, kk, up, v, ldv, got, ldm)
+			refWinogradGEMM(m, n, kk, up, v, ldv, want, ldm)
+			for j := range want {
+				if d := math.Abs(float64(got[j] - want[j])); d > 1e-5*float64(kk) {
+					t.Fatalf("%s: m=%d n=%d k=%d: M[%d] = %g, want %g", k.name, m, n, kk, j, got[j], want[j])
 				}
 			}
 		}
@@ -197,12 +228,12 @@ func TestWinogradWeights(t *testing.T) {
 	for tap := 0; tap < 9; tap++ {
 		w := make([]float32, 9)
 		w[tap] = 1
-		u := NewWinogradWeights(w, 1, 1).u
+		wt := NewWinogradWeights(w, 1, 1)
 		for i := 0; i < 6; i++ {
 			for j := 0; j < 6; j++ {
 				want := float32(winoG[i][tap/3] * winoG[j][tap%3])
-				if u[i*6+j] != want {
-					t.Fatalf("tap %d: U[%d][%d] = %g, want %g", tap, i, j, u[i*6+j], want)
+				if got := wt.at(i*6+j, 0, 0); got != want {
+					t.Fatalf("tap %d: U[%d][%d] = %g, want %g", tap, i, j, got, want)
 				}
 			}
 		}
@@ -230,7 +261,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		if HasWinograd3x3() {
 			b.Run(s.name+"/winograd", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					Winograd3x3(wt, g, x, nil, y, scratch)
+					Winograd3x3(wt, g, x, nil, Act{}, y, scratch)
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s-direct")
 			})
@@ -248,7 +279,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		}
 		b.Run(s.name+"/go-reference", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				winograd3x3(refWinogradIn, refWinogradOut, goSGEMM, wt, g, x, nil, y, scratch)
+				winograd3x3(refWinogradIn, refWinogradOut, refWinogradGEMM, wt, g, x, nil, Act{}, y, scratch)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s-direct")
 		})

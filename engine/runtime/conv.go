@@ -241,6 +241,12 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 		return y
 	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
+	if pointwise && group == 1 && (n == 1 || O >= batchedConvMaxO) && fastPaths && convPointwise(x, w, bias, y, n, ch, m, O, stages) {
+		return y
+	}
+	if !pointwise && group == 1 && ch <= accel.ConvRowsMaxChannels && fastPaths && convRows(x, w, bias, y, n, ch, m, g, stages) {
+		return y
+	}
 	// 2-D, not pointwise: an implicit GEMM (no im2col matrix) where the backend has one.
 	implicit := !pointwise && table == nil && len(g.in) == 2 && fastPaths && S < 1<<31 && accel.HasConvImplicit2D()
 	win := accel.Window2D{}

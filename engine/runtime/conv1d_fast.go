@@ -32,27 +32,29 @@ func conv1dF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convG
 			xg := x[(img*ch+gi*cg)*S : (img*ch+(gi+1)*cg)*S]
 			src := xg
 			if !pointwise {
-				grain := max(1, im2colGrain/max(K*O, 1))
-				accel.ParallelFor(cg, grain, func(c0, c1 int) {
-					for ci := c0; ci < c1; ci++ {
-						plane := xg[ci*S : (ci+1)*S]
-						var ph []float32
-						if s > 1 {
-							ph = phases[ci*s*plen : (ci+1)*s*plen]
-							splitPhases(ph, plane, s, plen)
+				if s > 1 {
+					accel.ParallelFor(cg, max(1, im2colGrain/max(S, 1)), func(c0, c1 int) {
+						for ci := c0; ci < c1; ci++ {
+							splitPhases(phases[ci*s*plen:(ci+1)*s*plen], xg[ci*S:(ci+1)*S], s, plen)
 						}
-						for k := 0; k < K; k++ {
-							row := col[(ci*K+k)*O : (ci*K+k+1)*O]
-							off := k*d - p
-							if s == 1 {
-								shiftedCopy(row, plane, off)
-								continue
-							}
-							r := ((off % s) + s) % s // the phase tap k reads, and its offset in it
-							q := (off - r) / s
-							n := (S - r + s - 1) / s // phase r's length
-							shiftedCopy(row, ph[r*plen:r*plen+n], q)
+					})
+				}
+				// Rows (channel, tap) split over the pool: a one-channel input (audio) has
+				// as many rows as taps.
+				accel.ParallelFor(cg*K, max(1, im2colGrain/max(O, 1)), func(r0, r1 int) {
+					for rr := r0; rr < r1; rr++ {
+						ci, k := rr/K, rr%K
+						row := col[rr*O : (rr+1)*O]
+						off := k*d - p
+						if s == 1 {
+							shiftedCopy(row, xg[ci*S:(ci+1)*S], off)
+							continue
 						}
+						r := ((off % s) + s) % s // the phase tap k reads, and its offset in it
+						q := (off - r) / s
+						n := (S - r + s - 1) / s // phase r's length
+						ph := phases[ci*s*plen+r*plen:]
+						shiftedCopy(row, ph[:n], q)
 					}
 				})
 				src = col

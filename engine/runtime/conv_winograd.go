@@ -40,7 +40,18 @@ func winogradConv(c *opContext, x, w, bias []float32, n, ch, m, group int, g *co
 	O := wg.OH * wg.OW
 	y := allocRaw[float32](c, n*m*O) // every output is written by the output transform
 	scratch := allocRaw[float32](c, accel.WinogradScratchLen(wt, wg))
-	if !accel.Winograd3x3(wt, wg, x, bias, y, scratch) {
+	// A Relu or Clip right after the bias is applied in the output transform, saving a
+	// pass over the output; the rest of the epilogue runs after.
+	act := accel.Act{Kind: accel.ActNone}
+	if len(stages) > 0 {
+		switch s := stages[0]; s.kind {
+		case 'r':
+			act, stages = accel.Act{Kind: accel.ActRelu}, stages[1:]
+		case 'c':
+			act, stages = accel.Act{Kind: accel.ActClip, P: s.lo, Q: s.hi}, stages[1:]
+		}
+	}
+	if !accel.Winograd3x3(wt, wg, x, bias, act, y, scratch) {
 		return nil
 	}
 	if len(stages) > 0 {

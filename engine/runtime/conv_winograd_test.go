@@ -12,8 +12,8 @@ import (
 )
 
 // TestConvWinograd runs 3×3 Convs that take the Winograd path (fixed weights, enough
-// tiles: odd sizes, same/valid/asymmetric pads, batches, a fused BatchNormalization, Relu
-// and residual Add) against the plain op, and checks that it was taken, that every
+// tiles: odd sizes, same/valid/asymmetric pads, batches, a fused BatchNormalization, Relu,
+// Clip and residual Add) against the plain op, and checks that it was taken, that every
 // thread count gives the same bits, and that a Conv whose weights are a graph input,
 // a strided or a grouped one does not take it.
 func TestConvWinograd(t *testing.T) {
@@ -46,17 +46,20 @@ func TestConvWinograd(t *testing.T) {
 		bnRelu, add   bool
 		weightInput   bool
 		want          bool // Winograd taken
+		clip          bool // a Clip after the Conv (and BN, Relu when bnRelu)
 	}
 	cases := []tc{
-		{1, 16, 16, 16, 16, []int64{1, 1, 1, 1}, 1, 1, false, false, false, true},
-		{1, 9, 21, 17, 23, []int64{1, 1, 1, 1}, 1, 1, true, false, false, true},
-		{2, 8, 12, 13, 37, []int64{0, 0, 0, 0}, 1, 1, false, true, false, true},
-		{4, 12, 10, 8, 8, []int64{1, 0, 0, 1}, 1, 1, true, true, false, true},
-		{1, 33, 40, 35, 70, []int64{1, 1, 1, 1}, 1, 1, true, false, false, true},
-		{1, 16, 16, 16, 16, []int64{1, 1, 1, 1}, 1, 1, false, false, true, false},
-		{1, 16, 16, 33, 33, []int64{1, 1, 1, 1}, 2, 1, false, false, false, false},
-		{1, 16, 16, 16, 16, []int64{1, 1, 1, 1}, 1, 2, false, false, false, false},
+		{1, 16, 16, 16, 16, []int64{1, 1, 1, 1}, 1, 1, false, false, false, true, false},
+		{1, 9, 21, 17, 23, []int64{1, 1, 1, 1}, 1, 1, true, false, false, true, false},
+		{2, 8, 12, 13, 37, []int64{0, 0, 0, 0}, 1, 1, false, true, false, true, false},
+		{4, 12, 10, 8, 8, []int64{1, 0, 0, 1}, 1, 1, true, true, false, true, false},
+		{1, 33, 40, 35, 70, []int64{1, 1, 1, 1}, 1, 1, true, false, false, true, false},
+		{1, 16, 16, 16, 16, []int64{1, 1, 1, 1}, 1, 1, false, false, true, false, false},
+		{1, 16, 16, 33, 33, []int64{1, 1, 1, 1}, 2, 1, false, false, false, false, false},
+		{1, 16, 16, 16, 16, []int64{1, 1, 1, 1}, 1, 2, false, false, false, false, false},
 	}
+	cases = append(cases, tc{n: 1, c: 16, m: 24, h: 20, w: 20, pads: []int64{1, 1, 1, 1}, strides: 1, group: 1, clip: true, want: true},
+		tc{n: 2, c: 10, m: 12, h: 9, w: 30, pads: []int64{1, 1, 1, 1}, strides: 1, group: 1, bnRelu: true, clip: true, want: true})
 	for _, k := range cases {
 		name := fmt.Sprintf("%+v", k)
 		x := randT(rng, 1, k.n, k.c, k.h, k.w)
@@ -79,6 +82,11 @@ func TestConvWinograd(t *testing.T) {
 			g.Nodes = append(g.Nodes, &ir.Node{OpType: "BatchNormalization", Name: "bn", Inputs: append([]string{prev}, names...), Outputs: []string{"v1"}},
 				&ir.Node{OpType: "Relu", Name: "relu", Inputs: []string{"v1"}, Outputs: []string{"v2"}})
 			prev = "v2"
+		}
+		if k.clip {
+			g.Initializers = append(g.Initializers, f32Tensor(t, "lo", nil, []float32{-0.5}), f32Tensor(t, "hi", nil, []float32{0.75}))
+			g.Nodes = append(g.Nodes, &ir.Node{OpType: "Clip", Name: "clip", Inputs: []string{prev, "lo", "hi"}, Outputs: []string{"vc"}})
+			prev = "vc"
 		}
 		if k.add { // a residual of the output's shape, from a second Conv-free branch
 			oh, ow := k.h+int(k.pads[0]+k.pads[2])-2, k.w+int(k.pads[1]+k.pads[3])-2

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -435,9 +436,15 @@ func TestFastConvPool1D(t *testing.T) {
 func TestFastGlobalAveragePool(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
 	// Planes in groups of four and a remainder; enough planes for several tasks.
-	for _, shape := range [][]int{{2, 3, 7, 5}, {1, 5, 1, 1}, {3, 2, 11}, {1, 4, 3, 3}, {1, 4099, 3, 3}, {2, 37, 29, 31}} {
-		n := &ir.Node{OpType: "GlobalAveragePool", Inputs: make([]string, 1), Outputs: []string{"y"}}
-		fast, slow := runBoth(t, n, []*Tensor{randT(rng, 1, shape...)})
-		closeTo(t, fmt.Sprint("GlobalAveragePool ", shape), fast[0], slow[0], 0, 0)
+	// At 1 and 3 threads too: the sums, in plane order, do not depend on the split.
+	for _, th := range []int{0, 1, 3} {
+		prev := accel.SetMaxThreads(th)
+		for _, shape := range [][]int{{2, 3, 7, 5}, {1, 5, 1, 1}, {3, 2, 11}, {1, 4, 3, 3}, {1, 4099, 3, 3}, {2, 37, 29, 31},
+			{1, 96, 14, 14}} {
+			n := &ir.Node{OpType: "GlobalAveragePool", Inputs: make([]string, 1), Outputs: []string{"y"}}
+			fast, slow := runBoth(t, n, []*Tensor{randT(rng, 1, shape...)})
+			closeTo(t, fmt.Sprint("GlobalAveragePool ", shape, " threads ", th), fast[0], slow[0], 0, 0)
+		}
+		accel.SetMaxThreads(prev)
 	}
 }

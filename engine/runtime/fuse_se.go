@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -120,11 +121,13 @@ func (fu *seFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 				return convRun(c, []*Tensor{{DType: ir.Float32, Shape: x.Shape, Data: xs}, in[2], opt(in, 3)}, nil, nil, nil)
 			}
 			ws := allocRaw[float32](c, len(w))
-			for r := 0; r < len(w); r += ch {
-				for ci, v := range w[r : r+ch] {
-					ws[r+ci] = v * s[ci]
+			accel.ParallelFor(len(w)/ch, max(1, seTaskValues/ch), func(r0, r1 int) {
+				for r := r0 * ch; r < r1*ch; r += ch {
+					for ci, v := range w[r : r+ch] {
+						ws[r+ci] = v * s[ci]
+					}
 				}
-			}
+			})
 			scaled := &Tensor{DType: ir.Float32, Shape: in[2].Shape, Data: ws}
 			return convRun(c, []*Tensor{x, scaled, opt(in, 3)}, nil, nil, nil)
 		}
@@ -172,10 +175,18 @@ func seOperands(a, b *Tensor) (x, scale *Tensor, ok bool) {
 
 // scaleRows writes dst[r][k] = src[r][k]·s[r] for rows of n values.
 func scaleRows(dst, src, s []float32, n int) {
-	for r, sv := range s {
-		d, x := dst[r*n:(r+1)*n], src[r*n:(r+1)*n]
-		for k, v := range x {
-			d[k] = v * sv
+	accel.ParallelFor(len(s), max(1, seTaskValues/max(n, 1)), func(r0, r1 int) {
+		for r, sv := range s[r0:r1] {
+			r += r0
+			d, x := dst[r*n:(r+1)*n], src[r*n:(r+1)*n]
+			for k, v := range x {
+				d[k] = v * sv
+			}
 		}
-	}
+	})
 }
+
+// seTaskValues is the number of products one task of the SE scaling computes at least:
+// the scaled weights of an EfficientNet projection (up to 1152×320) took about 100 µs on
+// one thread, a few µs of work is enough to hand to a second one.
+const seTaskValues = 1 << 13

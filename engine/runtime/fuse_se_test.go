@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -27,11 +28,18 @@ func TestFuseSEScale(t *testing.T) {
 		{"batch2-fallback", 2, 1, true, false, 5},
 		{"conv3x3-not-fused", 1, 3, true, false, 6},
 		{"more-outputs-than-pixels", 1, 1, true, false, 5}, // the image is scaled, not W
+		{"wide-split", 1, 1, true, false, 5},               // the weight scaling split over threads
+		{"wide-split-image", 1, 1, true, false, 5},         // the image scaling split over threads
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c, m, r, h, w int64 = 12, 7, 3, 9, 11
-			if tc.name == "more-outputs-than-pixels" {
+			switch tc.name {
+			case "more-outputs-than-pixels":
 				m, h, w = 40, 3, 2
+			case "wide-split":
+				c, m, h, w = 96, 200, 16, 16
+			case "wide-split-image":
+				c, m, h, w = 300, 400, 9, 9
 			}
 			ci, mi, ri := int(c), int(m), int(r)
 			g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, int64(tc.n), c, h, w)}}}
@@ -84,6 +92,14 @@ func TestFuseSEScale(t *testing.T) {
 			}
 			fast, steps := run(true)
 			slow, _ := run(false)
+			for _, th := range []int{1, 3} { // the same bits at any thread count
+				prev := accel.SetMaxThreads(th)
+				other, _ := run(true)
+				accel.SetMaxThreads(prev)
+				for _, o := range g.Outputs {
+					closeTo(t, fmt.Sprint(tc.name, "/", o.Name, " at ", th, " threads"), other[o.Name], fast[o.Name], 0, 0)
+				}
+			}
 			// fc1+Relu and fc2+HardSigmoid fuse into one step each; the Mul folds into the projection.
 			if steps != tc.steps {
 				t.Errorf("%d steps after fusion, want %d", steps, tc.steps)

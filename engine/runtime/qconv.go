@@ -234,6 +234,11 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
+	for _, p := range g.padBegin {
+		if p < 0 {
+			return nil, false, nil // negative pads (a crop) take the original steps
+		}
+	}
 	outShape := append([]int{x.Shape[0], q.m}, g.out...)
 	if len(g.in) == 1 {
 		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
@@ -284,16 +289,23 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		b = xv
 	} else {
 		b = allocRaw[int8](c, P*width)
-		// Task r writes the K rows of image r/ch, channel r%ch.
+		win := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+			SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+		// Task r writes the K rows of image r/ch, channel r%ch: one call per image's run
+		// of channels.
 		accel.ParallelFor(n*ch, max(1, im2colGrain/max(K*O, 1)), func(r0, r1 int) {
-			for r := r0; r < r1; r++ {
+			for r := r0; r < r1; {
 				img, ci := r/ch, r%ch
+				planes := min(ch-ci, r1-r)
 				dst := b[ci*K*width+img*O:]
 				if pointwise {
-					flipBits(dst[:O], x[r*O:(r+1)*O], flip)
+					for j := 0; j < planes; j++ {
+						flipBits(dst[j*width:j*width+O], x[(r+j)*O:(r+j+1)*O], flip)
+					}
 				} else {
-					windowRows(dst, width, x[r*S:(r+1)*S], g, flip, bz)
+					accel.WindowRows8(dst, width, bytesOf(x[r*S:(r+planes)*S]), planes, win, flip, bz)
 				}
+				r += planes
 			}
 		})
 	}
@@ -326,58 +338,9 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	return y
 }
 
-// windowRows writes the window matrix of one 2-D plane x (H×W) as int8 (each byte's top
-// bit xor flip): one row of the output positions (oh·OW + ow) per kernel position, rows
-// ld apart; pad where the window covers padding. Per kernel position and output row,
-// one contiguous copy when the stride is 1, a strided gather otherwise.
-func windowRows[T uint8 | int8](dst []int8, ld int, x []T, g *convGeom, flip uint8, pad int8) {
-	ih, iw := g.in[0], g.in[1]
-	kh, kw := g.kernel[0], g.kernel[1]
-	oh, ow := g.out[0], g.out[1]
-	sh, sw := g.strides[0], g.strides[1]
-	dh, dw := g.dil[0], g.dil[1]
-	ph, pw := g.padBegin[0], g.padBegin[1]
-	fill := func(d []int8) {
-		for i := range d {
-			d[i] = pad
-		}
-	}
-	r := 0
-	for ki := 0; ki < kh; ki++ {
-		for kj := 0; kj < kw; kj++ {
-			row := dst[r*ld : r*ld+oh*ow]
-			r++
-			// Output columns whose input column lies inside the image: [lo, hi).
-			off := kj*dw - pw
-			lo := 0
-			if off < 0 {
-				lo = min(ow, (-off+sw-1)/sw)
-			}
-			hi := 0
-			if last := iw - 1 - off; last >= 0 {
-				hi = min(ow, last/sw+1)
-			}
-			hi = max(hi, lo)
-			for yo := 0; yo < oh; yo++ {
-				drow := row[yo*ow : (yo+1)*ow]
-				yy := yo*sh + ki*dh - ph
-				if yy < 0 || yy >= ih {
-					fill(drow)
-					continue
-				}
-				srow := x[yy*iw : (yy+1)*iw]
-				fill(drow[:lo])
-				fill(drow[hi:])
-				if sw == 1 {
-					flipBits(drow[lo:hi], srow[lo+off:hi+off], flip)
-				} else {
-					for xo := lo; xo < hi; xo++ {
-						drow[xo] = int8(uint8(srow[xo*sw+off]) ^ flip)
-					}
-				}
-			}
-		}
-	}
+// bytesOf is v's memory as bytes, for accel's byte kernels.
+func bytesOf[T uint8 | int8](v []T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
 }
 
 // flipBits writes src as int8 with the top bit of every byte xor flip, eight bytes at a

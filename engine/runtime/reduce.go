@@ -339,6 +339,11 @@ func softmaxKernel(kind byte) kernel {
 			accel.Softmax(out.Data.([]float32), f, dim)
 			return one(out)
 		}
+		if f, ok := x.Data.([]float32); ok && kind == 'l' && inner == 1 && dim > 0 && fastPaths {
+			out := c.tensorF32(x.DType, shapeOf(x))
+			logSoftmaxRows32(out.Data.([]float32), f, dim)
+			return one(out)
+		}
 		if !x.DType.IsFloat() {
 			return nil, unsupported("%v input", x.DType)
 		}

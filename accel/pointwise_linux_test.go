@@ -1,0 +1,39 @@
+package accel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkPointwiseConv: the fused kernel against the path it replaces (SGEMM, then
+// BiasAct over the output) on the mobile nets' 1×1 layers (pointwiseShapes: m, n, k),
+// one thread, best run by thread CPU time where the platform has it.
+func BenchmarkPointwiseConv(b *testing.B) {
+	if !HasPointwise() {
+		b.Skip("no pointwise kernel on this backend")
+	}
+	old := SetMaxThreads(1)
+	defer SetMaxThreads(old)
+	r := rand.New(rand.NewPCG(1, 2))
+	act := Act{Kind: ActClip, P: 0, Q: 6}
+	for _, s := range pointwiseShapes {
+		m, n, k := s[0], s[1], s[2]
+		w, x, bias, y := randF32(r, m*k, 1), randF32(r, k*n, 1), randF32(r, m, 1), make([]float32, m*n)
+		flops := float64(2 * m * n * k)
+		b.Run(fmt.Sprintf("fused/%dx%dx%d", m, n, k), func(b *testing.B) {
+			bestGFLOPs(b, flops, func() { PointwiseConv(m, k, n, w, x, bias, y, act) })
+		})
+		b.Run(fmt.Sprintf("sgemm+biasact/%dx%dx%d", m, n, k), func(b *testing.B) {
+			bestGFLOPs(b, flops, func() {
+				SGEMM(false, false, m, n, k, 1, w, k, x, n, 0, y, n)
+				BiasAct(y, m, n, bias, act)
+			})
+		})
+		if m*n*k <= 1<<22 {
+			b.Run(fmt.Sprintf("ref/%dx%dx%d", m, n, k), func(b *testing.B) {
+				bestGFLOPs(b, flops, func() { refPointwise(m, k, n, w, x, bias, y, act) })
+			})
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package runtime
+
+import "github.com/modelc/modelc/accel"
+
+// convPointwise runs a 1×1, stride-1, unpadded float32 Conv without groups through
+// accel.PointwiseConv: per image, y = act(W·x + bias) with the epilogue applied to each
+// register tile before its only store (the k = 16–32 expansions of MobileNet and
+// EfficientNet at 112² are bound by streaming their output, which a separate bias and
+// activation pass streams twice more). It reports false, writing nothing, where the
+// backend has no such kernel or the epilogue is more than one activation; convF32 then
+// takes its SGEMM path, which gives the same bits on AVX-512.
+func convPointwise(x, w, bias, y []float32, n, ch, m, O int, stages []epStage) bool {
+	act, ok := pointwiseAct(stages)
+	if !ok || ch == 0 || !accel.HasPointwise() {
+		return false
+	}
+	for img := 0; img < n; img++ {
+		accel.PointwiseConv(m, ch, O, w, x[img*ch*O:(img+1)*ch*O], bias, y[img*m*O:(img+1)*m*O], act)
+	}
+	return true
+}
+
+// pointwiseAct is the kernel activation of an epilogue of at most one stage: Relu, Clip,
+// HardSigmoid, HardSwish or SiLU, with the parameters epilogueBlock gives BiasAct.
+func pointwiseAct(stages []epStage) (accel.Act, bool) {
+	if len(stages) == 0 {
+		return accel.Act{Kind: accel.ActNone}, true
+	}
+	if len(stages) > 1 {
+		return accel.Act{}, false
+	}
+	switch s := stages[0]; s.kind {
+	case 'r':
+		return accel.Act{Kind: accel.ActRelu}, true
+	case 'c':
+		return accel.Act{Kind: accel.ActClip, P: s.lo, Q: s.hi}, true
+	case 's':
+		return accel.Act{Kind: accel.ActHardSigmoid, P: s.lo, Q: s.hi}, true
+	case 'h':
+		return accel.Act{Kind: accel.ActHardSwish, P: s.lo, Q: s.hi}, true
+	case 'w':
+		return accel.Act{Kind: accel.ActSiLU}, true
+	}
+	return accel.Act{}, false
+}

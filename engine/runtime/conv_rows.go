@@ -1,0 +1,26 @@
+package runtime
+
+import "github.com/modelc/modelc/accel"
+
+// convRows runs a 2-D float32 Conv without groups on at most accel.ConvRowsMaxChannels
+// input channels (a network's RGB stem) through accel.ConvRows2D, per image, with the
+// epilogue of at most one activation applied before the only store. The implicit GEMM
+// spends more on gathering such a layer's 27-long columns than on its FMAs. It reports
+// false, writing nothing, where the kernel, the window or the epilogue does not fit;
+// convF32 then takes its other paths.
+func convRows(x, w, bias, y []float32, n, ch, m int, g *convGeom, stages []epStage) bool {
+	act, ok := pointwiseAct(stages)
+	if !ok || len(g.in) != 2 || !accel.HasConvRows2D() {
+		return false
+	}
+	p := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
+		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+	S, O := p.H*p.W, p.OH*p.OW
+	for img := 0; img < n; img++ {
+		// A decline depends on the window only, so it can only come at the first image.
+		if !accel.ConvRows2D(m, ch, p, w, x[img*ch*S:(img+1)*ch*S], bias, y[img*m*O:(img+1)*m*O], act) {
+			return false
+		}
+	}
+	return true
+}
