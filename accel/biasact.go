@@ -86,3 +86,16 @@ func refBiasAct(y []float32, rows, cols int, bias []float32, act Act) {
 		}
 	}
 }
+
+// refEpilogue applies bias and act to the rows×cols block y in the pure-Go kernels, SiLU
+// (which BiasAct does not take) as a pass of its own: the fused C epilogues' reference.
+func refEpilogue(y []float32, rows, cols int, bias []float32, act Act) {
+	silu := act.Kind == ActSiLU
+	if silu {
+		act = Act{Kind: ActNone}
+	}
+	refBiasAct(y, rows, cols, bias, act)
+	if silu {
+		refSiLU(y[:rows*cols], y[:rows*cols])
+	}
+}

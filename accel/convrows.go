@@ -64,12 +64,5 @@ func HasConvRows2D() bool { return tab().convRows2D != nil }
 func refConvRows2D(m, cin int, p Window2D, w, x, bias, y []float32, act Act) {
 	n := p.OH * p.OW
 	refConvImplicit2D(m, cin, &p, w, x, y, 0, n)
-	silu := act.Kind == ActSiLU
-	if silu {
-		act = Act{Kind: ActNone}
-	}
-	refBiasAct(y, m, n, bias, act)
-	if silu {
-		refSiLU(y[:m*n], y[:m*n])
-	}
+	refEpilogue(y, m, n, bias, act)
 }

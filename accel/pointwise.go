@@ -49,12 +49,5 @@ func HasPointwise() bool { return tab().pointwise != nil }
 // and activation, then SiLU, in the pure-Go kernels.
 func refPointwise(m, k, n int, w, x, bias, y []float32, act Act) {
 	goSGEMM(false, false, m, n, k, 1, w, max(k, 1), x, max(n, 1), 0, y, max(n, 1), nil)
-	silu := act.Kind == ActSiLU
-	if silu {
-		act = Act{Kind: ActNone}
-	}
-	refBiasAct(y, m, n, bias, act)
-	if silu {
-		refSiLU(y[:m*n], y[:m*n])
-	}
+	refEpilogue(y, m, n, bias, act)
 }
