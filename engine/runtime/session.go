@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
@@ -27,6 +28,9 @@ type Options struct {
 	// Threads bounds the threads the heavy kernels use (0: one per CPU). The kernels
 	// split their work in fixed-size pieces, so results do not depend on it.
 	Threads int
+	// Profile times every step of the main graph (Session.Profile); off, it costs
+	// nothing.
+	Profile bool
 }
 
 // Session is a model prepared to run.
@@ -45,6 +49,7 @@ type Session struct {
 	// shapeVals caches the shape-only values of the main graph per input shapes.
 	shapeMu   sync.Mutex
 	shapeVals map[string][]*Tensor
+	prof      *profiler // nil unless Options.Profile
 }
 
 // kernel computes a node's outputs from its inputs (nil for an omitted optional input).
@@ -249,6 +254,10 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	// the fusions below need the dtypes past it.
 	p.inferTypes(s.opset)
 	s.fold(p)
+	var unfused []step // for the profile's names of fused steps
+	if s.opts.Profile && g == s.model.Graph {
+		unfused = append(unfused, p.steps...)
+	}
 	s.fuseQDQConv(p) // before fuseConv, which would take the Conv as a float one
 	s.fuseConv(p)
 	s.fuseConvTranspose(p)
@@ -261,6 +270,9 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.packIntWeights(p)
 	if g == s.model.Graph {
 		p.markShapeSteps()
+	}
+	if unfused != nil {
+		s.prof = newProfiler(unfused, p.steps)
 	}
 	p.planMemory(s.plans)
 	return p, nil
@@ -515,6 +527,9 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (map[strin
 			return nil, ir.Errorf(ir.KindInvalidArgument, "", "the model has no input %q (inputs: %s)", name, inputNames(s.Inputs()))
 		}
 	}
+	if s.prof != nil {
+		s.prof.addRun()
+	}
 	a := s.takeArena()
 	outs, err := s.runGraph(ctx, s.main, nil, inputs, a)
 	s.returnArena(a)
@@ -628,9 +643,16 @@ func (s *Session) runGraph(ctx context.Context, p *graphPlan, parent *scope, inp
 			in = append(in, v)
 		}
 		c.node, c.step = n, st
+		var t0 time.Time
+		if s.prof != nil && p == s.main {
+			t0 = time.Now()
+		}
 		outs, err := s.exec(c, *st, in)
 		if err != nil {
 			return nil, err
+		}
+		if s.prof != nil && p == s.main {
+			s.prof.add(i, time.Since(t0))
 		}
 		for j, sl := range st.out {
 			if sl < 0 {
