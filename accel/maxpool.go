@@ -34,6 +34,10 @@ func MaxPool2D(p Window2D, x, y []float32, planes int) {
 	})
 }
 
+// prevMaxPool2DAVX512 is the previous AVX-512 max-pooling kernel (row by row, one pass
+// per tap), set where it is built, for the tests and benchmarks; never dispatched to.
+var prevMaxPool2DAVX512 func(p *Window2D, x, y []float32, planes int)
+
 // refMaxPool2D is the pure-Go reference of the max-pooling kernel.
 func refMaxPool2D(p *Window2D, x, y []float32, planes int) {
 	in, out := p.H*p.W, p.OH*p.OW
