@@ -15,30 +15,13 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "epilogue_avx512.h"
+
 #define CTGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #define CR_MR 8
 #define CR_NV 3
 
 void mc_silu_avx512(float *, const float *, int64_t);
-
-static inline CTGT __mmask16 cr_tailmask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
-
-static inline __attribute__((always_inline)) CTGT __m512 cr_act(__m512 v, int act, __m512 p, __m512 q) {
-	const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-	switch (act) {
-	case 1:
-		return _mm512_max_ps(zero, v);
-	case 2:
-		return _mm512_min_ps(q, _mm512_max_ps(p, v));
-	case 3:
-	case 4: {
-		__m512 u = _mm512_add_ps(_mm512_mul_ps(p, v), q);
-		u = _mm512_min_ps(one, _mm512_max_ps(zero, u));
-		return act == 4 ? _mm512_mul_ps(v, u) : u;
-	}
-	}
-	return v;
-}
 
 // cr_phase writes one stride phase of an input row: dst[j] = src[j·sw + off] where that
 // column lies inside the row's w values, else 0, for j < n. Strides 1 and 2 (every stem
@@ -52,7 +35,7 @@ static CTGT void cr_phase(float *dst, const float *src, int64_t w, int64_t n, in
 	int64_t j = lo;
 	if (sw == 1) {
 		for (; j < hi; j += 16) {
-			const __mmask16 m = cr_tailmask(hi - j);
+			const __mmask16 m = ep_tailmask(hi - j);
 			_mm512_mask_storeu_ps(dst + j, m, _mm512_maskz_loadu_ps(m, src + j + off));
 		}
 	} else if (sw == 2) {
@@ -60,9 +43,9 @@ static CTGT void cr_phase(float *dst, const float *src, int64_t w, int64_t n, in
 		for (; j < hi; j += 16) {
 			const int64_t k = hi - j < 16 ? hi - j : 16, need = 2 * k - 1; // outputs, source values
 			const float *s = src + 2 * j + off;
-			const __m512 a = _mm512_maskz_loadu_ps(cr_tailmask(need), s);
-			const __m512 b = need > 16 ? _mm512_maskz_loadu_ps(cr_tailmask(need - 16), s + 16) : _mm512_setzero_ps();
-			_mm512_mask_storeu_ps(dst + j, cr_tailmask(k), _mm512_permutex2var_ps(a, even, b));
+			const __m512 a = _mm512_maskz_loadu_ps(ep_tailmask(need), s);
+			const __m512 b = need > 16 ? _mm512_maskz_loadu_ps(ep_tailmask(need - 16), s + 16) : _mm512_setzero_ps();
+			_mm512_mask_storeu_ps(dst + j, ep_tailmask(k), _mm512_permutex2var_ps(a, even, b));
 		}
 	} else {
 		for (; j < hi; j++) dst[j] = src[j * sw + off];
@@ -105,7 +88,7 @@ static inline __attribute__((always_inline)) CTGT void cr_tile(const int R, cons
 #pragma GCC unroll 3
 		for (int v = 0; v < V; v++) {
 			const __mmask16 m = v == V - 1 ? ml : (__mmask16)0xffff;
-			_mm512_mask_storeu_ps(y + i * ldy + ox0 + 16 * v, m, cr_act(_mm512_add_ps(acc[i][v], vb), act, vp, vq));
+			_mm512_mask_storeu_ps(y + i * ldy + ox0 + 16 * v, m, ep_act(_mm512_add_ps(acc[i][v], vb), act, vp, vq));
 		}
 	}
 	if (act == 5) {
@@ -153,7 +136,7 @@ void CTGT mc_convrows_avx512(int64_t m, int64_t cin, int64_t h, int64_t w, int64
 		for (int64_t ox0 = 0; ox0 < ow; ox0 += 16 * CR_NV) {
 			const int64_t nr = ow - ox0 < 16 * CR_NV ? ow - ox0 : 16 * CR_NV;
 			const int V = (int)((nr + 15) / 16);
-			const __mmask16 ml = cr_tailmask(nr - 16 * (V - 1));
+			const __mmask16 ml = ep_tailmask(nr - 16 * (V - 1));
 			for (int64_t co = 0; co < m; co += CR_MR) {
 				const int R = (int)(m - co < CR_MR ? m - co : CR_MR);
 				cr_dispatch(R, V, cin, kh, kw, sw, rows, lrow, wt + co * ldw, ldw, ox0, y + co * ldy + oy * ow, ldy, ml,

@@ -177,6 +177,43 @@ func TestMaxPool2D(t *testing.T) {
 	}
 }
 
+// Max pooling on rows wide enough for several full vectors of whole windows (strides 1
+// and 2 take them in registers on AVX-512): every backend and the previous row-by-row
+// kernel bit for bit against the Go reference, NaN and ±Inf included.
+func TestMaxPool2DWideRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	for trial := 0; trial < 200; trial++ {
+		p := randomDW(r)
+		p.W = 30 + r.IntN(120)
+		p.H = 1 + r.IntN(7)
+		ew := (p.KW-1)*p.DW + 1
+		p.OW = max(0, (p.W+p.PW+r.IntN(p.KW+1)-ew)/p.SW+1)
+		p.OH = max(0, (p.H+p.PH+r.IntN(p.KH+1)-((p.KH-1)*p.DH+1))/p.SH+1)
+		ch := 1 + r.IntN(3)
+		x := randSpecial(r, ch*p.H*p.W)
+		n := ch * p.OH * p.OW
+		want := make([]float32, n)
+		refMaxPool2D(&p, x, want, ch)
+		kernels := map[string]func(*Window2D, []float32, []float32, int){}
+		for _, bt := range backendsUnderTest() {
+			kernels[bt.name] = bt.t.maxPool2D
+		}
+		if prevMaxPool2DAVX512 != nil {
+			kernels["avx512-rows"] = prevMaxPool2DAVX512
+		}
+		for name, kern := range kernels {
+			full, got := guardedF32(n, 0)
+			kern(&p, x, got, ch)
+			checkGuardsF32(t, name+"/maxpool2d", full, n)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("%s %+v ch %d: y[%d] = %g, want %g", name, p, ch, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkMaxPool2D(b *testing.B) {
 	// SqueezeNet's first pool: 64 planes, 111² → 55², 3×3, stride 2.
 	p := Window2D{H: 111, W: 111, OH: 55, OW: 55, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1}
@@ -188,5 +225,12 @@ func BenchmarkMaxPool2D(b *testing.B) {
 				bt.t.maxPool2D(&p, x, y, 64)
 			}
 		})
+		if bt.name == string(BackendAVX512) && prevMaxPool2DAVX512 != nil {
+			b.Run("avx512-rows", func(b *testing.B) { // the previous kernel
+				for i := 0; i < b.N; i++ {
+					prevMaxPool2DAVX512(&p, x, y, 64)
+				}
+			})
+		}
 	}
 }

@@ -349,8 +349,46 @@ static inline KTGT int64_t maxpool_max2_avx512(float *y, const float *src, int64
 	maxpool_cols2_avx512(y, src, lo, hi, 1);
 	return hi;
 }
+// Whole windows of 16 outputs in registers (maxpool_driver.h's MAXPOOL_SPAN), strides 1
+// and 2: taps in the reference's order, the first one taken as it is, each later one
+// by vmaxps(v, best), which is v > best ? v : best. Full vectors while their reads stay
+// at or below the span's last tap (stride 2 reads src[2·o … 2·o + 31], one past the
+// last needed); then one masked vector, whose masked-off lanes are neither read nor
+// written.
+static inline KTGT __m512 maxpool_tap_avx512(const float *src, int64_t sw, __mmask16 m, __mmask16 ma, __mmask16 mb) {
+	if (sw == 1) return _mm512_maskz_loadu_ps(m, src);
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ma, src), even, _mm512_maskz_loadu_ps(mb, src + 16));
+}
+static inline KTGT __m512 maxpool_window_avx512(const float *const *rows, int64_t nrows, int64_t kw, int64_t dw, int64_t sw,
+                                                int64_t o, __mmask16 m, __mmask16 ma, __mmask16 mb) {
+	__m512 best = maxpool_tap_avx512(rows[0] + o * sw, sw, m, ma, mb);
+	for (int64_t i = 0; i < nrows; i++)
+		for (int64_t j = i == 0; j < kw; j++)
+			best = _mm512_max_ps(maxpool_tap_avx512(rows[i] + o * sw + j * dw, sw, m, ma, mb), best);
+	return best;
+}
+static inline KTGT int64_t maxpool_span_avx512(float *y, const float *const *rows, int64_t nrows, int64_t kw, int64_t dw,
+                                               int64_t sw, int64_t lo, int64_t hi) {
+	if (sw > 2) return lo;
+	int64_t o = lo;
+	for (; o + 16 + (sw - 1) <= hi; o += 16)
+		_mm512_storeu_ps(y + o, maxpool_window_avx512(rows, nrows, kw, dw, sw, o, 0xffff, 0xffff, 0xffff));
+	if (o < hi) {
+		const int64_t r = hi - o < 16 ? hi - o : 16, reads = 2 * r - 1;
+		const __mmask16 m = tailmask(r);
+		_mm512_mask_storeu_ps(y + o, m,
+		                      maxpool_window_avx512(rows, nrows, kw, dw, sw, o, m, tailmask(reads), tailmask(reads > 16 ? reads - 16 : 0)));
+	}
+	return hi;
+}
 #define MAXPOOL_COPY2 maxpool_copy2_avx512
 #define MAXPOOL_MAX2 maxpool_max2_avx512
+// The row-by-row kernel without spans, kept for the benchmarks (maxpool_prev_amd64.go).
+#define MAXPOOL_FN mc_maxpool2d_rows_avx512
+#include "maxpool_driver.h"
+#undef MAXPOOL_FN
+#define MAXPOOL_SPAN maxpool_span_avx512
 #define MAXPOOL_FN mc_maxpool2d_avx512
 #include "maxpool_driver.h"
 #undef MR
@@ -399,6 +437,43 @@ static void VNNI ipack_a_q(uint8_t *pa, const uint8_t *a, int64_t lda, int64_t i
 	}
 }
 
+// c += Σ u8(a)·s8(b) per 32-bit lane. Inline asm rather than _mm512_dpbusd_epi32: GCC 12
+// copies and spills the accumulators around the intrinsic; the "+v" constraint keeps
+// all 24 of them in registers.
+static inline VNNI __m512i dpbusd(__m512i c, __m512i a, __m512i b) {
+	__asm__("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b));
+	return c;
+}
+
+// One full panel of INR = 32 columns of a row-major B (kc rows from src, ldb apart):
+// each quad of rows interleaved into [column][4 k] with byte and word unpacks (16
+// columns per 128-bit step), the column sums accumulated by vpdpbusd against bytes of 1.
+// A last partial quad is zero-padded, like the scalar loop of ipack_b_q.
+static inline VNNI void ipack_b_panel(int8_t *d, int32_t *cs, const int8_t *src, int64_t ldb, int64_t kc) {
+	const __m512i ones = _mm512_set1_epi8(1);
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	for (int64_t p = 0; p < kc; p += 4, d += INR * 4) {
+		const int8_t *r[4];
+		for (int i = 0; i < 4; i++) r[i] = p + i < kc ? src + (p + i) * ldb : NULL;
+		for (int h = 0; h < 2; h++) {
+			__m128i v[4];
+			for (int i = 0; i < 4; i++)
+				v[i] = r[i] ? _mm_loadu_si128((const __m128i *)(const void *)(r[i] + 16 * h)) : _mm_setzero_si128();
+			const __m128i a = _mm_unpacklo_epi8(v[0], v[1]), b = _mm_unpackhi_epi8(v[0], v[1]);
+			const __m128i c = _mm_unpacklo_epi8(v[2], v[3]), e = _mm_unpackhi_epi8(v[2], v[3]);
+			__m128i *o = (__m128i *)(void *)(d + 64 * h);
+			_mm_store_si128(o, _mm_unpacklo_epi16(a, c));
+			_mm_store_si128(o + 1, _mm_unpackhi_epi16(a, c));
+			_mm_store_si128(o + 2, _mm_unpacklo_epi16(b, e));
+			_mm_store_si128(o + 3, _mm_unpackhi_epi16(b, e));
+		}
+		s0 = dpbusd(s0, ones, _mm512_load_si512((const void *)d));
+		s1 = dpbusd(s1, ones, _mm512_load_si512((const void *)(d + 64)));
+	}
+	_mm512_storeu_si512((void *)cs, s0);
+	_mm512_storeu_si512((void *)(cs + 16), s1);
+}
+
 // B panel: [quad][column][4 k] bytes, and the column sums over this k-block.
 static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int trans, int64_t ldb,
                            int64_t p0, int64_t j0, int64_t kc, int64_t nc) {
@@ -408,7 +483,9 @@ static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int tra
 		int8_t *d = pb + s * kq * 4;
 		int32_t *cs = colsum + s;
 		for (int64_t j = 0; j < INR; j++) cs[j] = 0;
-		if (!trans) { // rows of B are contiguous along j
+		if (!trans && nr == INR) { // a full panel: four rows at a time, interleaved by SIMD
+			ipack_b_panel(d, cs, b + p0 * ldb + j0 + s, ldb, kc);
+		} else if (!trans) { // rows of B are contiguous along j
 			for (int64_t p = 0; p < kq * 4; p++) {
 				int8_t *dq = d + (p >> 2) * INR * 4 + (p & 3);
 				if (p >= kc) {
@@ -433,14 +510,6 @@ static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int tra
 			}
 		}
 	}
-}
-
-// c += Σ u8(a)·s8(b) per 32-bit lane. Inline asm rather than _mm512_dpbusd_epi32: GCC 12
-// copies and spills the accumulators around the intrinsic; the "+v" constraint keeps
-// all 24 of them in registers.
-static inline VNNI __m512i dpbusd(__m512i c, __m512i a, __m512i b) {
-	__asm__("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b));
-	return c;
 }
 
 static inline VNNI void iukr_vnni(int64_t kq, const uint8_t *pa, const int8_t *pb, int32_t *acc) {
@@ -469,8 +538,10 @@ static inline VNNI void iukr_vnni(int64_t kq, const uint8_t *pa, const int8_t *p
 static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
                             const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc, uint8_t flip) {
 	if (m <= 0 || n <= 0) return;
-	for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * 4);
-	if (k <= 0) return;
+	if (k <= 0) {
+		for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * 4);
+		return;
+	}
 	const int64_t kcmax = ((k < IKC ? k : IKC) + 3) / 4 * 4;
 	const int64_t ncmax = ((n < INC ? n : INC) + INR - 1) / INR * INR;
 	const int64_t mcmax = ((m < IMC ? m : IMC) + IMR - 1) / IMR * IMR;
@@ -492,11 +563,24 @@ static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const ui
 					for (int64_t jr = 0; jr < nc; jr += INR) {
 						int64_t nr = nc - jr < INR ? nc - jr : INR;
 						iukr_vnni(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
+						// C (+)= acc − 128·Σb (int8 A), 16 columns per step; integer
+						// vector adds and shifts wrap modulo 2³² like the reference.
+						const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
+						__m512i z0 = _mm512_setzero_si512(), z1 = _mm512_setzero_si512();
+						if (flip) {
+							z0 = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(colsum + jr)), 7);
+							z1 = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(colsum + jr + 16)), 7);
+						}
 						for (int64_t i = 0; i < mr; i++) {
 							int32_t *ci = c + (ic + ir + i) * ldc + jc + jr;
-							for (int64_t j = 0; j < nr; j++) // unsigned: wrap like the hardware, no UB
-								ci[j] = (int32_t)((uint32_t)ci[j] + (uint32_t)acc[i * INR + j] -
-								                  (flip ? 128u * (uint32_t)colsum[jr + j] : 0u));
+							__m512i v0 = _mm512_sub_epi32(_mm512_load_si512((const void *)(acc + i * INR)), z0);
+							__m512i v1 = _mm512_sub_epi32(_mm512_load_si512((const void *)(acc + i * INR + 16)), z1);
+							if (pc > 0) {
+								v0 = _mm512_add_epi32(v0, _mm512_maskz_loadu_epi32(m0, ci));
+								v1 = _mm512_add_epi32(v1, _mm512_maskz_loadu_epi32(m1, ci + 16));
+							}
+							_mm512_mask_storeu_epi32((void *)ci, m0, v0);
+							_mm512_mask_storeu_epi32((void *)(ci + 16), m1, v1);
 						}
 					}
 				}

@@ -225,7 +225,7 @@ func TestIGEMM(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	type shape struct{ m, n, k int }
 	shapes := []shape{{1, 1, 1}, {1, 1, 3}, {2, 3, 5}, {12, 32, 16}, {13, 33, 17}, {6, 16, 8}, {7, 17, 9}, {40, 50, 600},
-		{25, 70, 1030}, {100, 37, 64}, {3, 200, 513}, {0, 5, 5}, {5, 0, 5}, {5, 5, 0}}
+		{25, 70, 1030}, {100, 37, 64}, {3, 200, 513}, {17, 1100, 150}, {0, 5, 5}, {5, 0, 5}, {5, 5, 0}}
 	for i := 0; i < 8; i++ {
 		shapes = append(shapes, shape{1 + r.IntN(60), 1 + r.IntN(80), 1 + r.IntN(700)})
 	}
@@ -735,6 +735,30 @@ func TestSoftmax(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkIGEMM: the integer convolutions of the int8 UNet (W with its row of ones,
+// m+1 rows, times the window matrix of P = ch·9 rows and one column per output
+// position), each backend.
+func BenchmarkIGEMM(b *testing.B) {
+	for _, s := range []struct{ m, n, k int }{{17, 4096, 144}, {33, 1024, 288}, {65, 256, 576}, {17, 4096, 288}} {
+		a := make([]int8, s.m*s.k)
+		bm := make([]int8, s.k*s.n)
+		for i := range a {
+			a[i] = int8(i*7 + 3)
+		}
+		for i := range bm {
+			bm[i] = int8(i*13 + 1)
+		}
+		c := make([]int32, s.m*s.n)
+		for _, bt := range backendsUnderTest() {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.n, s.k, bt.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					bt.t.gemmS8S8(false, s.m, s.n, s.k, a, s.k, bm, s.n, c, s.n)
+				}
+			})
 		}
 	}
 }

@@ -7,6 +7,28 @@
 // An ISA file may define MAXPOOL_COPY2(y, src, lo, hi) (y[o] = src[2·o]) and
 // MAXPOOL_MAX2(y, src, lo, hi) (y[o] = src[2·o] > y[o] ? src[2·o] : y[o]) for stride-2
 // columns: each handles outputs from lo on and returns where the scalar loop goes on.
+// An ISA file may also define MAXPOOL_SPAN(y, rows, nrows, kw, dw, sw, lo, hi), which
+// computes whole windows in registers for the outputs o in [lo, hi) whose column taps
+// all lie inside the image: y[o] = fold of rows[i][o·sw + j·dw] over i < nrows, then
+// j < kw (the reference's tap order), each row pointer already offset by −pw. It returns
+// where it stopped (lo when it does not handle the geometry); the driver finishes the
+// rest window by window. That stores each output once instead of once per tap, whose
+// load-max-store chain on the same output row was most of the row-by-row loop's time.
+
+// One window in the reference's order, for the outputs at a row's edges.
+static inline float glue(MAXPOOL_FN, _window)(const float *const *rows, int64_t nrows, int64_t wd, int64_t kw,
+                                              int64_t dw, int64_t start) {
+	float best = -INFINITY;
+	int seen = 0;
+	for (int64_t i = 0; i < nrows; i++)
+		for (int64_t j = 0; j < kw; j++) {
+			const int64_t iw = start + j * dw;
+			if (iw < 0 || iw >= wd) continue;
+			const float v = rows[i][iw];
+			if (!seen || v > best) best = v, seen = 1;
+		}
+	return best;
+}
 
 static inline int64_t glue(MAXPOOL_FN, _cdiv)(int64_t a, int64_t b) {
 	return a >= 0 ? (a + b - 1) / b : -((-a) / b);
@@ -53,6 +75,36 @@ void KTGT MAXPOOL_FN(const float *x, float *y, int64_t planes, int64_t h, int64_
 		}
 		return;
 	}
+#ifdef MAXPOOL_SPAN
+	enum { MAXPOOL_ROWS = 16 };
+	if (kh <= MAXPOOL_ROWS && kw <= MAXPOOL_TAB) {
+		// Outputs whose column taps are all inside the image: [olo, ohi).
+		int64_t olo = lotab[0] > 0 ? lotab[0] : 0, ohi = hitab[kw - 1] < ow ? hitab[kw - 1] : ow;
+		if (ohi < olo) ohi = olo;
+		for (int64_t c = 0; c < planes; c++) {
+			const float *xc = x + c * h * wd;
+			float *yc = y + c * oh * ow;
+			for (int64_t r = 0; r < oh; r++) {
+				float *yr = yc + r * ow;
+				const float *rows[MAXPOOL_ROWS], *shifted[MAXPOOL_ROWS];
+				int64_t nrows = 0;
+				for (int64_t i = 0; i < kh; i++) {
+					const int64_t ih = r * sh + i * dh - ph;
+					if (ih < 0 || ih >= h) continue;
+					rows[nrows] = xc + ih * wd;
+					shifted[nrows++] = xc + ih * wd - pw;
+				}
+				int64_t o = 0;
+				if (nrows > 0 && ohi > olo) {
+					for (; o < olo; o++) yr[o] = glue(MAXPOOL_FN, _window)(rows, nrows, wd, kw, dw, o * sw - pw);
+					o = MAXPOOL_SPAN(yr, shifted, nrows, kw, dw, sw, olo, ohi);
+				}
+				for (; o < ow; o++) yr[o] = glue(MAXPOOL_FN, _window)(rows, nrows, wd, kw, dw, o * sw - pw);
+			}
+		}
+		return;
+	}
+#endif
 	for (int64_t c = 0; c < planes; c++) {
 		const float *xc = x + c * h * wd;
 		float *yc = y + c * oh * ow;

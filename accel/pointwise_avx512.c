@@ -16,33 +16,14 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "epilogue_avx512.h"
+
 #define PTGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #define PW_MR 8
 #define PW_NV 3
 #define PW_KC 256
 
 void mc_silu_avx512(float *, const float *, int64_t);
-
-static inline PTGT __mmask16 pw_tailmask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
-
-// pw_act is biasact_driver.h's activation on 16 lanes: max(c, v) returns v unless c > v,
-// which is v < c ? c : v, NaN included (min likewise).
-static inline __attribute__((always_inline)) PTGT __m512 pw_act(__m512 v, int act, __m512 p, __m512 q) {
-	const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-	switch (act) {
-	case 1:
-		return _mm512_max_ps(zero, v);
-	case 2:
-		return _mm512_min_ps(q, _mm512_max_ps(p, v));
-	case 3:
-	case 4: {
-		__m512 u = _mm512_add_ps(_mm512_mul_ps(p, v), q); // unfused, as the reference
-		u = _mm512_min_ps(one, _mm512_max_ps(zero, u));
-		return act == 4 ? _mm512_mul_ps(v, u) : u;
-	}
-	}
-	return v;
-}
 
 static inline __attribute__((always_inline)) PTGT void pw_tile(const int R, const int V, int64_t kc, const float *a, int64_t lda,
                                                                const float *b, int64_t ldb, float *c, int64_t ldc, __mmask16 ml,
@@ -75,7 +56,7 @@ static inline __attribute__((always_inline)) PTGT void pw_tile(const int R, cons
 			float *cp = c + i * ldc + 16 * v;
 			__m512 r = acc[i][v];
 			if (!first) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cp), r);
-			if (last) r = pw_act(_mm512_add_ps(r, vb), ACT == 3 ? act : ACT, vp, vq);
+			if (last) r = ep_act(_mm512_add_ps(r, vb), ACT == 3 ? act : ACT, vp, vq);
 			_mm512_mask_storeu_ps(cp, m, r);
 		}
 	}
@@ -116,7 +97,7 @@ void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float 
 	for (int64_t jr = j0; jr < j1; jr += 16 * PW_NV) {
 		const int64_t nr = j1 - jr < 16 * PW_NV ? j1 - jr : 16 * PW_NV;
 		const int V = (int)((nr + 15) / 16);
-		const __mmask16 ml = pw_tailmask(nr - 16 * (V - 1));
+		const __mmask16 ml = ep_tailmask(nr - 16 * (V - 1));
 		for (int64_t pc = 0; pc < k; pc += PW_KC) {
 			const int64_t kc = k - pc < PW_KC ? k - pc : PW_KC;
 			const float *bs = x + pc * ldx + jr;

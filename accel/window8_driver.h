@@ -1,6 +1,9 @@
 // WindowRows8 (window8.go) for one ISA, included once per target after KTGT and
 // WINDOW8_FN are defined: the Go reference's loops, which the compiler vectorises (the
-// xor-copy of a stride-1 row most of all).
+// xor-copy of a stride-1 row most of all). A target may define WINDOW8_ROW1(d, s, off,
+// lo, hi, OW, flip, pad) to write a whole stride-1 row (pads included) its own way: rows
+// are short (an image's width), so two memset calls and a vectorised loop with its
+// prologue and tail cost more than the copy itself.
 void KTGT WINDOW8_FN(int8_t *dst, int64_t ld, const uint8_t *x, int64_t planes, int64_t H, int64_t W, int64_t OH,
                      int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                      int64_t DW, uint8_t flip, int8_t pad) {
@@ -29,6 +32,12 @@ void KTGT WINDOW8_FN(int8_t *dst, int64_t ld, const uint8_t *x, int64_t planes, 
 					continue;
 				}
 				const uint8_t *s = plane + yy * W;
+#ifdef WINDOW8_ROW1
+				if (SW == 1) { // the whole row in 64-byte masked steps, padding included
+					WINDOW8_ROW1(d, s, off, lo, hi, OW, flip, pad);
+					continue;
+				}
+#endif
 				memset(d, (uint8_t)pad, (size_t)lo);
 				memset(d + hi, (uint8_t)pad, (size_t)(OW - hi));
 				if (SW == 1) {

@@ -24,7 +24,7 @@ func naiveWindowRows8(dst []int8, ld int, x []byte, planes int, p Window2D, flip
 }
 
 // Every backend (and the Go reference) against the definition on random geometries:
-// odd sizes, strides, dilations, pads wider than the kernel, 1-row (1-D) planes, rows
+// odd sizes, rows of several 64-byte steps, strides, dilations, pads wider than the kernel, 1-row (1-D) planes, rows
 // with gaps between them (ld > OH·OW, left as they were), guards around dst.
 func TestWindowRows8(t *testing.T) {
 	r := rand.New(rand.NewPCG(61, 62))
@@ -32,6 +32,9 @@ func TestWindowRows8(t *testing.T) {
 		for trial := 0; trial < 150; trial++ {
 			p := Window2D{H: 1 + r.IntN(12), W: 1 + r.IntN(40), KH: 1 + r.IntN(3), KW: 1 + r.IntN(5),
 				SH: 1 + r.IntN(3), SW: 1 + r.IntN(4), DH: 1 + r.IntN(2), DW: 1 + r.IntN(3), PH: r.IntN(3), PW: r.IntN(6)}
+			if trial%3 == 1 {
+				p.W = 1 + r.IntN(200) // rows longer than one 64-byte step, with tails
+			}
 			if trial%5 == 0 {
 				p.H, p.KH, p.SH, p.DH, p.PH = 1, 1, 1, 1, 0 // 1-D
 			}

@@ -15,7 +15,16 @@ import (
 type RunOptions struct {
 	// Threads bounds the threads the kernels use; 0 means one per CPU.
 	Threads int `json:"threads,omitempty"`
+	// Runs is how many times to run the model (0 or 1: once); the outputs are the last
+	// run's. Timing a model takes several.
+	Runs int `json:"runs,omitempty"`
+	// Profile times every node (RunProfile returns the times). With Runs > 1 the first
+	// run is a warm-up left out of the profile: it builds the per-shape tables.
+	Profile bool `json:"profile,omitempty"`
 }
+
+// Profile is the per-node timing of a run: runtime.Profile.
+type Profile = runtime.Profile
 
 // Output is one named result of Run.
 type Output struct {
@@ -27,46 +36,65 @@ type Output struct {
 // runtime and returns the graph outputs in graph order. Unsupported ops are reported,
 // all of them, before anything runs.
 func Run(ctx context.Context, path string, inputs map[string]*ir.Tensor, opts RunOptions, progress Progress) ([]Output, error) {
+	outs, _, err := RunProfile(ctx, path, inputs, opts, progress)
+	return outs, err
+}
+
+// RunProfile is Run that also returns the per-node times when opts.Profile is set (nil
+// otherwise).
+func RunProfile(ctx context.Context, path string, inputs map[string]*ir.Tensor, opts RunOptions, progress Progress) ([]Output, *Profile, error) {
 	step := stepper(ctx, progress)
 	if opts.Threads < 0 {
-		return nil, Errorf(KindInvalidArgument, "threads must be ≥ 0, got %d", opts.Threads)
+		return nil, nil, Errorf(KindInvalidArgument, "threads must be ≥ 0, got %d", opts.Threads)
+	}
+	if opts.Runs < 0 {
+		return nil, nil, Errorf(KindInvalidArgument, "runs must be ≥ 0, got %d", opts.Runs)
 	}
 	if err := step("load", 0); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, _, err := Read(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer m.Close()
-	s, err := runtime.New(m, runtime.Options{Threads: opts.Threads})
+	s, err := runtime.New(m, runtime.Options{Threads: opts.Threads, Profile: opts.Profile})
 	if err != nil {
-		return nil, withFile(err, path)
+		return nil, nil, withFile(err, path)
 	}
 	vals := map[string]*runtime.Tensor{}
 	for name, t := range inputs {
 		v, err := runtime.FromIR(t)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		vals[name] = v
 	}
 	if err := step("run", 0.1); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res, err := s.Run(ctx, vals)
-	if err != nil {
-		return nil, withFile(err, path)
+	var res map[string]*runtime.Tensor
+	for r := 0; r < max(opts.Runs, 1); r++ {
+		if r == 1 {
+			s.ResetProfile() // the first run was the warm-up
+		}
+		if res, err = s.Run(ctx, vals); err != nil {
+			return nil, nil, withFile(err, path)
+		}
 	}
 	var outs []Output
 	for _, o := range s.Outputs() {
 		t, err := runtime.ToIR(o.Name, res[o.Name])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		outs = append(outs, Output{Name: o.Name, Tensor: t})
 	}
-	return outs, step("done", 1)
+	var prof *Profile
+	if p, ok := s.Profile(); ok {
+		prof = &p
+	}
+	return outs, prof, step("done", 1)
 }
 
 // withFile names the model file in a runtime error that does not name one.

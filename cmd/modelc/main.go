@@ -135,6 +135,12 @@ Usage:
                                       missing); a name that is not a safe file name is
                                       %%-escaped and reported
       --threads N                     kernel threads (default: one per CPU)
+      --runs N                        run N times (default 1); the outputs are the
+                                      last run's
+      --profile                       after the runs, print the time of the longest
+                                      nodes (a fused step, e.g. Conv+Relu, as one) and
+                                      per op, in ms per run and share; with --runs N > 1
+                                      the first run is a warm-up left out
   modelc verify REF CAND [flags]      run both models on the same inputs and compare the
                                       outputs: max/mean abs error, max rel error, cosine,
                                       top-1 agreement, accuracy, sizes, parameters;

@@ -60,3 +60,26 @@ func TestConvertReportsShards(t *testing.T) {
 	assert.Contains(t, stdout, "wrote "+one+" (onnx → safetensors)")
 	assert.FileExists(t, one)
 }
+
+// run --runs N --profile writes the outputs and then a table of the nodes (a fused
+// Conv chain as one, named by what it computes) and per-op totals; --runs 0 is a usage
+// error.
+func TestRunProfile(t *testing.T) {
+	src := "../../testdata/onnx/cnn.onnx"
+	outDir := t.TempDir()
+	code, stdout, stderr := modelc("run", src, "--inputs", "../../testdata/onnx/cnn.inputs.npz", "--output-dir", outDir, "--runs", "3", "--profile")
+	require.Equal(t, exitOK, code, stderr)
+	assert.FileExists(t, filepath.Join(outDir, "logits.npy"))
+	assert.Contains(t, stdout, "profile: 2 run(s) after 1 warm-up run")
+	assert.Regexp(t, `\n  /features/features.0/Conv +Conv\+Relu\+BatchNormalization +[0-9.]+ +[0-9.]+%\n`, stdout)
+	assert.Regexp(t, `\n  per op +steps +ms/run +share\n  Conv\+Relu\+BatchNormalization +2 `, stdout)
+	assert.Contains(t, stdout, "Gemm")
+
+	code, stdout, _ = modelc("run", src, "--inputs", "../../testdata/onnx/cnn.inputs.npz", "--output-dir", outDir)
+	require.Equal(t, exitOK, code)
+	assert.NotContains(t, stdout, "profile")
+
+	code, _, stderr = modelc("run", src, "--inputs", "../../testdata/onnx/cnn.inputs.npz", "--output-dir", outDir, "--runs", "0")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "--runs")
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/modelc/modelc/engine"
 	"github.com/modelc/modelc/engine/ir"
@@ -27,7 +28,9 @@ func cmdRun(args []string, stdout io.Writer) error {
 	outDir := fs.String("output-dir", ".", "folder for the <output>.npy files")
 	var o engine.RunOptions
 	fs.IntVar(&o.Threads, "threads", 0, "threads for the kernels (0: one per CPU)")
-	pos, err := parseArgs(fs, args, 1, "MODEL [--input NAME=FILE.npy ...] [--inputs FILE.npz] [--output-dir DIR] [--threads N]")
+	fs.IntVar(&o.Runs, "runs", 1, "times to run the model (the outputs are the last run's)")
+	fs.BoolVar(&o.Profile, "profile", false, "print the time of every node and op after the runs")
+	pos, err := parseArgs(fs, args, 1, "MODEL [--input NAME=FILE.npy ...] [--inputs FILE.npz] [--output-dir DIR] [--threads N] [--runs N] [--profile]")
 	if err != nil {
 		return err
 	}
@@ -59,7 +62,10 @@ func cmdRun(args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(*outDir, 0o777); err != nil {
 		return &engine.Error{Kind: engine.KindIO, File: *outDir, Err: fmt.Errorf("cannot create the output folder: %w", err)}
 	}
-	outs, err := engine.Run(context.Background(), pos[0], inputs, o, nil)
+	if o.Runs < 1 {
+		return usageError{fmt.Sprintf("--runs must be ≥ 1, got %d", o.Runs)}
+	}
+	outs, prof, err := engine.RunProfile(context.Background(), pos[0], inputs, o, nil)
 	if err != nil {
 		return err
 	}
@@ -72,7 +78,48 @@ func cmdRun(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "wrote %s  %v%v%s\n", p, t.DType, t.Shape, note)
 	}
+	if prof != nil && err == nil {
+		printProfile(stdout, prof, o.Runs)
+	}
 	return err
+}
+
+// profileTop is how many of the longest nodes --profile lists.
+const profileTop = 20
+
+// printProfile prints the longest nodes and the per-op totals, in milliseconds per
+// measured run.
+func printProfile(w io.Writer, p *engine.Profile, runs int) {
+	warm := ""
+	if runs > 1 {
+		warm = " after 1 warm-up run"
+	}
+	perRun := func(d time.Duration) float64 { return d.Seconds() * 1e3 / float64(max(p.Runs, 1)) }
+	fmt.Fprintf(w, "profile: %d run(s)%s, %.3f ms per run in %d steps\n", p.Runs, warm, perRun(p.Total), len(p.Nodes))
+	nodes := p.Nodes[:min(len(p.Nodes), profileTop)]
+	ops := make([]string, len(nodes))
+	wName, wOp := len("per op"), len("steps")
+	for i, n := range nodes {
+		ops[i] = n.Op
+		if len(n.Nodes) > 1 && !strings.Contains(n.Op, "+") { // a fused form with its own name: say how many nodes
+			ops[i] = fmt.Sprintf("%s (%d nodes)", n.Op, len(n.Nodes))
+		}
+		wName, wOp = max(wName, len(n.Name)), max(wOp, len(ops[i]))
+	}
+	for _, o := range p.Ops {
+		wName = max(wName, len(o.Op))
+	}
+	fmt.Fprintf(w, "  %-*s  %-*s %9s %7s\n", wName, "node", wOp, "op", "ms/run", "share")
+	for i, n := range nodes {
+		fmt.Fprintf(w, "  %-*s  %-*s %9.3f %6.1f%%\n", wName, n.Name, wOp, ops[i], perRun(n.Time), 100*n.Share)
+	}
+	if len(p.Nodes) > len(nodes) {
+		fmt.Fprintf(w, "  ... %d more steps\n", len(p.Nodes)-len(nodes))
+	}
+	fmt.Fprintf(w, "  %-*s  %*s %9s %7s\n", wName, "per op", wOp, "steps", "ms/run", "share")
+	for _, o := range p.Ops {
+		fmt.Fprintf(w, "  %-*s  %*d %9.3f %6.1f%%\n", wName, o.Op, wOp, o.Steps, perRun(o.Time), 100*o.Share)
+	}
 }
 
 func cmdVerify(args []string, stdout io.Writer) error {

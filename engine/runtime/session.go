@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
@@ -27,6 +28,9 @@ type Options struct {
 	// Threads bounds the threads the heavy kernels use (0: one per CPU). The kernels
 	// split their work in fixed-size pieces, so results do not depend on it.
 	Threads int
+	// Profile times every step of the main graph (Session.Profile); off, it costs
+	// nothing.
+	Profile bool
 }
 
 // Session is a model prepared to run.
@@ -45,6 +49,7 @@ type Session struct {
 	// shapeVals caches the shape-only values of the main graph per input shapes.
 	shapeMu   sync.Mutex
 	shapeVals map[string][]*Tensor
+	prof      *profiler // nil unless Options.Profile
 }
 
 // kernel computes a node's outputs from its inputs (nil for an omitted optional input).
@@ -96,18 +101,23 @@ type graphPlan struct {
 	// them run once per input shape and are replayed from the session's cache (main
 	// graph only).
 	shapeOnly []bool
+	// concats is the size (float32 values) of each Concat output whose parts the plan
+	// places in it (concat_place.go).
+	concats []int
 }
 
 // step is one node to run: its kernel, input and output slots (-1: omitted), and the
 // memory plan — the slots whose values die after it.
 type step struct {
-	node  *ir.Node
-	run   kernel
-	in    []int
-	out   []int
-	free  []int
-	shape bool   // computes shape-only values (see graphPlan.shapeOnly)
-	kind  string // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear", "Attention"), for later fusions; "" for a plain node
+	node    *ir.Node
+	run     kernel
+	in      []int
+	out     []int
+	free    []int
+	shape   bool       // computes shape-only values (see graphPlan.shapeOnly)
+	into    *placement // where this step's output goes in a placed Concat's output; nil: its own buffer
+	gathers int        // a placed Concat: its group in graphPlan.concats, +1; 0: none
+	kind    string     // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear", "Attention"), for later fusions; "" for a plain node
 }
 
 // New prepares m for execution. It fails with KindUnsupported listing every node whose
@@ -249,6 +259,10 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	// the fusions below need the dtypes past it.
 	p.inferTypes(s.opset)
 	s.fold(p)
+	var unfused []step // for the profile's names of fused steps
+	if s.opts.Profile && g == s.model.Graph {
+		unfused = append(unfused, p.steps...)
+	}
 	s.fuseQDQConv(p) // before fuseConv, which would take the Conv as a float one
 	s.fuseConv(p)
 	s.fuseConvTranspose(p)
@@ -261,6 +275,10 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.packIntWeights(p)
 	if g == s.model.Graph {
 		p.markShapeSteps()
+		p.placeConcats(s)
+	}
+	if unfused != nil {
+		s.prof = newProfiler(unfused, p.steps)
 	}
 	p.planMemory(s.plans)
 	return p, nil
@@ -475,6 +493,7 @@ type scope struct {
 	plan   *graphPlan
 	vals   []*Tensor
 	parent *scope
+	placed [][]float32 // this run's placed Concat outputs, by group (allocated when first needed)
 }
 
 func (sc *scope) get(name string) (*Tensor, bool) {
@@ -514,6 +533,9 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (map[strin
 		if !declared[name] {
 			return nil, ir.Errorf(ir.KindInvalidArgument, "", "the model has no input %q (inputs: %s)", name, inputNames(s.Inputs()))
 		}
+	}
+	if s.prof != nil {
+		s.prof.addRun()
 	}
 	a := s.takeArena()
 	outs, err := s.runGraph(ctx, s.main, nil, inputs, a)
@@ -627,10 +649,23 @@ func (s *Session) runGraph(ctx context.Context, p *graphPlan, parent *scope, inp
 			}
 			in = append(in, v)
 		}
-		c.node, c.step = n, st
+		c.node, c.step, c.dest = n, st, nil
+		var t0 time.Time
+		if s.prof != nil && p == s.main {
+			t0 = time.Now()
+		}
+		if st.into != nil && a != nil {
+			c.dest = sc.placedSlice(c, st.into)
+		}
 		outs, err := s.exec(c, *st, in)
 		if err != nil {
 			return nil, err
+		}
+		if c.dest != nil && len(outs) == 1 && outs[0] != nil {
+			outs[0] = place(outs[0], c.dest)
+		}
+		if s.prof != nil && p == s.main {
+			s.prof.add(i, time.Since(t0))
 		}
 		for j, sl := range st.out {
 			if sl < 0 {
@@ -730,6 +765,7 @@ type opContext struct {
 	arena *arena // the run's buffer pool; nil while folding and inside subgraphs
 	plan  *graphPlan
 	step  *step
+	dest  []float32 // the step's slice of a placed Concat output (see outputF32); nil: none
 }
 
 // inputFixed reports whether input i holds the same value in every run (an
