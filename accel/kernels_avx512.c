@@ -311,10 +311,7 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 	return hi;
 }
 #define DW_GATHER2 dw_gather2_avx512
-// The previous one-axpy-per-tap kernel, kept for the benchmarks (accel.prevDWConv2D).
-#define DWCONV_FN mc_dwconv2d_axpy_avx512
-#include "dwconv_driver.h"
-#undef DWCONV_FN
+// The per-channel kernel: dwconv16_avx512.c's fallback and the benchmarks' previous one.
 #define DWCONV_FN mc_dwconv2d_avx512
 #include "dwconv_taps_avx512.h"
 #include "dwconv_driver.h"

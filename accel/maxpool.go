@@ -25,6 +25,10 @@ func MaxPool2D(p Window2D, x, y []float32, planes int) {
 	}
 	kern := tab().maxPool2D
 	per := max(1, dwTaskWork/max(out*p.KH*p.KW, 1))
+	// Tasks of equal size: 512 planes in pieces of 300 would be 300 + 212, the second
+	// thread idle for the difference. The maximum is exact, so any split gives the same bits.
+	tasks := (planes + per - 1) / per
+	per = (planes + tasks - 1) / tasks
 	chunks(planes, per, func(lo, hi int) {
 		kern(&p, x[lo*in:hi*in], y[lo*out:hi*out], hi-lo)
 	})

@@ -21,9 +21,9 @@ type convGeom struct {
 	padBegin, padEnd []int
 }
 
-// geometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in and
-// kernel k; ceil selects pooling's ceil_mode.
-func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
+// readGeometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in
+// and kernel k; ceil selects pooling's ceil_mode. geometry caches it.
+func readGeometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 	r := len(in)
 	// Every Conv and pool computes this on every run: the five vectors share one array
 	// and the attributes are read in place, two allocations instead of ten.
@@ -235,7 +235,7 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeom, table []int, stages []epStage) []float32 {
 	cg, mg := ch/group, m/group
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
-	y := allocRaw[float32](c, n*m*O) // every element is written by the GEMM (beta 0)
+	y := c.outputF32(n * m * O) // every element is written by the GEMM (beta 0)
 	if cg == 1 && mg == 1 && len(g.in) == 2 && fastPaths {
 		depthwise2D(x, w, bias, y, n, ch, g, stages)
 		return y
@@ -493,7 +493,7 @@ func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, 
 	}
 	var y []float32
 	if land == nil && g2.tiles() {
-		y = allocRaw[float32](c, n*m*O) // every output written once
+		y = c.outputF32(n * m * O) // every output written once
 	} else {
 		y = allocZero[float32](c, n*m*O)
 	}

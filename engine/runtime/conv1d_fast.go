@@ -17,7 +17,7 @@ func conv1dF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convG
 	cg, mg := ch/group, m/group
 	S, K, O := g.in[0], g.kernel[0], g.out[0]
 	s, d, p := g.strides[0], g.dil[0], g.padBegin[0]
-	y := allocRaw[float32](c, n*m*O) // every element is written by the GEMM (beta 0)
+	y := c.outputF32(n * m * O) // every element is written by the GEMM (beta 0)
 	pointwise := K == 1 && s == 1 && p == 0 && O == S
 	var col, phases []float32
 	plen := (S + s - 1) / s // the longest phase

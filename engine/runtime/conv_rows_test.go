@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 )
 
 // TestConvRows runs few-channel Convs (stems: 3×3/2 on RGB, odd sizes, other kernels,
-// strides and pads, a dilated one that the kernel declines, batch 2) followed by each
+// strides and pads, a dilated one that the kernel declines, batch 2 and 7) followed by each
 // activation the row-direct kernel fuses and one chain it does not, with the fast paths
 // on and off.
 func TestConvRows(t *testing.T) {
@@ -23,7 +24,7 @@ func TestConvRows(t *testing.T) {
 	type win struct{ n, c, h, w, k, s, p, d int }
 	for _, ops := range [][]string{{}, {"Relu"}, {"Clip"}, {"x*HardSigmoid"}, {"x*Sigmoid"}, {"Relu", "BatchNormalization"}} {
 		for _, v := range []win{{1, 3, 32, 32, 3, 2, 1, 1}, {1, 3, 33, 17, 3, 2, 1, 1}, {2, 1, 9, 40, 5, 1, 2, 1}, {1, 4, 20, 20, 7, 3, 3, 1},
-			{1, 2, 11, 13, 1, 1, 0, 1}, {1, 3, 16, 16, 3, 1, 2, 2}} {
+			{1, 2, 11, 13, 1, 1, 0, 1}, {1, 3, 16, 16, 3, 1, 2, 2}, {7, 3, 12, 12, 3, 2, 1, 1}} {
 			m := 1 + rng.Intn(20)
 			t.Run(fmt.Sprintf("%s/%v/m%d", strings.Join(ops, "-"), v, m), func(t *testing.T) {
 				x := randT(rng, 2, v.n, v.c, v.h, v.w)
@@ -105,5 +106,37 @@ func TestConvRowsTaken(t *testing.T) {
 	g.out = []int{7, 7}
 	if convRows(x, w, nil, y, 1, 3, 8, g, nil) {
 		t.Fatal("took a dilated window")
+	}
+}
+
+// TestConvRowsBatchThreads: a batch of small images, split over the threads by image,
+// gives the same bits at 1, 2 and 3 threads.
+func TestConvRowsBatchThreads(t *testing.T) {
+	if !accel.HasConvRows2D() {
+		t.Skip("no row-direct convolution on this backend")
+	}
+	rng := rand.New(rand.NewSource(29))
+	g := &convGeom{in: []int{17, 15}, kernel: []int{3, 3}, out: []int{9, 8}, strides: []int{2, 2}, dil: []int{1, 1},
+		padBegin: []int{1, 1}, padEnd: []int{1, 1}}
+	const n, ch, m = 11, 3, 24
+	x, w, bias := randT(rng, 1, n, ch, 17, 15).Data.([]float32), randT(rng, 0.5, m, ch, 3, 3).Data.([]float32), randT(rng, 1, m).Data.([]float32)
+	prev := accel.SetMaxThreads(1)
+	defer accel.SetMaxThreads(prev)
+	var want []float32
+	for _, threads := range []int{1, 2, 3} {
+		accel.SetMaxThreads(threads)
+		y := make([]float32, n*m*9*8)
+		if !convRows(x, w, bias, y, n, ch, m, g, []epStage{{kind: 'r'}}) {
+			t.Fatal("convRows declined a 3×3/2 RGB window")
+		}
+		if want == nil {
+			want = y
+			continue
+		}
+		for i := range y {
+			if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("threads %d: y[%d] = %v, want %v (1 thread)", threads, i, y[i], want[i])
+			}
+		}
 	}
 }

@@ -38,7 +38,7 @@ func winogradConv(c *opContext, x, w, bias []float32, n, ch, m, group int, g *co
 	}
 	wt := c.winogradWeights(w, m, ch)
 	O := wg.OH * wg.OW
-	y := allocRaw[float32](c, n*m*O) // every output is written by the output transform
+	y := c.outputF32(n * m * O) // every output is written by the output transform
 	scratch := allocRaw[float32](c, accel.WinogradScratchLen(wt, wg))
 	// A Relu or Clip right after the bias is applied in the output transform, saving a
 	// pass over the output; the rest of the epilogue runs after.

@@ -155,17 +155,33 @@ func arith32(c *opContext, op byte, a, b *Tensor) (*Tensor, error) {
 	}
 	switch {
 	case len(av) == len(o) && len(bv) == len(o):
-		arithRow32(op, o, av, 1, bv, 1)
+		splitFlat(len(o), func(lo, hi int) { arithRow32(op, o[lo:hi], av[lo:hi], 1, bv[lo:hi], 1) })
 	case len(av) == len(o) && len(bv) == 1:
-		arithRow32(op, o, av, 1, bv, 0)
+		splitFlat(len(o), func(lo, hi int) { arithRow32(op, o[lo:hi], av[lo:hi], 1, bv, 0) })
 	case len(bv) == len(o) && len(av) == 1:
-		arithRow32(op, o, av, 0, bv, 1)
+		splitFlat(len(o), func(lo, hi int) { arithRow32(op, o[lo:hi], av, 0, bv[lo:hi], 1) })
 	default:
 		walk(shape, [][]int{bstrides(a.Shape, shape), bstrides(b.Shape, shape)}, func(at, n int, offs, steps []int) {
 			arithRow32(op, o[at:at+n], av[offs[0]:], steps[0], bv[offs[1]:], steps[1])
 		})
 	}
 	return out, nil
+}
+
+// flatGrain is the number of values one task of an element-wise op takes: about 10 µs
+// of a memory-bound loop, well above the pool's hand-off.
+const flatGrain = 1 << 14
+
+// splitFlat runs fn over [0, n) in pieces of flatGrain on the worker pool: a residual
+// Add over a 56² feature map would otherwise keep the other threads waiting. The
+// pieces start at multiples of flatGrain, so each value is computed the same way
+// (vector or tail) at every thread count.
+func splitFlat(n int, fn func(lo, hi int)) {
+	if n < 2*flatGrain {
+		fn(0, n)
+		return
+	}
+	accel.ParallelFor(n, flatGrain, fn)
 }
 
 // arithRow32 computes o[i] = x[i·xs] op y[i·ys] for steps of 0 or 1.
@@ -275,7 +291,8 @@ func unaryFast(c *opContext, x *Tensor) (*Tensor, bool) {
 		return nil, false
 	}
 	out := c.tensorF32(x.DType, shapeOf(x))
-	f(out.Data.([]float32), src)
+	dst := out.Data.([]float32)
+	splitFlat(len(src), func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
 	return out, true
 }
 

@@ -101,18 +101,23 @@ type graphPlan struct {
 	// them run once per input shape and are replayed from the session's cache (main
 	// graph only).
 	shapeOnly []bool
+	// concats is the size (float32 values) of each Concat output whose parts the plan
+	// places in it (concat_place.go).
+	concats []int
 }
 
 // step is one node to run: its kernel, input and output slots (-1: omitted), and the
 // memory plan — the slots whose values die after it.
 type step struct {
-	node  *ir.Node
-	run   kernel
-	in    []int
-	out   []int
-	free  []int
-	shape bool   // computes shape-only values (see graphPlan.shapeOnly)
-	kind  string // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear", "Attention"), for later fusions; "" for a plain node
+	node    *ir.Node
+	run     kernel
+	in      []int
+	out     []int
+	free    []int
+	shape   bool       // computes shape-only values (see graphPlan.shapeOnly)
+	into    *placement // where this step's output goes in a placed Concat's output; nil: its own buffer
+	gathers int        // a placed Concat: its group in graphPlan.concats, +1; 0: none
+	kind    string     // what a fused step computes ("Gelu", "LayerNorm", "AddLayerNorm", "Linear", "Attention"), for later fusions; "" for a plain node
 }
 
 // New prepares m for execution. It fails with KindUnsupported listing every node whose
@@ -270,6 +275,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.packIntWeights(p)
 	if g == s.model.Graph {
 		p.markShapeSteps()
+		p.placeConcats(s)
 	}
 	if unfused != nil {
 		s.prof = newProfiler(unfused, p.steps)
@@ -487,6 +493,7 @@ type scope struct {
 	plan   *graphPlan
 	vals   []*Tensor
 	parent *scope
+	placed [][]float32 // this run's placed Concat outputs, by group (allocated when first needed)
 }
 
 func (sc *scope) get(name string) (*Tensor, bool) {
@@ -642,14 +649,20 @@ func (s *Session) runGraph(ctx context.Context, p *graphPlan, parent *scope, inp
 			}
 			in = append(in, v)
 		}
-		c.node, c.step = n, st
+		c.node, c.step, c.dest = n, st, nil
 		var t0 time.Time
 		if s.prof != nil && p == s.main {
 			t0 = time.Now()
 		}
+		if st.into != nil && a != nil {
+			c.dest = sc.placedSlice(c, st.into)
+		}
 		outs, err := s.exec(c, *st, in)
 		if err != nil {
 			return nil, err
+		}
+		if c.dest != nil && len(outs) == 1 && outs[0] != nil {
+			outs[0] = place(outs[0], c.dest)
 		}
 		if s.prof != nil && p == s.main {
 			s.prof.add(i, time.Since(t0))
@@ -752,6 +765,7 @@ type opContext struct {
 	arena *arena // the run's buffer pool; nil while folding and inside subgraphs
 	plan  *graphPlan
 	step  *step
+	dest  []float32 // the step's slice of a placed Concat output (see outputF32); nil: none
 }
 
 // inputFixed reports whether input i holds the same value in every run (an

@@ -280,6 +280,9 @@ func concatInto(c *opContext, parts []*Tensor, axis int) (*Tensor, error) {
 		out[axis] += p.Shape[axis]
 	}
 	outer := prod(out[:axis])
+	if v := c.concatView(parts, out); v != nil && outer == 1 {
+		return v, nil
+	}
 	inner := prod(out[axis+1:])
 	data := pooledAlloc(c, first.DType, prod(out))
 	off := 0
