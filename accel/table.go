@@ -45,6 +45,9 @@ type table struct {
 	exp         func(dst, src []float32)
 	softmaxRows func(dst, src []float32, rows, cols int)
 	dwconv2d    func(p *Window2D, x, w, bias, y []float32, channels int)
+	// dwconv2dAct: dwconv2d with the activation applied before the store; nil where the
+	// backend has none (DepthwiseConv2D then runs BiasAct or SiLU on each finished run).
+	dwconv2dAct func(p *Window2D, x, w, bias, y []float32, channels int, act Act)
 	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
 	windowRows8 func(dst []int8, ld int, x []byte, planes int, p *Window2D, flip byte, pad int8)
 	minMaxNaN   func(src []float32, rows, cols, ld int, mn, mx []float32)

@@ -360,13 +360,20 @@ func convBatched(c *opContext, x, w, bias, y []float32, n, ch, m int, g *convGeo
 func depthwise2D(x, w, bias, y []float32, n, ch int, g *convGeom, stages []epStage) {
 	p := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
 		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+	// The first stage, when it is an activation the kernel takes, is applied by it.
+	act := accel.Act{Kind: accel.ActNone}
+	if len(stages) > 0 {
+		if a, ok := pointwiseAct(stages[:1]); ok {
+			act, stages = a, stages[1:]
+		}
+	}
 	var post func(int, int, []float32)
-	if stages != nil {
+	if len(stages) > 0 {
 		post = func(c0, c1 int, planes []float32) { epilogueBlock(planes, c1-c0, p.OH*p.OW, c0, nil, stages) }
 	}
 	S, O := p.H*p.W, p.OH*p.OW
 	for img := 0; img < n; img++ {
-		accel.DepthwiseConv2D(p, x[img*ch*S:], w, bias, y[img*ch*O:], ch, post)
+		accel.DepthwiseConv2D(p, x[img*ch*S:], w, bias, y[img*ch*O:], ch, act, post)
 	}
 }
 
