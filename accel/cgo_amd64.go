@@ -252,10 +252,7 @@ func fillAVX512(t *table, f features) {
 	}
 	t.set("fit_qx", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
-	t.dwconv2d = func(p *Window2D, x, w, bias, y []float32, channels int) {
-		C.mc_dwconv2d_avx512(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
-			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
-	}
+	t.dwconv2d = dwConv2DAVX512
 	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
 		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
@@ -274,7 +271,7 @@ func fillAVX512(t *table, f features) {
 			C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.DH), C.int64_t(p.DW), C.int64_t(p.PH), C.int64_t(p.PW),
 			pf32(wt), C.int64_t(cg*p.KH*p.KW), pf32(x), pf32(y), C.int64_t(p.OH*p.OW), C.int64_t(j0), C.int64_t(j1))
 	}
-	t.set("dwconv2d", "avx512", "stride phases zero-padded once, all taps of 16–32 outputs summed in registers")
+	t.set("dwconv2d", "avx512", "16 channels per vector: planes transposed into a padded band, one FMA per tap and pixel")
 	t.pointwise = pointwiseAVX512
 	t.convRows2D = convRowsAVX512
 	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")

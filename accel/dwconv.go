@@ -35,9 +35,10 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post fun
 		return
 	}
 	kern := tab().dwconv2d
-	// Enough channels per task to amortise the call; a fixed split, so the same work
-	// lands in the same order whatever the thread count.
-	per := max(1, dwTaskWork/max(out*k, 1))
+	// Enough channels per task to amortise the call, in whole blocks of 16 (the AVX-512
+	// kernel's vector); a fixed split, so the same work lands in the same order whatever
+	// the thread count.
+	per := (max(1, dwTaskWork/max(out*k, 1)) + 15) &^ 15
 	chunks(channels, per, func(lo, hi int) {
 		var bs []float32
 		if bias != nil {
@@ -53,9 +54,13 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post fun
 // dwTaskWork is the multiply-adds one DepthwiseConv2D task aims at.
 const dwTaskWork = 1 << 15
 
-// prevDWConv2DAVX512 is the previous AVX-512 depthwise kernel (one axpy per tap), set
-// where it is built, for the benchmarks; it is never dispatched to.
+// prevDWConv2DAVX512 is the previous AVX-512 depthwise kernel (one channel at a time),
+// set where it is built: the new kernel's fallback, and the benchmarks' comparison.
 var prevDWConv2DAVX512 func(p *Window2D, x, w, bias, y []float32, channels int)
+
+// dw16Transpose transposes a 16×16 matrix in place with the AVX-512 depthwise kernel's
+// register transpose, set where it is built, for its test.
+var dw16Transpose func(m []float32)
 
 // refDWConv2D is the pure-Go reference of the depthwise kernel, in the C kernels' order.
 func refDWConv2D(p *Window2D, x, w, bias, y []float32, channels int) {

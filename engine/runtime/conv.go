@@ -21,9 +21,9 @@ type convGeom struct {
 	padBegin, padEnd []int
 }
 
-// geometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in and
-// kernel k; ceil selects pooling's ceil_mode.
-func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
+// readGeometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in
+// and kernel k; ceil selects pooling's ceil_mode. geometry caches it.
+func readGeometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 	r := len(in)
 	// Every Conv and pool computes this on every run: the five vectors share one array
 	// and the attributes are read in place, two allocations instead of ten.
