@@ -148,6 +148,7 @@ func fillAVX2(t *table) {
 	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
 	fillRequant(t, false)
 	fillMinMaxNaN(t, false)
+	fillRowMeans(t, false)
 	fillWindowRows8(t, false)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx2(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
@@ -258,6 +259,7 @@ func fillAVX512(t *table, f features) {
 	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
 	fillRequant(t, true)
 	fillMinMaxNaN(t, true)
+	fillRowMeans(t, true)
 	fillWindowRows8(t, true)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),

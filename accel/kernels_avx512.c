@@ -535,6 +535,14 @@ static inline VNNI void iukr_vnni(int64_t kq, const uint8_t *pa, const int8_t *p
 	}
 }
 
+// The packed GEMM's tiles of 1 to 7 rows (below), which igemm_vnni uses for a last
+// short row tile when k fits one block: 2·rows vpdpbusd per k-quad instead of 24.
+#define TILEDECL(R)                                                                                  \
+	static VNNI void iukr_vnni_c##R(int64_t kq, const uint8_t *pa, const int8_t *pb, const int32_t *cs, \
+	                                int32_t zsub, int32_t *c, int64_t ldc, int64_t nr);
+TILEDECL(1) TILEDECL(2) TILEDECL(3) TILEDECL(4) TILEDECL(5) TILEDECL(6) TILEDECL(7)
+#undef TILEDECL
+
 static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
                             const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc, uint8_t flip) {
 	if (m <= 0 || n <= 0) return;
@@ -562,6 +570,18 @@ static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const ui
 					int64_t mr = mc - ir < IMR ? mc - ir : IMR;
 					for (int64_t jr = 0; jr < nc; jr += INR) {
 						int64_t nr = nc - jr < INR ? nc - jr : INR;
+						if (mr < 8 && kc == k) { // straight to C, 128·Σb off for an int8 A
+							const uint8_t *pt = pa + ir * kq * 4;
+							const int8_t *pj = pb + jr * kq * 4;
+							const int32_t *cs = colsum + jr, zsub = flip ? 128 : 0;
+							int32_t *cj = c + (ic + ir) * ldc + jc + jr;
+							switch (mr) {
+#define TILE(R) case R: iukr_vnni_c##R(kq, pt, pj, cs, zsub, cj, ldc, nr); break;
+								TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7)
+#undef TILE
+							}
+							continue;
+						}
 						iukr_vnni(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
 						// C (+)= acc − 128·Σb (int8 A), 16 columns per step; integer
 						// vector adds and shifts wrap modulo 2³² like the reference.

@@ -27,12 +27,59 @@ static inline KTGT void window8_row1_avx512(int8_t *d, const uint8_t *s, int64_t
 	}
 }
 
-#define WINDOW8_FN mc_window_rows8_avx512
+#define WINDOW8_FN window_rows8_avx512_rows
 #define WINDOW8_ROW1 window8_row1_avx512
 #include "window8_driver.h"
-#undef KTGT
 #undef WINDOW8_FN
 #undef WINDOW8_ROW1
+
+// bits [a, b) of a 64-bit mask, a and b clamped to [0, 64].
+static inline uint64_t bitrange(int64_t a, int64_t b) {
+	a = a < 0 ? 0 : a;
+	b = b > 64 ? 64 : b;
+	if (b <= a) return 0;
+	return (b == 64 ? ~0ULL : (1ULL << b) - 1) & ~((1ULL << a) - 1);
+}
+
+// mc_window_rows8_avx512 takes whole planes at once when the convolution has stride 1,
+// keeps the width (OW = W, "same" padding) and the width divides 64 (8×8 … 64×64
+// feature maps): then a kernel position's row is the plane shifted by one offset,
+// d[o] = plane[o + shift], with the padding where the shifted row or column leaves the
+// image, so 64 outputs take one masked load whatever the width, where narrow images
+// would otherwise pay a loop per 8- or 16-byte row. Other geometries go row by row.
+void KTGT mc_window_rows8_avx512(int8_t *dst, int64_t ld, const uint8_t *x, int64_t planes, int64_t H, int64_t W,
+                                 int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                                 int64_t PW, int64_t DH, int64_t DW, uint8_t flip, int8_t pad) {
+	if (!(SH == 1 && SW == 1 && OW == W && W > 0 && 64 % W == 0)) {
+		window_rows8_avx512_rows(dst, ld, x, planes, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, flip, pad);
+		return;
+	}
+	const __m512i flipv = _mm512_set1_epi8((char)flip), padv = _mm512_set1_epi8(pad);
+	const int64_t K = KH * KW, O = OH * OW;
+	for (int64_t c = 0; c < planes; c++) {
+		const uintptr_t plane = (uintptr_t)(x + c * H * W);
+		for (int64_t kp = 0; kp < K; kp++) {
+			const int64_t ki = kp / KW, kj = kp % KW;
+			int8_t *row = dst + (c * K + kp) * ld;
+			const int64_t off = kj * DW - PW, roff = ki * DH - PH;
+			// Output column xo reads input column xo + off: inside for xo in [lo, hi),
+			// the same pattern in every W-wide group of a 64-bit mask.
+			const uint64_t cols = bitrange(-off, W - off) & bitrange(0, W);
+			uint64_t pat = 0;
+			for (int64_t i = 0; i < 64; i += W) pat |= cols << i;
+			// Output row yo reads input row yo + roff: inside for positions [ylo, yhi).
+			const int64_t ylo = (roff < 0 ? -roff : 0) * OW, yhi = (H - roff < OH ? H - roff : OH) * OW;
+			const uintptr_t src = plane + (uintptr_t)(roff * W + off); // may point outside: masked
+			for (int64_t o = 0; o < O; o += 64) {
+				const __mmask64 st = bitrange(0, O - o), in = pat & bitrange(ylo - o, yhi - o) & st;
+				__m512i v = _mm512_maskz_loadu_epi8(in, (const void *)(src + (uintptr_t)o));
+				v = _mm512_mask_blend_epi8(in, padv, _mm512_xor_si512(v, flipv));
+				_mm512_mask_storeu_epi8((void *)(row + o), st, v);
+			}
+		}
+	}
+}
+#undef KTGT
 
 #define KTGT __attribute__((target("avx2,fma")))
 #define WINDOW8_FN mc_window_rows8_avx2

@@ -39,6 +39,11 @@ func TestWindowRows8(t *testing.T) {
 				p.H, p.KH, p.SH, p.DH, p.PH = 1, 1, 1, 1, 0 // 1-D
 			}
 			padEndH, padEndW := r.IntN(3), r.IntN(6)
+			if trial%4 == 2 { // stride 1, the width kept and dividing 64: AVX-512's whole-plane path
+				p.W, p.SH, p.SW = 1<<r.IntN(7), 1, 1
+				p.PW = min(p.PW, (p.KW-1)*p.DW)
+				padEndW = (p.KW-1)*p.DW - p.PW
+			}
 			p.OH = (p.H+p.PH+padEndH-(p.KH-1)*p.DH-1)/p.SH + 1
 			p.OW = (p.W+p.PW+padEndW-(p.KW-1)*p.DW-1)/p.SW + 1
 			if p.OH <= 0 || p.OW <= 0 {
@@ -79,7 +84,8 @@ func TestWindowRows8(t *testing.T) {
 }
 
 // BenchmarkWindowRows8: the audio model's first layer (1 channel, 8000 samples, kernel
-// 80, stride 4) and a 3×3 layer of 16 channels of 64×64, each backend against the Go
+// 80, stride 4), a 3×3 layer of 16 channels of 64×64 and one of 32 channels of 8×8 (the
+// batch-16 classifier), each backend against the Go
 // reference.
 func BenchmarkWindowRows8(b *testing.B) {
 	for _, c := range []struct {
@@ -89,6 +95,7 @@ func BenchmarkWindowRows8(b *testing.B) {
 	}{
 		{"1d-k80s4-8000", 1, Window2D{H: 1, W: 8000, OH: 1, OW: 2001, KH: 1, KW: 80, SH: 1, SW: 4, DH: 1, DW: 1, PW: 40}},
 		{"3x3-16x64x64", 16, Window2D{H: 64, W: 64, OH: 64, OW: 64, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}},
+		{"3x3-32x8x8", 32, Window2D{H: 8, W: 8, OH: 8, OW: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PH: 1, PW: 1}},
 	} {
 		x := make([]byte, c.planes*c.p.H*c.p.W)
 		O := c.p.OH * c.p.OW

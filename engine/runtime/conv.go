@@ -19,11 +19,12 @@ type convGeom struct {
 	in, kernel, out  []int // spatial sizes
 	strides, dil     []int
 	padBegin, padEnd []int
+	group            int // Conv's group attribute (1 where absent), read with the rest
 }
 
-// geometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in and
-// kernel k; ceil selects pooling's ceil_mode.
-func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
+// readGeometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in
+// and kernel k; ceil selects pooling's ceil_mode. geometry caches it.
+func readGeometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 	r := len(in)
 	// Every Conv and pool computes this on every run: the five vectors share one array
 	// and the attributes are read in place, two allocations instead of ten.
@@ -52,6 +53,7 @@ func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 		}
 	}
 	autoPad := c.attrString("auto_pad", "NOTSET")
+	g.group = int(c.attrInt("group", 1))
 	for i := 0; i < r; i++ {
 		if g.strides[i] <= 0 || g.dil[i] <= 0 {
 			return nil, errf("strides and dilations must be positive")
@@ -94,7 +96,7 @@ func geometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 func (g *convGeom) as2D() *convGeom {
 	lift := func(v []int, one int) []int { return []int{one, v[0]} }
 	return &convGeom{in: lift(g.in, 1), kernel: lift(g.kernel, 1), out: lift(g.out, 1), strides: lift(g.strides, 1),
-		dil: lift(g.dil, 1), padBegin: lift(g.padBegin, 0), padEnd: lift(g.padEnd, 0)}
+		dil: lift(g.dil, 1), padBegin: lift(g.padBegin, 0), padEnd: lift(g.padEnd, 0), group: g.group}
 }
 
 func ones(n int) []int {
@@ -188,15 +190,15 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
 		return nil, errf("X %v and W %v must both have rank ≥ 3", x.Shape, w.Shape)
 	}
-	group := int(c.attrInt("group", 1))
+	g, err := geometry(c, x.Shape[2:], w.Shape[2:], false)
+	if err != nil {
+		return nil, err
+	}
+	group := g.group // cached with the geometry: no attribute lookup per run
 	n, ch := x.Shape[0], x.Shape[1]
 	m, cg := w.Shape[0], w.Shape[1]
 	if group <= 0 || ch != cg*group || m%group != 0 {
 		return nil, errf("X has %d channels, W %v, group %d: they do not fit", ch, w.Shape, group)
-	}
-	g, err := geometry(c, x.Shape[2:], w.Shape[2:], false)
-	if err != nil {
-		return nil, err
 	}
 	outShape := append([]int{n, m}, g.out...)
 	xf, wf := toF32(x), toF32(w)
