@@ -148,6 +148,7 @@ func fillAVX2(t *table) {
 	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
 	fillRequant(t, false)
 	fillMinMaxNaN(t, false)
+	fillRowMeans(t, false)
 	fillWindowRows8(t, false)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx2(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
@@ -251,13 +252,14 @@ func fillAVX512(t *table, f features) {
 	}
 	t.set("fit_qx", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
-	t.dwconv2d = dwConv2DAVX512
+	t.dwconv2d, t.dwconv2dAct = dwConv2DAVX512, dwConv2DActAVX512
 	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
 		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
 	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
 	fillRequant(t, true)
 	fillMinMaxNaN(t, true)
+	fillRowMeans(t, true)
 	fillWindowRows8(t, true)
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),

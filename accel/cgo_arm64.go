@@ -96,6 +96,7 @@ func fillSIMD(t *table, b Backend, f features) {
 	t.set("dequantize_q8_0", "neon", "NEON widen and multiply")
 	t.relu = func(d, s []float32) { C.mc_relu_neon(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.set("relu", "neon", "NEON compare and select")
+	fillRowMeans(t)
 	t.lstmCell = func(hr, xw, c, h []float32) {
 		C.mc_lstm_cell_neon(pf32(hr), pf32(xw), pf32(c), pf32(h), C.int64_t(len(h)))
 	}

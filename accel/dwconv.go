@@ -8,15 +8,16 @@ type Window2D struct {
 	H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW int
 }
 
-// DepthwiseConv2D computes y[c] = bias[c] + w[c] ⊛ x[c] for channels c in
+// DepthwiseConv2D computes y[c] = act(bias[c] + w[c] ⊛ x[c]) for channels c in
 // [0, channels): x holds channels H×W planes, w channels KH×KW filters, y channels
-// OH×OW planes; bias may be nil. No im2col: each output row is accumulated tap by tap.
+// OH×OW planes; bias may be nil, act any Act (ActSiLU included). No im2col.
 // Channels are split over the worker pool; post, when not nil, is called once for each
 // run of channels [c0, c1) with their finished output planes (on the thread that
-// computed them, while they are in cache), for an epilogue. The sum for each output runs in tap order on
-// every backend, so results are the same for every thread count; SIMD backends may
-// differ from the Go reference by float32 rounding of that same sum.
-func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post func(c0, c1 int, planes []float32)) {
+// computed them, while they are in cache), for the rest of an epilogue. The sum for
+// each output runs in tap order on every backend, so results are the same for every
+// thread count; SIMD backends may differ from the Go reference by float32 rounding of
+// that same sum (the AVX-512 kernel fuses its multiply-adds).
+func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, act Act, post func(c0, c1 int, planes []float32)) {
 	const fn = "DepthwiseConv2D"
 	if !(channels >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.KH > 0 && p.KW > 0) {
 		fail(fn, "bad geometry %+v", p)
@@ -31,10 +32,13 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post fun
 	if !(bias == nil || len(bias) >= channels) {
 		fail(fn, "len(bias) = %d < %d channels", len(bias), channels)
 	}
+	if !(act.Kind >= ActNone && act.Kind <= ActSiLU) {
+		fail(fn, "unknown activation %d", act.Kind)
+	}
 	if channels == 0 || out == 0 {
 		return
 	}
-	kern := tab().dwconv2d
+	kern, fused := tab().dwconv2d, tab().dwconv2dAct
 	// Enough channels per task to amortise the call, in whole blocks of 16 (the AVX-512
 	// kernel's vector); a fixed split, so the same work lands in the same order whatever
 	// the thread count.
@@ -44,11 +48,33 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, post fun
 		if bias != nil {
 			bs = bias[lo:hi]
 		}
-		kern(&p, x[lo*in:hi*in], w[lo*k:hi*k], bs, y[lo*out:hi*out], hi-lo)
+		if fused != nil {
+			fused(&p, x[lo*in:hi*in], w[lo*k:hi*k], bs, y[lo*out:hi*out], hi-lo, act)
+		} else {
+			kern(&p, x[lo*in:hi*in], w[lo*k:hi*k], bs, y[lo*out:hi*out], hi-lo)
+			dwAct(y[lo*out:hi*out], hi-lo, out, act)
+		}
 		if post != nil {
 			post(lo, hi, y[lo*out:hi*out])
 		}
 	})
+}
+
+// dwAct applies act to rows×cols finished outputs, on this thread: the activation of
+// a depthwise kernel that does not apply it itself.
+func dwAct(y []float32, rows, cols int, act Act) {
+	n := rows * cols
+	switch {
+	case act.Kind == ActNone || n == 0:
+	case act.Kind == ActSiLU && n < smallElems:
+		refSiLU(y[:n], y[:n])
+	case act.Kind == ActSiLU:
+		tab().silu(y[:n], y[:n])
+	case n < smallElems:
+		refBiasAct(y, rows, cols, nil, act)
+	default:
+		tab().biasAct(y, rows, cols, nil, act)
+	}
 }
 
 // dwTaskWork is the multiply-adds one DepthwiseConv2D task aims at.

@@ -11,15 +11,22 @@ void mc_dw16_transpose_avx512(float *);
 */
 import "C"
 
-// dwConv2DAVX512 is the AVX-512 depthwise kernel: dwconv16_avx512.c, sixteen channels
-// per vector; a geometry beyond it (a filter over 64 taps, rows too wide for its stack
-// buffer) goes to the per-channel kernel (dwconv_taps_avx512.h).
-func dwConv2DAVX512(p *Window2D, x, w, bias, y []float32, channels int) {
+// dwConv2DActAVX512 is the AVX-512 depthwise kernel with its activation: dwconv16_avx512.c,
+// sixteen channels per vector, the activation applied in registers (SiLU on each band
+// while in cache); a geometry beyond it (a filter over 64 taps, rows too wide for its
+// stack buffer) goes to the per-channel kernel (dwconv_taps_avx512.h) and a pass of
+// BiasAct or SiLU.
+func dwConv2DActAVX512(p *Window2D, x, w, bias, y []float32, channels int, act Act) {
 	if C.mc_dwconv16_avx512(pf32(x), pf32(w), pf32(bias), pf32(y), C.int64_t(channels), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 		C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW),
-		C.int(ActNone), 0, 0) == 0 {
+		C.int(act.Kind), C.float(act.P), C.float(act.Q)) == 0 {
 		prevDWConv2DAVX512(p, x, w, bias, y, channels)
+		dwAct(y, channels, p.OH*p.OW, act)
 	}
+}
+
+func dwConv2DAVX512(p *Window2D, x, w, bias, y []float32, channels int) {
+	dwConv2DActAVX512(p, x, w, bias, y, channels, Act{Kind: ActNone})
 }
 
 // The per-channel AVX-512 kernel (stride phases, all taps of a run of outputs summed in

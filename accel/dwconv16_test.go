@@ -97,6 +97,43 @@ func TestDepthwiseConv16(t *testing.T) {
 	}
 }
 
+// DepthwiseConv2D with each activation on every backend (the fused AVX-512 kernel, the
+// others' pass after the kernel, the per-channel fallback of wide rows) against the
+// reference followed by refEpilogue.
+func TestDepthwiseConv2DAct(t *testing.T) {
+	defer Use(Active())
+	r := rand.New(rand.NewPCG(33, 34))
+	acts := []Act{{Kind: ActNone}, {Kind: ActRelu}, {Kind: ActClip, P: -0.5, Q: 0.6}, {Kind: ActHardSigmoid, P: 0.2, Q: 0.5},
+		{Kind: ActHardSwish, P: 1.0 / 6, Q: 0.5}, {Kind: ActSiLU}}
+	for _, be := range Available() {
+		if err := Use(be); err != nil {
+			t.Fatal(err)
+		}
+		for trial := 0; trial < 60; trial++ {
+			p := Window2D{H: 1 + r.IntN(20), W: 1 + r.IntN(40), KH: 3, KW: 3, SH: 1 + r.IntN(2), SW: 1 + r.IntN(2), PH: 1, PW: 1, DH: 1, DW: 1}
+			if trial%10 == 0 {
+				p.W = 2100 // the per-channel fallback
+			}
+			p.OH, p.OW = (p.H+2-3)/p.SH+1, (p.W+2-3)/p.SW+1
+			ch := 1 + r.IntN(40)
+			act := acts[trial%len(acts)]
+			x, w, bias := randF32(r, ch*p.H*p.W, 2), randF32(r, ch*9, 1), randF32(r, ch, 1)
+			n := ch * p.OH * p.OW
+			want := make([]float32, n)
+			refDWConv2D(&p, x, w, bias, want, ch)
+			refEpilogue(want, ch, p.OH*p.OW, nil, act)
+			full, got := guardedF32(n, 0)
+			DepthwiseConv2D(p, x, w, bias, got, ch, act, nil)
+			checkGuardsF32(t, string(be)+"/DepthwiseConv2D", full, n)
+			for i := range got {
+				if d := math.Abs(float64(got[i]) - float64(want[i])); !(d <= 2e-5*(1+math.Abs(float64(want[i])))) {
+					t.Fatalf("%s %+v ch %d %+v: y[%d] = %g, reference %g", be, p, ch, act, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 // absDW is Σ|w·x| + |bias| for each output: the scale of the rounding error of its sum.
 func absDW(p Window2D, x, w, bias []float32, channels int) []float64 {
 	ax, aw := make([]float32, len(x)), make([]float32, len(w))

@@ -97,7 +97,7 @@ func TestDepthwiseConv2DThreads(t *testing.T) {
 		prev := SetMaxThreads(th)
 		y := make([]float32, ch*p.OH*p.OW)
 		seen := make([]int32, ch)
-		DepthwiseConv2D(p, x, w, b, y, ch, func(c0, c1 int, planes []float32) {
+		DepthwiseConv2D(p, x, w, b, y, ch, Act{Kind: ActHardSwish, P: 1.0 / 6, Q: 0.5}, func(c0, c1 int, planes []float32) {
 			for c := c0; c < c1; c++ {
 				seen[c]++
 			}

@@ -45,9 +45,13 @@ type table struct {
 	exp         func(dst, src []float32)
 	softmaxRows func(dst, src []float32, rows, cols int)
 	dwconv2d    func(p *Window2D, x, w, bias, y []float32, channels int)
+	// dwconv2dAct: dwconv2d with the activation applied before the store; nil where the
+	// backend has none (DepthwiseConv2D then runs BiasAct or SiLU on each finished run).
+	dwconv2dAct func(p *Window2D, x, w, bias, y []float32, channels int, act Act)
 	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
 	windowRows8 func(dst []int8, ld int, x []byte, planes int, p *Window2D, flip byte, pad int8)
 	minMaxNaN   func(src []float32, rows, cols, ld int, mn, mx []float32)
+	rowMeans    func(src []float32, rows, cols int, out []float32)
 	requantRows func(dst []float32, ldd int, acc []int32, lda int, rows, n int, fix, zw, cs []int32, scale []float32)
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
@@ -78,7 +82,7 @@ var kernelNames = []string{
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
-	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8",
+	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
 	"lstm_cell", "gru_cell",
 	"pointwise", "convrows2d",
 }
@@ -98,7 +102,7 @@ func goTable() *table {
 		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
 		dwconv2d: refDWConv2D, biasAct: refBiasAct, maxPool2D: refMaxPool2D, requantRows: refRequantRows,
 		lstmCell: refLSTMCell, gruCellLBR: refGRUCellLBR, minMaxNaN: refMinMaxNaNRows,
-		windowRows8: refWindowRows8,
+		windowRows8: refWindowRows8, rowMeans: refRowMeans,
 	}
 	for _, k := range kernelNames {
 		t.impl[k] = implInfo{"go", "pure-Go reference"}

@@ -138,7 +138,9 @@ func TestConcatPlaced(t *testing.T) {
 func TestConcatView(t *testing.T) {
 	buf := make([]float32, 10)
 	c := &opContext{step: &step{gathers: 1}, scope: &scope{placed: [][]float32{buf}}}
-	part := func(lo, hi int) *Tensor { return &Tensor{DType: ir.Float32, Shape: []int{1, hi - lo}, Data: buf[lo:hi:hi]} }
+	part := func(lo, hi int) *Tensor {
+		return &Tensor{DType: ir.Float32, Shape: []int{1, hi - lo}, Data: buf[lo:hi:hi]}
+	}
 	v := c.concatView([]*Tensor{part(0, 4), part(4, 7), part(7, 10)}, []int{1, 10})
 	if v == nil || &v.Data.([]float32)[0] != &buf[0] || len(v.Data.([]float32)) != 10 {
 		t.Fatalf("adjacent parts: got %v, want a view of the buffer", v)

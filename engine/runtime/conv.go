@@ -19,6 +19,7 @@ type convGeom struct {
 	in, kernel, out  []int // spatial sizes
 	strides, dil     []int
 	padBegin, padEnd []int
+	group            int // Conv's group attribute (1 where absent), read with the rest
 }
 
 // readGeometry reads kernel_shape/strides/dilations/pads/auto_pad for spatial input in
@@ -52,6 +53,7 @@ func readGeometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 		}
 	}
 	autoPad := c.attrString("auto_pad", "NOTSET")
+	g.group = int(c.attrInt("group", 1))
 	for i := 0; i < r; i++ {
 		if g.strides[i] <= 0 || g.dil[i] <= 0 {
 			return nil, errf("strides and dilations must be positive")
@@ -94,7 +96,7 @@ func readGeometry(c *opContext, in, k []int, ceil bool) (*convGeom, error) {
 func (g *convGeom) as2D() *convGeom {
 	lift := func(v []int, one int) []int { return []int{one, v[0]} }
 	return &convGeom{in: lift(g.in, 1), kernel: lift(g.kernel, 1), out: lift(g.out, 1), strides: lift(g.strides, 1),
-		dil: lift(g.dil, 1), padBegin: lift(g.padBegin, 0), padEnd: lift(g.padEnd, 0)}
+		dil: lift(g.dil, 1), padBegin: lift(g.padBegin, 0), padEnd: lift(g.padEnd, 0), group: g.group}
 }
 
 func ones(n int) []int {
@@ -188,15 +190,15 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
 		return nil, errf("X %v and W %v must both have rank ≥ 3", x.Shape, w.Shape)
 	}
-	group := int(c.attrInt("group", 1))
+	g, err := geometry(c, x.Shape[2:], w.Shape[2:], false)
+	if err != nil {
+		return nil, err
+	}
+	group := g.group // cached with the geometry: no attribute lookup per run
 	n, ch := x.Shape[0], x.Shape[1]
 	m, cg := w.Shape[0], w.Shape[1]
 	if group <= 0 || ch != cg*group || m%group != 0 {
 		return nil, errf("X has %d channels, W %v, group %d: they do not fit", ch, w.Shape, group)
-	}
-	g, err := geometry(c, x.Shape[2:], w.Shape[2:], false)
-	if err != nil {
-		return nil, err
 	}
 	outShape := append([]int{n, m}, g.out...)
 	xf, wf := toF32(x), toF32(w)
@@ -360,13 +362,20 @@ func convBatched(c *opContext, x, w, bias, y []float32, n, ch, m int, g *convGeo
 func depthwise2D(x, w, bias, y []float32, n, ch int, g *convGeom, stages []epStage) {
 	p := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
 		SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
+	// The first stage, when it is an activation the kernel takes, is applied by it.
+	act := accel.Act{Kind: accel.ActNone}
+	if len(stages) > 0 {
+		if a, ok := pointwiseAct(stages[:1]); ok {
+			act, stages = a, stages[1:]
+		}
+	}
 	var post func(int, int, []float32)
-	if stages != nil {
+	if len(stages) > 0 {
 		post = func(c0, c1 int, planes []float32) { epilogueBlock(planes, c1-c0, p.OH*p.OW, c0, nil, stages) }
 	}
 	S, O := p.H*p.W, p.OH*p.OW
 	for img := 0; img < n; img++ {
-		accel.DepthwiseConv2D(p, x[img*ch*S:], w, bias, y[img*ch*O:], ch, post)
+		accel.DepthwiseConv2D(p, x[img*ch*S:], w, bias, y[img*ch*O:], ch, act, post)
 	}
 }
 

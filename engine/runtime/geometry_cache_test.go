@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/modelc/modelc/engine/ir"
@@ -90,4 +91,25 @@ func BenchmarkGeometry(b *testing.B) {
 			geometry(c, in, k, false)
 		}
 	})
+}
+
+// TestConvGroupCached: the group attribute, read with the cached geometry, still
+// rejects channels that do not split into its groups, naming it.
+func TestConvGroupCached(t *testing.T) {
+	rng := rand.New(rand.NewSource(41))
+	g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 1, 3, 6, 6)}}}
+	g.Initializers = append(g.Initializers, f32Tensor(t, "w", []int64{4, 1, 3, 3}, randT(rng, 0.5, 4, 1, 3, 3).Data.([]float32)))
+	g.Nodes = []*ir.Node{{OpType: "Conv", Name: "conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"},
+		Attrs: []*ir.Attribute{{Name: "group", Type: ir.AttrInt, Int: 2}}}}
+	g.Outputs = []*ir.ValueInfo{{Name: "y"}}
+	s, err := New(&ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}, Options{})
+	if err != nil {
+		t.Skip("rejected at load:", err)
+	}
+	for run := 0; run < 2; run++ { // the second run finds the cached geometry
+		_, err := s.Run(context.Background(), map[string]*Tensor{"x": randT(rng, 1, 1, 3, 6, 6)})
+		if err == nil || !strings.Contains(err.Error(), "group 2") {
+			t.Fatalf("run %d: got %v, want an error naming group 2", run, err)
+		}
+	}
 }
