@@ -72,7 +72,8 @@ func TestRunProfile(t *testing.T) {
 	assert.FileExists(t, filepath.Join(outDir, "logits.npy"))
 	assert.Contains(t, stdout, "profile: 2 run(s) after 1 warm-up run")
 	assert.Regexp(t, `\n  /features/features.0/Conv +Conv\+Relu\+BatchNormalization +[0-9.]+ +[0-9.]+%\n`, stdout)
-	assert.Regexp(t, `\n  per op +steps +ms/run +share\n  Conv\+Relu\+BatchNormalization +2 `, stdout)
+	// The per-op table lists the two fused Convs as one line; its rank depends on timing.
+	assert.Regexp(t, `\n  per op +steps +ms/run +share\n(  .*\n)*  Conv\+Relu\+BatchNormalization +2 `, stdout)
 	assert.Contains(t, stdout, "Gemm")
 
 	code, stdout, _ = modelc("run", src, "--inputs", "../../testdata/onnx/cnn.inputs.npz", "--output-dir", outDir)
