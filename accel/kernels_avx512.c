@@ -447,45 +447,63 @@ static inline VNNI __m512i dpbusd(__m512i c, __m512i a, __m512i b) {
 
 // One full panel of INR = 32 columns of a row-major B (kc rows from src, ldb apart):
 // each quad of rows interleaved into [column][4 k] with byte and word unpacks (16
-// columns per 128-bit step), the column sums accumulated by vpdpbusd against bytes of 1.
-// A last partial quad is zero-padded, like the scalar loop of ipack_b_q.
-static inline VNNI void ipack_b_panel(int8_t *d, int32_t *cs, const int8_t *src, int64_t ldb, int64_t kc) {
+// columns per 128-bit step, assembled into one 512-bit store so the column sums, by
+// vpdpbusd against bytes of 1, come from registers: reading back four fresh 16-byte
+// stores as one 64-byte load stalls store forwarding). A last partial quad is
+// zero-padded, like the scalar loop of ipack_b_q.
+static inline VNNI __m512i ipack_b_quad16(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *r3) {
+	const __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)r0);
+	const __m128i v1 = r1 ? _mm_loadu_si128((const __m128i *)(const void *)r1) : _mm_setzero_si128();
+	const __m128i v2 = r2 ? _mm_loadu_si128((const __m128i *)(const void *)r2) : _mm_setzero_si128();
+	const __m128i v3 = r3 ? _mm_loadu_si128((const __m128i *)(const void *)r3) : _mm_setzero_si128();
+	const __m128i a = _mm_unpacklo_epi8(v0, v1), b = _mm_unpackhi_epi8(v0, v1);
+	const __m128i c = _mm_unpacklo_epi8(v2, v3), e = _mm_unpackhi_epi8(v2, v3);
+	__m512i o = _mm512_castsi128_si512(_mm_unpacklo_epi16(a, c));
+	o = _mm512_inserti32x4(o, _mm_unpackhi_epi16(a, c), 1);
+	o = _mm512_inserti32x4(o, _mm_unpacklo_epi16(b, e), 2);
+	return _mm512_inserti32x4(o, _mm_unpackhi_epi16(b, e), 3);
+}
+
+// ipack_b_panels packs the first panels·INR columns: quad-row by quad-row, so B's rows
+// (a convolution's window rows, ldb = thousands of bytes) are read front to back, not 32
+// bytes of each of kc rows that all fall in one cache set.
+static VNNI void ipack_b_panels(int8_t *pb, int32_t *colsum, const int8_t *src, int64_t ldb, int64_t kc,
+                                int64_t panels) {
+	const int64_t kq = (kc + 3) / 4;
 	const __m512i ones = _mm512_set1_epi8(1);
-	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-	for (int64_t p = 0; p < kc; p += 4, d += INR * 4) {
-		const int8_t *r[4];
-		for (int i = 0; i < 4; i++) r[i] = p + i < kc ? src + (p + i) * ldb : NULL;
-		for (int h = 0; h < 2; h++) {
-			__m128i v[4];
-			for (int i = 0; i < 4; i++)
-				v[i] = r[i] ? _mm_loadu_si128((const __m128i *)(const void *)(r[i] + 16 * h)) : _mm_setzero_si128();
-			const __m128i a = _mm_unpacklo_epi8(v[0], v[1]), b = _mm_unpackhi_epi8(v[0], v[1]);
-			const __m128i c = _mm_unpacklo_epi8(v[2], v[3]), e = _mm_unpackhi_epi8(v[2], v[3]);
-			__m128i *o = (__m128i *)(void *)(d + 64 * h);
-			_mm_store_si128(o, _mm_unpacklo_epi16(a, c));
-			_mm_store_si128(o + 1, _mm_unpackhi_epi16(a, c));
-			_mm_store_si128(o + 2, _mm_unpacklo_epi16(b, e));
-			_mm_store_si128(o + 3, _mm_unpackhi_epi16(b, e));
+	memset(colsum, 0, (size_t)(panels * INR) * 4);
+	for (int64_t p = 0; p < kc; p += 4) {
+		const int8_t *r0 = src + p * ldb, *r1 = p + 1 < kc ? r0 + ldb : NULL;
+		const int8_t *r2 = p + 2 < kc ? r0 + 2 * ldb : NULL, *r3 = p + 3 < kc ? r0 + 3 * ldb : NULL;
+		int8_t *d = pb + p * INR;
+		for (int64_t j = 0; j < panels * INR; j += INR, d += kq * INR * 4) {
+			const __m512i o0 = ipack_b_quad16(r0 + j, r1 ? r1 + j : NULL, r2 ? r2 + j : NULL, r3 ? r3 + j : NULL);
+			const __m512i o1 = ipack_b_quad16(r0 + j + 16, r1 ? r1 + j + 16 : NULL, r2 ? r2 + j + 16 : NULL,
+			                                  r3 ? r3 + j + 16 : NULL);
+			_mm512_store_si512((void *)d, o0);
+			_mm512_store_si512((void *)(d + 64), o1);
+			int32_t *cs = colsum + j;
+			_mm512_storeu_si512((void *)cs, dpbusd(_mm512_loadu_si512((const void *)cs), ones, o0));
+			_mm512_storeu_si512((void *)(cs + 16), dpbusd(_mm512_loadu_si512((const void *)(cs + 16)), ones, o1));
 		}
-		s0 = dpbusd(s0, ones, _mm512_load_si512((const void *)d));
-		s1 = dpbusd(s1, ones, _mm512_load_si512((const void *)(d + 64)));
 	}
-	_mm512_storeu_si512((void *)cs, s0);
-	_mm512_storeu_si512((void *)(cs + 16), s1);
 }
 
 // B panel: [quad][column][4 k] bytes, and the column sums over this k-block.
 static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int trans, int64_t ldb,
                            int64_t p0, int64_t j0, int64_t kc, int64_t nc) {
 	const int64_t kq = (kc + 3) / 4;
-	for (int64_t s = 0; s < nc; s += INR) {
+	int64_t s0 = 0;
+	if (!trans) { // the full panels by SIMD, a last partial one below
+		s0 = nc / INR * INR;
+		ipack_b_panels(pb, colsum, b + p0 * ldb + j0, ldb, kc, nc / INR);
+	}
+	for (int64_t s = s0; s < nc; s += INR) {
 		int64_t nr = nc - s < INR ? nc - s : INR;
 		int8_t *d = pb + s * kq * 4;
 		int32_t *cs = colsum + s;
 		for (int64_t j = 0; j < INR; j++) cs[j] = 0;
-		if (!trans && nr == INR) { // a full panel: four rows at a time, interleaved by SIMD
-			ipack_b_panel(d, cs, b + p0 * ldb + j0 + s, ldb, kc);
-		} else if (!trans) { // rows of B are contiguous along j
+		if (!trans) { // rows of B are contiguous along j
 			for (int64_t p = 0; p < kq * 4; p++) {
 				int8_t *dq = d + (p >> 2) * INR * 4 + (p & 3);
 				if (p >= kc) {
