@@ -220,6 +220,15 @@ static DTGT void dw16_fill(const dw16_geom *g, const float *x, int64_t ihs, int6
 			if (col == wd) row++, col = 0;
 			continue;
 		}
+		if (n == 16 && keep == wd) { // sixteen pixels across rows (narrow planes): no index spills
+#pragma GCC unroll 16
+			for (int p = 0; p < 16; p++) {
+				_mm512_store_ps(d, v[p]);
+				d += 16;
+				if (++col == wd) row++, col = 0, d += (wp - wd) * 16; // on to column pw of the next row
+			}
+			continue;
+		}
 		for (int p = 0; p < n; p++) {
 			if (col < keep) _mm512_store_ps(buf + ((row - ihs) * wp + pw + col) * 16, v[p]);
 			if (++col == wd) row++, col = 0;

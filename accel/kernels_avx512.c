@@ -560,6 +560,9 @@ static inline VNNI void iukr_vnni(int64_t kq, const uint8_t *pa, const int8_t *p
 	                                int32_t zsub, int32_t *c, int64_t ldc, int64_t nr);
 TILEDECL(1) TILEDECL(2) TILEDECL(3) TILEDECL(4) TILEDECL(5) TILEDECL(6) TILEDECL(7)
 #undef TILEDECL
+// The 12-row micro-kernel out of line: inlined into igemm_vnni's loops, GCC spills its
+// 24 accumulators to the stack inside the k loop.
+static VNNI void iukr_vnni_acc(int64_t kq, const uint8_t *pa, const int8_t *pb, int32_t *acc);
 
 static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
                             const int8_t *b, int64_t ldb, int32_t *c, int64_t ldc, uint8_t flip) {
@@ -600,7 +603,7 @@ static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const ui
 							}
 							continue;
 						}
-						iukr_vnni(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
+						iukr_vnni_acc(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
 						// C (+)= acc − 128·Σb (int8 A), 16 columns per step; integer
 						// vector adds and shifts wrap modulo 2³² like the reference.
 						const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
