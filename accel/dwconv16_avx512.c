@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "epilogue_avx512.h"
+
 #define DTGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #define DINL __attribute__((always_inline)) inline
 
@@ -72,26 +74,6 @@ void DTGT mc_dw16_transpose_avx512(float *m) {
 	for (int i = 0; i < 16; i++) _mm512_storeu_ps(m + 16 * i, v[i]);
 }
 
-// dw16_act is biasact_driver.h's activation on 16 lanes (pointwise_avx512.c's pw_act):
-// act 1 Relu, 2 Clip(p, q), 3 HardSigmoid, 4 HardSwish; anything else (SiLU is a pass
-// after the store) leaves v. max(c, v) returns v unless c > v, so NaN passes through.
-static DINL DTGT __m512 dw16_act(__m512 v, int act, __m512 p, __m512 q) {
-	const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-	switch (act) {
-	case 1:
-		return _mm512_max_ps(zero, v);
-	case 2:
-		return _mm512_min_ps(q, _mm512_max_ps(p, v));
-	case 3:
-	case 4: {
-		__m512 u = _mm512_add_ps(_mm512_mul_ps(p, v), q); // unfused, as the reference
-		u = _mm512_min_ps(one, _mm512_max_ps(zero, u));
-		return act == 4 ? _mm512_mul_ps(v, u) : u;
-	}
-	}
-	return v;
-}
-
 // The geometry and the block's constants, shared by the helpers below.
 typedef struct {
 	int64_t h, wd, oh, ow, sh, sw, ph, pw, wp; // wp: columns of the band buffer
@@ -120,7 +102,7 @@ static DINL DTGT void dw16_group(const int G, const int SW, const dw16_geom *g, 
 		for (int p = 0; p < G; p++) acc[p] = _mm512_fmadd_ps(wv, _mm512_load_ps(s + p * step), acc[p]);
 	}
 #pragma GCC unroll 16
-	for (int p = 0; p < 16; p++) acc[p] = p < G ? dw16_act(acc[p], g->act, g->vp, g->vq) : _mm512_setzero_ps();
+	for (int p = 0; p < 16; p++) acc[p] = p < G ? ep_act(acc[p], g->act, g->vp, g->vq) : _mm512_setzero_ps();
 	dw16_transpose(acc);
 	const __mmask16 m = dw16_mask(G);
 	if (g->nc == 16) {
@@ -237,7 +219,7 @@ static DTGT void dw16_fill(const dw16_geom *g, const float *x, int64_t ihs, int6
 }
 
 // mc_dwconv16_avx512 computes channels planes of the depthwise convolution (see
-// accel.DepthwiseConv2D for the arguments; act, p, q as in dw16_act, 5 = SiLU) and
+// accel.DepthwiseConv2D for the arguments; act, p, q as in epilogue_avx512.h's ep_act, 5 = SiLU) and
 // returns 1, or returns 0 having written nothing when the geometry is beyond it (a
 // filter over DW16_TAPS taps, or a single output row's input rows over DW16_BUF).
 int DTGT mc_dwconv16_avx512(const float *x, const float *w, const float *bias, float *y, int64_t channels, int64_t h, int64_t wd,

@@ -1,5 +1,6 @@
 // AVX-512 helpers shared by the float32 kernels that apply the runtime's epilogue in
-// registers, before their only store (pointwise_avx512.c, convrows_avx512.c): the tail
+// registers, before their only store (pointwise_avx512.c, convrows_avx512.c,
+// dwconv16_avx512.c): the tail
 // mask of a partial vector and the activation. Each kernel file includes it after
 // <immintrin.h>; the functions carry their own target so that any AVX-512 caller can
 // inline them.
