@@ -11,7 +11,7 @@
 // skipped, as in the reference; padded columns contribute w·0. Each output sums its taps
 // in (ci, ky, kx) order with FMA, whatever the split of rows over threads. The epilogue
 // is pointwise_avx512.c's: act 0 none, 1 Relu, 2 Clip(p, q), 3 HardSigmoid, 4 HardSwish,
-// 5 SiLU (mc_silu_avx512 on each finished row piece).
+// 5 SiLU, all in registers before the store (epilogue_avx512.h).
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -21,7 +21,6 @@
 #define CR_MR 8
 #define CR_NV 3
 
-void mc_silu_avx512(float *, const float *, int64_t);
 
 // cr_phase writes one stride phase of an input row: dst[j] = src[j·sw + off] where that
 // column lies inside the row's w values, else 0, for j < n. Strides 1 and 2 (every stem
@@ -90,10 +89,6 @@ static inline __attribute__((always_inline)) CTGT void cr_tile(const int R, cons
 			const __mmask16 m = v == V - 1 ? ml : (__mmask16)0xffff;
 			_mm512_mask_storeu_ps(y + i * ldy + ox0 + 16 * v, m, ep_act(_mm512_add_ps(acc[i][v], vb), act, vp, vq));
 		}
-	}
-	if (act == 5) {
-		const int64_t nr = 16 * (V - 1) + __builtin_popcount(ml);
-		for (int i = 0; i < R; i++) mc_silu_avx512(y + i * ldy + ox0, y + i * ldy + ox0, nr);
 	}
 }
 

@@ -36,7 +36,6 @@ enum {
 #endif
 };
 
-void mc_silu_avx512(float *, const float *, int64_t);
 
 static DINL DTGT __mmask16 dw16_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
@@ -256,11 +255,6 @@ int DTGT mc_dwconv16_avx512(const float *x, const float *w, const float *bias, f
 			const int64_t r1 = r0 + band < oh ? r0 + band : oh;
 			dw16_fill(&g, xb, r0 * sh - ph, (r1 - r0 - 1) * sh + eh, buf);
 			rows(&g, buf, r0, r1, yb);
-			if (act == 5)
-				for (int64_t c = 0; c < nc; c++) {
-					float *yc = yb + c * oh * ow + r0 * ow;
-					mc_silu_avx512(yc, yc, (r1 - r0) * ow);
-				}
 		}
 	}
 	return 1;

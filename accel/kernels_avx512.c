@@ -6,6 +6,8 @@
 #include "kernels.h"
 #include <immintrin.h>
 
+#include "epilogue_avx512.h"
+
 #define KTGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
@@ -1101,26 +1103,8 @@ void KTGT mc_dq4_0_avx512(float *dst, const uint8_t *src, int64_t nb) {
 
 // ---- activations -------------------------------------------------------------------------------
 
-// e^x: Cody–Waite reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes expf),
-// and 2^n applied as two factors so subnormal results come out right. NaN propagates.
-static inline KTGT __m512 exp16(__m512 x) {
-	x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)); // NaN kept (2nd operand)
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.9875691500e-4f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-	__m512i ni = _mm512_cvtps_epi32(n);
-	__m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
-	__m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, _mm512_set1_epi32(127)), 23));
-	__m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, _mm512_set1_epi32(127)), 23));
-	return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
-}
+// e^x and SiLU: ep_exp and ep_silu (epilogue_avx512.h), shared with the kernels that
+// apply the epilogue in registers.
 
 // erfc(|z|) by the Numerical Recipes Chebyshev fit (relative error < 1.2e-7).
 static inline KTGT __m512 erfc_abs16(__m512 az) {
@@ -1137,7 +1121,7 @@ static inline KTGT __m512 erfc_abs16(__m512 az) {
 	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
 	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
 	__m512 e = _mm512_sub_ps(p, _mm512_mul_ps(az, az));
-	return _mm512_mul_ps(t, exp16(e));
+	return _mm512_mul_ps(t, ep_exp(e));
 }
 
 #define ACT_LOOP(NAME, EXPR)                                                   \
@@ -1158,14 +1142,11 @@ static inline KTGT __m512 gelu16(__m512 x) {
 	return _mm512_mask_mov_ps(pos, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), neg);
 }
 
-static inline KTGT __m512 silu16(__m512 x) {
-	return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
 
 ACT_LOOP(mc_relu_avx512, _mm512_max_ps(x, _mm512_setzero_ps()))
-ACT_LOOP(mc_exp_avx512, exp16(x))
+ACT_LOOP(mc_exp_avx512, ep_exp(x))
 ACT_LOOP(mc_gelu_avx512, gelu16(x))
-ACT_LOOP(mc_silu_avx512, silu16(x))
+ACT_LOOP(mc_silu_avx512, ep_silu(x))
 
 void KTGT mc_softmax_rows_avx512(float *dst, const float *src, int64_t rows, int64_t cols) {
 	for (int64_t r = 0; r < rows; r++) {
@@ -1180,7 +1161,7 @@ void KTGT mc_softmax_rows_avx512(float *dst, const float *src, int64_t rows, int
 		__m512 s = _mm512_setzero_ps();
 		for (int64_t i = 0; i < cols; i += 16) {
 			__mmask16 m = tailmask(cols - i);
-			__m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
+			__m512 e = ep_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
 			s = _mm512_mask_add_ps(s, m, s, e);
 			_mm512_mask_storeu_ps(y + i, m, e);
 		}
@@ -1206,11 +1187,11 @@ void KTGT mc_softmax_rows_avx512(float *dst, const float *src, int64_t rows, int
 // below 2⁻²¹ (the cancellation near 0 costs relative, not absolute, accuracy).
 
 static inline KTGT __m512 sigm16(__m512 x) {
-	return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+	return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), ep_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 static inline KTGT __m512 tanh16(__m512 x) {
-	__m512 e = exp16(_mm512_add_ps(x, x));
+	__m512 e = ep_exp(_mm512_add_ps(x, x));
 	return _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
 }
 

@@ -11,7 +11,7 @@
 //   - slivers of 48 pixels are the outer loop and the k-blocks the inner one, so a
 //     sliver's partial sums (m × 48) stay in L2 between k-blocks.
 // act: 0 none, 1 Relu, 2 Clip(p, q), 3 HardSigmoid (clamp(p·v + q, 0, 1)), 4 HardSwish
-// (v·HardSigmoid(v)), 5 SiLU (mc_silu_avx512 on each finished tile row). The clamps are
+// (v·HardSigmoid(v)), 5 SiLU (x / (1 + e^−x), as mc_silu_avx512). The clamps are
 // written so that NaN passes through, as in biasact_driver.h.
 #include <immintrin.h>
 #include <stdint.h>
@@ -23,7 +23,6 @@
 #define PW_NV 3
 #define PW_KC 256
 
-void mc_silu_avx512(float *, const float *, int64_t);
 
 static inline __attribute__((always_inline)) PTGT void pw_tile(const int R, const int V, int64_t kc, const float *a, int64_t lda,
                                                                const float *b, int64_t ldb, float *c, int64_t ldc, __mmask16 ml,
@@ -60,16 +59,11 @@ static inline __attribute__((always_inline)) PTGT void pw_tile(const int R, cons
 			_mm512_mask_storeu_ps(cp, m, r);
 		}
 	}
-	if (last && act == 5) {
-		const int64_t nr = 16 * (V - 1) + __builtin_popcount(ml);
-		for (int i = 0; i < R; i++) mc_silu_avx512(c + i * ldc, c + i * ldc, nr);
-	}
 }
 
 // One dispatch function per activation, so that each tile's epilogue is compiled for
 // its activation: a run-time switch per stored vector cost the k = 16–32 layers a fifth
-// of their speed. HardSigmoid and HardSwish share one (they differ by one multiply), and
-// SiLU runs as "none" in registers (act 5 is only tested after the store).
+// of their speed. HardSigmoid and HardSwish share one (they differ by one multiply).
 #define PW_CASE(R, V, ACT)                                                                               \
 	case (R) * 4 + (V):                                                                              \
 		pw_tile(R, V, kc, a, lda, b, ldb, c, ldc, ml, bias, first, last, ACT, act, p, q);           \
@@ -87,13 +81,16 @@ PW_DISPATCH(pw_dispatch_none, 0)
 PW_DISPATCH(pw_dispatch_relu, 1)
 PW_DISPATCH(pw_dispatch_clip, 2)
 PW_DISPATCH(pw_dispatch_hard, 3)
+PW_DISPATCH(pw_dispatch_silu, 5)
 
 void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float *x, int64_t ldx, const float *bias, float *y,
                               int64_t ldy, int64_t j0, int64_t j1, int act, float p, float q) {
 	float bbuf[PW_KC * 16 * PW_NV] __attribute__((aligned(64)));
 	void (*dispatch)(int, int, int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, __mmask16, const float *, int,
 	                 int, int, float, float) = act == 1 ? pw_dispatch_relu : act == 2 ? pw_dispatch_clip
-	                                                       : act == 3 || act == 4 ? pw_dispatch_hard : pw_dispatch_none;
+	                                                       : act == 3 || act == 4 ? pw_dispatch_hard
+	                                                       : act == 5             ? pw_dispatch_silu
+	                                                                              : pw_dispatch_none;
 	for (int64_t jr = j0; jr < j1; jr += 16 * PW_NV) {
 		const int64_t nr = j1 - jr < 16 * PW_NV ? j1 - jr : 16 * PW_NV;
 		const int V = (int)((nr + 15) / 16);
