@@ -48,10 +48,6 @@ type table struct {
 	// dwconv2dAct: dwconv2d with the activation applied before the store; nil where the
 	// backend has none (DepthwiseConv2D then runs BiasAct or SiLU on each finished run).
 	dwconv2dAct func(p *Window2D, x, w, bias, y []float32, channels int, act Act)
-	// dwconv2dRows: dwconv2dAct on output rows [r0, r1) of each plane, for the geometries
-	// dwconv2dFits takes; nil where the backend has none.
-	dwconv2dRows func(p *Window2D, x, w, bias, y []float32, channels int, act Act, r0, r1 int) bool
-	dwconv2dFits func(p *Window2D) bool
 	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
 	addAct      func(y, a, b []float32, act Act)
 	windowRows8 func(dst []int8, ld int, x []byte, planes int, p *Window2D, flip byte, pad int8)
@@ -74,6 +70,11 @@ type table struct {
 	// Recurrent cells (rnncell.go): one step's gates and state update.
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)
+
+	// dwconv2dRows: dwconv2dAct on output rows [r0, r1) of each plane, for the geometries
+	// dwconv2dFits takes; nil where the backend has none.
+	dwconv2dRows func(p *Window2D, x, w, bias, y []float32, channels int, act Act, r0, r1 int) bool
+	dwconv2dFits func(p *Window2D) bool
 
 	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }
