@@ -275,6 +275,9 @@ func fillAVX512(t *table, f features) {
 	t.pointwise = pointwiseAVX512
 	t.convRows2D = convRowsAVX512
 	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")
+	t.convT2x2, t.sigmoid = convT2x2AVX512, sigmoidAVX512
+	t.set("convtranspose2x2", "avx512", "4 taps × 4 row segments of 16 pixels in registers, interleaved, epilogue before the only store")
+	t.set("sigmoid", "avx512", "one pass: the exp kernel's polynomial and an IEEE division")
 	t.set("pointwise", "avx512", "sgemm's 8×48 direct tile with bias and activation applied before the only store")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
