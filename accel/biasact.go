@@ -45,9 +45,32 @@ func BiasAct(y []float32, rows, cols int, bias []float32, act Act) {
 	kern(y, rows, cols, bias, act)
 }
 
+// AddAct computes dst[i] = act(a[i] + b[i]) for i < len(dst): a residual connection's
+// Add and the activation after it in one pass. dst may be a or b. The activation is
+// BiasAct's (ActSiLU is refused), so the result is bit for bit that of the sum followed by
+// BiasAct, on every backend up to the rounding of P·x + Q (see BiasAct).
+func AddAct(dst, a, b []float32, act Act) {
+	const fn = "AddAct"
+	checkLen(fn, len(a), len(dst))
+	checkLen(fn, len(b), len(dst))
+	if !(act.Kind >= ActNone && act.Kind <= ActHardSwish) {
+		fail(fn, "unknown activation %d", act.Kind)
+	}
+	kern := tab().addAct
+	elementwise(len(dst), func(lo, hi int) { refAddAct(dst[lo:hi], a[lo:hi], b[lo:hi], act) },
+		func(lo, hi int) { kern(dst[lo:hi], a[lo:hi], b[lo:hi], act) })
+}
+
+// refAddAct is the pure-Go reference of AddAct.
+func refAddAct(dst, a, b []float32, act Act) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = refAct(a[i]+b[i], act)
+	}
+}
+
 // refBiasAct is the pure-Go reference of BiasAct.
 func refBiasAct(y []float32, rows, cols int, bias []float32, act Act) {
-	p, q := act.P, act.Q
 	for r := 0; r < rows; r++ {
 		yr := y[r*cols : (r+1)*cols]
 		var b float32
@@ -55,37 +78,42 @@ func refBiasAct(y []float32, rows, cols int, bias []float32, act Act) {
 			b = bias[r]
 		}
 		for c, v := range yr {
-			v += b
-			switch act.Kind {
-			case ActRelu:
-				if v < 0 {
-					v = 0
-				}
-			case ActClip:
-				if v < p {
-					v = p
-				}
-				if v > q {
-					v = q
-				}
-			case ActHardSigmoid, ActHardSwish:
-				// float32(p*v) keeps Go from fusing the multiply-add on arm64: the C
-				// kernels round twice (-std=c11 implies -ffp-contract=off).
-				u := float32(p*v) + q
-				if u < 0 {
-					u = 0
-				}
-				if u > 1 {
-					u = 1
-				}
-				if act.Kind == ActHardSwish {
-					u *= v
-				}
-				v = u
-			}
-			yr[c] = v
+			yr[c] = refAct(v+b, act)
 		}
 	}
+}
+
+// refAct is BiasAct's activation of one value.
+func refAct(v float32, act Act) float32 {
+	p, q := act.P, act.Q
+	switch act.Kind {
+	case ActRelu:
+		if v < 0 {
+			v = 0
+		}
+	case ActClip:
+		if v < p {
+			v = p
+		}
+		if v > q {
+			v = q
+		}
+	case ActHardSigmoid, ActHardSwish:
+		// float32(p*v) keeps Go from fusing the multiply-add on arm64: the C
+		// kernels round twice (-std=c11 implies -ffp-contract=off).
+		u := float32(p*v) + q
+		if u < 0 {
+			u = 0
+		}
+		if u > 1 {
+			u = 1
+		}
+		if act.Kind == ActHardSwish {
+			u *= v
+		}
+		v = u
+	}
+	return v
 }
 
 // refEpilogue applies bias and act to the rows×cols block y in the pure-Go kernels, SiLU

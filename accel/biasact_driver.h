@@ -42,3 +42,44 @@ void KTGT BIASACT_FN(float *y, int64_t rows, int64_t cols, const float *bias, in
 		}
 	}
 }
+
+#ifdef ADDACT_FN
+// The sum of two tensors and a clamp-type activation: y[i] = act(a[i] + b[i]), y may be a
+// (a residual connection's Add and the Relu after it, in one pass over memory). The same
+// compare-and-select activations as BIASACT_FN, so the bits are those of Add then BiasAct.
+void KTGT ADDACT_FN(float *y, const float *a, const float *b, int64_t n, int act, float p, float q) {
+	switch (act) {
+	case 0:
+		for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+		break;
+	case 1:
+		for (int64_t i = 0; i < n; i++) {
+			float v = a[i] + b[i];
+			y[i] = v < 0.0f ? 0.0f : v;
+		}
+		break;
+	case 2:
+		for (int64_t i = 0; i < n; i++) {
+			float v = a[i] + b[i];
+			v = v < p ? p : v;
+			y[i] = v > q ? q : v;
+		}
+		break;
+	case 3:
+		for (int64_t i = 0; i < n; i++) {
+			float u = p * (a[i] + b[i]) + q;
+			u = u < 0.0f ? 0.0f : u;
+			y[i] = u > 1.0f ? 1.0f : u;
+		}
+		break;
+	case 4:
+		for (int64_t i = 0; i < n; i++) {
+			float v = a[i] + b[i], u = p * v + q;
+			u = u < 0.0f ? 0.0f : u;
+			u = u > 1.0f ? 1.0f : u;
+			y[i] = v * u;
+		}
+		break;
+	}
+}
+#endif

@@ -27,6 +27,7 @@ void mc_dq4_0_##S(float *, const uint8_t *, int64_t); \
 void mc_relu_##S(float *, const float *, int64_t); \
 void mc_maxpool2d_##S(const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
 void mc_bias_act_##S(float *, int64_t, int64_t, const float *, int, float, float); \
+void mc_add_act_##S(float *, const float *, const float *, int64_t, int, float, float); \
 void mc_dwconv2d_##S(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
 void mc_gelu_##S(float *, const float *, int64_t); \
 void mc_silu_##S(float *, const float *, int64_t); \
@@ -146,6 +147,10 @@ func fillAVX2(t *table) {
 		C.mc_bias_act_avx2(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
 	t.set("bias_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
+	t.addAct = func(y, a, b []float32, act Act) {
+		C.mc_add_act_avx2(pf32(y), pf32(a), pf32(b), C.int64_t(len(y)), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("add_act", "avx2", "compare-and-select, compiler-vectorised for AVX2")
 	fillRequant(t, false)
 	fillMinMaxNaN(t, false)
 	fillRowMeans(t, false)
@@ -257,15 +262,16 @@ func fillAVX512(t *table, f features) {
 		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
 	t.set("bias_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
+	t.addAct = func(y, a, b []float32, act Act) {
+		C.mc_add_act_avx512(pf32(y), pf32(a), pf32(b), C.int64_t(len(y)), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("add_act", "avx512", "compare-and-select, compiler-vectorised for AVX-512")
 	fillRequant(t, true)
 	fillMinMaxNaN(t, true)
 	fillRowMeans(t, true)
 	fillWindowRows8(t, true)
-	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
-		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
-			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
-	}
-	t.set("maxpool2d", "avx512", "whole windows of 16 outputs in registers (strides 1, 2), row by row otherwise")
+	t.maxPool2D = maxPool2DAVX512
+	t.set("maxpool2d", "avx512", "stride 2, 2-3 wide: each input row loaded once per 16 outputs, split into taps by permutes; whole windows in registers (stride 1), row by row otherwise")
 	t.convImplicit2D = func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int) {
 		C.mc_sconv_implicit_avx512(C.int64_t(m), C.int64_t(cg), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW), C.int64_t(p.KH), C.int64_t(p.KW),
 			C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.DH), C.int64_t(p.DW), C.int64_t(p.PH), C.int64_t(p.PW),

@@ -27,6 +27,7 @@ void mc_lstm_cell_neon(const float *, const float *, float *, float *, int64_t);
 void mc_gru_cell_lbr_neon(const float *, const float *, float *, int64_t);
 void mc_maxpool2d_neon(const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
 void mc_bias_act_neon(float *, int64_t, int64_t, const float *, int, float, float);
+void mc_add_act_neon(float *, const float *, const float *, int64_t, int, float, float);
 void mc_dwconv2d_neon(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
 */
 import "C"
@@ -111,6 +112,10 @@ func fillSIMD(t *table, b Backend, f features) {
 		C.mc_bias_act_neon(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
 	t.set("bias_act", "neon", "compare-and-select, compiler-vectorised")
+	t.addAct = func(y, a, b []float32, act Act) {
+		C.mc_add_act_neon(pf32(y), pf32(a), pf32(b), C.int64_t(len(y)), C.int(act.Kind), C.float(act.P), C.float(act.Q))
+	}
+	t.set("add_act", "neon", "compare-and-select, compiler-vectorised")
 	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
 		C.mc_maxpool2d_neon(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
 			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))

@@ -41,6 +41,7 @@ static inline KTGT void ukr_avx2(int64_t kc, const float *pa, const float *pb, f
 #include "dwconv_driver.h"
 
 #define BIASACT_FN mc_bias_act_avx2
+#define ADDACT_FN mc_add_act_avx2
 #include "biasact_driver.h"
 
 #define MAXPOOL_FN mc_maxpool2d_avx2

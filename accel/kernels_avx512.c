@@ -319,6 +319,7 @@ static inline KTGT int64_t dw_gather2_avx512(float *dst, const float *src, int64
 #include "dwconv_driver.h"
 
 #define BIASACT_FN mc_bias_act_avx512
+#define ADDACT_FN mc_add_act_avx512
 #include "biasact_driver.h"
 
 // Stride-2 columns of max pooling: y[o] = src[2·o] (the first tap, keep == 0) or

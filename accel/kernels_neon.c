@@ -45,6 +45,7 @@ static inline void ukr_neon(int64_t kc, const float *pa, const float *pb, float 
 #include "dwconv_driver.h"
 
 #define BIASACT_FN mc_bias_act_neon
+#define ADDACT_FN mc_add_act_neon
 #include "biasact_driver.h"
 
 #define MAXPOOL_FN mc_maxpool2d_neon

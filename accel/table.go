@@ -50,6 +50,7 @@ type table struct {
 	// backend has none (DepthwiseConv2D then runs BiasAct or SiLU on each finished run).
 	dwconv2dAct func(p *Window2D, x, w, bias, y []float32, channels int, act Act)
 	biasAct     func(y []float32, rows, cols int, bias []float32, act Act)
+	addAct      func(y, a, b []float32, act Act)
 	windowRows8 func(dst []int8, ld int, x []byte, planes int, p *Window2D, flip byte, pad int8)
 	minMaxNaN   func(src []float32, rows, cols, ld int, mn, mx []float32)
 	rowMeans    func(src []float32, rows, cols int, out []float32)
@@ -86,7 +87,7 @@ var kernelNames = []string{
 	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
-	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
+	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
 	"lstm_cell", "gru_cell",
 	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid",
 }
@@ -104,7 +105,7 @@ func goTable() *table {
 		quantQ8_0: refQuantizeQ8_0, dequantQ8_0: refDequantizeQ8_0,
 		quantQ4_0: refQuantizeQ4_0, dequantQ4_0: refDequantizeQ4_0, fitQKX2: refFitQKX2, fitQX: refFitQX,
 		relu: refReLU, gelu: refGELU, silu: refSiLU, exp: refExp, softmaxRows: refSoftmaxRows,
-		dwconv2d: refDWConv2D, biasAct: refBiasAct, maxPool2D: refMaxPool2D, requantRows: refRequantRows,
+		dwconv2d: refDWConv2D, biasAct: refBiasAct, addAct: refAddAct, maxPool2D: refMaxPool2D, requantRows: refRequantRows,
 		lstmCell: refLSTMCell, gruCellLBR: refGRUCellLBR, minMaxNaN: refMinMaxNaNRows,
 		windowRows8: refWindowRows8, rowMeans: refRowMeans,
 	}

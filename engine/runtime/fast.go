@@ -192,9 +192,7 @@ func arithRow32(op byte, o, x []float32, xs int, y []float32, ys int) {
 		x, y = x[:n], y[:n]
 		switch op {
 		case '+':
-			for i := range o {
-				o[i] = x[i] + y[i]
-			}
+			accel.AddAct(o, x, y, accel.Act{Kind: accel.ActNone}) // vectorised; the same sums
 		case '-':
 			for i := range o {
 				o[i] = x[i] - y[i]

@@ -185,13 +185,7 @@ func (s *Session) fuseConv(p *graphPlan) {
 		return
 	}
 	uses, reader := p.readers(s)
-	f32 := func(sl int) []float32 {
-		if sl < 0 || !p.fixed[sl] || p.init[sl] == nil || p.init[sl].DType != ir.Float32 {
-			return nil
-		}
-		v, _ := p.init[sl].Data.([]float32)
-		return v
-	}
+	f32 := p.constF32
 	drop := make([]bool, len(p.steps))
 	for i := range p.steps {
 		st := &p.steps[i]
@@ -248,6 +242,15 @@ func (s *Session) fuseConv(p *graphPlan) {
 		st.run = fu.kernel
 	}
 	p.removeSteps(drop)
+}
+
+// constF32 is the value of slot sl when it is a float32 constant, else nil.
+func (p *graphPlan) constF32(sl int) []float32 {
+	if sl < 0 || !p.fixed[sl] || p.init[sl] == nil || p.init[sl].DType != ir.Float32 {
+		return nil
+	}
+	v, _ := p.init[sl].Data.([]float32)
+	return v
 }
 
 // epilogueChain follows the steps after step last that read its output (slot cur) and

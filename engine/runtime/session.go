@@ -267,6 +267,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	s.fuseConv(p)
 	s.fuseConvTranspose(p)
 	s.fuseSEScale(p)
+	s.fuseResidualAdd(p) // after fuseConv and fuseSEScale: wraps the Conv steps they made
 	s.fuseChannelShuffle(p)
 	s.fuseChains(p)
 	s.fuseLinear(p) // after fuseChains: takes its GELU steps as activations
