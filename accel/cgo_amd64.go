@@ -271,11 +271,8 @@ func fillAVX512(t *table, f features) {
 	fillMinMaxNaN(t, true)
 	fillRowMeans(t, true)
 	fillWindowRows8(t, true)
-	t.maxPool2D = func(p *Window2D, x, y []float32, planes int) {
-		C.mc_maxpool2d_avx512(pf32(x), pf32(y), C.int64_t(planes), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW),
-			C.int64_t(p.KH), C.int64_t(p.KW), C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.PH), C.int64_t(p.PW), C.int64_t(p.DH), C.int64_t(p.DW))
-	}
-	t.set("maxpool2d", "avx512", "whole windows of 16 outputs in registers (strides 1, 2), row by row otherwise")
+	t.maxPool2D = maxPool2DAVX512
+	t.set("maxpool2d", "avx512", "stride 2, 2-3 wide: each input row loaded once per 16 outputs, split into taps by permutes; whole windows in registers (stride 1), row by row otherwise")
 	t.convImplicit2D = func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int) {
 		C.mc_sconv_implicit_avx512(C.int64_t(m), C.int64_t(cg), C.int64_t(p.H), C.int64_t(p.W), C.int64_t(p.OH), C.int64_t(p.OW), C.int64_t(p.KH), C.int64_t(p.KW),
 			C.int64_t(p.SH), C.int64_t(p.SW), C.int64_t(p.DH), C.int64_t(p.DW), C.int64_t(p.PH), C.int64_t(p.PW),
@@ -285,6 +282,9 @@ func fillAVX512(t *table, f features) {
 	t.pointwise = pointwiseAVX512
 	t.convRows2D = convRowsAVX512
 	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")
+	t.convT2x2, t.sigmoid = convT2x2AVX512, sigmoidAVX512
+	t.set("convtranspose2x2", "avx512", "4 taps × 4 row segments of 16 pixels in registers, interleaved, epilogue before the only store")
+	t.set("sigmoid", "avx512", "one pass: the exp kernel's polynomial and an IEEE division")
 	t.set("pointwise", "avx512", "sgemm's 8×48 direct tile with bias and activation applied before the only store")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

@@ -38,6 +38,15 @@ func MaxPool2D(p Window2D, x, y []float32, planes int) {
 // per tap), set where it is built, for the tests and benchmarks; never dispatched to.
 var prevMaxPool2DAVX512 func(p *Window2D, x, y []float32, planes int)
 
+// prevSpanMaxPool2DAVX512 is the AVX-512 kernel the stride-2 pools went to before the
+// stride-2 kernel (whole windows in registers, each tap loaded on its own), and
+// maxPool2DS2 the stride-2 kernel alone, which says whether it took the geometry: both
+// set where they are built, for the tests and benchmarks.
+var (
+	prevSpanMaxPool2DAVX512 func(p *Window2D, x, y []float32, planes int)
+	maxPool2DS2             func(p *Window2D, x, y []float32, planes int) bool
+)
+
 // refMaxPool2D is the pure-Go reference of the max-pooling kernel.
 func refMaxPool2D(p *Window2D, x, y []float32, planes int) {
 	in, out := p.H*p.W, p.OH*p.OW
