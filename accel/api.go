@@ -709,6 +709,32 @@ func SiLU(dst, src []float32) { act("SiLU", dst, src, refSiLU, tab().silu) }
 // within 1e-37 absolute; ±Inf and NaN behave as in math.Exp.
 func Exp(dst, src []float32) { act("Exp", dst, src, refExp, tab().exp) }
 
+// Sigmoid writes 1/(1 + e^−x) in float32 with e^−x as Exp computes it, so the result has
+// the bits of negating, Exp and 1/(1+e) run as three passes, on every backend; AVX-512
+// does it in one. dst may be src.
+func Sigmoid(dst, src []float32) {
+	t := tab()
+	kern := t.sigmoid
+	if kern == nil {
+		kern = sigmoidVia(t.exp)
+	}
+	act("Sigmoid", dst, src, sigmoidVia(refExp), kern)
+}
+
+// sigmoidVia is Sigmoid as three passes with the exponential exp.
+func sigmoidVia(exp func(dst, src []float32)) func(dst, src []float32) {
+	return func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = -v
+		}
+		exp(dst, dst)
+		for i, e := range dst {
+			dst[i] = 1 / (1 + e)
+		}
+	}
+}
+
 func act(fn string, dst, src []float32, small, kern func(dst, src []float32)) {
 	checkLen(fn, len(dst), len(src))
 	elementwise(len(src), func(lo, hi int) { small(dst[lo:hi], src[lo:hi]) },

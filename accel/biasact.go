@@ -10,6 +10,7 @@ const (
 	ActHardSigmoid                // min(max(P·x + Q, 0), 1)
 	ActHardSwish                  // x·min(max(P·x + Q, 0), 1)
 	ActSiLU                       // x·sigmoid(x), as SiLU computes it: PointwiseConv only, BiasAct refuses it
+	ActSigmoid                    // 1/(1 + e^−x), as Sigmoid computes it: ConvTranspose2x2 only
 )
 
 // Act is an activation with its parameters.
@@ -118,12 +119,15 @@ func refAct(v float32, act Act) float32 {
 // refEpilogue applies bias and act to the rows×cols block y in the pure-Go kernels, SiLU
 // (which BiasAct does not take) as a pass of its own: the fused C epilogues' reference.
 func refEpilogue(y []float32, rows, cols int, bias []float32, act Act) {
-	silu := act.Kind == ActSiLU
-	if silu {
+	post := act.Kind
+	if post == ActSiLU || post == ActSigmoid {
 		act = Act{Kind: ActNone}
 	}
 	refBiasAct(y, rows, cols, bias, act)
-	if silu {
+	switch post {
+	case ActSiLU:
 		refSiLU(y[:rows*cols], y[:rows*cols])
+	case ActSigmoid:
+		refSigmoidRow(y[:rows*cols], y[:rows*cols])
 	}
 }

@@ -258,6 +258,7 @@ func fillAVX512(t *table, f features) {
 	t.set("fit_qx", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.dwconv2d, t.dwconv2dAct = dwConv2DAVX512, dwConv2DActAVX512
+	t.dwconv2dRows, t.dwconv2dFits = dwConv2DRowsAVX512, dwConv16Fits
 	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
 		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}
@@ -281,6 +282,9 @@ func fillAVX512(t *table, f features) {
 	t.pointwise = pointwiseAVX512
 	t.convRows2D = convRowsAVX512
 	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")
+	t.convT2x2, t.sigmoid = convT2x2AVX512, sigmoidAVX512
+	t.set("convtranspose2x2", "avx512", "4 taps × 4 row segments of 16 pixels in registers, interleaved, epilogue before the only store")
+	t.set("sigmoid", "avx512", "one pass: the exp kernel's polynomial and an IEEE division")
 	t.set("pointwise", "avx512", "sgemm's 8×48 direct tile with bias and activation applied before the only store")
 	t.gelu = func(d, s []float32) { C.mc_gelu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.silu = func(d, s []float32) { C.mc_silu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }

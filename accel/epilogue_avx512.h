@@ -43,9 +43,16 @@ static inline __attribute__((always_inline)) EP_TGT __m512 ep_silu(__m512 x) {
 	return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), ep_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
+// ep_sigmoid is 1/(1 + e^−x), −x by flipping the sign bit (exact, as Go's −v): the bits
+// of the runtime's negate, Exp, 1/(1+e) passes on AVX-512.
+static inline __attribute__((always_inline)) EP_TGT __m512 ep_sigmoid(__m512 x) {
+	const __m512 e = ep_exp(_mm512_xor_ps(x, _mm512_set1_ps(-0.0f)));
+	return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 // ep_act is biasact_driver.h's activation on 16 lanes: act 0 none, 1 Relu, 2 Clip(p, q),
 // 3 HardSigmoid (clamp(p·v + q, 0, 1)), 4 HardSwish (v·HardSigmoid(v)), 5 SiLU (the
-// same bits as mc_silu_avx512 on the stored value).
+// same bits as mc_silu_avx512 on the stored value), 6 Sigmoid (ep_sigmoid).
 // max(c, v) returns v unless c > v, which is v < c ? c : v, so NaN passes through as in
 // the reference (min likewise). p·v + q is unfused, as the reference computes it.
 static inline __attribute__((always_inline)) EP_TGT __m512 ep_act(__m512 v, int act, __m512 p, __m512 q) {
@@ -63,6 +70,8 @@ static inline __attribute__((always_inline)) EP_TGT __m512 ep_act(__m512 v, int 
 	}
 	case 5:
 		return ep_silu(v);
+	case 6:
+		return ep_sigmoid(v);
 	}
 	return v;
 }

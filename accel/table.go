@@ -43,6 +43,7 @@ type table struct {
 	gelu        func(dst, src []float32)
 	silu        func(dst, src []float32)
 	exp         func(dst, src []float32)
+	sigmoid     func(dst, src []float32) // nil: Sigmoid runs three passes around exp
 	softmaxRows func(dst, src []float32, rows, cols int)
 	dwconv2d    func(p *Window2D, x, w, bias, y []float32, channels int)
 	// dwconv2dAct: dwconv2d with the activation applied before the store; nil where the
@@ -63,6 +64,9 @@ type table struct {
 	// convRows2D: few-channel direct convolution by output rows (convrows.go); nil where
 	// the backend has none.
 	convRows2D func(m, cin int, p *Window2D, w, x, bias, y []float32, r0, r1, lrow int, act Act)
+	// convT2x2: ConvTranspose 2×2 / stride 2 by groups of row segments (convt2x2.go); nil
+	// where the backend has none.
+	convT2x2 func(cin, cout, h, w int, x, wt, bias, y []float32, g0, g1 int, act Act)
 	// Winograd F(4×4, 3×3) transforms (winograd.go): nil where the backend has none.
 	winoIn   winoInFunc
 	winoGEMM winoGEMMFunc
@@ -70,6 +74,11 @@ type table struct {
 	// Recurrent cells (rnncell.go): one step's gates and state update.
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)
+
+	// dwconv2dRows: dwconv2dAct on output rows [r0, r1) of each plane, for the geometries
+	// dwconv2dFits takes; nil where the backend has none.
+	dwconv2dRows func(p *Window2D, x, w, bias, y []float32, channels int, act Act, r0, r1 int) bool
+	dwconv2dFits func(p *Window2D) bool
 
 	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }
@@ -85,7 +94,7 @@ var kernelNames = []string{
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
 	"lstm_cell", "gru_cell",
-	"pointwise", "convrows2d",
+	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -115,6 +124,8 @@ func goTable() *table {
 	t.impl["gemm_u8s8"] = implInfo{"go", "pure-Go blocked GEMM"}
 	t.impl["pointwise"] = implInfo{"sgemm+bias_act", "the caller runs the sgemm kernel, then bias_act"}
 	t.impl["convrows2d"] = implInfo{"im2col+sgemm", "the caller runs its implicit-GEMM or im2col path, then bias_act"}
+	t.impl["convtranspose2x2"] = implInfo{"sgemm+col2im", "the caller runs its GEMM, col2im and epilogue"}
+	t.impl["sigmoid"] = implInfo{"exp", "negate, the exp kernel, 1/(1+e)"}
 	t.setPack8(goPacker8)
 	return t
 }

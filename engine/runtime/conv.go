@@ -489,6 +489,12 @@ func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, 
 			return nil, errf("negative output size")
 		}
 	}
+	var bias []float32
+	if b != nil {
+		if bias = toF32(b); len(bias) != m {
+			return nil, errf("B has %d values for %d output channels", len(bias), m)
+		}
+	}
 	xf, wf := toF32(x), toF32(w)
 	cg := ch / group
 	K, S, O := prod(k), prod(inSp), prod(out)
@@ -503,6 +509,9 @@ func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, 
 	var y []float32
 	if land == nil && g2.tiles() {
 		y = c.outputF32(n * m * O) // every output written once
+		if convTDirect(g2, xf, wf, bias, y, n, ch, m, group, stages) {
+			return one(fromF32(x.DType, append([]int{n, m}, out...), y))
+		}
 	} else {
 		y = allocZero[float32](c, n*m*O)
 	}
@@ -537,12 +546,6 @@ func convTransposeRun(c *opContext, in []*Tensor, stages []epStage) ([]*Tensor, 
 					}
 				}
 			}
-		}
-	}
-	var bias []float32
-	if b != nil {
-		if bias = toF32(b); len(bias) != m {
-			return nil, errf("B has %d values for %d output channels", len(bias), m)
 		}
 	}
 	for img := 0; img < n; img++ {

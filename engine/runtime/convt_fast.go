@@ -142,3 +142,44 @@ func (c *opContext) convTWeights(w []float32, group, cg, rows int) []float32 {
 	c.sess.tables.Store(convTKey{c.node}, &convTWeightsEntry{w: w, wT: wT})
 	return wT
 }
+
+// convT2x2Direct switches the direct 2×2 / stride-2 kernel on; BenchmarkConvTranspose2x2
+// turns it off to time the GEMM, col2im and epilogue passes it replaces.
+var convT2x2Direct = true
+
+// convTDirect runs a ConvTranspose with kernel = stride = 2 (no padding or dilation)
+// through accel.ConvTranspose2x2, per image and group: the four taps of each input pixel
+// in registers, written interleaved with the bias and the activation applied before the
+// only store, where the GEMM path writes a column buffer, copies it into the output and
+// runs the epilogue as passes of their own. It reports false, writing nothing, where the
+// backend has no such kernel or the epilogue is more than one activation.
+func convTDirect(g convT2D, xf, wf, bias, y []float32, n, ch, m, group int, stages []epStage) bool {
+	if !convT2x2Direct || g.kh != 2 || g.kw != 2 || !g.tiles() || !accel.HasConvTranspose2x2() {
+		return false
+	}
+	act, ok := convTAct(stages)
+	if !ok {
+		return false
+	}
+	cg, mg, S, O := ch/group, m/group, g.h*g.w, g.oh*g.ow
+	for img := 0; img < n; img++ {
+		for gi := 0; gi < group; gi++ {
+			var bs []float32
+			if bias != nil {
+				bs = bias[gi*mg : (gi+1)*mg]
+			}
+			accel.ConvTranspose2x2(cg, mg, g.h, g.w, xf[(img*ch+gi*cg)*S:(img*ch+(gi+1)*cg)*S], wf[gi*cg*mg*4:(gi+1)*cg*mg*4],
+				bs, y[(img*m+gi*mg)*O:(img*m+(gi+1)*mg)*O], act)
+		}
+	}
+	return true
+}
+
+// convTAct is the kernel activation of a fused ConvTranspose's epilogue: pointwiseAct's,
+// and a lone Sigmoid (the kernel's has sigmoid32's bits on AVX-512, see accel.Sigmoid).
+func convTAct(stages []epStage) (accel.Act, bool) {
+	if len(stages) == 1 && stages[0].kind == 'g' {
+		return accel.Act{Kind: accel.ActSigmoid}, true
+	}
+	return pointwiseAct(stages)
+}
