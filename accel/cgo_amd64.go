@@ -258,6 +258,7 @@ func fillAVX512(t *table, f features) {
 	t.set("fit_qx", "avx512", "AVX-512, 16 sub-blocks per step, one per lane, each in ggml's scalar order")
 	t.relu = func(d, s []float32) { C.mc_relu_avx512(pf32(d), pf32(s), C.int64_t(len(s))) }
 	t.dwconv2d, t.dwconv2dAct = dwConv2DAVX512, dwConv2DActAVX512
+	t.dwconv2dRows, t.dwconv2dFits = dwConv2DRowsAVX512, dwConv16Fits
 	t.biasAct = func(y []float32, rows, cols int, bias []float32, act Act) {
 		C.mc_bias_act_avx512(pf32(y), C.int64_t(rows), C.int64_t(cols), pf32(bias), C.int(act.Kind), C.float(act.P), C.float(act.Q))
 	}

@@ -38,11 +38,27 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, act Act,
 	if channels == 0 || out == 0 {
 		return
 	}
-	kern, fused := tab().dwconv2d, tab().dwconv2dAct
+	t := tab()
+	kern, fused := t.dwconv2d, t.dwconv2dAct
 	// Enough channels per task to amortise the call, in whole blocks of 16 (the AVX-512
 	// kernel's vector); a fixed split, so the same work lands in the same order whatever
 	// the thread count.
 	per := (max(1, dwTaskWork/max(out*k, 1)) + 15) &^ 15
+	if bands, rows := dwBands(&p, t, channels, per, post != nil); bands > 1 {
+		// Fewer channel tasks than threads (MobileNetV3's 16-channel layers, the late
+		// layers' few blocks): each plane is split by output rows too. No sum depends on
+		// the rows asked for, so the bits are those of whole planes.
+		parallel((channels+per-1)/per*bands, func(i int) {
+			lo, r0 := i/bands*per, i%bands*rows
+			hi := min(channels, lo+per)
+			var bs []float32
+			if bias != nil {
+				bs = bias[lo:hi]
+			}
+			t.dwconv2dRows(&p, x[lo*in:hi*in], w[lo*k:hi*k], bs, y[lo*out:hi*out], hi-lo, act, r0, min(p.OH, r0+rows))
+		})
+		return
+	}
 	chunks(channels, per, func(lo, hi int) {
 		var bs []float32
 		if bias != nil {
@@ -58,6 +74,21 @@ func DepthwiseConv2D(p Window2D, x, w, bias, y []float32, channels int, act Act,
 			post(lo, hi, y[lo*out:hi*out])
 		}
 	})
+}
+
+// dwBands is how many bands of output rows (and rows per band) DepthwiseConv2D splits
+// each plane into: more than one where the channel tasks of per channels are fewer than
+// two per thread, the backend computes row ranges of this geometry, no post pass needs
+// whole planes, and a band is still dwTaskWork multiply-adds.
+func dwBands(p *Window2D, t *table, channels, per int, post bool) (bands, rows int) {
+	threads, blocks := MaxThreads(), (channels+per-1)/per
+	if threads < 2 || blocks >= 2*threads || post || t.dwconv2dRows == nil || !t.dwconv2dFits(p) {
+		return 1, p.OH
+	}
+	work := min(per, channels) * p.OH * p.OW * p.KH * p.KW
+	bands = min(p.OH, (2*threads+blocks-1)/blocks, max(1, work/dwTaskWork))
+	rows = (p.OH + bands - 1) / bands
+	return (p.OH + rows - 1) / rows, rows
 }
 
 // dwAct applies act to rows×cols finished outputs, on this thread: the activation of

@@ -217,16 +217,24 @@ static DTGT void dw16_fill(const dw16_geom *g, const float *x, int64_t ihs, int6
 	}
 }
 
-// mc_dwconv16_avx512 computes channels planes of the depthwise convolution (see
-// accel.DepthwiseConv2D for the arguments; act, p, q as in epilogue_avx512.h's ep_act, 5 = SiLU) and
-// returns 1, or returns 0 having written nothing when the geometry is beyond it (a
-// filter over DW16_TAPS taps, or a single output row's input rows over DW16_BUF).
+// mc_dwconv16_fits reports whether mc_dwconv16_avx512 takes a geometry: a filter of at
+// most DW16_TAPS taps whose input rows for one output row fit DW16_BUF.
+int mc_dwconv16_fits(int64_t ow, int64_t kh, int64_t kw, int64_t sw, int64_t dh, int64_t dw) {
+	const int64_t eh = (kh - 1) * dh + 1, wp = (ow - 1) * sw + (kw - 1) * dw + 1;
+	return kh * kw <= DW16_TAPS && eh * wp * 16 <= DW16_BUF;
+}
+
+// mc_dwconv16_avx512 computes output rows [rb, re) of channels planes of the depthwise
+// convolution (see accel.DepthwiseConv2D for the arguments; act, p, q as in
+// epilogue_avx512.h's ep_act, 5 = SiLU) and returns 1, or returns 0 having written nothing
+// when the geometry is beyond it (mc_dwconv16_fits). Every output is the same sum
+// whatever the rows asked for, so splitting a plane by rows keeps the bits.
 int DTGT mc_dwconv16_avx512(const float *x, const float *w, const float *bias, float *y, int64_t channels, int64_t h, int64_t wd,
                             int64_t oh, int64_t ow, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                            int64_t dh, int64_t dw, int act, float p, float q) {
+                            int64_t dh, int64_t dw, int64_t rb, int64_t re, int act, float p, float q) {
 	const int64_t taps = kh * kw, eh = (kh - 1) * dh + 1, ew = (kw - 1) * dw + 1, wp = (ow - 1) * sw + ew;
-	if (taps > DW16_TAPS || eh * wp * 16 > DW16_BUF) return 0;
-	if (channels <= 0 || oh <= 0 || ow <= 0) return 1;
+	if (!mc_dwconv16_fits(ow, kh, kw, sw, dh, dw)) return 0;
+	if (channels <= 0 || oh <= 0 || ow <= 0 || rb >= re) return 1;
 	// Output rows per band: as many as the buffer holds the input rows of.
 	int64_t band = (DW16_BUF / (wp * 16) - eh) / sh + 1;
 	if (band > oh) band = oh;
@@ -251,8 +259,8 @@ int DTGT mc_dwconv16_avx512(const float *x, const float *w, const float *bias, f
 		g.vb = _mm512_loadu_ps(bv);
 		const float *xb = x + c0 * h * wd;
 		float *yb = y + c0 * oh * ow;
-		for (int64_t r0 = 0; r0 < oh; r0 += band) {
-			const int64_t r1 = r0 + band < oh ? r0 + band : oh;
+		for (int64_t r0 = rb; r0 < re; r0 += band) {
+			const int64_t r1 = r0 + band < re ? r0 + band : re;
 			dw16_fill(&g, xb, r0 * sh - ph, (r1 - r0 - 1) * sh + eh, buf);
 			rows(&g, buf, r0, r1, yb);
 		}

@@ -162,3 +162,106 @@ func BenchmarkDepthwiseConv2D5x5(b *testing.B) {
 	// EfficientNet-B0's 5×5 stride-2 layer: 144 channels, 56² → 28².
 	benchDW(b, Window2D{H: 56, W: 56, OH: 28, OW: 28, KH: 5, KW: 5, SH: 2, SW: 2, PH: 2, PW: 2, DH: 1, DW: 1}, 144)
 }
+
+// The AVX-512 kernel on a range of output rows writes exactly those rows, with the bits
+// of the whole planes; and DepthwiseConv2D, which splits few-channel layers by rows at
+// two and more threads, gives the bits of one thread.
+func TestDepthwiseConv2DRows(t *testing.T) {
+	avx512 := avx512Table()
+	if avx512 == nil || avx512.dwconv2dRows == nil {
+		t.Skip("no row-range depthwise kernel")
+	}
+	r := rand.New(rand.NewPCG(35, 36))
+	for trial := 0; trial < 200; trial++ {
+		k := []int{3, 5, 7}[r.IntN(3)]
+		p := Window2D{H: 1 + r.IntN(60), W: 1 + r.IntN(60), KH: k, KW: k, SH: 1 + r.IntN(2), SW: 1 + r.IntN(2), PH: k / 2, PW: k / 2, DH: 1, DW: 1}
+		p.OH, p.OW = (p.H+2*p.PH-k)/p.SH+1, (p.W+2*p.PW-k)/p.SW+1
+		if p.OH <= 0 || p.OW <= 0 {
+			continue
+		}
+		ch := []int{1, 7, 16, 24, 40}[r.IntN(5)]
+		act := Act{Kind: ActKind(r.IntN(int(ActSiLU) + 1)), P: 0.2, Q: 0.5}
+		if act.Kind == ActClip {
+			act.P, act.Q = -0.5, 0.7
+		}
+		x, w, bias := randF32(r, ch*p.H*p.W, 2), randF32(r, ch*k*k, 1), randF32(r, ch, 1)
+		n, out := ch*p.OH*p.OW, p.OH*p.OW
+		whole := make([]float32, n)
+		avx512.dwconv2dAct(&p, x, w, bias, whole, ch, act)
+		r0 := r.IntN(p.OH)
+		r1 := r0 + 1 + r.IntN(p.OH-r0)
+		nan := float32(math.NaN())
+		full, got := guardedF32(n, nan)
+		if !avx512.dwconv2dRows(&p, x, w, bias, got, ch, act, r0, r1) {
+			t.Fatalf("%+v: the kernel refused a geometry it fits", p)
+		}
+		checkGuardsF32(t, "dwconv2dRows", full, n)
+		for i, v := range got {
+			row := i % out / p.OW
+			if row < r0 || row >= r1 {
+				if v == v {
+					t.Fatalf("%+v rows [%d, %d): y[%d] (row %d) written", p, r0, r1, i, row)
+				}
+			} else if math.Float32bits(v) != math.Float32bits(whole[i]) {
+				t.Fatalf("%+v ch %d rows [%d, %d): y[%d] = %g, whole planes give %g", p, ch, r0, r1, i, v, whole[i])
+			}
+		}
+		// The public entry point at 1, 2 and 3 threads.
+		var one []float32
+		for _, th := range []int{1, 2, 3} {
+			y := make([]float32, n)
+			withThreads(t, th, func() { DepthwiseConv2D(p, x, w, bias, y, ch, act, nil) })
+			if th == 1 {
+				one = y
+				continue
+			}
+			for i := range y {
+				if math.Float32bits(y[i]) != math.Float32bits(one[i]) {
+					t.Fatalf("%+v ch %d act %+v: %d threads y[%d] = %g, one thread %g", p, ch, act, th, i, y[i], one[i])
+				}
+			}
+		}
+	}
+	// A split does happen: a 16-channel layer at two threads.
+	p := Window2D{H: 112, W: 112, OH: 56, OW: 56, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1}
+	per := (max(1, dwTaskWork/(56*56*9)) + 15) &^ 15
+	withThreads(t, 2, func() {
+		if bands, _ := dwBands(&p, avx512, 16, per, false); bands < 2 {
+			t.Errorf("16 channels 112² → 56² at two threads: %d band(s), want a split", bands)
+		}
+	})
+}
+
+// BenchmarkDepthwiseConv2DBands: DepthwiseConv2D at two threads on layers with fewer
+// channel blocks than two per thread, split by output rows ("bands") against the
+// channel-only split it replaced (a no-op post pass keeps whole planes).
+func BenchmarkDepthwiseConv2DBands(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		p    Window2D
+		ch   int
+	}{
+		{"mv3-16x112²-s2", Window2D{H: 112, W: 112, OH: 56, OW: 56, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1}, 16},
+		{"mv2-32x112²", Window2D{H: 112, W: 112, OH: 112, OW: 112, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1}, 32},
+		{"ocr-24x24x80", Window2D{H: 24, W: 80, OH: 24, OW: 80, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1}, 24},
+		{"mv3-96x14²-5x5", Window2D{H: 14, W: 14, OH: 14, OW: 14, KH: 5, KW: 5, SH: 1, SW: 1, PH: 2, PW: 2, DH: 1, DW: 1}, 96},
+	} {
+		r := rand.New(rand.NewPCG(1, 2))
+		x, w, bias := randF32(r, c.ch*c.p.H*c.p.W, 1), randF32(r, c.ch*c.p.KH*c.p.KW, 1), randF32(r, c.ch, 1)
+		y := make([]float32, c.ch*c.p.OH*c.p.OW)
+		act := Act{Kind: ActRelu}
+		for _, split := range []string{"bands", "channels"} {
+			var post func(int, int, []float32)
+			if split == "channels" {
+				post = func(int, int, []float32) {}
+			}
+			b.Run(c.name+"/"+split, func(b *testing.B) {
+				withThreads(b, 2, func() {
+					for i := 0; i < b.N; i++ {
+						DepthwiseConv2D(c.p, x, w, bias, y, c.ch, act, post)
+					}
+				})
+			})
+		}
+	}
+}

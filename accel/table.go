@@ -75,6 +75,11 @@ type table struct {
 	lstmCell   func(hr, xw, c, h []float32)
 	gruCellLBR func(hr, xw, h []float32)
 
+	// dwconv2dRows: dwconv2dAct on output rows [r0, r1) of each plane, for the geometries
+	// dwconv2dFits takes; nil where the backend has none.
+	dwconv2dRows func(p *Window2D, x, w, bias, y []float32, channels int, act Act, r0, r1 int) bool
+	dwconv2dFits func(p *Window2D) bool
+
 	gpu *gpuOffload // CUDA offload (cuda_offload.go); nil for a CPU-only table
 }
 
