@@ -72,40 +72,62 @@ static PINL PTGT mp_taps mp_row_taps(const float *q, int kw, int full, int64_t p
 	return t;
 }
 
-// One column block of one plane: outputs [o, o + lanes) of every output row. Rows are
-// folded in kernel order; the last input row of an output row is kept, and used again
-// when it is the next output row's first.
+// Folds one input row's taps into best (the row's first tap starts the fold when first).
+static PINL PTGT __m512 mp_fold_row(__m512 best, mp_taps t, int kw, int first) {
+	best = first ? t.t0 : _mm512_max_ps(t.t0, best);
+	best = _mm512_max_ps(t.t1, best);
+	return kw == 3 ? _mm512_max_ps(t.t2, best) : best;
+}
+
+// One column block of one plane: outputs [o, o + lanes) of every output row. The output
+// rows whose kernel rows are all inside the image, [rlo, rhi), run without a branch; with
+// 3 rows at stride 2 the last input row of one is the first of the next, split once. The
+// rows at the top and bottom skip their kernel rows outside the image.
 static PINL PTGT void mp_block(float *yc, const float *xc, int64_t h, int64_t wd, int64_t oh, int64_t ow, int64_t kh,
                                int kw, int64_t sh, int64_t ph, int64_t pw, int64_t dh, int64_t o, int64_t lanes,
                                int64_t ohi, int full) {
 	const int64_t plo = o == 0 ? pw : 0;
 	int64_t phi = 2 * lanes - 2 + kw;
 	if (phi > wd + pw - 2 * o) phi = wd + pw - 2 * o;
-	const __mmask16 redge = mp_mask(lanes) & (__mmask16)~mp_mask(ohi - o), store = mp_mask(lanes);
+	const __mmask16 redge = mp_mask(lanes) & (__mmask16)~mp_mask(ohi - o), smask = mp_mask(lanes);
 	const float *xq = xc - pw + 2 * o;
-	int64_t kept = -1;
-	mp_taps keep = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	float *yo = yc + o;
+#define MP_STORE(r, v) (full ? _mm512_storeu_ps(yo + (r) * ow, v) : _mm512_mask_storeu_ps(yo + (r) * ow, smask, v))
+#define MP_TAPS(ih) mp_row_taps(xq + (ih) * wd, kw, full, plo, phi, redge)
+	int64_t rlo = (ph + sh - 1) / sh, rhi = (h - 1 - (kh - 1) * dh + ph) / sh + 1;
+	if (h - 1 - (kh - 1) * dh + ph < 0) rhi = 0;
+	if (rhi > oh) rhi = oh;
+	if (rlo > rhi) rlo = rhi;
 	for (int64_t r = 0; r < oh; r++) {
+		if (r == rlo && rlo < rhi) { // the interior rows
+			if (kh == 3 && sh == 2 && dh == 1) {
+				mp_taps a = MP_TAPS(2 * r - ph);
+				for (; r < rhi; r++) {
+					const mp_taps b = MP_TAPS(2 * r - ph + 1), c = MP_TAPS(2 * r - ph + 2);
+					MP_STORE(r, mp_fold_row(mp_fold_row(mp_fold_row(a.t0, a, kw, 1), b, kw, 0), c, kw, 0));
+					a = c;
+				}
+			} else {
+				for (; r < rhi; r++) {
+					__m512 best = mp_fold_row(_mm512_setzero_ps(), MP_TAPS(r * sh - ph), kw, 1);
+					for (int64_t i = 1; i < kh; i++) best = mp_fold_row(best, MP_TAPS(r * sh + i * dh - ph), kw, 0);
+					MP_STORE(r, best);
+				}
+			}
+			if (r >= oh) break;
+		}
 		__m512 best = _mm512_set1_ps(-INFINITY);
-		int seen = 0;
-		int64_t last = -1;
-		mp_taps lt = keep;
+		int first = 1;
 		for (int64_t i = 0; i < kh; i++) {
 			const int64_t ih = r * sh + i * dh - ph;
 			if (ih < 0 || ih >= h) continue;
-			const mp_taps t = ih == kept ? keep : mp_row_taps(xq + ih * wd, kw, full, plo, phi, redge);
-			best = seen ? _mm512_max_ps(t.t0, best) : t.t0;
-			seen = 1;
-			best = _mm512_max_ps(t.t1, best);
-			if (kw == 3) best = _mm512_max_ps(t.t2, best);
-			last = ih, lt = t;
+			best = mp_fold_row(best, MP_TAPS(ih), kw, first);
+			first = 0;
 		}
-		kept = last, keep = lt;
-		if (full)
-			_mm512_storeu_ps(yc + r * ow + o, best);
-		else
-			_mm512_mask_storeu_ps(yc + r * ow + o, store, best);
+		MP_STORE(r, best);
 	}
+#undef MP_STORE
+#undef MP_TAPS
 }
 
 // The plane loop for one window shape: full blocks where every lane's taps are inside the

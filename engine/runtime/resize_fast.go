@@ -31,6 +31,7 @@ type resizeEntry struct {
 	sh, sw       float64 // scales
 	roi          [4]float64
 	rows, cols   twoTaps
+	rep          int // nearest, each input column read by rep consecutive outputs (integer upscale); 0 otherwise
 }
 
 // flatTaps converts axisTaps' taps, or reports false if one has more than two
@@ -82,13 +83,17 @@ func resizeTwoTap(c *opContext, x *Tensor, xs []float32, out []int, scales, roi 
 		if !ok1 || !ok2 {
 			return nil, false
 		}
+		e.rep = colRepeat(&e.cols, e.w, e.ow)
 		c.sess.tables.Store(resizeKey{c.node}, e)
 	}
 	h, w, oh, ow := e.h, e.w, e.oh, e.ow
 	planes := prod(x.Shape[:r-2])
 	y := c.tensorF32(ir.Float32, append(append([]int{}, x.Shape[:r-2]...), oh, ow))
 	ys := y.Data.([]float32)
-	rows, cols := &e.rows, &e.cols
+	rows, cols, rep := &e.rows, &e.cols, e.rep
+	if !resizeRep {
+		rep = 0
+	}
 	accel.ParallelFor(planes, max(1, (1<<15)/max(oh*ow, 1)), func(p0, p1 int) {
 		var tmp []float32
 		if rows.linear {
@@ -113,6 +118,10 @@ func resizeTwoTap(c *opContext, x *Tensor, xs []float32, out []int, scales, roi 
 					}
 					src = tmp
 				}
+				if rep > 0 {
+					repeatRow(orow, src[:w], rep)
+					continue
+				}
 				interpRow(orow, src, cols)
 			}
 		}
@@ -132,5 +141,49 @@ func interpRow(orow, src []float32, cols *twoTaps) {
 	i1, w0, w1 := cols.i1[:len(orow)], cols.w0[:len(orow)], cols.w1[:len(orow)]
 	for o := range orow {
 		orow[o] = w0[o]*src[i0[o]] + w1[o]*src[i1[o]]
+	}
+}
+
+// resizeRep switches the integer-scale nearest path (repeatRow) on; BenchmarkResizeNearest2x
+// turns it off to time interpRow's gather.
+var resizeRep = true
+
+// colRepeat returns s when nearest column taps read input column o/s for every output
+// column o (an integer upscale: 2× nearest with asymmetric/floor, as an FPN or a
+// detector's neck writes it), or 0.
+func colRepeat(cols *twoTaps, w, ow int) int {
+	if cols.linear || w == 0 || ow%w != 0 || ow/w < 2 {
+		return 0
+	}
+	s := ow / w
+	for o, i := range cols.i0[:ow] {
+		if int(i) != o/s {
+			return 0
+		}
+	}
+	return s
+}
+
+// repeatRow writes each value of src s times over orow (len(orow) = s·len(src)): the
+// same values interpRow gathers, without an index load per output.
+func repeatRow(orow, src []float32, s int) {
+	if s == 2 {
+		orow = orow[:2*len(src)]
+		for len(src) >= 4 { // four values per bounds check
+			o, v := orow[:8:8], src[:4:4]
+			o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = v[0], v[0], v[1], v[1], v[2], v[2], v[3], v[3]
+			orow, src = orow[8:], src[4:]
+		}
+		for i, v := range src {
+			orow[2*i], orow[2*i+1] = v, v
+		}
+		return
+	}
+	orow = orow[:s*len(src)]
+	for i, v := range src {
+		o := orow[s*i : s*i+s]
+		for j := range o {
+			o[j] = v
+		}
 	}
 }

@@ -91,3 +91,68 @@ func BenchmarkResize2x(b *testing.B) {
 		}
 	}
 }
+
+// Nearest Resize with integer upscales (2× and 3× per axis, floor and round modes,
+// asymmetric and half_pixel): the repeated-column path against interpRow's gather (the
+// same values, bit for bit), odd sizes, batches of planes.
+func TestResizeNearestRepeat(t *testing.T) {
+	rng := rand.New(rand.NewSource(34))
+	str := func(name, v string) *ir.Attribute {
+		return &ir.Attribute{Name: name, Type: ir.AttrString, String: []byte(v)}
+	}
+	for i := 0; i < 24; i++ {
+		coord := []string{"asymmetric", "half_pixel"}[i%2]
+		attrs := []*ir.Attribute{str("mode", "nearest"), str("coordinate_transformation_mode", coord),
+			str("nearest_mode", []string{"floor", "round_prefer_floor", "round_prefer_ceil"}[i%3])}
+		sh, sw := float32(1+rng.Intn(3)), float32(2+rng.Intn(2))
+		x := randT(rng, 1, 1+rng.Intn(3), 1+rng.Intn(5), 1+rng.Intn(13), 1+rng.Intn(40))
+		g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x"}}, Outputs: []*ir.ValueInfo{{Name: "y"}}}
+		g.Initializers = append(g.Initializers, f32Tensor(t, "s", []int64{4}, []float32{1, 1, sh, sw}))
+		g.Nodes = []*ir.Node{{OpType: "Resize", Name: "r", Inputs: []string{"x", "", "s"}, Outputs: []string{"y"}, Attrs: attrs}}
+		model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
+		run := func(rep bool) *Tensor {
+			resizeRep = rep
+			defer func() { resizeRep = true }()
+			s, err := New(model, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res["y"]
+		}
+		got, want := run(true), run(false)
+		closeTo(t, fmt.Sprintf("%d %s scales %g×%g x %v", i, coord, sh, sw, x.Shape), got, want, 0, 0)
+	}
+	cols := twoTaps{i0: []int32{0, 0, 1, 1, 2, 2}}
+	if colRepeat(&cols, 3, 6) != 2 || colRepeat(&twoTaps{i0: []int32{0, 1, 1, 2, 2, 2}}, 3, 6) != 0 {
+		t.Fatal("colRepeat misjudged a 2× row")
+	}
+}
+
+// BenchmarkResizeNearest2x times the OCR detector's nearest 2× upsamplings (32 planes,
+// 6×20 and 12×40, asymmetric/floor), each followed by a GlobalAveragePool: repeated
+// columns against interpRow's gather.
+func BenchmarkResizeNearest2x(b *testing.B) {
+	rng := rand.New(rand.NewSource(35))
+	for _, hw := range [][2]int{{6, 20}, {12, 40}} {
+		x := randT(rng, 1, 1, 32, hw[0], hw[1])
+		g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x"}}, Outputs: []*ir.ValueInfo{{Name: "y"}}}
+		g.Initializers = append(g.Initializers, f32Tensor(b, "s", []int64{4}, []float32{1, 1, 2, 2}))
+		g.Nodes = []*ir.Node{{OpType: "Resize", Name: "r", Inputs: []string{"x", "", "s"}, Outputs: []string{"u"},
+			Attrs: []*ir.Attribute{{Name: "mode", Type: ir.AttrString, String: []byte("nearest")},
+				{Name: "coordinate_transformation_mode", Type: ir.AttrString, String: []byte("asymmetric")},
+				{Name: "nearest_mode", Type: ir.AttrString, String: []byte("floor")}}},
+			{OpType: "GlobalAveragePool", Name: "gap", Inputs: []string{"u"}, Outputs: []string{"y"}}}
+		model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
+		for _, rep := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%dx%d/repeat=%v", hw[0], hw[1], rep), func(b *testing.B) {
+				resizeRep = rep
+				defer func() { resizeRep = true }()
+				benchModel(b, model, map[string]*Tensor{"x": x}, true)
+			})
+		}
+	}
+}
