@@ -85,6 +85,15 @@ PW_DISPATCH(pw_dispatch_clip, 2)
 PW_DISPATCH(pw_dispatch_hard, 3)
 PW_DISPATCH(pw_dispatch_silu, 5)
 
+// pw_sliver returns the vectors of the sliver of pixels starting at jr (at most PW_NV,
+// the last one masked by *ml) for a pixel range ending at j1.
+static inline PTGT int pw_sliver(int64_t jr, int64_t j1, __mmask16 *ml) {
+	const int64_t nr = j1 - jr < 16 * PW_NV ? j1 - jr : 16 * PW_NV;
+	const int V = (int)((nr + 15) / 16);
+	*ml = ep_tailmask(nr - 16 * (V - 1));
+	return V;
+}
+
 void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float *x, int64_t ldx, const float *bias, float *y,
                               int64_t ldy, int64_t j0, int64_t j1, int act, float p, float q) {
 	float bbuf[PW_KC * 16 * PW_NV] __attribute__((aligned(64)));
@@ -102,9 +111,8 @@ void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float 
 		for (int64_t ir = 0; ir < m; ir += PW_MR) {
 			const int R = (int)(m - ir < PW_MR ? m - ir : PW_MR);
 			for (int64_t jr = j0; jr < j1; jr += 16 * PW_NV) {
-				const int64_t nr = j1 - jr < 16 * PW_NV ? j1 - jr : 16 * PW_NV;
-				const int V = (int)((nr + 15) / 16);
-				const __mmask16 ml = ep_tailmask(nr - 16 * (V - 1));
+				__mmask16 ml;
+				const int V = pw_sliver(jr, j1, &ml);
 				for (int64_t pc = 0; pc < k; pc += PW_KC) {
 					const int64_t kc = k - pc < PW_KC ? k - pc : PW_KC;
 					dispatch(R, V, kc, w + ir * k + pc, k, x + pc * ldx + jr, ldx, y + ir * ldy + jr, ldy, ml, bias ? bias + ir : 0,
@@ -115,9 +123,8 @@ void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float 
 		return;
 	}
 	for (int64_t jr = j0; jr < j1; jr += 16 * PW_NV) {
-		const int64_t nr = j1 - jr < 16 * PW_NV ? j1 - jr : 16 * PW_NV;
-		const int V = (int)((nr + 15) / 16);
-		const __mmask16 ml = ep_tailmask(nr - 16 * (V - 1));
+		__mmask16 ml;
+		const int V = pw_sliver(jr, j1, &ml);
 		for (int64_t pc = 0; pc < k; pc += PW_KC) {
 			const int64_t kc = k - pc < PW_KC ? k - pc : PW_KC;
 			const float *bs = x + pc * ldx + jr;
