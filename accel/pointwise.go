@@ -8,7 +8,9 @@ package accel
 // channels, whichever is longer) are split over the worker pool; every element sums its
 // products in the same order whatever the split, so results depend on the backend only.
 // On AVX-512 the sums are those of SGEMM's direct path and the epilogue is BiasAct's (and
-// SiLU's), so the result is bit for bit the SGEMM-then-BiasAct one. It returns false,
+// SiLU's), so the result is bit for bit the SGEMM-then-BiasAct one. One pixel (n = 1) is
+// a matrix-vector product: SGEMM's one-row path on the transposed product, then BiasAct
+// (and SiLU), on every backend. It returns false,
 // touching nothing, where the backend has no such kernel or k is 0: the caller then runs
 // SGEMM and its epilogue.
 func PointwiseConv(m, k, n int, w, x, bias, y []float32, act Act) bool {
@@ -32,6 +34,15 @@ func PointwiseConv(m, k, n int, w, x, bias, y []float32, act Act) bool {
 	if m == 0 || n == 0 {
 		return true
 	}
+	if n == 1 {
+		// One pixel (a squeeze-and-excitation block's 1×1 convolutions on pooled
+		// channels): y = W·x is a matrix-vector product, which SGEMM's one-row path
+		// computes as yᵀ = xᵀ·Wᵀ with k in the vector lanes; the register tiles below
+		// would use one lane of sixteen. Then the epilogue as BiasAct (and SiLU) do it.
+		SGEMM(false, true, 1, m, k, 1, x, k, w, k, 0, y, m)
+		pointwiseEpilogue(y[:m], m, bias, act)
+		return true
+	}
 	gemmTiles(m, n, k, func(i0, i1, j0, j1 int) {
 		var bs []float32
 		if bias != nil {
@@ -40,6 +51,18 @@ func PointwiseConv(m, k, n int, w, x, bias, y []float32, act Act) bool {
 		kern(i1-i0, k, n, w[i0*k:i1*k], x, bs, y[i0*n:i1*n], j0, j1, act)
 	})
 	return true
+}
+
+// pointwiseEpilogue applies bias and act to the m×1 output of one pixel.
+func pointwiseEpilogue(y []float32, m int, bias []float32, act Act) {
+	silu := act.Kind == ActSiLU
+	if silu {
+		act = Act{Kind: ActNone}
+	}
+	BiasAct(y, m, 1, bias, act)
+	if silu {
+		SiLU(y, y)
+	}
 }
 
 // HasPointwise reports whether PointwiseConv has a kernel on the selected backend.

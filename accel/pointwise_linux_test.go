@@ -37,3 +37,27 @@ func BenchmarkPointwiseConv(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPointwiseConvOnePixel: the squeeze-and-excitation 1×1 convolutions of
+// MobileNetV3 and EfficientNet (one pixel), SGEMM's matrix-vector path (what
+// PointwiseConv runs) against the register-tile kernel it replaced, one thread.
+func BenchmarkPointwiseConvOnePixel(b *testing.B) {
+	if !HasPointwise() {
+		b.Skip("no pointwise kernel on this backend")
+	}
+	old := SetMaxThreads(1)
+	defer SetMaxThreads(old)
+	r := rand.New(rand.NewPCG(1, 2))
+	act := Act{Kind: ActRelu}
+	for _, s := range [][2]int{{144, 576}, {576, 144}, {48, 1152}, {1152, 48}} {
+		m, k := s[0], s[1]
+		w, x, bias, y := randF32(r, m*k, 1), randF32(r, k, 1), randF32(r, m, 1), make([]float32, m)
+		flops := float64(2 * m * k)
+		b.Run(fmt.Sprintf("gemv/%dx%d", m, k), func(b *testing.B) {
+			bestGFLOPs(b, flops, func() { PointwiseConv(m, k, 1, w, x, bias, y, act) })
+		})
+		b.Run(fmt.Sprintf("tiles/%dx%d", m, k), func(b *testing.B) {
+			bestGFLOPs(b, flops, func() { tab().pointwise(m, k, 1, w, x, bias, y, 0, 1, act) })
+		})
+	}
+}

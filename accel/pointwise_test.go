@@ -117,6 +117,63 @@ func TestPointwiseConvNaN(t *testing.T) {
 	}
 }
 
+// TestPointwiseConvOnePixel: one pixel (a squeeze-and-excitation 1×1 convolution) is
+// SGEMM's matrix-vector product xᵀ·Wᵀ then BiasAct (and SiLU), bit for bit, within the
+// GEMM bound of the reference, and the same bits at 1 and 2 threads.
+func TestPointwiseConvOnePixel(t *testing.T) {
+	if !HasPointwise() {
+		t.Skip("no pointwise kernel on this backend")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, c := range [][2]int{{1, 1}, {9, 17}, {144, 576}, {576, 144}, {1000, 1280}, {40, 3}} {
+		m, k := c[0], c[1]
+		w, x := randF32(r, m*k, 1), randF32(r, k, 1)
+		var bias []float32
+		if m%2 == 0 {
+			bias = randF32(r, m, 1)
+		}
+		for _, act := range pointwiseActs {
+			want := make([]float32, m)
+			refPointwise(m, k, 1, w, x, bias, want, act)
+			same := make([]float32, m)
+			SGEMM(false, true, 1, m, k, 1, x, k, w, k, 0, same, m)
+			plain := act
+			if act.Kind == ActSiLU {
+				plain = Act{Kind: ActNone}
+			}
+			BiasAct(same, m, 1, bias, plain)
+			if act.Kind == ActSiLU {
+				SiLU(same, same)
+			}
+			var ys [2][]float32
+			for th := range ys {
+				withThreads(t, th+1, func() {
+					full, y := guardedF32(m, float32(math.NaN()))
+					if !PointwiseConv(m, k, 1, w, x, bias, y, act) {
+						t.Fatal("PointwiseConv refused one pixel")
+					}
+					checkGuardsF32(t, "PointwiseConv/one-pixel", full, m)
+					ys[th] = y
+				})
+			}
+			tol := 1.1 * float64(k+2) * math.Pow(2, -23)
+			for i := 0; i < m; i++ {
+				var bound float64
+				for p := 0; p < k; p++ {
+					bound += math.Abs(float64(w[i*k+p]))
+				}
+				got := ys[0][i]
+				if d := math.Abs(float64(got - want[i])); !(d <= tol*bound+1e-30) {
+					t.Fatalf("%dx%d act %d: y[%d] = %g, want %g", m, k, act.Kind, i, got, want[i])
+				}
+				if math.Float32bits(got) != math.Float32bits(same[i]) || math.Float32bits(ys[1][i]) != math.Float32bits(got) {
+					t.Fatalf("%dx%d act %d: y[%d] = %g (2 threads %g), SGEMM's xᵀ·Wᵀ then BiasAct %g", m, k, act.Kind, i, got, ys[1][i], same[i])
+				}
+			}
+		}
+	}
+}
+
 // TestPointwiseConvThreads: the public entry point gives the same bits at 1 and 2
 // threads, split by pixels (n > m) and by channels (m > n).
 func TestPointwiseConvThreads(t *testing.T) {
