@@ -84,7 +84,7 @@ void EP_TGT mc_convt2x2_avx512(int64_t cin, int64_t cout, int64_t h, int64_t w, 
                                float *y, int64_t g0, int64_t g1, int act, float pf, float qf) {
 	const int64_t nsr = (w + 15) / 16, nseg = h * nsr, S = h * w, O = 4 * S, ldw = 4 * cout;
 	const __m512 p = _mm512_set1_ps(pf), q = _mm512_set1_ps(qf);
-	const int pack = cout > 1 && cin <= CT_PACK;
+	const int pack = cout > 1 && cin > 0 && cin <= CT_PACK; // no zero-length array
 	float buf[pack ? cin * CT_NV * 16 : 1];
 	for (int64_t g = g0; g < g1; g++) {
 		const int64_t seg0 = g * CT_NV, V = nseg - seg0 < CT_NV ? nseg - seg0 : CT_NV;

@@ -13,11 +13,12 @@ var convT2x2Acts = append(append([]Act{}, pointwiseActs...), Act{Kind: ActSigmoi
 
 // TestConvTranspose2x2 checks every backend's 2×2 / stride-2 ConvTranspose against the
 // float64 reference on the bench set's shapes and random ones (rows shorter and longer
-// than 16, tails, one channel in or out, more than CT_PACK in), over a range of segment
-// groups, with NaN left in the outputs of the other groups and guards around the output.
+// than 16, tails, none, one or more than CT_PACK channels in, one out), over a range of
+// segment groups, with NaN left in the outputs of the other groups and guards around the
+// output.
 func TestConvTranspose2x2(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	cases := [][4]int{{16, 8, 24, 80}, {8, 1, 48, 160}, {64, 32, 16, 16}, {32, 16, 32, 32}, {1, 1, 1, 1}, {3, 5, 7, 17}, {2, 3, 5, 33}, {130, 3, 3, 20}}
+	cases := [][4]int{{16, 8, 24, 80}, {8, 1, 48, 160}, {64, 32, 16, 16}, {32, 16, 32, 32}, {1, 1, 1, 1}, {3, 5, 7, 17}, {2, 3, 5, 33}, {130, 3, 3, 20}, {0, 3, 2, 5}}
 	for i := 0; i < 20; i++ {
 		cases = append(cases, [4]int{1 + r.IntN(40), 1 + r.IntN(9), 1 + r.IntN(20), 1 + r.IntN(70)})
 	}
