@@ -22,8 +22,6 @@
 #define PW_MR 8
 #define PW_NV 3
 #define PW_KC 256
-// Planes of at most this many pixels take the row-tiles-outer order (see below).
-#define PW_SMALL_N (4 * 16 * PW_NV)
 
 
 static inline __attribute__((always_inline)) PTGT void pw_tile(const int R, const int V, int64_t kc, const float *a, int64_t lda,
@@ -102,26 +100,6 @@ void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float 
 	                                                       : act == 3 || act == 4 ? pw_dispatch_hard
 	                                                       : act == 5             ? pw_dispatch_silu
 	                                                                              : pw_dispatch_none;
-	if (ldx <= PW_SMALL_N) {
-		// Few pixels (7×7, 13×13 maps): the weights, up to 1280×960, are the big operand.
-		// Row tiles outer, so a tile's rows of w stay in L1 over the slivers and k-blocks
-		// and w is read once, not once per sliver; x (k rows of a few pixels) stays in L2
-		// and is read in place (rows this short do not crowd L1 sets). Each element's sum
-		// runs over the same k-blocks in the same order as below.
-		for (int64_t ir = 0; ir < m; ir += PW_MR) {
-			const int R = (int)(m - ir < PW_MR ? m - ir : PW_MR);
-			for (int64_t jr = j0; jr < j1; jr += 16 * PW_NV) {
-				__mmask16 ml;
-				const int V = pw_sliver(jr, j1, &ml);
-				for (int64_t pc = 0; pc < k; pc += PW_KC) {
-					const int64_t kc = k - pc < PW_KC ? k - pc : PW_KC;
-					dispatch(R, V, kc, w + ir * k + pc, k, x + pc * ldx + jr, ldx, y + ir * ldy + jr, ldy, ml, bias ? bias + ir : 0,
-					         pc == 0, pc + kc == k, act, p, q);
-				}
-			}
-		}
-		return;
-	}
 	for (int64_t jr = j0; jr < j1; jr += 16 * PW_NV) {
 		__mmask16 ml;
 		const int V = pw_sliver(jr, j1, &ml);
