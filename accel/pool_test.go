@@ -2,6 +2,7 @@ package accel
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
@@ -253,6 +254,61 @@ func BenchmarkParallelForTwoTasks(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					impl.run(2, task)
+				}
+			})
+		})
+	}
+}
+
+// TestPacerYieldsEveryInterval: a zero Pacer yields at its first Tick, then not again
+// until yieldEvery has passed; Skip starts the interval without yielding.
+func TestPacerYieldsEveryInterval(t *testing.T) {
+	yields := 0
+	prev := gosched
+	gosched = func() { yields++ }
+	defer func() { gosched = prev }()
+
+	var p Pacer
+	p.Tick()
+	p.Tick()
+	if yields != 1 {
+		t.Fatalf("a zero pacer's first two ticks yielded %d times, want 1", yields)
+	}
+	p.last = time.Now().Add(-yieldEvery)
+	p.Tick()
+	if yields != 2 {
+		t.Fatalf("a tick yieldEvery after the last yield did not yield")
+	}
+	var q Pacer
+	q.Skip()
+	q.Tick()
+	if yields != 2 {
+		t.Fatalf("a tick right after Skip yielded")
+	}
+}
+
+// BenchmarkPacedKernelLoop calls a 320×49×960 pointwise convolution (MobileNetV2's
+// last projection, about 100 µs at two threads) back to back at two threads, the way a
+// session runs a model, with the caller and the workers passing through the scheduler
+// every yieldEvery (paced) and never (unpaced). Unpaced, once the loop has run 10 ms
+// the runtime's monitor takes the P of each goroutine in a cgo call at every tick.
+// The figure is the mean, not the best: the cost is in the calls that hit a retake.
+func BenchmarkPacedKernelLoop(b *testing.B) {
+	if !HasPointwise() {
+		b.Skip("no pointwise kernel on this backend")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	m, n, k := 320, 49, 960
+	w, x, bias, y := randF32(r, m*k, 1), randF32(r, k*n, 1), randF32(r, m, 1), make([]float32, m*n)
+	for _, paced := range []bool{true, false} {
+		b.Run(map[bool]string{true: "paced", false: "unpaced"}[paced], func(b *testing.B) {
+			defer func(prev bool) { pacing = prev }(pacing)
+			pacing = paced
+			withThreads(b, 2, func() {
+				var pace Pacer
+				for i := 0; i < b.N; i++ {
+					pace.Tick()
+					PointwiseConv(m, k, n, w, x, bias, y, Act{Kind: ActClip, Q: 6})
 				}
 			})
 		})

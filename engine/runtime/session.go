@@ -627,9 +627,17 @@ func (s *Session) runGraph(ctx context.Context, p *graphPlan, parent *scope, inp
 		}
 	}
 	var in []*Tensor
+	// The kernels run in cgo calls back to back; the pacer keeps this goroutine passing
+	// through the scheduler (see accel.Pacer). A subgraph's first step does not yield:
+	// a loop body runs once per iteration.
+	var pace accel.Pacer
+	if p != s.main {
+		pace.Skip()
+	}
 	for i := range p.steps {
 		st := &p.steps[i]
 		n := st.node
+		pace.Tick()
 		if err := ctx.Err(); err != nil {
 			return nil, &ir.Error{Kind: ir.KindCancelled, Err: err}
 		}
