@@ -13,10 +13,12 @@ var pointwiseActs = []Act{{Kind: ActNone}, {Kind: ActRelu}, {Kind: ActClip, P: 0
 	{Kind: ActHardSwish, P: 1.0 / 6, Q: 0.5}, {Kind: ActSiLU}}
 
 // pointwiseCases: m×k×n with row and column tails (m not a multiple of 8, n not of 16 or
-// 48), k over one to three k-blocks of 256, m ≤ 8 (no sliver copy), n of the mobile nets.
+// 48), k over one to three k-blocks of 256, m ≤ 8 (no sliver copy), n of the mobile nets,
+// last slivers of 49–64 pixels (one four-vector sliver, 6-row tiles) after none or one
+// sliver of 48.
 func pointwiseCases(r *rand.Rand) [][3]int {
 	cs := [][3]int{{1, 1, 1}, {2, 3, 5}, {8, 16, 48}, {9, 17, 49}, {16, 32, 112}, {24, 300, 33}, {7, 600, 100},
-		{40, 257, 65}, {3, 5, 1000}, {33, 96, 196}}
+		{40, 257, 65}, {3, 5, 1000}, {33, 96, 196}, {20, 300, 49}, {13, 520, 64}, {6, 40, 57}, {23, 70, 112}}
 	for i := 0; i < 16; i++ {
 		cs = append(cs, [3]int{1 + r.IntN(40), 1 + r.IntN(300), 1 + r.IntN(200)})
 	}
@@ -41,8 +43,11 @@ func TestPointwiseConv(t *testing.T) {
 			if r.IntN(4) > 0 {
 				bias = randF32(r, m, 1)
 			}
-			j0 := r.IntN(n)
-			j1 := j0 + 1 + r.IntN(n-j0)
+			j0, j1 := 0, n // every pixel, and a random range
+			if r.IntN(2) == 0 {
+				j0 = r.IntN(n)
+				j1 = j0 + 1 + r.IntN(n-j0)
+			}
 			for _, act := range pointwiseActs {
 				name := fmt.Sprintf("%s/%dx%dx%d/[%d,%d)/act%d", bt.name, m, k, n, j0, j1, act.Kind)
 				want := make([]float32, m*n)
