@@ -74,17 +74,23 @@ type Pacer struct{ last time.Time }
 
 // Tick calls runtime.Gosched when yieldEvery has passed since the last yield.
 func (p *Pacer) Tick() {
-	if now := time.Now(); now.Sub(p.last) >= yieldEvery && pacing {
-		gosched()
-		p.last = now
+	if p.due(time.Now()) {
+		runtime.Gosched()
 	}
 }
 
-// pacing and gosched are switched by tests and benchmarks only.
-var (
-	pacing  = true
-	gosched = runtime.Gosched
-)
+// due reports whether yieldEvery has passed since the last yield and, if so, starts the
+// next interval at now.
+func (p *Pacer) due(now time.Time) bool {
+	if now.Sub(p.last) < yieldEvery || unpaced.Load() {
+		return false
+	}
+	p.last = now
+	return true
+}
+
+// unpaced turns every pacer off, for BenchmarkPacedKernelLoop's comparison only.
+var unpaced atomic.Bool
 
 // Skip starts the pacer's interval now without yielding.
 func (p *Pacer) Skip() { p.last = time.Now() }

@@ -260,30 +260,24 @@ func BenchmarkParallelForTwoTasks(b *testing.B) {
 	}
 }
 
-// TestPacerYieldsEveryInterval: a zero Pacer yields at its first Tick, then not again
-// until yieldEvery has passed; Skip starts the interval without yielding.
+// TestPacerYieldsEveryInterval: a zero Pacer is due at once, then not again until
+// yieldEvery has passed; Skip starts the interval without a yield.
 func TestPacerYieldsEveryInterval(t *testing.T) {
-	yields := 0
-	prev := gosched
-	gosched = func() { yields++ }
-	defer func() { gosched = prev }()
-
+	t0 := time.Now()
 	var p Pacer
-	p.Tick()
-	p.Tick()
-	if yields != 1 {
-		t.Fatalf("a zero pacer's first two ticks yielded %d times, want 1", yields)
+	if !p.due(t0) {
+		t.Fatal("a zero pacer is not due at its first tick")
 	}
-	p.last = time.Now().Add(-yieldEvery)
-	p.Tick()
-	if yields != 2 {
-		t.Fatalf("a tick yieldEvery after the last yield did not yield")
+	if p.due(t0.Add(yieldEvery / 2)) {
+		t.Fatal("a pacer is due half an interval after its last yield")
+	}
+	if !p.due(t0.Add(yieldEvery)) {
+		t.Fatal("a pacer is not due an interval after its last yield")
 	}
 	var q Pacer
 	q.Skip()
-	q.Tick()
-	if yields != 2 {
-		t.Fatalf("a tick right after Skip yielded")
+	if q.due(q.last.Add(yieldEvery - time.Microsecond)) {
+		t.Fatal("a pacer is due within an interval of Skip")
 	}
 }
 
@@ -302,8 +296,8 @@ func BenchmarkPacedKernelLoop(b *testing.B) {
 	w, x, bias, y := randF32(r, m*k, 1), randF32(r, k*n, 1), randF32(r, m, 1), make([]float32, m*n)
 	for _, paced := range []bool{true, false} {
 		b.Run(map[bool]string{true: "paced", false: "unpaced"}[paced], func(b *testing.B) {
-			defer func(prev bool) { pacing = prev }(pacing)
-			pacing = paced
+			defer unpaced.Store(unpaced.Load())
+			unpaced.Store(!paced)
 			withThreads(b, 2, func() {
 				var pace Pacer
 				for i := 0; i < b.N; i++ {
