@@ -64,18 +64,9 @@ func TestConv1DFastFused(t *testing.T) {
 	model := conv1dModel(t)
 	x := randT(rand.New(rand.NewSource(23)), 1, 1, 1, 8000)
 	run := func(threads int, fast bool) *Tensor {
-		fastPaths = fast
-		defer func() { fastPaths = true }()
-		s, err := New(model, Options{Threads: threads})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, s := runSwitched(t, &fastPaths, fast, model, Options{Threads: threads}, map[string]*Tensor{"x": x})
 		if fast && len(s.main.steps) != 1 {
 			t.Fatalf("%d steps after fusion, want 1", len(s.main.steps))
-		}
-		res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
-		if err != nil {
-			t.Fatal(err)
 		}
 		return res["y"]
 	}

@@ -148,16 +148,7 @@ func TestConvTranspose2x2Direct(t *testing.T) {
 		feed := map[string]*Tensor{"x": randT(rng, 1, n, c, h, w)}
 		out := model.Graph.Outputs[0].Name
 		run := func(threads int, direct bool) *Tensor {
-			convT2x2Direct = direct
-			defer func() { convT2x2Direct = true }()
-			s, err := New(model, Options{Threads: threads})
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := s.Run(context.Background(), feed)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, _ := runSwitched(t, &convT2x2Direct, direct, model, Options{Threads: threads}, feed)
 			return res[out]
 		}
 		name := fmt.Sprintf("%d: %d→%d group %d, x %v, %v", i, c, m, group, feed["x"].Shape, acts)

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand"
@@ -43,16 +42,7 @@ func runBoth(t *testing.T, n *ir.Node, inputs []*Tensor) (fast, slow []*Tensor) 
 	}
 	m := &ir.Model{Opsets: []ir.OpsetImport{{Version: 21}}, Graph: g}
 	run := func(on bool) []*Tensor {
-		fastPaths = on
-		defer func() { fastPaths = true }()
-		s, err := New(m, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := s.Run(context.Background(), feed)
-		if err != nil {
-			t.Fatalf("%s (fast %v): %v", n.OpType, on, err)
-		}
+		res, _ := runSwitched(t, &fastPaths, on, m, Options{}, feed)
 		var out []*Tensor
 		for _, o := range n.Outputs {
 			out = append(out, res[o])

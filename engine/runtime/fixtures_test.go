@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelc/modelc/engine/format/npy"
 	"github.com/modelc/modelc/engine/format/onnx"
+	"github.com/modelc/modelc/engine/ir"
 )
 
 // TestFixtures runs the real-exporter fixtures of testdata/onnx and compares every output
@@ -85,4 +86,23 @@ func TestFixtures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runSwitched runs model on feed in a new session with the fast-path switch *sw (fastPaths,
+// resizeRep …) set to on, restores the switch, and returns the outputs and the session
+// (whose plan the caller may check).
+func runSwitched(t testing.TB, sw *bool, on bool, model *ir.Model, opts Options, feed map[string]*Tensor) (map[string]*Tensor, *Session) {
+	t.Helper()
+	prev := *sw
+	*sw = on
+	defer func() { *sw = prev }()
+	s, err := New(model, opts)
+	if err != nil {
+		t.Fatalf("New with the switch %v: %v", on, err)
+	}
+	res, err := s.Run(context.Background(), feed)
+	if err != nil {
+		t.Fatalf("Run with the switch %v: %v", on, err)
+	}
+	return res, s
 }

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand"
@@ -61,16 +60,7 @@ func TestFlatSplit(t *testing.T) {
 				g.Outputs = []*ir.ValueInfo{{Name: "y"}}
 				model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 20}}, Graph: g}
 				run := func(fast bool, threads int) *Tensor {
-					fastPaths = fast
-					defer func() { fastPaths = true }()
-					s, err := New(model, Options{Threads: threads})
-					if err != nil {
-						t.Fatal(err)
-					}
-					res, err := s.Run(context.Background(), inputs)
-					if err != nil {
-						t.Fatal(err)
-					}
+					res, _ := runSwitched(t, &fastPaths, fast, model, Options{Threads: threads}, inputs)
 					return res["y"]
 				}
 				want := run(true, 1)

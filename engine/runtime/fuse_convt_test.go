@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand"
@@ -76,18 +75,9 @@ func TestFuseConvTranspose(t *testing.T) {
 			model := &ir.Model{Opsets: []ir.OpsetImport{{Version: opset}}, Graph: g}
 			x := randT(rng, 2, 2, tc.c, tc.h, tc.w)
 			run := func(threads int, fast bool) *Tensor {
-				fastPaths = fast
-				defer func() { fastPaths = true }()
-				s, err := New(model, Options{Threads: threads})
-				if err != nil {
-					t.Fatal(err)
-				}
+				res, s := runSwitched(t, &fastPaths, fast, model, Options{Threads: threads}, map[string]*Tensor{"x": x})
 				if fast && len(s.main.steps) != tc.wantSteps {
 					t.Fatalf("%d steps after fusion, want %d", len(s.main.steps), tc.wantSteps)
-				}
-				res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
-				if err != nil {
-					t.Fatal(err)
 				}
 				return res[out]
 			}

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"math"
 	"math/rand"
 	"testing"
@@ -35,18 +34,9 @@ func TestFuseEpilogueSlabs(t *testing.T) {
 	model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
 	x := randT(rng, 1, 1, c, h, w)
 	run := func(threads int, fast bool) *Tensor {
-		fastPaths = fast
-		defer func() { fastPaths = true }()
-		s, err := New(model, Options{Threads: threads})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, s := runSwitched(t, &fastPaths, fast, model, Options{Threads: threads}, map[string]*Tensor{"x": x})
 		if fast && len(s.main.steps) != 1 {
 			t.Fatalf("%d steps after fusion, want 1", len(s.main.steps))
-		}
-		res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
-		if err != nil {
-			t.Fatal(err)
 		}
 		return res["y"]
 	}

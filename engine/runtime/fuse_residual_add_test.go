@@ -142,18 +142,9 @@ func TestFuseResidualAddBroadcast(t *testing.T) {
 	for _, rshape := range [][]int{{1, m, h, w}, {1, m, 1, 1}, {1, 1, h, w}, {2, m, h, w}} {
 		r := randT(rng, 1, rshape...)
 		run := func(fast bool) *Tensor {
-			fastPaths = fast
-			defer func() { fastPaths = true }()
-			s, err := New(model, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, s := runSwitched(t, &fastPaths, fast, model, Options{}, map[string]*Tensor{"x": x, "r": r})
 			if fast && len(s.main.steps) != 1 {
 				t.Fatalf("%d steps after fusion, want 1", len(s.main.steps))
-			}
-			res, err := s.Run(context.Background(), map[string]*Tensor{"x": x, "r": r})
-			if err != nil {
-				t.Fatal(err)
 			}
 			return res["y"]
 		}

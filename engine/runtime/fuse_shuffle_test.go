@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand"
@@ -49,18 +48,9 @@ func TestFuseChannelShuffle(t *testing.T) {
 			feed[fmt.Sprint("x", b)] = randT(rng, 1, sh...)
 		}
 		run := func(fast bool) *Tensor {
-			fastPaths = fast
-			defer func() { fastPaths = true }()
-			s, err := New(model, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, s := runSwitched(t, &fastPaths, fast, model, Options{}, feed)
 			if fast && len(s.main.steps) != 1 {
 				t.Fatalf("case %d: %d steps after fusion, want 1", i, len(s.main.steps))
-			}
-			res, err := s.Run(context.Background(), feed)
-			if err != nil {
-				t.Fatalf("case %d (fast %v): %v", i, fast, err)
 			}
 			return res["y"]
 		}

@@ -153,17 +153,7 @@ func TestFuseConvAfterMovement(t *testing.T) {
 			model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 13}}, Graph: g}
 			x := randT(rng, 1, 1, 2*c, 5, 6)
 			run := func(on bool) (map[string]*Tensor, *Session) {
-				fastPaths = on
-				defer func() { fastPaths = true }()
-				s, err := New(model, Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res, s
+				return runSwitched(t, &fastPaths, on, model, Options{}, map[string]*Tensor{"x": x})
 			}
 			fast, s := run(true)
 			slow, _ := run(false)

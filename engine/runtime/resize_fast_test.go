@@ -111,16 +111,7 @@ func TestResizeNearestRepeat(t *testing.T) {
 		g.Nodes = []*ir.Node{{OpType: "Resize", Name: "r", Inputs: []string{"x", "", "s"}, Outputs: []string{"y"}, Attrs: attrs}}
 		model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
 		run := func(rep bool) *Tensor {
-			resizeRep = rep
-			defer func() { resizeRep = true }()
-			s, err := New(model, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, _ := runSwitched(t, &resizeRep, rep, model, Options{}, map[string]*Tensor{"x": x})
 			return res["y"]
 		}
 		got, want := run(true), run(false)
