@@ -39,6 +39,28 @@ func BenchmarkPointwiseConv(b *testing.B) {
 	}
 }
 
+// BenchmarkPointwiseConvActs: the fused kernel per activation on narrow layers (k =
+// 16–24, the OCR detector's and MobileNetV3's), where the epilogue is a large share of
+// the work; each activation should cost little more than none (HardSwish, compiled
+// with a run-time switch, took twice as long). One thread, best run.
+func BenchmarkPointwiseConvActs(b *testing.B) {
+	if !HasPointwise() {
+		b.Skip("no pointwise kernel on this backend")
+	}
+	old := SetMaxThreads(1)
+	defer SetMaxThreads(old)
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, s := range [][3]int{{24, 1920, 16}, {24, 1920, 24}, {48, 480, 24}} {
+		m, n, k := s[0], s[1], s[2]
+		w, x, bias, y := randF32(r, m*k, 1), randF32(r, k*n, 1), randF32(r, m, 1), make([]float32, m*n)
+		for _, act := range pointwiseActs {
+			b.Run(fmt.Sprintf("act%d/%dx%dx%d", act.Kind, m, n, k), func(b *testing.B) {
+				bestGFLOPs(b, float64(2*m*n*k), func() { PointwiseConv(m, k, n, w, x, bias, y, act) })
+			})
+		}
+	}
+}
+
 // BenchmarkPointwiseConvOnePixel: the squeeze-and-excitation 1×1 convolutions of
 // MobileNetV3 and EfficientNet (one pixel), SGEMM's matrix-vector path (what
 // PointwiseConv runs) against the register-tile kernel it replaced, one thread.

@@ -244,18 +244,22 @@ func TestWinogradWeights(t *testing.T) {
 // stride-1 layers of resnet18 (224²), the UNet (64²) and the batch-16 small CNN (8²).
 func BenchmarkWinograd3x3(b *testing.B) {
 	type shape struct {
-		name       string
-		n, c, m, h int
+		name          string
+		n, c, m, h, w int // w 0: square
 	}
 	for _, s := range []shape{
-		{"resnet-56x56x64", 1, 64, 64, 56}, {"resnet-28x28x128", 1, 128, 128, 28}, {"resnet-14x14x256", 1, 256, 256, 14},
-		{"unet-64x64x16", 1, 16, 16, 64}, {"unet-32x32x32", 1, 32, 32, 32}, {"smallcnn-16x8x8x32", 16, 16, 32, 8},
+		{"resnet-56x56x64", 1, 64, 64, 56, 0}, {"resnet-28x28x128", 1, 128, 128, 28, 0}, {"resnet-14x14x256", 1, 256, 256, 14, 0},
+		{"unet-64x64x16", 1, 16, 16, 64, 0}, {"unet-32x32x32", 1, 32, 32, 32, 0}, {"smallcnn-16x8x8x32", 16, 16, 32, 8, 0},
+		{"ocrhead-24x80x32to16", 1, 32, 16, 24, 80},
 	} {
+		if s.w == 0 {
+			s.w = s.h
+		}
 		r := rand.New(rand.NewPCG(1, 2))
-		g := WinogradGeom{N: s.n, H: s.h, W: s.h, PT: 1, PL: 1, OH: s.h, OW: s.h}
-		x, w := randF32(r, s.n*s.c*s.h*s.h, 1), randF32(r, s.m*s.c*9, 1)
-		y := make([]float32, s.n*s.m*s.h*s.h)
-		flops := float64(2 * s.n * s.m * s.c * 9 * s.h * s.h)
+		g := WinogradGeom{N: s.n, H: s.h, W: s.w, PT: 1, PL: 1, OH: s.h, OW: s.w}
+		x, w := randF32(r, s.n*s.c*s.h*s.w, 1), randF32(r, s.m*s.c*9, 1)
+		y := make([]float32, s.n*s.m*s.h*s.w)
+		flops := float64(2 * s.n * s.m * s.c * 9 * s.h * s.w)
 		wt := NewWinogradWeights(w, s.m, s.c)
 		scratch := make([]float32, WinogradScratchLen(wt, g))
 		if HasWinograd3x3() {
@@ -267,11 +271,11 @@ func BenchmarkWinograd3x3(b *testing.B) {
 			})
 		}
 		if HasConvImplicit2D() {
-			p := Window2D{H: s.h, W: s.h, OH: s.h, OW: s.h, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1}
+			p := Window2D{H: s.h, W: s.w, OH: s.h, OW: s.w, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1}
 			b.Run(s.name+"/implicit", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					for img := 0; img < s.n; img++ {
-						ConvImplicit2D(s.m, s.c, p, w, x[img*s.c*s.h*s.h:], y[img*s.m*s.h*s.h:])
+						ConvImplicit2D(s.m, s.c, p, w, x[img*s.c*s.h*s.w:], y[img*s.m*s.h*s.w:])
 					}
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s-direct")
