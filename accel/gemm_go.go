@@ -29,8 +29,16 @@ func goSGEMM(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		return
 	}
 	kc := min(goKC, k)
-	bp := make([]float32, kc*n)
-	acc := make([]float32, n)
+	// SGEMMBias sends only products of fewer than smallFlops multiply-adds here, which
+	// fit the stack buffers: an allocation per call (several per run of a mobile
+	// network) would make the garbage collector run every few dozen runs.
+	var bpStack, accStack [smallFlops]float32
+	var bp, acc []float32
+	if kc*n <= smallFlops {
+		bp, acc = bpStack[:kc*n], accStack[:n]
+	} else {
+		bp, acc = make([]float32, kc*n), make([]float32, n)
+	}
 	for p0 := 0; p0 < k; p0 += kc {
 		pk := min(kc, k-p0)
 		for p := 0; p < pk; p++ {

@@ -14,9 +14,10 @@ import (
 	"github.com/modelc/modelc/engine/runtime"
 )
 
-// BenchmarkRuntime times one Session.Run per iteration on each model: the fixtures of
-// testdata/onnx by default, or the comma-separated MODELC_BENCH_MODELS (each model's
-// inputs in <model minus .onnx>.inputs.npz). MODELC_BENCH_THREADS sets the thread
+// BenchmarkRuntime times one Session.Run (and Session.Recycle of its outputs) per
+// iteration on each model: the fixtures of testdata/onnx by default, or the
+// comma-separated MODELC_BENCH_MODELS (each model's inputs in <model minus
+// .onnx>.inputs.npz). MODELC_BENCH_THREADS sets the thread
 // count (default 1); the first-ms metric is the cost of read + plan + first run.
 // bench/runtime.py and bench/runtime_set.py run this and onnxruntime side by side.
 func BenchmarkRuntime(b *testing.B) {
@@ -57,9 +58,11 @@ func BenchmarkRuntime(b *testing.B) {
 			first := time.Since(start)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := s.Run(context.Background(), inputs); err != nil {
+				out, err := s.Run(context.Background(), inputs)
+				if err != nil {
 					b.Fatal(err)
 				}
+				s.Recycle(out) // as a loop that uses each output and drops it would
 			}
 			// Load + plan + first run, in milliseconds.
 			b.ReportMetric(float64(first.Microseconds())/1e3, "first-ms")

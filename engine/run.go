@@ -78,6 +78,7 @@ func RunProfile(ctx context.Context, path string, inputs map[string]*ir.Tensor, 
 		if r == 1 {
 			s.ResetProfile() // the first run was the warm-up
 		}
+		s.Recycle(res) // only the last run's outputs are kept
 		if res, err = s.Run(ctx, vals); err != nil {
 			return nil, nil, withFile(err, path)
 		}

@@ -44,8 +44,9 @@ type Session struct {
 	// many times on inputs of one shape builds them once.
 	tables sync.Map
 	// pool is the memory plan's buffer pool, kept between runs (arena.go).
-	poolMu sync.Mutex
-	pool   *arena
+	poolMu   sync.Mutex
+	pool     *arena
+	recycled []*buffer // outputs given back by Recycle, for the next run's arena
 	// shapeVals caches the shape-only values of the main graph per input shapes.
 	shapeMu   sync.Mutex
 	shapeVals map[string][]*Tensor
@@ -540,6 +541,9 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (map[strin
 	}
 	a := s.takeArena()
 	outs, err := s.runGraph(ctx, s.main, nil, inputs, a)
+	if err == nil {
+		a.lend(outs)
+	}
 	s.returnArena(a)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,10 @@ type Tensor struct {
 	DType ir.DType
 	Shape []int
 	Data  any
+	// lent is the session's pooled buffer that holds this output alone, and lentAs the
+	// buffer's lending count when it was handed out (Session.Recycle).
+	lent   *buffer
+	lentAs uint64
 }
 
 // Len is the number of elements.

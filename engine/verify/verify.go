@@ -142,6 +142,8 @@ func Compare(ctx context.Context, ref, cand *runtime.Session, opts Options) (*Re
 				labelOut = i
 			}
 		}
+		ref.Recycle(r) // compared: their memory serves the next sample
+		cand.Recycle(cr)
 	}
 	if len(opts.Labels) > 0 {
 		e := &LabelCountError{Labels: len(opts.Labels), Samples: samples}
