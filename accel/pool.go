@@ -61,11 +61,14 @@ func MaxThreads() int {
 const spinFor = 100 * time.Microsecond
 
 // yieldEvery is how often a goroutine that never blocks passes through the scheduler:
-// well under the runtime's 10 ms preemption limit (a step that runs longer than the
-// difference can still meet it), and rare enough that Gosched's 0.1 µs does not show.
-// A goroutine locked to its thread (a call into libmodelc.so from a C or Python thread)
-// pays more per yield, a hand-off between threads of 10–35 µs: under 2 % of its time.
-const yieldEvery = 2 * time.Millisecond
+// under the runtime's 10 ms preemption limit (a step that runs longer than the
+// difference can still meet it), and rare, because a yield is dearer than its 0.1 µs on
+// the goroutine: Gosched wakes a thread for an idle P (runtime.wakep), a futex wake that
+// cost this VM about 50 µs of CPU. At 2 ms that was 3 % of MobileNetV3-Small's time at
+// one thread (pprof: goschedImpl → wakep → startm). A goroutine locked to its thread (a
+// call into libmodelc.so from a C or Python thread) pays a hand-off between threads of
+// 10–35 µs per yield: under 1 % of its time.
+const yieldEvery = 5 * time.Millisecond
 
 // Pacer lets a goroutine that calls kernels back to back (a session's run loop) pass
 // through the scheduler every yieldEvery; see the package comment above on why. The
