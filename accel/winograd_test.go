@@ -289,3 +289,41 @@ func BenchmarkWinograd3x3(b *testing.B) {
 		})
 	}
 }
+
+// TestWinograd3x3SameBitsAnyPlan: one thread, two threads splitting the tiles between
+// them (winogradPlan), and small blocks give the same bits, and a scratch sized for one
+// thread makes a two-thread call fall back to what fits.
+func TestWinograd3x3SameBitsAnyPlan(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 4))
+	defer SetMaxThreads(SetMaxThreads(0))
+	defer func(b int) { winoBlockBytes = b }(winoBlockBytes)
+	for _, s := range []struct{ n, c, m, h, w int }{{1, 16, 24, 55, 55}, {2, 8, 8, 60, 34}, {1, 16, 16, 64, 64}} {
+		g := WinogradGeom{N: s.n, H: s.h, W: s.w, PT: 1, PL: 1, OH: s.h, OW: s.w}
+		x, w, bias := randF32(r, s.n*s.c*s.h*s.w, 1), randF32(r, s.m*s.c*9, 1), randF32(r, s.m, 1)
+		wt := NewWinogradWeights(w, s.m, s.c)
+		_, _, tiles := g.tiles()
+		if _, slots := winogradPlan(s.m, s.c, tiles, 2); slots < 2 {
+			t.Fatalf("%+v: %d tiles are not split between two threads", s, tiles)
+		}
+		for _, k := range winoKernelsUnderTest() {
+			run := func(threads, blockBytes, scratchThreads int) []float32 {
+				winoBlockBytes = blockBytes
+				SetMaxThreads(scratchThreads)
+				scratch := make([]float32, WinogradScratchLen(wt, g))
+				SetMaxThreads(threads)
+				y := make([]float32, s.n*s.m*s.h*s.w)
+				winograd3x3(k.in, k.out, k.gemm, wt, g, x, bias, Act{Kind: ActRelu}, y, scratch)
+				return y
+			}
+			want := run(1, 1<<22, 1)
+			for _, p := range [][3]int{{2, 1 << 22, 2}, {2, 1 << 15, 2}, {3, 1 << 22, 3}, {2, 1 << 22, 1}, {1, 1 << 15, 1}} {
+				got := run(p[0], p[1], p[2])
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s, %+v, plan %v: y[%d] = %g, one thread %g", k.name, s, p, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
