@@ -12,8 +12,8 @@ import (
 // w = Identity(x) (the caller's own input, passed through).
 func recycleModel(t testing.TB, n int64) *ir.Model {
 	return &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: &ir.Graph{
-		Inputs:      []*ir.ValueInfo{vi("x", ir.Float32, n)},
-		Outputs:     []*ir.ValueInfo{vi("y", ir.Float32, n), vi("u", ir.Float32, n), vi("z", ir.Float32, 2, n/2), vi("w", ir.Float32, n)},
+		Inputs:       []*ir.ValueInfo{vi("x", ir.Float32, n)},
+		Outputs:      []*ir.ValueInfo{vi("y", ir.Float32, n), vi("u", ir.Float32, n), vi("z", ir.Float32, 2, n/2), vi("w", ir.Float32, n)},
 		Initializers: []*ir.Tensor{i64Tensor(t, "shape", 2, n/2)},
 		Nodes: []*ir.Node{
 			{Name: "relu", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"r"}},
