@@ -11,12 +11,7 @@ import (
 // BiasAct over the output) on the mobile nets' 1×1 layers (pointwiseShapes: m, n, k),
 // one thread, best run by thread CPU time where the platform has it.
 func BenchmarkPointwiseConv(b *testing.B) {
-	if !HasPointwise() {
-		b.Skip("no pointwise kernel on this backend")
-	}
-	old := SetMaxThreads(1)
-	defer SetMaxThreads(old)
-	r := rand.New(rand.NewPCG(1, 2))
+	r := onePointwiseThread(b)
 	act := Act{Kind: ActClip, P: 0, Q: 6}
 	for _, s := range pointwiseShapes {
 		m, n, k := s[0], s[1], s[2]
@@ -44,12 +39,7 @@ func BenchmarkPointwiseConv(b *testing.B) {
 // the work; each activation should cost little more than none (HardSwish, compiled
 // with a run-time switch, took twice as long). One thread, best run.
 func BenchmarkPointwiseConvActs(b *testing.B) {
-	if !HasPointwise() {
-		b.Skip("no pointwise kernel on this backend")
-	}
-	old := SetMaxThreads(1)
-	defer SetMaxThreads(old)
-	r := rand.New(rand.NewPCG(1, 2))
+	r := onePointwiseThread(b)
 	for _, s := range [][3]int{{24, 1920, 16}, {24, 1920, 24}, {48, 480, 24}} {
 		m, n, k := s[0], s[1], s[2]
 		w, x, bias, y := randF32(r, m*k, 1), randF32(r, k*n, 1), randF32(r, m, 1), make([]float32, m*n)
@@ -65,12 +55,7 @@ func BenchmarkPointwiseConvActs(b *testing.B) {
 // MobileNetV3 and EfficientNet (one pixel), SGEMM's matrix-vector path (what
 // PointwiseConv runs) against the register-tile kernel it replaced, one thread.
 func BenchmarkPointwiseConvOnePixel(b *testing.B) {
-	if !HasPointwise() {
-		b.Skip("no pointwise kernel on this backend")
-	}
-	old := SetMaxThreads(1)
-	defer SetMaxThreads(old)
-	r := rand.New(rand.NewPCG(1, 2))
+	r := onePointwiseThread(b)
 	act := Act{Kind: ActRelu}
 	for _, s := range [][2]int{{144, 576}, {576, 144}, {48, 1152}, {1152, 48}} {
 		m, k := s[0], s[1]
@@ -91,12 +76,7 @@ func BenchmarkPointwiseConvOnePixel(b *testing.B) {
 // best run. The figure to compare is the fused kernel's with and without its software
 // prefetches (git stash), and with the cache warm (BenchmarkPointwiseConv).
 func BenchmarkPointwiseConvCold(b *testing.B) {
-	if !HasPointwise() {
-		b.Skip("no pointwise kernel on this backend")
-	}
-	old := SetMaxThreads(1)
-	defer SetMaxThreads(old)
-	r := rand.New(rand.NewPCG(1, 2))
+	r := onePointwiseThread(b)
 	junk := make([]float32, 16<<20)
 	act := Act{Kind: ActClip, P: 0, Q: 6}
 	for _, s := range [][3]int{{96, 12544, 16}, {320, 49, 960}, {1280, 49, 320}} {
@@ -120,4 +100,15 @@ func BenchmarkPointwiseConvCold(b *testing.B) {
 			b.ReportMetric(2*float64(m*n*k)/best.Seconds()/1e9, "GFLOP/s")
 		})
 	}
+}
+
+// onePointwiseThread skips b where the backend has no pointwise kernel, runs it on one
+// thread (restored after) and returns its random source.
+func onePointwiseThread(b *testing.B) *rand.Rand {
+	if !HasPointwise() {
+		b.Skip("no pointwise kernel on this backend")
+	}
+	old := SetMaxThreads(1)
+	b.Cleanup(func() { SetMaxThreads(old) })
+	return rand.New(rand.NewPCG(1, 2))
 }
