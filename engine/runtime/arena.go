@@ -56,7 +56,7 @@ func (s *Session) takeArena() *arena {
 }
 
 // lend marks each output that is the only value in its pooled buffer as the buffer's
-// (Recycle can give the buffer back); it runs before returnArena drops the buffers.
+// (Recycle can give the buffer back).
 // Two outputs in one buffer (a value and its Reshape, the parts of a Split) are left
 // unmarked: recycling one would overwrite the other.
 func (a *arena) lend(outs []*Tensor) {
@@ -112,11 +112,13 @@ func (s *Session) Recycle(outputs map[string]*Tensor) {
 const maxRecycled = 64
 
 // returnArena keeps the idle buffers for the next run. Buffers still referenced belong
-// to the caller now (outputs) or to a run that failed; they are dropped from the pool.
-func (s *Session) returnArena(a *arena) {
-	a.live, a.fresh = nil, nil
+// to the caller now (outs, the run's outputs, lent under the lock that Recycle takes) or
+// to a run that failed (outs nil); they are dropped from the pool.
+func (s *Session) returnArena(a *arena, outs []*Tensor) {
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
+	a.lend(outs)
+	a.live, a.fresh = nil, nil
 	if s.pool == nil || len(a.idle) > len(s.pool.idle) {
 		s.pool = a
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -112,5 +113,45 @@ func TestRecycleLoopAllocatesLittle(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > n*4/8 {
 		t.Errorf("%d bytes allocated per run for a %d-byte output", per, n*4)
+	}
+}
+
+// Runs on one session from several goroutines, each recycling its outputs, compute
+// right (with -race: no unsynchronised access to the pool).
+func TestRecycleConcurrentRuns(t *testing.T) {
+	const n = 1 << 12
+	s, err := New(recycleModel(t, n), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32((i+g)%5) - 2
+			}
+			feed := map[string]*Tensor{"x": f32([]int{n}, x...)}
+			for r := 0; r < 30; r++ {
+				out, err := s.Run(context.Background(), feed)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for i, v := range out["u"].Data.([]float32) {
+					if want := -max(x[i], 0) * x[i]; v != want {
+						errs <- fmt.Errorf("goroutine %d, run %d: u[%d] = %v, want %v", g, r, i, v, want)
+						return
+					}
+				}
+				s.Recycle(out)
+			}
+			errs <- nil
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

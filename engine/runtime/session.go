@@ -541,10 +541,10 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Tensor) (map[strin
 	}
 	a := s.takeArena()
 	outs, err := s.runGraph(ctx, s.main, nil, inputs, a)
-	if err == nil {
-		a.lend(outs)
+	if err != nil {
+		outs = nil
 	}
-	s.returnArena(a)
+	s.returnArena(a, outs)
 	if err != nil {
 		return nil, err
 	}
