@@ -56,8 +56,7 @@ func (s *Session) takeArena() *arena {
 }
 
 // lend marks each output that is the only value in its pooled buffer as the buffer's
-// (Recycle can give the buffer back).
-// Two outputs in one buffer (a value and its Reshape, the parts of a Split) are left
+// (Recycle can give the buffer back). Two outputs in one buffer (a value and its Reshape, the parts of a Split) are left
 // unmarked: recycling one would overwrite the other.
 func (a *arena) lend(outs []*Tensor) {
 	holders := make([]int, len(outs))
@@ -86,7 +85,7 @@ func (a *arena) lend(outs []*Tensor) {
 
 // Recycle gives a run's outputs back to the session: later runs reuse their memory
 // instead of allocating it. A loop that runs a model and drops each output (a benchmark,
-// a calibration or verification pass) then allocates next to nothing per run, and the
+// a verification pass) then allocates next to nothing per run, and the
 // garbage collector, which otherwise starts every few dozen runs of a model with a large
 // output, rarely runs: an OCR detector's 120 KB output cost it a quarter of its time.
 // Each tensor's Data is set to nil; the caller must keep no other reference to the data.
