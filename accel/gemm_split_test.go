@@ -14,7 +14,7 @@ func TestGEMMTilesSlabs(t *testing.T) {
 	for _, th := range []int{2, 3, 4} {
 		withThreads(t, th, func() {
 			for _, s := range [][3]int{{25, 20, 1100}, {13, 12, 4000}, {1, 1, 1 << 19}, {97, 61, 100}, {300, 7, 300},
-				{13, 2000, 33}, {64, 3136, 16}, {49, 48, 300}, {37, 5, 5000}} {
+				{13, 2000, 33}, {64, 3136, 16}, {49, 48, 300}, {37, 5, 5000}, {1, 512, 128}, {2, 4096, 16}} {
 				m, n, k := s[0], s[1], s[2]
 				count := make([]int, m*n)
 				rows := make(chan [2]int, 64)
@@ -44,11 +44,13 @@ func TestGEMMTilesSlabs(t *testing.T) {
 
 // TestGEMMThreadsSameBits: SGEMM (every transpose, with bias and beta), GEMMU8S8 and
 // ConvImplicit2D give the same bits at 2 and 3 threads as at 1, on shapes just above
-// the split threshold with odd sizes and a lone last row.
+// the split thresholds with odd sizes and a lone last row.
 func TestGEMMThreadsSameBits(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 17))
 	shapes := [][3]int{{25, 20, 1100}, {1, 600, 1000}, {97, 61, 100}, {300, 7, 300}, {13, 2000, 33}, {49, 48, 300},
-		{37, 5, 5000}, {2, 2, 1 << 17}}
+		{37, 5, 5000}, {2, 2, 1 << 17},
+		// Matrix-vector products split from gemvPar (an LSTM step, SE blocks' 1×1 convs).
+		{1, 512, 128}, {1, 48, 1152}, {2, 4096, 16}, {3, 100, 400}}
 	run := func(th int, f func()) { withThreads(t, th, f) }
 	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]

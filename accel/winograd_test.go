@@ -249,7 +249,7 @@ func BenchmarkWinograd3x3(b *testing.B) {
 	}
 	for _, s := range []shape{
 		{"resnet-56x56x64", 1, 64, 64, 56, 0}, {"resnet-28x28x128", 1, 128, 128, 28, 0}, {"resnet-14x14x256", 1, 256, 256, 14, 0},
-		{"unet-64x64x16", 1, 16, 16, 64, 0}, {"unet-32x32x32", 1, 32, 32, 32, 0}, {"smallcnn-16x8x8x32", 16, 16, 32, 8, 0},
+		{"unet-64x64x16", 1, 16, 16, 64, 0}, {"unet-32x32x32", 1, 32, 32, 32, 0}, {"smallcnn-16x8x8x32", 16, 16, 32, 8, 0}, {"smallcnn-16x8x8x32to64", 16, 32, 64, 8, 0},
 		{"ocrhead-24x80x32to16", 1, 32, 16, 24, 80},
 	} {
 		if s.w == 0 {

@@ -132,6 +132,12 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 			s.rBiasHidden = allocRaw[float32](c, G)
 		}
 	}
+	// The two directions of a bidirectional layer run side by side, one thread each
+	// (below); their steps' products then stay on their own thread.
+	stepGEMM := accel.SGEMMBias
+	if dirs > 1 && accel.MaxThreads() > 1 {
+		stepGEMM = accel.SGEMMBiasSerial
+	}
 	runDirection := func(d int) {
 		s := &scratch[d]
 		xw, hs, cs, hr, tmp, rh, rhr, xBias, rBiasHidden := s.xw, s.hs, s.cs, s.hr, s.tmp, s.rh, s.rhr, s.xBias, s.rBiasHidden
@@ -182,8 +188,9 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 			pi, po, pf = pv[:H], pv[H:2*H], pv[2*H:]
 		}
 		for step := 0; step < maxLen; step++ {
-			// H·Rᵀ straight from R (G×H): for one sequence a matrix-vector product.
-			accel.SGEMMBias(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1), stepBias)
+			// H·Rᵀ straight from R (G×H): for one sequence a matrix-vector product, split
+			// between the threads unless the directions already are.
+			stepGEMM(false, true, batch, G, H, 1, hs, max(H, 1), R, max(H, 1), 0, hr, max(G, 1), stepBias)
 			if kind == 'G' && !lbr {
 				// z and r first, then R_h·(r ⊙ h) for the hidden gate.
 				for bi := 0; bi < batch; bi++ {
@@ -203,7 +210,7 @@ func rnnFast(c *opContext, kind byte, in []*Tensor) ([]*Tensor, bool) {
 						rh[bi*H+j] = hrow[H+j] * hs[bi*H+j]
 					}
 				}
-				accel.SGEMM(false, true, batch, H, H, 1, rh, max(H, 1), R[2*H*H:], max(H, 1), 0, rhr, max(H, 1))
+				stepGEMM(false, true, batch, H, H, 1, rh, max(H, 1), R[2*H*H:], max(H, 1), 0, rhr, max(H, 1), nil)
 			}
 			for bi := 0; bi < batch; bi++ {
 				if step >= lens[bi] {
