@@ -396,11 +396,14 @@ func refReLU(dst, src []float32) {
 	}
 }
 
-// refGELU: the erf form, 0.5·x·(1 + erf(x/√2)), evaluated in float64.
+// refGELU: the erf form, 0.5·x·(1 + erf(x/√2)), evaluated in float64 as
+// 0.5·x·erfc(−x/√2), which is the same function without the cancellation of 1 + erf
+// below x = −3 (where the result is tiny and the SIMD kernels, on erfc too, keep its
+// relative precision).
 func refGELU(dst, src []float32) {
 	for i, v := range src {
 		x := float64(v)
-		dst[i] = float32(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
+		dst[i] = float32(0.5 * x * math.Erfc(-x/math.Sqrt2))
 	}
 }
 

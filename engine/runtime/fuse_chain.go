@@ -345,6 +345,7 @@ func geluFast(c *opContext, in []*Tensor) (*Tensor, bool) {
 		return nil, false
 	}
 	out := c.tensorF32(ir.Float32, shapeOf(x))
-	gelu32(out.Data.([]float32), src)
+	dst := out.Data.([]float32)
+	splitFlat(len(src), func(lo, hi int) { gelu32(dst[lo:hi], src[lo:hi]) })
 	return out, true
 }
