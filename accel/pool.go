@@ -73,22 +73,34 @@ const yieldEvery = 5 * time.Millisecond
 // Pacer lets a goroutine that calls kernels back to back (a session's run loop) pass
 // through the scheduler every yieldEvery; see the package comment above on why. The
 // zero Pacer yields at its first Tick.
-type Pacer struct{ last time.Time }
+type Pacer struct {
+	last    time.Duration // monoNow at the last yield
+	started bool          // last is set
+}
+
+// monoNow is the time since the package started, from the monotonic clock alone:
+// time.Now reads the wall clock too, which cost this VM about 150 ns a call. The pacer
+// ticks once per node of a run and the pool's spins start once per parallel region:
+// with time.Now, a chain of tiny nodes took 490–590 ns a node, with monoNow 360–410
+// (BenchmarkNodeOverhead in engine/runtime).
+func monoNow() time.Duration { return time.Since(monoBase) }
+
+var monoBase = time.Now()
 
 // Tick calls runtime.Gosched when yieldEvery has passed since the last yield.
 func (p *Pacer) Tick() {
-	if p.due(time.Now()) {
+	if p.due(monoNow()) {
 		runtime.Gosched()
 	}
 }
 
-// due reports whether yieldEvery has passed since the last yield and, if so, starts the
-// next interval at now.
-func (p *Pacer) due(now time.Time) bool {
-	if now.Sub(p.last) < yieldEvery || unpaced.Load() {
+// due reports whether yieldEvery has passed since the last yield (at now, a monoNow
+// reading) and, if so, starts the next interval at now.
+func (p *Pacer) due(now time.Duration) bool {
+	if p.started && now-p.last < yieldEvery || unpaced.Load() {
 		return false
 	}
-	p.last = now
+	p.last, p.started = now, true
 	return true
 }
 
@@ -96,7 +108,7 @@ func (p *Pacer) due(now time.Time) bool {
 var unpaced atomic.Bool
 
 // Skip starts the pacer's interval now without yielding.
-func (p *Pacer) Skip() { p.last = time.Now() }
+func (p *Pacer) Skip() { p.last, p.started = monoNow(), true }
 
 // job is one parallel region: tasks [0, tasks) handed out one at a time by next.
 type job struct {
@@ -158,7 +170,7 @@ func (w *worker) loop() {
 
 // take returns the next job offered to w, spinning for spinFor before it parks.
 func (w *worker) take() *job {
-	start := time.Now()
+	start := monoNow()
 	for i := 1; ; i++ {
 		if j := w.slot.Load(); j != nil && w.slot.CompareAndSwap(j, nil) {
 			w.busy.Store(true)
@@ -167,7 +179,7 @@ func (w *worker) take() *job {
 		if i%32 != 0 {
 			continue
 		}
-		if time.Since(start) < spinFor {
+		if monoNow()-start < spinFor {
 			continue
 		}
 		// Park. An offer made after parked is set sees it and sends a wake-up; one
@@ -178,7 +190,7 @@ func (w *worker) take() *job {
 		}
 		w.parked.Store(false)
 		w.pace.Skip() // parking went through the scheduler
-		start = time.Now()
+		start = monoNow()
 	}
 }
 
@@ -268,12 +280,12 @@ func parallel(tasks int, fn func(i int)) {
 // wait returns when every worker that took j has finished it: it spins for spinFor
 // (the helpers are on their last task), then sleeps until the last one wakes it.
 func (j *job) wait() {
-	start := time.Now()
+	start := monoNow()
 	for i := 1; j.pending.Load() != 0; i++ {
 		if i%32 != 0 {
 			continue
 		}
-		if time.Since(start) < spinFor {
+		if monoNow()-start < spinFor {
 			continue
 		}
 		if n := j.pending.Load(); n != 0 && j.pending.CompareAndSwap(n, n|waitBit) {

@@ -283,7 +283,11 @@ func unaryFast(c *opContext, x *Tensor) (*Tensor, bool) {
 	}
 	out := c.tensorF32(x.DType, shapeOf(x))
 	dst := out.Data.([]float32)
-	splitFlat(len(src), func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
+	if len(src) < 2*flatGrain { // one piece: called here, without the closure's allocation
+		f(dst, src)
+	} else {
+		splitFlat(len(src), func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
+	}
 	return out, true
 }
 
