@@ -200,7 +200,8 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 	if group <= 0 || ch != cg*group || m%group != 0 {
 		return nil, errf("X has %d channels, W %v, group %d: they do not fit", ch, w.Shape, group)
 	}
-	outShape := append([]int{n, m}, g.out...)
+	outShape := append(make([]int, 0, 2+len(g.out)), n, m) // one allocation, not two
+	outShape = append(outShape, g.out...)
 	xf, wf := toF32(x), toF32(w)
 	var bias []float32
 	if b != nil {
