@@ -128,7 +128,7 @@ func (fu *linearFusion) fast(c *opContext, in []*Tensor) (*Tensor, bool) {
 	switch fu.act {
 	case "Relu":
 		relu32(yv, yv)
-	case "Gelu": // in place, split between the threads (bert_tiny's 64×512: 25 µs a thread)
+	case "Gelu": // in place, split between the threads (bert_tiny's 64×512: 25 µs on one)
 		splitFlat(len(yv), func(lo, hi int) { gelu32(yv[lo:hi], yv[lo:hi]) })
 	}
 	return y, true
