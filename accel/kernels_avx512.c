@@ -781,6 +781,109 @@ void mc_gemm_u8s8_packed_vnni(int64_t m, int64_t j0, int64_t j1, int64_t k, cons
 	igemm_vnni_packed(m, j0, j1, k, a, lda, pb, colsum, c, ldc, 0, azp);
 }
 
+// ---- int8 GEMM with the float epilogue (GEMMS8S8Dequant) -----------------------------------
+// An integer convolution's product and its dequantization in one pass: each 12×32 tile of
+// exact sums goes from the micro-kernel's buffer (in L1) straight to float32 with the
+// zero-point corrections, scale, bias and activation, so the int32 matrix is never stored
+// and read back (for the k = 16–32 expansions of the mobile networks, that matrix and the
+// float one were three times the traffic of the float convolution). A is packed once per
+// call over all of k; B in blocks of columns that fit L2. The arithmetic is RequantRows'
+// then BiasAct's, operation for operation, so the bits are theirs.
+
+#define QG_L2 (256 * 1024) // bytes of packed B (all of k) swept by each row block
+
+// The tile's sums (acc, k-block by k-block into part when k is longer than one block)
+// to y's rows ir.. and columns jr.. of the block at jb.
+static inline __attribute__((always_inline)) VNNI void qgemm_tile_out(
+	const int32_t *acc, int64_t mr, int64_t nr, const int32_t *cs, int32_t kbz, float *y, int64_t ldy,
+	const int32_t *fix, const int32_t *zw, const float *scale, const float *bias, int act, __m512 vp, __m512 vq) {
+	const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
+	// Σ a·b = Σ (a+128)·b − 128·Σb; Σ(b − bz) = Σb − k·bz for the weight zero points.
+	const __m512i cs0 = _mm512_loadu_si512((const void *)cs), cs1 = _mm512_loadu_si512((const void *)(cs + 16));
+	const __m512i s0 = _mm512_slli_epi32(cs0, 7), s1 = _mm512_slli_epi32(cs1, 7);
+	const __m512i kb = _mm512_set1_epi32(kbz);
+	const __m512i d0 = _mm512_sub_epi32(cs0, kb), d1 = _mm512_sub_epi32(cs1, kb);
+	for (int64_t i = 0; i < mr; i++) {
+		__m512i v0 = _mm512_sub_epi32(_mm512_load_si512((const void *)(acc + i * INR)), s0);
+		__m512i v1 = _mm512_sub_epi32(_mm512_load_si512((const void *)(acc + i * INR + 16)), s1);
+		const __m512i f = _mm512_set1_epi32(fix[i]);
+		v0 = _mm512_sub_epi32(v0, f);
+		v1 = _mm512_sub_epi32(v1, f);
+		if (zw && zw[i]) {
+			const __m512i z = _mm512_set1_epi32(zw[i]);
+			v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(z, d0));
+			v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(z, d1));
+		}
+		const __m512 sc = _mm512_set1_ps(scale[i]);
+		__m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(v0), sc), f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(v1), sc);
+		if (bias) {
+			const __m512 bv = _mm512_set1_ps(bias[i]);
+			f0 = _mm512_add_ps(f0, bv);
+			f1 = _mm512_add_ps(f1, bv);
+		}
+		float *yr = y + i * ldy;
+		_mm512_mask_storeu_ps(yr, m0, ep_act(f0, act, vp, vq));
+		_mm512_mask_storeu_ps(yr + 16, m1, ep_act(f1, act, vp, vq));
+	}
+}
+
+void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const int8_t *b,
+                            int64_t ldb, float *y, int64_t ldy, const int32_t *fix, const int32_t *zw, int32_t kbz,
+                            const float *scale, const float *bias, int act, float p, float q) {
+	if (m <= 0 || n <= 0) return;
+	const int64_t kq = k > 0 ? (k + 3) / 4 : 1, kqb = IKC / 4, mp = (m + IMR - 1) / IMR * IMR;
+	const int64_t blocks = (kq + kqb - 1) / kqb; // k-blocks: one tile's A and B stay in L1
+	int64_t nb = QG_L2 / (kq * 4) / INR * INR;   // columns of B packed at a time
+	if (nb < INR) nb = INR;
+	if (nb > (n + INR - 1) / INR * INR) nb = (n + INR - 1) / INR * INR;
+	uint8_t *pa = (uint8_t *)mc_alloc((size_t)(mp * kq * 4));
+	int8_t *pb = (int8_t *)mc_alloc((size_t)(nb * kq * 4));
+	int32_t *colsum = (int32_t *)mc_alloc((size_t)nb * 4);
+	int32_t *part = blocks > 1 ? (int32_t *)mc_alloc((size_t)(mp * nb) * 4) : NULL; // [tile][IMR][INR]
+	int32_t acc[IMR * INR] __attribute__((aligned(64)));
+	if (!pa || !pb || !colsum || (blocks > 1 && !part)) abort();
+	if (k > 0) {
+		ipack_a_q(pa, (const uint8_t *)a, lda, 0, 0, m, k, 0x80);
+	} else { // no products: sums of zero
+		memset(pa, 0, (size_t)(mp * kq * 4));
+	}
+	const __m512 vp = _mm512_set1_ps(p), vq = _mm512_set1_ps(q);
+	for (int64_t jb = 0; jb < n; jb += nb) {
+		const int64_t nc = n - jb < nb ? n - jb : nb;
+		if (k > 0) {
+			ipack_b_q(pb, colsum, b, 0, ldb, 0, jb, k, nc);
+		} else {
+			memset(pb, 0, (size_t)(nb * kq * 4));
+			memset(colsum, 0, (size_t)nb * 4);
+		}
+		for (int64_t kb = 0; kb < blocks; kb++) {
+			const int64_t q0 = kb * kqb, qn = kq - q0 < kqb ? kq - q0 : kqb;
+			for (int64_t ir = 0; ir < m; ir += IMR) {
+				const int64_t mr = m - ir < IMR ? m - ir : IMR;
+				for (int64_t jr = 0; jr < nc; jr += INR) {
+					const int64_t nr = nc - jr < INR ? nc - jr : INR;
+					iukr_vnni_acc(qn, pa + ir * kq * 4 + q0 * IMR * 4, pb + jr * kq * 4 + q0 * INR * 4, acc);
+					if (blocks > 1) { // wrapping int32 adds, like the reference's sum
+						int32_t *t = part + (ir / IMR * (nb / INR) + jr / INR) * IMR * INR;
+						for (int64_t e = 0; e < IMR * INR; e += 16) {
+							__m512i v = _mm512_load_si512((const void *)(acc + e));
+							if (kb > 0) v = _mm512_add_epi32(v, _mm512_load_si512((const void *)(t + e)));
+							_mm512_store_si512((void *)(kb + 1 < blocks ? t + e : acc + e), v);
+						}
+						if (kb + 1 < blocks) continue;
+					}
+					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, y + ir * ldy + jb + jr, ldy, fix + ir,
+					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq);
+				}
+			}
+		}
+	}
+	free(pa);
+	free(pb);
+	free(colsum);
+	free(part);
+}
+
 // ---- conversions ---------------------------------------------------------------------------
 
 void KTGT mc_f32_to_f16_avx512(uint16_t *dst, const float *src, int64_t n) {

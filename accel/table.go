@@ -56,6 +56,9 @@ type table struct {
 	rowMeans    func(src []float32, rows, cols int, out []float32)
 	requantRows func(dst []float32, ldd int, acc []int32, lda int, rows, n int, fix, zw, cs []int32, scale []float32)
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
+	// qgemmDequant: GEMMS8S8Dequant in one pass (qgemm.go); nil where the backend has
+	// none (the product, RequantRows and BiasAct then run in turn).
+	qgemmDequant func(m, n, k int, a []int8, lda int, b []int8, ldb int, y []float32, ldy int, d *Dequant)
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
 	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
 	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend
@@ -94,7 +97,7 @@ var kernelNames = []string{
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
 	"lstm_cell", "gru_cell",
-	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid",
+	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid", "qgemm_dequant",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -126,6 +129,7 @@ func goTable() *table {
 	t.impl["convrows2d"] = implInfo{"im2col+sgemm", "the caller runs its implicit-GEMM or im2col path, then bias_act"}
 	t.impl["convtranspose2x2"] = implInfo{"sgemm+col2im", "the caller runs its GEMM, col2im and epilogue"}
 	t.impl["sigmoid"] = implInfo{"exp", "negate, the exp kernel, 1/(1+e)"}
+	t.impl["qgemm_dequant"] = implInfo{"gemm+requant", "the gemm_s8s8 kernel, then requant_rows and bias_act"}
 	t.setPack8(goPacker8)
 	return t
 }

@@ -31,7 +31,7 @@ var qdqConvFusion = true
 type qdqConv struct {
 	m, ch  int       // output and input channels
 	kshape []int     // spatial kernel size (1 or 2 values)
-	wOnes  []int8    // W as stored (m×P, P = ch·K) and a row of ones under it, (m+1)×P
+	w      []int8    // W as stored, m×P (P = ch·K)
 	wSum   []int32   // Σ_p w[oc][p]
 	wScale []float32 // per output channel
 	wZP    []int32   // per output channel; nil: all 0
@@ -175,13 +175,8 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 			}
 		}
 	}
-	// W as stored with a row of ones under it: the GEMM's A in qconvRun.
 	P := len(wv) / m
-	q.wOnes = make([]int8, (m+1)*P)
-	copy(q.wOnes, wv)
-	for i := m * P; i < len(q.wOnes); i++ {
-		q.wOnes[i] = 1
-	}
+	q.w = wv
 	q.wSum = make([]int32, m)
 	for oc := range q.wSum {
 		for _, v := range wv[oc*P : (oc+1)*P] {
@@ -260,20 +255,20 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 // with zero point xzp and scale xs, channel-major all the way: the window matrix B
 // (P = ch·K rows, one per input channel and kernel position, and one column per output
 // position of every image; for a pointwise convolution X itself), shifted to int8 by
-// flipping the top bit when x is uint8, then one int8 GEMM of W (with a row of ones
-// under it) times B, whose rows are already y's. With b = x − s (s = 128 for uint8, 0
-// for int8) and bz = x_zp − s, what is wanted is
+// flipping the top bit when x is uint8, then accel.GEMMS8S8Dequant of W times B, whose
+// rows are y's, dequantized as they are made. With b = x − s (s = 128 for uint8, 0 for
+// int8) and bz = x_zp − s, what is wanted is
 //
 //	Σ (w − wzp)(b − bz) = Σ w·b − bz·Σw − wzp·Σ(b − bz)
 //
-// in wrapping int32 like the reference; the row of ones gives Σb per position, and a
-// window over the padding reads bz there, which contributes nothing.
+// in wrapping int32 like the reference; a window over the padding reads bz there, which
+// contributes nothing.
 func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32, g *convGeom) []float32 {
 	ch, m := q.ch, q.m
 	n := len(x) / max(ch*prod(g.in), 1)
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	P := ch * K
-	y := allocRaw[float32](c, n*m*O) // the epilogue below writes every element
+	y := allocRaw[float32](c, n*m*O) // the kernel (and the epilogue) write every element
 	if O == 0 || n == 0 {
 		return y
 	}
@@ -309,34 +304,64 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 			}
 		})
 	}
-	acc := allocRaw[int32](c, (m+1)*width)
-	accel.GEMMS8S8(false, m+1, width, P, q.wOnes, P, b, width, acc, width)
-	// The corrections: fix[oc] = bz·Σw; with weight zero points, Σ(b − bz) per position
-	// (the ones row's Σb, less P·bz), in place.
+	// The corrections: fix[oc] = bz·Σw; with weight zero points, wzp·(Σb − P·bz) per
+	// position, which the kernel computes from its column sums.
 	fix, scale := allocRaw[int32](c, m), allocRaw[float32](c, m)
 	for oc := range fix {
 		fix[oc], scale[oc] = int32(bz)*q.wSum[oc], xs*q.wScale[oc]
 	}
-	colSum := acc[m*width:]
-	if q.wZP != nil {
-		pbz := int32(P) * int32(bz)
-		for i := range colSum {
-			colSum[i] -= pbz
-		}
+	act, fused := pointwiseAct(q.stages)
+	var bias []float32
+	if fused {
+		bias = q.bias
+	} else {
+		act = accel.Act{Kind: accel.ActNone} // the epilogue below adds the bias and runs the stages
 	}
-	accel.ParallelFor(m, max(1, 4096/max(O, 1)), func(c0, c1 int) {
-		var zw []int32
-		if q.wZP != nil {
-			zw = q.wZP[c0:c1]
-		}
-		for img := 0; img < n; img++ {
-			accel.RequantRows(y[(img*m+c0)*O:], O, acc[c0*width+img*O:], width, c1-c0, O, fix[c0:c1], zw,
-				colSum[img*O:(img+1)*O], scale[c0:c1])
-			epilogueBlock(y[(img*m+c0)*O:], c1-c0, O, c0, q.bias, q.stages)
+	// Tasks: blocks of rows × runs of columns, inside one image: runs of up to qconvCols
+	// positions, and where that leaves a thread idle, blocks of rows (whole micro-kernel
+	// tiles, each task then packing the same B). Every value is computed whole inside one
+	// task, so the bits do not depend on the split.
+	colTasks := (O + qconvCols - 1) / qconvCols
+	cols := min(O, ((O+colTasks-1)/colTasks+31)/32*32)
+	colTasks = (O + cols - 1) / cols
+	rows := m
+	if threads := accel.MaxThreads(); n*colTasks < threads && m*O*P >= threads*qconvTaskWork {
+		split := min((threads+n*colTasks-1)/(n*colTasks), (m+47)/48)
+		rows = ((m+split-1)/split + 11) / 12 * 12
+	}
+	rowTasks := (m + rows - 1) / rows
+	accel.ParallelFor(n*colTasks*rowTasks, 1, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			img, rest := t/(colTasks*rowTasks), t%(colTasks*rowTasks)
+			r0, j0 := rest/colTasks*rows, rest%colTasks*cols
+			r1, j1 := min(m, r0+rows), min(O, j0+cols)
+			d := accel.Dequant{Fix: fix[r0:r1], KBZ: int32(P) * int32(bz), Scale: scale[r0:r1], Act: act}
+			if q.wZP != nil {
+				d.ZW = q.wZP[r0:r1]
+			}
+			if bias != nil {
+				d.Bias = bias[r0:r1]
+			}
+			accel.GEMMS8S8Dequant(r1-r0, j1-j0, P, q.w[r0*P:], P, b[img*O+j0:], width,
+				y[(img*m+r0)*O+j0:], O, &d)
 		}
 	})
+	if !fused {
+		for img := 0; img < n; img++ {
+			epilogueBlock(y[img*m*O:(img+1)*m*O], m, O, 0, q.bias, q.stages)
+		}
+	}
 	return y
 }
+
+// The kernel blocks B for the cache itself: a qconvRun task is large, a run of up to
+// qconvCols output positions with all the rows; rows are split only to keep the threads
+// busy on a deep layer's few positions, into tasks of at least qconvTaskWork
+// multiply-adds.
+const (
+	qconvCols     = 1024
+	qconvTaskWork = 1 << 21
+)
 
 // bytesOf is v's memory as bytes, for accel's byte kernels.
 func bytesOf[T uint8 | int8](v []T) []byte {

@@ -164,6 +164,13 @@ var qdqConvCases = []qdqConvCase{
 		pads: []int{3, 3, 3, 3}, perChannel: true, bias: true, weightZeroPoint: 100, epilogue: []string{"Relu"}, wantSteps: 2, wantSteps0: 4},
 	{name: "weight-zero-point", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, weightZeroPoint: 3,
 		pads: []int{1, 2, 0, 1}, wantSteps: 2, wantSteps0: 3},
+	// Split between tasks: 1600 positions in two runs; and, at two threads, 130 output
+	// channels in blocks of 72 and 58.
+	{name: "pointwise-16to96-40x40-two-stages", batch: 1, ch: 16, m: 96, in: []int{40, 40}, kernel: []int{1, 1},
+		perChannel: true, bias: true, epilogue: []string{"Clip", "Relu"}, wantSteps: 2, wantSteps0: 5},
+	{name: "3x3-64to130-9x9-uint8-hardswish", batch: 1, ch: 64, m: 130, in: []int{9, 9}, kernel: []int{3, 3},
+		pads: []int{1, 1, 1, 1}, uint8X: true, perChannel: true, bias: true, weightZeroPoint: 4,
+		epilogue: []string{"x*HardSigmoid"}, wantSteps: 2, wantSteps0: 5},
 	// Not fused: grouped.
 	{name: "grouped", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, group: 2, perChannel: true,
 		wantSteps: 3, wantSteps0: 3},

@@ -1,0 +1,147 @@
+package accel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// dequantCase is one random GEMMS8S8Dequant problem.
+type dequantCase struct {
+	m, n, k, lda, ldb, ldy int
+	a, b                   []int8
+	d                      Dequant
+}
+
+func randDequantCase(r *rand.Rand, m, n, k int, zw, bias bool, act Act) dequantCase {
+	c := dequantCase{m: m, n: n, k: k, lda: k + r.IntN(3), ldb: n + r.IntN(5), ldy: n + r.IntN(4)}
+	c.a, c.b = make([]int8, max(m*c.lda, 1)), make([]int8, max(k*c.ldb, 1))
+	for i := range c.a {
+		c.a[i] = int8(r.IntN(256) - 128)
+	}
+	for i := range c.b {
+		c.b[i] = int8(r.IntN(256) - 128)
+	}
+	c.d = Dequant{Fix: make([]int32, m), Scale: randF32(r, m, 1e-4), Act: act, KBZ: int32(k) * int32(r.IntN(256)-128)}
+	for i := range c.d.Fix {
+		c.d.Fix[i] = int32(r.IntN(1<<20) - 1<<19)
+	}
+	if zw {
+		c.d.ZW = make([]int32, m)
+		for i := range c.d.ZW {
+			if i%3 != 0 {
+				c.d.ZW[i] = int32(r.IntN(255) - 127)
+			}
+		}
+	}
+	if bias {
+		c.d.Bias = randF32(r, m, 1)
+	}
+	return c
+}
+
+var dequantActs = []Act{{Kind: ActNone}, {Kind: ActRelu}, {Kind: ActClip, P: -0.5, Q: 0.75},
+	{Kind: ActHardSigmoid, P: 1.0 / 6, Q: 0.5}, {Kind: ActHardSwish, P: 1.0 / 6, Q: 0.5}, {Kind: ActSiLU}}
+
+// Every fused kernel against the same backend's GEMM, RequantRows, BiasAct and SiLU run in
+// turn, bit for bit, on shapes with row and column tails, k not a multiple of 4, k past
+// the packed kernel's blocks, leading dimensions wider than the rows and guards around y;
+// and the Go composition against the sums computed in int64 and float64.
+func TestGEMMS8S8Dequant(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := [][3]int{{1, 1, 1}, {5, 33, 3}, {12, 32, 16}, {13, 70, 27}, {97, 200, 16}, {24, 3000, 24},
+		{30, 49, 1300}, {7, 129, 513}, {16, 64, 0}}
+	for si, sh := range shapes {
+		m, n, k := sh[0], sh[1], sh[2]
+		act := dequantActs[si%len(dequantActs)]
+		c := randDequantCase(r, m, n, k, si%2 == 0, si%3 != 1, act)
+		want := make([]float32, m*c.ldy)
+		composeDequant(goTable(), m, n, k, c.a, c.lda, c.b, c.ldb, want, c.ldy, &c.d)
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				exact := c.exact(i, j)
+				if g := float64(want[i*c.ldy+j]); math.Abs(g-exact) > 1e-5*(1+math.Abs(exact)) {
+					t.Fatalf("%v: go composition y[%d][%d] = %g, want %g", sh, i, j, g, exact)
+				}
+			}
+		}
+		for _, bt := range backendsUnderTest() {
+			ref := make([]float32, m*c.ldy)
+			composeDequant(bt.t, m, n, k, c.a, c.lda, c.b, c.ldb, ref, c.ldy, &c.d)
+			if bt.t.qgemmDequant == nil {
+				continue
+			}
+			full, got := guardedF32(m*c.ldy, 0)
+			bt.t.qgemmDequant(m, n, k, c.a, c.lda, c.b, c.ldb, got, c.ldy, &c.d)
+			checkGuardsF32(t, bt.name+"/qgemm_dequant", full, m*c.ldy)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					g, w := got[i*c.ldy+j], ref[i*c.ldy+j]
+					if math.Float32bits(g) != math.Float32bits(w) {
+						t.Fatalf("%s %v act %d: y[%d][%d] = %g, want %g (its composition)", bt.name, sh, act.Kind, i, j, g, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// exact is y[i][j] by the definition: the integer part in int64, wrapped to int32 as the
+// kernels wrap it, the rest in float64.
+func (c *dequantCase) exact(i, j int) float64 {
+	var dot, sb int64
+	for p := 0; p < c.k; p++ {
+		dot += int64(c.a[i*c.lda+p]) * int64(c.b[p*c.ldb+j])
+		sb += int64(c.b[p*c.ldb+j])
+	}
+	v := dot - int64(c.d.Fix[i])
+	if c.d.ZW != nil {
+		v -= int64(c.d.ZW[i]) * (sb - int64(c.d.KBZ))
+	}
+	y := float64(int32(v)) * float64(c.d.Scale[i])
+	if c.d.Bias != nil {
+		y += float64(c.d.Bias[i])
+	}
+	p, q := float64(c.d.Act.P), float64(c.d.Act.Q)
+	switch c.d.Act.Kind {
+	case ActRelu:
+		y = max(y, 0)
+	case ActClip:
+		y = min(max(y, p), q)
+	case ActHardSigmoid:
+		y = min(max(p*y+q, 0), 1)
+	case ActHardSwish:
+		y *= min(max(p*y+q, 0), 1)
+	case ActSiLU:
+		y /= 1 + math.Exp(-y)
+	}
+	return y
+}
+
+// BenchmarkGEMMS8S8Dequant: MobileNetV2's 16→96 expansion at 112² and its 144→24
+// projection at 56² (m×n×k), the fused kernel against its composition.
+func BenchmarkGEMMS8S8Dequant(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range [][3]int{{96, 112 * 112, 16}, {24, 56 * 56, 144}, {144, 56 * 56, 24}, {64, 56 * 56, 576}, {512, 49, 4608}, {48, 512, 576}, {64, 49, 4608}} {
+		c := randDequantCase(r, sh[0], sh[1], sh[2], false, true, Act{Kind: ActClip, P: 0, Q: 6})
+		y := make([]float32, c.m*c.ldy)
+		name := fmt.Sprintf("%dx%dx%d", sh[0], sh[1], sh[2])
+		t := tab()
+		b.Run(name+"/fused", func(b *testing.B) {
+			if t.qgemmDequant == nil {
+				b.Skip("no fused kernel on this backend")
+			}
+			b.SetBytes(int64(4 * c.m * c.n))
+			for b.Loop() {
+				t.qgemmDequant(c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, y, c.ldy, &c.d)
+			}
+		})
+		b.Run(name+"/composed", func(b *testing.B) {
+			b.SetBytes(int64(4 * c.m * c.n))
+			for b.Loop() {
+				composeDequant(t, c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, y, c.ldy, &c.d)
+			}
+		})
+	}
+}
