@@ -454,11 +454,12 @@ static inline VNNI __m512i dpbusd(__m512i c, __m512i a, __m512i b) {
 // vpdpbusd against bytes of 1, come from registers: reading back four fresh 16-byte
 // stores as one 64-byte load stalls store forwarding). A last partial quad is
 // zero-padded, like the scalar loop of ipack_b_q.
-static inline VNNI __m512i ipack_b_quad16(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *r3) {
-	const __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)r0);
-	const __m128i v1 = r1 ? _mm_loadu_si128((const __m128i *)(const void *)r1) : _mm_setzero_si128();
-	const __m128i v2 = r2 ? _mm_loadu_si128((const __m128i *)(const void *)r2) : _mm_setzero_si128();
-	const __m128i v3 = r3 ? _mm_loadu_si128((const __m128i *)(const void *)r3) : _mm_setzero_si128();
+static inline VNNI __m512i ipack_b_quad16(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *r3,
+                                          __m128i fl) {
+	const __m128i v0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)r0), fl);
+	const __m128i v1 = r1 ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)r1), fl) : _mm_setzero_si128();
+	const __m128i v2 = r2 ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)r2), fl) : _mm_setzero_si128();
+	const __m128i v3 = r3 ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)r3), fl) : _mm_setzero_si128();
 	const __m128i a = _mm_unpacklo_epi8(v0, v1), b = _mm_unpackhi_epi8(v0, v1);
 	const __m128i c = _mm_unpacklo_epi8(v2, v3), e = _mm_unpackhi_epi8(v2, v3);
 	__m512i o = _mm512_castsi128_si512(_mm_unpacklo_epi16(a, c));
@@ -471,7 +472,8 @@ static inline VNNI __m512i ipack_b_quad16(const int8_t *r0, const int8_t *r1, co
 // (a convolution's window rows, ldb = thousands of bytes) are read front to back, not 32
 // bytes of each of kc rows that all fall in one cache set.
 static VNNI void ipack_b_panels(int8_t *pb, int32_t *colsum, const int8_t *src, int64_t ldb, int64_t kc,
-                                int64_t panels) {
+                                int64_t panels, uint8_t flip) {
+	const __m128i fl = _mm_set1_epi8((char)flip);
 	const int64_t kq = (kc + 3) / 4;
 	const __m512i ones = _mm512_set1_epi8(1);
 	memset(colsum, 0, (size_t)(panels * INR) * 4);
@@ -480,9 +482,9 @@ static VNNI void ipack_b_panels(int8_t *pb, int32_t *colsum, const int8_t *src, 
 		const int8_t *r2 = p + 2 < kc ? r0 + 2 * ldb : NULL, *r3 = p + 3 < kc ? r0 + 3 * ldb : NULL;
 		int8_t *d = pb + p * INR;
 		for (int64_t j = 0; j < panels * INR; j += INR, d += kq * INR * 4) {
-			const __m512i o0 = ipack_b_quad16(r0 + j, r1 ? r1 + j : NULL, r2 ? r2 + j : NULL, r3 ? r3 + j : NULL);
+			const __m512i o0 = ipack_b_quad16(r0 + j, r1 ? r1 + j : NULL, r2 ? r2 + j : NULL, r3 ? r3 + j : NULL, fl);
 			const __m512i o1 = ipack_b_quad16(r0 + j + 16, r1 ? r1 + j + 16 : NULL, r2 ? r2 + j + 16 : NULL,
-			                                  r3 ? r3 + j + 16 : NULL);
+			                                  r3 ? r3 + j + 16 : NULL, fl);
 			_mm512_store_si512((void *)d, o0);
 			_mm512_store_si512((void *)(d + 64), o1);
 			int32_t *cs = colsum + j;
@@ -492,14 +494,15 @@ static VNNI void ipack_b_panels(int8_t *pb, int32_t *colsum, const int8_t *src, 
 	}
 }
 
-// B panel: [quad][column][4 k] bytes, and the column sums over this k-block.
+// B panel: [quad][column][4 k] bytes, and the column sums over this k-block. Every byte
+// of B is taken xor flip (0x80 makes a uint8 B the int8 b − 128).
 static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int trans, int64_t ldb,
-                           int64_t p0, int64_t j0, int64_t kc, int64_t nc) {
+                           int64_t p0, int64_t j0, int64_t kc, int64_t nc, uint8_t flip) {
 	const int64_t kq = (kc + 3) / 4;
 	int64_t s0 = 0;
 	if (!trans) { // the full panels by SIMD, a last partial one below
 		s0 = nc / INR * INR;
-		ipack_b_panels(pb, colsum, b + p0 * ldb + j0, ldb, kc, nc / INR);
+		ipack_b_panels(pb, colsum, b + p0 * ldb + j0, ldb, kc, nc / INR, flip);
 	}
 	for (int64_t s = s0; s < nc; s += INR) {
 		int64_t nr = nc - s < INR ? nc - s : INR;
@@ -515,7 +518,11 @@ static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int tra
 				}
 				const int8_t *src = b + (p0 + p) * ldb + j0 + s;
 				int64_t j = 0;
-				for (; j < nr; j++) { dq[4 * j] = src[j]; cs[j] += src[j]; }
+				for (; j < nr; j++) {
+					const int8_t v = (int8_t)((uint8_t)src[j] ^ flip);
+					dq[4 * j] = v;
+					cs[j] += v;
+				}
 				for (; j < INR; j++) dq[4 * j] = 0;
 			}
 		} else { // columns of B are contiguous along k
@@ -523,7 +530,7 @@ static void VNNI ipack_b_q(int8_t *pb, int32_t *colsum, const int8_t *b, int tra
 				const int8_t *src = b + (j0 + s + j) * ldb + p0;
 				int32_t sum = 0;
 				for (int64_t p = 0; p < kq * 4; p++) {
-					int8_t v = (j < nr && p < kc) ? src[p] : 0;
+					int8_t v = (j < nr && p < kc) ? (int8_t)((uint8_t)src[p] ^ flip) : 0;
 					sum += v;
 					d[((p >> 2) * INR + j) * 4 + (p & 3)] = v;
 				}
@@ -586,7 +593,7 @@ static void VNNI igemm_vnni(int trans, int64_t m, int64_t n, int64_t k, const ui
 		int64_t nc = n - jc < INC ? n - jc : INC;
 		for (int64_t pc = 0; pc < k; pc += IKC) {
 			int64_t kc = k - pc < IKC ? k - pc : IKC, kq = (kc + 3) / 4;
-			ipack_b_q(pb, colsum, b, trans, ldb, pc, jc, kc, nc);
+			ipack_b_q(pb, colsum, b, trans, ldb, pc, jc, kc, nc, 0);
 			for (int64_t ic = 0; ic < m; ic += IMC) {
 				int64_t mc = m - ic < IMC ? m - ic : IMC;
 				ipack_a_q(pa, a, lda, ic, pc, mc, kc, flip);
@@ -655,7 +662,7 @@ void mc_gemm_u8s8_vnni(int trans, int64_t m, int64_t n, int64_t k, const uint8_t
 #define IPK_L2 (64 * 1024)
 
 void mc_pack_b8_vnni(int8_t *pb, int32_t *colsum, const int8_t *b, int64_t k, int64_t n, int64_t ldb) {
-	ipack_b_q(pb, colsum, b, 0, ldb, 0, 0, k, n);
+	ipack_b_q(pb, colsum, b, 0, ldb, 0, 0, k, n, 0);
 }
 
 // One IMR×INR tile of the packed product, written straight to C: rows (≤ IMR) is a
@@ -827,8 +834,18 @@ static inline __attribute__((always_inline)) VNNI void qgemm_tile_out(
 	}
 }
 
-void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const int8_t *b,
-                            int64_t ldb, float *y, int64_t ldy, const int32_t *fix, const int32_t *zw, int32_t kbz,
+// A packed once for mc_qgemm_f32_vnni: blocks of IMR rows, [quad][row][4 k] as a+128,
+// zero past m and k; (m rounded up to IMR)·⌈k/4⌉·4 bytes (at least one quad).
+void VNNI mc_pack_a8_vnni(uint8_t *pa, const int8_t *a, int64_t lda, int64_t m, int64_t k) {
+	if (k > 0) {
+		ipack_a_q(pa, (const uint8_t *)a, lda, 0, 0, m, k, 0x80);
+	} else { // no products: sums of zero
+		memset(pa, 0, (size_t)((m + IMR - 1) / IMR * IMR * 4));
+	}
+}
+
+void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, const int8_t *b, int64_t ldb,
+                            uint8_t bflip, float *y, int64_t ldy, const int32_t *fix, const int32_t *zw, int32_t kbz,
                             const float *scale, const float *bias, int act, float p, float q) {
 	if (m <= 0 || n <= 0) return;
 	const int64_t kq = k > 0 ? (k + 3) / 4 : 1, kqb = IKC / 4, mp = (m + IMR - 1) / IMR * IMR;
@@ -836,22 +853,16 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const int8_t *a, in
 	int64_t nb = QG_L2 / (kq * 4) / INR * INR;   // columns of B packed at a time
 	if (nb < INR) nb = INR;
 	if (nb > (n + INR - 1) / INR * INR) nb = (n + INR - 1) / INR * INR;
-	uint8_t *pa = (uint8_t *)mc_alloc((size_t)(mp * kq * 4));
 	int8_t *pb = (int8_t *)mc_alloc((size_t)(nb * kq * 4));
 	int32_t *colsum = (int32_t *)mc_alloc((size_t)nb * 4);
 	int32_t *part = blocks > 1 ? (int32_t *)mc_alloc((size_t)(mp * nb) * 4) : NULL; // [tile][IMR][INR]
 	int32_t acc[IMR * INR] __attribute__((aligned(64)));
-	if (!pa || !pb || !colsum || (blocks > 1 && !part)) abort();
-	if (k > 0) {
-		ipack_a_q(pa, (const uint8_t *)a, lda, 0, 0, m, k, 0x80);
-	} else { // no products: sums of zero
-		memset(pa, 0, (size_t)(mp * kq * 4));
-	}
+	if (!pb || !colsum || (blocks > 1 && !part)) abort();
 	const __m512 vp = _mm512_set1_ps(p), vq = _mm512_set1_ps(q);
 	for (int64_t jb = 0; jb < n; jb += nb) {
 		const int64_t nc = n - jb < nb ? n - jb : nb;
 		if (k > 0) {
-			ipack_b_q(pb, colsum, b, 0, ldb, 0, jb, k, nc);
+			ipack_b_q(pb, colsum, b, 0, ldb, 0, jb, k, nc, bflip);
 		} else {
 			memset(pb, 0, (size_t)(nb * kq * 4));
 			memset(colsum, 0, (size_t)nb * 4);
@@ -878,7 +889,6 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const int8_t *a, in
 			}
 		}
 	}
-	free(pa);
 	free(pb);
 	free(colsum);
 	free(part);

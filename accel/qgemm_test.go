@@ -11,11 +11,12 @@ import (
 type dequantCase struct {
 	m, n, k, lda, ldb, ldy int
 	a, b                   []int8
+	flip                   uint8 // B's bytes are taken xor flip
 	d                      Dequant
 }
 
 func randDequantCase(r *rand.Rand, m, n, k int, zw, bias bool, act Act) dequantCase {
-	c := dequantCase{m: m, n: n, k: k, lda: k + r.IntN(3), ldb: n + r.IntN(5), ldy: n + r.IntN(4)}
+	c := dequantCase{m: m, n: n, k: k, lda: k + r.IntN(3), ldb: n + r.IntN(5), ldy: n + r.IntN(4), flip: uint8(r.IntN(2)) << 7}
 	c.a, c.b = make([]int8, max(m*c.lda, 1)), make([]int8, max(k*c.ldb, 1))
 	for i := range c.a {
 		c.a[i] = int8(r.IntN(256) - 128)
@@ -57,7 +58,7 @@ func TestGEMMS8S8Dequant(t *testing.T) {
 		act := dequantActs[si%len(dequantActs)]
 		c := randDequantCase(r, m, n, k, si%2 == 0, si%3 != 1, act)
 		want := make([]float32, m*c.ldy)
-		composeDequant(goTable(), m, n, k, c.a, c.lda, c.b, c.ldb, want, c.ldy, &c.d)
+		composeDequant(goTable(), m, n, k, c.a, c.lda, c.b, c.ldb, c.flip, want, c.ldy, &c.d)
 		for i := 0; i < m; i++ {
 			for j := 0; j < n; j++ {
 				exact := c.exact(i, j)
@@ -67,19 +68,42 @@ func TestGEMMS8S8Dequant(t *testing.T) {
 			}
 		}
 		for _, bt := range backendsUnderTest() {
-			ref := make([]float32, m*c.ldy)
-			composeDequant(bt.t, m, n, k, c.a, c.lda, c.b, c.ldb, ref, c.ldy, &c.d)
 			if bt.t.qgemmDequant == nil {
 				continue
 			}
-			full, got := guardedF32(m*c.ldy, 0)
-			bt.t.qgemmDequant(m, n, k, c.a, c.lda, c.b, c.ldb, got, c.ldy, &c.d)
-			checkGuardsF32(t, bt.name+"/qgemm_dequant", full, m*c.ldy)
+			ref := make([]float32, m*c.ldy)
+			composeDequant(bt.t, m, n, k, c.a, c.lda, c.b, c.ldb, c.flip, ref, c.ldy, &c.d)
+			blk, kq4 := bt.t.packA8Block, max(4, (k+3)/4*4)
+			dense := make([]int8, m*k)
 			for i := 0; i < m; i++ {
-				for j := 0; j < n; j++ {
-					g, w := got[i*c.ldy+j], ref[i*c.ldy+j]
-					if math.Float32bits(g) != math.Float32bits(w) {
-						t.Fatalf("%s %v act %d: y[%d][%d] = %g, want %g (its composition)", bt.name, sh, act.Kind, i, j, g, w)
+				copy(dense[i*k:(i+1)*k], c.a[i*c.lda:])
+			}
+			pa := make([]uint8, (m+blk-1)/blk*blk*kq4)
+			bt.t.packA8(pa, dense, m, k)
+			// All the rows, then the rows from the second block on (a task's share).
+			for _, r0 := range []int{0, blk} {
+				if r0 >= m {
+					continue
+				}
+				d := c.d
+				d.Fix, d.Scale = d.Fix[r0:], d.Scale[r0:]
+				if d.ZW != nil {
+					d.ZW = d.ZW[r0:]
+				}
+				if d.Bias != nil {
+					d.Bias = d.Bias[r0:]
+				}
+				rows := m - r0
+				full, got := guardedF32(rows*c.ldy, 0)
+				bt.t.qgemmDequant(rows, n, k, pa[r0*kq4:], c.b, c.ldb, c.flip, got, c.ldy, &d)
+				checkGuardsF32(t, bt.name+"/qgemm_dequant", full, rows*c.ldy)
+				for i := 0; i < rows; i++ {
+					for j := 0; j < n; j++ {
+						g, w := got[i*c.ldy+j], ref[(r0+i)*c.ldy+j]
+						if math.Float32bits(g) != math.Float32bits(w) {
+							t.Fatalf("%s %v act %d from row %d: y[%d][%d] = %g, want %g (its composition)",
+								bt.name, sh, act.Kind, r0, r0+i, j, g, w)
+						}
 					}
 				}
 			}
@@ -87,13 +111,44 @@ func TestGEMMS8S8Dequant(t *testing.T) {
 	}
 }
 
+// The public entry on a PackedA8, from first rows on and off the packed blocks (the
+// latter composed): the same bits as the composition over all the rows.
+func TestGEMMS8S8DequantRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	c := randDequantCase(r, 40, 100, 70, true, true, Act{Kind: ActHardSwish, P: 1.0 / 6, Q: 0.5})
+	want := make([]float32, c.m*c.ldy)
+	composeDequant(tab(), c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, c.flip, want, c.ldy, &c.d)
+	pa := PackA8(c.a, c.m, c.k, c.lda)
+	for _, rr := range [][2]int{{0, 40}, {12, 40}, {5, 29}, {24, 36}, {39, 40}} {
+		r0, r1 := rr[0], rr[1]
+		d := c.d
+		d.Fix, d.ZW, d.Scale, d.Bias = d.Fix[r0:], d.ZW[r0:], d.Scale[r0:], d.Bias[r0:]
+		got := make([]float32, (r1-r0)*c.ldy)
+		GEMMS8S8Dequant(pa, r0, r1, c.n, c.b, c.ldb, c.flip, got, c.ldy, &d)
+		for i := 0; i < r1-r0; i++ {
+			for j := 0; j < c.n; j++ {
+				if g, w := got[i*c.ldy+j], want[(r0+i)*c.ldy+j]; math.Float32bits(g) != math.Float32bits(w) {
+					t.Fatalf("rows [%d, %d): y[%d][%d] = %g, want %g", r0, r1, r0+i, j, g, w)
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for rows past A")
+		}
+	}()
+	GEMMS8S8Dequant(pa, 30, 41, c.n, c.b, c.ldb, c.flip, make([]float32, 11*c.ldy), c.ldy, &c.d)
+}
+
 // exact is y[i][j] by the definition: the integer part in int64, wrapped to int32 as the
 // kernels wrap it, the rest in float64.
 func (c *dequantCase) exact(i, j int) float64 {
 	var dot, sb int64
 	for p := 0; p < c.k; p++ {
-		dot += int64(c.a[i*c.lda+p]) * int64(c.b[p*c.ldb+j])
-		sb += int64(c.b[p*c.ldb+j])
+		bv := int64(int8(uint8(c.b[p*c.ldb+j]) ^ c.flip))
+		dot += int64(c.a[i*c.lda+p]) * bv
+		sb += bv
 	}
 	v := dot - int64(c.d.Fix[i])
 	if c.d.ZW != nil {
@@ -127,20 +182,20 @@ func BenchmarkGEMMS8S8Dequant(b *testing.B) {
 		c := randDequantCase(r, sh[0], sh[1], sh[2], false, true, Act{Kind: ActClip, P: 0, Q: 6})
 		y := make([]float32, c.m*c.ldy)
 		name := fmt.Sprintf("%dx%dx%d", sh[0], sh[1], sh[2])
-		t := tab()
+		pa := PackA8(c.a, c.m, c.k, c.lda)
 		b.Run(name+"/fused", func(b *testing.B) {
-			if t.qgemmDequant == nil {
+			if pa.kern == nil {
 				b.Skip("no fused kernel on this backend")
 			}
 			b.SetBytes(int64(4 * c.m * c.n))
 			for b.Loop() {
-				t.qgemmDequant(c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, y, c.ldy, &c.d)
+				GEMMS8S8Dequant(pa, 0, c.m, c.n, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
 			}
 		})
 		b.Run(name+"/composed", func(b *testing.B) {
 			b.SetBytes(int64(4 * c.m * c.n))
 			for b.Loop() {
-				composeDequant(t, c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, y, c.ldy, &c.d)
+				composeDequant(tab(), c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
 			}
 		})
 	}

@@ -56,9 +56,12 @@ type table struct {
 	rowMeans    func(src []float32, rows, cols int, out []float32)
 	requantRows func(dst []float32, ldd int, acc []int32, lda int, rows, n int, fix, zw, cs []int32, scale []float32)
 	maxPool2D   func(p *Window2D, x, y []float32, planes int)
-	// qgemmDequant: GEMMS8S8Dequant in one pass (qgemm.go); nil where the backend has
-	// none (the product, RequantRows and BiasAct then run in turn).
-	qgemmDequant func(m, n, k int, a []int8, lda int, b []int8, ldb int, y []float32, ldy int, d *Dequant)
+	// qgemmDequant: GEMMS8S8Dequant in one pass on A packed by packA8 in blocks of
+	// packA8Block rows (qgemm.go); nil where the backend has none (the product,
+	// RequantRows and BiasAct then run in turn).
+	qgemmDequant qgemmKernel
+	packA8       func(pa []uint8, a []int8, m, k int)
+	packA8Block  int
 	// convImplicit2D: nil where the backend has no implicit-GEMM kernel.
 	convImplicit2D func(m, cg int, p *Window2D, wt, x, y []float32, j0, j1 int)
 	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend

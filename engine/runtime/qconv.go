@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/binary"
 	"unsafe"
 
 	"github.com/modelc/modelc/accel"
@@ -29,15 +28,15 @@ var qdqConvFusion = true
 
 // qdqConv is what the fused step carries.
 type qdqConv struct {
-	m, ch  int       // output and input channels
-	kshape []int     // spatial kernel size (1 or 2 values)
-	w      []int8    // W as stored, m×P (P = ch·K)
-	wSum   []int32   // Σ_p w[oc][p]
-	wScale []float32 // per output channel
-	wZP    []int32   // per output channel; nil: all 0
-	bias   []float32 // nil: none
-	stages []epStage // the epilogue after the bias
-	orig   []step    // DequantizeLinear, Conv, the epilogue's nodes: the fallback
+	m, ch  int             // output and input channels
+	kshape []int           // spatial kernel size (1 or 2 values)
+	w      *accel.PackedA8 // W as stored, m×P (P = ch·K), packed for the kernel
+	wSum   []int32         // Σ_p w[oc][p]
+	wScale []float32       // per output channel
+	wZP    []int32         // per output channel; nil: all 0
+	bias   []float32       // nil: none
+	stages []epStage       // the epilogue after the bias
+	orig   []step          // DequantizeLinear, Conv, the epilogue's nodes: the fallback
 }
 
 // fuseQDQConv rewrites p.steps, replacing each DequantizeLinear → Conv (→ epilogue) chain
@@ -176,7 +175,7 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 		}
 	}
 	P := len(wv) / m
-	q.w = wv
+	q.w = accel.PackA8(wv, m, P, P)
 	q.wSum = make([]int32, m)
 	for oc := range q.wSum {
 		for _, v := range wv[oc*P : (oc+1)*P] {
@@ -277,13 +276,14 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		flip = 0x80
 	}
 	bz := int8(uint8(xzp) ^ flip)
-	width := n * O
+	// B: for a pointwise convolution, each image's X itself (ch×O, its bytes flipped by
+	// the kernel as it packs them); otherwise the windows of all the images side by side,
+	// flipped as they are gathered.
+	b, ldb, imgStride, bflip := int8sOf(x), O, ch*O, flip
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
-	var b []int8
-	if xv, ok := any(x).([]int8); ok && pointwise && n == 1 {
-		b = xv
-	} else {
-		b = allocRaw[int8](c, P*width)
+	if !pointwise {
+		width := n * O
+		b, ldb, imgStride, bflip = allocRaw[int8](c, P*width), width, O, 0
 		win := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
 			SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
 		// Task r writes the K rows of image r/ch, channel r%ch: one call per image's run
@@ -292,14 +292,7 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 			for r := r0; r < r1; {
 				img, ci := r/ch, r%ch
 				planes := min(ch-ci, r1-r)
-				dst := b[ci*K*width+img*O:]
-				if pointwise {
-					for j := 0; j < planes; j++ {
-						flipBits(dst[j*width:j*width+O], x[(r+j)*O:(r+j+1)*O], flip)
-					}
-				} else {
-					accel.WindowRows8(dst, width, bytesOf(x[r*S:(r+planes)*S]), planes, win, flip, bz)
-				}
+				accel.WindowRows8(b[ci*K*width+img*O:], width, bytesOf(x[r*S:(r+planes)*S]), planes, win, flip, bz)
 				r += planes
 			}
 		})
@@ -318,8 +311,8 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		act = accel.Act{Kind: accel.ActNone} // the epilogue below adds the bias and runs the stages
 	}
 	// Tasks: blocks of rows × runs of columns, inside one image: runs of up to qconvCols
-	// positions, and where that leaves a thread idle, blocks of rows (whole micro-kernel
-	// tiles, each task then packing the same B). Every value is computed whole inside one
+	// positions, and where that leaves a thread idle, blocks of rows (whole blocks of the
+	// packed weights, each task then packing the same B). Every value is computed whole inside one
 	// task, so the bits do not depend on the split.
 	colTasks := (O + qconvCols - 1) / qconvCols
 	cols := min(O, ((O+colTasks-1)/colTasks+31)/32*32)
@@ -327,7 +320,8 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	rows := m
 	if threads := accel.MaxThreads(); n*colTasks < threads && m*O*P >= threads*qconvTaskWork {
 		split := min((threads+n*colTasks-1)/(n*colTasks), (m+47)/48)
-		rows = ((m+split-1)/split + 11) / 12 * 12
+		blk := q.w.RowBlock()
+		rows = ((m+split-1)/split + blk - 1) / blk * blk
 	}
 	rowTasks := (m + rows - 1) / rows
 	accel.ParallelFor(n*colTasks*rowTasks, 1, func(t0, t1 int) {
@@ -342,8 +336,7 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 			if bias != nil {
 				d.Bias = bias[r0:r1]
 			}
-			accel.GEMMS8S8Dequant(r1-r0, j1-j0, P, q.w[r0*P:], P, b[img*O+j0:], width,
-				y[(img*m+r0)*O+j0:], O, &d)
+			accel.GEMMS8S8Dequant(q.w, r0, r1, j1-j0, b[img*imgStride+j0:], ldb, bflip, y[(img*m+r0)*O+j0:], O, &d)
 		}
 	})
 	if !fused {
@@ -368,22 +361,10 @@ func bytesOf[T uint8 | int8](v []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
 }
 
-// flipBits writes src as int8 with the top bit of every byte xor flip, eight bytes at a
-// time.
-func flipBits[T uint8 | int8](dst []int8, src []T, flip uint8) {
-	src = src[:len(dst)]
-	mask := uint64(flip) * 0x0101010101010101
-	n8 := len(dst) &^ 7
-	if n8 > 0 {
-		d := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), n8)
-		s := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(src))), n8)
-		for i := 0; i < n8; i += 8 {
-			binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(s[i:])^mask)
-		}
-	}
-	for i := n8; i < len(dst); i++ {
-		dst[i] = int8(uint8(src[i]) ^ flip)
-	}
+// int8sOf is v's memory as int8, for accel's int8 kernels (which flip uint8's top bit
+// themselves).
+func int8sOf[T uint8 | int8](v []T) []int8 {
+	return unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
 }
 
 // fallback runs the original steps in turn: the DequantizeLinear, then the Conv and its
