@@ -9,7 +9,7 @@
 #include "epilogue_avx512.h"
 
 #define KTGT __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
-#define VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c,prfchw")))
 
 static inline KTGT __mmask16 tailmask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
@@ -803,7 +803,8 @@ void mc_gemm_u8s8_packed_vnni(int64_t m, int64_t j0, int64_t j1, int64_t k, cons
 // to y's rows ir.. and columns jr.. of the block at jb.
 static inline __attribute__((always_inline)) VNNI void qgemm_tile_out(
 	const int32_t *acc, int64_t mr, int64_t nr, const int32_t *cs, int32_t kbz, float *y, int64_t ldy,
-	const int32_t *fix, const int32_t *zw, const float *scale, const float *bias, int act, __m512 vp, __m512 vq) {
+	const int32_t *fix, const int32_t *zw, const float *scale, const float *bias, int act, __m512 vp, __m512 vq,
+	int pfw) {
 	const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
 	// Σ a·b = Σ (a+128)·b − 128·Σb; Σ(b − bz) = Σb − k·bz for the weight zero points.
 	const __m512i cs0 = _mm512_loadu_si512((const void *)cs), cs1 = _mm512_loadu_si512((const void *)(cs + 16));
@@ -831,6 +832,10 @@ static inline __attribute__((always_inline)) VNNI void qgemm_tile_out(
 		float *yr = y + i * ldy;
 		_mm512_mask_storeu_ps(yr, m0, ep_act(f0, act, vp, vq));
 		_mm512_mask_storeu_ps(yr + 16, m1, ep_act(f1, act, vp, vq));
+		if (pfw) { // own the next tile's output lines in this row before it stores them
+			_mm_prefetch((const char *)(yr + INR), _MM_HINT_ET0);
+			_mm_prefetch((const char *)(yr + INR + 16), _MM_HINT_ET0);
+		}
 	}
 }
 
@@ -859,6 +864,9 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, 
 	int32_t acc[IMR * INR] __attribute__((aligned(64)));
 	if (!pb || !colsum || (blocks > 1 && !part)) abort();
 	const __m512 vp = _mm512_set1_ps(p), vq = _mm512_set1_ps(q);
+	// An output of 256 KB or more is not in cache: as in mc_pointwise_avx512, its lines
+	// are fetched for writing one panel ahead.
+	const int pfw = m * n >= (1 << 16);
 	for (int64_t jb = 0; jb < n; jb += nb) {
 		const int64_t nc = n - jb < nb ? n - jb : nb;
 		if (k > 0) {
@@ -867,24 +875,35 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, 
 			memset(pb, 0, (size_t)(nb * kq * 4));
 			memset(colsum, 0, (size_t)nb * 4);
 		}
-		for (int64_t kb = 0; kb < blocks; kb++) {
+		if (blocks == 1) { // all of A's rows for one panel of B at a time, which stays in L1
+			for (int64_t jr = 0; jr < nc; jr += INR) {
+				const int64_t nr = nc - jr < INR ? nc - jr : INR;
+				for (int64_t ir = 0; ir < m; ir += IMR) {
+					const int64_t mr = m - ir < IMR ? m - ir : IMR;
+					iukr_vnni_acc(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
+					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, y + ir * ldy + jb + jr, ldy, fix + ir,
+					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq,
+					               pfw && jb + jr + INR < n);
+				}
+			}
+			continue;
+		}
+		for (int64_t kb = 0; kb < blocks; kb++) { // a k-block of A's rows over the block of B
 			const int64_t q0 = kb * kqb, qn = kq - q0 < kqb ? kq - q0 : kqb;
 			for (int64_t ir = 0; ir < m; ir += IMR) {
 				const int64_t mr = m - ir < IMR ? m - ir : IMR;
 				for (int64_t jr = 0; jr < nc; jr += INR) {
 					const int64_t nr = nc - jr < INR ? nc - jr : INR;
 					iukr_vnni_acc(qn, pa + ir * kq * 4 + q0 * IMR * 4, pb + jr * kq * 4 + q0 * INR * 4, acc);
-					if (blocks > 1) { // wrapping int32 adds, like the reference's sum
-						int32_t *t = part + (ir / IMR * (nb / INR) + jr / INR) * IMR * INR;
-						for (int64_t e = 0; e < IMR * INR; e += 16) {
-							__m512i v = _mm512_load_si512((const void *)(acc + e));
-							if (kb > 0) v = _mm512_add_epi32(v, _mm512_load_si512((const void *)(t + e)));
-							_mm512_store_si512((void *)(kb + 1 < blocks ? t + e : acc + e), v);
-						}
-						if (kb + 1 < blocks) continue;
+					int32_t *t = part + (ir / IMR * (nb / INR) + jr / INR) * IMR * INR;
+					for (int64_t e = 0; e < IMR * INR; e += 16) { // wrapping int32 adds, like the reference
+						__m512i v = _mm512_load_si512((const void *)(acc + e));
+						if (kb > 0) v = _mm512_add_epi32(v, _mm512_load_si512((const void *)(t + e)));
+						_mm512_store_si512((void *)(kb + 1 < blocks ? t + e : acc + e), v);
 					}
+					if (kb + 1 < blocks) continue;
 					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, y + ir * ldy + jb + jr, ldy, fix + ir,
-					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq);
+					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq, 0);
 				}
 			}
 		}
