@@ -529,6 +529,37 @@ func DequantizeU8Axis(dst []float32, src []uint8, inner int, scale []float32, zp
 		func(lo, hi int) { t.dequantU8(dst[lo:hi], src[lo:hi], lo, inner, ch, scale, zp) })
 }
 
+// QuantDequantU8 writes dst[i] = float32(q − zp)·scale with q = QuantizeU8 of src[i]:
+// a DynamicQuantizeLinear's values as the DequantizeLinear after it sees them, bit for
+// bit QuantizeU8 then DequantizeU8, without the uint8 tensor between them where the
+// backend has a one-pass kernel. dst may be src.
+func QuantDequantU8(dst, src []float32, scale float32, zp uint8) {
+	const fn = "QuantDequantU8"
+	checkLen(fn, len(dst), len(src))
+	t := tab()
+	sc, z := []float32{scale}, []uint8{zp}
+	n := len(src)
+	inner := n + boolInt(n == 0)
+	// Each task quantizes and dequantizes its chunk in pieces whose bytes stay in L1.
+	const piece = 4096
+	compose := func(q func([]uint8, []float32, int, int, int, []float32, []uint8),
+		d func([]float32, []uint8, int, int, int, []float32, []uint8)) func(lo, hi int) {
+		return func(lo, hi int) {
+			buf := make([]uint8, min(piece, hi-lo))
+			for a := lo; a < hi; a += piece {
+				b := min(hi, a+piece)
+				q(buf[:b-a], src[a:b], a, inner, 1, sc, z)
+				d(dst[a:b], buf[:b-a], a, inner, 1, sc, z)
+			}
+		}
+	}
+	kern := compose(t.quantU8, t.dequantU8)
+	if t.qdqU8 != nil {
+		kern = func(lo, hi int) { t.qdqU8(dst[lo:hi], src[lo:hi], scale, zp) }
+	}
+	elementwise(n, compose(refQuantU8, refDequantU8), kern)
+}
+
 // ---- reductions ----------------------------------------------------------------------------
 
 // rowsPar runs a rows kernel over rows in groups on the pool.

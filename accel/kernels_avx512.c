@@ -1041,6 +1041,20 @@ QUANT_FN(mc_quant_u8_avx512, uint8_t, 0.0f, 255.0f, LOADZ_U8)
 DEQUANT_FN(mc_dequant_s8_avx512, int8_t, LOADZ_S8)
 DEQUANT_FN(mc_dequant_u8_avx512, uint8_t, LOADZ_U8)
 
+// QuantizeLinear to uint8 and DequantizeLinear back with one scale and zero point, the
+// quantized value kept in the register: mc_quant_u8_avx512's then mc_dequant_u8_avx512's
+// arithmetic, so their bits, in one pass over memory instead of two.
+void KTGT mc_qdq_u8_avx512(float *dst, const float *src, int64_t n, float scale, uint8_t zp) {
+	const __m512 lo = _mm512_set1_ps(0.0f), hi = _mm512_set1_ps(255.0f);
+	const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps((float)zp);
+	const __m512i zi = _mm512_set1_epi32((int32_t)zp);
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = tailmask(n - i);
+		const __m512i q = quant16(_mm512_maskz_loadu_ps(m, src + i), s, z, lo, hi);
+		_mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, zi)), s));
+	}
+}
+
 // ---- reductions ------------------------------------------------------------------------------
 
 void KTGT mc_minmax_rows_avx512(const float *src, int64_t rows, int64_t cols, int64_t ld, float *mn, float *mx) {

@@ -27,6 +27,9 @@ type table struct {
 	quantU8   func(dst []uint8, src []float32, g0, inner, ch int, scale []float32, zp []uint8)
 	dequantS8 func(dst []float32, src []int8, g0, inner, ch int, scale []float32, zp []int8)
 	dequantU8 func(dst []float32, src []uint8, g0, inner, ch int, scale []float32, zp []uint8)
+	// qdqU8: QuantDequantU8 in one pass; nil where the backend has none (quantU8 and
+	// dequantU8 then run in turn).
+	qdqU8 func(dst, src []float32, scale float32, zp uint8)
 
 	minMaxRows func(src []float32, rows, cols, ld int, mn, mx []float32)
 	absMaxRows func(src []float32, rows, cols, ld int, out []float32)
@@ -95,7 +98,7 @@ type implInfo struct{ impl, reason string }
 var kernelNames = []string{
 	"sgemm", "gemm_f16", "gemm_bf16", "gemm_s8s8", "gemm_u8s8", "gemm_s8s8_packed", "gemm_u8s8_packed",
 	"f32_to_f16", "f16_to_f32", "f32_to_bf16", "bf16_to_f32",
-	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8",
+	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8", "quant_dequant_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
@@ -132,6 +135,7 @@ func goTable() *table {
 	t.impl["convrows2d"] = implInfo{"im2col+sgemm", "the caller runs its implicit-GEMM or im2col path, then bias_act"}
 	t.impl["convtranspose2x2"] = implInfo{"sgemm+col2im", "the caller runs its GEMM, col2im and epilogue"}
 	t.impl["sigmoid"] = implInfo{"exp", "negate, the exp kernel, 1/(1+e)"}
+	t.impl["quant_dequant_u8"] = implInfo{"quantize+dequantize", "the quantize_u8 kernel, then dequantize_u8"}
 	t.impl["qgemm_dequant"] = implInfo{"gemm+requant", "the gemm_s8s8 kernel, then requant_rows and bias_act"}
 	t.setPack8(goPacker8)
 	return t

@@ -710,7 +710,7 @@ func castFast(c *opContext, x *Tensor, to ir.DType) (*Tensor, bool) {
 // dynQuantFast is DynamicQuantizeLinear on float32: min and max with 0 in float32, the
 // scale and zero point as the generic kernel computes them, then accel.QuantizeU8
 // (round half to even, saturate). NaN inputs take the generic path.
-// dynQuantSmall is the input size up to which dynQuantFast finds min and max itself.
+// dynQuantSmall is the input size up to which dynQuantRange finds min and max itself.
 const dynQuantSmall = 4096
 
 func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
@@ -718,34 +718,9 @@ func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 	if !ok || x.DType != ir.Float32 || !fastPaths {
 		return nil, false
 	}
-	// A NaN anywhere takes the generic path, as before: accel.MinMaxNaN finds the range
-	// and the NaN in one pass. A small input (the activations of a short sequence) is
-	// scanned here: the same min and max, without the accel call's checks and allocations.
-	var lo, hi float32
-	if len(xv) <= dynQuantSmall {
-		lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
-		for _, v := range xv {
-			if v != v {
-				return nil, false
-			}
-			if v < lo {
-				lo = v
-			}
-			if v > hi {
-				hi = v
-			}
-		}
-	} else {
-		var nan bool
-		if lo, hi, nan = accel.MinMaxNaN(xv); nan {
-			return nil, false
-		}
-	}
-	mn, mx := min(0, lo), max(0, hi)
-	scale := (mx - mn) / 255
-	var zp float32
-	if scale != 0 {
-		zp = float32(math.Max(0, math.Min(255, math.RoundToEven(float64(0-mn/scale)))))
+	scale, zp, ok := dynQuantRange(xv)
+	if !ok {
+		return nil, false
 	}
 	y := allocRaw[uint8](c, len(xv))
 	if scale != 0 {
@@ -760,6 +735,40 @@ func dynQuantFast(c *opContext, x *Tensor) ([]*Tensor, bool) {
 		{DType: ir.Float32, Shape: []int{}, Data: []float32{scale}},
 		{DType: ir.Uint8, Shape: []int{}, Data: []uint8{uint8(zp)}},
 	}, true
+}
+
+// dynQuantRange is DynamicQuantizeLinear's scale and zero point for xv, as the generic
+// kernel computes them; ok false where xv holds a NaN (the generic path then runs).
+// accel.MinMaxNaN finds the range and the NaN in one pass; a small input (the
+// activations of a short sequence) is scanned here: the same min and max, without the
+// accel call's checks and allocations.
+func dynQuantRange(xv []float32) (scale, zp float32, ok bool) {
+	var lo, hi float32
+	if len(xv) <= dynQuantSmall {
+		lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+		for _, v := range xv {
+			if v != v {
+				return 0, 0, false
+			}
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
+		}
+	} else {
+		var nan bool
+		if lo, hi, nan = accel.MinMaxNaN(xv); nan {
+			return 0, 0, false
+		}
+	}
+	mn, mx := min(0, lo), max(0, hi)
+	scale = (mx - mn) / 255
+	if scale != 0 {
+		zp = float32(math.Max(0, math.Min(255, math.RoundToEven(float64(0-mn/scale)))))
+	}
+	return scale, zp, true
 }
 
 // colSums returns the column sums of the k×n int8 matrix b (the zero-point correction

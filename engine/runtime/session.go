@@ -264,7 +264,8 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	if s.opts.Profile && g == s.model.Graph {
 		unfused = append(unfused, p.steps...)
 	}
-	s.fuseQDQConv(p) // before fuseConv, which would take the Conv as a float one
+	s.fuseQDQConv(p)         // before fuseConv, which would take the Conv as a float one
+	s.fuseDynQuantDequant(p) // after fuseQDQConv, which reads the pairs' uint8 values itself
 	s.fuseConv(p)
 	s.fuseConvTranspose(p)
 	s.fuseSEScale(p)

@@ -1,0 +1,53 @@
+package accel
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// QuantDequantU8 against QuantizeU8 then DequantizeU8, bit for bit: every backend's
+// one-pass kernel against its own two kernels, and the public entry (pieces and chunks
+// of a long input, in place too) against the reference's, with ties, saturation at both
+// ends, NaN and infinities among the values.
+func TestQuantDequantU8(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 15, 16, 17, 100, 4097, 200_003} {
+		src := randF32(r, n, 4)
+		for i := 0; i < n; i += 37 {
+			src[i] = float32(r.IntN(40)-20) * 0.05 // on the grid and on ties
+		}
+		src[0] = 1e9
+		if n > 3 {
+			src[1], src[2], src[3] = -1e9, float32(math.NaN()), float32(math.Inf(-1))
+		}
+		scale, zp := float32(0.05), uint8(100)
+		q := make([]uint8, n)
+		want := make([]float32, n)
+		refQuantU8(q, src, 0, n, 1, []float32{scale}, []uint8{zp})
+		refDequantU8(want, q, 0, n, 1, []float32{scale}, []uint8{zp})
+		same := func(what string, got []float32) {
+			t.Helper()
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s n=%d: dst[%d] = %g (src %g), want %g", what, n, i, got[i], src[i], want[i])
+				}
+			}
+		}
+		for _, bt := range backendsUnderTest() {
+			if bt.t.qdqU8 == nil {
+				continue
+			}
+			full, got := guardedF32(n, 0)
+			bt.t.qdqU8(got, src, scale, zp)
+			checkGuardsF32(t, bt.name+"/quant_dequant_u8", full, n)
+			same(bt.name, got)
+		}
+		got := make([]float32, n)
+		QuantDequantU8(got, src, scale, zp)
+		same("QuantDequantU8", got)
+		inPlace := append([]float32(nil), src...)
+		QuantDequantU8(inPlace, inPlace, scale, zp)
+		same("QuantDequantU8 in place", inPlace)
+	}
+}
