@@ -161,11 +161,64 @@ func arith32(c *opContext, op byte, a, b *Tensor) (*Tensor, error) {
 	case len(bv) == len(o) && len(av) == 1:
 		splitFlat(len(o), func(lo, hi int) { arithRow32(op, o[lo:hi], av, 0, bv[lo:hi], 1) })
 	default:
+		if rows, inner, period, aFull, ok := rowBroadcast(a.Shape, b.Shape, shape); ok && inner >= 16 {
+			// A per-channel operand ([C, 1, 1] against [N, C, H, W]: a squeeze-and-excitation
+			// scale, a bias): one value per row of the full one, rows split over the pool.
+			accel.ParallelFor(rows, max(1, flatGrain/inner), func(r0, r1 int) {
+				for r := r0; r < r1; r++ {
+					dst := o[r*inner : (r+1)*inner]
+					if k := r % period; aFull {
+						arithRow32(op, dst, av[r*inner:], 1, bv[k:k+1], 0)
+					} else {
+						arithRow32(op, dst, av[k:k+1], 0, bv[r*inner:], 1)
+					}
+				}
+			})
+			break
+		}
 		walk(shape, [][]int{bstrides(a.Shape, shape), bstrides(b.Shape, shape)}, func(at, n int, offs, steps []int) {
 			arithRow32(op, o[at:at+n], av[offs[0]:], steps[0], bv[offs[1]:], steps[1])
 		})
 	}
 	return out, nil
+}
+
+// rowBroadcast recognises one operand of the full shape out and the other holding one
+// value per row: its shape, aligned right, is 1s, then out's own dimensions p..q−1, then
+// 1s. Row r (of rows = prod(out[:q]), each inner = prod(out[q:]) long) then reads the
+// small operand's value r % period. aFull tells which operand is the full one.
+func rowBroadcast(as, bs, out []int) (rows, inner, period int, aFull, ok bool) {
+	n := prod(out)
+	small := bs
+	switch {
+	case prod(as) == n && sameShape(as, out):
+		aFull = true
+	case prod(bs) == n && sameShape(bs, out):
+		small = as
+	default:
+		return 0, 0, 0, false, false
+	}
+	off := len(out) - len(small)
+	if off < 0 {
+		return 0, 0, 0, false, false
+	}
+	p, q := -1, -1
+	for i, d := range small {
+		if d == 1 {
+			continue
+		}
+		if d != out[off+i] || q >= 0 && q != off+i {
+			return 0, 0, 0, false, false // not one contiguous run of out's dimensions
+		}
+		if p < 0 {
+			p = off + i
+		}
+		q = off + i + 1
+	}
+	if p < 0 {
+		return 0, 0, 0, false, false // a scalar: the flat cases take it
+	}
+	return prod(out[:q]), prod(out[q:]), prod(out[p:q]), aFull, true
 }
 
 // flatGrain is the number of values one task of an element-wise op takes: about 10 µs
@@ -230,6 +283,29 @@ func arithRow32(op byte, o, x []float32, xs int, y []float32, ys int) {
 			}
 		default:
 			arithRow[float32](op, false)(o, x, 1, y, 0)
+		}
+	case xs == 0 && ys == 1:
+		y = y[:n]
+		s := x[0]
+		switch op {
+		case '+':
+			for i := range o {
+				o[i] = s + y[i]
+			}
+		case '-':
+			for i := range o {
+				o[i] = s - y[i]
+			}
+		case '*':
+			for i := range o {
+				o[i] = s * y[i]
+			}
+		case '/':
+			for i := range o {
+				o[i] = s / y[i]
+			}
+		default:
+			arithRow[float32](op, false)(o, x, 0, y, 1)
 		}
 	default:
 		arithRow[float32](op, false)(o, x, xs, y, ys)

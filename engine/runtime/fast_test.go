@@ -143,7 +143,12 @@ func TestFastElementwise(t *testing.T) {
 			closeTo(t, "Gelu tail", fast[0], slow[0], 1e-4, 1e-15)
 		}
 	}
-	shapes := [][2][]int{{{4, 5}, {4, 5}}, {{4, 5}, {}}, {{}, {4, 5}}, {{4, 5}, {5}}, {{3, 1, 5}, {4, 1}}, {{2, 3, 4}, {1, 3, 1}}, {{0, 3}, {3}}}
+	// The per-row broadcasts (a squeeze-and-excitation scale, a bias per channel) on
+	// either side, with rows short of and above the split's grain, and forms that are
+	// not one (a non-contiguous run of dimensions, a row too short).
+	shapes := [][2][]int{{{4, 5}, {4, 5}}, {{4, 5}, {}}, {{}, {4, 5}}, {{4, 5}, {5}}, {{3, 1, 5}, {4, 1}}, {{2, 3, 4}, {1, 3, 1}}, {{0, 3}, {3}},
+		{{1, 7, 1, 1}, {2, 7, 9, 11}}, {{2, 7, 9, 11}, {7, 1, 1}}, {{2, 5, 30, 1}, {2, 5, 1, 1}}, {{3, 1, 1}, {3, 200, 200}},
+		{{2, 7, 9, 11}, {7, 1, 11}}, {{2, 3, 4, 5}, {3, 1, 1}}}
 	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
 		for _, sh := range shapes {
 			a, b := randT(rng, 2, sh[0]...), randT(rng, 2, sh[1]...)
