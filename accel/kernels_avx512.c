@@ -880,7 +880,14 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, 
 				const int64_t nr = nc - jr < INR ? nc - jr : INR;
 				for (int64_t ir = 0; ir < m; ir += IMR) {
 					const int64_t mr = m - ir < IMR ? m - ir : IMR;
-					iukr_vnni_acc(kq, pa + ir * kq * 4, pb + jr * kq * 4, acc);
+					const uint8_t *pt = pa + ir * kq * 4;
+					const int8_t *pj = pb + jr * kq * 4;
+					switch (mr) { // a short last block: only its own rows' vpdpbusd
+#define TILE(R) case R: iukr_vnni_c##R(kq, pt, pj, colsum + jr, 0, acc, INR, INR); break;
+						TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7)
+#undef TILE
+					default: iukr_vnni_acc(kq, pt, pj, acc);
+					}
 					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, y + ir * ldy + jb + jr, ldy, fix + ir,
 					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq,
 					               pfw && jb + jr + INR < n);

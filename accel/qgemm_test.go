@@ -52,7 +52,7 @@ var dequantActs = []Act{{Kind: ActNone}, {Kind: ActRelu}, {Kind: ActClip, P: -0.
 func TestGEMMS8S8Dequant(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	shapes := [][3]int{{1, 1, 1}, {5, 33, 3}, {12, 32, 16}, {13, 70, 27}, {97, 200, 16}, {24, 3000, 24},
-		{30, 49, 1300}, {7, 129, 513}, {16, 64, 0}}
+		{30, 49, 1300}, {7, 129, 513}, {16, 64, 0}, {16, 300, 27}, {40, 77, 150}}
 	for si, sh := range shapes {
 		m, n, k := sh[0], sh[1], sh[2]
 		act := dequantActs[si%len(dequantActs)]

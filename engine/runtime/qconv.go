@@ -311,15 +311,20 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		act = accel.Act{Kind: accel.ActNone} // the epilogue below adds the bias and runs the stages
 	}
 	// Tasks: blocks of rows × runs of columns, inside one image: runs of up to qconvCols
-	// positions, and where that leaves a thread idle, blocks of rows (whole blocks of the
-	// packed weights, each task then packing the same B). Every value is computed whole inside one
-	// task, so the bits do not depend on the split.
-	colTasks := (O + qconvCols - 1) / qconvCols
+	// positions; where that leaves a thread idle, shorter runs (at least 64 positions:
+	// the weights are packed once, so this costs nothing), then blocks of rows (whole
+	// blocks of the packed weights; each task then packs the same B). Every value is
+	// computed whole inside one task, so the bits do not depend on the split.
+	want := 1
+	if threads := accel.MaxThreads(); m*O*P >= threads*qconvTaskWork {
+		want = (threads + n - 1) / n
+	}
+	colTasks := max((O+qconvCols-1)/qconvCols, min(want, O/64))
 	cols := min(O, ((O+colTasks-1)/colTasks+31)/32*32)
 	colTasks = (O + cols - 1) / cols
 	rows := m
-	if threads := accel.MaxThreads(); n*colTasks < threads && m*O*P >= threads*qconvTaskWork {
-		split := min((threads+n*colTasks-1)/(n*colTasks), (m+47)/48)
+	if colTasks < want {
+		split := min((want+colTasks-1)/colTasks, (m+47)/48)
 		blk := q.w.RowBlock()
 		rows = ((m+split-1)/split + blk - 1) / blk * blk
 	}
