@@ -560,6 +560,38 @@ func QuantDequantU8(dst, src []float32, scale float32, zp uint8) {
 	elementwise(n, compose(refQuantU8, refDequantU8), kern)
 }
 
+// QuantizeScaledU8Rows writes dst[r·cols + j] = QuantizeU8 of the float32 product
+// src[r·cols + j]·mul[r] with one scale and zero point: a per-channel Mul (a
+// squeeze-and-excitation scale) and the DynamicQuantizeLinear after it, without the
+// product tensor between them. Bit for bit the Mul, then QuantizeU8. Rows are split
+// over the pool.
+func QuantizeScaledU8Rows(dst []uint8, src []float32, rows, cols int, mul []float32, scale float32, zp uint8) {
+	const fn = "QuantizeScaledU8Rows"
+	if !(rows >= 0 && cols >= 0 && len(src) >= rows*cols && len(dst) >= rows*cols && len(mul) >= rows) {
+		fail(fn, "%d rows of %d: src %d, dst %d, mul %d values", rows, cols, len(src), len(dst), len(mul))
+	}
+	t := tab()
+	sc, z := []float32{scale}, []uint8{zp}
+	rowsPar(rows, cols, func(r0, r1 int) {
+		if t.quantScaledU8 != nil && cols >= smallElems {
+			t.quantScaledU8(dst[r0*cols:r1*cols], src[r0*cols:r1*cols], r1-r0, cols, mul[r0:r1], scale, zp)
+			return
+		}
+		prod := make([]float32, cols)
+		for r := r0; r < r1; r++ {
+			m := mul[r]
+			for j, v := range src[r*cols : (r+1)*cols] {
+				prod[j] = v * m
+			}
+			kern := t.quantU8
+			if cols < smallElems {
+				kern = refQuantU8
+			}
+			kern(dst[r*cols:(r+1)*cols], prod, 0, cols+boolInt(cols == 0), 1, sc, z)
+		}
+	})
+}
+
 // ---- reductions ----------------------------------------------------------------------------
 
 // rowsPar runs a rows kernel over rows in groups on the pool.

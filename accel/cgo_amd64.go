@@ -50,6 +50,7 @@ void mc_gemm_s8s8_avx2(int, int64_t, int64_t, int64_t, const int8_t *, int64_t, 
 void mc_gemm_u8s8_avx2(int, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, int64_t, int32_t *, int64_t);
 void mc_pack_b8_vnni(int8_t *, int32_t *, const int8_t *, int64_t, int64_t, int64_t);
 void mc_qdq_u8_avx512(float *, const float *, int64_t, float, uint8_t);
+void mc_quant_scaled_u8_avx512(uint8_t *, const float *, int64_t, int64_t, const float *, float, uint8_t);
 void mc_pack_a8_vnni(uint8_t *, const int8_t *, int64_t, int64_t, int64_t);
 void mc_qgemm_f32_vnni(int64_t, int64_t, int64_t, const uint8_t *, const int8_t *, int64_t, uint8_t, float *, int64_t,
                        const int32_t *, const int32_t *, int32_t, const float *, const float *, int, float, float);
@@ -242,7 +243,10 @@ func fillAVX512(t *table, f features) {
 	t.qdqU8 = func(d, s []float32, scale float32, zp uint8) {
 		C.mc_qdq_u8_avx512(pf32(d), pf32(s), C.int64_t(len(s)), C.float(scale), C.uint8_t(zp))
 	}
-	for _, k := range []string{"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8", "quant_dequant_u8"} {
+	t.quantScaledU8 = func(d []uint8, s []float32, rows, cols int, mul []float32, scale float32, zp uint8) {
+		C.mc_quant_scaled_u8_avx512(pu8(d), pf32(s), C.int64_t(rows), C.int64_t(cols), pf32(mul), C.float(scale), C.uint8_t(zp))
+	}
+	for _, k := range []string{"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8", "quant_dequant_u8", "quantize_scaled_u8"} {
 		t.set(k, "avx512", "AVX-512, 16 lanes, masked tails")
 	}
 	t.minMaxRows = func(s []float32, rows, cols, ld int, mn, mx []float32) {

@@ -1048,6 +1048,24 @@ QUANT_FN(mc_quant_u8_avx512, uint8_t, 0.0f, 255.0f, LOADZ_U8)
 DEQUANT_FN(mc_dequant_s8_avx512, int8_t, LOADZ_S8)
 DEQUANT_FN(mc_dequant_u8_avx512, uint8_t, LOADZ_U8)
 
+// QuantizeLinear to uint8 of src·mul[r] for each row r of cols values: a per-channel
+// Mul's products, rounded to float32 as the Mul rounds them, quantized in the register.
+void KTGT mc_quant_scaled_u8_avx512(uint8_t *dst, const float *src, int64_t rows, int64_t cols, const float *mul,
+                                    float scale, uint8_t zp) {
+	const __m512 lo = _mm512_set1_ps(0.0f), hi = _mm512_set1_ps(255.0f);
+	const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps((float)zp);
+	for (int64_t r = 0; r < rows; r++) {
+		const __m512 mr = _mm512_set1_ps(mul[r]);
+		const float *x = src + r * cols;
+		uint8_t *d = dst + r * cols;
+		for (int64_t j = 0; j < cols; j += 16) {
+			const __mmask16 m = tailmask(cols - j);
+			const __m512i q = quant16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + j), mr), s, z, lo, hi);
+			_mm512_mask_cvtepi32_storeu_epi8(d + j, m, q);
+		}
+	}
+}
+
 // QuantizeLinear to uint8 and DequantizeLinear back with one scale and zero point, the
 // quantized value kept in the register: mc_quant_u8_avx512's then mc_dequant_u8_avx512's
 // arithmetic, so their bits, in one pass over memory instead of two.

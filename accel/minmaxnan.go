@@ -32,6 +32,22 @@ func MinMaxNaN(src []float32) (mn, mx float32, nan bool) {
 	return mn, mx, false
 }
 
+// MinMaxNaNRows writes the minimum and maximum of each row of the rows×cols matrix src
+// to mn[r] and mx[r], both NaN where the row holds a NaN (empty rows: +Inf, −Inf): the
+// per-channel form of MinMaxNaN, rows split over the pool. Exact on every backend.
+func MinMaxNaNRows(src []float32, rows, cols int, mn, mx []float32) {
+	const fn = "MinMaxNaNRows"
+	if !(rows >= 0 && cols >= 0 && len(src) >= rows*cols && len(mn) >= rows && len(mx) >= rows) {
+		fail(fn, "%d rows of %d: src %d, mn %d, mx %d values", rows, cols, len(src), len(mn), len(mx))
+	}
+	t := tab()
+	kern := t.minMaxNaN
+	if cols < smallElems {
+		kern = refMinMaxNaNRows
+	}
+	rowsPar(rows, cols, func(r0, r1 int) { kern(src[r0*cols:], r1-r0, cols, cols, mn[r0:], mx[r0:]) })
+}
+
 // refMinMaxNaNRows is the pure-Go reference of the minmax_nan kernel: the minimum and
 // maximum of each row of cols values (rows ld apart), both NaN where the row holds a NaN.
 func refMinMaxNaNRows(src []float32, rows, cols, ld int, mn, mx []float32) {

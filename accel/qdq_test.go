@@ -51,3 +51,59 @@ func TestQuantDequantU8(t *testing.T) {
 		same("QuantDequantU8 in place", inPlace)
 	}
 }
+
+// QuantizeScaledU8Rows against the products (float32, as a Mul rounds them) quantized by
+// the reference, bit for bit, for every backend's kernel and the public entry, with
+// negative, zero and huge multipliers; and MinMaxNaNRows against the reference per row.
+func TestQuantizeScaledU8Rows(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sh := range [][2]int{{1, 1}, {3, 17}, {7, 100}, {40, 3136}, {5, 0}} {
+		rows, cols := sh[0], sh[1]
+		src := randF32(r, rows*cols, 3)
+		mul := randF32(r, rows, 2)
+		mul[0] = 0
+		if rows > 2 {
+			mul[1], mul[2] = -1.5, 1e30
+		}
+		scale, zp := float32(0.03), uint8(77)
+		want := make([]uint8, rows*cols)
+		prod := make([]float32, cols)
+		for i := 0; i < rows; i++ {
+			for j := range prod {
+				prod[j] = src[i*cols+j] * mul[i]
+			}
+			refQuantU8(want[i*cols:(i+1)*cols], prod, 0, cols+1, 1, []float32{scale}, []uint8{zp})
+		}
+		check := func(what string, got []uint8) {
+			t.Helper()
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s %v: dst[%d] = %d, want %d", what, sh, i, got[i], want[i])
+				}
+			}
+		}
+		for _, bt := range backendsUnderTest() {
+			if bt.t.quantScaledU8 != nil {
+				got := make([]uint8, rows*cols)
+				bt.t.quantScaledU8(got, src, rows, cols, mul, scale, zp)
+				check(bt.name, got)
+			}
+		}
+		got := make([]uint8, rows*cols)
+		QuantizeScaledU8Rows(got, src, rows, cols, mul, scale, zp)
+		check("QuantizeScaledU8Rows", got)
+
+		if cols > 5 {
+			src[cols+3] = float32(math.NaN())
+		}
+		mn, mx := make([]float32, rows), make([]float32, rows)
+		wmn, wmx := make([]float32, rows), make([]float32, rows)
+		MinMaxNaNRows(src, rows, cols, mn, mx)
+		refMinMaxNaNRows(src, rows, cols, cols, wmn, wmx)
+		for i := range mn {
+			if !(mn[i] == wmn[i] || mn[i] != mn[i] && wmn[i] != wmn[i]) || !(mx[i] == wmx[i] || mx[i] != mx[i] && wmx[i] != wmx[i]) {
+				t.Fatalf("%v row %d: min, max %g, %g, want %g, %g", sh, i, mn[i], mx[i], wmn[i], wmx[i])
+			}
+		}
+	}
+}

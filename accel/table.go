@@ -30,6 +30,9 @@ type table struct {
 	// qdqU8: QuantDequantU8 in one pass; nil where the backend has none (quantU8 and
 	// dequantU8 then run in turn).
 	qdqU8 func(dst, src []float32, scale float32, zp uint8)
+	// quantScaledU8: QuantizeScaledU8Rows' rows in one pass; nil where the backend has
+	// none (the products, then quantU8).
+	quantScaledU8 func(dst []uint8, src []float32, rows, cols int, mul []float32, scale float32, zp uint8)
 
 	minMaxRows func(src []float32, rows, cols, ld int, mn, mx []float32)
 	absMaxRows func(src []float32, rows, cols, ld int, out []float32)
@@ -98,7 +101,7 @@ type implInfo struct{ impl, reason string }
 var kernelNames = []string{
 	"sgemm", "gemm_f16", "gemm_bf16", "gemm_s8s8", "gemm_u8s8", "gemm_s8s8_packed", "gemm_u8s8_packed",
 	"f32_to_f16", "f16_to_f32", "f32_to_bf16", "bf16_to_f32",
-	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8", "quant_dequant_u8",
+	"quantize_s8", "quantize_u8", "dequantize_s8", "dequantize_u8", "quant_dequant_u8", "quantize_scaled_u8",
 	"minmax", "absmax", "sumsq",
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
@@ -136,6 +139,7 @@ func goTable() *table {
 	t.impl["convtranspose2x2"] = implInfo{"sgemm+col2im", "the caller runs its GEMM, col2im and epilogue"}
 	t.impl["sigmoid"] = implInfo{"exp", "negate, the exp kernel, 1/(1+e)"}
 	t.impl["quant_dequant_u8"] = implInfo{"quantize+dequantize", "the quantize_u8 kernel, then dequantize_u8"}
+	t.impl["quantize_scaled_u8"] = implInfo{"mul+quantize", "the products, then the quantize_u8 kernel"}
 	t.impl["qgemm_dequant"] = implInfo{"gemm+requant", "the gemm_s8s8 kernel, then requant_rows and bias_act"}
 	t.setPack8(goPacker8)
 	return t

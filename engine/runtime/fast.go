@@ -839,12 +839,19 @@ func dynQuantRange(xv []float32) (scale, zp float32, ok bool) {
 			return 0, 0, false
 		}
 	}
+	scale, zp = dynQuantParams(lo, hi)
+	return scale, zp, true
+}
+
+// dynQuantParams is DynamicQuantizeLinear's scale and zero point for values in [lo, hi]
+// (the range widened to hold 0), as the generic kernel computes them.
+func dynQuantParams(lo, hi float32) (scale, zp float32) {
 	mn, mx := min(0, lo), max(0, hi)
 	scale = (mx - mn) / 255
 	if scale != 0 {
 		zp = float32(math.Max(0, math.Min(255, math.RoundToEven(float64(0-mn/scale)))))
 	}
-	return scale, zp, true
+	return scale, zp
 }
 
 // colSums returns the column sums of the k×n int8 matrix b (the zero-point correction

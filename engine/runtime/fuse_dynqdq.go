@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"math"
+
 	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
@@ -92,4 +94,121 @@ func (fu *dynQDQFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 	}
 	c.node, c.step = fu.orig[1].node, &fu.orig[1]
 	return c.sess.exec(c, fu.orig[1], q)
+}
+
+// Load-time fusion of a per-channel Mul → DynamicQuantizeLinear: the squeeze-and-
+// excitation scale of EfficientNet and MobileNetV3 blocks, whose product the projection
+// Conv reads quantized. (In a float model fuseSEScale folds the scale into that Conv;
+// here the quantization sits between them.) Run as written, the product is written
+// whole, then read twice (its range, then the quantizing pass). Fused, the range comes
+// from each channel's own minimum and maximum times its scale, which is exact: rounding
+// a product is monotone in the other factor, so the extreme products are those of the
+// extreme values. Then each product is formed and quantized in a register
+// (accel.QuantizeScaledU8Rows). Fused when the Mul's output is read only by the
+// DynamicQuantizeLinear; at run time the operands must be one float32 tensor and one
+// value per channel, finite, non-zero and without NaN, or the two original steps run.
+
+// scaleDynQuantFusion is what the fused step carries: the Mul and DynamicQuantizeLinear
+// steps, for the fallback.
+type scaleDynQuantFusion struct {
+	orig [2]step
+}
+
+// fuseScaleDynQuant rewrites p.steps: each Mul of such a pair becomes the fused step,
+// with the DynamicQuantizeLinear's three outputs, and the DynamicQuantizeLinear is
+// dropped.
+func (s *Session) fuseScaleDynQuant(p *graphPlan) {
+	if !fastPaths || !dynQDQFused {
+		return
+	}
+	uses, reader := p.readers(s)
+	drop := make([]bool, len(p.steps))
+	for i := range p.steps {
+		st := &p.steps[i]
+		if st.node.OpType != "Mul" || !stdDomain(st.node) || len(st.in) != 2 || st.in[0] < 0 || st.in[1] < 0 ||
+			len(st.out) != 1 || st.out[0] < 0 || uses[st.out[0]] != 1 || p.init[st.out[0]] != nil {
+			continue
+		}
+		j := reader[st.out[0]]
+		dql := &p.steps[j]
+		if j <= i || drop[j] || dql.node.OpType != "DynamicQuantizeLinear" || !stdDomain(dql.node) ||
+			len(dql.in) != 1 || dql.in[0] != st.out[0] || len(dql.out) != 3 {
+			continue
+		}
+		fu := &scaleDynQuantFusion{orig: [2]step{*st, *dql}}
+		st.out, st.run = dql.out, fu.kernel
+		drop[j] = true
+	}
+	p.removeSteps(drop)
+}
+
+// kernel runs Mul then DynamicQuantizeLinear on the Mul's operands.
+func (fu *scaleDynQuantFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
+	if outs, ok := scaleDynQuant(c, in[0], in[1]); ok {
+		return outs, nil
+	}
+	node, stp := c.node, c.step
+	defer func() { c.node, c.step = node, stp }()
+	y, err := c.sess.exec(c, fu.orig[0], in)
+	if err != nil {
+		return nil, err
+	}
+	if len(y) != 1 {
+		return nil, errf("fused node %q produced %d outputs, want 1", fu.orig[0].node.Name, len(y))
+	}
+	c.node, c.step = fu.orig[1].node, &fu.orig[1]
+	return c.sess.exec(c, fu.orig[1], y)
+}
+
+// scaleDynQuant is the fast path of the pair: false where the operands are not a float32
+// tensor and one finite, non-zero value per row of it, or the tensor holds a NaN.
+func scaleDynQuant(c *opContext, a, b *Tensor) ([]*Tensor, bool) {
+	if !fastPaths || a == nil || b == nil || a.DType != ir.Float32 || b.DType != ir.Float32 {
+		return nil, false
+	}
+	av, ok1 := a.Data.([]float32)
+	bv, ok2 := b.Data.([]float32)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	shape, err := broadcastShape(a.Shape, b.Shape)
+	if err != nil {
+		return nil, false
+	}
+	rows, inner, period, aFull, ok := rowBroadcast(a.Shape, b.Shape, shape)
+	if !ok || inner < 16 {
+		return nil, false
+	}
+	full, per := av, bv
+	if !aFull {
+		full, per = bv, av
+	}
+	mn, mx, mul := allocRaw[float32](c, rows), allocRaw[float32](c, rows), allocRaw[float32](c, rows)
+	accel.MinMaxNaNRows(full, rows, inner, mn, mx)
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	for r := range mul {
+		m := per[r%period]
+		if m != m || m == 0 || math.IsInf(float64(m), 0) || mn[r] != mn[r] {
+			return nil, false // products that may be NaN, or a NaN: the original steps
+		}
+		p0, p1 := mn[r]*m, mx[r]*m
+		if m < 0 {
+			p0, p1 = p1, p0
+		}
+		lo, hi, mul[r] = min(lo, p0), max(hi, p1), m
+	}
+	scale, zp := dynQuantParams(lo, hi)
+	q := allocRaw[uint8](c, len(full))
+	if scale != 0 {
+		accel.QuantizeScaledU8Rows(q, full, rows, inner, mul, scale, uint8(zp))
+	} else {
+		for i := range q {
+			q[i] = uint8(zp)
+		}
+	}
+	return []*Tensor{
+		{DType: ir.Uint8, Shape: shape, Data: q},
+		{DType: ir.Float32, Shape: []int{}, Data: []float32{scale}},
+		{DType: ir.Uint8, Shape: []int{}, Data: []uint8{uint8(zp)}},
+	}, true
 }

@@ -83,3 +83,84 @@ func TestDynQuantDequantFusion(t *testing.T) {
 		t.Errorf("%d steps with the scale a graph output, want 2 (not fused)", steps)
 	}
 }
+
+// scaleDynQuantModel is y = DynamicQuantizeLinear(x · s) with s one value per channel
+// (first when sFirst), every output of the quantizer a graph output.
+func scaleDynQuantModel(c, h, w int, sFirst bool) *ir.Model {
+	in := []string{"x", "s"}
+	if sFirst {
+		in = []string{"s", "x"}
+	}
+	g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, 2, int64(c), int64(h), int64(w))},
+		{Name: "s", Type: ir.TensorType(ir.Float32, 2, int64(c), 1, 1)}},
+		Nodes: []*ir.Node{
+			{OpType: "Mul", Name: "se", Inputs: in, Outputs: []string{"p"}},
+			{OpType: "DynamicQuantizeLinear", Name: "dql", Inputs: []string{"p"}, Outputs: []string{"q", "qs", "qz"}},
+		},
+		Outputs: []*ir.ValueInfo{{Name: "q"}, {Name: "qs"}, {Name: "qz"}}}
+	return &ir.Model{Opsets: []ir.OpsetImport{{Version: 13}}, Graph: g}
+}
+
+// The fused per-channel Mul and quantizer against the two ops, bit for bit on all three
+// outputs: positive and negative scales, the scale first or second, a scale of 0 and a
+// NaN (the original steps), all-zero products (scale 0).
+func TestScaleDynQuantFusion(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	for _, tc := range []struct {
+		name   string
+		sFirst bool
+		set    func(x, s []float32)
+	}{
+		{"random", false, nil},
+		{"scale-first", true, nil},
+		{"positive-scales", false, func(x, s []float32) {
+			for i := range s {
+				s[i] = float32(math.Abs(float64(s[i]))) + 0.1
+			}
+		}},
+		{"zero-scale", false, func(x, s []float32) { s[3] = 0 }},
+		{"nan", true, func(x, s []float32) { x[100] = float32(math.NaN()) }},
+		{"zeros", false, func(x, s []float32) { clear(x) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const c, h, w = 12, 9, 10
+			x, s := randT(rng, 2, 2, c, h, w), randT(rng, 1, 2, c, 1, 1)
+			if tc.set != nil {
+				tc.set(x.Data.([]float32), s.Data.([]float32))
+			}
+			m := scaleDynQuantModel(c, h, w, tc.sFirst)
+			run := func(fused bool) (map[string]*Tensor, int) {
+				dynQDQFused = fused
+				defer func() { dynQDQFused = true }()
+				sess, err := New(m, Options{Threads: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := sess.Run(context.Background(), map[string]*Tensor{"x": x, "s": s})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res, len(sess.main.steps)
+			}
+			got, steps := run(true)
+			want, steps0 := run(false)
+			if steps != 1 || steps0 != 2 {
+				t.Errorf("%d steps fused and %d not, want 1 and 2", steps, steps0)
+			}
+			if g, w := got["qs"].Data.([]float32)[0], want["qs"].Data.([]float32)[0]; math.Float32bits(g) != math.Float32bits(w) {
+				t.Fatalf("scale %g, want %g", g, w)
+			}
+			for _, name := range []string{"q", "qz"} {
+				g, w := got[name].Data.([]uint8), want[name].Data.([]uint8)
+				if !sameShape(got[name].Shape, want[name].Shape) || len(g) != len(w) {
+					t.Fatalf("%s: shape %v, want %v", name, got[name].Shape, want[name].Shape)
+				}
+				for i := range w {
+					if g[i] != w[i] {
+						t.Fatalf("%s[%d] = %d, want %d", name, i, g[i], w[i])
+					}
+				}
+			}
+		})
+	}
+}

@@ -266,6 +266,7 @@ func (s *Session) compile(g *ir.Graph, outer func(string) bool) (*graphPlan, err
 	}
 	s.fuseQDQConv(p)         // before fuseConv, which would take the Conv as a float one
 	s.fuseDynQuantDequant(p) // after fuseQDQConv, which reads the pairs' uint8 values itself
+	s.fuseScaleDynQuant(p)
 	s.fuseConv(p)
 	s.fuseConvTranspose(p)
 	s.fuseSEScale(p)
