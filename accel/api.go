@@ -573,7 +573,7 @@ func QuantizeScaledU8Rows(dst []uint8, src []float32, rows, cols int, mul []floa
 	t := tab()
 	sc, z := []float32{scale}, []uint8{zp}
 	rowsPar(rows, cols, func(r0, r1 int) {
-		if t.quantScaledU8 != nil && cols >= smallElems {
+		if t.quantScaledU8 != nil && (r1-r0)*cols >= smallElems {
 			t.quantScaledU8(dst[r0*cols:r1*cols], src[r0*cols:r1*cols], r1-r0, cols, mul[r0:r1], scale, zp)
 			return
 		}
@@ -583,11 +583,7 @@ func QuantizeScaledU8Rows(dst []uint8, src []float32, rows, cols int, mul []floa
 			for j, v := range src[r*cols : (r+1)*cols] {
 				prod[j] = v * m
 			}
-			kern := t.quantU8
-			if cols < smallElems {
-				kern = refQuantU8
-			}
-			kern(dst[r*cols:(r+1)*cols], prod, 0, cols+boolInt(cols == 0), 1, sc, z)
+			t.quantU8(dst[r*cols:(r+1)*cols], prod, 0, cols+boolInt(cols == 0), 1, sc, z)
 		}
 	})
 }

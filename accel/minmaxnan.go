@@ -42,7 +42,7 @@ func MinMaxNaNRows(src []float32, rows, cols int, mn, mx []float32) {
 	}
 	t := tab()
 	kern := t.minMaxNaN
-	if cols < smallElems {
+	if rows*cols < smallElems {
 		kern = refMinMaxNaNRows
 	}
 	rowsPar(rows, cols, func(r0, r1 int) { kern(src[r0*cols:], r1-r0, cols, cols, mn[r0:], mx[r0:]) })
