@@ -107,3 +107,31 @@ func TestQuantizeScaledU8Rows(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkQuantDequantU8: MobileNetV2's 96×112² activation, the one-pass kernel against
+// QuantizeU8 then DequantizeU8 and the pure-Go reference.
+func BenchmarkQuantDequantU8(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	src := randF32(r, 96*112*112, 3)
+	dst, q := make([]float32, len(src)), make([]uint8, len(src))
+	b.Run("fused", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(src)))
+		for b.Loop() {
+			QuantDequantU8(dst, src, 0.05, 100)
+		}
+	})
+	b.Run("two-passes", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(src)))
+		for b.Loop() {
+			QuantizeU8(q, src, 0.05, 100)
+			DequantizeU8(dst, q, 0.05, 100)
+		}
+	})
+	b.Run("go", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(src)))
+		for b.Loop() {
+			refQuantU8(q, src, 0, len(src), 1, []float32{0.05}, []uint8{100})
+			refDequantU8(dst, q, 0, len(src), 1, []float32{0.05}, []uint8{100})
+		}
+	})
+}

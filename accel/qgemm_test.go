@@ -174,8 +174,9 @@ func (c *dequantCase) exact(i, j int) float64 {
 	return y
 }
 
-// BenchmarkGEMMS8S8Dequant: MobileNetV2's 16→96 expansion at 112² and its 144→24
-// projection at 56² (m×n×k), the fused kernel against its composition.
+// BenchmarkGEMMS8S8Dequant: MobileNetV2's 16→96 expansion at 112², its 56² layers,
+// ResNet-18's 3×3 convolutions and a row block of one (m×n×k); the fused kernel against
+// its composition (the previous implementation) and the pure-Go reference.
 func BenchmarkGEMMS8S8Dequant(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, sh := range [][3]int{{96, 112 * 112, 16}, {24, 56 * 56, 144}, {144, 56 * 56, 24}, {64, 56 * 56, 576}, {512, 49, 4608}, {48, 512, 576}, {64, 49, 4608}} {
@@ -196,6 +197,12 @@ func BenchmarkGEMMS8S8Dequant(b *testing.B) {
 			b.SetBytes(int64(4 * c.m * c.n))
 			for b.Loop() {
 				composeDequant(tab(), c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
+			}
+		})
+		b.Run(name+"/go", func(b *testing.B) {
+			b.SetBytes(int64(4 * c.m * c.n))
+			for b.Loop() {
+				composeDequant(goTable(), c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
 			}
 		})
 	}
