@@ -11,10 +11,11 @@ model's latencies and ratio (modelc / onnxruntime) and the geometric mean of the
 and the first-inference cost (read + plan + first run) of both.
 
 Usage: .venv/bin/python bench/runtime_set.py [--threads 1,2] [--rounds 3] [--only a,b]
-       [--time 0.3] [--int8]
+       [--time 0.3] [--int8] [--int8-static]
 The models are written on first use into .cache/bench_models by /usr/bin/python3 (which
 must have torch and torchvision). --int8 also benchmarks each model's int8 copy written
-by `modelc compress --quantize int8 --mode dynamic` (bin/modelc must exist).
+by `modelc compress --quantize int8 --mode dynamic`, --int8-static the one written by
+`--mode static` (QDQ, calibrated on the model's benchmark inputs); bin/modelc must exist.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def modelc_batch(binary: str, path: str, threads: int, seconds: float) -> tuple[
     return float(m.group(1)) / 1e9, float(m.group(2)) / 1e3
 
 
-def quantize(path: str, out: str) -> bool:
+def quantize(path: str, out: str, static: bool = False) -> bool:
     if os.path.exists(out):
         return True
-    r = subprocess.run([os.path.join(REPO, "bin", "modelc"), "compress", path, out, "--quantize", "int8", "--mode", "dynamic"],
+    mode = ["--mode", "static", "--calibration", path[:-5] + ".inputs.npz"] if static else ["--mode", "dynamic"]
+    r = subprocess.run([os.path.join(REPO, "bin", "modelc"), "compress", path, out, "--quantize", "int8"] + mode,
                        capture_output=True, text=True)
     if r.returncode != 0:
         print(f"  (modelc compress failed on {os.path.basename(path)}: {r.stderr.strip()[:200]})")
@@ -94,6 +96,7 @@ def main() -> int:
     ap.add_argument("--time", type=float, default=0.3, help="seconds per batch")
     ap.add_argument("--only", default="")
     ap.add_argument("--int8", action="store_true")
+    ap.add_argument("--int8-static", action="store_true")
     a = ap.parse_args()
     names = [n for n in ORDER if not a.only or n in a.only.split(",")]
     missing = [n for n in names if not os.path.exists(os.path.join(CACHE, n + ".onnx"))]
@@ -105,6 +108,11 @@ def main() -> int:
         for n in list(names):
             q = os.path.join(CACHE, n + "_int8.onnx")
             if quantize(os.path.join(CACHE, n + ".onnx"), q):
+                paths.append(q)
+    if a.int8_static:
+        for n in list(names):
+            q = os.path.join(CACHE, n + "_int8s.onnx")
+            if quantize(os.path.join(CACHE, n + ".onnx"), q, static=True):
                 paths.append(q)
     with tempfile.TemporaryDirectory() as tmp:
         binary = os.path.join(tmp, "bench.test")
@@ -125,8 +133,9 @@ def main() -> int:
                 print(f"{name:24s} {bm * 1e3:8.2f}ms {bo * 1e3:10.2f}ms {bm / bo:7.2f}   {first * 1e3:16.0f}ms {o.first * 1e3:6.0f}ms",
                       flush=True)
                 del o
-            for label, sel in (("float32", [r for p, r in zip(paths, ratios) if not p.endswith("_int8.onnx")]),
-                               ("int8", [r for p, r in zip(paths, ratios) if p.endswith("_int8.onnx")])):
+            for label, sel in (("float32", [r for p, r in zip(paths, ratios) if not p.endswith(("_int8.onnx", "_int8s.onnx"))]),
+                               ("int8", [r for p, r in zip(paths, ratios) if p.endswith("_int8.onnx")]),
+                               ("int8 static", [r for p, r in zip(paths, ratios) if p.endswith("_int8s.onnx")])):
                 if sel:
                     gm = math.exp(sum(math.log(r) for r in sel) / len(sel))
                     print(f"{'geometric mean, ' + label:24s} {'':10s} {'':12s} {gm:7.2f}   (worst {max(sel):.2f}, {len(sel)} models)")
