@@ -27,15 +27,19 @@ type PackedA8 struct {
 type qgemmKernel func(m, n, k int, pa []uint8, b []int8, ldb int, bflip uint8, y []float32, ldy int, d *Dequant)
 
 // PackA8 keeps a (m×k, lda apart) for GEMMS8S8Dequant, packed for the active backend's
-// kernel.
+// kernel. Rows stored k apart are kept without a copy: a must then not change while the
+// PackedA8 is in use (a model's weights do not).
 func PackA8(a []int8, m, k, lda int) *PackedA8 {
 	if !(m >= 0 && k >= 0) {
 		fail("PackA8", "negative size %d×%d", m, k)
 	}
 	checkMat("PackA8", "a", len(a), m, k, lda)
-	p := &PackedA8{m: m, k: k, a: make([]int8, m*k)}
-	for i := 0; i < m; i++ {
-		copy(p.a[i*k:(i+1)*k], a[i*lda:i*lda+k])
+	p := &PackedA8{m: m, k: k, a: a[:m*k:m*k]}
+	if lda != k {
+		p.a = make([]int8, m*k)
+		for i := 0; i < m; i++ {
+			copy(p.a[i*k:(i+1)*k], a[i*lda:i*lda+k])
+		}
 	}
 	if t := tab(); t.qgemmDequant != nil && m > 0 {
 		p.block, p.kern = t.packA8Block, t.qgemmDequant
