@@ -83,17 +83,23 @@ func (fu *dynQDQFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			}
 		}
 	}
+	return runPair(c, &fu.orig, in, 3)
+}
+
+// runPair runs a fused pair's original steps in turn: the first on in, the second on
+// the first's outputs, all of them (want is how many the first gives).
+func runPair(c *opContext, orig *[2]step, in []*Tensor, want int) ([]*Tensor, error) {
 	node, stp := c.node, c.step
 	defer func() { c.node, c.step = node, stp }()
-	q, err := c.sess.exec(c, fu.orig[0], in)
+	mid, err := c.sess.exec(c, orig[0], in)
 	if err != nil {
 		return nil, err
 	}
-	if len(q) != 3 {
-		return nil, errf("fused node %q produced %d outputs, want 3", fu.orig[0].node.Name, len(q))
+	if len(mid) != want {
+		return nil, errf("fused node %q produced %d outputs, want %d", orig[0].node.Name, len(mid), want)
 	}
-	c.node, c.step = fu.orig[1].node, &fu.orig[1]
-	return c.sess.exec(c, fu.orig[1], q)
+	c.node, c.step = orig[1].node, &orig[1]
+	return c.sess.exec(c, orig[1], mid)
 }
 
 // Load-time fusion of a per-channel Mul → DynamicQuantizeLinear: the squeeze-and-
@@ -147,17 +153,7 @@ func (fu *scaleDynQuantFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, er
 	if outs, ok := scaleDynQuant(c, in[0], in[1]); ok {
 		return outs, nil
 	}
-	node, stp := c.node, c.step
-	defer func() { c.node, c.step = node, stp }()
-	y, err := c.sess.exec(c, fu.orig[0], in)
-	if err != nil {
-		return nil, err
-	}
-	if len(y) != 1 {
-		return nil, errf("fused node %q produced %d outputs, want 1", fu.orig[0].node.Name, len(y))
-	}
-	c.node, c.step = fu.orig[1].node, &fu.orig[1]
-	return c.sess.exec(c, fu.orig[1], y)
+	return runPair(c, &fu.orig, in, 1)
 }
 
 // scaleDynQuant is the fast path of the pair: false where the operands are not a float32
