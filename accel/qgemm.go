@@ -34,7 +34,7 @@ func PackA8(a []int8, m, k, lda int) *PackedA8 {
 		fail("PackA8", "negative size %d×%d", m, k)
 	}
 	checkMat("PackA8", "a", len(a), m, k, lda)
-	p := &PackedA8{m: m, k: k, a: a[:m*k:m*k]}
+	p := &PackedA8{m: m, k: k, a: a[: m*k : m*k]}
 	if lda != k {
 		p.a = make([]int8, m*k)
 		for i := 0; i < m; i++ {
