@@ -352,36 +352,44 @@ static inline KTGT int64_t maxpool_max2_avx512(float *y, const float *src, int64
 	maxpool_cols2_avx512(y, src, lo, hi, 1);
 	return hi;
 }
-// Whole windows of 16 outputs in registers (maxpool_driver.h's MAXPOOL_SPAN), strides 1
-// and 2: taps in the reference's order, the first one taken as it is, each later one
-// by vmaxps(v, best), which is v > best ? v : best. Full vectors while their reads stay
-// at or below the span's last tap (stride 2 reads src[2·o … 2·o + 31], one past the
-// last needed); then one masked vector, whose masked-off lanes are neither read nor
-// written.
-static inline KTGT __m512 maxpool_tap_avx512(const float *src, int64_t sw, __mmask16 m, __mmask16 ma, __mmask16 mb) {
+// Whole windows of 16 outputs in registers (maxpool_driver.h's MAXPOOL_SPAN), strides 1,
+// 2 and 4 (an audio model's non-overlapping 1-D pools): taps in the reference's order,
+// the first one taken as it is, each later one by vmaxps(v, best), which is v > best ? v
+// : best. Full vectors while their reads stay inside the span (a tap at stride s reads
+// src[s·o … s·o + 16·s − 1], under the next output's first tap); then one masked vector,
+// whose masked-off lanes are neither read nor written. A tap of 16 outputs is every s-th
+// of 16·s values: one vpermt2ps of two vectors at stride 2; at stride 4, two (eight
+// outputs each) and their halves joined.
+static inline KTGT __m512 maxpool_tap_avx512(const float *src, int64_t sw, __mmask16 m, int64_t reads) {
 	if (sw == 1) return _mm512_maskz_loadu_ps(m, src);
-	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-	return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ma, src), even, _mm512_maskz_loadu_ps(mb, src + 16));
+	const __mmask16 m0 = tailmask(reads), m1 = tailmask(reads > 16 ? reads - 16 : 0);
+	if (sw == 2) {
+		const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+		return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, src), even, _mm512_maskz_loadu_ps(m1, src + 16));
+	}
+	const __mmask16 m2 = tailmask(reads > 32 ? reads - 32 : 0), m3 = tailmask(reads > 48 ? reads - 48 : 0);
+	const __m512i q4 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+	const __m512 lo = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, src), q4, _mm512_maskz_loadu_ps(m1, src + 16));
+	const __m512 hi = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m2, src + 32), q4, _mm512_maskz_loadu_ps(m3, src + 48));
+	return _mm512_shuffle_f32x4(lo, hi, 0x44); // lo's lanes 0–7, then hi's
 }
 static inline KTGT __m512 maxpool_window_avx512(const float *const *rows, int64_t nrows, int64_t kw, int64_t dw, int64_t sw,
-                                                int64_t o, __mmask16 m, __mmask16 ma, __mmask16 mb) {
-	__m512 best = maxpool_tap_avx512(rows[0] + o * sw, sw, m, ma, mb);
+                                                int64_t o, __mmask16 m, int64_t reads) {
+	__m512 best = maxpool_tap_avx512(rows[0] + o * sw, sw, m, reads);
 	for (int64_t i = 0; i < nrows; i++)
 		for (int64_t j = i == 0; j < kw; j++)
-			best = _mm512_max_ps(maxpool_tap_avx512(rows[i] + o * sw + j * dw, sw, m, ma, mb), best);
+			best = _mm512_max_ps(maxpool_tap_avx512(rows[i] + o * sw + j * dw, sw, m, reads), best);
 	return best;
 }
 static inline KTGT int64_t maxpool_span_avx512(float *y, const float *const *rows, int64_t nrows, int64_t kw, int64_t dw,
                                                int64_t sw, int64_t lo, int64_t hi) {
-	if (sw > 2) return lo;
+	if (sw != 1 && sw != 2 && sw != 4) return lo;
 	int64_t o = lo;
-	for (; o + 16 + (sw - 1) <= hi; o += 16)
-		_mm512_storeu_ps(y + o, maxpool_window_avx512(rows, nrows, kw, dw, sw, o, 0xffff, 0xffff, 0xffff));
+	for (; o + 16 + (sw > 1) <= hi; o += 16)
+		_mm512_storeu_ps(y + o, maxpool_window_avx512(rows, nrows, kw, dw, sw, o, 0xffff, 16 * sw));
 	if (o < hi) {
-		const int64_t r = hi - o < 16 ? hi - o : 16, reads = 2 * r - 1;
-		const __mmask16 m = tailmask(r);
-		_mm512_mask_storeu_ps(y + o, m,
-		                      maxpool_window_avx512(rows, nrows, kw, dw, sw, o, m, tailmask(reads), tailmask(reads > 16 ? reads - 16 : 0)));
+		const int64_t r = hi - o < 16 ? hi - o : 16;
+		_mm512_mask_storeu_ps(y + o, tailmask(r), maxpool_window_avx512(rows, nrows, kw, dw, sw, o, tailmask(r), (r - 1) * sw + 1));
 	}
 	return hi;
 }

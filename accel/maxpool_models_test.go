@@ -78,7 +78,8 @@ func TestMaxPool2DStride2Kernel(t *testing.T) {
 }
 
 // The benchmark models' max pools: SqueezeNet 1.1's three (3×3, stride 2, ceil_mode,
-// no pads), ResNet-18's (3×3, stride 2, pads 1) and UNet's first (2×2, stride 2).
+// no pads), ResNet-18's (3×3, stride 2, pads 1), UNet's first (2×2, stride 2) and the
+// 1-D audio model's first (4 wide, stride 4).
 var modelMaxPools = []struct {
 	name   string
 	planes int
@@ -89,6 +90,7 @@ var modelMaxPools = []struct {
 	{"squeezenet-256x27", 256, Window2D{H: 27, W: 27, OH: 13, OW: 13, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1}},
 	{"resnet18-64x112", 64, Window2D{H: 112, W: 112, OH: 56, OW: 56, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1}},
 	{"unet-16x64", 16, Window2D{H: 64, W: 64, OH: 32, OW: 32, KH: 2, KW: 2, SH: 2, SW: 2, DH: 1, DW: 1}},
+	{"audio-32x2001", 32, Window2D{H: 1, W: 2001, OH: 1, OW: 500, KH: 1, KW: 4, SH: 1, SW: 4, DH: 1, DW: 1}},
 }
 
 // BenchmarkMaxPool2DModels: the models' pools on the dispatched kernel (one call, all

@@ -6,15 +6,22 @@ import (
 	"testing"
 )
 
-// TestMaxPool2DWideStride2: stride-2 pooling on rows wide enough for the vector
-// column paths (and their scalar tails), with padding, dilation, NaN, ±Inf and signed
-// zeros among the values, several planes, guards around the output: every backend
-// gives the Go reference's bits.
+// TestMaxPool2DWideStride2: stride-2 and stride-4 pooling (every fourth trial; 1-D
+// non-overlapping windows, an audio model's, among them) on rows wide enough for the
+// vector column paths (and their scalar tails), with padding, dilation, NaN, ±Inf and
+// signed zeros among the values, several planes, guards around the output: every
+// backend gives the Go reference's bits.
 func TestMaxPool2DWideStride2(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	for trial := 0; trial < 200; trial++ {
+	for trial := 0; trial < 300; trial++ {
 		p := Window2D{H: 1 + r.IntN(9), W: 20 + r.IntN(140), KH: 1 + r.IntN(3), KW: 1 + r.IntN(4), SH: 1 + r.IntN(2), SW: 2,
 			DH: 1, DW: 1 + r.IntN(2)}
+		if trial%4 == 3 {
+			p.W, p.KW, p.SW = 20+r.IntN(400), 1+r.IntN(6), 4
+			if trial%8 == 3 {
+				p.H, p.KH, p.SH, p.KW, p.DW = 1, 1, 1, 4, 1
+			}
+		}
 		p.PH, p.PW = r.IntN(p.KH), r.IntN(p.KW)
 		eh, ew := (p.KH-1)*p.DH+1, (p.KW-1)*p.DW+1
 		th, tw := r.IntN(p.KH), r.IntN(p.KW) // trailing padding (ceil_mode)

@@ -3,7 +3,8 @@
 // xor-copy of a stride-1 row most of all). A target may define WINDOW8_ROW1(d, s, off,
 // lo, hi, OW, flip, pad) to write a whole stride-1 row (pads included) its own way: rows
 // are short (an image's width), so two memset calls and a vectorised loop with its
-// prologue and tail cost more than the copy itself.
+// prologue and tail cost more than the copy itself; and WINDOW8_STRIDED(d, s, n, SW,
+// flip) to copy the inside of a row at stride 2 or 4.
 void KTGT WINDOW8_FN(int8_t *dst, int64_t ld, const uint8_t *x, int64_t planes, int64_t H, int64_t W, int64_t OH,
                      int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                      int64_t DW, uint8_t flip, int8_t pad) {
@@ -40,6 +41,12 @@ void KTGT WINDOW8_FN(int8_t *dst, int64_t ld, const uint8_t *x, int64_t planes, 
 #endif
 				memset(d, (uint8_t)pad, (size_t)lo);
 				memset(d + hi, (uint8_t)pad, (size_t)(OW - hi));
+#ifdef WINDOW8_STRIDED
+				if ((SW == 2 || SW == 4) && hi > lo) {
+					WINDOW8_STRIDED(d + lo, s + (lo * SW + off), hi - lo, SW, flip);
+					continue;
+				}
+#endif
 				if (SW == 1) {
 					const uint8_t *s1 = s + (lo + off);
 					for (int64_t xo = 0; xo < hi - lo; xo++) d[lo + xo] = (int8_t)(s1[xo] ^ flip);
