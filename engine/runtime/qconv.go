@@ -310,18 +310,29 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	} else {
 		act = accel.Act{Kind: accel.ActNone} // the epilogue below adds the bias and runs the stages
 	}
+	// The products: per image, y's m×O block of W times the image's columns of B; or, for
+	// a batch of small images whose windows sit side by side in B, one m×(n·O) product
+	// into a scratch matrix, its columns then copied to each image's block. (Image by
+	// image, a batch of 4×4 maps was 16 products of 16 columns, each packing its own B
+	// and filling half of the kernel's 32-column tiles.)
+	imgs, width, out, ldy := n, O, y, O
+	merged := !pointwise && n > 1 && O < qconvCols
+	if merged {
+		imgs, width = 1, n*O
+		out, ldy = allocRaw[float32](c, m*width), width
+	}
 	// Tasks: blocks of rows × runs of columns, inside one image: runs of up to qconvCols
 	// positions; where that leaves a thread idle, shorter runs (at least 64 positions:
 	// the weights are packed once, so this costs nothing), then blocks of rows (whole
 	// blocks of the packed weights; each task then packs the same B). Every value is
 	// computed whole inside one task, so the bits do not depend on the split.
 	want := 1
-	if threads := accel.MaxThreads(); m*O*P >= threads*qconvTaskWork {
-		want = (threads + n - 1) / n
+	if threads := accel.MaxThreads(); m*width*P >= threads*qconvTaskWork {
+		want = (threads + imgs - 1) / imgs
 	}
-	colTasks := max((O+qconvCols-1)/qconvCols, min(want, O/64))
-	cols := min(O, ((O+colTasks-1)/colTasks+31)/32*32)
-	colTasks = (O + cols - 1) / cols
+	colTasks := max((width+qconvCols-1)/qconvCols, min(want, width/64))
+	cols := min(width, ((width+colTasks-1)/colTasks+31)/32*32)
+	colTasks = (width + cols - 1) / cols
 	rows := m
 	if colTasks < want {
 		split := min((want+colTasks-1)/colTasks, (m+47)/48)
@@ -329,11 +340,11 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		rows = ((m+split-1)/split + blk - 1) / blk * blk
 	}
 	rowTasks := (m + rows - 1) / rows
-	accel.ParallelFor(n*colTasks*rowTasks, 1, func(t0, t1 int) {
+	accel.ParallelFor(imgs*colTasks*rowTasks, 1, func(t0, t1 int) {
 		for t := t0; t < t1; t++ {
 			img, rest := t/(colTasks*rowTasks), t%(colTasks*rowTasks)
 			r0, j0 := rest/colTasks*rows, rest%colTasks*cols
-			r1, j1 := min(m, r0+rows), min(O, j0+cols)
+			r1, j1 := min(m, r0+rows), min(width, j0+cols)
 			d := accel.Dequant{Fix: fix[r0:r1], KBZ: int32(P) * int32(bz), Scale: scale[r0:r1], Act: act}
 			if q.wZP != nil {
 				d.ZW = q.wZP[r0:r1]
@@ -341,9 +352,18 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 			if bias != nil {
 				d.Bias = bias[r0:r1]
 			}
-			accel.GEMMS8S8Dequant(q.w, r0, r1, j1-j0, b[img*imgStride+j0:], ldb, bflip, y[(img*m+r0)*O+j0:], O, &d)
+			accel.GEMMS8S8Dequant(q.w, r0, r1, j1-j0, b[img*imgStride+j0:], ldb, bflip, out[(img*m+r0)*ldy+j0:], ldy, &d)
 		}
 	})
+	if merged {
+		accel.ParallelFor(n, max(1, qconvCopyGrain/max(m*O, 1)), func(i0, i1 int) {
+			for img := i0; img < i1; img++ {
+				for r := 0; r < m; r++ {
+					copy(y[(img*m+r)*O:(img*m+r+1)*O], out[r*width+img*O:])
+				}
+			}
+		})
+	}
 	if !fused {
 		for img := 0; img < n; img++ {
 			epilogueBlock(y[img*m*O:(img+1)*m*O], m, O, 0, q.bias, q.stages)
@@ -357,8 +377,9 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 // busy on a deep layer's few positions, into tasks of at least qconvTaskWork
 // multiply-adds.
 const (
-	qconvCols     = 1024
-	qconvTaskWork = 1 << 21
+	qconvCols      = 1024
+	qconvTaskWork  = 1 << 21
+	qconvCopyGrain = 1 << 15 // values a task of the merged product's copy moves
 )
 
 // bytesOf is v's memory as bytes, for accel's byte kernels.

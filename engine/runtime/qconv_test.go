@@ -171,6 +171,13 @@ var qdqConvCases = []qdqConvCase{
 	{name: "3x3-64to130-9x9-uint8-hardswish", batch: 1, ch: 64, m: 130, in: []int{9, 9}, kernel: []int{3, 3},
 		pads: []int{1, 1, 1, 1}, uint8X: true, perChannel: true, bias: true, weightZeroPoint: 4,
 		epilogue: []string{"x*HardSigmoid"}, wantSteps: 2, wantSteps0: 5},
+	// A batch of small maps: one product over all the images' windows, then copied to
+	// each image's block (exact sums; and a two-stage epilogue run after the copy).
+	{name: "exact-3x3-batch16-4x4-merged", batch: 16, ch: 9, m: 13, in: []int{4, 4}, kernel: []int{3, 3},
+		pads: []int{1, 1, 1, 1}, static: true, uint8X: true, unitScales: true, perChannel: true, weightZeroPoint: 3,
+		wantSteps: 2, wantSteps0: 3},
+	{name: "3x3-batch5-7x5-merged-two-stages", batch: 5, ch: 6, m: 70, in: []int{7, 5}, kernel: []int{3, 3},
+		pads: []int{1, 0, 1, 2}, perChannel: true, bias: true, epilogue: []string{"Clip", "Relu"}, wantSteps: 2, wantSteps0: 5},
 	// Not fused: grouped (only the DynamicQuantizeLinear → DequantizeLinear pair is).
 	{name: "grouped", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, group: 2, perChannel: true,
 		wantSteps: 2, wantSteps0: 3},
