@@ -166,7 +166,8 @@ Usage:
                                       MatMulInteger) or static (calibrated QDQ) — 8-bit only
       --per-channel --symmetric       a scale per output channel (the 8-bit default;
                                       --per-channel=false: one per tensor); zero point in
-                                      the middle
+                                      the middle (static int8 weights always have it at
+                                      0; --symmetric then makes activations int8 too)
       --max-layer-error E             accuracy guard (0.2; negative: off): a layer whose
                                       worst output channel's error ‖w_c−ŵ_c‖/‖w_c‖ exceeds E
                                       is kept in higher precision (per channel, int8 instead

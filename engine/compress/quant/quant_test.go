@@ -487,3 +487,73 @@ func TestFloat16KeepsIntegerAccumulatorsFloat32(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticDropsRedundantClamps: with uint8 activations, the Relu (or Clip(0, 6)) whose
+// output only the next layer reads is dropped, its input quantized instead, and the
+// int8 weights have zero points of 0 (onnxruntime's integer convolution needs both). The
+// outputs are bit for bit those of the same model where the clamp stays (kept because
+// its output is also a graph output), on the calibration input and on one far outside
+// its range (saturation at both ends).
+func TestStaticDropsRedundantClamps(t *testing.T) {
+	x := ctest.Random(21, 4*16)
+	wide := ctest.Random(22, 4*16)
+	for i := range wide {
+		wide[i] *= 50
+	}
+	for _, clip := range []bool{false, true} {
+		build := func(keep bool, lo, hi float32) *ir.Model {
+			m := ctest.MLP(5)
+			if clip {
+				m.Graph.Nodes[2] = ctest.Node("relu", "Clip", []string{"hb", "lo", "hi"}, []string{"r"})
+				m.Graph.Initializers = append(m.Graph.Initializers, compress.Float32Tensor("lo", nil, []float32{lo}),
+					compress.Float32Tensor("hi", nil, []float32{hi}))
+			}
+			if keep {
+				m.Graph.Outputs = append(m.Graph.Outputs, &ir.ValueInfo{Name: "r"})
+			}
+			return m
+		}
+		want := ops(build(true, 0, 6))
+		dropped, kept, below := build(false, 0, 6), build(true, 0, 6), build(false, -1, 100)
+		for _, m := range []*ir.Model{dropped, kept, below} {
+			if _, err := Static(m, StaticOptions{Options: Options{Type: ir.Int8, PerChannel: true}}, probe(t, m, x)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clamp := map[bool]string{false: "Relu", true: "Clip"}[clip]
+		if got := ops(dropped); strings.Contains(got, clamp) || !strings.Contains(ops(kept), clamp) {
+			t.Fatalf("%s: ops %s (kept: %s; float %s)", clamp, got, ops(kept), want)
+		}
+		// Clip(−1, 100): the range reaches below 0, so the zero point is not 0 and values
+		// under −1 would quantize lower without the Clip: it stays.
+		if got := ops(below); clip && !strings.Contains(got, clamp) {
+			t.Fatalf("Clip(-1, 100) dropped: ops %s", got)
+		}
+		for _, it := range dropped.Graph.Initializers {
+			if it.Name == "lo" || it.Name == "hi" {
+				t.Fatalf("the dropped Clip's bound %s is still an initializer", it.Name)
+			}
+		}
+		for _, n := range dropped.Graph.Nodes {
+			if n.OpType == "DequantizeLinear" && len(n.Inputs) == 3 {
+				for _, it := range dropped.Graph.Initializers {
+					if it.Name == n.Inputs[2] && it.DType == ir.Int8 {
+						for _, z := range it.Bytes() {
+							if z != 0 {
+								t.Fatalf("%s: weight zero point %s holds %d", clamp, it.Name, int8(z))
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, in := range [][]float32{x, wide} {
+			a, b := ctest.Run(t, dropped, in), ctest.Run(t, kept, in)
+			for i := range a {
+				if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+					t.Fatalf("%s: y[%d] = %g with the clamp dropped, %g with it", clamp, i, a[i], b[i])
+				}
+			}
+		}
+	}
+}
