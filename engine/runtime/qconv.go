@@ -64,13 +64,17 @@ func (s *Session) fuseQDQConv(p *graphPlan) {
 	uses, reader := p.readers(s)
 	std := func(n *ir.Node) bool { return n.Domain == "" || n.Domain == "ai.onnx" }
 	drop := make([]bool, len(p.steps))
+	// A DequantizeLinear read by several Convs (a residual block's input, read by its
+	// first Conv and by the downsampling one) is fused into each; it is dropped when all
+	// its readers were.
+	fusedReaders := map[int]int{}
 	for i := range p.steps {
 		st := &p.steps[i]
 		if st.node.OpType != "Conv" || !std(st.node) || drop[i] || len(st.in) < 2 || len(st.out) != 1 || st.out[0] < 0 || st.in[0] < 0 {
 			continue
 		}
 		d, ok := stepOf[st.in[0]]
-		if !ok || drop[d] || uses[st.in[0]] != 1 || p.init[st.in[0]] != nil {
+		if !ok || drop[d] || p.init[st.in[0]] != nil {
 			continue
 		}
 		dq := p.steps[d]
@@ -115,7 +119,9 @@ func (s *Session) fuseQDQConv(p *graphPlan) {
 				return ok
 			})
 		q.orig = append(q.orig, taken...)
-		drop[d] = true
+		if fusedReaders[d]++; fusedReaders[d] == uses[dq.out[0]] {
+			drop[d] = true
+		}
 		st.in = append([]int(nil), dq.in...)
 		st.out = []int{cur}
 		st.run = q.kernel

@@ -25,6 +25,7 @@ type qdqConvCase struct {
 	group                 int      // 0: 1
 	weightZeroPoint       int8     // the first channel's weight zero point, the others near it (0: all 0)
 	wantSteps, wantSteps0 int      // steps with fusion: all of it, and the plain model
+	shared                bool     // a second Conv (same weights) reads the dequantized x too; y is the sum
 }
 
 // model builds the case's graph with seeded random weights.
@@ -120,6 +121,12 @@ func (tc qdqConvCase) model(t *testing.T, rng *rand.Rand) *ir.Model {
 		}
 		prev = out
 	}
+	if tc.shared {
+		conv2 := *conv
+		conv2.Name, conv2.Outputs = "conv2", []string{"c2"}
+		g.Nodes = append(g.Nodes, &conv2, &ir.Node{OpType: "Add", Inputs: []string{prev, "c2"}, Outputs: []string{"sum"}})
+		prev = "sum"
+	}
 	g.Outputs = []*ir.ValueInfo{{Name: prev}}
 	return &ir.Model{Opsets: []ir.OpsetImport{{Version: 13}}, Graph: g}
 }
@@ -178,6 +185,11 @@ var qdqConvCases = []qdqConvCase{
 		wantSteps: 2, wantSteps0: 3},
 	{name: "3x3-batch5-7x5-merged-two-stages", batch: 5, ch: 6, m: 70, in: []int{7, 5}, kernel: []int{3, 3},
 		pads: []int{1, 0, 1, 2}, perChannel: true, bias: true, epilogue: []string{"Clip", "Relu"}, wantSteps: 2, wantSteps0: 5},
+	// One dequantized input read by two Convs (a residual block's input and its
+	// downsampling Conv): both fused, the DequantizeLinear dropped.
+	{name: "exact-3x3-shared-input", batch: 1, ch: 5, m: 8, in: []int{9, 9}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1},
+		static: true, uint8X: true, unitScales: true, perChannel: true, weightZeroPoint: 2, epilogue: []string{"Relu"},
+		shared: true, wantSteps: 3, wantSteps0: 6},
 	// Not fused: grouped (only the DynamicQuantizeLinear → DequantizeLinear pair is).
 	{name: "grouped", batch: 1, ch: 4, m: 6, in: []int{6, 6}, kernel: []int{3, 3}, group: 2, perChannel: true,
 		wantSteps: 2, wantSteps0: 3},
