@@ -52,8 +52,9 @@ void mc_pack_b8_vnni(int8_t *, int32_t *, const int8_t *, int64_t, int64_t, int6
 void mc_qdq_u8_avx512(float *, const float *, int64_t, float, uint8_t);
 void mc_quant_scaled_u8_avx512(uint8_t *, const float *, int64_t, int64_t, const float *, float, uint8_t);
 void mc_pack_a8_vnni(uint8_t *, const int8_t *, int64_t, int64_t, int64_t);
-void mc_qgemm_f32_vnni(int64_t, int64_t, int64_t, const uint8_t *, const int8_t *, int64_t, uint8_t, float *, int64_t,
-                       const int32_t *, const int32_t *, int32_t, const float *, const float *, int, float, float);
+void mc_qgemm_f32_vnni(int64_t, int64_t, int64_t, const uint8_t *, const int8_t *, int64_t, uint8_t, float *, uint8_t *,
+                       int64_t, const int32_t *, const int32_t *, int32_t, const float *, const float *, int, float, float,
+                       float, float, float, float);
 void mc_gemm_s8s8_packed_vnni(int64_t, int64_t, int64_t, int64_t, const int8_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t, int32_t);
 void mc_gemm_u8s8_packed_vnni(int64_t, int64_t, int64_t, int64_t, const uint8_t *, int64_t, const int8_t *, const int32_t *, int32_t *, int64_t, int32_t);
 void mc_pack_b8_avx2(int16_t *, const int8_t *, int64_t, int64_t, int64_t);
@@ -202,10 +203,18 @@ func fillAVX512(t *table, f features) {
 		t.set("gemm_s8s8", "avx512vnni", "AVX512-VNNI vpdpbusd on a+128 with a column-sum correction")
 		t.set("gemm_u8s8", "avx512vnni", "AVX512-VNNI vpdpbusd")
 		t.setPack8(vnniPacker8)
-		t.qgemmDequant = func(m, n, k int, pa []uint8, b []int8, ldb int, bflip uint8, y []float32, ldy int, d *Dequant) {
+		t.qgemmDequant = func(m, n, k int, pa []uint8, b []int8, ldb int, bflip uint8, y []float32, yq []byte, ldy int,
+			d *Dequant, q *OutQuant) {
+			qs, qz, lo, hi := float32(1), float32(0), float32(0), float32(255)
+			if q != nil {
+				qs, qz = q.Scale, float32(q.ZP)
+				if q.Signed {
+					lo, hi = -128, 127
+				}
+			}
 			C.mc_qgemm_f32_vnni(C.int64_t(m), C.int64_t(n), C.int64_t(k), pu8(pa), pi8(b), C.int64_t(ldb), C.uint8_t(bflip),
-				pf32(y), C.int64_t(ldy), pi32(d.Fix), pi32(d.ZW), C.int32_t(d.KBZ), pf32(d.Scale), pf32(d.Bias),
-				C.int(d.Act.Kind), C.float(d.Act.P), C.float(d.Act.Q))
+				pf32(y), pu8(yq), C.int64_t(ldy), pi32(d.Fix), pi32(d.ZW), C.int32_t(d.KBZ), pf32(d.Scale), pf32(d.Bias),
+				C.int(d.Act.Kind), C.float(d.Act.P), C.float(d.Act.Q), C.float(qs), C.float(qz), C.float(lo), C.float(hi))
 		}
 		t.packA8 = func(pa []uint8, a []int8, m, k int) {
 			C.mc_pack_a8_vnni(pu8(pa), pi8(a), C.int64_t(k), C.int64_t(m), C.int64_t(k))

@@ -805,14 +805,30 @@ void mc_gemm_u8s8_packed_vnni(int64_t m, int64_t j0, int64_t j1, int64_t k, cons
 // call over all of k; B in blocks of columns that fit L2. The arithmetic is RequantRows'
 // then BiasAct's, operation for operation, so the bits are theirs.
 
+// QuantizeLinear of 16 values (x / s rounded half to even, NaN to 0, plus z, clamped to
+// [lo, hi]): here and in the QUANT_FN kernels below.
+static inline KTGT __m512i quant16(__m512 x, __m512 s, __m512 z, __m512 lo, __m512 hi) {
+	__m512 v = _mm512_div_ps(x, s);
+	v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v); // NaN -> 0 (then zp)
+	v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+	v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+	return _mm512_cvtps_epi32(v);
+}
+
 #define QG_L2 (256 * 1024) // bytes of packed B (all of k) swept by each row block
 
 // The tile's sums (acc, k-block by k-block into part when k is longer than one block)
 // to y's rows ir.. and columns jr.. of the block at jb.
+// With yq, each value is then quantized as QuantizeLinear does (quant16 with the output's
+// scale, zero point and range in oq) and yq receives the bytes; y is not written.
+typedef struct {
+	__m512 s, z, lo, hi;
+} qg_outq;
+
 static inline __attribute__((always_inline)) VNNI void qgemm_tile_out(
-	const int32_t *acc, int64_t mr, int64_t nr, const int32_t *cs, int32_t kbz, float *y, int64_t ldy,
+	const int32_t *acc, int64_t mr, int64_t nr, const int32_t *cs, int32_t kbz, float *y, uint8_t *yq, int64_t ldy,
 	const int32_t *fix, const int32_t *zw, const float *scale, const float *bias, int act, __m512 vp, __m512 vq,
-	int pfw) {
+	const qg_outq *oq, int pfw) {
 	const __mmask16 m0 = tailmask(nr), m1 = nr > 16 ? tailmask(nr - 16) : 0;
 	// Σ a·b = Σ (a+128)·b − 128·Σb; Σ(b − bz) = Σb − k·bz for the weight zero points.
 	const __m512i cs0 = _mm512_loadu_si512((const void *)cs), cs1 = _mm512_loadu_si512((const void *)(cs + 16));
@@ -837,6 +853,13 @@ static inline __attribute__((always_inline)) VNNI void qgemm_tile_out(
 			f0 = _mm512_add_ps(f0, bv);
 			f1 = _mm512_add_ps(f1, bv);
 		}
+		if (yq) {
+			uint8_t *qr = yq + i * ldy;
+			_mm512_mask_cvtepi32_storeu_epi8(qr, m0, quant16(ep_act(f0, act, vp, vq), oq->s, oq->z, oq->lo, oq->hi));
+			_mm512_mask_cvtepi32_storeu_epi8(qr + 16, m1, quant16(ep_act(f1, act, vp, vq), oq->s, oq->z, oq->lo, oq->hi));
+			if (pfw) _mm_prefetch((const char *)(qr + INR), _MM_HINT_ET0);
+			continue;
+		}
 		float *yr = y + i * ldy;
 		_mm512_mask_storeu_ps(yr, m0, ep_act(f0, act, vp, vq));
 		_mm512_mask_storeu_ps(yr + 16, m1, ep_act(f1, act, vp, vq));
@@ -857,9 +880,12 @@ void VNNI mc_pack_a8_vnni(uint8_t *pa, const int8_t *a, int64_t lda, int64_t m, 
 	}
 }
 
+// yq (or NULL): the results quantized with scale qs and zero point qz to [qlo, qhi]
+// (uint8 or int8), written there instead of y.
 void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, const int8_t *b, int64_t ldb,
-                            uint8_t bflip, float *y, int64_t ldy, const int32_t *fix, const int32_t *zw, int32_t kbz,
-                            const float *scale, const float *bias, int act, float p, float q) {
+                            uint8_t bflip, float *y, uint8_t *yq, int64_t ldy, const int32_t *fix, const int32_t *zw,
+                            int32_t kbz, const float *scale, const float *bias, int act, float p, float q, float qs,
+                            float qz, float qlo, float qhi) {
 	if (m <= 0 || n <= 0) return;
 	const int64_t kq = k > 0 ? (k + 3) / 4 : 1, kqb = IKC / 4, mp = (m + IMR - 1) / IMR * IMR;
 	const int64_t blocks = (kq + kqb - 1) / kqb; // k-blocks: one tile's A and B stay in L1
@@ -872,6 +898,7 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, 
 	int32_t acc[IMR * INR] __attribute__((aligned(64)));
 	if (!pb || !colsum || (blocks > 1 && !part)) abort();
 	const __m512 vp = _mm512_set1_ps(p), vq = _mm512_set1_ps(q);
+	const qg_outq oq = {_mm512_set1_ps(qs), _mm512_set1_ps(qz), _mm512_set1_ps(qlo), _mm512_set1_ps(qhi)};
 	// An output of 256 KB or more is not in cache: as in mc_pointwise_avx512, its lines
 	// are fetched for writing one panel ahead.
 	const int pfw = m * n >= (1 << 16);
@@ -896,8 +923,9 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, 
 #undef TILE
 					default: iukr_vnni_acc(kq, pt, pj, acc);
 					}
-					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, y + ir * ldy + jb + jr, ldy, fix + ir,
-					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq,
+					const int64_t at = ir * ldy + jb + jr;
+					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, yq ? NULL : y + at, yq ? yq + at : NULL, ldy, fix + ir,
+					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq, &oq,
 					               pfw && jb + jr + INR < n);
 				}
 			}
@@ -917,8 +945,9 @@ void VNNI mc_qgemm_f32_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *pa, 
 						_mm512_store_si512((void *)(kb + 1 < blocks ? t + e : acc + e), v);
 					}
 					if (kb + 1 < blocks) continue;
-					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, y + ir * ldy + jb + jr, ldy, fix + ir,
-					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq, 0);
+					const int64_t at = ir * ldy + jb + jr;
+					qgemm_tile_out(acc, mr, nr, colsum + jr, kbz, yq ? NULL : y + at, yq ? yq + at : NULL, ldy, fix + ir,
+					               zw ? zw + ir : NULL, scale + ir, bias ? bias + ir : NULL, act, vp, vq, &oq, 0);
 				}
 			}
 		}
@@ -970,14 +999,6 @@ void KTGT mc_bf16_to_f32_avx512(float *dst, const uint16_t *src, int64_t n) {
 }
 
 // ---- ONNX QuantizeLinear / DequantizeLinear, per tensor or per axis -------------------------
-
-static inline KTGT __m512i quant16(__m512 x, __m512 s, __m512 z, __m512 lo, __m512 hi) {
-	__m512 v = _mm512_div_ps(x, s);
-	v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v); // NaN -> 0 (then zp)
-	v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
-	v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-	return _mm512_cvtps_epi32(v);
-}
 
 // QUANT_FN(name, T, LO, HI, LOADZ): dst/src start at flat element g0; element g uses
 // channel (g/inner)%ch. LOADZ(ptr, mask) loads 16 zero points as an __m512i of int32.

@@ -1,5 +1,7 @@
 package accel
 
+import "unsafe"
+
 // Dequant is the float epilogue of GEMMS8S8Dequant: the zero-point corrections, the
 // scale, the bias and the activation that turn an exact int8 product into float32.
 type Dequant struct {
@@ -22,9 +24,18 @@ type PackedA8 struct {
 	kern  qgemmKernel // the kernel that reads pa
 }
 
+// OutQuant is the QuantizeLinear that GEMMS8S8Quant applies to each result: one scale
+// and zero point, to uint8, or to int8 when Signed.
+type OutQuant struct {
+	Scale  float32
+	ZP     int32
+	Signed bool
+}
+
 // qgemmKernel is a backend's fused GEMMS8S8Dequant on A packed by its packA8, from a
-// first row that starts a block.
-type qgemmKernel func(m, n, k int, pa []uint8, b []int8, ldb int, bflip uint8, y []float32, ldy int, d *Dequant)
+// first row that starts a block; with q not nil, GEMMS8S8Quant's, writing yq instead of y.
+type qgemmKernel func(m, n, k int, pa []uint8, b []int8, ldb int, bflip uint8, y []float32, yq []byte, ldy int, d *Dequant,
+	q *OutQuant)
 
 // PackA8 keeps a (m×k, lda apart) for GEMMS8S8Dequant, packed for the active backend's
 // kernel. Rows stored k apart are kept without a copy: a must then not change while the
@@ -88,10 +99,50 @@ func GEMMS8S8Dequant(a *PackedA8, r0, r1, n int, b []int8, ldb int, bflip uint8,
 		fail(fn, "unknown activation %d", d.Act.Kind)
 	}
 	if a.kern != nil && r0%a.block == 0 && m*n*k >= smallFlops {
-		a.kern(m, n, k, a.pa[r0*max(4, (k+3)/4*4):], b, ldb, bflip, y, ldy, d)
+		a.kern(m, n, k, a.pa[r0*max(4, (k+3)/4*4):], b, ldb, bflip, y, nil, ldy, d, nil)
 		return
 	}
 	composeDequant(tab(), m, n, k, a.a[r0*k:], k, b, ldb, bflip, y, ldy, d)
+}
+
+// GEMMS8S8Quant is GEMMS8S8Dequant followed by QuantizeLinear of each result with q
+// (saturate(roundHalfEven(v / q.Scale) + q.ZP), NaN to q.ZP), into bytes y (uint8, or
+// int8 when q.Signed): a static int8 model's Conv and the QuantizeLinear of its output.
+// Bit for bit GEMMS8S8Dequant then QuantizeU8 (QuantizeS8); with AVX512-VNNI the float
+// results never leave the registers.
+func GEMMS8S8Quant(a *PackedA8, r0, r1, n int, b []int8, ldb int, bflip uint8, y []byte, ldy int, d *Dequant, q OutQuant) {
+	const fn = "GEMMS8S8Quant"
+	m, k := r1-r0, a.k
+	if !(r0 >= 0 && r0 <= r1 && r1 <= a.m && n >= 0 && ldy >= n) {
+		fail(fn, "bad rows [%d, %d) of %d, %d columns, ldy %d", r0, r1, a.m, n, ldy)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMat(fn, "b", len(b), k, n, ldb)
+	checkMat(fn, "y", len(y), m, n, ldy)
+	if len(d.Fix) < m || len(d.Scale) < m || d.ZW != nil && len(d.ZW) < m || d.Bias != nil && len(d.Bias) < m {
+		fail(fn, "Fix, Scale (and ZW, Bias) shorter than %d rows", m)
+	}
+	if !(d.Act.Kind >= ActNone && d.Act.Kind <= ActSiLU) {
+		fail(fn, "unknown activation %d", d.Act.Kind)
+	}
+	if a.kern != nil && r0%a.block == 0 && m*n*k >= smallFlops {
+		a.kern(m, n, k, a.pa[r0*max(4, (k+3)/4*4):], b, ldb, bflip, nil, y, ldy, d, &q)
+		return
+	}
+	t := tab()
+	f := make([]float32, m*n)
+	composeDequant(t, m, n, k, a.a[r0*k:], k, b, ldb, bflip, f, n, d)
+	sc := []float32{q.Scale}
+	for i := 0; i < m; i++ {
+		row, dst := f[i*n:(i+1)*n], y[i*ldy:i*ldy+n]
+		if q.Signed {
+			t.quantS8(unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst)), row, 0, n, 1, sc, []int8{int8(q.ZP)})
+		} else {
+			t.quantU8(dst, row, 0, n, 1, sc, []uint8{uint8(q.ZP)})
+		}
+	}
 }
 
 // composeDequant is GEMMS8S8Dequant as its definition says, with t's kernels: B flipped

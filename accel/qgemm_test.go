@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // dequantCase is one random GEMMS8S8Dequant problem.
@@ -95,7 +96,7 @@ func TestGEMMS8S8Dequant(t *testing.T) {
 				}
 				rows := m - r0
 				full, got := guardedF32(rows*c.ldy, 0)
-				bt.t.qgemmDequant(rows, n, k, pa[r0*kq4:], c.b, c.ldb, c.flip, got, c.ldy, &d)
+				bt.t.qgemmDequant(rows, n, k, pa[r0*kq4:], c.b, c.ldb, c.flip, got, nil, c.ldy, &d, nil)
 				checkGuardsF32(t, bt.name+"/qgemm_dequant", full, rows*c.ldy)
 				for i := 0; i < rows; i++ {
 					for j := 0; j < n; j++ {
@@ -104,6 +105,72 @@ func TestGEMMS8S8Dequant(t *testing.T) {
 							t.Fatalf("%s %v act %d from row %d: y[%d][%d] = %g, want %g (its composition)",
 								bt.name, sh, act.Kind, r0, r0+i, j, g, w)
 						}
+					}
+				}
+				// The same with the output quantized (uint8 and int8, saturating at
+				// both ends): the composition's values through the backend's QuantizeLinear.
+				q := OutQuant{Scale: 0.02 + 0.3*r.Float32(), ZP: int32(r.IntN(200)), Signed: si%2 == 1}
+				if q.Signed {
+					q.ZP -= 100
+				}
+				gotQ := make([]byte, rows*c.ldy+64)
+				for i := range gotQ {
+					gotQ[i] = 0xA5
+				}
+				bt.t.qgemmDequant(rows, n, k, pa[r0*kq4:], c.b, c.ldb, c.flip, nil, gotQ, c.ldy, &d, &q)
+				for i := 0; i < rows; i++ {
+					wantQ := make([]byte, n)
+					if q.Signed {
+						QuantizeS8(unsafe.Slice((*int8)(unsafe.Pointer(&wantQ[0])), n), ref[(r0+i)*c.ldy:(r0+i)*c.ldy+n], q.Scale, int8(q.ZP))
+					} else {
+						QuantizeU8(wantQ, ref[(r0+i)*c.ldy:(r0+i)*c.ldy+n], q.Scale, uint8(q.ZP))
+					}
+					for j := 0; j < n; j++ {
+						if g, w := gotQ[i*c.ldy+j], wantQ[j]; g != w {
+							t.Fatalf("%s %v act %d from row %d, %+v: yq[%d][%d] = %d, want %d", bt.name, sh, act.Kind, r0, q, r0+i, j, g, w)
+						}
+					}
+					for j := n; j < c.ldy && i*c.ldy+j < len(gotQ); j++ {
+						if gotQ[i*c.ldy+j] != 0xA5 {
+							t.Fatalf("%s %v: yq[%d][%d] between rows written", bt.name, sh, r0+i, j)
+						}
+					}
+				}
+				for _, g := range gotQ[(rows-1)*c.ldy+n:] {
+					if g != 0xA5 {
+						t.Fatalf("%s %v: yq written past its last row", bt.name, sh)
+					}
+				}
+			}
+		}
+	}
+}
+
+// GEMMS8S8Quant on a PackedA8, from first rows on and off the packed blocks (the latter
+// composed), uint8 and int8: GEMMS8S8Dequant's values through QuantizeU8 (QuantizeS8).
+func TestGEMMS8S8Quant(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	c := randDequantCase(r, 40, 100, 70, true, true, Act{Kind: ActRelu})
+	pa := PackA8(c.a, c.m, c.k, c.lda)
+	for _, q := range []OutQuant{{Scale: 0.05, ZP: 3}, {Scale: 0.11, ZP: -20, Signed: true}} {
+		for _, rr := range [][2]int{{0, 40}, {12, 40}, {5, 29}} {
+			r0, r1 := rr[0], rr[1]
+			d := c.d
+			d.Fix, d.ZW, d.Scale, d.Bias = d.Fix[r0:], d.ZW[r0:], d.Scale[r0:], d.Bias[r0:]
+			f := make([]float32, (r1-r0)*c.ldy)
+			GEMMS8S8Dequant(pa, r0, r1, c.n, c.b, c.ldb, c.flip, f, c.ldy, &d)
+			got := make([]byte, (r1-r0)*c.ldy)
+			GEMMS8S8Quant(pa, r0, r1, c.n, c.b, c.ldb, c.flip, got, c.ldy, &d, q)
+			for i := 0; i < r1-r0; i++ {
+				want := make([]byte, c.n)
+				if q.Signed {
+					QuantizeS8(unsafe.Slice((*int8)(unsafe.Pointer(&want[0])), c.n), f[i*c.ldy:i*c.ldy+c.n], q.Scale, int8(q.ZP))
+				} else {
+					QuantizeU8(want, f[i*c.ldy:i*c.ldy+c.n], q.Scale, uint8(q.ZP))
+				}
+				for j := range want {
+					if g := got[i*c.ldy+j]; g != want[j] {
+						t.Fatalf("%+v rows [%d, %d): y[%d][%d] = %d, want %d", q, r0, r1, r0+i, j, g, want[j])
 					}
 				}
 			}
@@ -205,5 +272,33 @@ func BenchmarkGEMMS8S8Dequant(b *testing.B) {
 				composeDequant(goTable(), c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
 			}
 		})
+	}
+}
+
+// BenchmarkGEMMS8S8Quant: the product with its result quantized in the kernel's tiles,
+// against the float32 result then QuantizeU8 over it (what runs without the fusion), on
+// mobilenet_v2's and efficientnet_b0's layer shapes, with a Relu6 and with SiLU.
+func BenchmarkGEMMS8S8Quant(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, sh := range [][3]int{{96, 112 * 112, 16}, {144, 56 * 56, 24}, {24, 56 * 56, 144}, {240, 28 * 28, 40}} {
+		for _, act := range []Act{{Kind: ActClip, P: 0, Q: 6}, {Kind: ActSiLU}} {
+			c := randDequantCase(r, sh[0], sh[1], sh[2], false, true, act)
+			y := make([]float32, c.m*c.ldy)
+			yq := make([]byte, c.m*c.ldy)
+			q := OutQuant{Scale: 0.05, ZP: 10}
+			name := fmt.Sprintf("%dx%dx%d/act%d", sh[0], sh[1], sh[2], act.Kind)
+			pa := PackA8(c.a, c.m, c.k, c.lda)
+			b.Run(name+"/in-kernel", func(b *testing.B) {
+				for b.Loop() {
+					GEMMS8S8Quant(pa, 0, c.m, c.n, c.b, c.ldb, c.flip, yq, c.ldy, &c.d, q)
+				}
+			})
+			b.Run(name+"/then-pass", func(b *testing.B) {
+				for b.Loop() {
+					GEMMS8S8Dequant(pa, 0, c.m, c.n, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
+					QuantizeU8(yq, y, q.Scale, uint8(q.ZP))
+				}
+			})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/modelc/modelc/accel"
@@ -22,6 +23,10 @@ import (
 // it agrees with onnxruntime within the tolerance the float Conv already has. Values of
 // other types or shapes at run time take the original steps.
 
+// qconvOutQuant switches on the fusion of the QuantizeLinear of a fused convolution's
+// result; tests turn it off to compare.
+var qconvOutQuant = true
+
 // qdqConvFusion switches the fusion on; benchmarks turn it off to time the path it
 // replaces (DequantizeLinear, then the float Conv).
 var qdqConvFusion = true
@@ -36,7 +41,15 @@ type qdqConv struct {
 	wZP    []int32         // per output channel; nil: all 0
 	bias   []float32       // nil: none
 	stages []epStage       // the epilogue after the bias
-	orig   []step          // DequantizeLinear, Conv, the epilogue's nodes: the fallback
+	outQ   *outQuant       // the QuantizeLinear of the result, taken in; nil: float32 out
+	orig   []step          // DequantizeLinear, Conv, the epilogue's nodes (and QuantizeLinear): the fallback
+}
+
+// outQuant is a static model's QuantizeLinear of a fused convolution's result: one
+// constant scale and zero point, to uint8 or int8.
+type outQuant struct {
+	q     accel.OutQuant
+	dtype ir.DType
 }
 
 // fuseQDQConv rewrites p.steps, replacing each DequantizeLinear → Conv (→ epilogue) chain
@@ -119,6 +132,13 @@ func (s *Session) fuseQDQConv(p *graphPlan) {
 				return ok
 			})
 		q.orig = append(q.orig, taken...)
+		if j, oq := quantOfResult(p, cur, i, drop, uses, reader); oq != nil && qconvOutQuant {
+			// The result's only reader quantizes it (static QDQ: the next layer's
+			// input): the step writes the bytes itself, and the float32 tensor
+			// between them is never stored.
+			q.outQ, q.orig = oq, append(q.orig, p.steps[j])
+			drop[j], cur = true, p.steps[j].out[0]
+		}
 		if fusedReaders[d]++; fusedReaders[d] == uses[dq.out[0]] {
 			drop[d] = true
 		}
@@ -191,6 +211,59 @@ func quantConvWeight(p *graphPlan, producer map[string]*ir.Node, w string) *qdqC
 	return q
 }
 
+// quantOfResult returns the step j that is slot cur's only reader (after step last) when
+// it is a QuantizeLinear with one constant, finite, non-zero float32 scale and a constant
+// uint8 or int8 zero point (or none: uint8 0), and what it does; nil otherwise.
+func quantOfResult(p *graphPlan, cur, last int, drop []bool, uses, reader []int) (int, *outQuant) {
+	if uses[cur] != 1 || p.init[cur] != nil {
+		return 0, nil
+	}
+	j := reader[cur]
+	st := &p.steps[j]
+	if j <= last || drop[j] || st.node.OpType != "QuantizeLinear" || !stdDomain(st.node) || len(st.in) < 2 ||
+		st.in[0] != cur || st.in[1] < 0 || len(st.out) != 1 || st.out[0] < 0 {
+		return 0, nil
+	}
+	constant := func(sl int) *Tensor {
+		if sl < 0 || !p.fixed[sl] {
+			return nil
+		}
+		return p.init[sl]
+	}
+	sc := constant(st.in[1])
+	if sc == nil || sc.DType != ir.Float32 {
+		return 0, nil
+	}
+	sv, _ := sc.Data.([]float32)
+	if len(sv) != 1 || sv[0] == 0 || math.IsInf(float64(sv[0]), 0) || sv[0] != sv[0] {
+		return 0, nil
+	}
+	oq := &outQuant{q: accel.OutQuant{Scale: sv[0]}, dtype: ir.Uint8}
+	if len(st.in) > 2 && st.in[2] >= 0 {
+		zp := constant(st.in[2])
+		if zp == nil {
+			return 0, nil
+		}
+		switch v := zp.Data.(type) {
+		case []uint8:
+			if zp.DType != ir.Uint8 || len(v) != 1 {
+				return 0, nil
+			}
+			oq.q.ZP = int32(v[0])
+		case []int8:
+			if zp.DType != ir.Int8 || len(v) != 1 {
+				return 0, nil
+			}
+			oq.q.ZP, oq.q.Signed, oq.dtype = int32(v[0]), true, ir.Int8
+		default:
+			return 0, nil
+		}
+	} else if a := st.node.Attr("output_dtype"); a != nil && a.Int != 0 && ir.DType(a.Int) != ir.Uint8 {
+		return 0, nil
+	}
+	return j, oq
+}
+
 // kernel runs the integer convolution when x_q is uint8 or int8 with one scale and zero
 // point and the Conv is 1-D or 2-D over the channels the weight expects; the original
 // steps otherwise.
@@ -243,14 +316,18 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 	if len(g.in) == 1 {
 		g = g.as2D() // a 1-D convolution is a 2-D one of height 1
 	}
+	dtype := ir.Float32
+	if q.outQ != nil {
+		dtype = q.outQ.dtype
+	}
 	switch xv := x.Data.(type) {
 	case []uint8:
 		if x.DType == ir.Uint8 {
-			return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: qconvRun(c, q, xv, uint8(xzp), sv[0], g)}}, true, nil
+			return []*Tensor{{DType: dtype, Shape: outShape, Data: qconvRun(c, q, xv, uint8(xzp), sv[0], g)}}, true, nil
 		}
 	case []int8:
 		if x.DType == ir.Int8 {
-			return []*Tensor{{DType: ir.Float32, Shape: outShape, Data: qconvRun(c, q, xv, int8(xzp), sv[0], g)}}, true, nil
+			return []*Tensor{{DType: dtype, Shape: outShape, Data: qconvRun(c, q, xv, int8(xzp), sv[0], g)}}, true, nil
 		}
 	}
 	return nil, false, nil
@@ -268,14 +345,34 @@ func (q *qdqConv) run(c *opContext, in []*Tensor) ([]*Tensor, bool, error) {
 //
 // in wrapping int32 like the reference; a window over the padding reads bz there, which
 // contributes nothing.
-func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32, g *convGeom) []float32 {
+//
+// It returns y as float32, or, with q.outQ, quantized: by the kernel itself where the
+// epilogue runs in it, else by a pass after it.
+func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32, g *convGeom) any {
 	ch, m := q.ch, q.m
 	n := len(x) / max(ch*prod(g.in), 1)
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	P := ch * K
-	y := allocRaw[float32](c, n*m*O) // the kernel (and the epilogue) write every element
+	act, fused := pointwiseAct(q.stages)
+	var y []float32
+	var y8 []byte // with q.outQ and the epilogue in the kernel: the quantized result, written by it
+	var res any
+	switch {
+	case q.outQ == nil || !fused:
+		y = allocRaw[float32](c, n*m*O) // the kernel (and the epilogue) write every element
+		res = y
+	case q.outQ.dtype == ir.Int8:
+		v := allocRaw[int8](c, n*m*O)
+		y8, res = bytesOf(v), v
+	default:
+		v := allocRaw[uint8](c, n*m*O)
+		y8, res = v, v
+	}
 	if O == 0 || n == 0 {
-		return y
+		if q.outQ != nil && y != nil {
+			return quantizeResult(c, y, q.outQ)
+		}
+		return res
 	}
 	var flip uint8
 	if _, ok := any(xzp).(uint8); ok {
@@ -309,7 +406,6 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	for oc := range fix {
 		fix[oc], scale[oc] = int32(bz)*q.wSum[oc], xs*q.wScale[oc]
 	}
-	act, fused := pointwiseAct(q.stages)
 	var bias []float32
 	if fused {
 		bias = q.bias
@@ -321,11 +417,15 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 	// into a scratch matrix, its columns then copied to each image's block. (Image by
 	// image, a batch of 4×4 maps was 16 products of 16 columns, each packing its own B
 	// and filling half of the kernel's 32-column tiles.)
-	imgs, width, out, ldy := n, O, y, O
+	imgs, width, out, out8, ldy := n, O, y, y8, O
 	merged := !pointwise && n > 1 && O < qconvCols
 	if merged {
-		imgs, width = 1, n*O
-		out, ldy = allocRaw[float32](c, m*width), width
+		imgs, width, ldy = 1, n*O, n*O
+		if y8 != nil {
+			out8 = allocRaw[byte](c, m*width)
+		} else {
+			out = allocRaw[float32](c, m*width)
+		}
 	}
 	// Tasks: blocks of rows × runs of columns, inside one image: runs of up to qconvCols
 	// positions; where that leaves a thread idle, shorter runs (at least 64 positions:
@@ -358,14 +458,23 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 			if bias != nil {
 				d.Bias = bias[r0:r1]
 			}
-			accel.GEMMS8S8Dequant(q.w, r0, r1, j1-j0, b[img*imgStride+j0:], ldb, bflip, out[(img*m+r0)*ldy+j0:], ldy, &d)
+			bj, yj := b[img*imgStride+j0:], (img*m+r0)*ldy+j0
+			if out8 != nil {
+				accel.GEMMS8S8Quant(q.w, r0, r1, j1-j0, bj, ldb, bflip, out8[yj:], ldy, &d, q.outQ.q)
+			} else {
+				accel.GEMMS8S8Dequant(q.w, r0, r1, j1-j0, bj, ldb, bflip, out[yj:], ldy, &d)
+			}
 		}
 	})
 	if merged {
 		accel.ParallelFor(n, max(1, qconvCopyGrain/max(m*O, 1)), func(i0, i1 int) {
 			for img := i0; img < i1; img++ {
 				for r := 0; r < m; r++ {
-					copy(y[(img*m+r)*O:(img*m+r+1)*O], out[r*width+img*O:])
+					if y8 != nil {
+						copy(y8[(img*m+r)*O:(img*m+r+1)*O], out8[r*width+img*O:])
+					} else {
+						copy(y[(img*m+r)*O:(img*m+r+1)*O], out[r*width+img*O:])
+					}
 				}
 			}
 		})
@@ -375,7 +484,23 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 			epilogueBlock(y[img*m*O:(img+1)*m*O], m, O, 0, q.bias, q.stages)
 		}
 	}
-	return y
+	if q.outQ != nil && y != nil {
+		return quantizeResult(c, y, q.outQ)
+	}
+	return res
+}
+
+// quantizeResult is the fused QuantizeLinear as a pass of its own over the float32
+// result (where the epilogue did not run in the kernel): the same bits as the node.
+func quantizeResult(c *opContext, y []float32, oq *outQuant) any {
+	if oq.dtype == ir.Int8 {
+		v := allocRaw[int8](c, len(y))
+		accel.QuantizeS8(v, y, oq.q.Scale, int8(oq.q.ZP))
+		return v
+	}
+	v := allocRaw[uint8](c, len(y))
+	accel.QuantizeU8(v, y, oq.q.Scale, uint8(oq.q.ZP))
+	return v
 }
 
 // The kernel blocks B for the cache itself: a qconvRun task is large, a run of up to

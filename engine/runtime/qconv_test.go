@@ -26,6 +26,7 @@ type qdqConvCase struct {
 	weightZeroPoint       int8     // the first channel's weight zero point, the others near it (0: all 0)
 	wantSteps, wantSteps0 int      // steps with fusion: all of it, and the plain model
 	shared                bool     // a second Conv (same weights) reads the dequantized x too; y is the sum
+	quantOut              ir.DType // Uint8 or Int8: y is quantized (QuantizeLinear) and dequantized again
 }
 
 // model builds the case's graph with seeded random weights.
@@ -120,6 +121,16 @@ func (tc qdqConvCase) model(t *testing.T, rng *rand.Rand) *ir.Model {
 				&ir.Node{OpType: "Mul", Inputs: []string{prev, out + "h"}, Outputs: []string{out}})
 		}
 		prev = out
+	}
+	if tc.quantOut != 0 {
+		zp, err := ir.NewTensor("yzp", tc.quantOut, []int64{}, []byte{0xfb}) // 251, or −5
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Initializers = append(g.Initializers, f32Tensor(t, "ys", nil, []float32{0.03}), zp)
+		g.Nodes = append(g.Nodes, &ir.Node{OpType: "QuantizeLinear", Name: "yq", Inputs: []string{prev, "ys", "yzp"}, Outputs: []string{"yq"}},
+			&ir.Node{OpType: "DequantizeLinear", Name: "ydq", Inputs: []string{"yq", "ys", "yzp"}, Outputs: []string{"ydq"}})
+		prev = "ydq"
 	}
 	if tc.shared {
 		conv2 := *conv
@@ -250,6 +261,57 @@ func TestQDQConv(t *testing.T) {
 			for i, v := range fast.Data.([]float32) {
 				if w := fast2.Data.([]float32)[i]; math.Float32bits(v) != math.Float32bits(w) {
 					t.Fatalf("element %d: %v with 1 thread, %v with 2", i, v, w)
+				}
+			}
+		})
+	}
+}
+
+// TestQDQConvQuantizedResult: a QuantizeLinear of the fused convolution's result is taken
+// into the step (the kernel writes the bytes; with an epilogue it does not run, a pass
+// after it), with the same bits as the step and the QuantizeLinear node run apart, at one
+// and two threads: uint8 and int8, saturating at both ends, pointwise and 3×3, a batch
+// of small maps, an epilogue of two stages, and weight zero points.
+func TestQDQConvQuantizedResult(t *testing.T) {
+	rng := rand.New(rand.NewSource(17))
+	cases := []qdqConvCase{
+		{name: "pointwise-uint8", batch: 1, ch: 24, m: 40, in: []int{9, 11}, kernel: []int{1, 1}, static: true, uint8X: true,
+			perChannel: true, bias: true, quantOut: ir.Uint8},
+		{name: "3x3-int8-relu", batch: 2, ch: 7, m: 30, in: []int{13, 6}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1},
+			static: true, perChannel: true, weightZeroPoint: 3, bias: true, epilogue: []string{"Relu"}, quantOut: ir.Int8},
+		{name: "batch16-merged-uint8", batch: 16, ch: 9, m: 13, in: []int{4, 4}, kernel: []int{3, 3}, pads: []int{1, 1, 1, 1},
+			static: true, uint8X: true, perChannel: true, quantOut: ir.Uint8},
+		{name: "two-stages-after", batch: 1, ch: 16, m: 50, in: []int{40, 40}, kernel: []int{1, 1}, static: true,
+			perChannel: true, bias: true, epilogue: []string{"Clip", "Relu"}, quantOut: ir.Uint8},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			model := tc.model(t, rng)
+			x := randT(rng, 3, append([]int{tc.batch, tc.ch}, tc.in...)...)
+			run := func(fused bool, threads int) (*Tensor, int) {
+				qconvOutQuant = fused
+				defer func() { qconvOutQuant = true }()
+				s, err := New(model, Options{Threads: threads})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res[model.Graph.Outputs[0].Name], len(s.main.steps)
+			}
+			want, apart := run(false, 1)
+			for _, threads := range []int{1, 2} {
+				got, steps := run(true, threads)
+				if steps != apart-1 {
+					t.Fatalf("%d steps with the QuantizeLinear fused, %d without", steps, apart)
+				}
+				w, g := want.Data.([]float32), got.Data.([]float32)
+				for i := range w {
+					if math.Float32bits(w[i]) != math.Float32bits(g[i]) {
+						t.Fatalf("%d threads: y[%d] = %v, want %v", threads, i, g[i], w[i])
+					}
 				}
 			}
 		})
