@@ -84,19 +84,8 @@ func (p *PackedA8) RowBlock() int { return max(p.block, 1) }
 func GEMMS8S8Dequant(a *PackedA8, r0, r1, n int, b []int8, ldb int, bflip uint8, y []float32, ldy int, d *Dequant) {
 	const fn = "GEMMS8S8Dequant"
 	m, k := r1-r0, a.k
-	if !(r0 >= 0 && r0 <= r1 && r1 <= a.m && n >= 0 && ldy >= n) {
-		fail(fn, "bad rows [%d, %d) of %d, %d columns, ldy %d", r0, r1, a.m, n, ldy)
-	}
-	if m == 0 || n == 0 {
+	if !checkDequant(fn, a, r0, r1, n, len(b), ldb, len(y), ldy, d) {
 		return
-	}
-	checkMat(fn, "b", len(b), k, n, ldb)
-	checkMat(fn, "y", len(y), m, n, ldy)
-	if len(d.Fix) < m || len(d.Scale) < m || d.ZW != nil && len(d.ZW) < m || d.Bias != nil && len(d.Bias) < m {
-		fail(fn, "Fix, Scale (and ZW, Bias) shorter than %d rows", m)
-	}
-	if !(d.Act.Kind >= ActNone && d.Act.Kind <= ActSiLU) {
-		fail(fn, "unknown activation %d", d.Act.Kind)
 	}
 	if a.kern != nil && r0%a.block == 0 && m*n*k >= smallFlops {
 		a.kern(m, n, k, a.pa[r0*max(4, (k+3)/4*4):], b, ldb, bflip, y, nil, ldy, d, nil)
@@ -113,19 +102,8 @@ func GEMMS8S8Dequant(a *PackedA8, r0, r1, n int, b []int8, ldb int, bflip uint8,
 func GEMMS8S8Quant(a *PackedA8, r0, r1, n int, b []int8, ldb int, bflip uint8, y []byte, ldy int, d *Dequant, q OutQuant) {
 	const fn = "GEMMS8S8Quant"
 	m, k := r1-r0, a.k
-	if !(r0 >= 0 && r0 <= r1 && r1 <= a.m && n >= 0 && ldy >= n) {
-		fail(fn, "bad rows [%d, %d) of %d, %d columns, ldy %d", r0, r1, a.m, n, ldy)
-	}
-	if m == 0 || n == 0 {
+	if !checkDequant(fn, a, r0, r1, n, len(b), ldb, len(y), ldy, d) {
 		return
-	}
-	checkMat(fn, "b", len(b), k, n, ldb)
-	checkMat(fn, "y", len(y), m, n, ldy)
-	if len(d.Fix) < m || len(d.Scale) < m || d.ZW != nil && len(d.ZW) < m || d.Bias != nil && len(d.Bias) < m {
-		fail(fn, "Fix, Scale (and ZW, Bias) shorter than %d rows", m)
-	}
-	if !(d.Act.Kind >= ActNone && d.Act.Kind <= ActSiLU) {
-		fail(fn, "unknown activation %d", d.Act.Kind)
 	}
 	if a.kern != nil && r0%a.block == 0 && m*n*k >= smallFlops {
 		a.kern(m, n, k, a.pa[r0*max(4, (k+3)/4*4):], b, ldb, bflip, nil, y, ldy, d, &q)
@@ -143,6 +121,27 @@ func GEMMS8S8Quant(a *PackedA8, r0, r1, n int, b []int8, ldb int, bflip uint8, y
 			t.quantU8(dst, row, 0, n, 1, sc, []uint8{uint8(q.ZP)})
 		}
 	}
+}
+
+// checkDequant fails on arguments GEMMS8S8Dequant and GEMMS8S8Quant cannot take, and says
+// whether there is anything to compute.
+func checkDequant(fn string, a *PackedA8, r0, r1, n, lenB, ldb, lenY, ldy int, d *Dequant) bool {
+	m, k := r1-r0, a.k
+	if !(r0 >= 0 && r0 <= r1 && r1 <= a.m && n >= 0 && ldy >= n) {
+		fail(fn, "bad rows [%d, %d) of %d, %d columns, ldy %d", r0, r1, a.m, n, ldy)
+	}
+	if m == 0 || n == 0 {
+		return false
+	}
+	checkMat(fn, "b", lenB, k, n, ldb)
+	checkMat(fn, "y", lenY, m, n, ldy)
+	if len(d.Fix) < m || len(d.Scale) < m || d.ZW != nil && len(d.ZW) < m || d.Bias != nil && len(d.Bias) < m {
+		fail(fn, "Fix, Scale (and ZW, Bias) shorter than %d rows", m)
+	}
+	if !(d.Act.Kind >= ActNone && d.Act.Kind <= ActSiLU) {
+		fail(fn, "unknown activation %d", d.Act.Kind)
+	}
+	return true
 }
 
 // composeDequant is GEMMS8S8Dequant as its definition says, with t's kernels: B flipped
