@@ -276,7 +276,8 @@ func BenchmarkGEMMS8S8Dequant(b *testing.B) {
 }
 
 // BenchmarkGEMMS8S8Quant: the product with its result quantized in the kernel's tiles,
-// against the float32 result then QuantizeU8 over it (what runs without the fusion), on
+// against the float32 result then QuantizeU8 over it (what runs without the fusion) and
+// the pure-Go composition, on
 // mobilenet_v2's and efficientnet_b0's layer shapes, with a Relu6 and with SiLU.
 func BenchmarkGEMMS8S8Quant(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -297,6 +298,13 @@ func BenchmarkGEMMS8S8Quant(b *testing.B) {
 				for b.Loop() {
 					GEMMS8S8Dequant(pa, 0, c.m, c.n, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
 					QuantizeU8(yq, y, q.Scale, uint8(q.ZP))
+				}
+			})
+			b.Run(name+"/go", func(b *testing.B) { // the pure-Go composition
+				g := goTable()
+				for b.Loop() {
+					composeDequant(g, c.m, c.n, c.k, c.a, c.lda, c.b, c.ldb, c.flip, y, c.ldy, &c.d)
+					g.quantU8(yq, y, 0, len(y), 1, []float32{q.Scale}, []uint8{uint8(q.ZP)})
 				}
 			})
 		}
