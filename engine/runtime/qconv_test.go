@@ -224,17 +224,7 @@ func TestQDQConv(t *testing.T) {
 			run := func(on bool, threads int) (*Tensor, int) {
 				fastPaths = on
 				defer func() { fastPaths = true }()
-				s, err := New(model, Options{Threads: threads})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var res map[string]*Tensor
-				for i := 0; i < 3; i++ {
-					if res, err = s.Run(context.Background(), map[string]*Tensor{"x": x}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				return res[model.Graph.Outputs[0].Name], len(s.main.steps)
+				return runQDQModel(t, model, x, threads, 3)
 			}
 			fast, steps := run(true, 1)
 			fast2, _ := run(true, 2)
@@ -267,6 +257,23 @@ func TestQDQConv(t *testing.T) {
 	}
 }
 
+// runQDQModel makes a session of model at threads and runs it runs times on x (later runs
+// reuse the first one's buffers), returning its output and the plan's step count.
+func runQDQModel(t *testing.T, model *ir.Model, x *Tensor, threads, runs int) (*Tensor, int) {
+	t.Helper()
+	s, err := New(model, Options{Threads: threads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]*Tensor
+	for i := 0; i < runs; i++ {
+		if res, err = s.Run(context.Background(), map[string]*Tensor{"x": x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res[model.Graph.Outputs[0].Name], len(s.main.steps)
+}
+
 // TestQDQConvQuantizedResult: a QuantizeLinear of the fused convolution's result is taken
 // into the step (the kernel writes the bytes; with an epilogue it does not run, a pass
 // after it), with the same bits as the step and the QuantizeLinear node run apart, at one
@@ -291,15 +298,7 @@ func TestQDQConvQuantizedResult(t *testing.T) {
 			run := func(fused bool, threads int) (*Tensor, int) {
 				qconvOutQuant = fused
 				defer func() { qconvOutQuant = true }()
-				s, err := New(model, Options{Threads: threads})
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := s.Run(context.Background(), map[string]*Tensor{"x": x})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res[model.Graph.Outputs[0].Name], len(s.main.steps)
+				return runQDQModel(t, model, x, threads, 1)
 			}
 			want, apart := run(false, 1)
 			for _, threads := range []int{1, 2} {
