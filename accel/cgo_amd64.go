@@ -310,6 +310,8 @@ func fillAVX512(t *table, f features) {
 	}
 	t.set("dwconv2d", "avx512", "16 channels per vector: planes transposed into a padded band, one FMA per tap and pixel")
 	t.pointwise = pointwiseAVX512
+	t.gemvPacked = gemvPackedAVX512
+	t.set("gemv_packed", "avx512", "weights in groups of four rows × 16-float blocks, read as one stream; gemv_t's lanes and epilogue")
 	t.convRows2D = convRowsAVX512
 	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")
 	t.convT2x2, t.sigmoid = convT2x2AVX512, sigmoidAVX512

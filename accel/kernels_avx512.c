@@ -100,6 +100,43 @@ static KTGT void gemv_n_avx512(int64_t n, int64_t k, const float *a, const float
 }
 
 
+// c[j] = alpha·Σ_p a[p]·B[j][p] (+ beta·c[j]) (+ bias[j]) for j in [j0, j1), j0 a
+// multiple of 4, with B packed by accel/gemv_packed.go: group g (rows 4g … 4g+3) is
+// ceil(k/16) runs of four 16-float blocks, one per row, k and n padded with zeros. The
+// lanes, their reduction and the epilogue are gemv_t_avx512's and the driver's, so the
+// bits are those of the unpacked one-row SGEMM; the packed B is read as one stream.
+void KTGT mc_gemv_packed_avx512(int64_t j0, int64_t j1, int64_t k, float alpha, const float *a, const float *q, float beta,
+                                float *c, const float *bias) {
+	const int64_t blocks = (k + 15) / 16, kv = k & ~(int64_t)15;
+	const __mmask16 tm = tailmask(k - kv);
+	q += j0 * blocks * 16;
+	for (int64_t j = j0; j < j1; j += 4) {
+		__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+		for (int64_t p = 0; p < kv; p += 16, q += 64) {
+			const __m512 x = _mm512_loadu_ps(a + p);
+			s0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q), s0);
+			s1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + 16), s1);
+			s2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + 32), s2);
+			s3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + 48), s3);
+		}
+		if (kv < k) {
+			const __m512 x = _mm512_maskz_loadu_ps(tm, a + kv);
+			s0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q), s0);
+			s1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + 16), s1);
+			s2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + 32), s2);
+			s3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(q + 48), s3);
+			q += 64;
+		}
+		const float acc[4] = {gemv_hsum_avx512(s0), gemv_hsum_avx512(s1), gemv_hsum_avx512(s2), gemv_hsum_avx512(s3)};
+		for (int i = 0; i < 4 && j + i < j1; i++) {
+			float v = alpha * acc[i];
+			if (beta != 0.0f) v += beta * c[j + i];
+			if (bias) v += bias[j + i];
+			c[j + i] = v;
+		}
+	}
+}
+
 // ---- f32 GEMM without packing: 8×48 register tile read straight from A and B ----------
 // For op(A) = A and op(B) = B (every convolution and MatMul in the runtime): A is never
 // copied; when more than one row block will reuse it, each k-block × 48 sliver of B is

@@ -174,7 +174,7 @@ func matOK(xlen, rows, cols, ld int) bool {
 
 // alignedSlice returns n zeroed elements whose first one sits on a 64-byte boundary (the
 // SIMD kernels load packed panels with aligned loads; Go's heap does not move objects).
-func alignedSlice[T int8 | int16](n int) []T {
+func alignedSlice[T int8 | int16 | float32](n int) []T {
 	var z T
 	sz := int(unsafe.Sizeof(z))
 	buf := make([]T, n+64/sz)

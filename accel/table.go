@@ -73,6 +73,9 @@ type table struct {
 	// pointwise: 1×1 convolution with its epilogue (pointwise.go); nil where the backend
 	// has no such kernel.
 	pointwise func(m, k, n int, w, x, bias, y []float32, j0, j1 int, act Act)
+	// gemvPacked: GEMVPacked's one-row product on outputs [j0, j1) of a B packed by
+	// PackGEMV (gemv_packed.go); nil where the backend has none.
+	gemvPacked func(j0, j1, k int, alpha float32, a, q []float32, beta float32, c, bias []float32)
 	// convRows2D: few-channel direct convolution by output rows (convrows.go); nil where
 	// the backend has none.
 	convRows2D func(m, cin int, p *Window2D, w, x, bias, y []float32, r0, r1, lrow int, act Act)
@@ -106,7 +109,7 @@ var kernelNames = []string{
 	"quantize_q8_0", "dequantize_q8_0", "quantize_q4_0", "dequantize_q4_0", "fit_qkx2", "fit_qx",
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
 	"lstm_cell", "gru_cell",
-	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid", "qgemm_dequant",
+	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid", "qgemm_dequant", "gemv_packed",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -141,6 +144,7 @@ func goTable() *table {
 	t.impl["quant_dequant_u8"] = implInfo{"quantize+dequantize", "the quantize_u8 kernel, then dequantize_u8"}
 	t.impl["quantize_scaled_u8"] = implInfo{"mul+quantize", "the products, then the quantize_u8 kernel"}
 	t.impl["qgemm_dequant"] = implInfo{"gemm+requant", "the gemm_s8s8 kernel, then requant_rows and bias_act"}
+	t.impl["gemv_packed"] = implInfo{"sgemm", "weights kept as stored, the sgemm kernel's one-row path"}
 	t.setPack8(goPacker8)
 	return t
 }

@@ -538,6 +538,12 @@ func gemmFast(c *opContext, a, b []float32, cc *Tensor, ta, tb bool, m, n, k, ld
 		smallGEMMBias(tb, m, n, k, alpha, a, lda, b, ldb, betaC, o, bias)
 		return out, true
 	}
+	if m == 1 && tb && !ta {
+		if w := c.gemvWeights(b, n, k, ldb); w != nil {
+			accel.GEMVPacked(w, alpha, a, betaC, o, bias)
+			return out, true
+		}
+	}
 	accel.SGEMMBias(ta, tb, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), betaC, o, max(n, 1), bias)
 	return out, true
 }

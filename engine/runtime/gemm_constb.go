@@ -1,6 +1,9 @@
 package runtime
 
-import "github.com/modelc/modelc/engine/ir"
+import (
+	"github.com/modelc/modelc/accel"
+	"github.com/modelc/modelc/engine/ir"
+)
 
 // transposedB returns Bᵀ (k×n, row-major) of a Gemm weight B stored n×k with transB=1
 // (torch's Linear layers), for a B that is the same in every run: built once per node
@@ -40,4 +43,32 @@ func (c *opContext) transposedFixed(b []float32, m, n, k, ldb, input int, tag st
 	}
 	c.sess.tables.Store(key, &entry{p: &b[0], n: n, k: k, ldb: ldb, flipped: flipped})
 	return flipped
+}
+
+// gemvWeights returns B (n×k, stored with transB=1: a Linear layer's weight) packed for
+// accel.GEMVPacked, for a one-row product (a classifier head at batch 1) whose B is the
+// same in every run: packed once per node and kept by the session. nil where the
+// backend has no packed kernel or B is not fixed; the product then runs as SGEMM, with
+// the same bits.
+func (c *opContext) gemvWeights(b []float32, n, k, ldb int) *accel.GEMVWeights {
+	if c.sess == nil || len(b) == 0 || !c.inputFixed(1) {
+		return nil
+	}
+	type entry struct {
+		p         *float32
+		n, k, ldb int
+		w         *accel.GEMVWeights
+	}
+	key := struct {
+		node *ir.Node
+		tag  string
+	}{c.node, "gemv-b"}
+	if v, ok := c.sess.tables.Load(key); ok {
+		if e := v.(*entry); e.p == &b[0] && e.n == n && e.k == k && e.ldb == ldb {
+			return e.w
+		}
+	}
+	w := accel.PackGEMV(b, n, k, ldb)
+	c.sess.tables.Store(key, &entry{p: &b[0], n: n, k: k, ldb: ldb, w: w})
+	return w
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -120,4 +121,57 @@ func BenchmarkGemmConstB(b *testing.B) {
 			gemmFast(c, xs, w, bias, false, true, 16, 128, 1024, 1024, 1024, 1, 1)
 		}
 	})
+}
+
+// TestGemmOneRowPacked: a one-row Gemm with a constant B and transB=1 (a classifier head
+// at batch 1) runs on B packed once per session where the backend has the packed
+// kernel, with the bits of the row-major SGEMM it replaces, at 1 and 2 threads and run
+// after run.
+func TestGemmOneRowPacked(t *testing.T) {
+	rng := rand.New(rand.NewSource(52))
+	for _, s := range [][2]int{{1000, 1024}, {1024, 576}, {130, 133}, {5, 4001}} { // from smallGEMMFlops on
+		n, k := s[0], s[1]
+		model, x := gemmConstBModel(t, rng, 1, n, k)
+		var vals [2][]float32
+		for i, init := range model.Graph.Initializers {
+			v, err := FromIR(init)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals[i] = v.Data.([]float32)
+		}
+		wv, bv := vals[0], vals[1]
+		want := make([]float32, n)
+		accel.SGEMMBias(false, true, 1, n, k, 1, x.Data.([]float32), k, wv, k, 0, want, n, bv)
+		for _, threads := range []int{1, 2} {
+			sess, err := New(model, Options{Threads: threads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for run := 0; run < 2; run++ {
+				res, err := sess.Run(context.Background(), map[string]*Tensor{"x": x})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, v := range res["y"].Data.([]float32) {
+					if math.Float32bits(v) != math.Float32bits(want[j]) {
+						t.Fatalf("%v, %d threads, run %d: y[%d] = %g, SGEMM %g", s, threads, run, j, v, want[j])
+					}
+				}
+			}
+			packed := false
+			sess.tables.Range(func(key, _ any) bool {
+				if kk, ok := key.(struct {
+					node *ir.Node
+					tag  string
+				}); ok && kk.tag == "gemv-b" {
+					packed = true
+				}
+				return true
+			})
+			if want := accel.PackGEMV(wv, n, k, k) != nil; packed != want {
+				t.Errorf("%v: packed weight kept: %v, want %v", s, packed, want)
+			}
+		}
+	}
 }
