@@ -309,3 +309,35 @@ func BenchmarkPacedKernelLoop(b *testing.B) {
 		})
 	}
 }
+
+// TestNestedRegionStaysWithinThreads: at two threads on two Go CPUs, a parallel region
+// started inside a task of another (each direction of a bidirectional RNN running its
+// own product) runs on the threads already at work: no more than one worker is engaged
+// at once (offered a job or running one) besides the caller, and every inner task
+// still runs once.
+func TestNestedRegionStaysWithinThreads(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one worker: nothing to oversubscribe")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	withThreads(t, 2, func() {
+		var peak, runs atomic.Int32
+		for rep := 0; rep < 20; rep++ {
+			ParallelFor(2, 1, func(int, int) {
+				ParallelFor(8, 1, func(int, int) {
+					if b := engaged.Load(); b > peak.Load() {
+						peak.Store(b)
+					}
+					runs.Add(1)
+					time.Sleep(50 * time.Microsecond) // long enough for a woken worker to join
+				})
+			})
+		}
+		if runs.Load() != 20*2*8 {
+			t.Fatalf("%d inner tasks ran, want %d", runs.Load(), 20*2*8)
+		}
+		if peak.Load() > 1 {
+			t.Fatalf("%d workers engaged at once under a bound of two threads (the caller and one worker)", peak.Load())
+		}
+	})
+}
