@@ -1,9 +1,6 @@
 package runtime
 
-import (
-	"github.com/modelc/modelc/accel"
-	"github.com/modelc/modelc/engine/ir"
-)
+import "github.com/modelc/modelc/accel"
 
 // transposedB returns Bᵀ (k×n, row-major) of a Gemm weight B stored n×k with transB=1
 // (torch's Linear layers), for a B that is the same in every run: built once per node
@@ -20,29 +17,15 @@ func (c *opContext) transposedFixed(b []float32, m, n, k, ldb, input int, tag st
 	if m < 2 || m*n*k < smallGEMMFlops || c.sess == nil || len(b) == 0 || !c.inputFixed(input) {
 		return nil
 	}
-	type entry struct {
-		p       *float32
-		n, k    int
-		ldb     int
-		flipped []float32
-	}
-	key := struct {
-		node *ir.Node
-		tag  string
-	}{c.node, tag}
-	if v, ok := c.sess.tables.Load(key); ok {
-		if e := v.(*entry); e.p == &b[0] && e.n == n && e.k == k && e.ldb == ldb {
-			return e.flipped
+	return nodeCached(c, tag, matrixID{&b[0], n, k, ldb}, func() []float32 {
+		flipped := make([]float32, k*n)
+		for j := 0; j < n; j++ {
+			for p, v := range b[j*ldb : j*ldb+k] {
+				flipped[p*n+j] = v
+			}
 		}
-	}
-	flipped := make([]float32, k*n)
-	for j := 0; j < n; j++ {
-		for p, v := range b[j*ldb : j*ldb+k] {
-			flipped[p*n+j] = v
-		}
-	}
-	c.sess.tables.Store(key, &entry{p: &b[0], n: n, k: k, ldb: ldb, flipped: flipped})
-	return flipped
+		return flipped
+	})
 }
 
 // gemvWeights returns B (n×k, stored with transB=1: a Linear layer's weight) packed for
@@ -54,21 +37,12 @@ func (c *opContext) gemvWeights(b []float32, n, k, ldb int) *accel.GEMVWeights {
 	if c.sess == nil || len(b) == 0 || !c.inputFixed(1) {
 		return nil
 	}
-	type entry struct {
-		p         *float32
-		n, k, ldb int
-		w         *accel.GEMVWeights
-	}
-	key := struct {
-		node *ir.Node
-		tag  string
-	}{c.node, "gemv-b"}
-	if v, ok := c.sess.tables.Load(key); ok {
-		if e := v.(*entry); e.p == &b[0] && e.n == n && e.k == k && e.ldb == ldb {
-			return e.w
-		}
-	}
-	w := accel.PackGEMV(b, n, k, ldb)
-	c.sess.tables.Store(key, &entry{p: &b[0], n: n, k: k, ldb: ldb, w: w})
-	return w
+	return nodeCached(c, "gemv-b", matrixID{&b[0], n, k, ldb}, func() *accel.GEMVWeights { return accel.PackGEMV(b, n, k, ldb) })
+}
+
+// matrixID identifies a float32 weight matrix of n rows of k values (leading dimension
+// ldb) for nodeCached.
+type matrixID struct {
+	p         *float32
+	n, k, ldb int
 }

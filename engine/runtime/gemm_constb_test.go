@@ -77,10 +77,7 @@ func TestGemmConstB(t *testing.T) {
 				}
 				cached := false
 				s.tables.Range(func(key, _ any) bool {
-					if kk, ok := key.(struct {
-						node *ir.Node
-						tag  string
-					}); ok && kk.tag == "gemm-bT" {
+					if kk, ok := key.(nodeCacheKey); ok && kk.tag == "gemm-bT" {
 						cached = true
 					}
 					return true
@@ -161,10 +158,7 @@ func TestGemmOneRowPacked(t *testing.T) {
 			}
 			packed := false
 			sess.tables.Range(func(key, _ any) bool {
-				if kk, ok := key.(struct {
-					node *ir.Node
-					tag  string
-				}); ok && kk.tag == "gemv-b" {
+				if kk, ok := key.(nodeCacheKey); ok && kk.tag == "gemv-b" {
 					packed = true
 				}
 				return true

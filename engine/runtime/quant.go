@@ -448,23 +448,11 @@ func (s *Session) packIntWeights(p *graphPlan) {
 // packedB8 returns the k×n int8 weight b packed for accel's integer GEMM, kept per node
 // (like the column sums) and repacked only when the node sees other data.
 func (c *opContext) packedB8(b []int8, k, n int) *accel.PackedB8 {
-	type entry struct {
+	type id struct {
 		p    *int8
 		k, n int
-		pk   *accel.PackedB8
 	}
-	key := struct {
-		node *ir.Node
-		tag  string
-	}{c.node, "packB8"}
-	if v, ok := c.sess.tables.Load(key); ok {
-		if e := v.(*entry); e.p == &b[0] && e.k == k && e.n == n {
-			return e.pk
-		}
-	}
-	pk := accel.PackB8(b, k, n, n)
-	c.sess.tables.Store(key, &entry{p: &b[0], k: k, n: n, pk: pk})
-	return pk
+	return nodeCached(c, "packB8", id{&b[0], k, n}, func() *accel.PackedB8 { return accel.PackB8(b, k, n, n) })
 }
 
 // shiftedU8 returns the uint8 values of input i minus 128 as int8 (the same bits with the
