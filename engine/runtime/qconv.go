@@ -389,16 +389,29 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		b, ldb, imgStride, bflip = allocRaw[int8](c, P*width), width, O, 0
 		win := accel.Window2D{H: g.in[0], W: g.in[1], OH: g.out[0], OW: g.out[1], KH: g.kernel[0], KW: g.kernel[1],
 			SH: g.strides[0], SW: g.strides[1], PH: g.padBegin[0], PW: g.padBegin[1], DH: g.dil[0], DW: g.dil[1]}
-		// Task r writes the K rows of image r/ch, channel r%ch: one call per image's run
-		// of channels.
-		accel.ParallelFor(n*ch, max(1, im2colGrain/max(K*O, 1)), func(r0, r1 int) {
-			for r := r0; r < r1; {
-				img, ci := r/ch, r%ch
-				planes := min(ch-ci, r1-r)
-				accel.WindowRows8(b[ci*K*width+img*O:], width, bytesOf(x[r*S:(r+planes)*S]), planes, win, flip, bz)
-				r += planes
-			}
-		})
+		if parts := windowParts(win, n*ch, K*O); parts > 1 {
+			// Fewer planes than the threads can share evenly (a raw-audio or RGB stem):
+			// each plane's gather in parts along its output rows (or columns).
+			accel.ParallelFor(n*ch*parts, 1, func(t0, t1 int) {
+				for t := t0; t < t1; t++ {
+					r, part := t/parts, t%parts
+					img, ci := r/ch, r%ch
+					sub, plane, at := windowPart(win, bytesOf(x[r*S:(r+1)*S]), part, parts)
+					accel.WindowRows8(b[ci*K*width+img*O+at:], width, plane, 1, sub, flip, bz)
+				}
+			})
+		} else {
+			// Task r writes the K rows of image r/ch, channel r%ch: one call per image's
+			// run of channels.
+			accel.ParallelFor(n*ch, max(1, im2colGrain/max(K*O, 1)), func(r0, r1 int) {
+				for r := r0; r < r1; {
+					img, ci := r/ch, r%ch
+					planes := min(ch-ci, r1-r)
+					accel.WindowRows8(b[ci*K*width+img*O:], width, bytesOf(x[r*S:(r+planes)*S]), planes, win, flip, bz)
+					r += planes
+				}
+			})
+		}
 	}
 	// The corrections: fix[oc] = bz·Σw; with weight zero points, wzp·(Σb − P·bz) per
 	// position, which the kernel computes from its column sums.
@@ -488,6 +501,54 @@ func qconvRun[T uint8 | int8](c *opContext, q *qdqConv, x []T, xzp T, xs float32
 		return quantizeResult(c, y, q.outQ)
 	}
 	return res
+}
+
+// windowParts is how many parts each of planes planes' window matrices (K·O values
+// each) is gathered in: 1 where the planes alone give every thread an even share, else
+// enough parts for two tasks per thread, none under a quarter of im2colGrain values.
+// A plane splits along its output rows, or along its output columns when it is one
+// row (a 1-D convolution).
+func windowParts(win accel.Window2D, planes, values int) int {
+	threads := accel.MaxThreads()
+	if threads == 1 || planes >= 2*threads || win.OH == 1 && win.H != 1 {
+		return 1
+	}
+	parts := min((2*threads+planes-1)/planes, values/(im2colGrain/4))
+	if win.OH > 1 {
+		parts = min(parts, win.OH)
+	} else {
+		parts = min(parts, win.OW/64)
+	}
+	return max(parts, 1)
+}
+
+// windowPart is part i of parts of one plane's gather (windowParts): the window of that
+// part's output rows (or columns), the plane's bytes it reads, and the offset of its
+// first output position in the plane's rows of the window matrix. A part that starts
+// past the leading padding reads the plane from its first row (column) on, with no
+// padding before it; the trailing padding follows from the part's output size.
+func windowPart(win accel.Window2D, plane []byte, i, parts int) (accel.Window2D, []byte, int) {
+	sub := win
+	if win.OH > 1 {
+		o0, o1 := i*win.OH/parts, (i+1)*win.OH/parts
+		sub.OH = o1 - o0
+		if first := o0*win.SH - win.PH; first > 0 {
+			skip := min(first, win.H)
+			sub.PH, sub.H, plane = 0, win.H-skip, plane[skip*win.W:]
+		} else {
+			sub.PH = -first
+		}
+		return sub, plane, o0 * win.OW
+	}
+	o0, o1 := i*win.OW/parts, (i+1)*win.OW/parts
+	sub.OW = o1 - o0
+	if first := o0*win.SW - win.PW; first > 0 {
+		skip := min(first, win.W)
+		sub.PW, sub.W, plane = 0, win.W-skip, plane[skip:]
+	} else {
+		sub.PW = -first
+	}
+	return sub, plane, o0
 }
 
 // quantizeResult is the fused QuantizeLinear as a pass of its own over the float32

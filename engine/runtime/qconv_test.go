@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/modelc/modelc/accel"
 	"github.com/modelc/modelc/engine/ir"
 )
 
@@ -176,6 +177,8 @@ var qdqConvCases = []qdqConvCase{
 	{name: "exact-1d-ch1-uint8-batch", batch: 2, ch: 1, m: 13, in: []int{203}, kernel: []int{9}, strides: []int{4},
 		pads: []int{4, 5}, static: true, uint8X: true, unitScales: true, perChannel: true, weightZeroPoint: 6,
 		wantSteps: 2, wantSteps0: 3},
+	{name: "exact-1d-ch1-audio-stem", batch: 1, ch: 1, m: 32, in: []int{4001}, kernel: []int{80}, strides: []int{4},
+		pads: []int{40, 40}, static: true, uint8X: true, unitScales: true, perChannel: true, wantSteps: 2, wantSteps0: 3},
 	{name: "exact-3x3-dil-int8", batch: 1, ch: 3, m: 5, in: []int{10, 13}, kernel: []int{3, 3}, dil: []int{2, 3},
 		pads: []int{2, 3, 1, 4}, static: true, unitScales: true, weightZeroPoint: 2, wantSteps: 2, wantSteps0: 3},
 	{name: "large-7x7", batch: 1, ch: 3, m: 64, in: []int{57, 45}, kernel: []int{7, 7}, strides: []int{2, 2},
@@ -409,6 +412,53 @@ func BenchmarkQDQConv(b *testing.B) {
 				}
 				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			})
+		}
+	}
+}
+
+// TestWindowParts: a plane's window matrix gathered in parts (windowPart) is the one
+// gathered whole, for 2-D planes split by output rows and one-row planes by output
+// columns, with strides, dilations and padding on both sides, parts starting inside
+// the leading padding and past the plane's end.
+func TestWindowParts(t *testing.T) {
+	rng := rand.New(rand.NewSource(21))
+	for trial := 0; trial < 300; trial++ {
+		win := accel.Window2D{H: 1 + rng.Intn(12), W: 1 + rng.Intn(40), KH: 1 + rng.Intn(4), KW: 1 + rng.Intn(9),
+			SH: 1 + rng.Intn(3), SW: 1 + rng.Intn(4), PH: rng.Intn(4), PW: rng.Intn(6), DH: 1 + rng.Intn(2), DW: 1 + rng.Intn(3)}
+		if trial%2 == 0 { // one row: split by columns
+			win.H, win.KH, win.PH = 1, 1, 0
+		}
+		padEndH, padEndW := rng.Intn(4), rng.Intn(6)
+		win.OH = (win.H+win.PH+padEndH-(win.KH-1)*win.DH-1)/win.SH + 1
+		win.OW = (win.W+win.PW+padEndW-(win.KW-1)*win.DW-1)/win.SW + 1
+		if trial%2 == 0 {
+			win.OH = 1
+		}
+		if win.OH < 1 || win.OW < 1 || win.OH == 1 && win.H != 1 { // windowParts keeps the last whole
+			continue
+		}
+		plane := make([]byte, win.H*win.W)
+		rng.Read(plane)
+		K, O := win.KH*win.KW, win.OH*win.OW
+		want, got := make([]int8, K*O), make([]int8, K*O)
+		accel.WindowRows8(want, O, plane, 1, win, 0x80, -3)
+		along := win.OH
+		if win.OH == 1 {
+			along = win.OW
+		}
+		for parts := 2; parts <= min(5, along); parts++ {
+			for i := range got {
+				got[i] = 99
+			}
+			for i := 0; i < parts; i++ {
+				sub, x, at := windowPart(win, plane, i, parts)
+				accel.WindowRows8(got[at:], O, x, 1, sub, 0x80, -3)
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%+v in %d parts: value %d (row %d, position %d) = %d, want %d", win, parts, i, i/O, i%O, got[i], want[i])
+				}
+			}
 		}
 	}
 }
