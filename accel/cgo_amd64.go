@@ -311,6 +311,8 @@ func fillAVX512(t *table, f features) {
 	t.set("dwconv2d", "avx512", "16 channels per vector: planes transposed into a padded band, one FMA per tap and pixel")
 	t.pointwise = pointwiseAVX512
 	t.gemvPacked = gemvPackedAVX512
+	t.pointwiseT = pointwiseTAVX512
+	t.set("pointwise_packed", "avx512", "7 pixels × 48 output channels per register tile, channels in the lanes, from weights packed per 48 channels")
 	t.set("gemv_packed", "avx512", "weights in groups of four rows × 16-float blocks, read as one stream; gemv_t's lanes and epilogue")
 	t.convRows2D = convRowsAVX512
 	t.set("convrows2d", "avx512", "stride phases of each input row, 8 channels × 48 outputs per register tile")

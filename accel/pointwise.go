@@ -74,3 +74,69 @@ func refPointwise(m, k, n int, w, x, bias, y []float32, act Act) {
 	goSGEMM(false, false, m, n, k, 1, w, max(k, 1), x, max(n, 1), 0, y, max(n, 1), nil)
 	refEpilogue(y, m, n, bias, act)
 }
+
+// PointwiseWeights is a 1×1 convolution's m×k weight packed for PointwiseConvPacked:
+// per sliver of 48 output channels, k rows of 48 floats (channels past m zero).
+type PointwiseWeights struct {
+	m, k int
+	data []float32
+}
+
+// pointwiseSliver is the output channels a PointwiseWeights sliver holds: three vectors.
+const pointwiseSliver = 48
+
+// PackPointwise returns w (m×k, row-major) packed for PointwiseConvPacked on planes of n
+// pixels, or nil where PointwiseConv is the better kernel or the backend has no packed
+// one. That is where n pixels fill the vectors: the packed kernel puts output channels
+// in the lanes, for planes of at most 64 pixels that leave a tenth or more of them
+// empty (a 7×7 plane, 49 pixels in 64 lanes; 5×5, 6×6), with k ≥ 64 so that copying
+// its tiles to y's rows costs little against their sums.
+func PackPointwise(w []float32, m, k, n int) *PointwiseWeights {
+	const fn = "PackPointwise"
+	if !(m >= 0 && k >= 0 && n >= 0) {
+		fail(fn, "negative size %d×%d, %d pixels", m, k, n)
+	}
+	if len(w) < m*k {
+		fail(fn, "len(w) = %d < %d×%d", len(w), m, k)
+	}
+	vectors := (n + 15) / 16
+	if tab().pointwiseT == nil || n < 2 || n > 64 || 10*n > 9*16*vectors || k < 64 || m < 16 {
+		return nil
+	}
+	slivers := (m + pointwiseSliver - 1) / pointwiseSliver
+	data := alignedSlice[float32](slivers * k * pointwiseSliver)
+	for c := 0; c < m; c++ {
+		s, lane := c/pointwiseSliver, c%pointwiseSliver
+		for p, v := range w[c*k : (c+1)*k] {
+			data[(s*k+p)*pointwiseSliver+lane] = v
+		}
+	}
+	return &PointwiseWeights{m: m, k: k, data: data}
+}
+
+// PointwiseConvPacked is PointwiseConv(m, k, n, w, x, bias, y, act) with w packed by
+// PackPointwise(w, m, k, n), bit for bit: the same per-element sums and epilogue, with
+// output channels in the vector lanes. Slivers of 48 channels are split over the pool.
+func PointwiseConvPacked(pw *PointwiseWeights, n int, x, bias, y []float32, act Act) {
+	const fn = "PointwiseConvPacked"
+	m, k := pw.m, pw.k
+	if !(n >= 2 && n <= 64) {
+		fail(fn, "%d pixels: the packed kernel takes 2 to 64", n)
+	}
+	if !(len(x) >= k*n && len(y) >= m*n && (bias == nil || len(bias) >= m)) {
+		fail(fn, "buffers too short for %d×%d×%d: x %d, y %d, bias %d", m, k, n, len(x), len(y), len(bias))
+	}
+	if !(act.Kind >= ActNone && act.Kind <= ActSiLU) {
+		fail(fn, "unknown activation %d", act.Kind)
+	}
+	kern := tab().pointwiseT
+	slivers := (m + pointwiseSliver - 1) / pointwiseSliver
+	if gemmSerial(m, n, k) {
+		kern(m, k, n, pw.data, x, bias, y, 0, slivers, act)
+		return
+	}
+	per := (slivers + MaxThreads() - 1) / MaxThreads()
+	parallel((slivers+per-1)/per, func(i int) {
+		kern(m, k, n, pw.data, x, bias, y, i*per, min(slivers, (i+1)*per), act)
+	})
+}

@@ -155,3 +155,109 @@ void PTGT mc_pointwise_avx512(int64_t m, int64_t k, const float *w, const float 
 		}
 	}
 }
+
+// ---- Few pixels: output channels in the vector lanes ----------------------------------
+// A 7×7 plane has 49 = 3·16 + 1 pixels: with pixels in the lanes its tiles fill 49 of
+// the 64 lanes of four vectors, and a quarter of the FMAs is padding (the 7×7 layers
+// are a quarter of MobileNetV2 and EfficientNet-B0). Here the lanes hold 48 output
+// channels of one pixel instead, from w packed per sliver of 48 channels (pointwise.go,
+// PackPointwise: k rows of 48 floats, channels past m zero), and a tile is up to
+// PT_R pixels × 3 vectors, x read as broadcast scalars. Each element's sum runs in the
+// same order as in mc_pointwise_avx512 (an FMA chain per k-block of PW_KC, the blocks
+// added in order), and the epilogue is the same, so the bits are the same. The tiles of
+// a sliver are kept in a scratch block (pixels × 48) and written to y's rows at the end.
+#define PT_R 7
+#define PT_NC 48
+
+static inline __attribute__((always_inline)) PTGT void pt_tile(const int R, const int V, int64_t k, const float *wp, const float *x,
+                                                               int64_t ldx, float *t, const float *bias, __mmask16 ml, const int ACT,
+                                                               float p, float q, const char *pf, int64_t npf) {
+	for (int64_t pc = 0; pc < k; pc += PW_KC) {
+		const int64_t kc = k - pc < PW_KC ? k - pc : PW_KC;
+		__m512 acc[PT_R * PW_NV];
+#pragma GCC unroll 7
+		for (int i = 0; i < R; i++)
+#pragma GCC unroll 3
+			for (int v = 0; v < V; v++) acc[i * V + v] = _mm512_setzero_ps();
+		const float *wk = wp + pc * PT_NC, *xk = x + pc * ldx;
+		for (int64_t kk = 0; kk < kc; kk++, wk += PT_NC, xk += ldx) {
+			if (pc + kk < npf) _mm_prefetch(pf + (pc + kk) * 64, _MM_HINT_T1);
+			__m512 bv[PW_NV];
+#pragma GCC unroll 3
+			for (int v = 0; v < V; v++) bv[v] = _mm512_load_ps(wk + 16 * v);
+#pragma GCC unroll 7
+			for (int i = 0; i < R; i++) {
+				const __m512 av = _mm512_set1_ps(xk[i]);
+#pragma GCC unroll 3
+				for (int v = 0; v < V; v++) acc[i * V + v] = _mm512_fmadd_ps(av, bv[v], acc[i * V + v]);
+			}
+		}
+		const int last = pc + kc == k;
+		const __m512 vp = _mm512_set1_ps(p), vq = _mm512_set1_ps(q);
+#pragma GCC unroll 7
+		for (int i = 0; i < R; i++)
+#pragma GCC unroll 3
+			for (int v = 0; v < V; v++) {
+				float *tp = t + i * PT_NC + 16 * v;
+				__m512 r = acc[i * V + v];
+				if (pc) r = _mm512_add_ps(_mm512_load_ps(tp), r);
+				if (last) {
+					const __mmask16 m = v == V - 1 ? ml : (__mmask16)0xffff;
+					r = ep_act(_mm512_add_ps(r, bias ? _mm512_maskz_loadu_ps(m, bias + 16 * v) : _mm512_setzero_ps()), ACT, vp, vq);
+				}
+				_mm512_store_ps(tp, r);
+			}
+	}
+}
+
+#define PT_CASE(R, V, ACT)                                                                   \
+	case (R) * 4 + (V):                                                                  \
+		pt_tile(R, V, k, wp, x, ldx, t, bias, ml, ACT, p, q, pf, npf);                  \
+		break;
+#define PT_ROW(R, ACT) PT_CASE(R, 1, ACT) PT_CASE(R, 2, ACT) PT_CASE(R, 3, ACT)
+#define PT_DISPATCH(NAME, ACT)                                                                                             \
+	static PTGT void NAME(int R, int V, int64_t k, const float *wp, const float *x, int64_t ldx, float *t, const float *bias, \
+	                      __mmask16 ml, float p, float q, const char *pf, int64_t npf) {                                   \
+		switch (R * 4 + V) {                                                                                               \
+			PT_ROW(1, ACT) PT_ROW(2, ACT) PT_ROW(3, ACT) PT_ROW(4, ACT) PT_ROW(5, ACT) PT_ROW(6, ACT) PT_ROW(7, ACT)    \
+		}                                                                                                                  \
+	}
+PT_DISPATCH(pt_dispatch_none, 0)
+PT_DISPATCH(pt_dispatch_relu, 1)
+PT_DISPATCH(pt_dispatch_clip, 2)
+PT_DISPATCH(pt_dispatch_hsig, 3)
+PT_DISPATCH(pt_dispatch_hswish, 4)
+PT_DISPATCH(pt_dispatch_silu, 5)
+
+// mc_pointwise_t_avx512 computes output channels [s0·48, min(m, s1·48)) of y (m rows of
+// n pixels, n ≤ 64) from wp (packed, all slivers) and x (k rows of n pixels).
+void PTGT mc_pointwise_t_avx512(int64_t m, int64_t k, int64_t n, const float *wp, const float *x, const float *bias, float *y,
+                                int64_t s0, int64_t s1, int act, float p, float q) {
+	float t[64 * PT_NC] __attribute__((aligned(64)));
+	void (*dispatch)(int, int, int64_t, const float *, const float *, int64_t, float *, const float *, __mmask16, float, float,
+	                 const char *, int64_t) =
+	    act == 1 ? pt_dispatch_relu : act == 2 ? pt_dispatch_clip : act == 3 ? pt_dispatch_hsig : act == 4 ? pt_dispatch_hswish
+	    : act == 5 ? pt_dispatch_silu : pt_dispatch_none;
+	for (int64_t s = s0; s < s1; s++) {
+		const int64_t c0 = s * PT_NC, nc = m - c0 < PT_NC ? m - c0 : PT_NC;
+		const int V = (int)((nc + 15) / 16);
+		const __mmask16 ml = ep_tailmask(nc - 16 * (V - 1));
+		const float *ws = wp + s * k * PT_NC;
+		// Pixels in tiles of at most PT_R, as even as they come (49 = 7 × 7). Inside a
+		// model the weights are not in cache, and one stream of them ran at a tenth of
+		// the FMAs' speed: the tiles fetch the next sliver's weights into L2, a line per
+		// k-step, each tile its share.
+		const int64_t tiles = (n + PT_R - 1) / PT_R, lines = s + 1 < s1 ? k * PT_NC / 16 : 0, share = (lines + tiles - 1) / tiles;
+		const char *next = (const char *)(ws + k * PT_NC);
+		for (int64_t j = 0, tl = tiles, ti = 0; j < n; tl--, ti++) {
+			const int R = (int)((n - j + tl - 1) / tl);
+			const int64_t from = ti * share, npf = lines - from < share ? lines - from : share;
+			dispatch(R, V, k, ws, x + j, n, t + j * PT_NC, bias ? bias + c0 : 0, ml, p, q, next + from * 64, npf > 0 ? npf : 0);
+			j += R;
+		}
+		for (int64_t c = 0; c < nc; c++) {
+			float *yr = y + (c0 + c) * n;
+			for (int64_t j = 0; j < n; j++) yr[j] = t[j * PT_NC + c];
+		}
+	}
+}

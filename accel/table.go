@@ -76,6 +76,9 @@ type table struct {
 	// gemvPacked: GEMVPacked's one-row product on outputs [j0, j1) of a B packed by
 	// PackGEMV (gemv_packed.go); nil where the backend has none.
 	gemvPacked func(j0, j1, k int, alpha float32, a, q []float32, beta float32, c, bias []float32)
+	// pointwiseT: PointwiseConvPacked's kernel on slivers [s0, s1) of 48 output channels
+	// of weights packed by PackPointwise; nil where the backend has none.
+	pointwiseT func(m, k, n int, wp, x, bias, y []float32, s0, s1 int, act Act)
 	// convRows2D: few-channel direct convolution by output rows (convrows.go); nil where
 	// the backend has none.
 	convRows2D func(m, cin int, p *Window2D, w, x, bias, y []float32, r0, r1, lrow int, act Act)
@@ -110,6 +113,7 @@ var kernelNames = []string{
 	"relu", "gelu", "silu", "exp", "softmax", "dwconv2d", "bias_act", "add_act", "maxpool2d", "requant_rows", "minmax_nan", "window_rows8", "row_means",
 	"lstm_cell", "gru_cell",
 	"pointwise", "convrows2d", "convtranspose2x2", "sigmoid", "qgemm_dequant", "gemv_packed",
+	"pointwise_packed",
 }
 
 // goTable is the pure-Go backend: the reference kernels, and a blocked GEMM.
@@ -145,6 +149,7 @@ func goTable() *table {
 	t.impl["quantize_scaled_u8"] = implInfo{"mul+quantize", "the products, then the quantize_u8 kernel"}
 	t.impl["qgemm_dequant"] = implInfo{"gemm+requant", "the gemm_s8s8 kernel, then requant_rows and bias_act"}
 	t.impl["gemv_packed"] = implInfo{"sgemm", "weights kept as stored, the sgemm kernel's one-row path"}
+	t.impl["pointwise_packed"] = implInfo{"pointwise", "weights kept as stored, the pointwise kernel"}
 	t.setPack8(goPacker8)
 	return t
 }

@@ -230,12 +230,12 @@ func convRun(c *opContext, in []*Tensor, wOver, bOver []float32, stages []epStag
 	if len(g.in) != 2 || !fastPaths {
 		table = c.cachedTable(g) // the 2-D path needs no table
 	}
-	y := convF32(c, xf, wf, bias, n, ch, m, group, g, table, stages)
+	y := convF32(c, xf, wf, bias, n, ch, m, group, g, table, stages, fixedW)
 	return one(fromF32(x.DType, outShape, y))
 }
 
 // convF32 runs the lowered convolution: per image and group, im2col then one GEMM.
-func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeom, table []int, stages []epStage) []float32 {
+func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeom, table []int, stages []epStage, fixedW bool) []float32 {
 	cg, mg := ch/group, m/group
 	K, O, S := prod(g.kernel), prod(g.out), prod(g.in)
 	y := c.outputF32(n * m * O) // every element is written by the GEMM (beta 0)
@@ -244,7 +244,7 @@ func convF32(c *opContext, x, w, bias []float32, n, ch, m, group int, g *convGeo
 		return y
 	}
 	pointwise := K == 1 && O == S && allPositive(g.strides, 1) && allZero(g.padBegin) && allZero(g.padEnd)
-	if pointwise && group == 1 && (n == 1 || O >= batchedConvMaxO) && fastPaths && convPointwise(x, w, bias, y, n, ch, m, O, stages) {
+	if pointwise && group == 1 && (n == 1 || O >= batchedConvMaxO) && fastPaths && convPointwise(c, x, w, bias, y, n, ch, m, O, stages, fixedW) {
 		return y
 	}
 	if !pointwise && group == 1 && ch <= accel.ConvRowsMaxChannels && fastPaths && convRows(x, w, bias, y, n, ch, m, g, stages) {

@@ -8,16 +8,37 @@ import "github.com/modelc/modelc/accel"
 // EfficientNet at 112² are bound by streaming their output, which a separate bias and
 // activation pass streams twice more). It reports false, writing nothing, where the
 // backend has no such kernel or the epilogue is more than one activation; convF32 then
-// takes its SGEMM path, which gives the same bits on AVX-512.
-func convPointwise(x, w, bias, y []float32, n, ch, m, O int, stages []epStage) bool {
+// takes its SGEMM path, which gives the same bits on AVX-512. Planes of few pixels
+// whose fixed weight the session keeps packed (pointwiseWeights; c may be nil, fixedW
+// false) run
+// through accel.PointwiseConvPacked, output channels in the lanes, with the same bits.
+func convPointwise(c *opContext, x, w, bias, y []float32, n, ch, m, O int, stages []epStage, fixedW bool) bool {
 	act, ok := pointwiseAct(stages)
 	if !ok || ch == 0 || !accel.HasPointwise() {
 		return false
 	}
+	packed := c.pointwiseWeights(w, m, ch, O, fixedW)
 	for img := 0; img < n; img++ {
-		accel.PointwiseConv(m, ch, O, w, x[img*ch*O:(img+1)*ch*O], bias, y[img*m*O:(img+1)*m*O], act)
+		xi, yi := x[img*ch*O:(img+1)*ch*O], y[img*m*O:(img+1)*m*O]
+		if packed != nil {
+			accel.PointwiseConvPacked(packed, O, xi, bias, yi, act)
+		} else {
+			accel.PointwiseConv(m, ch, O, w, xi, bias, yi, act)
+		}
 	}
 	return true
+}
+
+// pointwiseWeights returns a 1×1 convolution's weight w (m×k) packed for
+// accel.PointwiseConvPacked on planes of O pixels (a 7×7 map), packed once per node
+// and kept by the session; nil where the weight is not fixed (fixedW: the same in every
+// run, as convRun decides it) or accel.PackPointwise keeps the pixels in the lanes.
+func (c *opContext) pointwiseWeights(w []float32, m, k, O int, fixedW bool) *accel.PointwiseWeights {
+	if c == nil || c.sess == nil || len(w) == 0 || !fixedW {
+		return nil
+	}
+	// matrixID's third size is the plane's pixels here: the packing depends on them.
+	return nodeCached(c, "pointwise-w", matrixID{&w[0], m, k, O}, func() *accel.PointwiseWeights { return accel.PackPointwise(w, m, k, O) })
 }
 
 // pointwiseAct is the kernel activation of an epilogue of at most one stage: Relu, Clip,

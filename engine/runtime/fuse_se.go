@@ -116,8 +116,13 @@ func (fu *seFusion) kernel(c *opContext, in []*Tensor) ([]*Tensor, error) {
 			if m, hw := in[2].Shape[0], x.Shape[2]*x.Shape[3]; m > hw {
 				// More output channels than pixels (the 7×7 late layers): scaling the
 				// image is the smaller product, and still one fewer pass than Mul + Conv.
+				// The Conv runs on its own weight, so as its own step: its weight is then
+				// input 1, fixed, and the kernels may keep what they derive from it.
 				xs := allocRaw[float32](c, ch*hw)
 				scaleRows(xs, x.Data.([]float32), s, hw)
+				node, stp := c.node, c.step
+				defer func() { c.node, c.step = node, stp }()
+				c.node, c.step = fu.conv.node, &fu.conv
 				return convRun(c, []*Tensor{{DType: ir.Float32, Shape: x.Shape, Data: xs}, in[2], opt(in, 3)}, nil, nil, nil)
 			}
 			ws := allocRaw[float32](c, len(w))

@@ -30,6 +30,7 @@ func TestFuseSEScale(t *testing.T) {
 		{"more-outputs-than-pixels", 1, 1, true, false, 5}, // the image is scaled, not W
 		{"wide-split", 1, 1, true, false, 5},               // the weight scaling split over threads
 		{"wide-split-image", 1, 1, true, false, 5},         // the image scaling split over threads
+		{"packed-7x7", 1, 1, true, false, 5},               // the image scaled, the Conv on its packed weight
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c, m, r, h, w int64 = 12, 7, 3, 9, 11
@@ -40,6 +41,8 @@ func TestFuseSEScale(t *testing.T) {
 				c, m, h, w = 96, 200, 16, 16
 			case "wide-split-image":
 				c, m, h, w = 300, 400, 9, 9
+			case "packed-7x7":
+				c, m, h, w = 96, 64, 7, 7
 			}
 			ci, mi, ri := int(c), int(m), int(r)
 			g := &ir.Graph{Inputs: []*ir.ValueInfo{{Name: "x", Type: ir.TensorType(ir.Float32, int64(tc.n), c, h, w)}}}
@@ -75,6 +78,7 @@ func TestFuseSEScale(t *testing.T) {
 			}
 			model := &ir.Model{Opsets: []ir.OpsetImport{{Version: 17}}, Graph: g}
 			x := randT(rng, 1, tc.n, ci, int(h), int(w))
+			var sess *Session
 			run := func(on bool) (map[string]*Tensor, int) {
 				fastPaths = on
 				defer func() { fastPaths = true }()
@@ -82,6 +86,7 @@ func TestFuseSEScale(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				sess = s
 				var res map[string]*Tensor
 				for i := 0; i < 3; i++ { // pooled buffers reused by later runs
 					if res, err = s.Run(context.Background(), map[string]*Tensor{"x": x}); err != nil {
@@ -91,6 +96,18 @@ func TestFuseSEScale(t *testing.T) {
 				return res, len(s.main.steps)
 			}
 			fast, steps := run(true)
+			if tc.name == "packed-7x7" && accel.PackPointwise(make([]float32, mi*ci), mi, ci, int(h*w)) != nil {
+				packed := false
+				sess.tables.Range(func(key, v any) bool {
+					if kk, ok := key.(nodeCacheKey); ok && kk.tag == "pointwise-w" {
+						packed = packed || v.(*nodeCacheEntry[matrixID, *accel.PointwiseWeights]).v != nil
+					}
+					return true
+				})
+				if !packed {
+					t.Error("the projection's weight was not packed")
+				}
+			}
 			slow, _ := run(false)
 			for _, th := range []int{1, 3} { // the same bits at any thread count
 				prev := accel.SetMaxThreads(th)
