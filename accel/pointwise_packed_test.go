@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-	"time"
 )
 
 // TestPointwiseConvPacked: with output channels in the lanes, the packed kernel gives
@@ -86,25 +85,13 @@ func BenchmarkPointwiseConvPacked(b *testing.B) {
 			for _, packed := range []bool{false, true} {
 				name := fmt.Sprintf("%dx%dx%d/cold=%v/packed=%v", m, n, k, cold, packed)
 				b.Run(name, func(b *testing.B) {
-					var best float64
-					for i := 0; i < b.N; i++ {
-						if cold {
-							b.StopTimer()
-							for j := range junk {
-								junk[j]++
-							}
-							b.StartTimer()
-						}
-						t0 := time.Now()
+					best := float64(bestRun(b, cold, junk, func() {
 						if packed {
 							PointwiseConvPacked(pw, n, x, bias, y, act)
 						} else {
 							PointwiseConv(m, k, n, w, x, bias, y, act)
 						}
-						if d := float64(time.Since(t0).Nanoseconds()); i == 0 || d < best {
-							best = d
-						}
-					}
+					}).Nanoseconds())
 					b.ReportMetric(best/1e3, "best-µs")
 					b.ReportMetric(flops/best, "GFLOP/s")
 				})
