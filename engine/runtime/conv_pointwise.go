@@ -10,8 +10,8 @@ import "github.com/modelc/modelc/accel"
 // backend has no such kernel or the epilogue is more than one activation; convF32 then
 // takes its SGEMM path, which gives the same bits on AVX-512. Planes of few pixels
 // whose fixed weight the session keeps packed (pointwiseWeights; c may be nil, fixedW
-// false) run
-// through accel.PointwiseConvPacked, output channels in the lanes, with the same bits.
+// false) run through accel.PointwiseConvPacked, output channels in the lanes, with the
+// same bits.
 func convPointwise(c *opContext, x, w, bias, y []float32, n, ch, m, O int, stages []epStage, fixedW bool) bool {
 	act, ok := pointwiseAct(stages)
 	if !ok || ch == 0 || !accel.HasPointwise() {
